@@ -1,0 +1,39 @@
+# ioc: two commands matter. `make demo` runs the operations centre; `make test` runs the suite.
+SHELL := /bin/bash
+VENV := .venv
+IOC := $(VENV)/bin/ioc
+PY := $(VENV)/bin/python
+
+.PHONY: setup system venv demo test test-fast lint bench bench-ingest bench-live bench-sim bench-wall clean
+
+setup: system venv  ## install system services and the virtualenv (idempotent)
+
+system:
+	@bash scripts/setup-system.sh
+
+venv:
+	@bash scripts/setup-venv.sh
+
+demo: setup  ## README command 1: the whole stack on simulated data
+	$(IOC) up
+
+test: setup  ## README command 2: the full suite against real PostgreSQL/TimescaleDB, Mosquitto, Chromium
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: venv
+	$(VENV)/bin/ruff check ioc ingest dashboards simulators tests benchmarks
+
+bench-ingest: setup
+	$(PY) benchmarks/bench_ingest.py
+
+bench-sim: setup
+	$(PY) benchmarks/bench_simulate.py
+
+bench-live: setup
+	$(PY) benchmarks/bench_live.py
+
+bench-wall: setup
+	$(PY) benchmarks/bench_wall_soak.py
+
+clean:
+	rm -rf .ioc .pytest_cache

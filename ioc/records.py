@@ -1,0 +1,55 @@
+"""Typed records: what a device message becomes after decoding, before it becomes rows."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+SEVERITIES = ("info", "low", "medium", "high", "critical")
+
+
+@dataclass(frozen=True, slots=True)
+class Measurement:
+    """One numeric reading. ``part`` names a sub-component (e.g. ``lane:2``), empty for the device."""
+
+    time: datetime
+    device_id: str
+    metric: str
+    value: float
+    part: str = ""
+    seq: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """A discrete event such as ``traffic.accident``, with severity and confidence 0..1."""
+
+    time: datetime
+    device_id: str
+    type: str
+    severity: str
+    confidence: float
+    attrs: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class StatusChange:
+    """A device's own online/offline announcement (the retained status or its last will)."""
+
+    time: datetime
+    device_id: str
+    online: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """A camera still image (JPEG)."""
+
+    time: datetime
+    device_id: str
+    data: bytes
+    content_type: str = "image/jpeg"
+
+
+Record = Measurement | Event | StatusChange | Snapshot

@@ -1,0 +1,112 @@
+"""The one place that reads the environment: every setting, validated at start-up."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+from urllib.parse import urlsplit
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    """Runtime configuration; every field can be set as ``IOC_<NAME>`` in the environment."""
+
+    model_config = SettingsConfigDict(env_prefix="IOC_", env_file=None, extra="ignore")
+
+    environment: Literal["development", "test", "production"] = "development"
+    log_level: str = "INFO"
+    log_format: Literal["json", "text"] = "text"
+
+    # Where things are. Empty URLs mean "the embedded stack under state_dir".
+    state_dir: Path = Path(".ioc")
+    database_url: str = ""
+    mqtt_url: str = ""
+    http_host: str = "0.0.0.0"
+    http_port: int = Field(8000, ge=1, le=65535)
+    mqtt_port: int = Field(1883, ge=1, le=65535)
+    db_port: int = Field(55432, ge=1, le=65535)
+    public_url: str = ""
+
+    # Device contract.
+    topic_prefix: str = "ioc/v1"
+    kinds_file: Path | None = None
+    zones_file: Path | None = None
+    fleet_file: Path = REPO_ROOT / "simulators" / "fleets" / "hcmc.yaml"
+
+    # Ingest.
+    ingest_client_id: str = "ioc-ingest-1"
+    ingest_share_group: str = "ioc-ingest"
+    ingest_batch_max: int = Field(2000, ge=1, le=100_000)
+    ingest_batch_wait_ms: int = Field(100, ge=1, le=10_000)
+    ingest_max_inflight: int = Field(10_000, ge=10, le=65_535)
+    ingest_auto_register: bool = False
+    ingest_max_payload_bytes: int = Field(64 * 1024, ge=256)
+    ingest_max_snapshot_bytes: int = Field(512 * 1024, ge=1024)
+    ingest_max_json_depth: int = Field(8, ge=2, le=64)
+    ingest_future_skew_s: int = Field(300, ge=0)
+    ingest_past_window_s: int = Field(7 * 86400, ge=60)
+    ingest_rate_limit_per_s: float = Field(20.0, gt=0)
+    ingest_rate_burst: int = Field(200, ge=1)
+    ingest_spool_dir: Path | None = None
+    ingest_spool_max_bytes: int = Field(1024**3, ge=1024 * 1024)
+    ingest_metrics_port: int = Field(9101, ge=0, le=65535)
+    retention_raw_days: int = Field(30, ge=1)
+    retention_rollup_days: int = Field(5 * 365, ge=1)
+    stale_after_intervals: float = Field(3.0, gt=1)
+
+    # Live server.
+    alert_rules_file: Path = REPO_ROOT / "dashboards" / "rules.yaml"
+    ws_coalesce_ms: int = Field(300, ge=20)
+    ws_heartbeat_s: float = Field(10.0, gt=0)
+    map_tile_url: str = ""
+    allowed_origins: list[str] = Field(default_factory=list)
+    session_secret: str = ""
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: str) -> str:
+        if value and urlsplit(value).scheme not in {"postgresql", "postgres", "postgresql+asyncpg"}:
+            raise ValueError(f"IOC_DATABASE_URL must start with postgresql:// (got {value!r})")
+        return value
+
+    @field_validator("mqtt_url")
+    @classmethod
+    def _mqtt_url(cls, value: str) -> str:
+        if value and urlsplit(value).scheme not in {"mqtt", "mqtts", "tcp"}:
+            raise ValueError(f"IOC_MQTT_URL must start with mqtt:// or mqtts:// (got {value!r})")
+        return value
+
+    @model_validator(mode="after")
+    def _production_is_explicit(self) -> Settings:
+        if self.environment == "production" and not (self.database_url and self.mqtt_url):
+            raise ValueError("production needs IOC_DATABASE_URL and IOC_MQTT_URL; the embedded stack is for development")
+        return self
+
+    @property
+    def embedded(self) -> bool:
+        """True when the database and broker are the private ones under ``state_dir``."""
+        return not self.database_url and not self.mqtt_url
+
+    def resolved_database_url(self) -> str:
+        """The database URL in libpq form (``postgresql://``)."""
+        url = self.database_url or f"postgresql://ioc@127.0.0.1:{self.db_port}/ioc"
+        return url.replace("postgresql+asyncpg://", "postgresql://").replace("postgres://", "postgresql://")
+
+    def resolved_mqtt_url(self) -> str:
+        """The broker URL (``mqtt://user:pass@host:port``)."""
+        return self.mqtt_url or f"mqtt://127.0.0.1:{self.mqtt_port}"
+
+    def spool_dir(self) -> Path:
+        """Directory of the ingest's on-disk spool."""
+        return self.ingest_spool_dir or (self.state_dir / "spool" / self.ingest_client_id)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once."""
+    return Settings()
