@@ -1,0 +1,71 @@
+"""Database helpers: migrations, connection pools, and the one-line errors for a broken URL."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+from urllib.parse import urlsplit
+
+import asyncpg
+
+from ioc.errors import StackError
+from ioc.settings import REPO_ROOT
+
+logger = logging.getLogger(__name__)
+
+NOTIFY_CHANNEL = "ioc_ingest"
+
+
+def describe(url: str) -> str:
+    """The URL without its password, for messages and logs."""
+    parts = urlsplit(url)
+    host = parts.hostname or "localhost"
+    user = f"{parts.username}@" if parts.username else ""
+    return f"{parts.scheme}://{user}{host}:{parts.port or 5432}{parts.path}"
+
+
+def migrate(url: str, revision: str = "head") -> None:
+    """Apply Alembic migrations up to ``revision``, with a one-line StackError when the database is unreachable."""
+    from alembic import command
+    from alembic.config import Config
+    from sqlalchemy.exc import OperationalError
+
+    cfg = Config(str(REPO_ROOT / "alembic.ini"))
+    cfg.set_main_option("script_location", str(REPO_ROOT / "migrations"))
+    cfg.attributes["database_url"] = url
+    try:
+        command.upgrade(cfg, revision)
+    except OperationalError as exc:
+        first = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+        raise StackError(f"cannot reach the database at {describe(url)} ({first}): check IOC_DATABASE_URL") from exc
+
+
+async def init_connection(conn: asyncpg.Connection) -> None:
+    """Per-connection set-up: JSON codecs for json/jsonb."""
+    import json
+
+    for typ in ("json", "jsonb"):
+        await conn.set_type_codec(typ, encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
+
+
+async def create_pool(url: str, *, min_size: int = 1, max_size: int = 10, **kwargs: Any) -> asyncpg.Pool:
+    """An asyncpg pool with our codecs; raises StackError with a readable message on failure."""
+    try:
+        pool = await asyncpg.create_pool(url, min_size=min_size, max_size=max_size, init=init_connection, **kwargs)
+    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        raise StackError(f"cannot reach the database at {describe(url)} ({exc}): check IOC_DATABASE_URL") from exc
+    assert pool is not None
+    return pool
+
+
+async def timescaledb_version(conn: asyncpg.Connection) -> str | None:
+    """The installed TimescaleDB version, or None on plain PostgreSQL."""
+    return await conn.fetchval("SELECT extversion FROM pg_extension WHERE extname = 'timescaledb'")  # type: ignore[no-any-return]
+
+
+async def timescaledb_license(conn: asyncpg.Connection) -> str | None:
+    """'apache' or 'timescale' (community features: continuous aggregates, compression), None without it."""
+    try:
+        return await conn.fetchval("SHOW timescaledb.license")  # type: ignore[no-any-return]
+    except asyncpg.PostgresError:
+        return None

@@ -1,0 +1,351 @@
+"""The embedded stack: a private PostgreSQL+TimescaleDB cluster and a private Mosquitto under a state folder.
+
+`ioc up` and the test fixtures both use this module, so the tests exercise what users run.
+Children are started from the main thread with a parent-death signal, so they never outlive us.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import getpass
+import logging
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+from ioc.errors import StackError
+from ioc.settings import REPO_ROOT
+
+logger = logging.getLogger(__name__)
+
+PG_MAJOR = 15
+PG_BINDIR_CANDIDATES = (Path(f"/usr/lib/postgresql/{PG_MAJOR}/bin"), Path("/usr/local/pgsql/bin"))
+MOSQUITTO_CANDIDATES = (Path("/usr/sbin/mosquitto"), Path("/usr/local/sbin/mosquitto"), Path("/usr/bin/mosquitto"))
+SETUP_HINT = "run 'make setup' (as root or with sudo) to install it"
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """preexec_fn: ask the kernel to SIGTERM the child when its parent dies (even by kill -9)."""
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def port_free(port: int, host: str = "127.0.0.1") -> bool:
+    """True when nothing listens on ``host:port``."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def free_port() -> int:
+    """A TCP port that is free right now on 127.0.0.1."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def require_port(port: int, what: str, flag: str) -> None:
+    """Raise a one-line StackError when ``port`` is taken."""
+    if not port_free(port):
+        raise StackError(f"port {port} for {what} is already in use: stop whatever listens there "
+                         f"(e.g. 'ss -ltnp | grep :{port}') or choose another with {flag} N")
+
+
+def wait_port(port: int, timeout: float, proc: subprocess.Popen[bytes] | None = None, what: str = "") -> None:
+    """Wait until something accepts on 127.0.0.1:port, failing early if ``proc`` exits."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise StackError(f"{what or 'process'} exited with code {proc.returncode} during start-up")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise StackError(f"{what or 'service'} did not accept connections on port {port} within {timeout:.0f} s")
+
+
+@dataclass
+class Child:
+    """A supervised child process and its log file."""
+
+    name: str
+    proc: subprocess.Popen[bytes]
+    log: IO[bytes] | None = None
+    stop_signal: int = signal.SIGTERM
+
+    def stop(self, timeout: float = 15.0) -> None:
+        """Signal the child, wait, and kill it if it does not exit in time."""
+        if self.proc.poll() is None:
+            try:
+                self.proc.send_signal(self.stop_signal)
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                logger.warning("%s did not stop within %.0f s: killing it", self.name, timeout)
+                self.proc.kill()
+                self.proc.wait(5)
+            except ProcessLookupError:
+                pass
+        if self.log is not None:
+            self.log.close()
+
+
+def spawn(name: str, argv: Sequence[str], log_path: Path | None, *, env: dict[str, str] | None = None,
+          user: str | None = None, stop_signal: int = signal.SIGTERM, cwd: Path | None = None) -> Child:
+    """Start ``argv`` with output to ``log_path`` (or inherited), dying with this process."""
+    log = open(log_path, "ab") if log_path else None  # noqa: SIM115 - owned by the Child
+    proc = subprocess.Popen(  # noqa: S603 - argv is built here, never from user strings
+        list(argv), stdout=log, stderr=subprocess.STDOUT if log else None, stdin=subprocess.DEVNULL,
+        env=env, user=user, preexec_fn=_die_with_parent, start_new_session=True, cwd=cwd,
+    )
+    logger.debug("started %s pid=%s", name, proc.pid)
+    return Child(name, proc, log, stop_signal)
+
+
+def _find(candidates: Sequence[Path], what: str) -> Path:
+    for path in candidates:
+        if path.exists():
+            return path
+    raise StackError(f"{what} not found (looked in {', '.join(map(str, candidates))}): {SETUP_HINT}")
+
+
+@dataclass
+class EmbeddedPostgres:
+    """A private PostgreSQL cluster (TimescaleDB preloaded when installed) in ``root``."""
+
+    root: Path
+    port: int
+    fast: bool = False  # tests: fsync off (data safety does not matter for throwaway clusters)
+    child: Child | None = field(default=None, init=False)
+
+    @property
+    def bindir(self) -> Path:
+        """PostgreSQL's server binaries."""
+        return _find(PG_BINDIR_CANDIDATES, f"PostgreSQL {PG_MAJOR} server")
+
+    @property
+    def data_dir(self) -> Path:
+        """PGDATA."""
+        return self.root / "data"
+
+    @property
+    def socket_dir(self) -> Path:
+        """Where the Unix socket lives (kept short: socket paths are limited to 107 bytes)."""
+        return self.root / "run"
+
+    @property
+    def user(self) -> str | None:
+        """The OS user that runs postgres: ``postgres`` when we are root (postgres refuses root)."""
+        return "postgres" if os.geteuid() == 0 else None
+
+    @property
+    def password(self) -> str:
+        """The ``ioc`` role's password, generated at initdb time."""
+        return (self.root / "ioc-password").read_text().strip()
+
+    @property
+    def url(self) -> str:
+        """libpq URL of the ``ioc`` database."""
+        return f"postgresql://ioc:{self.password}@127.0.0.1:{self.port}/ioc"
+
+    def timescaledb_available(self) -> bool:
+        """True when the timescaledb library is installed for this server."""
+        pg_config = self.bindir / "pg_config"
+        libdir = subprocess.run([str(pg_config), "--pkglibdir"], capture_output=True, text=True, check=False).stdout.strip()
+        return bool(libdir) and Path(libdir, "timescaledb.so").exists()
+
+    def _chown(self, path: Path) -> None:
+        if self.user:
+            shutil.chown(path, self.user, self.user)
+
+    def _check_reachable(self) -> None:
+        if not self.user:
+            return
+        probe = subprocess.run(["runuser", "-u", self.user, "--", "test", "-w", str(self.root)], check=False)
+        if probe.returncode != 0:
+            raise StackError(f"the 'postgres' user cannot write {self.root} (a parent folder is private): "
+                             "use --state-dir under /var/lib or /tmp, or make the parents traversable (chmod o+x)")
+
+    def initdb(self) -> bool:
+        """Create the cluster and the ``ioc`` role/database if missing; True when it was created."""
+        if (self.data_dir / "PG_VERSION").exists():
+            return False
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.socket_dir.mkdir(exist_ok=True)
+        password = secrets.token_urlsafe(18)
+        pwfile = self.root / "ioc-password"
+        pwfile.write_text(password + "\n")
+        pwfile.chmod(0o600)
+        for path in (self.root, self.socket_dir):
+            self._chown(path)
+        self._check_reachable()
+        superpw = self.root / ".superpw"
+        superpw.write_text(secrets.token_urlsafe(18) + "\n")
+        self._chown(superpw)
+        result = subprocess.run(
+            [str(self.bindir / "initdb"), "-D", str(self.data_dir), "-U", "postgres", "-E", "UTF8",
+             "--locale=C.UTF-8", "--auth-local=trust", "--auth-host=scram-sha-256", f"--pwfile={superpw}"],
+            capture_output=True, text=True, user=self.user, check=False,
+        )
+        superpw.unlink()
+        if result.returncode != 0:
+            raise StackError(f"initdb failed: {result.stderr.strip().splitlines()[-1] if result.stderr else result.returncode}")
+        with open(self.data_dir / "postgresql.auto.conf", "a") as conf:
+            conf.write(self._config())
+        self.start()
+        try:
+            self.psql(f"CREATE ROLE ioc LOGIN SUPERUSER PASSWORD '{password}'", "postgres")
+            self.psql("CREATE DATABASE ioc OWNER ioc", "postgres")
+        except StackError:
+            self.stop()
+            raise
+        return True
+
+    def _config(self) -> str:
+        lines = [
+            "listen_addresses = '127.0.0.1'",
+            "max_connections = 300",
+            "shared_buffers = '512MB'",
+            "work_mem = '16MB'",
+            "maintenance_work_mem = '128MB'",
+            "wal_buffers = '16MB'",
+            "max_wal_size = '2GB'",
+            "checkpoint_timeout = '10min'",
+            "log_min_messages = warning",
+            "log_line_prefix = '%m [%p] %u@%d '",
+            "timezone = 'UTC'",
+        ]
+        if self.timescaledb_available():
+            lines += ["shared_preload_libraries = 'timescaledb'", "timescaledb.telemetry_level = off"]
+        else:
+            logger.warning("TimescaleDB is not installed for PostgreSQL %s: running without it", PG_MAJOR)
+        if self.fast:
+            lines += ["fsync = off", "synchronous_commit = off", "full_page_writes = off"]
+        return "\n# written by ioc.stack\n" + "\n".join(lines) + "\n"
+
+    def start(self, log_path: Path | None = None, timeout: float = 30.0) -> None:
+        """Start the server and wait until it accepts connections."""
+        if self.child and self.child.proc.poll() is None:
+            return
+        pid_file = self.data_dir / "postmaster.pid"
+        if pid_file.exists():
+            self._clear_stale_pid(pid_file)
+        require_port(self.port, "PostgreSQL", "--db-port")
+        log_path = log_path or self.root / "postgres.log"
+        if self.user and log_path.exists():
+            self._chown(log_path)
+        # SIGINT is PostgreSQL's "fast" shutdown: roll back open transactions, checkpoint, exit.
+        self.child = spawn("postgres", [str(self.bindir / "postgres"), "-D", str(self.data_dir), "-p", str(self.port),
+                                        "-k", str(self.socket_dir)], log_path, user=self.user, stop_signal=signal.SIGINT)
+        wait_port(self.port, timeout, self.child.proc, f"PostgreSQL (log: {log_path})")
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            ready = subprocess.run([str(self.bindir / "pg_isready"), "-q", "-h", str(self.socket_dir), "-p", str(self.port)],
+                                   check=False)
+            if ready.returncode == 0:
+                return
+            time.sleep(0.1)
+        raise StackError(f"PostgreSQL did not become ready within {timeout:.0f} s (log: {log_path})")
+
+    def _clear_stale_pid(self, pid_file: Path) -> None:
+        try:
+            pid = int(pid_file.read_text().split()[0])
+            os.kill(pid, 0)
+        except (ValueError, IndexError, ProcessLookupError):
+            pid_file.unlink(missing_ok=True)  # left by a crash: postgres would refuse to start
+            return
+        except PermissionError:
+            pass
+        raise StackError(f"another PostgreSQL (pid {pid}) is running on {self.data_dir}: stop the other 'ioc up' first")
+
+    def psql(self, sql: str, database: str = "ioc") -> str:
+        """Run one SQL statement as the superuser over the Unix socket; return its output."""
+        result = subprocess.run(
+            [str(self.bindir.parent / "bin" / "psql") if (self.bindir / "psql").exists() else "psql",
+             "-h", str(self.socket_dir), "-p", str(self.port), "-U", "postgres", "-d", database,
+             "-v", "ON_ERROR_STOP=1", "-Atqc", sql],
+            capture_output=True, text=True, user=self.user, check=False,
+        )
+        if result.returncode != 0:
+            raise StackError(f"psql failed: {result.stderr.strip()}")
+        return result.stdout.strip()
+
+    def stop(self) -> None:
+        """Fast shutdown."""
+        if self.child:
+            self.child.stop(timeout=30)
+            self.child = None
+
+
+@dataclass
+class EmbeddedMosquitto:
+    """A private Mosquitto configured from the repository's mosquitto.conf."""
+
+    root: Path
+    port: int
+    template: Path = REPO_ROOT / "mosquitto.conf"
+    extra: list[str] = field(default_factory=list)
+    child: Child | None = field(default=None, init=False)
+
+    REPLACED = ("listener", "persistence_location", "log_dest", "allow_anonymous", "password_file", "acl_file", "user")
+
+    @property
+    def conf_path(self) -> Path:
+        """The generated configuration file."""
+        return self.root / "mosquitto.conf"
+
+    def write_config(self) -> Path:
+        """Write the broker configuration: the repository's file with our ports and paths."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        (self.root / "data").mkdir(exist_ok=True)
+        try:
+            template = self.template.read_text()
+        except OSError as exc:
+            raise StackError(f"cannot read {self.template}: {exc}") from exc
+        kept = [ln for ln in template.splitlines() if ln.split(" ", 1)[0] not in self.REPLACED]
+        kept += [
+            "# --- written by ioc.stack ---",
+            f"user {getpass.getuser()}",
+            f"listener {self.port} 127.0.0.1",
+            f"persistence_location {self.root / 'data'}/",
+            "log_dest stdout",
+            *(self.extra or ["allow_anonymous true"]),
+        ]
+        self.conf_path.write_text("\n".join(kept) + "\n")
+        return self.conf_path
+
+    def start(self, log_path: Path | None = None, timeout: float = 15.0) -> None:
+        """Start the broker and wait until it accepts connections."""
+        binary = _find(MOSQUITTO_CANDIDATES, "Mosquitto broker")
+        require_port(self.port, "MQTT", "--mqtt-port")
+        self.write_config()
+        self.child = spawn("mosquitto", [str(binary), "-c", str(self.conf_path)], log_path or self.root / "mosquitto.log")
+        wait_port(self.port, timeout, self.child.proc, f"Mosquitto (log: {log_path or self.root / 'mosquitto.log'})")
+
+    def reload(self) -> None:
+        """Ask the broker to re-read its password and ACL files (SIGHUP)."""
+        if self.child and self.child.proc.poll() is None:
+            self.child.proc.send_signal(signal.SIGHUP)
+
+    def stop(self) -> None:
+        """Stop the broker (it saves its persistence file on SIGTERM)."""
+        if self.child:
+            self.child.stop()
+            self.child = None
+
+    @property
+    def url(self) -> str:
+        """The broker URL."""
+        return f"mqtt://127.0.0.1:{self.port}"

@@ -1,0 +1,141 @@
+"""Table definitions (SQLAlchemy Core): the Alembic target and the one description of the schema."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    PrimaryKeyConstraint,
+    Table,
+    Text,
+    UniqueConstraint,
+    func,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+
+metadata = MetaData()
+
+TZ = DateTime(timezone=True)
+
+zones = Table(
+    "zones",
+    metadata,
+    Column("zone_id", Text, primary_key=True),
+    Column("name", Text, nullable=False),
+    Column("lat", Float, nullable=False),
+    Column("lon", Float, nullable=False),
+    Column("priority", Boolean, nullable=False, server_default=text("false")),
+    Column("metadata", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
+)
+
+devices = Table(
+    "devices",
+    metadata,
+    Column("device_id", Text, primary_key=True),
+    Column("kind", Text, nullable=False),
+    Column("format", Text, nullable=False, server_default="canonical"),
+    Column("vendor", Text, nullable=False, server_default=""),
+    Column("name", Text, nullable=False),
+    Column("zone", Text, ForeignKey("zones.zone_id", ondelete="SET NULL"), nullable=True),
+    Column("lat", Float, nullable=True),
+    Column("lon", Float, nullable=True),
+    Column("interval_s", Integer, nullable=False, server_default=text("60")),
+    Column("metadata", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
+    # unknown (never heard from) | online | offline (said so, or its will did) | stale (silent too long)
+    Column("status", Text, nullable=False, server_default="unknown"),
+    Column("status_since", TZ, nullable=True),
+    Column("last_seen", TZ, nullable=True),
+    Column("enabled", Boolean, nullable=False, server_default=text("true")),
+    Column("created_at", TZ, nullable=False, server_default=func.now()),
+    Column("updated_at", TZ, nullable=False, server_default=func.now()),
+    Index("devices_kind_zone", "kind", "zone"),
+)
+
+# Numeric readings: one row per device, metric, part and time. The unique key makes writes idempotent.
+measurements = Table(
+    "measurements",
+    metadata,
+    Column("time", TZ, nullable=False),
+    Column("device_id", Text, nullable=False),
+    Column("metric", Text, nullable=False),
+    Column("part", Text, nullable=False, server_default=""),
+    Column("value", Float, nullable=False),
+    Column("seq", BigInteger, nullable=True),
+    UniqueConstraint("device_id", "metric", "part", "time", name="measurements_key"),
+    Index("measurements_time", text("time DESC")),
+)
+
+events = Table(
+    "events",
+    metadata,
+    Column("time", TZ, nullable=False),
+    Column("device_id", Text, nullable=False),
+    Column("type", Text, nullable=False),
+    Column("severity", Text, nullable=False),
+    Column("confidence", Float, nullable=False),
+    Column("attrs", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
+    Column("received_at", TZ, nullable=False, server_default=func.now()),
+    UniqueConstraint("device_id", "type", "time", name="events_key"),
+    Index("events_time", text("time DESC")),
+)
+
+quarantine = Table(
+    "quarantine",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=True),
+    Column("received_at", TZ, nullable=False, server_default=func.now()),
+    Column("topic", Text, nullable=False),
+    Column("payload", LargeBinary, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("detail", Text, nullable=False, server_default=""),
+    Column("device_id", Text, nullable=True),
+    Index("quarantine_received", "received_at"),
+    Index("quarantine_reason", "reason", "received_at"),
+)
+
+latest_values = Table(
+    "latest_values",
+    metadata,
+    Column("device_id", Text, nullable=False),
+    Column("metric", Text, nullable=False),
+    Column("part", Text, nullable=False, server_default=""),
+    Column("time", TZ, nullable=False),
+    Column("value", Float, nullable=False),
+    PrimaryKeyConstraint("device_id", "metric", "part", name="latest_values_pkey"),
+)
+
+# 1-minute rollups maintained by the writer in the same transaction as the raw rows.
+rollups_1m = Table(
+    "rollups_1m",
+    metadata,
+    Column("bucket", TZ, nullable=False),
+    Column("device_id", Text, nullable=False),
+    Column("metric", Text, nullable=False),
+    Column("part", Text, nullable=False, server_default=""),
+    Column("count", Integer, nullable=False),
+    Column("sum", Float, nullable=False),
+    Column("min", Float, nullable=False),
+    Column("max", Float, nullable=False),
+    UniqueConstraint("device_id", "metric", "part", "bucket", name="rollups_1m_key"),
+)
+
+snapshots = Table(
+    "snapshots",
+    metadata,
+    Column("device_id", Text, primary_key=True),
+    Column("time", TZ, nullable=False),
+    Column("content_type", Text, nullable=False, server_default="image/jpeg"),
+    Column("data", LargeBinary, nullable=False),
+)
+
+# name -> time column, for create_hypertable and retention.
+HYPERTABLES = {"measurements": "time", "events": "time", "rollups_1m": "bucket"}

@@ -1,0 +1,36 @@
+"""TimescaleDB feature detection and the calls migrations and retention make, degrading on plain PostgreSQL."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from sqlalchemy import text
+
+logger = logging.getLogger(__name__)
+
+
+def enable(conn: Any) -> bool:
+    """Create the extension when the server has it; return False (with a warning) on plain PostgreSQL."""
+    available = conn.execute(text("SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb'")).first()
+    if available is None:
+        logger.warning("TimescaleDB is not available on this server: using plain tables (no hypertables)")
+        return False
+    conn.execute(text("CREATE EXTENSION IF NOT EXISTS timescaledb"))
+    return True
+
+
+def installed(conn: Any) -> bool:
+    """True when the timescaledb extension is installed in this database."""
+    return conn.execute(text("SELECT 1 FROM pg_extension WHERE extname = 'timescaledb'")).first() is not None
+
+
+def make_hypertable(conn: Any, table: str, column: str, chunk: str) -> None:
+    """Turn ``table`` into a hypertable partitioned on ``column`` (no-op without TimescaleDB)."""
+    if not installed(conn):
+        logger.warning("skipping create_hypertable(%s): TimescaleDB not installed", table)
+        return
+    conn.execute(
+        text(f"SELECT create_hypertable('{table}', '{column}', chunk_time_interval => interval '{chunk}', "
+             "if_not_exists => true, migrate_data => true)")
+    )

@@ -1,0 +1,223 @@
+"""``ioc up``: bring the whole operations centre up under one supervisor, and down again on Ctrl-C."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import shutil
+import signal
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+
+from ioc.db import create_pool, migrate
+from ioc.errors import StackError
+from ioc.settings import Settings
+from ioc.stack import Child, EmbeddedMosquitto, EmbeddedPostgres, require_port, spawn
+
+logger = logging.getLogger(__name__)
+
+STATE_MARKER = ".ioc-state"
+RESTART_LIMIT = 5
+
+
+@dataclass
+class Stack:
+    """The embedded services and the application processes of one ``ioc up``."""
+
+    settings: Settings
+    fast_db: bool = False
+    postgres: EmbeddedPostgres | None = None
+    mosquitto: EmbeddedMosquitto | None = None
+    children: dict[str, Child] = field(default_factory=dict)
+    argv: dict[str, list[str]] = field(default_factory=dict)
+    restarts: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def state_dir(self) -> Path:
+        """Absolute state folder."""
+        return self.settings.state_dir.resolve()
+
+    @property
+    def database_url(self) -> str:
+        """The database in use (embedded or external)."""
+        return self.postgres.url if self.postgres else self.settings.resolved_database_url()
+
+    @property
+    def mqtt_url(self) -> str:
+        """The broker in use (embedded or external)."""
+        return self.mosquitto.url if self.mosquitto else self.settings.resolved_mqtt_url()
+
+    def prepare_state(self, reset: bool) -> None:
+        """Create (or with ``reset`` empty) the state folder."""
+        root = self.state_dir
+        if reset and root.exists():
+            if not (root / STATE_MARKER).exists():
+                raise StackError(f"refusing to --reset {root}: it is not an ioc state folder (no {STATE_MARKER})")
+            shutil.rmtree(root)
+        (root / "logs").mkdir(parents=True, exist_ok=True)
+        (root / STATE_MARKER).touch()
+        os.chmod(root, 0o755)  # the postgres user must reach its cluster inside
+
+    def start_services(self) -> None:
+        """Start PostgreSQL and Mosquitto unless external URLs are configured."""
+        s = self.settings
+        logs = self.state_dir / "logs"
+        if not s.database_url:
+            self.postgres = EmbeddedPostgres(self.state_dir / "postgres", s.db_port, fast=self.fast_db)
+            require_port(s.db_port, "PostgreSQL", "--db-port")
+            if self.postgres.initdb():
+                logger.info("created a new PostgreSQL cluster in %s", self.postgres.root)
+            self.postgres.start(logs / "postgres.log")
+        if not s.mqtt_url:
+            self.mosquitto = EmbeddedMosquitto(self.state_dir / "mosquitto", s.mqtt_port)
+            self.mosquitto.start(logs / "mosquitto.log")
+
+    def load_data(self, fleet_file: Path | None) -> None:
+        """Apply migrations and import the fleet."""
+        migrate(self.database_url)
+        if fleet_file is None:
+            return
+        from ioc.fleet import load_fleet
+        from ioc.registry import import_fleet
+
+        fleet = load_fleet(fleet_file)
+
+        async def go() -> None:
+            pool = await create_pool(self.database_url, max_size=1)
+            try:
+                async with pool.acquire() as conn:
+                    await import_fleet(conn, fleet)
+            finally:
+                await pool.close()
+
+        asyncio.run(go())
+
+    def child_env(self) -> dict[str, str]:
+        """Environment for application processes: the same settings, explicit URLs."""
+        env = dict(os.environ)
+        env.update({
+            "IOC_DATABASE_URL": self.database_url,
+            "IOC_MQTT_URL": self.mqtt_url,
+            "IOC_STATE_DIR": str(self.state_dir),
+            "IOC_HTTP_PORT": str(self.settings.http_port),
+            "IOC_ENVIRONMENT": self.settings.environment,
+            "PYTHONUNBUFFERED": "1",
+        })
+        return env
+
+    def start_app(self, name: str, args: list[str]) -> Child:
+        """Start ``ioc <args>`` as a supervised child logging to the state folder."""
+        argv = [sys.executable, "-m", "ioc.cli", *args]
+        self.argv[name] = argv
+        child = spawn(name, argv, self.state_dir / "logs" / f"{name}.log", env=self.child_env())
+        self.children[name] = child
+        return child
+
+    def supervise_once(self) -> None:
+        """Restart an application process that died, with a limit."""
+        for name, child in list(self.children.items()):
+            code = child.proc.poll()
+            if code is None:
+                continue
+            count = self.restarts.get(name, 0) + 1
+            if count > RESTART_LIMIT:
+                raise StackError(f"{name} keeps exiting (code {code}); see {self.state_dir / 'logs' / (name + '.log')}")
+            self.restarts[name] = count
+            logger.warning("%s exited with code %s: restarting (%d/%d)", name, code, count, RESTART_LIMIT)
+            time.sleep(min(2.0**count, 10.0))
+            self.children[name] = spawn(name, self.argv[name], self.state_dir / "logs" / f"{name}.log",
+                                        env=self.child_env())
+
+    def stop(self) -> None:
+        """Stop everything: producers first, the database last."""
+        for name in ("simulate", "ingest", "serve"):
+            child = self.children.pop(name, None)
+            if child:
+                child.stop()
+        for name, child in list(self.children.items()):
+            child.stop()
+            self.children.pop(name)
+        if self.mosquitto:
+            self.mosquitto.stop()
+        if self.postgres:
+            self.postgres.stop()
+
+
+def wait_http(url: str, timeout: float, child: Child) -> None:
+    """Wait until ``url`` answers 200, failing early if the server process exits."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if child.proc.poll() is not None:
+            raise StackError(f"the API server exited during start-up; see {child.log.name if child.log else 'its log'}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as resp:  # noqa: S310 - our own localhost URL
+                if resp.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.2)
+    raise StackError(f"the API server did not answer {url} within {timeout:.0f} s")
+
+
+class _Stop(Exception):
+    pass
+
+
+def _raise_stop(signum: int, frame: FrameType | None) -> None:
+    raise _Stop()
+
+
+def run_up(settings: Settings, *, reset: bool, simulators: bool, speed: float, seed: int | None,
+           scenario: str | None) -> int:
+    """Start the stack, print where everything is, and supervise it until Ctrl-C or SIGTERM."""
+    stack = Stack(settings)
+    signal.signal(signal.SIGTERM, _raise_stop)
+    signal.signal(signal.SIGINT, _raise_stop)
+    started = time.monotonic()
+    try:
+        require_port(settings.http_port, "the dashboard/API", "--http-port")
+        stack.prepare_state(reset)
+        stack.start_services()
+        stack.load_data(settings.fleet_file)
+        stack.start_app("ingest", ["ingest"])
+        serve = stack.start_app("serve", ["serve"])
+        base = f"http://localhost:{settings.http_port}"
+        wait_http(f"{base}/api/v1/health", 60, serve)
+        if simulators:
+            sim = ["simulate", "--speed", str(speed)]
+            if seed is not None:
+                sim += ["--seed", str(seed)]
+            if scenario:
+                sim += ["--scenario", scenario]
+            stack.start_app("simulate", sim)
+        print(
+            f"\nioc is up in {time.monotonic() - started:.1f} s\n"
+            f"  Operators' wall   {base}/wall\n"
+            f"  Leaders' summary  {base}/summary\n"
+            f"  API (OpenAPI)     {base}/docs\n"
+            f"  Health            {base}/api/v1/health\n"
+            f"  MQTT broker       {stack.mqtt_url}\n"
+            f"  Database          {stack.database_url}\n"
+            f"  State and logs    {stack.state_dir}  (logs/*.log)\n"
+            f"  Simulators        {'running at x%g speed' % speed if simulators else 'off (--no-simulators)'}\n"
+            "Press Ctrl-C to stop.",
+            flush=True,
+        )
+        while True:
+            time.sleep(1.0)
+            stack.supervise_once()
+    except _Stop:
+        print("\nstopping ...", flush=True)
+        return 0
+    except StackError as exc:
+        print(f"ioc up: {exc}", file=sys.stderr, flush=True)
+        return 1
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        stack.stop()
+        logger.info("all processes stopped")

@@ -1,0 +1,141 @@
+"""Session fixtures: the real embedded stack (PostgreSQL+TimescaleDB, Mosquitto) on free ports.
+
+The same code as ``ioc up`` (ioc.up.Stack) starts it, so the suite tests what users run.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from ioc.db import create_pool
+from ioc.settings import REPO_ROOT, Settings
+from ioc.stack import Child, free_port, spawn
+from ioc.up import Stack
+
+ARTIFACTS = Path(os.environ.get("IOC_TEST_ARTIFACTS", REPO_ROOT / "artifacts"))
+
+
+@dataclass(frozen=True)
+class Broker:
+    """Where the test broker listens."""
+
+    host: str
+    port: int
+
+    @property
+    def url(self) -> str:
+        """mqtt:// URL."""
+        return f"mqtt://{self.host}:{self.port}"
+
+
+@pytest.fixture(scope="session")
+def state_dir() -> Iterator[Path]:
+    """A throwaway state folder readable by the postgres user."""
+    root = Path(tempfile.mkdtemp(prefix="ioc-test-"))
+    os.chmod(root, 0o755)
+    yield root
+
+
+@pytest.fixture(scope="session")
+def stack(state_dir: Path) -> Iterator[Stack]:
+    """The embedded database and broker, migrated, with the demo fleet imported."""
+    settings = Settings(state_dir=state_dir, db_port=free_port(), mqtt_port=free_port(), http_port=free_port(),
+                        environment="test")
+    stack = Stack(settings, fast_db=True)
+    stack.prepare_state(reset=False)
+    stack.start_services()
+    try:
+        fleet = settings.fleet_file if settings.fleet_file.exists() else None
+        stack.load_data(fleet)
+        yield stack
+    finally:
+        stack.stop()
+
+
+@pytest.fixture(scope="session")
+def broker(stack: Stack) -> Broker:
+    """The test Mosquitto."""
+    assert stack.mosquitto is not None
+    return Broker("127.0.0.1", stack.mosquitto.port)
+
+
+@pytest.fixture(scope="session")
+def database_url(stack: Stack) -> str:
+    """libpq URL of the test database."""
+    return stack.database_url
+
+
+@pytest.fixture(scope="session")
+def settings(stack: Stack) -> Settings:
+    """Settings as an application process of the test stack sees them."""
+    return Settings(database_url=stack.database_url, mqtt_url=stack.mqtt_url, state_dir=stack.state_dir,
+                    http_port=stack.settings.http_port, environment="test")
+
+
+@pytest.fixture(scope="session")
+async def pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
+    """An asyncpg pool on the test database."""
+    p = await create_pool(database_url, max_size=5)
+    yield p
+    await p.close()
+
+
+@pytest.fixture(scope="session")
+def app_env(stack: Stack) -> dict[str, str]:
+    """Environment for ``ioc`` subprocesses pointed at the test stack."""
+    env = stack.child_env()
+    env["IOC_ENVIRONMENT"] = "test"
+    return env
+
+
+@pytest.fixture(scope="session")
+def run_ioc(stack: Stack, app_env: dict[str, str]) -> Iterator[object]:
+    """Start ``ioc <args>`` processes as the supervisor would; all are stopped at the end of the session."""
+    started: list[Child] = []
+
+    def start(name: str, *args: str, env: dict[str, str] | None = None) -> Child:
+        log = stack.state_dir / "logs" / f"{name}-{len(started)}.log"
+        child = spawn(name, [sys.executable, "-m", "ioc.cli", *args], log, env={**app_env, **(env or {})})
+        started.append(child)
+        return child
+
+    yield start
+    for child in reversed(started):
+        child.stop()
+
+
+def wait_for(predicate, timeout: float = 10.0, interval: float = 0.05, what: str = "condition"):  # type: ignore[no-untyped-def]
+    """Poll ``predicate`` until it returns a truthy value; fail the test with ``what`` on timeout."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+def log_tail(child: Child, lines: int = 30) -> str:
+    """The end of a child's log, for assertion messages."""
+    if child.log is None:
+        return ""
+    child.log.flush()
+    return "\n".join(Path(child.log.name).read_text(errors="replace").splitlines()[-lines:])
+
+
+def mosquitto_pub(broker: Broker, topic: str, payload: bytes, *, qos: int = 1, retain: bool = False) -> None:
+    """Publish one message with the real mosquitto_pub client."""
+    cmd = ["mosquitto_pub", "-h", broker.host, "-p", str(broker.port), "-t", topic, "-q", str(qos), "-s"]
+    if retain:
+        cmd.append("-r")
+    subprocess.run(cmd, input=payload, check=True, timeout=10)
