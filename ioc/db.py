@@ -13,6 +13,9 @@ from ioc.settings import REPO_ROOT
 
 logger = logging.getLogger(__name__)
 
+# After each committed batch the ingest sends NOTIFY ioc_ingest with a small JSON payload:
+# {"w": worker id, "t": commit time (ISO UTC), "rows": measurement rows, "events": n, "status": n,
+#  "devices": [device ids touched] (omitted when more than 500), "kinds": [kinds touched]}
 NOTIFY_CHANNEL = "ioc_ingest"
 
 

@@ -137,5 +137,15 @@ snapshots = Table(
     Column("data", LargeBinary, nullable=False),
 )
 
+# One row per ingest worker, refreshed every few seconds: the API's health reads it.
+ingest_workers = Table(
+    "ingest_workers",
+    metadata,
+    Column("worker_id", Text, primary_key=True),
+    Column("started_at", TZ, nullable=False),
+    Column("heartbeat_at", TZ, nullable=False),
+    Column("stats", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
+)
+
 # name -> time column, for create_hypertable and retention.
 HYPERTABLES = {"measurements": "time", "events": "time", "rollups_1m": "bucket"}

@@ -118,6 +118,13 @@ def upgrade() -> None:
         sa.Column("content_type", sa.Text, nullable=False, server_default="image/jpeg"),
         sa.Column("data", sa.LargeBinary, nullable=False),
     )
+    op.create_table(
+        "ingest_workers",
+        sa.Column("worker_id", sa.Text, primary_key=True),
+        sa.Column("started_at", TZ, nullable=False),
+        sa.Column("heartbeat_at", TZ, nullable=False),
+        sa.Column("stats", JSONB, nullable=False, server_default=EMPTY_JSON),
+    )
     timescale.make_hypertable(bind, "measurements", "time", "1 day")
     timescale.make_hypertable(bind, "events", "time", "7 days")
     timescale.make_hypertable(bind, "rollups_1m", "bucket", "30 days")
@@ -125,5 +132,5 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     """Drop the foundation tables."""
-    for table in ("snapshots", "rollups_1m", "latest_values", "quarantine", "events", "measurements", "devices", "zones"):
+    for table in ("ingest_workers", "snapshots", "rollups_1m", "latest_values", "quarantine", "events", "measurements", "devices", "zones"):
         op.drop_table(table)
