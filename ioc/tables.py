@@ -147,5 +147,14 @@ ingest_workers = Table(
     Column("stats", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
 )
 
+# Minutes whose 1-minute rollup must be recomputed from raw rows (see ingest.rollups).
+rollup_dirty = Table(
+    "rollup_dirty",
+    metadata,
+    Column("bucket", TZ, nullable=False),
+    Column("worker_id", Text, nullable=False),
+    PrimaryKeyConstraint("bucket", "worker_id", name="rollup_dirty_pkey"),
+)
+
 # name -> time column, for create_hypertable and retention.
 HYPERTABLES = {"measurements": "time", "events": "time", "rollups_1m": "bucket"}

@@ -125,6 +125,13 @@ def upgrade() -> None:
         sa.Column("heartbeat_at", TZ, nullable=False),
         sa.Column("stats", JSONB, nullable=False, server_default=EMPTY_JSON),
     )
+    # Minutes whose rollup must be recomputed, marked by each writer in its own transaction.
+    op.create_table(
+        "rollup_dirty",
+        sa.Column("bucket", TZ, nullable=False),
+        sa.Column("worker_id", sa.Text, nullable=False),
+        sa.PrimaryKeyConstraint("bucket", "worker_id", name="rollup_dirty_pkey"),
+    )
     timescale.make_hypertable(bind, "measurements", "time", "1 day")
     timescale.make_hypertable(bind, "events", "time", "7 days")
     timescale.make_hypertable(bind, "rollups_1m", "bucket", "30 days")
@@ -132,5 +139,5 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     """Drop the foundation tables."""
-    for table in ("ingest_workers", "snapshots", "rollups_1m", "latest_values", "quarantine", "events", "measurements", "devices", "zones"):
+    for table in ("rollup_dirty", "ingest_workers", "snapshots", "rollups_1m", "latest_values", "quarantine", "events", "measurements", "devices", "zones"):
         op.drop_table(table)

@@ -1,0 +1,383 @@
+"""Where every number on the wall comes from: the SQL of each view, and the pure functions that shape it.
+
+Live views read ``devices`` + ``latest_values`` (never raw scans), ``alerts``, recent ``events`` and,
+for "same time yesterday", ``rollups_1m``. The loaders return JSON-ready dicts (ISO UTC times,
+finite numbers) so the hub can diff and send them without further conversion.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from datetime import datetime, timedelta
+from typing import Any
+
+import asyncpg
+
+from dashboards.encoding import iso, jsonable, number
+
+logger = logging.getLogger(__name__)
+
+Row = dict[str, Any]
+
+DEFAULT_WARNING_CM = 20.0
+DEFAULT_DANGER_CM = 30.0
+DEFAULT_FREE_FLOW_KMH = 50.0
+TOP_N = 10
+EVENTS_N = 50
+STATUSES = ("online", "offline", "stale", "unknown")
+# Readings from devices in these states are old news: they do not feed live figures.
+SILENT = ("offline", "stale")
+
+DEVICE_COLUMNS = ("d.device_id, d.kind, d.format, d.vendor, d.name, d.zone, d.lat, d.lon, d.interval_s, d.status, "
+                  "d.last_seen, d.metadata")
+
+
+# ---------------------------------------------------------------- per-device derived figures
+
+def _meta_number(metadata: Row, key: str, default: float) -> float:
+    value = number(metadata.get(key)) if isinstance(metadata.get(key), int | float) else None
+    return float(value) if value is not None else default
+
+
+def flood_level(level_cm: float | None, metadata: Row) -> str | None:
+    """``ok`` / ``warning`` / ``danger`` from the device's thresholds (metadata warning_cm, danger_cm)."""
+    if level_cm is None:
+        return None
+    if level_cm >= _meta_number(metadata, "danger_cm", DEFAULT_DANGER_CM):
+        return "danger"
+    if level_cm >= _meta_number(metadata, "warning_cm", DEFAULT_WARNING_CM):
+        return "warning"
+    return "ok"
+
+
+def congestion(speed_kmh: float | None, metadata: Row) -> int | None:
+    """0 free, 1 slow, 2 heavy, 3 jammed from speed / free-flow speed."""
+    if speed_kmh is None:
+        return None
+    free = _meta_number(metadata, "free_flow_kmh", DEFAULT_FREE_FLOW_KMH)
+    ratio = speed_kmh / free if free > 0 else 1.0
+    if ratio >= 0.7:
+        return 0
+    if ratio >= 0.5:
+        return 1
+    if ratio >= 0.3:
+        return 2
+    return 3
+
+
+def _value(device: Row, metric: str) -> float | None:
+    entry = device["latest"].get(metric)
+    return entry["value"] if entry else None
+
+
+def _device(row: asyncpg.Record, latest: dict[str, Row]) -> Row:
+    """A device row and its latest values as the API's device object."""
+    metadata = row["metadata"] if isinstance(row["metadata"], dict) else {}
+    device: Row = {
+        "device_id": row["device_id"], "kind": row["kind"], "format": row["format"], "vendor": row["vendor"],
+        "name": row["name"], "zone": row["zone"], "lat": number(row["lat"]), "lon": number(row["lon"]),
+        "interval_s": row["interval_s"], "status": row["status"], "last_seen": iso(row["last_seen"]),
+        "metadata": jsonable(metadata), "latest": latest, "level": None, "congestion": None,
+    }
+    if row["kind"] == "flood":
+        device["level"] = flood_level(_value(device, "water_level_cm"), metadata)
+    elif row["kind"] == "traffic":
+        device["congestion"] = congestion(_value(device, "avg_speed_kmh"), metadata)
+    return device
+
+
+def _filters(kind: str | None, zone: str | None, status: str | None, device_ids: list[str] | None) -> tuple[str, list[Any]]:
+    clauses, args = ["d.enabled"], []
+    for column, value in (("kind", kind), ("zone", zone), ("status", status)):
+        if value is not None:
+            args.append(value)
+            clauses.append(f"d.{column} = ${len(args)}")
+    if device_ids is not None:
+        args.append(device_ids)
+        clauses.append(f"d.device_id = ANY(${len(args)}::text[])")
+    return " AND ".join(clauses), args
+
+
+async def load_devices(conn: asyncpg.Connection, *, kind: str | None = None, zone: str | None = None,
+                       status: str | None = None, device_ids: list[str] | None = None,
+                       limit: int | None = None, offset: int = 0) -> list[Row]:
+    """Devices (ordered by id) with their latest values, level and congestion."""
+    where, args = _filters(kind, zone, status, device_ids)
+    page = ""
+    if limit is not None:
+        args += [limit, offset]
+        page = f" LIMIT ${len(args) - 1} OFFSET ${len(args)}"
+    rows = await conn.fetch(f"SELECT {DEVICE_COLUMNS} FROM devices d WHERE {where} ORDER BY d.device_id{page}", *args)
+    if not rows:
+        return []
+    ids = [r["device_id"] for r in rows]
+    latest: dict[str, dict[str, Row]] = defaultdict(dict)
+    for lv in await conn.fetch("SELECT device_id, metric, part, time, value FROM latest_values "
+                               "WHERE device_id = ANY($1::text[]) ORDER BY device_id, metric, part", ids):
+        name = lv["metric"] if not lv["part"] else f"{lv['metric']}.{lv['part']}"
+        latest[lv["device_id"]][name] = {"value": number(lv["value"]), "time": iso(lv["time"])}
+    return [_device(r, latest.get(r["device_id"], {})) for r in rows]
+
+
+async def count_devices(conn: asyncpg.Connection, *, kind: str | None = None, zone: str | None = None,
+                        status: str | None = None) -> int:
+    """How many enabled devices match the filters."""
+    where, args = _filters(kind, zone, status, None)
+    return int(await conn.fetchval(f"SELECT count(*) FROM devices d WHERE {where}", *args))
+
+
+async def load_zones(conn: asyncpg.Connection, zone_id: str | None = None) -> list[Row]:
+    """Zones, priority first then by id."""
+    rows = await conn.fetch("SELECT zone_id, name, lat, lon, priority, metadata FROM zones "
+                            "WHERE ($1::text IS NULL OR zone_id = $1) ORDER BY priority DESC, zone_id", zone_id)
+    return [jsonable(dict(r)) for r in rows]
+
+
+# ---------------------------------------------------------------- alerts and events
+
+ALERT_SELECT = """
+SELECT a.id, a.rule, a.device_id, d.name AS device_name, a.zone, d.kind, a.severity, a.state, a.title, a.message,
+       a.value, a.opened_at, a.updated_at, a.acknowledged_at, a.acknowledged_by, a.note, a.resolved_at
+FROM alerts a LEFT JOIN devices d ON d.device_id = a.device_id
+"""
+
+
+def alert_row(row: asyncpg.Record) -> Row:
+    """An alerts row as the API's alert object."""
+    return jsonable(dict(row))  # type: ignore[no-any-return]
+
+
+async def load_alerts(conn: asyncpg.Connection, *, state: str | None = None, severity: str | None = None,
+                      zone: str | None = None, ids: list[int] | None = None, limit: int = 1000) -> list[Row]:
+    """Alerts newest first; ``state`` may be ``active`` (open + acknowledged)."""
+    clauses, args = [], []
+    if state == "active":
+        clauses.append("a.state <> 'resolved'")
+    elif state is not None:
+        args.append(state)
+        clauses.append(f"a.state = ${len(args)}")
+    for column, value in (("severity", severity), ("zone", zone)):
+        if value is not None:
+            args.append(value)
+            clauses.append(f"a.{column} = ${len(args)}")
+    if ids is not None:
+        args.append(ids)
+        clauses.append(f"a.id = ANY(${len(args)}::bigint[])")
+    args.append(limit)
+    where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+    rows = await conn.fetch(f"{ALERT_SELECT} {where} ORDER BY a.id DESC LIMIT ${len(args)}", *args)
+    return [alert_row(r) for r in rows]
+
+
+def event_row(row: asyncpg.Record) -> Row:
+    """An events row as the API's event object (``id`` identifies it in deltas)."""
+    event = jsonable(dict(row))
+    event["id"] = f"{event['device_id']}|{event['type']}|{event['time']}"
+    event["snapshot_url"] = f"/api/v1/devices/{event['device_id']}/snapshot" if row["has_snapshot"] else None
+    del event["has_snapshot"]
+    return event  # type: ignore[no-any-return]
+
+
+async def load_events(conn: asyncpg.Connection, *, type: str | None = None, device_id: str | None = None,
+                      zone: str | None = None, since: datetime | None = None, limit: int = EVENTS_N) -> list[Row]:
+    """Events newest first, with the device's name and zone."""
+    clauses, args = [], []
+    for column, value in (("e.type", type), ("e.device_id", device_id), ("d.zone", zone)):
+        if value is not None:
+            args.append(value)
+            clauses.append(f"{column} = ${len(args)}")
+    if since is not None:
+        args.append(since)
+        clauses.append(f"e.time >= ${len(args)}")
+    args.append(limit)
+    where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+    rows = await conn.fetch(
+        "SELECT e.time, e.device_id, d.name AS device_name, d.zone, e.type, e.severity, e.confidence, e.attrs, "
+        "EXISTS (SELECT 1 FROM snapshots s WHERE s.device_id = e.device_id) AS has_snapshot "
+        f"FROM events e LEFT JOIN devices d ON d.device_id = e.device_id {where} "
+        f"ORDER BY e.time DESC LIMIT ${len(args)}", *args)
+    return [event_row(r) for r in rows]
+
+
+async def incidents_by_zone(conn: asyncpg.Connection, at: datetime | None = None) -> dict[str | None, int]:
+    """Events other than ``info`` in the hour before ``at`` (default now), per zone."""
+    rows = await conn.fetch(
+        "SELECT d.zone, count(*) AS n FROM events e LEFT JOIN devices d ON d.device_id = e.device_id "
+        "WHERE e.time > coalesce($1, now()) - interval '1 hour' AND e.time <= coalesce($1, now()) "
+        "AND e.severity <> 'info' GROUP BY d.zone", at)
+    return {r["zone"]: int(r["n"]) for r in rows}
+
+
+async def load_yesterday(conn: asyncpg.Connection, now: datetime) -> Row:
+    """The summary's headline figures at the same time yesterday, from 1-minute rollups and events."""
+    at = now - timedelta(days=1)
+    rows = await conn.fetch(
+        """
+        SELECT r.device_id, r.metric, max(r.max) AS max, sum(r.sum) / nullif(sum(r.count), 0) AS avg,
+               d.metadata, d.interval_s
+        FROM rollups_1m r JOIN devices d ON d.device_id = r.device_id
+        WHERE r.bucket > $1 - interval '5 minutes' AND r.bucket <= $1 AND r.part = ''
+          AND r.metric IN ('water_level_cm', 'avg_speed_kmh', 'vehicle_count', 'interval_s')
+        GROUP BY r.device_id, r.metric, d.metadata, d.interval_s
+        """, at)
+    levels: list[float] = []
+    speeds: list[float] = []
+    flow = 0.0
+    warning = 0
+    intervals = {r["device_id"]: r["avg"] for r in rows if r["metric"] == "interval_s"}
+    for r in rows:
+        meta = r["metadata"] if isinstance(r["metadata"], dict) else {}
+        if r["metric"] == "water_level_cm" and r["max"] is not None:
+            levels.append(r["max"])
+            if flood_level(r["max"], meta) in ("warning", "danger"):
+                warning += 1
+        elif r["metric"] == "avg_speed_kmh" and r["avg"] is not None:
+            speeds.append(r["avg"])
+        elif r["metric"] == "vehicle_count" and r["avg"] is not None:
+            interval = intervals.get(r["device_id"]) or r["interval_s"] or 60
+            flow += r["avg"] * 3600.0 / interval
+    incidents = await incidents_by_zone(conn, at)
+    return {
+        "max_level_cm": _round(max(levels)) if levels else None,
+        "mean_speed_kmh": _round(sum(speeds) / len(speeds)) if speeds else None,
+        "flow_veh_h": round(flow) if rows else None,
+        "incidents_1h": sum(incidents.values()),
+        "points_warning": warning,
+    }
+
+
+# ---------------------------------------------------------------- pure views over loaded state
+
+def _round(value: float | None, digits: int = 1) -> float | None:
+    return None if value is None else round(value, digits)
+
+
+def _status_counts(devices: list[Row]) -> Row:
+    counts = dict.fromkeys(STATUSES, 0)
+    for d in devices:
+        counts[d["status"]] = counts.get(d["status"], 0) + 1
+    return {"total": len(devices), **counts}
+
+
+def flood_view(devices: list[Row]) -> Row:
+    """Flood headline figures and the 10 highest water levels."""
+    live = [d for d in devices if d["kind"] == "flood" and d["status"] not in SILENT]
+    top: list[Row] = []
+    rains: list[float] = []
+    for d in live:
+        rain = _value(d, "rainfall_mm_h")
+        if rain is not None:
+            rains.append(rain)
+        level = _value(d, "water_level_cm")
+        if level is None:
+            continue
+        meta = d["metadata"]
+        top.append({"device_id": d["device_id"], "name": d["name"], "zone": d["zone"], "level_cm": _round(level),
+                    "warning_cm": _meta_number(meta, "warning_cm", DEFAULT_WARNING_CM),
+                    "danger_cm": _meta_number(meta, "danger_cm", DEFAULT_DANGER_CM), "rain_mm_h": _round(rain)})
+    top.sort(key=lambda t: (-t["level_cm"], t["device_id"]))
+    return {
+        "max_level_cm": top[0]["level_cm"] if top else None,
+        "max_device_id": top[0]["device_id"] if top else None,
+        "points_warning": sum(1 for d in live if d["level"] in ("warning", "danger")),
+        "points_danger": sum(1 for d in live if d["level"] == "danger"),
+        "avg_rain_mm_h": _round(sum(rains) / len(rains)) if rains else None,
+        "top": top[:TOP_N],
+    }
+
+
+def traffic_view(devices: list[Row]) -> Row:
+    """Traffic headline figures and the 10 most congested detectors."""
+    live = [d for d in devices if d["kind"] == "traffic" and d["status"] not in SILENT]
+    worst: list[tuple[float, Row]] = []
+    speeds: list[float] = []
+    flow = 0.0
+    flowing = False
+    for d in live:
+        count = _value(d, "vehicle_count")
+        if count is not None:
+            interval = _value(d, "interval_s") or d["interval_s"] or 60
+            flow += count * 3600.0 / interval
+            flowing = True
+        speed = _value(d, "avg_speed_kmh")
+        if speed is None:
+            continue
+        speeds.append(speed)
+        free = _meta_number(d["metadata"], "free_flow_kmh", DEFAULT_FREE_FLOW_KMH)
+        worst.append((speed / free if free > 0 else 1.0, {
+            "device_id": d["device_id"], "name": d["name"], "zone": d["zone"], "speed_kmh": _round(speed),
+            "free_flow_kmh": free, "congestion": d["congestion"]}))
+    worst.sort(key=lambda w: (w[0], w[1]["device_id"]))
+    return {
+        "mean_speed_kmh": _round(sum(speeds) / len(speeds)) if speeds else None,
+        "flow_veh_h": round(flow) if flowing else None,
+        "congested": sum(1 for d in live if (d["congestion"] or 0) >= 2),
+        "worst": [w for _, w in worst[:TOP_N]],
+    }
+
+
+def alert_counts(alerts: list[Row]) -> Row:
+    """Open (active), critical and unacknowledged alert counts."""
+    active = [a for a in alerts if a["state"] != "resolved"]
+    return {"open": len(active), "critical": sum(1 for a in active if a["severity"] == "critical"),
+            "unacknowledged": sum(1 for a in active if a["state"] == "open")}
+
+
+def zone_state(devices: list[Row], alerts: list[Row]) -> str:
+    """critical (critical alert or danger level), warning (any alert, warning level, jam) or ok."""
+    active = [a for a in alerts if a["state"] != "resolved"]
+    if any(a["severity"] == "critical" for a in active) or any(d["level"] == "danger" for d in devices
+                                                                if d["status"] not in SILENT):
+        return "critical"
+    if active or any(d["level"] == "warning" or d["congestion"] == 3 for d in devices if d["status"] not in SILENT):
+        return "warning"
+    return "ok"
+
+
+def zone_entry(zone: Row, devices: list[Row], alerts: list[Row], incidents: int) -> Row:
+    """One zone's line in the summary."""
+    flood = flood_view(devices)
+    traffic = traffic_view(devices)
+    return {"zone_id": zone["zone_id"], "name": zone["name"], "priority": zone["priority"],
+            "state": zone_state(devices, alerts), "flood_max_cm": flood["max_level_cm"],
+            "speed_kmh": traffic["mean_speed_kmh"], "incidents_1h": incidents,
+            "open_alerts": sum(1 for a in alerts if a["state"] != "resolved")}
+
+
+def summary_view(zones: list[Row], devices: list[Row], alerts: list[Row], incidents: dict[str | None, int],
+                 yesterday: Row) -> Row:
+    """The ``summary`` channel: the whole city on one screen."""
+    by_kind: dict[str, list[Row]] = defaultdict(list)
+    by_zone: dict[str | None, list[Row]] = defaultdict(list)
+    for d in devices:
+        by_kind[d["kind"]].append(d)
+        by_zone[d["zone"]].append(d)
+    alerts_by_zone: dict[str | None, list[Row]] = defaultdict(list)
+    for a in alerts:
+        alerts_by_zone[a["zone"]].append(a)
+    return {
+        "devices": {**_status_counts(devices), "by_kind": {k: _status_counts(v) for k, v in sorted(by_kind.items())}},
+        "flood": flood_view(devices),
+        "traffic": traffic_view(devices),
+        "cameras": {"incidents_1h": sum(incidents.values())},
+        "alerts": alert_counts(alerts),
+        "zones": [zone_entry(z, by_zone.get(z["zone_id"], []), alerts_by_zone.get(z["zone_id"], []),
+                             incidents.get(z["zone_id"], 0)) for z in zones],
+        "yesterday": yesterday,
+    }
+
+
+def zone_view(zone: Row, devices: list[Row], alerts: list[Row], incidents: int) -> Row:
+    """The ``zone:{id}`` channel: one zone's devices, figures and active alerts."""
+    return {"zone": zone, "devices": devices, "flood": flood_view(devices), "traffic": traffic_view(devices),
+            "cameras": {"incidents_1h": incidents}, "alerts": [a for a in alerts if a["state"] != "resolved"]}
+
+
+def zone_summary(zone: Row, devices: list[Row], alerts: list[Row], incidents: int) -> Row:
+    """A zone for ``GET /zones``: its row plus its summary line and device counts."""
+    entry = zone_entry(zone, devices, alerts, incidents)
+    entry.pop("zone_id")
+    entry.pop("name")
+    entry.pop("priority")
+    return {**zone, "summary": {**entry, "devices": _status_counts(devices)}}

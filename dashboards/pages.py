@@ -1,0 +1,136 @@
+"""The dashboards people see: HTML pages (wall, summary, drill-down) and their static assets.
+
+Pages are plain HTML templates under ``static/pages`` with one placeholder for the page's
+configuration (JSON); the browser does the rest with ES modules, no build step. Plotly's bundle is
+served from the installed ``plotly`` package so nothing is copied into the repository and no page
+loads anything from another origin.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, HTTPException, Request
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
+
+from ioc.settings import Settings, get_settings
+
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+I18N_DIR = Path(__file__).resolve().parent / "i18n"
+PAGES = {"wall", "summary", "zone", "device"}
+LANGUAGES = ("vi", "en")
+# Identifiers as the device contract allows them; anything else is a 404 before any template work.
+_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+_NO_CACHE = {"Cache-Control": "no-cache"}
+
+router = APIRouter(include_in_schema=False)
+
+
+@lru_cache(maxsize=1)
+def plotly_bundle() -> Path:
+    """The minified plotly.js inside the installed ``plotly`` package."""
+    path = Path(str(resources.files("plotly") / "package_data" / "plotly.min.js"))
+    if not path.is_file():
+        raise FileNotFoundError(f"plotly.min.js not found in the plotly package ({path})")
+    return path
+
+
+def catalogue(lang: str) -> dict[str, str]:
+    """The message catalogue of ``lang`` (``vi`` or ``en``)."""
+    return json.loads((I18N_DIR / f"{lang}.json").read_text(encoding="utf-8"))
+
+
+def _settings(request: Request) -> Settings:
+    return getattr(request.app.state, "settings", None) or get_settings()
+
+
+def page_config(settings: Settings, page: str, **extra: Any) -> dict[str, Any]:
+    """What a page's script needs from the server: the map tiles, the heartbeat interval, its subject."""
+    return {
+        "page": page,
+        "mapTileUrl": settings.map_tile_url,
+        "heartbeatS": settings.ws_heartbeat_s,
+        "staleAfterIntervals": settings.stale_after_intervals,
+        **extra,
+    }
+
+
+def render(page: str, config: dict[str, Any], lang: str = "vi") -> str:
+    """The page template with its configuration embedded and the default language's title."""
+    template = (STATIC_DIR / "pages" / f"{page}.html").read_text(encoding="utf-8")
+    # Safe inside <script type="application/json">: "<" never appears literally.
+    blob = json.dumps(config, ensure_ascii=False).replace("<", "\\u003c")
+    title = html.escape(catalogue(lang).get(f"title.{page}", "IOC"))
+    return template.replace("{{config}}", blob).replace("{{title}}", title).replace("{{lang}}", lang)
+
+
+def _page(request: Request, page: str, **extra: Any) -> HTMLResponse:
+    lang = request.query_params.get("lang", "vi")
+    lang = lang if lang in LANGUAGES else "vi"
+    body = render(page, page_config(_settings(request), page, **extra), lang)
+    return HTMLResponse(body, headers=_NO_CACHE)
+
+
+@router.get("/wall", response_class=HTMLResponse)
+def wall(request: Request) -> HTMLResponse:
+    """The operators' wall."""
+    return _page(request, "wall")
+
+
+@router.get("/summary", response_class=HTMLResponse)
+def summary(request: Request) -> HTMLResponse:
+    """The leaders' summary for tablets."""
+    return _page(request, "summary")
+
+
+@router.get("/zones/{zone_id}", response_class=HTMLResponse)
+def zone(request: Request, zone_id: str) -> HTMLResponse:
+    """Drill-down on one zone."""
+    if not _ID.match(zone_id):
+        raise HTTPException(404, "unknown zone")
+    return _page(request, "zone", zoneId=zone_id)
+
+
+@router.get("/devices/{device_id}", response_class=HTMLResponse)
+def device(request: Request, device_id: str) -> HTMLResponse:
+    """Drill-down on one device."""
+    if not _ID.match(device_id):
+        raise HTTPException(404, "unknown device")
+    return _page(request, "device", deviceId=device_id)
+
+
+@router.get("/favicon.ico")
+def favicon() -> RedirectResponse:
+    """Browsers ask for it; answer with the SVG icon."""
+    return RedirectResponse("/static/img/icon.svg", status_code=308)
+
+
+@router.get("/static/vendor/plotly.min.js")
+def plotly_js() -> FileResponse:
+    """plotly.js from the installed Python package."""
+    return FileResponse(plotly_bundle(), media_type="text/javascript",
+                        headers={"Cache-Control": "public, max-age=86400"})
+
+
+@router.get("/static/{path:path}")
+def static(path: str) -> Response:
+    """A file under ``dashboards/static`` (never outside it)."""
+    target = (STATIC_DIR / path).resolve()
+    if not target.is_file() or not target.is_relative_to(STATIC_DIR):
+        raise HTTPException(404, "not found")
+    media = "text/javascript" if target.suffix == ".js" else None
+    return FileResponse(target, media_type=media, headers=_NO_CACHE)
+
+
+@router.get("/i18n/{lang}.json")
+def messages(lang: str) -> Response:
+    """A message catalogue."""
+    if lang not in LANGUAGES:
+        raise HTTPException(404, "unknown language")
+    return FileResponse(I18N_DIR / f"{lang}.json", media_type="application/json", headers=_NO_CACHE)

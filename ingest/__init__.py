@@ -1,0 +1,1 @@
+"""ioc ingest: ``broker -> bridge -> decoders -> validation -> writer (COPY) -> TimescaleDB -> NOTIFY``."""

@@ -1,0 +1,120 @@
+"""The MQTT side of the ingest: a paho-mqtt client whose thread only hands messages to asyncio.
+
+QoS 1, MQTT v5, a persistent session (fixed client id, session expiry) and a shared subscription
+so several workers split the stream; messages are acknowledged by the writer only after commit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+import threading
+import time
+from collections import deque
+from collections.abc import Sequence
+from urllib.parse import unquote, urlsplit
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from ingest.spool import RawMessage
+from ioc.errors import ConfigError
+
+logger = logging.getLogger(__name__)
+
+SESSION_EXPIRY_S = 7 * 24 * 3600
+
+
+def client_from_url(url: str, client_id: str, *, protocol: int = mqtt.MQTTv5, manual_ack: bool = False) -> tuple[mqtt.Client, str, int]:
+    """A paho client configured from ``mqtt[s]://user:pass@host:port``; returns (client, host, port)."""
+    parts = urlsplit(url)
+    if parts.scheme not in {"mqtt", "mqtts", "tcp"} or not parts.hostname:
+        raise ConfigError(f"bad MQTT URL {url!r}: expected mqtt://[user:pass@]host[:port]")
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=protocol, manual_ack=manual_ack)
+    if parts.username:
+        client.username_pw_set(unquote(parts.username), unquote(parts.password or ""))
+    if parts.scheme == "mqtts":
+        client.tls_set(cert_reqs=ssl.CERT_REQUIRED)
+    return client, parts.hostname, parts.port or (8883 if parts.scheme == "mqtts" else 1883)
+
+
+class Bridge:
+    """Subscribes and buffers arriving messages for the asyncio side; acks on request."""
+
+    def __init__(self, url: str, client_id: str, filters: Sequence[str], share_group: str | None,
+                 receive_maximum: int, loop: asyncio.AbstractEventLoop) -> None:
+        self.client, self.host, self.port = client_from_url(url, client_id, manual_ack=True)
+        self.filters = [f"$share/{share_group}/{f}" if share_group else f for f in filters]
+        self.receive_maximum = receive_maximum
+        self.loop = loop
+        self.buffer: deque[RawMessage] = deque()
+        self.ready = asyncio.Event()
+        self.connected = asyncio.Event()
+        self._wakeup_pending = False
+        self._lock = threading.Lock()
+        self.client.on_connect = self._on_connect
+        self.client.on_disconnect = self._on_disconnect
+        self.client.on_message = self._on_message
+        self.client.reconnect_delay_set(0.5, 10)
+
+    # --- paho thread: convert, hand off, return -------------------------------------------------
+    def _on_connect(self, client: mqtt.Client, userdata: object, flags: object, reason: object, props: object) -> None:
+        if getattr(reason, "is_failure", False):
+            logger.error("broker refused the connection: %s", reason)
+            return
+        client.subscribe([(f, 1) for f in self.filters])
+        logger.info("connected to the broker", extra={"host": self.host, "port": self.port,
+                                                     "session_present": getattr(flags, "session_present", None)})
+        self.loop.call_soon_threadsafe(self.connected.set)
+
+    def _on_disconnect(self, client: mqtt.Client, userdata: object, flags: object, reason: object, props: object) -> None:
+        logger.warning("disconnected from the broker: %s (reconnecting)", reason)
+        self.loop.call_soon_threadsafe(self.connected.clear)
+
+    def _on_message(self, client: mqtt.Client, userdata: object, msg: mqtt.MQTTMessage) -> None:
+        self.buffer.append(RawMessage(msg.topic, msg.payload, time.time(), msg.mid, msg.qos))
+        with self._lock:
+            if self._wakeup_pending:
+                return
+            self._wakeup_pending = True
+        self.loop.call_soon_threadsafe(self._wake)
+
+    # --- asyncio side ---------------------------------------------------------------------------
+    def _wake(self) -> None:
+        with self._lock:
+            self._wakeup_pending = False
+        self.ready.set()
+
+    def start(self) -> None:
+        """Connect (persistent session) and start the network thread."""
+        props = Properties(PacketTypes.CONNECT)
+        props.SessionExpiryInterval = SESSION_EXPIRY_S
+        props.ReceiveMaximum = self.receive_maximum
+        self.client.connect_async(self.host, self.port, keepalive=30, clean_start=False, properties=props)
+        self.client.loop_start()
+
+    def stop(self) -> None:
+        """Disconnect cleanly; unacked messages stay with the broker for our session."""
+        self.client.disconnect()
+        self.client.loop_stop()
+
+    def take(self, limit: int) -> list[RawMessage]:
+        """Up to ``limit`` buffered messages, oldest first."""
+        out: list[RawMessage] = []
+        buf = self.buffer
+        while buf and len(out) < limit:
+            out.append(buf.popleft())
+        if not buf:
+            self.ready.clear()
+            if buf:  # a message slipped in between: keep the event set
+                self.ready.set()
+        return out
+
+    def ack(self, messages: Sequence[RawMessage]) -> None:
+        """Acknowledge messages whose rows are committed (or spooled)."""
+        for m in messages:
+            if m.qos > 0:
+                self.client.ack(m.mid, m.qos)

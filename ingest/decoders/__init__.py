@@ -1,0 +1,124 @@
+"""Topic routing and decoding: raw MQTT bytes become typed records here and nowhere else.
+
+One module per payload format; each declares ``FORMAT``, ``KIND`` (the kind its devices usually
+are, a hint for auto-registration), ``CHANNEL`` (when the topic does not name one), ``TOPIC_FILTER``,
+``TOPIC_RE`` (named groups ``device_id`` and optionally ``kind``/``channel``) and ``decode``; a
+format whose topic selects among several decoders (FIWARE entity types) also has ``decoder_for(match)``.
+Adding a vendor is one module plus one line in ``FORMATS``.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Protocol
+
+from ingest.decoders import camx, canonical, fiware, legacy_flood, trafficx
+from ingest.decoders.parsing import DEFAULT_LIMITS, Limits, show
+from ioc.errors import PayloadError
+from ioc.records import Record
+from ioc.topics import valid_device_id
+
+__all__ = [
+    "DEFAULT_LIMITS",
+    "FORMATS",
+    "SUBSCRIPTIONS",
+    "DecoderModule",
+    "Limits",
+    "Route",
+    "decode",
+    "route",
+]
+
+logger = logging.getLogger(__name__)
+
+
+class DecoderModule(Protocol):
+    """What a route points at: a decoder module (or object) for one payload format."""
+
+    FORMAT: str
+    KIND: str | None
+
+    def decode(self, route: Route, payload: bytes, received_at: datetime, limits: Limits) -> list[Record]:
+        """Turn one payload into records (pure; raises PayloadError)."""
+        ...
+
+
+class TopicFormat(DecoderModule, Protocol):
+    """A registered format: a decoder plus the topics it owns."""
+
+    CHANNEL: str | None
+    TOPIC_FILTER: str
+    TOPIC_RE: re.Pattern[str]
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """What the topic says: which decoder, which device, which kind (canonical only) and channel."""
+
+    decoder: DecoderModule
+    device_id: str
+    kind: str | None
+    channel: str
+
+    @property
+    def format(self) -> str:
+        """The payload format name (``canonical``, ``trafficx``, ...) as stored in the device registry."""
+        return self.decoder.FORMAT
+
+    @property
+    def kind_hint(self) -> str | None:
+        """The kind the topic or the format implies, for auto-registering an unknown device."""
+        return self.kind or self.decoder.KIND
+
+
+FORMATS: tuple[TopicFormat, ...] = (canonical, legacy_flood, trafficx, camx, fiware)
+SUBSCRIPTIONS: tuple[str, ...] = tuple(fmt.TOPIC_FILTER for fmt in FORMATS)
+
+# The literal head of each filter lets route() skip formats with one startswith().
+_TABLE: tuple[tuple[str, TopicFormat, Callable[[re.Match[str]], DecoderModule | None] | None], ...] = tuple(
+    (fmt.TOPIC_FILTER.partition("+")[0], fmt, getattr(fmt, "decoder_for", None)) for fmt in FORMATS
+)
+
+
+def route(topic: str) -> Route:
+    """Route a topic to its decoder; PayloadError ``unknown_topic`` or ``bad_device_id`` otherwise."""
+    for head, fmt, decoder_for in _TABLE:
+        if not topic.startswith(head):
+            continue
+        match = fmt.TOPIC_RE.match(topic)
+        if match is None:
+            break
+        device_id = match["device_id"]
+        if not valid_device_id(device_id):
+            raise PayloadError(
+                "bad_device_id", f"device id {show(device_id)} must match [A-Za-z0-9_-]{{1,64}}"
+            )
+        groups = match.groupdict()
+        decoder = fmt if decoder_for is None else decoder_for(match)
+        if decoder is None:
+            break
+        channel = groups.get("channel") or fmt.CHANNEL
+        assert channel is not None
+        return Route(decoder, device_id, groups.get("kind"), channel)
+    raise PayloadError("unknown_topic", f"no decoder for topic {show(topic)}")
+
+
+def decode(
+    route: Route, payload: bytes, received_at: datetime, limits: Limits = DEFAULT_LIMITS
+) -> list[Record]:
+    """Decode one message (pure): size checks first, then the route's decoder; raises PayloadError."""
+    size = len(payload)
+    if size == 0:
+        raise PayloadError("empty", "zero-length payload")
+    limit = limits.max_snapshot_bytes if route.channel == "snapshot" else limits.max_payload_bytes
+    if size > limit:
+        raise PayloadError("oversized", f"{size} bytes > {limit}")
+    if received_at.tzinfo is not UTC:
+        if received_at.tzinfo is None:
+            raise ValueError("received_at must be timezone-aware")
+        received_at = received_at.astimezone(UTC)
+    return route.decoder.decode(route, payload, received_at, limits)

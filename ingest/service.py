@@ -1,0 +1,425 @@
+"""``ioc ingest``: broker -> bridge -> decoders -> validation -> writer (COPY) -> TimescaleDB -> NOTIFY.
+
+Two tasks form the hot path: the collector takes messages from the bridge, decodes and validates
+them into items; the writer commits each batch and only then acks it to the broker. When the
+database is unreachable the writer appends the raw messages to the on-disk spool (fsync, then ack)
+and replays them, in order, when it returns. Housekeeping runs beside: heartbeat, stale devices,
+rollups, retention, registry refresh.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import asyncpg
+
+from ingest import metrics
+from ingest.bridge import Bridge
+from ingest.decoders import SUBSCRIPTIONS, Limits, decode, route
+from ingest.ratelimit import RateLimiter
+from ingest.rollups import apply_retention, refresh
+from ingest.spool import RawMessage, Spool, SpoolFull
+from ingest.validation import DeviceInfo, validate
+from ingest.writer import Batch, Writer, WriteResult
+from ioc.db import NOTIFY_CHANNEL, describe, init_connection
+from ioc.errors import PayloadError
+from ioc.kinds import load_kinds
+from ioc.records import Record
+from ioc.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+REGISTRY_CHANNEL = "ioc_registry"
+# Errors meaning "the database is not there right now" (spool and retry), as opposed to a bad row.
+DB_DOWN = (OSError, TimeoutError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError,
+           asyncpg.OperatorInterventionError, asyncpg.InsufficientResourcesError)
+MARK_STALE = """
+WITH s AS (
+  UPDATE devices SET status = 'stale', status_since = now()
+  WHERE status = 'online' AND last_seen < now() - make_interval(secs => interval_s * $1)
+  RETURNING device_id, kind
+) SELECT device_id, kind FROM s
+"""
+HEARTBEAT = """
+INSERT INTO ingest_workers (worker_id, started_at, heartbeat_at, stats) VALUES ($1, $2, now(), $3)
+ON CONFLICT (worker_id) DO UPDATE SET started_at = EXCLUDED.started_at, heartbeat_at = now(), stats = EXCLUDED.stats
+"""
+
+
+@dataclass(slots=True)
+class Item:
+    """One message after decoding: its records, or why it is quarantined."""
+
+    raw: RawMessage
+    records: list[Record] | None
+    kind: str = ""
+    reason: str = ""
+    detail: str = ""
+    device_id: str | None = None
+
+
+def to_batch(items: list[Item]) -> Batch:
+    """Gather items into what one transaction writes."""
+    batch = Batch()
+    for it in items:
+        received = datetime.fromtimestamp(it.raw.received_at, UTC)
+        if it.records is None:
+            batch.reject(received, it.raw.topic, it.raw.payload, it.reason, it.detail, it.device_id)
+        else:
+            batch.add(it.records, received, it.kind)
+    return batch
+
+
+class IngestService:
+    """One ingest worker."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.worker_id = settings.ingest_client_id
+        self.kinds = load_kinds(settings.kinds_file)
+        self.limits = Limits.from_settings(settings)
+        self.ratelimiter = RateLimiter.from_settings(settings)
+        self.spool = Spool(settings.spool_dir(), settings.ingest_spool_max_bytes)
+        self.url = settings.resolved_database_url()
+        self.devices: dict[str, DeviceInfo] = {}
+        self.batches: asyncio.Queue[list[Item]] = asyncio.Queue(maxsize=2)
+        self.conn: asyncpg.Connection | None = None
+        self.writer: Writer | None = None
+        self.started_at = datetime.now(UTC)
+        self.stats = {"received": 0, "stored": 0, "duplicates": 0, "quarantined": 0, "spooled": 0, "replayed": 0}
+        self._next_connect = 0.0
+        self._connect_backoff = 0.5
+        self.bridge: Bridge | None = None
+
+    # --- database connection ---------------------------------------------------------------------
+    async def ensure_db(self) -> bool:
+        """True when the writer connection is usable; reconnects with backoff otherwise."""
+        if self.conn is not None and not self.conn.is_closed():
+            return True
+        if time.monotonic() < self._next_connect:
+            return False
+        try:
+            conn = await asyncpg.connect(self.url, timeout=3, command_timeout=60)
+            await init_connection(conn)
+            self.writer = Writer(conn, self.worker_id)
+            await self.writer.prepare()
+            self.conn = conn
+            await self.load_registry(conn)
+        except DB_DOWN as exc:
+            self._next_connect = time.monotonic() + self._connect_backoff
+            self._connect_backoff = min(self._connect_backoff * 2, 5.0)
+            metrics.DB_UP.set(0)
+            logger.warning("database unavailable (%s): spooling to %s", exc, self.spool.directory)
+            return False
+        self._connect_backoff = 0.5
+        metrics.DB_UP.set(1)
+        logger.info("database connected", extra={"database": describe(self.url)})
+        return True
+
+    def db_lost(self, exc: BaseException) -> None:
+        """Forget the writer connection after a connection-level failure."""
+        logger.warning("database connection lost (%s): spooling", exc)
+        metrics.DB_UP.set(0)
+        if self.conn is not None:
+            self.conn.terminate()
+        self.conn = None
+        self._next_connect = time.monotonic() + self._connect_backoff
+
+    async def load_registry(self, conn: asyncpg.Connection) -> None:
+        """Read the device registry into memory."""
+        rows = await conn.fetch("SELECT device_id, kind, format, enabled FROM devices")
+        self.devices = {r["device_id"]: DeviceInfo(r["device_id"], r["kind"], r["format"], r["enabled"]) for r in rows}
+        logger.info("device registry loaded", extra={"devices": len(self.devices)})
+
+    # --- decoding --------------------------------------------------------------------------------
+    async def decode_all(self, messages: list[RawMessage], *, rate_limit: bool) -> list[Item]:
+        """Decode and validate messages into items (bad ones carry their quarantine reason)."""
+        items: list[Item] = []
+        settings, kinds, limits = self.settings, self.kinds, self.limits
+        for m in messages:
+            received = datetime.fromtimestamp(m.received_at, UTC)
+            device_id = None
+            try:
+                r = route(m.topic)
+                device_id = r.device_id
+                if rate_limit and not self.ratelimiter.allow(device_id, m.received_at):
+                    raise PayloadError("rate_limited", f"over {settings.ingest_rate_limit_per_s:g} msg/s")
+                records = decode(r, m.payload, received, limits)
+                device = self.devices.get(device_id)
+                if device is None and settings.ingest_auto_register:
+                    device = await self.auto_register(device_id, r.kind_hint, r.format)
+                records = validate(r, records, device, kinds, settings, received)
+                assert device is not None
+                items.append(Item(m, records, device.kind, device_id=device_id))
+            except PayloadError as exc:
+                items.append(Item(m, None, reason=exc.reason, detail=exc.detail, device_id=device_id))
+            except Exception as exc:  # a decoder bug must not stop the stream: quarantine and log it
+                logger.exception("decoder failed on topic %s", m.topic)
+                items.append(Item(m, None, reason="internal_error", detail=repr(exc)[:200], device_id=device_id))
+        return items
+
+    async def auto_register(self, device_id: str, kind: str | None, fmt: str) -> DeviceInfo | None:
+        """Register an unknown device (setting IOC_INGEST_AUTO_REGISTER) when its kind is known."""
+        if kind not in self.kinds or self.conn is None:
+            return None
+        await self.conn.execute(
+            "INSERT INTO devices (device_id, kind, format, name, metadata) VALUES ($1, $2, $3, $1, "
+            "'{\"auto_registered\": true}'::jsonb) ON CONFLICT (device_id) DO NOTHING", device_id, kind, fmt)
+        row = await self.conn.fetchrow("SELECT kind, format, enabled FROM devices WHERE device_id = $1", device_id)
+        info = DeviceInfo(device_id, row["kind"], row["format"], row["enabled"])
+        self.devices[device_id] = info
+        logger.info("auto-registered device %s as %s", device_id, kind)
+        return info
+
+    # --- hot path --------------------------------------------------------------------------------
+    async def collect(self) -> None:
+        """Take messages from the bridge in batches, decode them and queue them for the writer."""
+        assert self.bridge is not None
+        loop = asyncio.get_running_loop()
+        wait_s = self.settings.ingest_batch_wait_ms / 1000
+        limit = self.settings.ingest_batch_max
+        while True:
+            await self.bridge.ready.wait()
+            messages = self.bridge.take(limit)
+            deadline = loop.time() + wait_s
+            while len(messages) < limit:
+                remaining = deadline - loop.time()
+                if remaining <= 0:
+                    break
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.bridge.ready.wait(), remaining)
+                messages += self.bridge.take(limit - len(messages))
+            if not messages:
+                continue
+            self.stats["received"] += len(messages)
+            metrics.RECEIVED.inc(len(messages))
+            await self.batches.put(await self.decode_all(messages, rate_limit=True))
+
+    async def write_loop(self) -> None:
+        """Commit batches (or spool them), replaying the spool first whenever the database is back."""
+        while True:
+            if self.spool and await self.ensure_db():
+                await self.replay_segment()
+                continue
+            try:
+                items = await asyncio.wait_for(self.batches.get(), 1.0) if self.spool else await self.batches.get()
+            except TimeoutError:
+                continue
+            await self.handle(items)
+
+    async def handle(self, items: list[Item]) -> None:
+        """Commit one batch and ack it; on a database outage spool it, then ack."""
+        assert self.bridge is not None
+        raws = [it.raw for it in items]
+        if not self.spool and await self.ensure_db():
+            try:
+                await self.commit(items)
+                self.bridge.ack(raws)
+                return
+            except DB_DOWN as exc:
+                self.db_lost(exc)
+        while True:
+            try:
+                self.spool.append(raws)
+                break
+            except SpoolFull as exc:
+                # Stop consuming: unacked messages stay queued at the broker for our session.
+                logger.error("%s: waiting for the database", exc)
+                while not await self.ensure_db():
+                    await asyncio.sleep(1.0)
+                while self.spool:
+                    await self.replay_segment()
+        self.stats["spooled"] += len(raws)
+        metrics.SPOOLED.inc(len(raws))
+        metrics.SPOOL_BYTES.set(self.spool.depth_bytes)
+        self.bridge.ack(raws)
+
+    async def commit(self, items: list[Item]) -> None:
+        """Write items in one transaction; a batch the database rejects is retried item by item."""
+        assert self.writer is not None
+        try:
+            result = await self.writer.write(to_batch(items))
+        except DB_DOWN:
+            raise
+        except asyncpg.PostgresError as exc:
+            logger.error("database rejected a batch of %d messages (%s): retrying one by one", len(items), exc)
+            for it in items:
+                try:
+                    await self.commit_one(it)
+                except asyncpg.PostgresError as one_exc:
+                    if isinstance(one_exc, DB_DOWN):
+                        raise
+                    await self.writer.write(to_batch([Item(it.raw, None, reason="db_rejected",
+                                                           detail=str(one_exc)[:200], device_id=it.device_id)]))
+            return
+        self._count(len(items), result)
+
+    async def commit_one(self, item: Item) -> None:
+        """Write one item on its own."""
+        assert self.writer is not None
+        self._count(1, await self.writer.write(to_batch([item])))
+
+    def _count(self, messages: int, result: WriteResult) -> None:
+        self.stats["stored"] += result.stored
+        self.stats["duplicates"] += result.duplicates
+        self.stats["quarantined"] += result.quarantined
+        metrics.STORED.inc(result.stored)
+        metrics.DUPLICATES.inc(result.duplicates)
+        metrics.EVENTS.inc(result.events)
+        metrics.BATCH_MESSAGES.observe(messages)
+        metrics.COMMIT_SECONDS.observe(result.commit_s)
+
+    async def replay_segment(self) -> None:
+        """Replay the oldest spool segment in order, then delete it."""
+        oldest = self.spool.oldest()
+        if oldest is None:
+            return
+        segment, messages = oldest
+        step = self.settings.ingest_batch_max
+        try:
+            for start in range(0, len(messages), step):
+                chunk = messages[start:start + step]
+                await self.commit(await self.decode_all(chunk, rate_limit=False))
+        except DB_DOWN as exc:
+            self.db_lost(exc)
+            return
+        self.spool.remove(segment)
+        self.stats["replayed"] += len(messages)
+        metrics.REPLAYED.inc(len(messages))
+        metrics.SPOOL_BYTES.set(self.spool.depth_bytes)
+        logger.info("replayed spool segment", extra={"segment": segment.name, "messages": len(messages)})
+
+    # --- housekeeping ----------------------------------------------------------------------------
+    async def housekeeping(self) -> None:
+        """Heartbeat, stale marking, rollups and retention, each on its own period."""
+        conn: asyncpg.Connection | None = None
+        last = {"stale": 0.0, "rollup": 0.0, "retention": time.monotonic() - 3300.0, "registry": time.monotonic()}
+        while True:
+            try:
+                if conn is None or conn.is_closed():
+                    conn = await asyncpg.connect(self.url, timeout=3)
+                    await init_connection(conn)
+                    await conn.add_listener(REGISTRY_CHANNEL, self._on_registry)
+                now = time.monotonic()
+                await conn.execute(HEARTBEAT, self.worker_id, self.started_at, self.health())
+                if now - last["stale"] >= 10:
+                    last["stale"] = now
+                    stale = await conn.fetch(MARK_STALE, self.settings.stale_after_intervals)
+                    if stale:
+                        await conn.execute("SELECT pg_notify($1, $2)", NOTIFY_CHANNEL, _stale_notice(self.worker_id, stale))
+                        logger.info("devices went stale", extra={"devices": [r["device_id"] for r in stale][:20]})
+                if now - last["rollup"] >= 5:
+                    last["rollup"] = now
+                    await refresh(conn)
+                if now - last["registry"] >= 60:
+                    last["registry"] = now
+                    await self.load_registry(conn)
+                if now - last["retention"] >= 3600:
+                    last["retention"] = now
+                    await apply_retention(conn, self.settings.retention_raw_days, self.settings.retention_rollup_days)
+            except DB_DOWN as exc:
+                logger.debug("housekeeping: database unavailable (%s)", exc)
+                if conn is not None:
+                    conn.terminate()
+                conn = None
+            except asyncpg.PostgresError:
+                logger.exception("housekeeping failed")
+            await asyncio.sleep(5.0)
+
+    def _on_registry(self, conn: object, pid: int, channel: str, payload: str) -> None:
+        asyncio.get_running_loop().create_task(self._reload_registry())
+
+    async def _reload_registry(self) -> None:
+        if self.conn is not None and not self.conn.is_closed():
+            try:
+                await self.load_registry(self.conn)
+            except (asyncpg.PostgresError, *DB_DOWN) as exc:
+                logger.warning("registry reload failed: %s", exc)
+
+    def health(self) -> dict[str, object]:
+        """What /healthz and the heartbeat report."""
+        connected = self.bridge is not None and self.bridge.connected.is_set()
+        db_up = self.conn is not None and not self.conn.is_closed()
+        metrics.BROKER_UP.set(1 if connected else 0)
+        # A worker that is connected to the broker is healthy even with the database down: it spools.
+        return {"ok": connected, "worker_id": self.worker_id, "broker": connected,
+                "database": db_up, "spool_bytes": self.spool.depth_bytes, **self.stats}
+
+    # --- lifecycle -------------------------------------------------------------------------------
+    async def run(self, stop: asyncio.Event) -> None:
+        """Run until ``stop`` is set, then finish the batch in hand and disconnect."""
+        loop = asyncio.get_running_loop()
+        self.bridge = Bridge(self.settings.resolved_mqtt_url(), self.worker_id, SUBSCRIPTIONS,
+                             self.settings.ingest_share_group or None, self.settings.ingest_max_inflight, loop)
+        await self.ensure_db()
+        server = await metrics.serve(self.settings.ingest_metrics_port, self.health)
+        self.bridge.start()
+        writer = asyncio.create_task(self.write_loop(), name="writer")
+        collector = asyncio.create_task(self.collect(), name="collector")
+        keeper = asyncio.create_task(self.housekeeping(), name="housekeeping")
+        logger.info("ingest running", extra={"worker": self.worker_id, "subscriptions": list(SUBSCRIPTIONS)})
+        stopper = asyncio.create_task(stop.wait())
+        done, _ = await asyncio.wait({writer, collector, keeper, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        for task in done - {stopper}:
+            if task.exception():
+                logger.error("task %s failed", task.get_name(), exc_info=task.exception())
+        collector.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await collector
+        # Let the writer finish what is decoded; anything not acked is redelivered by the broker.
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._drain(), 10)
+        for task in (writer, keeper, stopper):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self.bridge.stop()
+        if server is not None:
+            server.close()
+        if self.conn is not None:
+            await self.conn.close()
+        logger.info("ingest stopped", extra=self.stats)
+
+    async def _drain(self) -> None:
+        while not self.batches.empty():
+            await asyncio.sleep(0.05)
+
+
+def _stale_notice(worker_id: str, rows: list[asyncpg.Record]) -> str:
+    import json
+
+    return json.dumps({"w": worker_id, "t": datetime.now(UTC).isoformat(), "rows": 0, "events": 0,
+                       "status": len(rows), "devices": [r["device_id"] for r in rows][:500],
+                       "kinds": sorted({r["kind"] for r in rows})})
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of ``ioc ingest``."""
+    parser.add_argument("--client-id", help="MQTT client id = worker id (default IOC_INGEST_CLIENT_ID)")
+    parser.add_argument("--share-group", help="MQTT shared-subscription group ('' for none)")
+    parser.add_argument("--metrics-port", type=int, help="port of /metrics and /healthz (0 disables)")
+
+
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    """Run one ingest worker until SIGINT/SIGTERM."""
+    updates = {k: v for k, v in {"ingest_client_id": args.client_id, "ingest_share_group": args.share_group,
+                                 "ingest_metrics_port": args.metrics_port}.items() if v is not None}
+    if updates:
+        settings = settings.model_copy(update=updates)
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await IngestService(settings).run(stop)
+
+    asyncio.run(main())
+    return 0

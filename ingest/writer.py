@@ -1,0 +1,178 @@
+"""Where records become rows: one transaction per batch, COPY into staging, idempotent inserts, NOTIFY.
+
+A redelivered or duplicated message maps to the same (device_id, metric, part, time) key and is
+dropped by ON CONFLICT DO NOTHING, so at-least-once delivery stores every reading exactly once.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import asyncpg
+
+from ioc.db import NOTIFY_CHANNEL
+from ioc.records import Event, Measurement, Snapshot, StatusChange
+
+logger = logging.getLogger(__name__)
+
+STAGING = "_ingest_measurements"
+CREATE_STAGING = f"""
+CREATE TEMP TABLE IF NOT EXISTS {STAGING} (
+  time timestamptz NOT NULL, device_id text NOT NULL, metric text NOT NULL, part text NOT NULL,
+  value double precision NOT NULL, seq bigint
+) ON COMMIT DELETE ROWS
+"""
+# Raw rows, the latest value per key and the dirty rollup minutes, in one statement.
+MERGE_MEASUREMENTS = f"""
+WITH ins AS (
+  INSERT INTO measurements (time, device_id, metric, part, value, seq)
+  SELECT time, device_id, metric, part, value, seq FROM {STAGING}
+  ON CONFLICT DO NOTHING
+  RETURNING time, device_id, metric, part, value
+), latest AS (
+  INSERT INTO latest_values AS l (device_id, metric, part, time, value)
+  SELECT DISTINCT ON (device_id, metric, part) device_id, metric, part, time, value FROM ins
+  ORDER BY device_id, metric, part, time DESC
+  ON CONFLICT (device_id, metric, part) DO UPDATE SET time = EXCLUDED.time, value = EXCLUDED.value
+  WHERE l.time <= EXCLUDED.time
+), dirty AS (
+  INSERT INTO rollup_dirty (bucket, worker_id)
+  SELECT DISTINCT date_trunc('minute', time), $1::text FROM ins
+  ON CONFLICT (bucket, worker_id) DO UPDATE SET worker_id = EXCLUDED.worker_id
+)
+SELECT count(*) FROM ins
+"""
+INSERT_EVENT = """
+INSERT INTO events (time, device_id, type, severity, confidence, attrs) VALUES ($1, $2, $3, $4, $5, $6)
+ON CONFLICT DO NOTHING
+"""
+UPSERT_SNAPSHOT = """
+INSERT INTO snapshots AS s (device_id, time, content_type, data) VALUES ($1, $2, $3, $4)
+ON CONFLICT (device_id) DO UPDATE SET time = EXCLUDED.time, content_type = EXCLUDED.content_type, data = EXCLUDED.data
+WHERE s.time <= EXCLUDED.time
+"""
+UPDATE_DEVICES = """
+UPDATE devices d SET
+  last_seen = GREATEST(COALESCE(d.last_seen, u.seen), u.seen),
+  status = u.status,
+  status_since = CASE WHEN d.status IS DISTINCT FROM u.status THEN u.seen ELSE d.status_since END
+FROM unnest($1::text[], $2::timestamptz[], $3::text[]) AS u(device_id, seen, status)
+WHERE d.device_id = u.device_id
+"""
+QUARANTINE_COLUMNS = ["received_at", "topic", "payload", "reason", "detail", "device_id"]
+DEVICE_WRITE_EVERY_S = 5.0  # last_seen is refreshed at most this often per device (status changes at once)
+
+
+@dataclass
+class Batch:
+    """What one transaction writes: decoded records and quarantined messages."""
+
+    measurements: list[tuple[datetime, str, str, str, float, int | None]] = field(default_factory=list)
+    events: list[Event] = field(default_factory=list)
+    snapshots: dict[str, Snapshot] = field(default_factory=dict)
+    # device_id -> (seen at, status): data means online; the last status message wins.
+    seen: dict[str, tuple[datetime, str]] = field(default_factory=dict)
+    quarantine: list[tuple[datetime, str, bytes, str, str, str | None]] = field(default_factory=list)
+    kinds: set[str] = field(default_factory=set)
+
+    def add(self, records: list[Measurement | Event | StatusChange | Snapshot], received_at: datetime, kind: str) -> None:
+        """Add the records of one accepted message."""
+        self.kinds.add(kind)
+        for r in records:
+            if type(r) is Measurement:
+                self.measurements.append((r.time, r.device_id, r.metric, r.part, r.value, r.seq))
+                self.seen[r.device_id] = (received_at, "online")
+            elif type(r) is StatusChange:
+                self.seen[r.device_id] = (received_at, "online" if r.online else "offline")
+            elif type(r) is Event:
+                self.events.append(r)
+                self.seen[r.device_id] = (received_at, "online")
+            elif type(r) is Snapshot:
+                prev = self.snapshots.get(r.device_id)
+                if prev is None or prev.time <= r.time:
+                    self.snapshots[r.device_id] = r
+                self.seen[r.device_id] = (received_at, "online")
+
+    def reject(self, received_at: datetime, topic: str, payload: bytes, reason: str, detail: str,
+               device_id: str | None) -> None:
+        """Add a quarantined message."""
+        self.quarantine.append((received_at, topic, payload, reason, detail[:500], device_id))
+
+    def __len__(self) -> int:
+        return len(self.measurements) + len(self.events) + len(self.snapshots) + len(self.seen) + len(self.quarantine)
+
+
+@dataclass
+class WriteResult:
+    """What a committed batch changed."""
+
+    stored: int
+    duplicates: int
+    events: int
+    quarantined: int
+    commit_s: float
+
+
+class Writer:
+    """Writes batches over one dedicated connection."""
+
+    def __init__(self, conn: asyncpg.Connection, worker_id: str) -> None:
+        self.conn = conn
+        self.worker_id = worker_id
+        self._device_written: dict[str, tuple[float, str]] = {}
+
+    async def prepare(self) -> None:
+        """Create the session's staging table."""
+        await self.conn.execute(CREATE_STAGING)
+
+    def _device_rows(self, batch: Batch) -> tuple[list[str], list[datetime], list[str]]:
+        now = time.monotonic()
+        ids: list[str] = []
+        seen: list[datetime] = []
+        status: list[str] = []
+        for device_id, (at, st) in batch.seen.items():
+            last = self._device_written.get(device_id)
+            if last is None or last[1] != st or now - last[0] >= DEVICE_WRITE_EVERY_S:
+                ids.append(device_id)
+                seen.append(at)
+                status.append(st)
+        return ids, seen, status
+
+    async def write(self, batch: Batch) -> WriteResult:
+        """Commit ``batch`` in one transaction and notify listeners; raises on database errors."""
+        started = time.perf_counter()
+        stored = 0
+        ids, seen, status = self._device_rows(batch)
+        async with self.conn.transaction():
+            if batch.measurements:
+                await self.conn.copy_records_to_table(
+                    STAGING, records=batch.measurements, columns=["time", "device_id", "metric", "part", "value", "seq"])
+                stored = await self.conn.fetchval(MERGE_MEASUREMENTS, self.worker_id)
+            if batch.events:
+                await self.conn.executemany(INSERT_EVENT, [
+                    (e.time, e.device_id, e.type, e.severity, e.confidence, json.dumps(e.attrs)) for e in batch.events])
+            if batch.snapshots:
+                await self.conn.executemany(UPSERT_SNAPSHOT, [
+                    (s.device_id, s.time, s.content_type, s.data) for s in batch.snapshots.values()])
+            if ids:
+                await self.conn.execute(UPDATE_DEVICES, ids, seen, status)
+            if batch.quarantine:
+                await self.conn.copy_records_to_table("quarantine", records=batch.quarantine, columns=QUARANTINE_COLUMNS)
+            if stored or batch.events or batch.snapshots or ids:
+                await self.conn.execute("SELECT pg_notify($1, $2)", NOTIFY_CHANNEL, self._notice(batch, stored))
+        now = time.monotonic()
+        for device_id, st in zip(ids, status, strict=True):
+            self._device_written[device_id] = (now, st)
+        return WriteResult(stored, len(batch.measurements) - stored, len(batch.events), len(batch.quarantine),
+                           time.perf_counter() - started)
+
+    def _notice(self, batch: Batch, stored: int) -> str:
+        doc: dict[str, object] = {"w": self.worker_id, "t": datetime.now(UTC).isoformat(), "rows": stored,
+                                  "events": len(batch.events), "status": len(batch.seen), "kinds": sorted(batch.kinds)}
+        if len(batch.seen) <= 500:
+            doc["devices"] = sorted(batch.seen)
+        return json.dumps(doc, separators=(",", ":"))

@@ -1,0 +1,1 @@
+"""Simulated field devices of Ho Chi Minh City: physical models, payload encoders, MQTT publishing."""

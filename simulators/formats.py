@@ -1,0 +1,254 @@
+"""Payload encoders: one pure function per wire format, device + reading -> (topic, payload bytes).
+
+Each produces exactly the shapes of docs/devices.md; the ingest's decoders read them back."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from ioc.fleet import DeviceSpec
+from ioc.topics import canonical_topic
+from simulators.models.geo import LOCAL_TZ
+
+BATTERY_EMPTY_V, BATTERY_FULL_V = 3.3, 4.2
+NGSI_LD_CONTEXT = "https://uri.etsi.org/ngsi-ld/v1/ngsi-ld-core-context.jsonld"
+SENML_NAMES: dict[str, tuple[str, str, float]] = {
+    # canonical metric -> (SenML name, unit, factor from the canonical unit)
+    "water_level_cm": ("water_level", "m", 0.01),
+    "rainfall_mm_h": ("rainfall", "mm/h", 1.0),
+    "battery_pct": ("battery", "%", 1.0),
+    "vehicle_count": ("vehicle_count", "count", 1.0),
+    "interval_s": ("interval", "s", 1.0),
+    "avg_speed_kmh": ("avg_speed", "km/h", 1.0),
+    "occupancy_pct": ("occupancy", "%", 1.0),
+    "people_count": ("people_count", "count", 1.0),
+}
+CAMX_RULES = {
+    "traffic.accident": "Accident",
+    "traffic.wrong_way": "WrongWay",
+    "public_order.crowd": "Crowd",
+    "traffic.congestion": "Congestion",
+    "flood.observed": "Flooding",
+}
+EVENT_SEVERITY = {
+    "traffic.accident": "high",
+    "traffic.wrong_way": "medium",
+    "public_order.crowd": "medium",
+    "traffic.congestion": "low",
+    "flood.observed": "high",
+}
+
+
+@dataclass(frozen=True)
+class Reading:
+    """One telemetry report: wall-clock time, sequence number, metrics and per-part metrics (traffic lanes)."""
+
+    ts: datetime
+    seq: int
+    metrics: dict[str, float]
+    parts: dict[str, dict[str, float]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class CameraEvent:
+    """A camera analytics event."""
+
+    ts: datetime
+    type: str
+    confidence: float
+    count: int
+    attrs: dict[str, Any] = field(default_factory=dict)
+
+
+def iso_z(ts: datetime, timespec: str = "milliseconds") -> str:
+    """UTC ISO 8601 with a ``Z``."""
+    return ts.astimezone(UTC).isoformat(timespec=timespec).replace("+00:00", "Z")
+
+
+def _dumps(doc: Any) -> bytes:
+    return json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def status(device: DeviceSpec, online: bool) -> tuple[str, bytes]:
+    """The retained status message (and the last will when ``online`` is False)."""
+    return canonical_topic(device.kind, device.device_id, "status"), b"online" if online else b"offline"
+
+
+def snapshot_topic(device: DeviceSpec) -> str:
+    """Where a camera publishes its JPEG stills."""
+    return canonical_topic(device.kind, device.device_id, "snapshot")
+
+
+def canonical(device: DeviceSpec, reading: Reading) -> tuple[str, bytes]:
+    """``ioc/v1/{kind}/{id}/telemetry`` with ts, seq, device_id and metrics."""
+    doc = {
+        "ts": iso_z(reading.ts),
+        "seq": reading.seq,
+        "device_id": device.device_id,
+        "metrics": reading.metrics,
+    }
+    return canonical_topic(device.kind, device.device_id, "telemetry"), _dumps(doc)
+
+
+def senml(device: DeviceSpec, reading: Reading) -> tuple[str, bytes]:
+    """A SenML pack on the telemetry channel; base name ``urn:dev:ioc:{id}:``, base time in epoch seconds."""
+    records: list[dict[str, Any]] = []
+    for metric, value in reading.metrics.items():
+        name, unit, factor = SENML_NAMES.get(metric, (metric, "", 1.0))
+        record: dict[str, Any] = {"n": name, "u": unit, "v": round(value * factor, 4)}
+        if not records:
+            record = {
+                "bn": f"urn:dev:ioc:{device.device_id}:",
+                "bt": round(reading.ts.timestamp(), 3),
+                **record,
+            }
+        records.append(record)
+    return canonical_topic(device.kind, device.device_id, "telemetry"), _dumps(records)
+
+
+def legacy_flood(device: DeviceSpec, reading: Reading) -> tuple[str, bytes]:
+    """``legacy/flood/{station}``: ``station,epoch_s,level_mm,rain_mm_5min,battery_v``."""
+    m = reading.metrics
+    level_mm = round(m["water_level_cm"] * 10)
+    rain_5min = m["rainfall_mm_h"] / 12
+    battery_v = BATTERY_EMPTY_V + m["battery_pct"] / 100 * (BATTERY_FULL_V - BATTERY_EMPTY_V)
+    line = f"{device.device_id},{int(reading.ts.timestamp())},{level_mm},{rain_5min:.1f},{battery_v:.2f}"
+    return f"legacy/flood/{device.device_id}", line.encode()
+
+
+def trafficx(device: DeviceSpec, reading: Reading) -> tuple[str, bytes]:
+    """``vendor/trafficx/{controller}``: local time, period and per-lane count, speed and occupancy 0..1."""
+    lanes = [
+        {
+            "lane": int(part.split(":", 1)[1]),
+            "count": int(v["vehicle_count"]),
+            "speed": v["avg_speed_kmh"],
+            "occ": round(v["occupancy_pct"] / 100, 3),
+        }
+        for part, v in sorted(reading.parts.items())
+    ]
+    doc = {
+        "ctrl": device.device_id,
+        "time": reading.ts.astimezone(LOCAL_TZ).isoformat(timespec="seconds"),
+        "period": int(reading.metrics["interval_s"]),
+        "lanes": lanes,
+    }
+    return f"vendor/trafficx/{device.device_id}", _dumps(doc)
+
+
+def fiware(device: DeviceSpec, reading: Reading) -> tuple[str, bytes]:
+    """A FIWARE Smart Data Model entity (NGSI-LD, normalized unless ``metadata.fiware_form`` is keyValues)."""
+    entity_type = str(device.metadata["fiware_type"])
+    attrs = FIWARE_ATTRIBUTES[entity_type](device, reading)
+    normalized = device.metadata.get("fiware_form", "normalized") != "keyValues"
+    location = {"type": "Point", "coordinates": [device.lon, device.lat]}
+    doc: dict[str, Any] = {"id": f"urn:ngsi-ld:{entity_type}:{device.device_id}", "type": entity_type}
+    if normalized:
+        doc.update({k: {"type": "Property", "value": v} for k, v in attrs.items()})
+        doc["location"] = {"type": "GeoProperty", "value": location}
+    else:
+        doc.update(attrs)
+        doc["location"] = location
+    doc["@context"] = NGSI_LD_CONTEXT
+    return f"fiware/{entity_type}/{device.device_id}", _dumps(doc)
+
+
+def _traffic_flow_observed(device: DeviceSpec, reading: Reading) -> dict[str, Any]:
+    m = reading.metrics
+    start = datetime.fromtimestamp(reading.ts.timestamp() - m["interval_s"], UTC)
+    return {
+        "dateObserved": iso_z(reading.ts),
+        "dateObservedFrom": iso_z(start),
+        "dateObservedTo": iso_z(reading.ts),
+        "intensity": int(m["vehicle_count"]),
+        "averageVehicleSpeed": m["avg_speed_kmh"],
+        "occupancy": round(m["occupancy_pct"] / 100, 3),
+        "congested": m["avg_speed_kmh"] < 0.4 * float(device.metadata.get("free_flow_kmh", 40)),
+        "laneDirection": "forward",
+        "refRoadSegment": str(device.metadata.get("corridor", device.name)),
+        "vehicleType": "motorcycle",
+    }
+
+
+def _flood_monitoring(device: DeviceSpec, reading: Reading) -> dict[str, Any]:
+    level_m = round(reading.metrics["water_level_cm"] / 100, 4)
+    reference_m = 2.0
+    warning = float(device.metadata.get("warning_cm", 20)) / 100
+    danger = float(device.metadata.get("danger_cm", 30)) / 100
+    status = "flood" if level_m >= danger else "warning" if level_m >= warning else "normal"
+    return {
+        "observationDateTime": iso_z(reading.ts),
+        "currentLevel": level_m,
+        "referenceLevel": reference_m,
+        "measuredDistance": round(reference_m - level_m, 4),
+        "alertLevel": warning,
+        "dangerLevel": danger,
+        "floodLevelStatus": status,
+        "stationID": device.device_id,
+        "unitCode": "MTR",
+    }
+
+
+def _water_observed(device: DeviceSpec, reading: Reading) -> dict[str, Any]:
+    return {
+        "dateObserved": iso_z(reading.ts),
+        "waterLevel": round(reading.metrics["water_level_cm"] / 100, 4),
+        "refDevice": f"urn:ngsi-ld:Device:{device.device_id}",
+    }
+
+
+def _crowd_flow_observed(device: DeviceSpec, reading: Reading) -> dict[str, Any]:
+    people = int(reading.metrics["people_count"])
+    return {
+        "dateObserved": iso_z(reading.ts),
+        "peopleCount": people,
+        "occupancy": round(min(1.0, people / 400), 3),
+        "congested": people > 300,
+    }
+
+
+FIWARE_ATTRIBUTES: dict[str, Callable[[DeviceSpec, Reading], dict[str, Any]]] = {
+    "TrafficFlowObserved": _traffic_flow_observed,
+    "FloodMonitoring": _flood_monitoring,
+    "WaterObserved": _water_observed,
+    "CrowdFlowObserved": _crowd_flow_observed,
+}
+TELEMETRY_ENCODERS: dict[str, Callable[[DeviceSpec, Reading], tuple[str, bytes]]] = {
+    "canonical": canonical,
+    "senml": senml,
+    "legacy_flood": legacy_flood,
+    "trafficx": trafficx,
+    "fiware": fiware,
+    # camx cameras report counts on the canonical channel; only their analytics events are vendor-shaped.
+    "camx": canonical,
+}
+
+
+def telemetry(device: DeviceSpec, reading: Reading) -> tuple[str, bytes]:
+    """Encode a reading in the device's configured format."""
+    return TELEMETRY_ENCODERS[device.format](device, reading)
+
+
+def event(device: DeviceSpec, ev: CameraEvent) -> tuple[str, bytes]:
+    """Encode a camera event: camx devices speak camx, every other camera the canonical event channel."""
+    if device.format == "camx":
+        doc: dict[str, Any] = {
+            "Source": device.device_id,
+            "UtcTime": iso_z(ev.ts, "seconds"),
+            "Rule": CAMX_RULES[ev.type],
+            "Confidence": round(ev.confidence * 100),
+            "Count": ev.count,
+        }
+        return f"vendor/camx/{device.device_id}/event", _dumps(doc)
+    doc = {
+        "ts": iso_z(ev.ts),
+        "type": ev.type,
+        "severity": EVENT_SEVERITY[ev.type],
+        "confidence": round(ev.confidence, 2),
+        "attrs": {"count": ev.count, **ev.attrs},
+    }
+    return canonical_topic(device.kind, device.device_id, "event"), _dumps(doc)

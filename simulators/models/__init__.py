@@ -1,0 +1,1 @@
+"""Pure, seeded models of the city: rain, tide, street flooding, traffic and camera scenes."""
