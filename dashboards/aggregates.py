@@ -29,11 +29,14 @@ STATUSES = ("online", "offline", "stale", "unknown")
 # Readings from devices in these states are old news: they do not feed live figures.
 SILENT = ("offline", "stale")
 
-DEVICE_COLUMNS = ("d.device_id, d.kind, d.format, d.vendor, d.name, d.zone, d.lat, d.lon, d.interval_s, d.status, "
-                  "d.last_seen, d.metadata")
+DEVICE_COLUMNS = (
+    "d.device_id, d.kind, d.format, d.vendor, d.name, d.zone, d.lat, d.lon, d.interval_s, d.status, "
+    "d.last_seen, d.metadata"
+)
 
 
 # ---------------------------------------------------------------- per-device derived figures
+
 
 def _meta_number(metadata: Row, key: str, default: float) -> float:
     value = number(metadata.get(key)) if isinstance(metadata.get(key), int | float) else None
@@ -75,10 +78,21 @@ def _device(row: asyncpg.Record, latest: dict[str, Row]) -> Row:
     """A device row and its latest values as the API's device object."""
     metadata = row["metadata"] if isinstance(row["metadata"], dict) else {}
     device: Row = {
-        "device_id": row["device_id"], "kind": row["kind"], "format": row["format"], "vendor": row["vendor"],
-        "name": row["name"], "zone": row["zone"], "lat": number(row["lat"]), "lon": number(row["lon"]),
-        "interval_s": row["interval_s"], "status": row["status"], "last_seen": iso(row["last_seen"]),
-        "metadata": jsonable(metadata), "latest": latest, "level": None, "congestion": None,
+        "device_id": row["device_id"],
+        "kind": row["kind"],
+        "format": row["format"],
+        "vendor": row["vendor"],
+        "name": row["name"],
+        "zone": row["zone"],
+        "lat": number(row["lat"]),
+        "lon": number(row["lon"]),
+        "interval_s": row["interval_s"],
+        "status": row["status"],
+        "last_seen": iso(row["last_seen"]),
+        "metadata": jsonable(metadata),
+        "latest": latest,
+        "level": None,
+        "congestion": None,
     }
     if row["kind"] == "flood":
         device["level"] = flood_level(_value(device, "water_level_cm"), metadata)
@@ -87,7 +101,9 @@ def _device(row: asyncpg.Record, latest: dict[str, Row]) -> Row:
     return device
 
 
-def _filters(kind: str | None, zone: str | None, status: str | None, device_ids: list[str] | None) -> tuple[str, list[Any]]:
+def _filters(
+    kind: str | None, zone: str | None, status: str | None, device_ids: list[str] | None
+) -> tuple[str, list[Any]]:
     clauses, args = ["d.enabled"], []
     for column, value in (("kind", kind), ("zone", zone), ("status", status)):
         if value is not None:
@@ -99,29 +115,42 @@ def _filters(kind: str | None, zone: str | None, status: str | None, device_ids:
     return " AND ".join(clauses), args
 
 
-async def load_devices(conn: asyncpg.Connection, *, kind: str | None = None, zone: str | None = None,
-                       status: str | None = None, device_ids: list[str] | None = None,
-                       limit: int | None = None, offset: int = 0) -> list[Row]:
+async def load_devices(
+    conn: asyncpg.Connection,
+    *,
+    kind: str | None = None,
+    zone: str | None = None,
+    status: str | None = None,
+    device_ids: list[str] | None = None,
+    limit: int | None = None,
+    offset: int = 0,
+) -> list[Row]:
     """Devices (ordered by id) with their latest values, level and congestion."""
     where, args = _filters(kind, zone, status, device_ids)
     page = ""
     if limit is not None:
         args += [limit, offset]
         page = f" LIMIT ${len(args) - 1} OFFSET ${len(args)}"
-    rows = await conn.fetch(f"SELECT {DEVICE_COLUMNS} FROM devices d WHERE {where} ORDER BY d.device_id{page}", *args)
+    rows = await conn.fetch(
+        f"SELECT {DEVICE_COLUMNS} FROM devices d WHERE {where} ORDER BY d.device_id{page}", *args
+    )
     if not rows:
         return []
     ids = [r["device_id"] for r in rows]
     latest: dict[str, dict[str, Row]] = defaultdict(dict)
-    for lv in await conn.fetch("SELECT device_id, metric, part, time, value FROM latest_values "
-                               "WHERE device_id = ANY($1::text[]) ORDER BY device_id, metric, part", ids):
+    for lv in await conn.fetch(
+        "SELECT device_id, metric, part, time, value FROM latest_values "
+        "WHERE device_id = ANY($1::text[]) ORDER BY device_id, metric, part",
+        ids,
+    ):
         name = lv["metric"] if not lv["part"] else f"{lv['metric']}.{lv['part']}"
         latest[lv["device_id"]][name] = {"value": number(lv["value"]), "time": iso(lv["time"])}
     return [_device(r, latest.get(r["device_id"], {})) for r in rows]
 
 
-async def count_devices(conn: asyncpg.Connection, *, kind: str | None = None, zone: str | None = None,
-                        status: str | None = None) -> int:
+async def count_devices(
+    conn: asyncpg.Connection, *, kind: str | None = None, zone: str | None = None, status: str | None = None
+) -> int:
     """How many enabled devices match the filters."""
     where, args = _filters(kind, zone, status, None)
     return int(await conn.fetchval(f"SELECT count(*) FROM devices d WHERE {where}", *args))
@@ -129,16 +158,20 @@ async def count_devices(conn: asyncpg.Connection, *, kind: str | None = None, zo
 
 async def load_zones(conn: asyncpg.Connection, zone_id: str | None = None) -> list[Row]:
     """Zones, priority first then by id."""
-    rows = await conn.fetch("SELECT zone_id, name, lat, lon, priority, metadata FROM zones "
-                            "WHERE ($1::text IS NULL OR zone_id = $1) ORDER BY priority DESC, zone_id", zone_id)
+    rows = await conn.fetch(
+        "SELECT zone_id, name, lat, lon, priority, metadata FROM zones "
+        "WHERE ($1::text IS NULL OR zone_id = $1) ORDER BY priority DESC, zone_id",
+        zone_id,
+    )
     return [jsonable(dict(r)) for r in rows]
 
 
 # ---------------------------------------------------------------- alerts and events
 
 ALERT_SELECT = """
-SELECT a.id, a.rule, a.device_id, d.name AS device_name, a.zone, d.kind, a.severity, a.state, a.title, a.message,
-       a.value, a.opened_at, a.updated_at, a.acknowledged_at, a.acknowledged_by, a.note, a.resolved_at
+SELECT a.id, a.rule, a.device_id, d.name AS device_name, a.zone, d.kind, a.severity, a.state, a.title,
+       a.message, a.value, a.opened_at, a.updated_at, a.acknowledged_at, a.acknowledged_by, a.note,
+       a.resolved_at
 FROM alerts a LEFT JOIN devices d ON d.device_id = a.device_id
 """
 
@@ -148,8 +181,15 @@ def alert_row(row: asyncpg.Record) -> Row:
     return jsonable(dict(row))  # type: ignore[no-any-return]
 
 
-async def load_alerts(conn: asyncpg.Connection, *, state: str | None = None, severity: str | None = None,
-                      zone: str | None = None, ids: list[int] | None = None, limit: int = 1000) -> list[Row]:
+async def load_alerts(
+    conn: asyncpg.Connection,
+    *,
+    state: str | None = None,
+    severity: str | None = None,
+    zone: str | None = None,
+    ids: list[int] | None = None,
+    limit: int = 1000,
+) -> list[Row]:
     """Alerts newest first; ``state`` may be ``active`` (open + acknowledged)."""
     clauses, args = [], []
     if state == "active":
@@ -179,8 +219,15 @@ def event_row(row: asyncpg.Record) -> Row:
     return event  # type: ignore[no-any-return]
 
 
-async def load_events(conn: asyncpg.Connection, *, type: str | None = None, device_id: str | None = None,
-                      zone: str | None = None, since: datetime | None = None, limit: int = EVENTS_N) -> list[Row]:
+async def load_events(
+    conn: asyncpg.Connection,
+    *,
+    type: str | None = None,
+    device_id: str | None = None,
+    zone: str | None = None,
+    since: datetime | None = None,
+    limit: int = EVENTS_N,
+) -> list[Row]:
     """Events newest first, with the device's name and zone."""
     clauses, args = [], []
     for column, value in (("e.type", type), ("e.device_id", device_id), ("d.zone", zone)):
@@ -193,10 +240,13 @@ async def load_events(conn: asyncpg.Connection, *, type: str | None = None, devi
     args.append(limit)
     where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
     rows = await conn.fetch(
-        "SELECT e.time, e.device_id, d.name AS device_name, d.zone, e.type, e.severity, e.confidence, e.attrs, "
+        "SELECT e.time, e.device_id, d.name AS device_name, d.zone, e.type, e.severity, e.confidence, "
+        "e.attrs, "
         "EXISTS (SELECT 1 FROM snapshots s WHERE s.device_id = e.device_id) AS has_snapshot "
         f"FROM events e LEFT JOIN devices d ON d.device_id = e.device_id {where} "
-        f"ORDER BY e.time DESC LIMIT ${len(args)}", *args)
+        f"ORDER BY e.time DESC LIMIT ${len(args)}",
+        *args,
+    )
     return [event_row(r) for r in rows]
 
 
@@ -204,8 +254,11 @@ async def incidents_by_zone(conn: asyncpg.Connection, at: datetime | None = None
     """Events other than ``info`` in the hour before ``at`` (default now), per zone."""
     rows = await conn.fetch(
         "SELECT d.zone, count(*) AS n FROM events e LEFT JOIN devices d ON d.device_id = e.device_id "
-        "WHERE e.time > coalesce($1, now()) - interval '1 hour' AND e.time <= coalesce($1, now()) "
-        "AND e.severity <> 'info' GROUP BY d.zone", at)
+        "WHERE e.time > coalesce($1::timestamptz, now()) - interval '1 hour' "
+        "AND e.time <= coalesce($1::timestamptz, now()) "
+        "AND e.severity <> 'info' GROUP BY d.zone",
+        at,
+    )
     return {r["zone"]: int(r["n"]) for r in rows}
 
 
@@ -220,7 +273,9 @@ async def load_yesterday(conn: asyncpg.Connection, now: datetime) -> Row:
         WHERE r.bucket > $1 - interval '5 minutes' AND r.bucket <= $1 AND r.part = ''
           AND r.metric IN ('water_level_cm', 'avg_speed_kmh', 'vehicle_count', 'interval_s')
         GROUP BY r.device_id, r.metric, d.metadata, d.interval_s
-        """, at)
+        """,
+        at,
+    )
     levels: list[float] = []
     speeds: list[float] = []
     flow = 0.0
@@ -249,6 +304,7 @@ async def load_yesterday(conn: asyncpg.Connection, now: datetime) -> Row:
 
 # ---------------------------------------------------------------- pure views over loaded state
 
+
 def _round(value: float | None, digits: int = 1) -> float | None:
     return None if value is None else round(value, digits)
 
@@ -273,9 +329,17 @@ def flood_view(devices: list[Row]) -> Row:
         if level is None:
             continue
         meta = d["metadata"]
-        top.append({"device_id": d["device_id"], "name": d["name"], "zone": d["zone"], "level_cm": _round(level),
-                    "warning_cm": _meta_number(meta, "warning_cm", DEFAULT_WARNING_CM),
-                    "danger_cm": _meta_number(meta, "danger_cm", DEFAULT_DANGER_CM), "rain_mm_h": _round(rain)})
+        top.append(
+            {
+                "device_id": d["device_id"],
+                "name": d["name"],
+                "zone": d["zone"],
+                "level_cm": _round(level),
+                "warning_cm": _meta_number(meta, "warning_cm", DEFAULT_WARNING_CM),
+                "danger_cm": _meta_number(meta, "danger_cm", DEFAULT_DANGER_CM),
+                "rain_mm_h": _round(rain),
+            }
+        )
     top.sort(key=lambda t: (-t["level_cm"], t["device_id"]))
     return {
         "max_level_cm": top[0]["level_cm"] if top else None,
@@ -305,9 +369,19 @@ def traffic_view(devices: list[Row]) -> Row:
             continue
         speeds.append(speed)
         free = _meta_number(d["metadata"], "free_flow_kmh", DEFAULT_FREE_FLOW_KMH)
-        worst.append((speed / free if free > 0 else 1.0, {
-            "device_id": d["device_id"], "name": d["name"], "zone": d["zone"], "speed_kmh": _round(speed),
-            "free_flow_kmh": free, "congestion": d["congestion"]}))
+        worst.append(
+            (
+                speed / free if free > 0 else 1.0,
+                {
+                    "device_id": d["device_id"],
+                    "name": d["name"],
+                    "zone": d["zone"],
+                    "speed_kmh": _round(speed),
+                    "free_flow_kmh": free,
+                    "congestion": d["congestion"],
+                },
+            )
+        )
     worst.sort(key=lambda w: (w[0], w[1]["device_id"]))
     return {
         "mean_speed_kmh": _round(sum(speeds) / len(speeds)) if speeds else None,
@@ -320,17 +394,23 @@ def traffic_view(devices: list[Row]) -> Row:
 def alert_counts(alerts: list[Row]) -> Row:
     """Open (active), critical and unacknowledged alert counts."""
     active = [a for a in alerts if a["state"] != "resolved"]
-    return {"open": len(active), "critical": sum(1 for a in active if a["severity"] == "critical"),
-            "unacknowledged": sum(1 for a in active if a["state"] == "open")}
+    return {
+        "open": len(active),
+        "critical": sum(1 for a in active if a["severity"] == "critical"),
+        "unacknowledged": sum(1 for a in active if a["state"] == "open"),
+    }
 
 
 def zone_state(devices: list[Row], alerts: list[Row]) -> str:
     """critical (critical alert or danger level), warning (any alert, warning level, jam) or ok."""
     active = [a for a in alerts if a["state"] != "resolved"]
-    if any(a["severity"] == "critical" for a in active) or any(d["level"] == "danger" for d in devices
-                                                                if d["status"] not in SILENT):
+    if any(a["severity"] == "critical" for a in active) or any(
+        d["level"] == "danger" for d in devices if d["status"] not in SILENT
+    ):
         return "critical"
-    if active or any(d["level"] == "warning" or d["congestion"] == 3 for d in devices if d["status"] not in SILENT):
+    if active or any(
+        d["level"] == "warning" or d["congestion"] == 3 for d in devices if d["status"] not in SILENT
+    ):
         return "warning"
     return "ok"
 
@@ -339,14 +419,21 @@ def zone_entry(zone: Row, devices: list[Row], alerts: list[Row], incidents: int)
     """One zone's line in the summary."""
     flood = flood_view(devices)
     traffic = traffic_view(devices)
-    return {"zone_id": zone["zone_id"], "name": zone["name"], "priority": zone["priority"],
-            "state": zone_state(devices, alerts), "flood_max_cm": flood["max_level_cm"],
-            "speed_kmh": traffic["mean_speed_kmh"], "incidents_1h": incidents,
-            "open_alerts": sum(1 for a in alerts if a["state"] != "resolved")}
+    return {
+        "zone_id": zone["zone_id"],
+        "name": zone["name"],
+        "priority": zone["priority"],
+        "state": zone_state(devices, alerts),
+        "flood_max_cm": flood["max_level_cm"],
+        "speed_kmh": traffic["mean_speed_kmh"],
+        "incidents_1h": incidents,
+        "open_alerts": sum(1 for a in alerts if a["state"] != "resolved"),
+    }
 
 
-def summary_view(zones: list[Row], devices: list[Row], alerts: list[Row], incidents: dict[str | None, int],
-                 yesterday: Row) -> Row:
+def summary_view(
+    zones: list[Row], devices: list[Row], alerts: list[Row], incidents: dict[str | None, int], yesterday: Row
+) -> Row:
     """The ``summary`` channel: the whole city on one screen."""
     by_kind: dict[str, list[Row]] = defaultdict(list)
     by_zone: dict[str | None, list[Row]] = defaultdict(list)
@@ -357,21 +444,37 @@ def summary_view(zones: list[Row], devices: list[Row], alerts: list[Row], incide
     for a in alerts:
         alerts_by_zone[a["zone"]].append(a)
     return {
-        "devices": {**_status_counts(devices), "by_kind": {k: _status_counts(v) for k, v in sorted(by_kind.items())}},
+        "devices": {
+            **_status_counts(devices),
+            "by_kind": {k: _status_counts(v) for k, v in sorted(by_kind.items())},
+        },
         "flood": flood_view(devices),
         "traffic": traffic_view(devices),
         "cameras": {"incidents_1h": sum(incidents.values())},
         "alerts": alert_counts(alerts),
-        "zones": [zone_entry(z, by_zone.get(z["zone_id"], []), alerts_by_zone.get(z["zone_id"], []),
-                             incidents.get(z["zone_id"], 0)) for z in zones],
+        "zones": [
+            zone_entry(
+                z,
+                by_zone.get(z["zone_id"], []),
+                alerts_by_zone.get(z["zone_id"], []),
+                incidents.get(z["zone_id"], 0),
+            )
+            for z in zones
+        ],
         "yesterday": yesterday,
     }
 
 
 def zone_view(zone: Row, devices: list[Row], alerts: list[Row], incidents: int) -> Row:
     """The ``zone:{id}`` channel: one zone's devices, figures and active alerts."""
-    return {"zone": zone, "devices": devices, "flood": flood_view(devices), "traffic": traffic_view(devices),
-            "cameras": {"incidents_1h": incidents}, "alerts": [a for a in alerts if a["state"] != "resolved"]}
+    return {
+        "zone": zone,
+        "devices": devices,
+        "flood": flood_view(devices),
+        "traffic": traffic_view(devices),
+        "cameras": {"incidents_1h": incidents},
+        "alerts": [a for a in alerts if a["state"] != "resolved"],
+    }
 
 
 def zone_summary(zone: Row, devices: list[Row], alerts: list[Row], incidents: int) -> Row:

@@ -114,8 +114,9 @@ def favicon() -> RedirectResponse:
 @router.get("/static/vendor/plotly.min.js")
 def plotly_js() -> FileResponse:
     """plotly.js from the installed Python package."""
-    return FileResponse(plotly_bundle(), media_type="text/javascript",
-                        headers={"Cache-Control": "public, max-age=86400"})
+    return FileResponse(
+        plotly_bundle(), media_type="text/javascript", headers={"Cache-Control": "public, max-age=86400"}
+    )
 
 
 @router.get("/static/{path:path}")

@@ -208,16 +208,26 @@ class IngestService:
             if self.spool and await self.ensure_db():
                 await self.replay_segment()
                 continue
+            idle_work = bool(self.spool) or (self.writer is not None and self.writer.latest_pending)
             try:
-                items = await asyncio.wait_for(self.batches.get(), 1.0) if self.spool else await self.batches.get()
+                items = await asyncio.wait_for(self.batches.get(), 0.5) if idle_work else await self.batches.get()
             except TimeoutError:
-                continue
+                items = []  # an empty batch flushes latest values held back by the throttle
+                if self.spool:
+                    continue
             await self.handle(items)
 
     async def handle(self, items: list[Item]) -> None:
         """Commit one batch and ack it; on a database outage spool it, then ack."""
         assert self.bridge is not None
         raws = [it.raw for it in items]
+        if not raws:  # only held-back latest values to flush
+            if await self.ensure_db():
+                try:
+                    await self.commit([])
+                except DB_DOWN as exc:
+                    self.db_lost(exc)
+            return
         if not self.spool and await self.ensure_db():
             try:
                 await self.commit(items)

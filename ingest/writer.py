@@ -20,31 +20,36 @@ from ioc.records import Event, Measurement, Snapshot, StatusChange
 logger = logging.getLogger(__name__)
 
 STAGING = "_ingest_measurements"
+STAGING_LATEST = "_ingest_latest"
 CREATE_STAGING = f"""
 CREATE TEMP TABLE IF NOT EXISTS {STAGING} (
   time timestamptz NOT NULL, device_id text NOT NULL, metric text NOT NULL, part text NOT NULL,
   value double precision NOT NULL, seq bigint
+) ON COMMIT DELETE ROWS;
+CREATE TEMP TABLE IF NOT EXISTS {STAGING_LATEST} (
+  device_id text NOT NULL, metric text NOT NULL, part text NOT NULL, time timestamptz NOT NULL,
+  value double precision NOT NULL
 ) ON COMMIT DELETE ROWS
 """
-# Raw rows, the latest value per key and the dirty rollup minutes, in one statement.
+# Raw rows and the dirty rollup minutes in one statement.
 MERGE_MEASUREMENTS = f"""
 WITH ins AS (
   INSERT INTO measurements (time, device_id, metric, part, value, seq)
   SELECT time, device_id, metric, part, value, seq FROM {STAGING}
   ON CONFLICT DO NOTHING
-  RETURNING time, device_id, metric, part, value
-), latest AS (
-  INSERT INTO latest_values AS l (device_id, metric, part, time, value)
-  SELECT DISTINCT ON (device_id, metric, part) device_id, metric, part, time, value FROM ins
-  ORDER BY device_id, metric, part, time DESC
-  ON CONFLICT (device_id, metric, part) DO UPDATE SET time = EXCLUDED.time, value = EXCLUDED.value
-  WHERE l.time <= EXCLUDED.time
+  RETURNING time
 ), dirty AS (
   INSERT INTO rollup_dirty (bucket, worker_id)
   SELECT DISTINCT date_trunc('minute', time), $1::text FROM ins
   ON CONFLICT (bucket, worker_id) DO UPDATE SET worker_id = EXCLUDED.worker_id
 )
 SELECT count(*) FROM ins
+"""
+MERGE_LATEST = f"""
+INSERT INTO latest_values AS l (device_id, metric, part, time, value)
+SELECT device_id, metric, part, time, value FROM {STAGING_LATEST}
+ON CONFLICT (device_id, metric, part) DO UPDATE SET time = EXCLUDED.time, value = EXCLUDED.value
+WHERE l.time <= EXCLUDED.time
 """
 INSERT_EVENT = """
 INSERT INTO events (time, device_id, type, severity, confidence, attrs) VALUES ($1, $2, $3, $4, $5, $6)
@@ -65,6 +70,10 @@ WHERE d.device_id = u.device_id
 """
 QUARANTINE_COLUMNS = ["received_at", "topic", "payload", "reason", "detail", "device_id"]
 DEVICE_WRITE_EVERY_S = 5.0  # last_seen is refreshed at most this often per device (status changes at once)
+# A key's latest value is written at most this often; newer values wait (and are flushed by a timer).
+# Field devices report every 10-60 s, so only load tests and chatty devices are ever held back.
+LATEST_EVERY_S = 0.5
+LatestKey = tuple[str, str, str]
 
 
 @dataclass
@@ -124,6 +133,8 @@ class Writer:
         self.conn = conn
         self.worker_id = worker_id
         self._device_written: dict[str, tuple[float, str]] = {}
+        self._latest_written: dict[LatestKey, float] = {}
+        self._latest_pending: dict[LatestKey, tuple[datetime, float]] = {}
 
     async def prepare(self) -> None:
         """Create the session's staging table."""
@@ -142,19 +153,47 @@ class Writer:
                 status.append(st)
         return ids, seen, status
 
+    def _latest_rows(self, batch: Batch) -> list[tuple[str, str, str, datetime, float]]:
+        """The newest value per key in the batch (plus held-back ones that are due), throttled per key."""
+        pending = self._latest_pending
+        for t, device_id, metric, part, value, _ in batch.measurements:
+            key = (device_id, metric, part)
+            held = pending.get(key)
+            if held is None or held[0] <= t:
+                pending[key] = (t, value)
+        now = time.monotonic()
+        written = self._latest_written
+        due = [k for k in pending if now - written.get(k, 0.0) >= LATEST_EVERY_S]
+        rows = []
+        for k in due:
+            t, value = pending.pop(k)
+            written[k] = now
+            rows.append((k[0], k[1], k[2], t, value))
+        return rows
+
+    @property
+    def latest_pending(self) -> bool:
+        """True when some latest values are held back by the throttle."""
+        return bool(self._latest_pending)
+
     async def write(self, batch: Batch) -> WriteResult:
         """Commit ``batch`` in one transaction and notify listeners; raises on database errors."""
         started = time.perf_counter()
         stored = 0
         ids, seen, status = self._device_rows(batch)
+        latest = self._latest_rows(batch)
         async with self.conn.transaction():
             if batch.measurements:
                 await self.conn.copy_records_to_table(
                     STAGING, records=batch.measurements, columns=["time", "device_id", "metric", "part", "value", "seq"])
                 stored = await self.conn.fetchval(MERGE_MEASUREMENTS, self.worker_id)
+            if latest:
+                await self.conn.copy_records_to_table(
+                    STAGING_LATEST, records=latest, columns=["device_id", "metric", "part", "time", "value"])
+                await self.conn.execute(MERGE_LATEST)
             if batch.events:
                 await self.conn.executemany(INSERT_EVENT, [
-                    (e.time, e.device_id, e.type, e.severity, e.confidence, json.dumps(e.attrs)) for e in batch.events])
+                    (e.time, e.device_id, e.type, e.severity, e.confidence, e.attrs) for e in batch.events])
             if batch.snapshots:
                 await self.conn.executemany(UPSERT_SNAPSHOT, [
                     (s.device_id, s.time, s.content_type, s.data) for s in batch.snapshots.values()])
@@ -162,7 +201,7 @@ class Writer:
                 await self.conn.execute(UPDATE_DEVICES, ids, seen, status)
             if batch.quarantine:
                 await self.conn.copy_records_to_table("quarantine", records=batch.quarantine, columns=QUARANTINE_COLUMNS)
-            if stored or batch.events or batch.snapshots or ids:
+            if stored or latest or batch.events or batch.snapshots or ids:
                 await self.conn.execute("SELECT pg_notify($1, $2)", NOTIFY_CHANNEL, self._notice(batch, stored))
         now = time.monotonic()
         for device_id, st in zip(ids, status, strict=True):

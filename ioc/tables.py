@@ -71,7 +71,6 @@ measurements = Table(
     Column("value", Float, nullable=False),
     Column("seq", BigInteger, nullable=True),
     UniqueConstraint("device_id", "metric", "part", "time", name="measurements_key"),
-    Index("measurements_time", text("time DESC")),
 )
 
 events = Table(
@@ -85,7 +84,6 @@ events = Table(
     Column("attrs", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
     Column("received_at", TZ, nullable=False, server_default=func.now()),
     UniqueConstraint("device_id", "type", "time", name="events_key"),
-    Index("events_time", text("time DESC")),
 )
 
 quarantine = Table(

@@ -69,7 +69,9 @@ class DeviceConnection:
         self._client = client
         self._address = address
 
-    def _on_connect(self, client: mqtt.Client, userdata: object, flags: object, reason: object, props: object) -> None:
+    def _on_connect(
+        self, client: mqtt.Client, userdata: object, flags: object, reason: object, props: object
+    ) -> None:
         if getattr(reason, "is_failure", False):
             logger.warning("device %s: broker refused the connection: %s", self.device_id, reason)
             return
@@ -80,7 +82,9 @@ class DeviceConnection:
     ) -> None:
         self._connected.clear()
 
-    def _on_publish(self, client: mqtt.Client, userdata: object, mid: int, reason: object, props: object) -> None:
+    def _on_publish(
+        self, client: mqtt.Client, userdata: object, mid: int, reason: object, props: object
+    ) -> None:
         with self._lock:
             self.acked += 1
 
@@ -98,11 +102,20 @@ class DeviceConnection:
         info = self._client.publish(topic, payload, qos=qos, retain=retain)
         if info.rc != mqtt.MQTT_ERR_SUCCESS:
             self.errors += 1
-            logger.debug("device %s: publish to %s failed: %s", self.device_id, topic, mqtt.error_string(info.rc))
+            logger.debug(
+                "device %s: publish to %s failed: %s", self.device_id, topic, mqtt.error_string(info.rc)
+            )
         return info
 
-    def drop(self) -> None:
-        """Vanish without DISCONNECT, as a device losing power: the broker publishes the will."""
+    def drop(self) -> threading.Thread:
+        """Vanish without DISCONNECT, as a device losing power: the broker publishes the will.
+
+        Stopping paho's network thread takes up to a second, so it happens on a helper thread."""
+        dropper = threading.Thread(target=self._drop, name=f"drop-{self.device_id}", daemon=True)
+        dropper.start()
+        return dropper
+
+    def _drop(self) -> None:
         self._client.loop_stop()
         sock = self._client.socket()
         if isinstance(sock, socket.socket):

@@ -26,7 +26,9 @@ class Progress:
             return
         rate = (sent - self._last_sent) / (now - self._last_at)
         self._last_at, self._last_sent = now, sent
-        self._write(f"{self.label}: {rate:,.0f} msg/s, sent {sent:,}, errors {errors:,}, faults {faults:,}{extra}")
+        self._write(
+            f"{self.label}: {rate:,.0f} msg/s, sent {sent:,}, errors {errors:,}, faults {faults:,}{extra}"
+        )
 
     def finish(self, sent: int, errors: int, faults: int, extra: str = "") -> None:
         """The one summary line of the run."""

@@ -61,6 +61,7 @@ class LiveFleet:
         self._links: dict[str, DeviceConnection] = {}
         self._retired_acks = 0
         self._retired_errors = 0
+        self._dropping: list[threading.Thread] = []
 
     def _link(self, device_id: str) -> DeviceConnection:
         link = DeviceConnection(self._address, device_id, canonical_status_topic(self._specs[device_id]))
@@ -73,7 +74,11 @@ class LiveFleet:
         for device_id in sorted(self._specs):
             self._link(device_id)
         deadline = time.monotonic() + timeout
-        missing = [d for d, link in self._links.items() if not link.wait_connected(max(0.0, deadline - time.monotonic()))]
+        missing = [
+            d
+            for d, link in self._links.items()
+            if not link.wait_connected(max(0.0, deadline - time.monotonic()))
+        ]
         if missing:
             self.close([], 1.0)
             raise ConnectionError(
@@ -85,7 +90,7 @@ class LiveFleet:
         """Publish, drop or reconnect as the message says."""
         if message.action == "drop":
             link = self._links.pop(message.device_id)
-            link.drop()
+            self._dropping.append(link.drop())
             self._retired_acks += link.acked
             self._retired_errors += link.errors
             return None
@@ -116,6 +121,8 @@ class LiveFleet:
                 pending.setdefault(message.device_id, []).append(info)
         for device_id, link in self._links.items():
             link.close(pending.get(device_id, []), timeout)
+        for dropper in self._dropping:
+            dropper.join(timeout)
 
 
 def play(
@@ -150,7 +157,9 @@ def play(
             for message in sim.advance(sim.model_time(end_wall if last and end_wall else now)):
                 send(message)
             if progress is not None:
-                progress.update(summary.sent, live.errors, len(sim.fault_log), f", model {sim.model_time(now):%H:%M}")
+                progress.update(
+                    summary.sent, live.errors, len(sim.fault_log), f", model {sim.model_time(now):%H:%M}"
+                )
             if last:
                 break
             stop.wait(TICK_S)

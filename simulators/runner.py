@@ -78,7 +78,7 @@ class Simulation:
         speed: float = 1.0,
         start: datetime | None = None,
         scenario: str | None = None,
-        faults: FaultSpec | str | None = None,
+        faults: FaultSpec | str | float | None = None,
         wall_start: datetime | None = None,
         qos: int = 1,
     ) -> None:
@@ -93,6 +93,8 @@ class Simulation:
         self.start = self.plan.start
         # Payload timestamps are wall-clock publish times: the wall time at which model time ``t`` is due.
         self.wall_start = wall_start or self.start
+        if isinstance(faults, float | int):
+            faults = str(faults)
         self.faults = faults if isinstance(faults, FaultSpec) else FaultSpec.parse(faults)
         self.tide = Tide(surge_m=self.plan.surge_m)
         self.rain = RainField(seed, list(self.plan.cells), natural=self.plan.natural_rain)
@@ -145,6 +147,10 @@ class Simulation:
     def flood_depths(self) -> dict[str, float]:
         """Current street water depth (cm) at every flood point."""
         return {k: p.depth_cm for k, p in self._floods.items()}
+
+    def traffic_now(self) -> dict[str, Flow]:
+        """The latest flow measured at every traffic detector that has reported."""
+        return {d.spec.device_id: d.last_flow for d in self._traffic if d.last_flow is not None}
 
     def incidents(self, t: float) -> list[Incident]:
         """Incidents that can affect traffic at ``t`` (planted plus natural)."""

@@ -34,12 +34,13 @@ def _at_local_hour(start: datetime, hour: int) -> datetime:
 
 
 def spring_high(tide: Tide, after: float) -> float:
-    """Epoch seconds of the highest high water of the 15 days after ``after`` (the next spring tide)."""
+    """Epoch seconds of the highest afternoon or evening high water of the 15 days after ``after``."""
     highs = []
     t = after
     while t < after + 15 * 86400:
         t = tide.next_high(t)
-        highs.append((tide.level_m(t), -t))
+        if 12 <= datetime.fromtimestamp(t, LOCAL_TZ).hour < 22:
+            highs.append((round(tide.level_m(t), 2), -t))
     return -max(highs)[1]
 
 

@@ -139,3 +139,50 @@ def mosquitto_pub(broker: Broker, topic: str, payload: bytes, *, qos: int = 1, r
     if retain:
         cmd.append("-r")
     subprocess.run(cmd, input=payload, check=True, timeout=10)
+
+
+@pytest.fixture(scope="session")
+def ingest(run_ioc, pool: asyncpg.Pool, stack: Stack) -> Child:  # type: ignore[no-untyped-def]
+    """One `ioc ingest` worker for the session, ready when its heartbeat row appears."""
+    child: Child = run_ioc("ingest", "ingest", "--client-id", "ingest-session", "--metrics-port", "0")
+    dsn = stack.database_url
+
+    def heartbeat() -> bool:
+        import asyncio
+
+        async def check() -> bool:
+            conn = await asyncpg.connect(dsn)
+            try:
+                return bool(await conn.fetchval(
+                    "SELECT count(*) FROM ingest_workers WHERE worker_id = 'ingest-session' "
+                    "AND heartbeat_at > now() - interval '30 seconds'"))
+            finally:
+                await conn.close()
+
+        assert child.proc.poll() is None, log_tail(child)
+        return asyncio.run(check())
+
+    wait_for(heartbeat, 30, 0.2, "the ingest worker's first heartbeat")
+    return child
+
+
+async def register_devices(pool: asyncpg.Pool, *devices: tuple[str, str, str]) -> None:
+    """Register (device_id, kind, format) test devices and tell the ingest workers to reload."""
+    await pool.executemany(
+        "INSERT INTO devices (device_id, kind, format, name, metadata) VALUES ($1, $2, $3, $1, '{}') "
+        "ON CONFLICT (device_id) DO UPDATE SET kind = EXCLUDED.kind, format = EXCLUDED.format", list(devices))
+    await pool.execute("SELECT pg_notify('ioc_registry', 'test')")
+
+
+async def wait_rows(pool: asyncpg.Pool, sql: str, *args: object, count: int = 1, timeout: float = 10.0) -> list:  # type: ignore[type-arg]
+    """Poll ``sql`` until it returns at least ``count`` rows."""
+    import asyncio
+
+    deadline = time.monotonic() + timeout
+    rows: list = []  # type: ignore[type-arg]
+    while time.monotonic() < deadline:
+        rows = await pool.fetch(sql, *args)
+        if len(rows) >= count:
+            return rows
+        await asyncio.sleep(0.1)
+    pytest.fail(f"timed out after {timeout:.0f} s: {len(rows)} of {count} rows for {sql!r} {args!r}")

@@ -26,7 +26,9 @@ SETTINGS = Settings()
 JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + b"\x00" * 32 + b"\xff\xd9"
 
 
-def m(device: str, metric: str, value: float, *, time: datetime = T0, part: str = "", seq: int | None = None):
+def m(
+    device: str, metric: str, value: float, *, time: datetime = T0, part: str = "", seq: int | None = None
+) -> Measurement:
     return Measurement(time, device, metric, value, part, seq)
 
 
@@ -70,7 +72,7 @@ TFO_NORMALIZED = {
     "occupancy": {"type": "Property", "value": 0.18},
     "congested": {"type": "Property", "value": False},
 }
-TFO_RECORDS = [
+TFO_RECORDS: list[Record] = [
     m("TR-Q3-002", "vehicle_count", 42.0, time=T5),
     m("TR-Q3-002", "avg_speed_kmh", 27.5, time=T5),
     m("TR-Q3-002", "occupancy_pct", 18.0, time=T5),
@@ -454,6 +456,9 @@ def test_route(topic: str, fmt: str, device_id: str, kind: str | None, channel: 
         ("", "unknown_topic"),
         ("/", "unknown_topic"),
         ("ioc/v1/flood/FL-1/telemetry\x00", "unknown_topic"),
+        ("ioc/v1/flood/FL-1/telemetry\n", "unknown_topic"),
+        ("legacy/flood/FL-1\n", "bad_device_id"),
+        ("fiware/WaterObserved/FL-1\n", "bad_device_id"),
     ],
 )
 def test_route_rejects(topic: str, reason: str) -> None:
@@ -510,4 +515,5 @@ def test_nan_never_reaches_a_record() -> None:
         with pytest.raises(PayloadError) as exc:
             decode(r, b'{"ts": 1795244400, "metrics": {"water_level_cm": %s}}' % literal, NOW)
         assert exc.value.reason == "non_finite"
-    assert all(math.isfinite(x.value) for x in decode(r, b'{"ts": 1795244400, "metrics": {"a": 1e308}}', NOW))
+    [big] = decode(r, b'{"ts": 1795244400, "metrics": {"a": 1e308}}', NOW)
+    assert isinstance(big, Measurement) and math.isfinite(big.value)

@@ -20,7 +20,7 @@ from ingest.decoders import camx, canonical, fiware, legacy_flood, trafficx
 from ingest.decoders.parsing import DEFAULT_LIMITS, Limits, show
 from ioc.errors import PayloadError
 from ioc.records import Record
-from ioc.topics import valid_device_id
+from ioc.topics import DEVICE_ID_RE
 
 __all__ = [
     "DEFAULT_LIMITS",
@@ -93,7 +93,7 @@ def route(topic: str) -> Route:
         if match is None:
             break
         device_id = match["device_id"]
-        if not valid_device_id(device_id):
+        if DEVICE_ID_RE.fullmatch(device_id) is None:  # fullmatch: "$" would allow a trailing newline
             raise PayloadError(
                 "bad_device_id", f"device id {show(device_id)} must match [A-Za-z0-9_-]{{1,64}}"
             )

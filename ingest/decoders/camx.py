@@ -29,7 +29,7 @@ FORMAT = "camx"
 KIND: str | None = "camera"
 CHANNEL: str | None = "event"
 TOPIC_FILTER = "vendor/camx/+/event"
-TOPIC_RE = re.compile(r"^vendor/camx/(?P<device_id>[^/]*)/event$")
+TOPIC_RE = re.compile(r"^vendor/camx/(?P<device_id>[^/]*)/event\Z")
 
 # Rule -> (event type, severity).
 RULES: dict[str, tuple[str, str]] = {

@@ -47,10 +47,10 @@ KIND: str | None = None  # the topic names the kind
 CHANNEL: str | None = None  # the topic names the channel
 TOPIC_FILTER = "ioc/v1/+/+/+"
 TOPIC_RE = re.compile(
-    r"^ioc/v1/(?P<kind>[a-z][a-z0-9_]{0,31})/(?P<device_id>[^/]*)/(?P<channel>telemetry|event|status|snapshot)$"
+    r"^ioc/v1/(?P<kind>[a-z][a-z0-9_]{0,31})/(?P<device_id>[^/]*)/(?P<channel>telemetry|event|status|snapshot)\Z"
 )
 
-EVENT_TYPE_RE = re.compile(r"^[a-z][a-z0-9_]{0,31}\.[a-z][a-z0-9_]{0,31}$")
+EVENT_TYPE_RE = re.compile(r"^[a-z][a-z0-9_]{0,31}\.[a-z][a-z0-9_]{0,31}\Z")
 _SEQ_MAX = 2**63 - 1
 _JPEG_START = b"\xff\xd8\xff"
 _JPEG_END = b"\xff\xd9"

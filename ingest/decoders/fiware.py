@@ -44,7 +44,7 @@ FORMAT = "fiware"
 KIND: str | None = None  # depends on the entity type; see ENTITY_DECODERS
 CHANNEL: str | None = "telemetry"
 TOPIC_FILTER = "fiware/+/+"
-TOPIC_RE = re.compile(r"^fiware/(?P<entity_type>[^/]*)/(?P<device_id>[^/]*)$")
+TOPIC_RE = re.compile(r"^fiware/(?P<entity_type>[^/]*)/(?P<device_id>[^/]*)\Z")
 
 # UN/CEFACT unit codes accepted for lengths and speeds, as factors to cm and km/h.
 _LENGTH_TO_CM = {None: 100.0, "MTR": 100.0, "CMT": 1.0, "MMT": 0.1}

@@ -27,20 +27,24 @@ FORMAT = "legacy_flood"
 KIND: str | None = "flood"
 CHANNEL: str | None = "telemetry"
 TOPIC_FILTER = "legacy/flood/+"
-TOPIC_RE = re.compile(r"^legacy/flood/(?P<device_id>[^/]*)$")
+TOPIC_RE = re.compile(r"^legacy/flood/(?P<device_id>[^/]*)\Z")
 
 COLUMNS = ("station", "epoch_s", "level_mm", "rain_mm_5min", "battery_v")
-_NUMBER = re.compile(r"^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$")
+_NUMBER = re.compile(r"^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?\Z")
+_NOT_FINITE = {
+    spelling: float("nan")
+    for spelling in ("nan", "+nan", "-nan", "inf", "+inf", "-inf", "infinity", "+infinity", "-infinity")
+}
 _BATTERY_EMPTY_V = 3.3
 _BATTERY_FULL_V = 4.2
 
 
 def _number(cell: str, line: int, column: str) -> float:
     cell = cell.strip()
-    if _NUMBER.match(cell) is None:
+    value = float(cell) if _NUMBER.match(cell) is not None else _NOT_FINITE.get(cell.lower())
+    if value is None:
         raise PayloadError("bad_csv", f"line {line}: {column} must be a number, got {show(cell)}")
-    value = float(cell)
-    if value - value != 0.0:
+    if value - value != 0.0:  # nan, inf, or an exponent beyond float range
         raise PayloadError("non_finite", f"line {line}: {column} is not finite")
     return value
 

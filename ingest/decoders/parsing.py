@@ -19,7 +19,7 @@ _BOM = b"\xef\xbb\xbf"
 # Epoch seconds reach 1e11 in the year 5138; anything larger is almost surely milliseconds.
 _MAX_EPOCH_S = 1e11
 _RFC3339 = re.compile(
-    r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?(?P<offset>[Zz]|[+-]\d{2}:\d{2})?$"
+    r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?(?P<offset>[Zz]|[+-]\d{2}:\d{2})?\Z"
 )
 
 
@@ -172,7 +172,7 @@ def number(value: Any, name: str) -> float:
 def integer(value: Any, name: str) -> int:
     """An int from a JSON integer (or an integral float such as 3.0); anything else is bad_schema."""
     if type(value) is int:
-        return value  # type: ignore[no-any-return]
+        return value
     if type(value) is float and value.is_integer():
         return int(value)
     raise PayloadError("bad_schema", f"{name} must be an integer, got {show(value)}")

@@ -41,7 +41,7 @@ FORMAT = "trafficx"
 KIND: str | None = "traffic"
 CHANNEL: str | None = "telemetry"
 TOPIC_FILTER = "vendor/trafficx/+"
-TOPIC_RE = re.compile(r"^vendor/trafficx/(?P<device_id>[^/]*)$")
+TOPIC_RE = re.compile(r"^vendor/trafficx/(?P<device_id>[^/]*)\Z")
 
 _MAX_LANE = 999
 

@@ -65,7 +65,6 @@ def upgrade() -> None:
         sa.Column("seq", sa.BigInteger),
         sa.UniqueConstraint("device_id", "metric", "part", "time", name="measurements_key"),
     )
-    op.create_index("measurements_time", "measurements", [sa.text("time DESC")])
     op.create_table(
         "events",
         sa.Column("time", TZ, nullable=False),
@@ -77,7 +76,6 @@ def upgrade() -> None:
         sa.Column("received_at", TZ, nullable=False, server_default=sa.func.now()),
         sa.UniqueConstraint("device_id", "type", "time", name="events_key"),
     )
-    op.create_index("events_time", "events", [sa.text("time DESC")])
     op.create_table(
         "quarantine",
         sa.Column("id", sa.BigInteger, primary_key=True, autoincrement=True),
@@ -132,9 +130,13 @@ def upgrade() -> None:
         sa.Column("worker_id", sa.Text, nullable=False),
         sa.PrimaryKeyConstraint("bucket", "worker_id", name="rollup_dirty_pkey"),
     )
-    timescale.make_hypertable(bind, "measurements", "time", "1 day")
-    timescale.make_hypertable(bind, "events", "time", "7 days")
-    timescale.make_hypertable(bind, "rollups_1m", "bucket", "30 days")
+    # create_hypertable adds a (time DESC) index itself; plain PostgreSQL needs one made here.
+    for table, column, chunk in (("measurements", "time", "1 day"), ("events", "time", "7 days"),
+                                 ("rollups_1m", "bucket", "30 days")):
+        if timescale.installed(bind):
+            timescale.make_hypertable(bind, table, column, chunk)
+        else:
+            op.create_index(f"{table}_{column}_idx", table, [sa.text(f"{column} DESC")])
 
 
 def downgrade() -> None:

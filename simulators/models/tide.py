@@ -8,8 +8,10 @@ from datetime import UTC, datetime
 
 M2_PERIOD_S = 12.4206 * 3600
 S2_PERIOD_S = 12.0 * 3600
-# A spring tide (M2 and S2 in phase at high water) shortly after the new moon of 2000-01-06.
-SPRING_EPOCH = datetime(2000, 1, 8, 4, 0, tzinfo=UTC).timestamp()
+# A spring tide (M2 and S2 in phase at high water) shortly after the new moon of 2000-01-06. S2 follows the
+# sun, so spring high waters always fall near 17:30 and 05:30 local time: the evening "triều cường" that
+# meets the evening rush hour.
+SPRING_EPOCH = datetime(2000, 1, 8, 10, 30, tzinfo=UTC).timestamp()
 YEAR_S = 365.2422 * 86400
 # Mean water highest in mid-November: the "triều cường" season of October to December.
 SEASON_PEAK = datetime(2000, 11, 15, tzinfo=UTC).timestamp()

@@ -77,7 +77,7 @@ def flow(
     """The flow at a detector for the interval ending at ``t``."""
     ratio = max(0.0, demand(t) * centrality * noise)
     slowdown = min(0.9, max(0.0, slowdown))
-    speed = free_flow_kmh * max(0.15, 1 - 0.75 * min(ratio, 1.2) ** 2.5) * (1 - slowdown)
+    speed = free_flow_kmh * max(0.25, 1 - 0.65 * min(ratio, 1.2) ** 2) * (1 - slowdown)
     # A queue lets fewer vehicles past the detector than want to pass.
     served = min(ratio, 1.05) * (1 - 0.55 * slowdown)
     count = round(served * lanes * VEHICLES_PER_LANE_MIN * interval_s / 60)

@@ -104,15 +104,40 @@ export class CityMap {
     const d = RIVER.map(([la, lo], i) => `${i ? "L" : "M"}${this.project(la, lo).map((v) => v.toFixed(1)).join(",")}`).join("");
     el("path", { d, class: "river-line", "stroke-width": (u * 1.1).toFixed(2) }, this.layers.river);
     this.layers.zones.replaceChildren();
-    for (const z of this.zones) {
+    // Priority zones first: they get the best label positions.
+    const zones = [...this.zones].sort((a, b) => Number(Boolean(b.priority)) - Number(Boolean(a.priority)));
+    const placed = [];
+    for (const z of zones) {
       const [x, y] = this.project(z.lat, z.lon);
       const g = el("g", { class: `zone${z.priority ? " priority" : ""}`, "data-zone": z.zone_id }, this.layers.zones);
-      el("circle", { cx: x, cy: y, r: (u * 5.5).toFixed(2), class: "zone-halo" }, g);
-      const text = el("text", { x, y: y - u * 2.2, class: "zone-label", "font-size": (u * 2.4).toFixed(2) }, g);
-      text.textContent = z.name;
+      el("circle", { cx: x, cy: y, r: (u * 4.5).toFixed(2), class: "zone-halo" }, g);
+      el("circle", { cx: x, cy: y, r: (u * 0.5).toFixed(2), class: "zone-dot" }, g);
+      const text = el("text", { x, y, class: "zone-label", "font-size": (u * (z.priority ? 2.5 : 2.1)).toFixed(2) }, g);
+      text.textContent = z.name.replace(/\s*\(.*\)\s*$/, "");
+      this.placeLabel(text, x, y, placed);
       z.node = g;
     }
     this.drawTiles();
+  }
+
+  /** Put a label above, below, right or left of its point, whichever overlaps fewer labels already placed. */
+  placeLabel(text, x, y, placed) {
+    const u = this.unit;
+    const h = parseFloat(text.getAttribute("font-size"));
+    const w = text.getComputedTextLength?.() || h * text.textContent.length * 0.55;
+    const options = [
+      { x, y: y - u * 1.6, anchor: "middle", box: [x - w / 2, y - u * 1.6 - h, w, h] },
+      { x, y: y + u * 1.2 + h, anchor: "middle", box: [x - w / 2, y + u * 1.2, w, h] },
+      { x: x + u * 1.4, y: y + h * 0.35, anchor: "start", box: [x + u * 1.4, y - h * 0.65, w, h] },
+      { x: x - u * 1.4, y: y + h * 0.35, anchor: "end", box: [x - u * 1.4 - w, y - h * 0.65, w, h] },
+    ];
+    const overlap = ([ax, ay, aw, ah]) => placed.reduce((n, [bx, by, bw, bh]) => n
+      + Math.max(0, Math.min(ax + aw, bx + bw) - Math.max(ax, bx)) * Math.max(0, Math.min(ay + ah, by + bh) - Math.max(ay, by)), 0);
+    const best = options.reduce((a, b) => (overlap(b.box) < overlap(a.box) ? b : a));
+    text.setAttribute("x", best.x.toFixed(2));
+    text.setAttribute("y", best.y.toFixed(2));
+    text.setAttribute("text-anchor", best.anchor);
+    placed.push(best.box);
   }
 
   /** Colour a zone's halo by its summary state (ok / warning / critical). */

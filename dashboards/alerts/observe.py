@@ -1,0 +1,132 @@
+"""What each rule sees now: one Observation per device (level, value, message), from the database."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+
+from dashboards.alerts.rules import Rule
+
+logger = logging.getLogger(__name__)
+
+DEVICE = "d.device_id, d.name, d.zone, d.kind, d.metadata"
+
+THRESHOLD_SQL = f"""
+SELECT {DEVICE}, lv.value
+FROM devices d LEFT JOIN latest_values lv ON lv.device_id = d.device_id AND lv.metric = $2 AND lv.part = ''
+WHERE d.enabled AND ($1::text IS NULL OR d.kind = $1)
+"""
+# Latest value minus the lowest in the window before it: per-device index range scans, no fleet-wide scan.
+RISE_SQL = f"""
+SELECT {DEVICE}, lv.value - w.low AS value
+FROM devices d
+JOIN latest_values lv ON lv.device_id = d.device_id AND lv.metric = $2 AND lv.part = ''
+CROSS JOIN LATERAL (
+  SELECT min(m.value) AS low FROM measurements m
+  WHERE m.device_id = d.device_id AND m.metric = $2 AND m.part = ''
+    AND m.time >= lv.time - make_interval(secs => $3::float8) AND m.time <= lv.time
+) w
+WHERE d.enabled AND ($1::text IS NULL OR d.kind = $1)
+"""
+EVENT_SQL = f"""
+SELECT {DEVICE}, max(e.confidence) AS value, array_agg(DISTINCT e.severity) AS severities,
+       array_agg(DISTINCT e.type) AS types, count(*) AS n
+FROM events e JOIN devices d ON d.device_id = e.device_id
+WHERE e.time > now() - make_interval(secs => $2::float8) AND e.type = ANY($3::text[]) AND e.confidence >= $4
+  AND d.enabled AND ($1::text IS NULL OR d.kind = $1)
+GROUP BY d.device_id
+"""
+STATUS_SQL = f"""
+SELECT {DEVICE}, d.status,
+       extract(epoch FROM now() - coalesce(d.last_seen, d.status_since, d.created_at)) AS value
+FROM devices d
+WHERE d.enabled AND d.status = ANY($2::text[]) AND ($1::text IS NULL OR d.kind = $1)
+"""
+
+
+@dataclass(frozen=True)
+class Observation:
+    """A rule's view of one device: ``level`` is None (clear), warning, critical or hold (hysteresis band)."""
+
+    level: str | None
+    value: float | None
+    message: str
+    device: dict[str, Any]
+
+
+def _device(row: asyncpg.Record) -> dict[str, Any]:
+    return {"device_id": row["device_id"], "name": row["name"], "zone": row["zone"], "kind": row["kind"]}
+
+
+def _limit(rule: Rule, metadata: Any, level: str) -> float | None:
+    key = rule.warning_from if level == "warning" else rule.critical_from
+    if key and isinstance(metadata, dict) and isinstance(metadata.get(key), int | float):
+        return float(metadata[key])
+    return rule.warning if level == "warning" else rule.critical
+
+
+def threshold_level(
+    rule: Rule, value: float | None, warning: float | None, critical: float | None, active: str | None
+) -> str | None:
+    """critical, warning, hold (an active alert inside the hysteresis band) or None for a value."""
+    if value is None:
+        return None
+    sign = 1.0 if rule.direction == "above" else -1.0
+    if critical is not None and sign * (value - critical) >= 0:
+        return "critical"
+    if warning is not None and sign * (value - warning) >= 0:
+        return "warning"
+    band = warning if warning is not None else critical
+    if active is not None and band is not None and sign * (value - band) > -rule.hysteresis:
+        return "hold"
+    return None
+
+
+def _compare(rule: Rule, value: float, limit: float | None) -> str:
+    op = ">=" if rule.direction == "above" else "<="
+    return f"{rule.metric} {value:.1f} {op} {limit:g}" if limit is not None else f"{rule.metric} {value:.1f}"
+
+
+async def observe(conn: asyncpg.Connection, rule: Rule, active: dict[str, str]) -> dict[str, Observation]:
+    """Observations of ``rule`` per device; ``active`` maps device -> severity of its active alert."""
+    out: dict[str, Observation] = {}
+    if rule.type in ("threshold", "rate_of_rise"):
+        if rule.type == "threshold":
+            rows = await conn.fetch(THRESHOLD_SQL, rule.kind, rule.metric)
+        else:
+            rows = await conn.fetch(RISE_SQL, rule.kind, rule.metric, rule.window_s)
+        for r in rows:
+            warning, critical = (
+                _limit(rule, r["metadata"], "warning"),
+                _limit(rule, r["metadata"], "critical"),
+            )
+            level = threshold_level(rule, r["value"], warning, critical, active.get(r["device_id"]))
+            if level is None and r["device_id"] not in active:
+                continue
+            value = r["value"]
+            limit = critical if level == "critical" else warning
+            if value is None:
+                message = f"no {rule.metric} reading"
+            elif rule.type == "rate_of_rise":
+                message = f"{rule.metric} rose {value:.1f} in {rule.window_s / 60:g} min"
+            else:
+                message = _compare(rule, value, limit)
+            out[r["device_id"]] = Observation(level, value, message, _device(r))
+    elif rule.type == "event":
+        rows = await conn.fetch(
+            EVENT_SQL, rule.kind, rule.window_s, list(rule.event_types), rule.min_confidence
+        )
+        for r in rows:
+            critical = any(s in rule.critical_severities for s in r["severities"])
+            level = "critical" if critical else rule.severity
+            message = f"{r['n']} x {', '.join(sorted(r['types']))} (confidence up to {r['value']:.2f})"
+            out[r["device_id"]] = Observation(level, r["value"], message, _device(r))
+    elif rule.type == "device_status":
+        rows = await conn.fetch(STATUS_SQL, rule.kind, list(rule.statuses))
+        for r in rows:
+            message = f"device {r['status']} for {r['value'] or 0:.0f} s"
+            out[r["device_id"]] = Observation(rule.severity, r["value"], message, _device(r))
+    return out

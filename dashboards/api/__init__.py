@@ -1,0 +1,19 @@
+"""The REST API ``/api/v1``: one module per resource, assembled here."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends
+
+from dashboards.api import alerts, devices, health, quarantine, summary, zones
+from dashboards.api.deps import current_user
+
+
+def build_router() -> APIRouter:
+    """``/api/v1``: health is public; every other route depends on ``current_user`` (one place for auth)."""
+    api = APIRouter(prefix="/api/v1")
+    api.include_router(health.router)
+    protected = APIRouter(dependencies=[Depends(current_user)])
+    for module in (summary, zones, devices, alerts, quarantine):
+        protected.include_router(module.router)
+    api.include_router(protected)
+    return api

@@ -1,0 +1,46 @@
+"""``/api/v1/quarantine``: recently rejected messages, payloads shown safely."""
+
+from __future__ import annotations
+
+import base64
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+
+from dashboards.api.deps import ConnDep
+from dashboards.encoding import iso
+
+router = APIRouter(tags=["quarantine"])
+PREVIEW_BYTES = 2048
+
+
+@router.get("/quarantine")
+async def list_quarantine(
+    conn: ConnDep, reason: str | None = None, limit: Annotated[int, Query(ge=1, le=1000)] = 100
+) -> dict[str, Any]:
+    """Rejected messages newest first: payload as escaped text and base64 (first 2 KiB)."""
+    rows = await conn.fetch(
+        "SELECT id, received_at, topic, reason, detail, device_id, length(payload) AS size, "
+        f"substring(payload FROM 1 FOR {PREVIEW_BYTES}) AS head FROM quarantine "
+        "WHERE ($1::text IS NULL OR reason = $1) ORDER BY received_at DESC, id DESC LIMIT $2",
+        reason,
+        limit,
+    )
+    items = []
+    for r in rows:
+        head = bytes(r["head"])
+        items.append(
+            {
+                "id": r["id"],
+                "received_at": iso(r["received_at"]),
+                "topic": r["topic"],
+                "reason": r["reason"],
+                "detail": r["detail"],
+                "device_id": r["device_id"],
+                "size": r["size"],
+                "truncated": r["size"] > PREVIEW_BYTES,
+                "payload_text": head.decode("utf-8", errors="backslashreplace"),
+                "payload_base64": base64.b64encode(head).decode("ascii"),
+            }
+        )
+    return {"items": items}

@@ -1,0 +1,87 @@
+"""The FastAPI application: REST API, websocket, metrics and (when present) the pages router.
+
+The lifespan owns the connection pool, the live hub and the alert engine; all are stopped and
+awaited on shutdown.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from importlib import metadata
+
+from fastapi import FastAPI
+
+from dashboards import live, metrics
+from dashboards.alerts.engine import AlertEngine
+from dashboards.api import build_router, errors
+from dashboards.api.responses import SafeJSONResponse
+from dashboards.hub import Hub
+from ioc.db import create_pool, timescaledb_version
+from ioc.kinds import load_kinds
+from ioc.settings import Settings, get_settings
+
+logger = logging.getLogger(__name__)
+
+
+def _version() -> str:
+    try:
+        return metadata.version("ioc")
+    except metadata.PackageNotFoundError:
+        return "0.0.0"
+
+
+def _include_pages(app: FastAPI) -> None:
+    """Serve the frontend's pages if its module exists (it mounts its own static files)."""
+    try:
+        pages = importlib.import_module("dashboards.pages")
+    except ModuleNotFoundError as exc:
+        if exc.name == "dashboards.pages":
+            logger.info("dashboards.pages is not installed: API only")
+            return
+        raise
+    app.include_router(pages.router)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the application for ``settings`` (default: the environment's)."""
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        url = settings.resolved_database_url()
+        pool = await create_pool(url, min_size=2, max_size=16)
+        try:
+            async with pool.acquire() as conn:
+                timescale = await timescaledb_version(conn) is not None
+            kinds = set(load_kinds(settings.kinds_file))
+            async with Hub(pool, url, kinds, settings.ws_coalesce_ms) as hub:
+                hub.timescale = timescale
+                engine = AlertEngine(pool, url, settings, hub)
+                async with engine:
+                    app.state.settings = settings
+                    app.state.pool = pool
+                    app.state.hub = hub
+                    app.state.engine = engine
+                    logger.info("live server ready (timescaledb=%s)", timescale)
+                    yield
+        finally:
+            await pool.close()
+
+    app = FastAPI(
+        title="ioc: Intelligent Operations Centre API",
+        version=_version(),
+        lifespan=lifespan,
+        default_response_class=SafeJSONResponse,
+        description="REST and websocket API of the Ho Chi Minh City operations centre; see docs/api.md.",
+    )
+    app.state.settings = settings
+    errors.install(app)
+    app.middleware("http")(metrics.time_requests)
+    app.include_router(build_router())
+    app.include_router(live.router)
+    app.include_router(metrics.router)
+    _include_pages(app)
+    return app

@@ -1,0 +1,349 @@
+"""The live hub: database notifications in, one coalesced delta per channel out to every subscriber.
+
+``NOTIFY ioc_ingest`` / ``ioc_alerts`` -> pending changes -> (at most every ``ws_coalesce_ms``)
+refresh only what changed -> recompute each affected channel that has subscribers, once -> diff
+against the channel's last state -> offer the delta to each subscriber's slot. A slot holds at most
+one message per channel: a slow client's undelivered delta is merged with the next one, so it
+always receives the newest state and never an unbounded queue.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+import logging
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+
+from dashboards import metrics
+from dashboards.delta import NOTHING, diff, merge
+from dashboards.encoding import dumps, iso
+from dashboards.views import LiveState
+from ioc.db import NOTIFY_CHANNEL
+
+logger = logging.getLogger(__name__)
+
+ALERTS_CHANNEL = "ioc_alerts"
+WINDOW_REFRESH_S = 10.0  # "last hour" / "yesterday" figures move with the clock
+FULL_RELOAD_S = 60.0  # catches registry edits and anything a lost notification hid
+MAX_CHANNELS_PER_CLIENT = 500
+MAX_CONTROL_MESSAGES = 64
+
+Notice = Callable[[str, dict[str, Any]], None]
+
+
+def _set_event(event: asyncio.Event, *_: object) -> None:
+    event.set()
+
+
+def now_iso() -> str:
+    """The current time as ISO UTC."""
+    return iso(datetime.now(UTC)) or ""
+
+
+@dataclass(eq=False)
+class Message:
+    """One server message; its JSON text is built once however many clients receive it."""
+
+    channel: str
+    type: str
+    data: dict[str, Any]
+    ts: str = field(default_factory=now_iso)
+    _text: str | None = None
+
+    def text(self) -> str:
+        """The message as JSON text."""
+        if self._text is None:
+            self._text = dumps({"channel": self.channel, "type": self.type, "ts": self.ts, "data": self.data})
+        return self._text
+
+
+@dataclass
+class Pending:
+    """What changed since the last update."""
+
+    full: bool = False
+    windows: bool = False
+    all_devices: bool = False
+    devices: set[str] = field(default_factory=set)
+    alerts: bool = False
+    events: bool = False
+
+
+class Subscriber:
+    """One websocket's subscriptions and its bounded outbox: the newest message per channel."""
+
+    def __init__(self, hub: Hub) -> None:
+        self.hub = hub
+        self.channels: set[str] = set()
+        self.pending: dict[str, Message] = {}
+        self.control: deque[Message] = deque(maxlen=MAX_CONTROL_MESSAGES)
+        self.wake = asyncio.Event()
+
+    def offer(self, message: Message) -> None:
+        """Queue ``message``, merging it with an undelivered one of the same channel."""
+        waiting = self.pending.get(message.channel)
+        if waiting is not None and message.type == "delta":
+            metrics.WS_DROPPED.inc()
+            if waiting.type == "snapshot":
+                message = Message(message.channel, "snapshot", self.hub.states[message.channel], message.ts)
+            else:
+                message = Message(message.channel, "delta", merge(waiting.data, message.data), message.ts)
+        self.pending[message.channel] = message
+        self.wake.set()
+
+    def say(self, message: Message) -> None:
+        """Queue a control message (error, heartbeat); the oldest is dropped beyond a small bound."""
+        self.control.append(message)
+        self.wake.set()
+
+    def take(self) -> list[Message]:
+        """Everything waiting to be sent, control messages first."""
+        out = list(self.control) + list(self.pending.values())
+        self.control.clear()
+        self.pending.clear()
+        self.wake.clear()
+        return out
+
+    async def subscribe(self, channels: list[str]) -> None:
+        """Subscribe to channels; each gets a snapshot, an unknown one an error message."""
+        await self.hub.ready()
+        for channel in channels:
+            if channel in self.channels:
+                self.offer(Message(channel, "snapshot", self.hub.states[channel]))
+            elif len(self.channels) >= MAX_CHANNELS_PER_CLIENT:
+                self.say(
+                    Message(
+                        channel,
+                        "error",
+                        {
+                            "code": "too_many_channels",
+                            "message": f"at most {MAX_CHANNELS_PER_CLIENT} channels",
+                        },
+                    )
+                )
+            elif not self.hub.live.channel_exists(channel):
+                self.say(
+                    Message(
+                        channel,
+                        "error",
+                        {"code": "unknown_channel", "message": f"unknown channel {channel!r}"},
+                    )
+                )
+            else:
+                self.hub.attach(self, channel)
+
+    def unsubscribe(self, channels: list[str]) -> None:
+        """Stop receiving ``channels`` (unknown ones are ignored)."""
+        for channel in channels:
+            self.hub.detach(self, channel)
+
+
+class Hub:
+    """Listens to the database and serves channel states to subscribers (an async context manager)."""
+
+    def __init__(self, pool: asyncpg.Pool, database_url: str, kinds: set[str], coalesce_ms: int) -> None:
+        self.pool = pool
+        self.database_url = database_url
+        self.live = LiveState(kinds)
+        self.interval = coalesce_ms / 1000.0
+        self.states: dict[str, dict[str, Any]] = {}
+        self.subscribers: dict[str, set[Subscriber]] = {}
+        self.listeners: list[Notice] = []
+        self.timescale = False  # readings use time_bucket when TimescaleDB is present, else date_bin
+        self._pending = Pending(full=True)
+        self._wake = asyncio.Event()
+        self._ready = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def __aenter__(self) -> Hub:
+        self._tasks = [
+            asyncio.create_task(self._listen(), name="hub-listen"),
+            asyncio.create_task(self._update_loop(), name="hub-update"),
+            asyncio.create_task(self._clock(), name="hub-clock"),
+        ]
+        self._wake.set()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks = []
+
+    async def ready(self) -> None:
+        """Wait until the live state has been loaded once (TimeoutError after 30 s)."""
+        async with asyncio.timeout(30.0):
+            await self._ready.wait()
+
+    # ------------------------------------------------------------ subscribers
+
+    @asynccontextmanager
+    async def connect(self) -> AsyncIterator[Subscriber]:
+        """A subscriber for one client; all its subscriptions end when the block exits."""
+        sub = Subscriber(self)
+        metrics.WS_CLIENTS.inc()
+        try:
+            yield sub
+        finally:
+            metrics.WS_CLIENTS.dec()
+            for channel in list(sub.channels):
+                self.detach(sub, channel)
+
+    def attach(self, sub: Subscriber, channel: str) -> None:
+        """Register ``sub`` on ``channel`` and give it the channel's current state as a snapshot."""
+        if channel not in self.states:
+            self.states[channel] = self.live.view(channel)
+        self.subscribers.setdefault(channel, set()).add(sub)
+        sub.channels.add(channel)
+        sub.pending[channel] = Message(channel, "snapshot", self.states[channel])
+        sub.wake.set()
+
+    def detach(self, sub: Subscriber, channel: str) -> None:
+        """Unregister ``sub`` from ``channel``; a channel nobody watches is no longer computed."""
+        sub.channels.discard(channel)
+        sub.pending.pop(channel, None)
+        subs = self.subscribers.get(channel)
+        if subs is None:
+            return
+        subs.discard(sub)
+        if not subs:
+            del self.subscribers[channel]
+            self.states.pop(channel, None)
+
+    def view(self, channel: str) -> dict[str, Any]:
+        """The current state of a channel (for REST), from the last update."""
+        return self.states.get(channel) or self.live.view(channel)
+
+    # ------------------------------------------------------------ notifications
+
+    def _notified(self, conn: object, pid: int, channel: str, payload: str) -> None:
+        """asyncpg listener callback: record what changed and wake the update loop (no I/O here)."""
+        metrics.NOTIFICATIONS.labels(channel).inc()
+        try:
+            doc = json.loads(payload) if payload else {}
+        except ValueError:
+            doc = {}
+        if not isinstance(doc, dict):
+            doc = {}
+        p = self._pending
+        if channel == ALERTS_CHANNEL:
+            p.alerts = True
+        else:
+            devices = doc.get("devices")
+            if isinstance(devices, list):
+                before = len(p.devices)
+                p.devices.update(str(d) for d in devices)
+                metrics.LIVE_COALESCED.inc(before + len(devices) - len(p.devices))
+            else:
+                p.all_devices = True
+            if doc.get("events"):
+                p.events = True
+        self._wake.set()
+        for listener in self.listeners:
+            try:
+                listener(channel, doc)
+            except Exception:  # one bad listener must not stop the hub
+                logger.exception("notification listener failed")
+
+    async def _listen(self) -> None:
+        """Hold a LISTEN connection, reconnecting with backoff; after a gap, reload everything."""
+        backoff = 0.5
+        while True:
+            conn: asyncpg.Connection | None = None
+            try:
+                conn = await asyncpg.connect(self.database_url, timeout=10)
+                lost = asyncio.Event()
+                conn.add_termination_listener(functools.partial(_set_event, lost))
+                await conn.add_listener(NOTIFY_CHANNEL, self._notified)
+                await conn.add_listener(ALERTS_CHANNEL, self._notified)
+                self._pending.full = True  # notifications may have been missed while disconnected
+                self._wake.set()
+                logger.info("live hub listening on %s and %s", NOTIFY_CHANNEL, ALERTS_CHANNEL)
+                backoff = 0.5
+                while not lost.is_set():
+                    try:
+                        await asyncio.wait_for(lost.wait(), 5.0)
+                    except TimeoutError:
+                        await conn.fetchval("SELECT 1", timeout=5)
+                raise ConnectionError("listener connection closed")
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as exc:
+                logger.warning("live hub lost the database (%s); reconnecting in %.1f s", exc, backoff)
+            finally:
+                if conn is not None and not conn.is_closed():
+                    conn.terminate()
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, 10.0)
+
+    async def _clock(self) -> None:
+        """Mark clock-driven figures stale every few seconds, and everything once a minute."""
+        last_full = time.monotonic()
+        while True:
+            await asyncio.sleep(WINDOW_REFRESH_S)
+            if time.monotonic() - last_full >= FULL_RELOAD_S:
+                self._pending.full = True
+                last_full = time.monotonic()
+            self._pending.windows = True
+            self._wake.set()
+
+    # ------------------------------------------------------------ updates
+
+    async def _update_loop(self) -> None:
+        """Apply pending changes at most once per coalescing interval."""
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            started = time.monotonic()
+            pending, self._pending = self._pending, Pending()
+            try:
+                await self._update(pending)
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as exc:
+                logger.warning("live update failed (%s); retrying with a full reload", exc)
+                self._pending.full = True
+                self._wake.set()
+                await asyncio.sleep(1.0)
+            finally:
+                metrics.LIVE_REFRESH_SECONDS.observe(time.monotonic() - started)
+            await asyncio.sleep(max(0.0, self.interval - (time.monotonic() - started)))
+
+    async def _update(self, p: Pending) -> None:
+        changed: set[str] = set()
+        async with self.pool.acquire() as conn:
+            if p.full:
+                changed |= await self.live.load_all(conn)
+            else:
+                if p.all_devices or p.devices:
+                    changed |= await self.live.refresh_devices(
+                        conn, None if p.all_devices else sorted(p.devices)
+                    )
+                if p.alerts:
+                    changed |= await self.live.refresh_alerts(conn)
+                if p.events:
+                    changed |= await self.live.refresh_events(conn)
+                if p.windows:
+                    changed |= await self.live.refresh_windows(conn)
+        self._ready.set()
+        self.publish(changed)
+
+    def publish(self, changed: set[str]) -> None:
+        """Recompute each changed channel that has subscribers, once, and offer the delta to each."""
+        for channel in changed & self.subscribers.keys():
+            if not self.live.channel_exists(channel):
+                continue
+            new = self.live.view(channel)
+            delta = diff(self.states[channel], new)
+            if delta is NOTHING:
+                continue
+            self.states[channel] = new
+            metrics.LIVE_UPDATES.labels(channel.partition(":")[0]).inc()
+            message = Message(channel, "delta", self.live.show_resolved(channel, delta))
+            for sub in list(self.subscribers[channel]):
+                sub.offer(message)

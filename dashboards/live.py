@@ -1,0 +1,111 @@
+"""The websocket ``/ws/v1/live``: subscribe to channels, receive a snapshot and then deltas.
+
+Each connection has two tasks: the receiver handles ``subscribe`` / ``unsubscribe`` / ``ping``; the
+sender drains the subscriber's outbox and sends heartbeats. A client that stops reading only
+blocks its own sender, while its outbox keeps just the newest state.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from typing import Any
+
+from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+
+from dashboards import metrics
+from dashboards.hub import Hub, Message, Subscriber
+
+logger = logging.getLogger(__name__)
+
+router = APIRouter()
+MAX_FRAME_CHARS = 64 * 1024
+
+
+def _error(code: str, message: str, channel: str = "") -> Message:
+    return Message(channel, "error", {"code": code, "message": message})
+
+
+def handle(sub: Subscriber, text: str) -> list[str] | None:
+    """Interpret one client frame: the channels to subscribe to (None when nothing to await)."""
+    if len(text) > MAX_FRAME_CHARS:
+        sub.say(_error("bad_request", f"message longer than {MAX_FRAME_CHARS} characters"))
+        return None
+    try:
+        doc: Any = json.loads(text)
+    except ValueError:
+        sub.say(_error("bad_json", "messages must be JSON objects"))
+        return None
+    op = doc.get("op") if isinstance(doc, dict) else None
+    if op == "ping":
+        sub.say(Message("", "heartbeat", {}))
+        return None
+    if op not in ("subscribe", "unsubscribe"):
+        sub.say(_error("bad_op", f"unknown op {op!r}; use subscribe, unsubscribe or ping"))
+        return None
+    channels = doc.get("channels")
+    if not isinstance(channels, list) or not all(isinstance(c, str) for c in channels):
+        sub.say(_error("bad_request", "channels must be a list of strings"))
+        return None
+    if op == "unsubscribe":
+        sub.unsubscribe(channels)
+        return None
+    return list(dict.fromkeys(channels))
+
+
+async def _receive(websocket: WebSocket, sub: Subscriber) -> None:
+    while True:
+        message = await websocket.receive()
+        if message["type"] == "websocket.disconnect":
+            return
+        text = message.get("text")
+        if text is None:
+            sub.say(_error("bad_request", "send text frames"))
+            continue
+        channels = handle(sub, text)
+        if channels:
+            try:
+                await sub.subscribe(channels)
+            except TimeoutError:
+                sub.say(_error("unavailable", "the live state is not loaded yet; try again"))
+
+
+async def _send(websocket: WebSocket, sub: Subscriber, heartbeat_s: float) -> None:
+    next_beat = time.monotonic() + heartbeat_s
+    while True:
+        try:
+            await asyncio.wait_for(sub.wake.wait(), max(0.0, next_beat - time.monotonic()))
+        except TimeoutError:
+            pass
+        messages = sub.take()
+        if time.monotonic() >= next_beat:
+            messages.append(Message("", "heartbeat", {}))
+            next_beat = time.monotonic() + heartbeat_s
+        for message in messages:
+            await websocket.send_text(message.text())
+            metrics.WS_MESSAGES.labels(message.type).inc()
+
+
+@router.websocket("/ws/v1/live")
+async def live(websocket: WebSocket) -> None:
+    """Live channels over one websocket (see docs/api.md)."""
+    hub: Hub = websocket.app.state.hub
+    heartbeat_s: float = websocket.app.state.settings.ws_heartbeat_s
+    await websocket.accept()
+    async with hub.connect() as sub:
+        tasks = {
+            asyncio.create_task(_receive(websocket, sub), name="ws-receive"),
+            asyncio.create_task(_send(websocket, sub, heartbeat_s), name="ws-send"),
+        }
+        try:
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                exc = task.exception()
+                if exc is not None and not isinstance(exc, WebSocketDisconnect | OSError | RuntimeError):
+                    logger.error("websocket task failed", exc_info=exc)
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)

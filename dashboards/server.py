@@ -1,0 +1,43 @@
+"""``ioc serve``: run the live server (FastAPI under uvicorn)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+
+import uvicorn
+
+from dashboards.app import create_app
+from ioc.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of ``ioc serve``."""
+    parser.add_argument(
+        "--host", default=None, help="interface to listen on (default IOC_HTTP_HOST, 0.0.0.0)"
+    )
+    parser.add_argument("--port", type=int, default=None, help="port (default IOC_HTTP_PORT, 8000)")
+
+
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    """Serve until SIGINT/SIGTERM; returns the exit code."""
+    host = args.host or settings.http_host
+    port = args.port or settings.http_port
+    config = uvicorn.Config(
+        create_app(settings),
+        host=host,
+        port=port,
+        log_config=None,
+        access_log=False,
+        proxy_headers=True,
+        lifespan="on",
+        ws_ping_interval=20.0,
+        ws_ping_timeout=20.0,
+        timeout_graceful_shutdown=5,
+    )
+    server = uvicorn.Server(config)
+    logger.info("serving on http://%s:%d", host, port)
+    server.run()
+    return 0 if server.started else 1

@@ -1,0 +1,85 @@
+// What every page shares: configuration, the clock, the connection indicator, small DOM helpers.
+import { t } from "./i18n.js";
+import * as fmt from "./format.js";
+
+/** The page's configuration embedded by dashboards/pages.py. */
+export function pageConfig() {
+  const node = document.getElementById("ioc-config");
+  try { return JSON.parse(node.textContent); } catch { return {}; }
+}
+
+export const $ = (id) => document.getElementById(id);
+
+/** Set text only when it changed (keeps layout work and mutation observers quiet). */
+export function setText(node, text) {
+  if (node && node.textContent !== text) node.textContent = text;
+}
+
+export function setAttr(node, name, value) {
+  if (node && node.getAttribute(name) !== value) node.setAttribute(name, value);
+}
+
+/** The local clock (Asia/Ho_Chi_Minh) in #clock-time / #clock-date, updated every second. */
+export function startClock(tick = () => {}) {
+  const timeNode = $("clock-time");
+  const dateNode = $("clock-date");
+  const update = () => {
+    const now = new Date();
+    setText(timeNode, fmt.time(now));
+    setText(dateNode, fmt.date(now));
+    tick(now);
+  };
+  update();
+  return setInterval(update, 1000);
+}
+
+/** Reflect the live client's status in #conn (text + icon shape via data-state, never colour alone). */
+export function showConnection(status, info) {
+  const box = $("conn");
+  if (!box) return;
+  const shown = status === "reconnecting" && info?.stale ? "reconnecting" : status;
+  setAttr(box, "data-state", shown);
+  setText($("conn-text"), t(`conn.${shown}`));
+  const age = $("conn-age");
+  if (age) setText(age, status === "live" || !info?.silentMs || info.silentMs > 1e12 ? "" : t("unit.ago_s", { n: Math.round(info.silentMs / 1000) }));
+  document.body.classList.toggle("is-stale", Boolean(info?.stale) && status !== "live");
+}
+
+/** Coalesce repeated requests to render ``name`` into one call after ``ms``. */
+const pending = new Map();
+export function later(name, fn, ms = 200) {
+  if (pending.has(name)) return;
+  pending.set(name, setTimeout(() => { pending.delete(name); fn(); }, ms));
+}
+
+/** A device's latest value of ``metric``, or null. */
+export function latest(device, metric) {
+  const v = device?.latest?.[metric]?.value;
+  return typeof v === "number" && Number.isFinite(v) ? v : null;
+}
+
+/** Short zone name for tight spots ("Thủ Thiêm (Thủ Đức)" -> "Thủ Thiêm"). */
+export function shortZone(name) { return (name || "").replace(/\s*\(.*\)\s*$/, ""); }
+
+/** A trend against yesterday: {arrow, text, cls}; ``goodWhenUp`` chooses the colour meaning. */
+export function trend(now, yesterday, digits = 0, goodWhenUp = false) {
+  if (!fmt.isNum(now) || !fmt.isNum(yesterday)) return { arrow: "", text: t("trend.no_data"), cls: "flat" };
+  const delta = now - yesterday;
+  const eps = digits ? 10 ** -digits / 2 : 0.5;
+  if (Math.abs(delta) < eps) return { arrow: "=", text: t("trend.same"), cls: "flat" };
+  const up = delta > 0;
+  const good = up === goodWhenUp;
+  return {
+    arrow: up ? "▲" : "▼",
+    text: t("trend.vs_yesterday", { delta: `${up ? "+" : "−"}${fmt.num(Math.abs(delta), digits)}` }),
+    cls: good ? "good" : "bad",
+  };
+}
+
+export function kindLabel(kind) { const k = `kind.${kind}`; const v = t(k); return v === k ? kind : v; }
+
+export function eventLabel(type) {
+  const k = `event.${type}`;
+  const v = t(k);
+  return v === k ? (type || "").replace(/[._]/g, " ") : v;
+}

@@ -1,0 +1,164 @@
+"""The live state every channel is computed from, kept in memory and refreshed piecewise.
+
+The hub refreshes only what a notification says changed (the touched devices, the alerts, the
+events) and asks which channels that affects; channel views are then pure functions of this state.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+
+from dashboards import aggregates as agg
+
+logger = logging.getLogger(__name__)
+
+Row = dict[str, Any]
+FIXED_CHANNELS = ("summary", "alerts", "events")
+PREFIXES = ("zone:", "kind:", "device:")
+
+
+class LiveState:
+    """Zones, devices with latest values, active alerts, latest events and time-windowed figures."""
+
+    def __init__(self, kinds: set[str]) -> None:
+        self.kinds = set(kinds)
+        self.zones: dict[str, Row] = {}
+        self.devices: dict[str, Row] = {}
+        self.alerts: dict[int, Row] = {}
+        self.resolved: dict[int, Row] = {}  # alerts resolved since the previous refresh, shown once
+        self.events: list[Row] = []
+        self.incidents: dict[str | None, int] = {}
+        self.yesterday: Row = {
+            "max_level_cm": None,
+            "mean_speed_kmh": None,
+            "flow_veh_h": None,
+            "incidents_1h": 0,
+            "points_warning": 0,
+        }
+        self.loaded = False
+
+    # ------------------------------------------------------------ refreshing
+
+    async def load_all(self, conn: asyncpg.Connection) -> set[str]:
+        """Reload everything; returns every affected channel."""
+        self.zones = {z["zone_id"]: z for z in await agg.load_zones(conn)}
+        changed = await self.refresh_devices(conn, None)
+        changed |= await self.refresh_alerts(conn)
+        changed |= await self.refresh_events(conn)
+        changed |= await self.refresh_windows(conn)
+        self.loaded = True
+        return changed | {"summary"} | {f"zone:{z}" for z in self.zones}
+
+    async def refresh_devices(self, conn: asyncpg.Connection, device_ids: list[str] | None) -> set[str]:
+        """Reload the given devices (all when None); returns the affected channels."""
+        rows = await agg.load_devices(conn, device_ids=device_ids)
+        changed: set[str] = set()
+        fresh = {d["device_id"]: d for d in rows}
+        gone = (set(self.devices) - set(fresh)) if device_ids is None else (set(device_ids) - set(fresh))
+        for device_id in gone:
+            old = self.devices.pop(device_id, None)
+            if old is not None:
+                changed |= {f"device:{device_id}", f"kind:{old['kind']}", f"zone:{old['zone']}", "summary"}
+        for device_id, new in fresh.items():
+            old = self.devices.get(device_id)
+            if old == new:
+                continue
+            self.devices[device_id] = new
+            changed |= {f"device:{device_id}", f"kind:{new['kind']}", f"zone:{new['zone']}", "summary"}
+            if old is not None and old["zone"] != new["zone"]:
+                changed.add(f"zone:{old['zone']}")
+            self.kinds.add(new["kind"])
+        return changed
+
+    async def refresh_alerts(self, conn: asyncpg.Connection) -> set[str]:
+        """Reload active alerts; alerts that left the active set are kept once in ``resolved``."""
+        active = {a["id"]: a for a in await agg.load_alerts(conn, state="active")}
+        left = [i for i in self.alerts if i not in active]
+        self.resolved = {a["id"]: a for a in await agg.load_alerts(conn, ids=left)} if left else {}
+        changed: set[str] = set()
+        for alert_id in set(active) | set(self.alerts):
+            old, new = self.alerts.get(alert_id), active.get(alert_id)
+            if old != new:
+                changed |= {f"zone:{a['zone']}" for a in (old, new) if a is not None}
+        self.alerts = active
+        return changed | {"alerts", "summary"} if changed else changed
+
+    async def refresh_events(self, conn: asyncpg.Connection) -> set[str]:
+        """Reload the latest events and the incident counts."""
+        events = await agg.load_events(conn, limit=agg.EVENTS_N)
+        if events == self.events:
+            return set()
+        known = {e["id"] for e in self.events}
+        changed = {"events", "summary"} | {f"zone:{e['zone']}" for e in events if e["id"] not in known}
+        self.events = events
+        self.incidents = await agg.incidents_by_zone(conn)
+        return changed
+
+    async def refresh_windows(self, conn: asyncpg.Connection) -> set[str]:
+        """Recompute figures that move with the clock (incidents in the last hour, same time yesterday)."""
+        self.incidents = await agg.incidents_by_zone(conn)
+        self.yesterday = await agg.load_yesterday(conn, datetime.now(UTC))
+        return {"summary"} | {f"zone:{z}" for z in self.zones}
+
+    # ------------------------------------------------------------ channels
+
+    def channel_exists(self, channel: str) -> bool:
+        """True for the fixed channels and for zone/kind/device channels naming something known."""
+        if channel in FIXED_CHANNELS:
+            return True
+        prefix, _, name = channel.partition(":")
+        if prefix == "zone":
+            return name in self.zones
+        if prefix == "kind":
+            return name in self.kinds
+        if prefix == "device":
+            return name in self.devices
+        return False
+
+    def _active_alerts(self, zone: str | None = None) -> list[Row]:
+        alerts = sorted(self.alerts.values(), key=lambda a: -a["id"])
+        return alerts if zone is None else [a for a in alerts if a["zone"] == zone]
+
+    def view(self, channel: str) -> Row:
+        """The full state of ``channel`` (what a snapshot message carries)."""
+        if channel == "summary":
+            zones = list(self.zones.values())
+            return agg.summary_view(
+                zones,
+                sorted(self.devices.values(), key=lambda d: d["device_id"]),
+                self._active_alerts(),
+                self.incidents,
+                self.yesterday,
+            )
+        if channel == "alerts":
+            return {"alerts": self._active_alerts()}
+        if channel == "events":
+            return {"events": list(self.events)}
+        prefix, _, name = channel.partition(":")
+        if prefix == "zone":
+            devices = sorted(
+                (d for d in self.devices.values() if d["zone"] == name), key=lambda d: d["device_id"]
+            )
+            return agg.zone_view(
+                self.zones[name], devices, self._active_alerts(name), self.incidents.get(name, 0)
+            )
+        if prefix == "kind":
+            return {
+                "devices": sorted(
+                    (d for d in self.devices.values() if d["kind"] == name), key=lambda d: d["device_id"]
+                )
+            }
+        if prefix == "device":
+            return {"device": self.devices[name]}
+        raise KeyError(channel)
+
+    def show_resolved(self, channel: str, delta: Row) -> Row:
+        """Replace an alert's removal marker by the resolved alert, so clients see it once as resolved."""
+        if not self.resolved or not isinstance(delta.get("alerts"), list):
+            return delta
+        alerts = [self.resolved.get(a["id"], a) if a.get("_removed") else a for a in delta["alerts"]]
+        return {**delta, "alerts": alerts}
