@@ -32,6 +32,7 @@ from ioc.db import NOTIFY_CHANNEL
 logger = logging.getLogger(__name__)
 
 ALERTS_CHANNEL = "ioc_alerts"
+REGISTRY_CHANNEL = "ioc_registry"  # sent by ``ioc devices import``
 WINDOW_REFRESH_S = 10.0  # "last hour" / "yesterday" figures move with the clock
 FULL_RELOAD_S = 60.0  # catches registry edits and anything a lost notification hid
 MAX_CHANNELS_PER_CLIENT = 500
@@ -229,7 +230,7 @@ class Hub:
         """asyncpg listener callback: record what changed and wake the update loop (no I/O here)."""
         metrics.NOTIFICATIONS.labels(channel).inc()
         try:
-            doc = json.loads(payload) if payload else {}
+            doc = json.loads(payload) if channel != REGISTRY_CHANNEL else {}
         except ValueError:
             doc = {}
         if not isinstance(doc, dict):
@@ -237,6 +238,8 @@ class Hub:
         p = self._pending
         if channel == ALERTS_CHANNEL:
             p.alerts = True
+        elif channel == REGISTRY_CHANNEL:
+            p.full = True
         else:
             devices = doc.get("devices")
             if isinstance(devices, list):
@@ -265,6 +268,7 @@ class Hub:
                 conn.add_termination_listener(functools.partial(_set_event, lost))
                 await conn.add_listener(NOTIFY_CHANNEL, self._notified)
                 await conn.add_listener(ALERTS_CHANNEL, self._notified)
+                await conn.add_listener(REGISTRY_CHANNEL, self._notified)
                 self._pending.full = True  # notifications may have been missed while disconnected
                 self._wake.set()
                 logger.info("live hub listening on %s and %s", NOTIFY_CHANNEL, ALERTS_CHANNEL)

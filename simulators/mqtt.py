@@ -108,23 +108,25 @@ class DeviceConnection:
         return info
 
     def drop(self) -> threading.Thread:
-        """Vanish without DISCONNECT, as a device losing power: the broker publishes the will.
+        """Vanish without DISCONNECT, as a device losing power: the broker publishes the will at once.
 
-        Stopping paho's network thread takes up to a second, so it happens on a helper thread."""
-        dropper = threading.Thread(target=self._drop, name=f"drop-{self.device_id}", daemon=True)
-        dropper.start()
-        return dropper
-
-    def _drop(self) -> None:
-        self._client.loop_stop()
+        The socket is shut down here; stopping paho's network thread takes up to a second, so that
+        happens on the returned helper thread."""
+        self._connected.clear()
         sock = self._client.socket()
+        dropper = threading.Thread(target=self._reap, args=(sock,), name=f"drop-{self.device_id}", daemon=True)
+        dropper.start()
         if isinstance(sock, socket.socket):
             try:
                 sock.shutdown(socket.SHUT_RDWR)
             except OSError:
                 pass
+        return dropper
+
+    def _reap(self, sock: object) -> None:
+        self._client.loop_stop()
+        if isinstance(sock, socket.socket):
             sock.close()
-        self._connected.clear()
 
     def close(self, pending: list[mqtt.MQTTMessageInfo], timeout: float) -> None:
         """Wait for ``pending`` acknowledgements, then disconnect cleanly (no will)."""

@@ -61,7 +61,7 @@ class LiveFleet:
         self._links: dict[str, DeviceConnection] = {}
         self._retired_acks = 0
         self._retired_errors = 0
-        self._dropping: list[threading.Thread] = []
+        self._dropping: dict[str, threading.Thread] = {}
 
     def _link(self, device_id: str) -> DeviceConnection:
         link = DeviceConnection(self._address, device_id, canonical_status_topic(self._specs[device_id]))
@@ -90,12 +90,16 @@ class LiveFleet:
         """Publish, drop or reconnect as the message says."""
         if message.action == "drop":
             link = self._links.pop(message.device_id)
-            self._dropping.append(link.drop())
+            self._dropping[message.device_id] = link.drop()
             self._retired_acks += link.acked
             self._retired_errors += link.errors
             return None
         link_or_none = self._links.get(message.device_id)
         if message.action == "connect" or link_or_none is None:
+            # The old connection must be gone first, or the new one would take over its session.
+            dropper = self._dropping.pop(message.device_id, None)
+            if dropper is not None:
+                dropper.join(CLOSE_TIMEOUT_S)
             link = self._link(message.device_id)
             link.wait_connected(CONNECT_TIMEOUT_S)
         else:
@@ -121,7 +125,7 @@ class LiveFleet:
                 pending.setdefault(message.device_id, []).append(info)
         for device_id, link in self._links.items():
             link.close(pending.get(device_id, []), timeout)
-        for dropper in self._dropping:
+        for dropper in self._dropping.values():
             dropper.join(timeout)
 
 

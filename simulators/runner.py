@@ -99,6 +99,7 @@ class Simulation:
         self.tide = Tide(surge_m=self.plan.surge_m)
         self.rain = RainField(seed, list(self.plan.cells), natural=self.plan.natural_rain)
         self.now = self.start.timestamp()
+        self._state_t = self.now
         self.fault_log: list[dict[str, Any]] = []
         self.counts: Counter[str] = Counter()
         self._fault_rng = random.Random(f"{seed}:faults")
@@ -209,26 +210,41 @@ class Simulation:
         yield from self.advance(self.start + timedelta(seconds=duration_s))
 
     def advance(self, until: datetime) -> Iterator[Message]:
-        """Everything published from the current model time up to ``until``, in time order."""
+        """Everything published from the current model time up to ``until``, in time order.
+
+        The physical state moves on a fixed grid of ``STEP_S`` whatever the windows asked for, so the
+        messages do not depend on how a run is cut into windows."""
         end = until.timestamp()
         while self.now < end:
-            step_end = min(end, (math.floor(self.now / STEP_S) + 1) * STEP_S)
-            self._step_floods(step_end - self.now, step_end)
+            grid_end = (math.floor(self.now / STEP_S) + 1) * STEP_S
+            if self._state_t < grid_end:
+                self._step_floods(grid_end - self._state_t, grid_end)
+                self._state_t = grid_end
+            emit_until = min(end, grid_end)
             batch: list[tuple[float, str, int, Message]] = []
-            for incident in self.incidents(step_end):
-                if incident.start > self.now - STEP_S and incident not in self._announced:
+            # Accidents and reports are handled in time order: both draw on the cameras' generators.
+            due: list[tuple[float, str]] = [
+                (d.next_at, d.spec.device_id) for d in self._devices.values() if d.next_at <= emit_until
+            ]
+            starting = {}
+            for incident in self.incidents(emit_until):
+                if incident.start > self.start.timestamp() and incident not in self._announced:
                     self._announced.add(incident)
-                    batch.extend(self._accident_events(incident, step_end))
-            due = [(d.next_at, d.spec.device_id) for d in self._devices.values() if d.next_at <= step_end]
+                    key = f"~incident-{len(self._announced)}"
+                    starting[key] = incident
+                    due.append((incident.start, key))
             heapq.heapify(due)
             while due:
                 at, device_id = heapq.heappop(due)
+                if device_id in starting:
+                    batch.extend(self._accident_events(starting[device_id], at))
+                    continue
                 device = self._devices[device_id]
                 device.next_at = round(at + device.spec.interval_s, 3)
-                if device.next_at <= step_end:
+                if device.next_at <= emit_until:
                     heapq.heappush(due, (device.next_at, device_id))
                 batch.extend(self._report(device, at))
-            self.now = step_end
+            self.now = emit_until
             batch.sort(key=lambda item: (item[0], item[1], item[2]))
             for _, _, _, message in batch:
                 self.counts[message.channel if message.action == "publish" else message.action] += 1
@@ -280,7 +296,7 @@ class Simulation:
         vehicles = 0
         if nearest:
             source = self._devices[nearest[0][1]]
-            seen = source.last_flow or self._flow(source, t)
+            seen = source.last_flow or self._flow(source, t, noise=1.0)
             vehicles = max(0, round(seen.vehicle_count * rng.uniform(0.5, 0.8)))
         base = 160.0 if spec.metadata.get("usage") == "SURVEILLANCE" else 25.0
         return {"people_count": people(t, base, rng.gauss(1, 0.08)), "vehicle_count": vehicles}, {}
@@ -295,8 +311,10 @@ class Simulation:
             loss = 1 - (1 - loss) * (1 - flooding_slowdown(self._floods[flood_id].depth_cm, dist))
         return loss
 
-    def _flow(self, device: _Device, t: float) -> Flow:
+    def _flow(self, device: _Device, t: float, noise: float | None = None) -> Flow:
         spec = device.spec
+        if noise is None:
+            noise = max(0.7, device.rng.gauss(1, 0.05))
         return flow(
             t,
             int(spec.metadata.get("lanes", 3)),
@@ -304,7 +322,7 @@ class Simulation:
             spec.interval_s,
             self._slowdown(spec, t),
             device.centrality,
-            max(0.7, device.rng.gauss(1, 0.05)),
+            noise,
         )
 
     def _traffic_reading(

@@ -135,7 +135,8 @@ def log_tail(child: Child, lines: int = 30) -> str:
 
 def mosquitto_pub(broker: Broker, topic: str, payload: bytes, *, qos: int = 1, retain: bool = False) -> None:
     """Publish one message with the real mosquitto_pub client."""
-    cmd = ["mosquitto_pub", "-h", broker.host, "-p", str(broker.port), "-t", topic, "-q", str(qos), "-s"]
+    cmd = ["mosquitto_pub", "-h", broker.host, "-p", str(broker.port), "-t", topic, "-q", str(qos)]
+    cmd.append("-s" if payload else "-n")  # -s refuses empty input; -n sends a zero-length payload
     if retain:
         cmd.append("-r")
     subprocess.run(cmd, input=payload, check=True, timeout=10)

@@ -83,3 +83,34 @@ export function eventLabel(type) {
   const v = t(k);
   return v === k ? (type || "").replace(/[._]/g, " ") : v;
 }
+
+/**
+ * Make ``list``'s children match ``items`` (bounded by ``max``), reusing the element of each key:
+ * ``create()`` makes a new element once, ``fill(node, item)`` updates it.
+ */
+export function syncList(list, items, { key, create, fill, max = 50 }) {
+  const shown = items.slice(0, max);
+  const byKey = new Map([...list.children].map((n) => [n.dataset.key, n]));
+  const wanted = new Set(shown.map((it) => String(key(it))));
+  for (const [k, node] of byKey) if (!wanted.has(k)) node.remove();
+  shown.forEach((item, i) => {
+    const k = String(key(item));
+    let node = byKey.get(k);
+    if (!node) { node = create(); node.dataset.key = k; }
+    fill(node, item);
+    if (list.children[i] !== node) list.insertBefore(node, list.children[i] || null);
+  });
+}
+
+/** An element from an HTML string (static markup only: never interpolate data into it). */
+export function fromHTML(markup) {
+  const tpl = document.createElement("template");
+  tpl.innerHTML = markup.trim();
+  return tpl.content.firstElementChild;
+}
+
+/** Flood level of a reading against its lines: "ok" | "warning" | "danger" | null. */
+export function floodLevel(level, warning = 20, danger = 30) {
+  if (level === null || level === undefined) return null;
+  return level >= danger ? "danger" : level >= warning ? "warning" : "ok";
+}

@@ -1,0 +1,169 @@
+// The leaders' summary: the city at a glance on a tablet, read-only, live over the same websocket.
+import { initI18n, t, bindLangToggle } from "./i18n.js";
+import * as fmt from "./format.js";
+import { enc } from "./api.js";
+import { LiveClient } from "./live.js";
+import {
+  $, pageConfig, setText, setAttr, startClock, showConnection, later, shortZone, trend, syncList, fromHTML,
+  floodLevel, eventLabel,
+} from "./common.js";
+
+const config = pageConfig();
+const state = { summary: null, alerts: [], events: [], zoneNames: new Map() };
+const STATE_RANK = { critical: 0, danger: 0, warning: 1, ok: 2 };
+
+const ROW = `<li><a class="s-row"><span class="s-mark"><span class="icon" aria-hidden="true"></span><span class="label"></span></span>
+  <span class="s-body"><span class="s-name"></span><span class="s-line"></span></span><span class="s-big"></span></a></li>`;
+
+function fillRow(li, { href, state: st, mark, name, line, big, unit, prio }) {
+  const a = li.firstElementChild;
+  if (href) setAttr(a, "href", href); else a.removeAttribute("href");
+  setAttr(a, "data-state", st || "none");
+  setText(a.querySelector(".label"), mark);
+  const nameNode = a.querySelector(".s-name");
+  setText(nameNode, name);
+  if (prio) nameNode.appendChild(Object.assign(document.createElement("span"), { className: "prio", textContent: t("summary.pilot") }));
+  setText(a.querySelector(".s-line"), line);
+  const bigNode = a.querySelector(".s-big");
+  bigNode.hidden = big === undefined;
+  if (big !== undefined) {
+    bigNode.textContent = big;
+    if (unit) bigNode.appendChild(Object.assign(document.createElement("small"), { textContent: unit }));
+  }
+}
+
+function kpi(name, value, tr, level) {
+  const box = document.querySelector(`.s-kpi[data-kpi="${name}"]`);
+  setText(box.querySelector(".v"), value);
+  setText(box.querySelector(".arrow"), tr.arrow);
+  setText(box.querySelector(".delta"), tr.text);
+  setAttr(box.querySelector(".trend"), "data-cls", tr.cls);
+  setAttr(box, "data-level", level);
+}
+
+function renderKpis() {
+  const s = state.summary || {};
+  const y = s.yesterday || {};
+  const fl = s.flood || {};
+  const tr = s.traffic || {};
+  const al = s.alerts || {};
+  kpi("flood", fmt.num(fl.max_level_cm), trend(fl.max_level_cm, y.max_level_cm, 0, false),
+    fl.points_danger > 0 ? "critical" : fl.points_warning > 0 ? "warning" : "ok");
+  kpi("points", fmt.num(fl.points_warning), trend(fl.points_warning, y.points_warning, 0, false),
+    fl.points_danger > 0 ? "critical" : fl.points_warning > 0 ? "warning" : "ok");
+  kpi("speed", fmt.num(tr.mean_speed_kmh), trend(tr.mean_speed_kmh, y.mean_speed_kmh, 0, true),
+    !fmt.isNum(tr.mean_speed_kmh) ? "none" : tr.mean_speed_kmh < 15 ? "critical" : tr.mean_speed_kmh < 25 ? "warning" : "ok");
+  kpi("flow", fmt.num(tr.flow_veh_h), trend(tr.flow_veh_h, y.flow_veh_h, 0, true), "none");
+  kpi("incidents", fmt.num(s.cameras?.incidents_1h), trend(s.cameras?.incidents_1h, y.incidents_1h, 0, false),
+    s.cameras?.incidents_1h > 0 ? "warning" : "ok");
+  const critical = { arrow: "", text: t("kpi.critical_n", { n: fmt.num(al.critical) }), cls: al.critical > 0 ? "bad" : "flat" };
+  kpi("alerts", fmt.num(al.open), critical, al.critical > 0 ? "critical" : al.open > 0 ? "warning" : "ok");
+}
+
+function renderAreas() {
+  const zones = [...(state.summary?.zones || [])].sort((a, b) => Number(Boolean(b.priority)) - Number(Boolean(a.priority))
+    || (STATE_RANK[a.state] ?? 3) - (STATE_RANK[b.state] ?? 3) || (a.name || "").localeCompare(b.name || "", "vi"));
+  syncList($("areas-list"), zones, {
+    key: (z) => z.zone_id,
+    create: () => fromHTML(ROW),
+    fill: (li, z) => fillRow(li, {
+      href: `/zones/${enc(z.zone_id)}`,
+      state: z.state || "ok",
+      mark: t(`zone_state.${z.state || "ok"}`),
+      name: shortZone(z.name) || z.zone_id,
+      prio: z.priority,
+      line: t("summary.area_line", {
+        flood: fmt.num(z.flood_max_cm), speed: fmt.num(z.speed_kmh), incidents: fmt.num(z.incidents_1h), alerts: fmt.num(z.open_alerts),
+      }),
+    }),
+  });
+}
+
+function renderFlood() {
+  const top = [...(state.summary?.flood?.top || [])].filter((p) => fmt.isNum(p.level_cm)).sort((a, b) => b.level_cm - a.level_cm);
+  syncList($("flood-list"), top, {
+    key: (p) => p.device_id,
+    max: 8,
+    create: () => fromHTML(ROW),
+    fill: (li, p) => {
+      const level = floodLevel(p.level_cm, p.warning_cm ?? 20, p.danger_cm ?? 30);
+      fillRow(li, {
+        href: `/devices/${enc(p.device_id)}`, state: level, mark: t(`level.${level || "none"}`), name: p.name || p.device_id,
+        line: `${shortZone(state.zoneNames.get(p.zone) || p.zone || "")} · ${t("flood.rain")} ${fmt.num(p.rain_mm_h, 1)} ${t("unit.mmh")}`,
+        big: fmt.num(p.level_cm), unit: t("unit.cm"),
+      });
+    },
+  });
+  $("flood-empty").hidden = top.length > 0;
+}
+
+function renderTraffic() {
+  const ratio = (w) => (fmt.isNum(w.speed_kmh) ? w.speed_kmh / (w.free_flow_kmh || 50) : 9);
+  const worst = [...(state.summary?.traffic?.worst || [])].sort((a, b) => ratio(a) - ratio(b));
+  const cgState = ["ok", "warning", "warning", "critical"];
+  syncList($("traffic-list"), worst, {
+    key: (w) => w.device_id,
+    max: 8,
+    create: () => fromHTML(ROW),
+    fill: (li, w) => fillRow(li, {
+      href: `/devices/${enc(w.device_id)}`,
+      state: fmt.isNum(w.congestion) ? cgState[w.congestion] : "none",
+      mark: fmt.isNum(w.congestion) ? t(`congestion.${w.congestion}`) : fmt.DASH,
+      name: w.name || w.device_id,
+      line: `${shortZone(state.zoneNames.get(w.zone) || w.zone || "")} · ${t("traffic.free_flow")} ${fmt.num(w.free_flow_kmh)} ${t("unit.kmh")}`,
+      big: fmt.num(w.speed_kmh), unit: t("unit.kmh"),
+    }),
+  });
+}
+
+function renderIncidents() {
+  const alerts = [...state.alerts].sort((a, b) => (a.severity === "critical" ? 0 : 1) - (b.severity === "critical" ? 0 : 1)
+    || (a.opened_at < b.opened_at ? 1 : -1)).map((a) => ({
+    key: `a${a.id}`, state: a.severity === "critical" ? "critical" : "warning", mark: t(`severity.${a.severity || "warning"}`),
+    name: a.title || a.rule, href: a.device_id ? `/devices/${enc(a.device_id)}` : null,
+    line: `${a.device_name || a.device_id || ""} · ${shortZone(state.zoneNames.get(a.zone) || a.zone || "")} · ${fmt.hm(a.opened_at)} · ${t(`alert_state.${a.state}`)}`,
+  }));
+  const now = Date.now();
+  const events = state.events.filter((e) => e.severity !== "info" && fmt.ageS(e.time, now) < 3600).map((e) => ({
+    key: `e${e.time}|${e.device_id}|${e.type}`, state: ["high", "critical"].includes(e.severity) ? "critical" : "warning",
+    mark: t("summary.event"), name: eventLabel(e.type), href: `/devices/${enc(e.device_id)}`,
+    line: `${e.device_name || e.device_id} · ${shortZone(state.zoneNames.get(e.zone) || e.zone || "")} · ${fmt.hm(e.time)}`,
+  }));
+  const items = [...alerts, ...events];
+  syncList($("incident-list"), items, { key: (i) => i.key, max: 30, create: () => fromHTML(ROW), fill: fillRow });
+  $("incidents-empty").hidden = items.length > 0;
+  setText($("incidents-note"), t("summary.incidents_note", { alerts: fmt.num(alerts.length), events: fmt.num(events.length) }));
+}
+
+function onData(channel, data, msg) {
+  if (channel === "summary") {
+    state.summary = data;
+    for (const z of data.zones || []) state.zoneNames.set(z.zone_id, z.name);
+    renderKpis();
+    renderAreas();
+    renderFlood();
+    renderTraffic();
+    later("incidents", renderIncidents, 100);
+  } else if (channel === "alerts") {
+    state.alerts = data.alerts || [];
+    later("incidents", renderIncidents, 100);
+  } else if (channel === "events") {
+    state.events = data.events || [];
+    later("incidents", renderIncidents, 100);
+  }
+  setText($("s-updated"), t("summary.updated", { time: fmt.time(msg.ts || new Date()) }));
+  document.body.dataset.updated = msg.ts || new Date().toISOString();
+}
+
+async function main() {
+  await initI18n();
+  bindLangToggle($("lang-toggle"));
+  startClock();
+  const live = new LiveClient({
+    channels: ["summary", "alerts", "events"], heartbeatS: config.heartbeatS || 10, onData, onStatus: showConnection,
+  });
+  window.iocLive = live;
+  live.start();
+}
+
+main();
