@@ -5,11 +5,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-DEVICE_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+DEVICE_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}\Z")
 CHANNELS = ("telemetry", "event", "status", "snapshot")
 CANONICAL_RE = re.compile(
     r"^(?P<prefix>ioc/v1)/(?P<kind>[a-z][a-z0-9_]{0,31})/(?P<device_id>[A-Za-z0-9_-]{1,64})/"
-    r"(?P<channel>telemetry|event|status|snapshot)$"
+    r"(?P<channel>telemetry|event|status|snapshot)\Z"
 )
 
 
