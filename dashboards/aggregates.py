@@ -270,7 +270,8 @@ async def load_yesterday(conn: asyncpg.Connection, now: datetime) -> Row:
         SELECT r.device_id, r.metric, max(r.max) AS max, sum(r.sum) / nullif(sum(r.count), 0) AS avg,
                d.metadata, d.interval_s
         FROM rollups_1m r JOIN devices d ON d.device_id = r.device_id
-        WHERE r.bucket > $1::timestamptz - interval '5 minutes' AND r.bucket <= $1::timestamptz AND r.part = ''
+        WHERE r.bucket > $1::timestamptz - interval '5 minutes' AND r.bucket <= $1::timestamptz
+          AND r.part = ''
           AND r.metric IN ('water_level_cm', 'avg_speed_kmh', 'vehicle_count', 'interval_s')
         GROUP BY r.device_id, r.metric, d.metadata, d.interval_s
         """,

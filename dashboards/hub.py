@@ -92,8 +92,9 @@ class Subscriber:
     def offer(self, message: Message) -> None:
         """Queue ``message``, merging it with an undelivered one of the same channel."""
         waiting = self.pending.get(message.channel)
-        if waiting is not None and message.type == "delta":
+        if waiting is not None:
             metrics.WS_DROPPED.inc()
+        if waiting is not None and message.type == "delta":
             if waiting.type == "snapshot":
                 message = Message(message.channel, "snapshot", self.hub.states[message.channel], message.ts)
             else:
@@ -242,7 +243,9 @@ class Hub:
             p.full = True
         else:
             devices = doc.get("devices")
-            if isinstance(devices, list):
+            # An empty list comes with latest values the ingest held back and flushed later: which
+            # devices is not said, so everything is refreshed.
+            if isinstance(devices, list) and devices:
                 before = len(p.devices)
                 p.devices.update(str(d) for d in devices)
                 metrics.LIVE_COALESCED.inc(before + len(devices) - len(p.devices))

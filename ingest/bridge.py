@@ -96,9 +96,20 @@ class Bridge:
         self.client.connect_async(self.host, self.port, keepalive=30, clean_start=False, properties=props)
         self.client.loop_start()
 
-    def stop(self) -> None:
-        """Disconnect cleanly; unacked messages stay with the broker for our session."""
-        self.client.disconnect()
+    def unsubscribe(self) -> None:
+        """Stop new deliveries (first step of a clean shutdown)."""
+        self.client.unsubscribe(self.filters)
+
+    def stop(self, end_session: bool = True) -> None:
+        """Disconnect, by default ending the session: a stopped worker must not keep a share of the stream.
+
+        Mosquitto keeps routing a shared subscription's messages to an offline persistent session, so
+        only a crashed worker (which never gets here) keeps its session, to resume it on restart.
+        """
+        props = Properties(PacketTypes.DISCONNECT)
+        if end_session:
+            props.SessionExpiryInterval = 0
+        self.client.disconnect(properties=props)
         self.client.loop_stop()
 
     def take(self, limit: int) -> list[RawMessage]:

@@ -38,8 +38,9 @@ logger = logging.getLogger(__name__)
 
 REGISTRY_CHANNEL = "ioc_registry"
 # Errors meaning "the database is not there right now" (spool and retry), as opposed to a bad row.
+# InternalClientError: the server's shutdown message reached an idle connection, which is now unusable.
 DB_DOWN = (OSError, TimeoutError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError,
-           asyncpg.OperatorInterventionError, asyncpg.InsufficientResourcesError)
+           asyncpg.OperatorInterventionError, asyncpg.InsufficientResourcesError, asyncpg.InternalClientError)
 MARK_STALE = """
 WITH s AS (
   UPDATE devices SET status = 'stale', status_since = now()
@@ -97,6 +98,7 @@ class IngestService:
         self._next_connect = 0.0
         self._connect_backoff = 0.5
         self.bridge: Bridge | None = None
+        self._writing = False
 
     # --- database connection ---------------------------------------------------------------------
     async def ensure_db(self) -> bool:
@@ -215,7 +217,11 @@ class IngestService:
                 items = []  # an empty batch flushes latest values held back by the throttle
                 if self.spool:
                     continue
-            await self.handle(items)
+            self._writing = True
+            try:
+                await self.handle(items)
+            finally:
+                self._writing = False
 
     async def handle(self, items: list[Item]) -> None:
         """Commit one batch and ack it; on a database outage spool it, then ack."""
@@ -363,8 +369,8 @@ class IngestService:
                 "database": db_up, "spool_bytes": self.spool.depth_bytes, **self.stats}
 
     # --- lifecycle -------------------------------------------------------------------------------
-    async def run(self, stop: asyncio.Event) -> None:
-        """Run until ``stop`` is set, then finish the batch in hand and disconnect."""
+    async def run(self, stop: asyncio.Event) -> int:
+        """Run until ``stop`` is set, then finish the batch in hand and disconnect; 1 if a task died."""
         loop = asyncio.get_running_loop()
         self.bridge = Bridge(self.settings.resolved_mqtt_url(), self.worker_id, SUBSCRIPTIONS,
                              self.settings.ingest_share_group or None, self.settings.ingest_max_inflight, loop)
@@ -377,28 +383,41 @@ class IngestService:
         logger.info("ingest running", extra={"worker": self.worker_id, "subscriptions": list(SUBSCRIPTIONS)})
         stopper = asyncio.create_task(stop.wait())
         done, _ = await asyncio.wait({writer, collector, keeper, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        failed = False
         for task in done - {stopper}:
-            if task.exception():
-                logger.error("task %s failed", task.get_name(), exc_info=task.exception())
+            failed = True
+            logger.error("task %s stopped unexpectedly: exiting for a restart", task.get_name(),
+                         exc_info=task.exception())
+        # Clean shutdown: no new deliveries, then commit and ack everything already received.
+        self.bridge.unsubscribe()
+        drained = True
+        try:
+            await asyncio.wait_for(self._drain(), 15)
+        except TimeoutError:
+            drained = False  # keep the session: the broker redelivers what we did not ack when we return
+            logger.warning("could not commit everything within 15 s; unacked messages stay with the broker")
         collector.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await collector
-        # Let the writer finish what is decoded; anything not acked is redelivered by the broker.
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._drain(), 10)
         for task in (writer, keeper, stopper):
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
-        self.bridge.stop()
+        self.bridge.stop(end_session=drained)
         if server is not None:
             server.close()
         if self.conn is not None:
             await self.conn.close()
         logger.info("ingest stopped", extra=self.stats)
+        return 1 if failed else 0
 
     async def _drain(self) -> None:
-        while not self.batches.empty():
+        """Wait until the bridge buffer and the batch queue are empty and stay so for a moment."""
+        assert self.bridge is not None
+        quiet_since = time.monotonic()
+        while time.monotonic() - quiet_since < 0.5:
+            if self.bridge.buffer or not self.batches.empty() or self._writing:
+                quiet_since = time.monotonic()
             await asyncio.sleep(0.05)
 
 
@@ -424,12 +443,11 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     if updates:
         settings = settings.model_copy(update=updates)
 
-    async def main() -> None:
+    async def main() -> int:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        await IngestService(settings).run(stop)
+        return await IngestService(settings).run(stop)
 
-    asyncio.run(main())
-    return 0
+    return asyncio.run(main())

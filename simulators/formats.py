@@ -45,7 +45,7 @@ EVENT_SEVERITY = {
 
 @dataclass(frozen=True)
 class Reading:
-    """One telemetry report: wall-clock time, sequence number, metrics and per-part metrics (traffic lanes)."""
+    """One telemetry report: wall-clock time, sequence number, metrics and per-lane metrics."""
 
     ts: datetime
     seq: int

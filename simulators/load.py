@@ -181,8 +181,8 @@ class _Connection:
             self.error = str(exc)
             self._drained.set()
 
-    async def wait_acked(self, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
+    async def wait_acked(self, within_s: float) -> None:
+        deadline = time.monotonic() + within_s
         while self._inflight and self.error is None and time.monotonic() < deadline:
             self._drained.clear()
             try:
@@ -224,7 +224,7 @@ async def run_load(
     stop: asyncio.Event | None = None,
     on_tick: Callable[[LoadResult], None] | None = None,
 ) -> LoadResult:
-    """Publish ``rate`` flood readings per second from ``devices`` ids ``LOAD-00001``... for ``duration_s``."""
+    """Publish ``rate`` flood readings a second from devices ``LOAD-00001``... for ``duration_s`` seconds."""
     if rate <= 0 or devices <= 0 or connections <= 0 or duration_s <= 0:
         raise ValueError("--load, --devices, --connections and --duration must be positive")
     address = BrokerAddress.parse(url)

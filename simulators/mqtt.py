@@ -114,7 +114,9 @@ class DeviceConnection:
         happens on the returned helper thread."""
         self._connected.clear()
         sock = self._client.socket()
-        dropper = threading.Thread(target=self._reap, args=(sock,), name=f"drop-{self.device_id}", daemon=True)
+        dropper = threading.Thread(
+            target=self._reap, args=(sock,), name=f"drop-{self.device_id}", daemon=True
+        )
         dropper.start()
         if isinstance(sock, socket.socket):
             try:

@@ -137,7 +137,7 @@ def play(
     on_message: Callable[[Message], None] | None = None,
     progress: Progress | None = None,
 ) -> RunSummary:
-    """Publish ``sim`` in real time (scaled by its speed) until ``duration_s`` has passed or ``stop`` is set."""
+    """Publish ``sim`` in (scaled) real time until ``duration_s`` has passed or ``stop`` is set."""
     summary = RunSummary(model_start=sim.start.isoformat())
     live = LiveFleet(sim, BrokerAddress.parse(url))
     live.connect_all()

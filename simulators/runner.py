@@ -69,7 +69,7 @@ class _Device:
 
 
 class Simulation:
-    """A seeded, deterministic simulation of a fleet; model time runs ``speed`` times faster than wall time."""
+    """A seeded, deterministic simulation of a fleet; model time runs ``speed`` times faster than the wall."""
 
     def __init__(
         self,
@@ -198,11 +198,14 @@ class Simulation:
 
     def connect(self) -> list[Message]:
         """Every device comes online: the retained ``online`` status."""
+        self.counts["status"] += len(self._devices)
         return [self._status(d, True, self.now, "publish") for d in self._devices.values()]
 
     def goodbye(self) -> list[Message]:
         """Every online device says ``offline`` before a clean disconnect."""
-        return [self._status(d, False, self.now, "publish") for d in self._devices.values() if d.online]
+        goodbye = [self._status(d, False, self.now, "publish") for d in self._devices.values() if d.online]
+        self.counts["status"] += len(goodbye)
+        return goodbye
 
     def messages(self, duration_s: float) -> Iterator[Message]:
         """Connect, then everything published over ``duration_s`` seconds of model time from the start."""
@@ -409,7 +412,7 @@ class Simulation:
         return False
 
     def _accident_events(self, incident: Incident, t: float) -> list[tuple[float, str, int, Message]]:
-        out = []
+        out: list[tuple[float, str, int, Message]] = []
         for device in self._devices.values():
             spec = device.spec
             if spec.kind != "camera" or not device.online:

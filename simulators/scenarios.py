@@ -49,8 +49,9 @@ def plan(name: str | None, start: datetime, fleet: Fleet) -> Plan:
     if name is None:
         return Plan(start)
     if name == "storm":
-        # Start 25 minutes before the next spring high water; a strong cell is already over the north of the flood-prone
-        # belt (Bình Thạnh, Thủ Thiêm, Quận 7) and drives south across it while the tide peaks.
+        # Start 25 minutes before the next afternoon spring high water; a strong cell is already over the
+        # north of the flood-prone belt (Bình Thạnh, Thủ Thiêm, Quận 7) and drives south across it while
+        # the tide peaks.
         surge = 0.1
         high = spring_high(Tide(surge_m=surge), start.timestamp())
         begin = datetime.fromtimestamp(high - 25 * 60, UTC)

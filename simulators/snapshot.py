@@ -38,12 +38,12 @@ def render(
     draw = ImageDraw.Draw(image, "RGBA")
     draw.rectangle((0, 60, WIDTH, HEIGHT), fill=(95, 140, 80))
     draw.polygon(((120, 60), (200, 60), (WIDTH, HEIGHT), (0, HEIGHT)), fill=(70, 70, 75))
-    for y in range(70, HEIGHT, 22):
-        draw.line((160, y, 160, y + 10), fill=(235, 235, 235), width=2)
+    for mark in range(70, HEIGHT, 22):
+        draw.line((160, mark, 160, mark + 10), fill=(235, 235, 235), width=2)
     for _ in range(min(vehicles, 40)):
         y = rng.uniform(64, HEIGHT - 12)
         half_road = 40 + (y - 60) * (160 - 40) / (HEIGHT - 60)
-        x = 160 + rng.uniform(-half_road, half_road - 8)
+        x = 160 + rng.uniform(-half_road, half_road - 8.0)
         scale = 0.4 + (y - 60) / (HEIGHT - 60)
         w, h = (6 + 10 * rng.random()) * scale, 8 * scale
         draw.rectangle((x, y, x + w, y + h), fill=rng.choice(VEHICLE_COLOURS))

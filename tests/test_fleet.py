@@ -45,7 +45,8 @@ def test_csv_rows_become_devices_with_extra_columns_as_metadata(tmp_path: Path) 
     path = tmp_path / "fleet.csv"
     path.write_text(
         f"{HEADER},street,danger_cm\n"
-        "FL-Q7-900,flood,legacy_flood,Huỳnh Tấn Phát – điểm 9,q7,10.73,106.729,60,LegacyGauge,Huỳnh Tấn Phát,35\n"
+        "FL-Q7-900,flood,legacy_flood,Huỳnh Tấn Phát – điểm 9,q7,10.73,106.729,60,LegacyGauge,"
+        "Huỳnh Tấn Phát,35\n"
         "TR-Q1-900,traffic,trafficx,Võ Văn Kiệt,q1,10.764,106.696,,TrafficX,,\n",
         encoding="utf-8",
     )
@@ -53,7 +54,15 @@ def test_csv_rows_become_devices_with_extra_columns_as_metadata(tmp_path: Path) 
     assert fleet.zones == ()
     flood, traffic = fleet.devices
     assert flood == DeviceSpec(
-        "FL-Q7-900", "flood", "legacy_flood", "Huỳnh Tấn Phát – điểm 9", "q7", 10.73, 106.729, 60, "LegacyGauge",
+        "FL-Q7-900",
+        "flood",
+        "legacy_flood",
+        "Huỳnh Tấn Phát – điểm 9",
+        "q7",
+        10.73,
+        106.729,
+        60,
+        "LegacyGauge",
         {"street": "Huỳnh Tấn Phát", "danger_cm": 35},
     )
     assert traffic.interval_s == 60  # the kind's default when the cell is empty
@@ -67,8 +76,16 @@ def test_geojson_points_take_coordinates_from_the_geometry(tmp_path: Path) -> No
             {
                 "type": "Feature",
                 "geometry": {"type": "Point", "coordinates": [106.7009, 10.7769]},
-                "properties": {"device_id": "CAM-Q1-900", "kind": "camera", "format": "camx", "name": "Nguyễn Huệ",
-                               "zone": "q1", "interval_s": 30, "vendor": "CamX", "usage": "SURVEILLANCE"},
+                "properties": {
+                    "device_id": "CAM-Q1-900",
+                    "kind": "camera",
+                    "format": "camx",
+                    "name": "Nguyễn Huệ",
+                    "zone": "q1",
+                    "interval_s": 30,
+                    "vendor": "CamX",
+                    "usage": "SURVEILLANCE",
+                },
             }
         ],
     }
@@ -82,8 +99,10 @@ def test_geojson_points_take_coordinates_from_the_geometry(tmp_path: Path) -> No
 def test_yaml_zones_are_parsed_with_metadata(tmp_path: Path) -> None:
     path = tmp_path / "fleet.yaml"
     path.write_text(
-        "zones:\n  - {zone_id: q1, name: Quận 1, lat: 10.77, lon: 106.70, priority: true, metadata: {pilot: true}}\n"
-        "devices:\n  - {device_id: FL-Q1-001, kind: flood, format: senml, name: A, zone: q1, lat: 10.77, lon: 106.7,"
+        "zones:\n  - {zone_id: q1, name: Quận 1, lat: 10.77, lon: 106.70, priority: true,"
+        " metadata: {pilot: true}}\n"
+        "devices:\n  - {device_id: FL-Q1-001, kind: flood, format: senml, name: A, zone: q1,"
+        " lat: 10.77, lon: 106.7,"
         " metadata: {danger_cm: 30}, street: B}\n",
         encoding="utf-8",
     )
@@ -99,7 +118,10 @@ GOOD = "FL-Q7-001,flood,canonical,Điểm,q7,10.73,106.72,60,V"
     ("row", "expected"),
     [
         ("FL Q7 001,flood,canonical,Điểm,q7,10.73,106.72,60,V", ["row 2", "device_id", "FL Q7 001"]),
-        ("FL-Q7-001,airquality,canonical,Điểm,q7,10.73,106.72,60,V", ["row 2", "FL-Q7-001", "kind", "airquality"]),
+        (
+            "FL-Q7-001,airquality,canonical,Điểm,q7,10.73,106.72,60,V",
+            ["row 2", "FL-Q7-001", "kind", "airquality"],
+        ),
         ("FL-Q7-001,flood,xml,Điểm,q7,10.73,106.72,60,V", ["row 2", "FL-Q7-001", "format", "xml"]),
         ("FL-Q7-001,flood,canonical,Điểm,q7,97.5,106.72,60,V", ["row 2", "FL-Q7-001", "lat", "97.5"]),
         ("FL-Q7-001,flood,canonical,Điểm,q7,10.73,east,60,V", ["row 2", "FL-Q7-001", "lon", "east"]),
@@ -124,17 +146,30 @@ def test_csv_errors_name_file_row_device_and_field(tmp_path: Path, row: str, exp
     ("name", "text", "expected"),
     [
         ("a.yaml", "devices: {}\n", "'devices:' list"),
-        ("a.yaml", "zones: [{zone_id: q1, name: Q1, lat: 10, lon: 106}]\ndevices:\n"
-                   "  - {device_id: X-1, kind: flood, format: senml, name: n, zone: q9, lat: 10, lon: 106}\n",
-         "zone 'q9' is not one of the file's zones"),
-        ("a.yaml", "zones: [{zone_id: q1, name: Q1, lat: 10, lon: 106, priority: maybe}]\ndevices: []\n",
-         "priority must be true or false"),
-        ("a.yaml", "zones: [{zone_id: q1, name: Q1, lat: 10, lon: 106}, {zone_id: q1, name: Q, lat: 1, lon: 1}]\n"
-                   "devices: []\n", "zone_id 'q1' is duplicated"),
+        (
+            "a.yaml",
+            "zones: [{zone_id: q1, name: Q1, lat: 10, lon: 106}]\ndevices:\n"
+            "  - {device_id: X-1, kind: flood, format: senml, name: n, zone: q9, lat: 10, lon: 106}\n",
+            "zone 'q9' is not one of the file's zones",
+        ),
+        (
+            "a.yaml",
+            "zones: [{zone_id: q1, name: Q1, lat: 10, lon: 106, priority: maybe}]\ndevices: []\n",
+            "priority must be true or false",
+        ),
+        (
+            "a.yaml",
+            "zones: [{zone_id: q1, name: Q1, lat: 10, lon: 106}, {zone_id: q1, name: Q, lat: 1, lon: 1}]\n"
+            "devices: []\n",
+            "zone_id 'q1' is duplicated",
+        ),
         ("a.yaml", "devices: [\n", "not valid YAML"),
         ("a.geojson", '{"type": "Feature"}', "FeatureCollection"),
-        ("a.geojson", '{"type": "FeatureCollection", "features": [{"geometry": {"type": "LineString"}}]}',
-         "feature #1: field geometry must be a GeoJSON Point"),
+        (
+            "a.geojson",
+            '{"type": "FeatureCollection", "features": [{"geometry": {"type": "LineString"}}]}',
+            "feature #1: field geometry must be a GeoJSON Point",
+        ),
         ("a.txt", "", "unknown extension"),
     ],
 )

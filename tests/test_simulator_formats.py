@@ -1,4 +1,4 @@
-"""Every encoder produces exactly the docs/devices.md shape, and the ingest's decoders read all of them back."""
+"""Every encoder produces exactly the docs/devices.md shape; the ingest's decoders read them all back."""
 
 from __future__ import annotations
 
@@ -27,15 +27,29 @@ LANES = {
 
 
 def device(device_id: str, kind: str, fmt: str, **metadata: object) -> DeviceSpec:
-    return DeviceSpec(device_id, kind, fmt, "Nguyễn Hữu Cảnh – điểm 2", "binhthanh", 10.7905, 106.719, 60, "V",
-                      dict(metadata))
+    return DeviceSpec(
+        device_id,
+        kind,
+        fmt,
+        "Nguyễn Hữu Cảnh – điểm 2",
+        "binhthanh",
+        10.7905,
+        106.719,
+        60,
+        "V",
+        dict(metadata),
+    )
 
 
 def test_canonical_telemetry() -> None:
     topic, payload = formats.telemetry(device("FL-BT-001", "flood", "canonical"), Reading(TS, 17, FLOOD))
     assert topic == "ioc/v1/flood/FL-BT-001/telemetry"
-    assert json.loads(payload) == {"ts": "2025-11-21T07:00:00.250Z", "seq": 17, "device_id": "FL-BT-001",
-                                   "metrics": FLOOD}
+    assert json.loads(payload) == {
+        "ts": "2025-11-21T07:00:00.250Z",
+        "seq": 17,
+        "device_id": "FL-BT-001",
+        "metrics": FLOOD,
+    }
 
 
 def test_senml_pack_uses_base_name_base_time_and_registered_units() -> None:
@@ -48,7 +62,10 @@ def test_senml_pack_uses_base_name_base_time_and_registered_units() -> None:
     ]
     _, traffic = formats.telemetry(device("TR-BT-001", "traffic", "senml"), Reading(TS, 1, TRAFFIC))
     assert [(r["n"], r["u"]) for r in json.loads(traffic)] == [
-        ("vehicle_count", "count"), ("interval", "s"), ("avg_speed", "km/h"), ("occupancy", "%")
+        ("vehicle_count", "count"),
+        ("interval", "s"),
+        ("avg_speed", "km/h"),
+        ("occupancy", "%"),
     ]
 
 
@@ -60,14 +77,18 @@ def test_legacy_flood_csv_line() -> None:
 
 
 def test_trafficx_lanes_in_local_time() -> None:
-    topic, payload = formats.telemetry(device("TR-Q1-001", "traffic", "trafficx"), Reading(TS, 1, TRAFFIC, LANES))
+    topic, payload = formats.telemetry(
+        device("TR-Q1-001", "traffic", "trafficx"), Reading(TS, 1, TRAFFIC, LANES)
+    )
     assert topic == "vendor/trafficx/TR-Q1-001"
     assert json.loads(payload) == {
         "ctrl": "TR-Q1-001",
         "time": "2025-11-21T14:00:00+07:00",
         "period": 60,
-        "lanes": [{"lane": 1, "count": 42, "speed": 23.5, "occ": 0.31}, {"lane": 2, "count": 28, "speed": 22.0,
-                                                                          "occ": 0.29}],
+        "lanes": [
+            {"lane": 1, "count": 42, "speed": 23.5, "occ": 0.31},
+            {"lane": 2, "count": 28, "speed": 22.0, "occ": 0.29},
+        ],
     }
 
 
@@ -75,13 +96,25 @@ def test_camx_event_and_canonical_event() -> None:
     ev = CameraEvent(TS, "traffic.accident", 0.87, 3)
     topic, payload = formats.event(device("CAM-Q1-001", "camera", "camx"), ev)
     assert topic == "vendor/camx/CAM-Q1-001/event"
-    assert json.loads(payload) == {"Source": "CAM-Q1-001", "UtcTime": "2025-11-21T07:00:00Z", "Rule": "Accident",
-                                   "Confidence": 87, "Count": 3}
-    topic, payload = formats.event(device("CAM-Q1-002", "camera", "canonical"),
-                                   CameraEvent(TS, "flood.observed", 0.9, 0, {"depth_cm": 34}))
+    assert json.loads(payload) == {
+        "Source": "CAM-Q1-001",
+        "UtcTime": "2025-11-21T07:00:00Z",
+        "Rule": "Accident",
+        "Confidence": 87,
+        "Count": 3,
+    }
+    topic, payload = formats.event(
+        device("CAM-Q1-002", "camera", "canonical"),
+        CameraEvent(TS, "flood.observed", 0.9, 0, {"depth_cm": 34}),
+    )
     assert topic == "ioc/v1/camera/CAM-Q1-002/event"
-    assert json.loads(payload) == {"ts": "2025-11-21T07:00:00.250Z", "type": "flood.observed", "severity": "high",
-                                   "confidence": 0.9, "attrs": {"count": 0, "depth_cm": 34}}
+    assert json.loads(payload) == {
+        "ts": "2025-11-21T07:00:00.250Z",
+        "type": "flood.observed",
+        "severity": "high",
+        "confidence": 0.9,
+        "attrs": {"count": 0, "depth_cm": 34},
+    }
 
 
 def test_status_and_snapshot_topics() -> None:
@@ -99,28 +132,57 @@ def test_fiware_entities(form: str) -> None:
         assert topic == f"fiware/{doc['type']}/{spec.device_id}"
         assert doc["id"] == f"urn:ngsi-ld:{doc['type']}:{spec.device_id}"
         if form == "normalized":
-            assert doc["location"] == {"type": "GeoProperty", "value": {"type": "Point",
-                                                                        "coordinates": [106.719, 10.7905]}}
-            return {k: v["value"] if isinstance(v, dict) and v.get("type") == "Property" else v
-                    for k, v in doc.items()}
+            assert doc["location"] == {
+                "type": "GeoProperty",
+                "value": {"type": "Point", "coordinates": [106.719, 10.7905]},
+            }
+            return {
+                k: v["value"] if isinstance(v, dict) and v.get("type") == "Property" else v
+                for k, v in doc.items()
+            }
         assert doc["location"] == {"type": "Point", "coordinates": [106.719, 10.7905]}
         return doc
 
-    flood = entity(device("FL-BT-002", "flood", "fiware", fiware_type="FloodMonitoring", fiware_form=form,
-                          warning_cm=20, danger_cm=30), Reading(TS, 1, {**FLOOD, "water_level_cm": 31.0}))
+    flood = entity(
+        device(
+            "FL-BT-002",
+            "flood",
+            "fiware",
+            fiware_type="FloodMonitoring",
+            fiware_form=form,
+            warning_cm=20,
+            danger_cm=30,
+        ),
+        Reading(TS, 1, {**FLOOD, "water_level_cm": 31.0}),
+    )
     assert (flood["currentLevel"], flood["alertLevel"], flood["dangerLevel"]) == (0.31, 0.2, 0.3)
     assert flood["floodLevelStatus"] == "flood"
     assert flood["observationDateTime"] == "2025-11-21T07:00:00.250Z"
-    water = entity(device("FL-BT-003", "flood", "fiware", fiware_type="WaterObserved", fiware_form=form),
-                   Reading(TS, 1, FLOOD))
+    water = entity(
+        device("FL-BT-003", "flood", "fiware", fiware_type="WaterObserved", fiware_form=form),
+        Reading(TS, 1, FLOOD),
+    )
     assert (water["waterLevel"], water["dateObserved"]) == (0.125, "2025-11-21T07:00:00.250Z")
-    traffic = entity(device("TR-BT-002", "traffic", "fiware", fiware_type="TrafficFlowObserved", fiware_form=form,
-                            free_flow_kmh=40), Reading(TS, 1, TRAFFIC))
+    traffic = entity(
+        device(
+            "TR-BT-002",
+            "traffic",
+            "fiware",
+            fiware_type="TrafficFlowObserved",
+            fiware_form=form,
+            free_flow_kmh=40,
+        ),
+        Reading(TS, 1, TRAFFIC),
+    )
     assert (traffic["intensity"], traffic["averageVehicleSpeed"], traffic["occupancy"]) == (70, 22.9, 0.3)
-    assert (traffic["dateObservedFrom"], traffic["dateObservedTo"]) == ("2025-11-21T06:59:00.250Z",
-                                                                        "2025-11-21T07:00:00.250Z")
-    crowd = entity(device("CAM-BT-009", "camera", "fiware", fiware_type="CrowdFlowObserved", fiware_form=form),
-                   Reading(TS, 1, {"people_count": 120, "vehicle_count": 40}))
+    assert (traffic["dateObservedFrom"], traffic["dateObservedTo"]) == (
+        "2025-11-21T06:59:00.250Z",
+        "2025-11-21T07:00:00.250Z",
+    )
+    crowd = entity(
+        device("CAM-BT-009", "camera", "fiware", fiware_type="CrowdFlowObserved", fiware_form=form),
+        Reading(TS, 1, {"people_count": 120, "vehicle_count": 40}),
+    )
     assert (crowd["peopleCount"], crowd["dateObserved"]) == (120, "2025-11-21T07:00:00.250Z")
 
 
@@ -160,8 +222,11 @@ def test_the_ingest_decodes_every_simulated_message_to_the_values_sent() -> None
 def test_broken_payload_faults_are_refused_by_the_ingest(kind: str, reason: str) -> None:
     fleet = load_fleet(REPO_ROOT / "simulators" / "fleets" / "hcmc.yaml")
     sim = Simulation(fleet, seed=3, start=datetime(2025, 10, 14, 8, tzinfo=UTC), faults=f"{kind}=0.5")
-    broken = [m for m in sim.messages(600) if m.channel == "telemetry" and m.device_id in
-              {f["device"] for f in sim.fault_log}]
+    broken = [
+        m
+        for m in sim.messages(600)
+        if m.channel == "telemetry" and m.device_id in {f["device"] for f in sim.fault_log}
+    ]
     assert len(sim.fault_log) > 50
     refused = 0
     for message in broken:

@@ -64,8 +64,9 @@ def test_rainy_season_days_have_afternoon_storms_and_dry_season_days_rarely() ->
 
 
 def test_a_passing_cell_gives_50_to_100_mm_in_one_to_two_hours() -> None:
-    cell = RainCell(born=0, lifetime_s=3 * 3600, lat=10.70, lon=106.70, north_kmh=15, east_kmh=0, sigma_km=5,
-                    peak_mm_h=90)
+    cell = RainCell(
+        born=0, lifetime_s=3 * 3600, lat=10.70, lon=106.70, north_kmh=15, east_kmh=0, sigma_km=5, peak_mm_h=90
+    )
     point = (10.79, 106.70)  # on the track, reached after about 40 minutes
     rates = [cell.rate_mm_h(t, *point) for t in range(0, 3 * 3600, 60)]
     total_mm = sum(rates) / 60
@@ -76,9 +77,20 @@ def test_a_passing_cell_gives_50_to_100_mm_in_one_to_two_hours() -> None:
 
 
 def point(**traits: float) -> FloodPoint:
-    return FloodPoint.from_device("FL-X", 10.79, 106.72, {"ground_m": 1.4, "drain_capacity_mm_h": 25,
-                                                          "runoff_gain": 15, "drain_min": 20, "tide_share": 0.4,
-                                                          **traits}, seed=1)
+    return FloodPoint.from_device(
+        "FL-X",
+        10.79,
+        106.72,
+        {
+            "ground_m": 1.4,
+            "drain_capacity_mm_h": 25,
+            "runoff_gain": 15,
+            "drain_min": 20,
+            "tide_share": 0.4,
+            **traits,
+        },
+        seed=1,
+    )
 
 
 def test_street_fills_with_heavy_rain_and_drains_with_a_lag() -> None:
@@ -161,7 +173,9 @@ def test_incident_scenario_slows_the_detectors_around_the_junction(fleet: Fleet)
     list(hit.advance(start + timedelta(minutes=30)))
     # The comparison run has no accident of its own near the junction.
     assert all(distance_km(i.lat, i.lon, *HANG_XANH) > 5 for i in base.incidents(base.now))
-    detectors = {d.device_id: distance_km(d.lat, d.lon, *HANG_XANH) for d in fleet.devices if d.kind == "traffic"}
+    detectors = {
+        d.device_id: distance_km(d.lat, d.lon, *HANG_XANH) for d in fleet.devices if d.kind == "traffic"
+    }
     near = [d for d, km in detectors.items() if km < 1.0]
     far = [d for d, km in detectors.items() if km > 8.0]
     assert len(near) >= 2 and far

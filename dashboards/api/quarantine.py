@@ -14,6 +14,15 @@ router = APIRouter(tags=["quarantine"])
 PREVIEW_BYTES = 2048
 
 
+def escape(payload: bytes) -> str:
+    """Bytes as readable text: invalid UTF-8 and control characters become ``\\xNN`` escapes."""
+    text = payload.decode("utf-8", errors="backslashreplace")
+    return "".join(
+        c if c.isprintable() or c in "\n\t" else f"\\x{ord(c):02x}" if ord(c) < 256 else f"\\u{ord(c):04x}"
+        for c in text
+    )
+
+
 @router.get("/quarantine")
 async def list_quarantine(
     conn: ConnDep, reason: str | None = None, limit: Annotated[int, Query(ge=1, le=1000)] = 100
@@ -39,7 +48,7 @@ async def list_quarantine(
                 "device_id": r["device_id"],
                 "size": r["size"],
                 "truncated": r["size"] > PREVIEW_BYTES,
-                "payload_text": head.decode("utf-8", errors="backslashreplace"),
+                "payload_text": escape(head),
                 "payload_base64": base64.b64encode(head).decode("ascii"),
             }
         )

@@ -1,4 +1,4 @@
-"""Street water depth at a flood point: filled by rain above the drains' capacity and by high tide, drained with a lag."""
+"""Street water depth at a flood point: rain beyond the drains and high tide fill it; it drains with a lag."""
 
 from __future__ import annotations
 

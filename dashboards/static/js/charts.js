@@ -43,3 +43,49 @@ export function react(div, data, layout, config = CONFIG) {
   window.Plotly.react(div, data, layout, config);
   return true;
 }
+
+/** Units and the catalogue key of each metric's label. */
+export const METRICS = {
+  water_level_cm: { unit: "cm", digits: 1 },
+  rainfall_mm_h: { unit: "mm/h", digits: 1 },
+  battery_pct: { unit: "%", digits: 0 },
+  vehicle_count: { unit: "count", digits: 0 },
+  interval_s: { unit: "s", digits: 0 },
+  avg_speed_kmh: { unit: "km/h", digits: 1 },
+  occupancy_pct: { unit: "%", digits: 0 },
+  people_count: { unit: "count", digits: 0 },
+};
+
+export const KIND_METRICS = {
+  flood: ["water_level_cm", "rainfall_mm_h", "battery_pct"],
+  traffic: ["avg_speed_kmh", "vehicle_count", "occupancy_pct"],
+  camera: ["people_count", "vehicle_count"],
+};
+
+/** The time ranges offered on drill-down pages. */
+export const RANGES = { "1h": 3600, "6h": 6 * 3600, "24h": 86400, "7d": 7 * 86400 };
+
+/** Query string for readings of ``metric`` over the last ``range`` (a RANGES key). */
+export function readingsQuery(metric, range) {
+  const to = new Date();
+  const from = new Date(to.getTime() - RANGES[range] * 1000);
+  return new URLSearchParams({ metric, from: from.toISOString(), to: to.toISOString() }).toString();
+}
+
+/** Line traces (avg, plus a min-max band when the points are buckets) from a readings answer. */
+export function historyTraces(points, { name = "", color = COLORS.info, plotTime, band = true } = {}) {
+  const x = points.map((p) => plotTime(p.t));
+  const traces = [];
+  const bucketed = points.some((p) => p.count > 1 || p.min !== p.max);
+  if (band && bucketed) {
+    traces.push({ type: "scatter", mode: "lines", x, y: points.map((p) => p.max), line: { width: 0 }, hoverinfo: "skip", showlegend: false });
+    traces.push({ type: "scatter", mode: "lines", x, y: points.map((p) => p.min), line: { width: 0 }, fill: "tonexty",
+      fillcolor: `${color}33`, hoverinfo: "skip", showlegend: false });
+  }
+  traces.push({ type: "scatter", mode: points.length > 1 ? "lines" : "markers", x, y: points.map((p) => p.avg), name,
+    line: { color, width: 2.5 }, marker: { color, size: 7 } });
+  return traces;
+}
+
+export const SERIES = ["#4fb3ff", "#ffc247", "#3ddc84", "#ff8a3d", "#c792ea", "#ff5d5d", "#7fdbca", "#f78c6c",
+  "#82aaff", "#c3e88d", "#ffcb6b", "#89ddff"];

@@ -69,3 +69,9 @@ export function plotTime(v) {
   const local = new Date(d.getTime() + 7 * 3600 * 1000);
   return local.toISOString().slice(0, 19).replace("T", " ");
 }
+
+/** A large number in compact form ("182,3 N" / "182.3K"). */
+export function compact(v) {
+  if (!isNum(v)) return DASH;
+  return new Intl.NumberFormat(locale(), { notation: "compact", maximumFractionDigits: 1 }).format(v);
+}

@@ -45,6 +45,7 @@ export class CityMap {
       zones: el("g", { class: "zones" }, svg),
       alerts: el("g", { class: "alert-rings" }, svg),
       devices: el("g", { class: "devices" }, svg),
+      labels: el("g", { class: "labels" }, svg),
     };
     // One listener each for the whole map, however many markers and updates.
     svg.addEventListener("click", (ev) => {
@@ -104,6 +105,7 @@ export class CityMap {
     const d = RIVER.map(([la, lo], i) => `${i ? "L" : "M"}${this.project(la, lo).map((v) => v.toFixed(1)).join(",")}`).join("");
     el("path", { d, class: "river-line", "stroke-width": (u * 1.1).toFixed(2) }, this.layers.river);
     this.layers.zones.replaceChildren();
+    this.layers.labels.replaceChildren();
     // Priority zones first: they get the best label positions.
     const zones = [...this.zones].sort((a, b) => Number(Boolean(b.priority)) - Number(Boolean(a.priority)));
     const placed = [];
@@ -112,7 +114,9 @@ export class CityMap {
       const g = el("g", { class: `zone${z.priority ? " priority" : ""}`, "data-zone": z.zone_id }, this.layers.zones);
       el("circle", { cx: x, cy: y, r: (u * 4.5).toFixed(2), class: "zone-halo" }, g);
       el("circle", { cx: x, cy: y, r: (u * 0.5).toFixed(2), class: "zone-dot" }, g);
-      const text = el("text", { x, y, class: "zone-label", "font-size": (u * (z.priority ? 2.5 : 2.1)).toFixed(2) }, g);
+      // Labels live in the top layer so markers never hide them; they still belong to the zone's link.
+      const text = el("text", { x, y, class: `zone-label${z.priority ? " priority" : ""}`, "data-zone": z.zone_id,
+        "font-size": (u * (z.priority ? 2.5 : 2.1)).toFixed(2) }, this.layers.labels);
       text.textContent = z.name.replace(/\s*\(.*\)\s*$/, "");
       this.placeLabel(text, x, y, placed);
       z.node = g;

@@ -34,7 +34,9 @@ function fillRow(li, { href, state: st, mark, name, line, big, unit, prio }) {
 
 function kpi(name, value, tr, level) {
   const box = document.querySelector(`.s-kpi[data-kpi="${name}"]`);
-  setText(box.querySelector(".v"), value);
+  const v = box.querySelector(".v");
+  setText(v, value);
+  v.classList.toggle("long", value.length > 4);
   setText(box.querySelector(".arrow"), tr.arrow);
   setText(box.querySelector(".delta"), tr.text);
   setAttr(box.querySelector(".trend"), "data-cls", tr.cls);
@@ -53,7 +55,7 @@ function renderKpis() {
     fl.points_danger > 0 ? "critical" : fl.points_warning > 0 ? "warning" : "ok");
   kpi("speed", fmt.num(tr.mean_speed_kmh), trend(tr.mean_speed_kmh, y.mean_speed_kmh, 0, true),
     !fmt.isNum(tr.mean_speed_kmh) ? "none" : tr.mean_speed_kmh < 15 ? "critical" : tr.mean_speed_kmh < 25 ? "warning" : "ok");
-  kpi("flow", fmt.num(tr.flow_veh_h), trend(tr.flow_veh_h, y.flow_veh_h, 0, true), "none");
+  kpi("flow", fmt.compact(tr.flow_veh_h), trend(tr.flow_veh_h, y.flow_veh_h, 0, true), "none");
   kpi("incidents", fmt.num(s.cameras?.incidents_1h), trend(s.cameras?.incidents_1h, y.incidents_1h, 0, false),
     s.cameras?.incidents_1h > 0 ? "warning" : "ok");
   const critical = { arrow: "", text: t("kpi.critical_n", { n: fmt.num(al.critical) }), cls: al.critical > 0 ? "bad" : "flat" };
@@ -89,7 +91,7 @@ function renderFlood() {
       const level = floodLevel(p.level_cm, p.warning_cm ?? 20, p.danger_cm ?? 30);
       fillRow(li, {
         href: `/devices/${enc(p.device_id)}`, state: level, mark: t(`level.${level || "none"}`), name: p.name || p.device_id,
-        line: `${shortZone(state.zoneNames.get(p.zone) || p.zone || "")} · ${t("flood.rain")} ${fmt.num(p.rain_mm_h, 1)} ${t("unit.mmh")}`,
+        line: `${t(`level.${level || "none"}`)} · ${shortZone(state.zoneNames.get(p.zone) || p.zone || "")} · ${t("summary.rain", { v: fmt.num(p.rain_mm_h, 1) })}`,
         big: fmt.num(p.level_cm), unit: t("unit.cm"),
       });
     },
@@ -110,7 +112,7 @@ function renderTraffic() {
       state: fmt.isNum(w.congestion) ? cgState[w.congestion] : "none",
       mark: fmt.isNum(w.congestion) ? t(`congestion.${w.congestion}`) : fmt.DASH,
       name: w.name || w.device_id,
-      line: `${shortZone(state.zoneNames.get(w.zone) || w.zone || "")} · ${t("traffic.free_flow")} ${fmt.num(w.free_flow_kmh)} ${t("unit.kmh")}`,
+      line: `${fmt.isNum(w.congestion) ? t(`congestion.${w.congestion}`) : fmt.DASH} · ${shortZone(state.zoneNames.get(w.zone) || w.zone || "")} · ${t("summary.free_flow", { v: fmt.num(w.free_flow_kmh) })}`,
       big: fmt.num(w.speed_kmh), unit: t("unit.kmh"),
     }),
   });

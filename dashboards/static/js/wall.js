@@ -39,7 +39,9 @@ let map;
 function kpi(name, value, sub, level, subCls = "") {
   const box = document.querySelector(`.kpi[data-kpi="${name}"]`);
   if (!box) return;
-  setText(box.querySelector(".v"), value);
+  const v = box.querySelector(".v");
+  setText(v, value);
+  v.classList.toggle("long", value.length > 5);
   const subNode = box.querySelector(".kpi-sub");
   setText(subNode, sub);
   setAttr(subNode, "class", `kpi-sub ${subCls}`);
@@ -74,7 +76,7 @@ function renderKpis() {
 
   setText($("flood-warning"), fmt.num(fl.points_warning));
   setText($("flood-danger"), fmt.num(fl.points_danger));
-  setText($("flood-rain"), `${fmt.num(fl.avg_rain_mm_h, 1)} ${t("unit.mmh")}`);
+  setText($("flood-rain"), fmt.num(fl.avg_rain_mm_h, 1));
   setText($("traffic-flow"), `${fmt.num(tr.flow_veh_h)} ${t("unit.vehh")}`);
   setText($("traffic-congested"), fmt.num(tr.congested));
   setText($("alerts-critical"), fmt.num(al.critical));
@@ -226,6 +228,8 @@ function trafficChart() {
     yaxis: { automargin: false, fixedrange: true, tickfont: { size: Math.round(r * 0.78) } },
   });
   const div = $("traffic-chart");
+  $("traffic-empty").hidden = rows.length > 0;
+  div.style.visibility = rows.length ? "visible" : "hidden";
   if (react(div, data, layout) && !div.dataset.bound) {
     div.dataset.bound = "1";
     div.on("plotly_click", (ev) => { const id = ev.points?.[0]?.customdata; if (id) location.href = `/zones/${enc(id)}`; });
@@ -293,6 +297,8 @@ function renderAlerts() {
 
 function fillAlert(li, a) {
   setAttr(li, "data-severity", a.severity || "warning");
+  setAttr(li, "data-device", a.device_id || "");
+  setAttr(li, "data-rule", a.rule || "");
   setAttr(li, "data-state", a.state || "open");
   setText(li.querySelector(".sev-text"), t(`severity.${a.severity || "warning"}`));
   setText(li.querySelector(".alert-title"), a.title || a.rule || fmt.DASH);

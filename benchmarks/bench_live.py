@@ -1,0 +1,302 @@
+"""Live server benchmark (``make bench-live``): own stack, ingest and server; prints figures, asserts nothing.
+
+1. 2,000 msg/s flowing (``ioc simulate --load``) while 200 websocket clients watch ``summary`` and
+   ``zone:q1``: publish-to-websocket latency of a probe device in q1 whose reading is a sequence number.
+2. 1,000 connected clients on ``summary`` (coalesced to 2 updates/s): update rate and lag per client.
+3. Readings history, 24 h at 1-minute buckets, on >= 10 million raw rows (plus their rollups): p50/p95.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import asyncpg
+import httpx
+from websockets.asyncio.client import connect
+
+from ioc.db import create_pool
+from ioc.settings import Settings
+from ioc.stack import free_port
+from ioc.up import Stack, wait_http
+
+PROBE = "BENCH-PROBE"
+
+
+def pct(values: list[float], q: float) -> float:
+    """The q-th percentile (0..100) of ``values``."""
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
+
+
+def ms(values: list[float]) -> str:
+    """p50 / p95 / p99 / max in milliseconds."""
+    return (
+        f"p50 {pct(values, 50) * 1000:.1f} ms, p95 {pct(values, 95) * 1000:.1f} ms, "
+        f"p99 {pct(values, 99) * 1000:.1f} ms, max {max(values) * 1000:.1f} ms (n={len(values)})"
+    )
+
+
+async def register(pool: asyncpg.Pool, load_devices: int) -> None:
+    """The probe (zone q1) and the load devices (spread over the zones), then tell the ingest."""
+    zones = [r["zone_id"] for r in await pool.fetch("SELECT zone_id FROM zones ORDER BY zone_id")]
+    rows = [(PROBE, "q1")] + [(f"LOAD-{i:05d}", zones[i % len(zones)]) for i in range(1, load_devices + 1)]
+    await pool.executemany(
+        "INSERT INTO devices (device_id, kind, name, zone) VALUES ($1, 'flood', $1, $2) "
+        "ON CONFLICT (device_id) DO NOTHING",
+        rows,
+    )
+    await pool.execute("SELECT pg_notify('ioc_registry', 'bench')")
+
+
+async def probe_publisher(mqtt_port: int, count: int, interval: float, sent: dict[int, float]) -> None:
+    """Publish the probe's water level = sequence number, remembering when each was published."""
+    for seq in range(1, count + 1):
+        payload = json.dumps({"ts": datetime.now(UTC).isoformat(), "metrics": {"water_level_cm": float(seq)}})
+        sent[seq] = time.monotonic()
+        proc = await asyncio.create_subprocess_exec(
+            "mosquitto_pub",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(mqtt_port),
+            "-q",
+            "1",
+            "-t",
+            f"ioc/v1/flood/{PROBE}/telemetry",
+            "-m",
+            payload,
+        )
+        await proc.wait()
+        await asyncio.sleep(interval)
+
+
+async def watcher(
+    url: str, channels: list[str], seen: dict[int, list[float]], stats: dict[str, int], stop: asyncio.Event
+) -> None:
+    """One client: record when each probe value shows up on the zone channel."""
+    async with connect(url, max_size=32 * 1024 * 1024, open_timeout=60) as ws:
+        await ws.send(json.dumps({"op": "subscribe", "channels": channels}))
+        while not stop.is_set():
+            try:
+                raw = await asyncio.wait_for(ws.recv(), 1.0)
+            except TimeoutError:
+                continue
+            stats["messages"] += 1
+            if PROBE not in raw:
+                continue
+            msg = json.loads(raw)
+            for d in msg["data"].get("devices", []):
+                value = (
+                    d.get("latest", {}).get("water_level_cm", {}).get("value")
+                    if d.get("device_id") == PROBE
+                    else None
+                )
+                if value is not None:
+                    seen.setdefault(int(value), []).append(time.monotonic())
+
+
+async def latency_under_load(base: str, mqtt_port: int, clients: int, seconds: float) -> None:
+    """Part 1: probe latency seen by ``clients`` websocket clients while the load runs."""
+    url = base.replace("http://", "ws://") + "/ws/v1/live"
+    seen: dict[int, list[float]] = {}
+    stats = {"messages": 0}
+    stop = asyncio.Event()
+    tasks = [
+        asyncio.create_task(watcher(url, ["summary", "zone:q1"], seen, stats, stop)) for _ in range(clients)
+    ]
+    await asyncio.sleep(3.0)
+    sent: dict[int, float] = {}
+    started = time.monotonic()
+    await probe_publisher(mqtt_port, int(seconds), 1.0, sent)
+    await asyncio.sleep(3.0)
+    stop.set()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    elapsed = time.monotonic() - started
+    latencies = [t - sent[seq] for seq, times in seen.items() if seq in sent for t in times]
+    first = [min(times) - sent[seq] for seq, times in seen.items() if seq in sent]
+    delivered = sum(len(t) for s, t in seen.items() if s in sent)
+    print(
+        f"[1] {clients} clients on summary + zone:q1 under load, {len(sent)} probes: "
+        f"{delivered}/{len(sent) * clients} probe deliveries; "
+        f"{stats['messages'] / elapsed:.0f} msgs/s received"
+    )
+    if latencies:
+        print(f"    publish -> websocket (all clients): {ms(latencies)}")
+        print(f"    publish -> websocket (first client): {ms(first)}")
+
+
+async def many_clients(base: str, clients: int, seconds: float) -> None:
+    """Part 2: ``clients`` connections on summary; rate and lag (receive time - server timestamp)."""
+    url = base.replace("http://", "ws://") + "/ws/v1/live"
+    counts = [0] * clients
+    lags: list[float] = []
+    stop = asyncio.Event()
+
+    async def one(i: int) -> None:
+        async with connect(url, max_size=32 * 1024 * 1024, open_timeout=120) as ws:
+            await ws.send(json.dumps({"op": "subscribe", "channels": ["summary"]}))
+            while not stop.is_set():
+                try:
+                    raw = await asyncio.wait_for(ws.recv(), 1.0)
+                except TimeoutError:
+                    continue
+                msg = json.loads(raw)
+                if msg["type"] == "delta":
+                    counts[i] += 1
+                    sent = datetime.fromisoformat(msg["ts"].replace("Z", "+00:00"))
+                    lags.append((datetime.now(UTC) - sent).total_seconds())
+
+    tasks = []
+    for i in range(clients):
+        tasks.append(asyncio.create_task(one(i)))
+        if i % 100 == 99:
+            await asyncio.sleep(0.2)
+    await asyncio.sleep(5.0)
+    counts[:] = [0] * clients
+    lags.clear()
+    await asyncio.sleep(seconds)
+    stop.set()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    rates = [c / seconds for c in counts]
+    print(
+        f"[2] {clients} clients on summary: updates/s per client mean {statistics.mean(rates):.2f}, "
+        f"min {min(rates):.2f}; lag (receive - server ts): {ms(lags) if lags else 'no updates'}"
+    )
+
+
+async def bulk_rows(pool: asyncpg.Pool, rows: int, devices: int) -> None:
+    """>= ``rows`` raw rows over ``devices`` history devices at 10 s, and their 1-minute rollups."""
+    per_device = rows // devices + 1
+    end = datetime.now(UTC).replace(second=0, microsecond=0)
+    start = end - timedelta(seconds=10 * per_device)
+    await pool.executemany(
+        "INSERT INTO devices (device_id, kind, name, zone) VALUES ($1, 'flood', $1, 'q1') "
+        "ON CONFLICT DO NOTHING",
+        [(f"HIST-{i:03d}",) for i in range(devices)],
+    )
+    started = time.monotonic()
+
+    async def one(i: int) -> None:
+        async with pool.acquire() as conn:
+            await conn.execute(
+                "INSERT INTO measurements (time, device_id, metric, part, value) "
+                "SELECT t, $1, 'water_level_cm', '', 10 + 5 * sin(extract(epoch FROM t) / 3600) "
+                "FROM generate_series($2::timestamptz, $3::timestamptz, interval '10 seconds') t",
+                f"HIST-{i:03d}",
+                start,
+                end - timedelta(seconds=10),
+            )
+            await conn.execute(
+                "INSERT INTO rollups_1m (bucket, device_id, metric, part, count, sum, min, max) "
+                "SELECT time_bucket('1 minute', time), device_id, metric, part, count(*), sum(value), "
+                "min(value), max(value) FROM measurements WHERE device_id = $1 GROUP BY 1, 2, 3, 4 "
+                "ON CONFLICT DO NOTHING",
+                f"HIST-{i:03d}",
+            )
+
+    sem = asyncio.Semaphore(4)
+
+    async def limited(i: int) -> None:
+        async with sem:
+            await one(i)
+
+    await asyncio.gather(*(limited(i) for i in range(devices)))
+    total = await pool.fetchval("SELECT count(*) FROM measurements")
+    await pool.execute("ANALYZE measurements; ANALYZE rollups_1m")
+    print(f"[3] generated {total:,} raw rows (+ rollups) in {time.monotonic() - started:.0f} s")
+
+
+async def readings_latency(base: str, devices: int, requests: int) -> None:
+    """Part 3: 24 h at 1-minute buckets, and 1 h raw, through the REST API."""
+    async with httpx.AsyncClient(base_url=base, timeout=30) as http:
+        for bucket, span in (("1m", timedelta(hours=24)), ("raw", timedelta(hours=1))):
+            times = []
+            points = 0
+            for i in range(requests):
+                end = datetime.now(UTC) - timedelta(hours=i % 48)
+                params = {
+                    "metric": "water_level_cm",
+                    "from": (end - span).isoformat(),
+                    "to": end.isoformat(),
+                    "bucket": bucket,
+                }
+                t0 = time.perf_counter()
+                resp = await http.get(f"/api/v1/devices/HIST-{i % devices:03d}/readings", params=params)
+                times.append(time.perf_counter() - t0)
+                points = len(resp.json()["points"])
+            print(f"    readings {span} at {bucket} ({points} points): {ms(times)}")
+
+
+async def main(args: argparse.Namespace) -> None:
+    """Run the three parts against a private stack."""
+    root = Path(tempfile.mkdtemp(prefix="ioc-bench-live-"))
+    os.chmod(root, 0o755)
+    settings = Settings(
+        state_dir=root, db_port=free_port(), mqtt_port=free_port(), http_port=free_port(), environment="test"
+    )
+    stack = Stack(settings, fast_db=True)
+    stack.prepare_state(reset=False)
+    stack.start_services()
+    try:
+        fleet = settings.fleet_file if settings.fleet_file.exists() else None
+        await asyncio.to_thread(stack.load_data, fleet)
+        pool = await create_pool(stack.database_url, max_size=8)
+        await register(pool, args.load_devices)
+        assert stack.mosquitto is not None
+        mqtt_port = stack.mosquitto.port
+        stack.start_app("ingest", ["ingest", "--client-id", "bench-ingest", "--metrics-port", "0"])
+        os.environ["IOC_WS_COALESCE_MS"] = str(args.coalesce_ms)
+        serve = stack.start_app("serve", ["serve"])
+        base = f"http://127.0.0.1:{settings.http_port}"
+        wait_http(f"{base}/api/v1/health", 60, serve)
+        print(f"stack up in {root}; server {base}; coalesce {args.coalesce_ms} ms")
+        if not args.skip_live:
+            stack.start_app(
+                "simulate", ["simulate", "--load", str(args.rate), "--devices", str(args.load_devices)]
+            )
+            await asyncio.sleep(3.0)
+            await latency_under_load(base, mqtt_port, args.clients, args.seconds)
+            print(
+                f"    ingest: {await pool.fetchval('SELECT count(*) FROM measurements'):,} rows stored so far"
+            )
+            await many_clients(base, args.many, args.seconds)  # the load keeps the summary changing
+            stack.children.pop("simulate").stop()
+        if not args.skip_history:
+            await bulk_rows(pool, args.rows, args.history_devices)
+            await readings_latency(base, args.history_devices, args.requests)
+        await pool.close()
+    finally:
+        stack.stop()
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """Command-line options (defaults are the issue's figures)."""
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--rate", type=float, default=2000, help="load messages per second")
+    p.add_argument("--load-devices", type=int, default=1000)
+    p.add_argument("--clients", type=int, default=200)
+    p.add_argument("--many", type=int, default=1000, help="clients of part 2")
+    p.add_argument("--seconds", type=float, default=20)
+    p.add_argument("--coalesce-ms", type=int, default=500, help="IOC_WS_COALESCE_MS (500 = 2 updates/s)")
+    p.add_argument("--rows", type=int, default=10_000_000)
+    p.add_argument("--history-devices", type=int, default=50)
+    p.add_argument("--requests", type=int, default=200)
+    p.add_argument("--skip-live", action="store_true")
+    p.add_argument("--skip-history", action="store_true")
+    return p.parse_args(argv)
+
+
+if __name__ == "__main__":
+    asyncio.run(main(parse_args()))
+    sys.exit(0)

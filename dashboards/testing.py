@@ -1,0 +1,145 @@
+"""Test and benchmark helpers: a websocket client that keeps channel states as a browser does."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import logging
+import os
+import socket
+import struct
+import time
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import urlsplit
+
+from websockets.asyncio.client import ClientConnection, connect
+
+from dashboards.delta import apply
+
+logger = logging.getLogger(__name__)
+
+
+class LiveClient:
+    """Connects to ``/ws/v1/live``, applies snapshots and deltas per channel, and records every message."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.states: dict[str, Any] = {}
+        self.messages: list[dict[str, Any]] = []
+        self.received_at: list[float] = []
+        self.ws: ClientConnection | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._changed = asyncio.Event()
+
+    async def __aenter__(self) -> LiveClient:
+        self.ws = await connect(self.url, max_size=16 * 1024 * 1024, open_timeout=10, close_timeout=1)
+        self._task = asyncio.create_task(self._reader())
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        if self.ws is not None:
+            await self.ws.close()
+
+    async def send(self, doc: dict[str, Any]) -> None:
+        """Send one JSON message."""
+        assert self.ws is not None
+        await self.ws.send(json.dumps(doc))
+
+    async def subscribe(self, *channels: str) -> None:
+        """Subscribe to ``channels``."""
+        await self.send({"op": "subscribe", "channels": list(channels)})
+
+    async def _reader(self) -> None:
+        assert self.ws is not None
+        async for raw in self.ws:
+            msg = json.loads(raw)
+            self.messages.append(msg)
+            self.received_at.append(time.monotonic())
+            if msg["type"] == "snapshot":
+                self.states[msg["channel"]] = msg["data"]
+            elif msg["type"] == "delta":
+                self.states[msg["channel"]] = apply(self.states.get(msg["channel"], {}), msg["data"])
+            self._changed.set()
+
+    async def wait_for(
+        self, predicate: Callable[[LiveClient], Any], within: float = 10.0, what: str = ""
+    ) -> Any:
+        """Wait until ``predicate(self)`` is truthy and return its value; TimeoutError names ``what``."""
+        deadline = time.monotonic() + within
+        while True:
+            try:
+                value = predicate(self)
+            except (KeyError, IndexError, TypeError):
+                value = None
+            if value:
+                return value
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError(f"timed out after {within:.0f} s waiting for {what or predicate}")
+            self._changed.clear()
+            try:
+                await asyncio.wait_for(self._changed.wait(), remaining)
+            except TimeoutError:
+                pass
+
+
+class StuckClient:
+    """A raw websocket client that sends requests and never reads: the worst client a server can have.
+
+    It speaks just enough of RFC 6455 over a blocking socket with a tiny receive buffer, so the
+    server's writes back up after a few kilobytes while our requests keep arriving.
+    """
+
+    def __init__(self, url: str) -> None:
+        parts = urlsplit(url)
+        self.host = parts.hostname or "localhost"
+        self.port = parts.port or 80
+        self.path = parts.path or "/"
+        self.sock: socket.socket | None = None
+
+    def __enter__(self) -> StuckClient:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # before connect: a small window
+        sock.settimeout(10)
+        sock.connect((self.host, self.port))
+        key = base64.b64encode(os.urandom(16)).decode()
+        sock.sendall(
+            (
+                f"GET {self.path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\nUpgrade: websocket\r\n"
+                f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
+            ).encode()
+        )
+        head = b""
+        while b"\r\n\r\n" not in head:
+            chunk = sock.recv(1)
+            if not chunk:
+                raise ConnectionError("server closed during the websocket handshake")
+            head += chunk
+        if b" 101 " not in head.split(b"\r\n", 1)[0]:
+            raise ConnectionError(f"websocket handshake refused: {head[:80]!r}")
+        self.sock = sock
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.sock is not None:
+            self.sock.close()
+
+    def send(self, doc: dict[str, Any]) -> None:
+        """Send one JSON text frame (masked, as clients must)."""
+        assert self.sock is not None
+        data = json.dumps(doc).encode()
+        mask = os.urandom(4)
+        n = len(data)
+        header = bytes([0x81]) + (
+            bytes([0x80 | n])
+            if n < 126
+            else bytes([0x80 | 126]) + struct.pack("!H", n)
+            if n < 65536
+            else bytes([0x80 | 127]) + struct.pack("!Q", n)
+        )
+        self.sock.sendall(header + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(data)))

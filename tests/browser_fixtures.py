@@ -1,0 +1,218 @@
+"""Fixtures for the browser tests: the live server (ingest + ``ioc serve``) and a real headless Chromium.
+
+Imported by name by the browser test modules (``from browser_fixtures import ...``), so
+tests/conftest.py stays the lead's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import urllib.request
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import pytest_asyncio
+from conftest import ARTIFACTS, Broker, mosquitto_pub
+from playwright.async_api import Browser, ConsoleMessage, Page, Request, Response, async_playwright
+
+from ioc.stack import Child, free_port
+from ioc.up import Stack
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update",
+                 "--disable-sync", "--no-first-run", "--disable-quic"]
+SCREENSHOTS = ARTIFACTS / "screenshots"
+
+
+@dataclass
+class LiveServer:
+    """``ioc serve`` on its own port (restartable on the same port) and an ingest worker."""
+
+    start: Callable[..., Child]
+    port: int
+    child: Child | None = None
+    restarts: int = 0
+
+    @property
+    def url(self) -> str:
+        """Base URL."""
+        return f"http://127.0.0.1:{self.port}"
+
+    def launch(self) -> None:
+        """Start ``ioc serve`` and wait until its health answers."""
+        self.child = self.start(f"serve-pages-{self.restarts}", "serve", "--port", str(self.port))
+        self.restarts += 1
+        wait_http(f"{self.url}/api/v1/health", self.child)
+
+    def stop(self) -> None:
+        """Stop the server process (the port closes; browsers see the websocket drop)."""
+        if self.child is not None:
+            self.child.stop()
+            self.child = None
+
+
+def wait_http(url: str, child: Child, timeout: float = 40.0) -> None:
+    """Wait for ``url`` to answer at all (any status), failing early if ``child`` exits."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if child.proc.poll() is not None:
+            log = child.log.name if child.log else "?"
+            pytest.fail(f"ioc serve exited with {child.proc.returncode}; log: {log}")
+        try:
+            with urllib.request.urlopen(url, timeout=2):  # noqa: S310 - our own localhost URL
+                return
+        except urllib.error.HTTPError:
+            return
+        except OSError:
+            time.sleep(0.2)
+    pytest.fail(f"{url} did not answer within {timeout:.0f} s")
+
+
+@pytest.fixture(scope="session")
+def live_server(stack: Stack, run_ioc: Callable[..., Child]) -> Iterator[LiveServer]:
+    """An ingest worker and the API/pages server of the test stack, on ports of their own."""
+    ingest_env = {"IOC_INGEST_CLIENT_ID": "ioc-ingest-pages", "IOC_INGEST_METRICS_PORT": str(free_port())}
+    run_ioc("ingest-pages", "ingest", env=ingest_env)
+    server = LiveServer(start=run_ioc, port=free_port())
+    server.launch()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def populated(live_server: LiveServer, run_ioc: Callable[..., Child]) -> Iterator[None]:
+    """The simulated city (storm scenario) publishing during the module's tests: screens show real data."""
+    child = run_ioc("simulate-pages", "simulate", "--scenario", "storm", "--speed", "60", "--seed", "7")
+    time.sleep(8.0)  # every device has reported at least once (x60: 8 model minutes)
+    yield
+    child.stop()
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def browser() -> AsyncIterator[Browser]:
+    """Debian's Chromium, headless."""
+    async with async_playwright() as pw:
+        b = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield b
+        finally:
+            await b.close()
+
+
+@dataclass
+class Watched:
+    """A page and every problem it reported: console errors, failed requests, HTTP >= 400."""
+
+    page: Page
+    problems: list[str] = field(default_factory=list)
+
+    def assert_clean(self) -> None:
+        """Fail with the list of problems, if any."""
+        assert not self.problems, "page problems:\n" + "\n".join(self.problems)
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def open_page(browser: Browser) -> AsyncIterator[Callable[..., Any]]:
+    """Open pages in fresh contexts with problem tracking; all closed at the end of the test."""
+    contexts = []
+
+    async def opener(url: str, width: int = 1920, height: int = 1080, **kwargs: Any) -> Watched:
+        context = await browser.new_context(viewport={"width": width, "height": height}, **kwargs)
+        contexts.append(context)
+        page = await context.new_page()
+        watched = Watched(page)
+
+        def on_console(msg: ConsoleMessage) -> None:
+            if msg.type == "error":
+                watched.problems.append(f"console error: {msg.text} ({msg.location.get('url', '')})")
+
+        def on_failed(req: Request) -> None:
+            watched.problems.append(f"request failed: {req.method} {req.url} {req.failure}")
+
+        def on_response(resp: Response) -> None:
+            if resp.status >= 400:
+                watched.problems.append(f"HTTP {resp.status}: {resp.url}")
+
+        page.on("console", on_console)
+        page.on("pageerror", lambda exc: watched.problems.append(f"page error: {exc}"))
+        page.on("requestfailed", on_failed)
+        page.on("response", on_response)
+        await page.goto(url)
+        return watched
+
+    yield opener
+    for context in contexts:
+        await context.close()
+
+
+def publish_level(broker: Broker, device_id: str, level_cm: float, *, ago_s: float = 0.0) -> None:
+    """Publish one canonical flood reading, as a field device would."""
+    ts = (datetime.now(UTC) - timedelta(seconds=ago_s)).isoformat().replace("+00:00", "Z")
+    payload = json.dumps({"ts": ts, "metrics": {"water_level_cm": level_cm}}).encode()
+    mosquitto_pub(broker, f"ioc/v1/flood/{device_id}/telemetry", payload)
+
+
+async def wait_live(page: Page, timeout_ms: float = 15000) -> None:
+    """Wait until the page's connection indicator says live."""
+    await page.wait_for_selector('#conn[data-state="live"]', timeout=timeout_ms)
+
+
+async def settle(seconds: float) -> None:
+    """Let the page run (without blocking the event loop that drives the browser)."""
+    await asyncio.sleep(seconds)
+
+
+# Checked inside the page: every panel's content fits its box (or the overflow is an intended scroll
+# container), no two panels intersect, and nothing extends past the viewport.
+LAYOUT_CHECK = """
+(panelSelector) => {
+  const problems = [];
+  const vw = document.documentElement.clientWidth, vh = document.documentElement.clientHeight;
+  const panels = [...document.querySelectorAll(panelSelector)].filter((p) => p.offsetParent !== null);
+  const boxes = panels.map((p) => [p, p.getBoundingClientRect()]);
+  const name = (p) => p.id || p.className;
+  for (const [p, r] of boxes) {
+    if (r.left < -0.5 || r.top < -0.5 || r.right > vw + 0.5 || r.bottom > vh + 0.5)
+      problems.push(`${name(p)} extends past the viewport: ${JSON.stringify(r)}`);
+    for (const el of [p, ...p.querySelectorAll("*")]) {
+      if (el.offsetParent === null && el !== p) continue;
+      const style = getComputedStyle(el);
+      const scrolls = /(auto|scroll)/.test(style.overflowY + style.overflowX);
+      const clipped = el.classList.contains("scroll") || scrolls || el.closest(".js-plotly-plot, svg");
+      if (clipped && el !== p) continue;
+      const what = `${name(p)} > ${el.tagName}.${el.className}`;
+      const ellipsis = style.textOverflow === "ellipsis";
+      if (el.scrollWidth > el.clientWidth + 1 && style.overflowX !== "visible" && !ellipsis)
+        problems.push(`${what} overflows horizontally (${el.scrollWidth} > ${el.clientWidth})`);
+      const tall = el.scrollHeight > el.clientHeight + 1 && el.clientHeight > 0;
+      if (tall && style.overflowY !== "visible" && !scrolls)
+        problems.push(`${what} overflows vertically (${el.scrollHeight} > ${el.clientHeight})`);
+    }
+  }
+  for (let i = 0; i < boxes.length; i++) for (let j = i + 1; j < boxes.length; j++) {
+    const [a, ra] = boxes[i], [b, rb] = boxes[j];
+    if (a.contains(b) || b.contains(a)) continue;
+    const w = Math.min(ra.right, rb.right) - Math.max(ra.left, rb.left);
+    const h = Math.min(ra.bottom, rb.bottom) - Math.max(ra.top, rb.top);
+    if (w > 0.5 && h > 0.5) problems.push(`${name(a)} and ${name(b)} overlap`);
+  }
+  const doc = document.documentElement;
+  if (doc.scrollWidth > vw + 1) problems.push(`page wider than the viewport (${doc.scrollWidth} > ${vw})`);
+  if (doc.scrollHeight > vh + 1) problems.push(`page taller than the viewport (${doc.scrollHeight} > ${vh})`);
+  return problems;
+}
+"""
+
+
+def screenshot_path(name: str) -> Path:
+    """Where a screenshot goes (the folder is created and printed)."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    print(f"screenshots: {SCREENSHOTS}")
+    return SCREENSHOTS / name

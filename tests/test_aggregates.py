@@ -1,0 +1,118 @@
+"""Pure view functions: flood levels, congestion, summary figures, and channel deltas."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from dashboards import aggregates as agg
+from dashboards.delta import NOTHING, apply, diff, merge
+from dashboards.encoding import dumps
+
+
+def device(
+    device_id: str, kind: str, zone: str = "z1", status: str = "online", **latest: float
+) -> dict[str, Any]:
+    """A device object as the loaders build it."""
+    metadata = {"warning_cm": 20, "danger_cm": 30} if kind == "flood" else {"free_flow_kmh": 50}
+    d = {
+        "device_id": device_id,
+        "kind": kind,
+        "name": device_id,
+        "zone": zone,
+        "status": status,
+        "interval_s": 60,
+        "metadata": metadata,
+        "latest": {k: {"value": v, "time": "2026-11-21T00:00:00Z"} for k, v in latest.items()},
+    }
+    d["level"] = agg.flood_level(latest.get("water_level_cm"), metadata) if kind == "flood" else None
+    d["congestion"] = agg.congestion(latest.get("avg_speed_kmh"), metadata) if kind == "traffic" else None
+    return d
+
+
+def test_flood_level_uses_device_thresholds() -> None:
+    assert [agg.flood_level(v, {"warning_cm": 15, "danger_cm": 25}) for v in (None, 14.9, 15, 25)] == [
+        None,
+        "ok",
+        "warning",
+        "danger",
+    ]
+    assert agg.flood_level(20, {}) == "warning" and agg.flood_level(30, {}) == "danger"
+
+
+def test_congestion_bands() -> None:
+    meta = {"free_flow_kmh": 40}
+    assert [agg.congestion(v, meta) for v in (None, 28, 27.9, 20, 12, 11.9)] == [None, 0, 1, 1, 2, 3]
+
+
+def test_summary_counts_and_rankings() -> None:
+    devices = [
+        device("F1", "flood", water_level_cm=35, rainfall_mm_h=10),
+        device("F2", "flood", water_level_cm=22),
+        device("F3", "flood", status="stale", water_level_cm=99),
+        device("T1", "traffic", avg_speed_kmh=10, vehicle_count=30),
+        device("T2", "traffic", zone="z2", avg_speed_kmh=45, vehicle_count=10),
+        device("C1", "camera", status="unknown"),
+    ]
+    zones = [
+        {"zone_id": "z1", "name": "Z1", "priority": True},
+        {"zone_id": "z2", "name": "Z2", "priority": False},
+    ]
+    alerts = [{"id": 1, "zone": "z2", "severity": "warning", "state": "acknowledged"}]
+    s = agg.summary_view(zones, devices, alerts, {"z1": 2}, {"max_level_cm": None})
+    assert (
+        s["devices"]["total"] == 6
+        and s["devices"]["stale"] == 1
+        and s["devices"]["by_kind"]["flood"]["total"] == 3
+    )
+    assert s["flood"]["max_level_cm"] == 35 and s["flood"]["max_device_id"] == "F1"  # the stale 99 is ignored
+    assert (s["flood"]["points_warning"], s["flood"]["points_danger"]) == (2, 1)
+    assert [t["device_id"] for t in s["flood"]["top"]] == ["F1", "F2"]
+    assert s["traffic"]["flow_veh_h"] == 2400 and s["traffic"]["congested"] == 1
+    assert s["traffic"]["worst"][0]["device_id"] == "T1" and s["traffic"]["worst"][0]["congestion"] == 3
+    assert s["alerts"] == {"open": 1, "critical": 0, "unacknowledged": 0}
+    assert [(z["zone_id"], z["state"]) for z in s["zones"]] == [("z1", "critical"), ("z2", "warning")]
+    assert s["cameras"]["incidents_1h"] == 2
+
+
+def test_delta_carries_only_changes_by_key() -> None:
+    old = {
+        "a": 1,
+        "items": [{"device_id": "x", "v": 1, "name": "X"}, {"device_id": "y", "v": 2}],
+        "tags": [1, 2],
+    }
+    new = {
+        "a": 1,
+        "items": [{"device_id": "x", "v": 5, "name": "X"}, {"device_id": "z", "v": 3}],
+        "tags": [1, 2],
+    }
+    d = diff(old, new)
+    assert d == {
+        "items": [
+            {"device_id": "x", "v": 5},
+            {"device_id": "z", "v": 3},
+            {"device_id": "y", "_removed": True},
+        ]
+    }
+    assert diff(new, new) is NOTHING
+    by_key = {i["device_id"]: i for i in apply(old, d)["items"]}
+    assert by_key == {i["device_id"]: i for i in new["items"]}
+
+
+def test_merged_deltas_equal_applying_both() -> None:
+    s0 = {"n": 1, "alerts": [{"id": 1, "state": "open"}], "flood": {"max": 10}}
+    s1 = {
+        "n": 2,
+        "alerts": [{"id": 1, "state": "acknowledged"}, {"id": 2, "state": "open"}],
+        "flood": {"max": 10},
+    }
+    s2 = {"n": 2, "alerts": [{"id": 2, "state": "open", "x": 1}], "flood": {"max": 12}}
+    d1, d2 = diff(s0, s1), diff(s1, s2)
+    merged = merge(d1, d2)
+    for result in (apply(s0, merged), apply(apply(s0, d1), d2)):
+        assert result["n"] == 2 and result["flood"] == {"max": 12}
+        assert {a["id"]: a for a in result["alerts"]} == {2: {"id": 2, "state": "open", "x": 1}}
+
+
+def test_json_is_always_finite() -> None:
+    assert dumps({"a": math.nan, "b": [math.inf, 1.5]}) == '{"a":null,"b":[null,1.5]}'

@@ -1,0 +1,159 @@
+"""Nothing lost, nothing doubled: a worker killed with SIGKILL, a 30 s database outage, two workers sharing
+one subscription. Each runs `ioc simulate --load` and compares the database with its manifest."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import asyncpg
+import pytest
+from conftest import log_tail
+
+from ioc.settings import Settings
+from ioc.stack import Child, free_port, spawn
+from ioc.up import Stack
+
+DEVICES = 100
+
+
+@pytest.fixture(scope="module")
+def private_stack() -> Iterator[Stack]:
+    """A database and broker of our own: these tests stop the database and kill workers."""
+    root = Path(tempfile.mkdtemp(prefix="ioc-resilience-"))
+    os.chmod(root, 0o755)
+    stack = Stack(Settings(state_dir=root, db_port=free_port(), mqtt_port=free_port(), environment="test"), fast_db=True)
+    stack.prepare_state(reset=False)
+    stack.start_services()
+    try:
+        stack.load_data(None)
+        assert stack.postgres is not None
+        stack.postgres.psql("INSERT INTO devices (device_id, kind, name) SELECT 'LOAD-' || lpad(i::text, 5, '0'), "
+                            f"'flood', 'load' FROM generate_series(1, {DEVICES}) i")
+        yield stack
+    finally:
+        stack.stop()
+
+
+def start(stack: Stack, name: str, *args: str) -> Child:
+    env = {**stack.child_env(), "IOC_INGEST_METRICS_PORT": "0", "IOC_INGEST_RATE_LIMIT_PER_S": "1000"}
+    return spawn(name, [sys.executable, "-m", "ioc.cli", *args], stack.state_dir / "logs" / f"{name}.log", env=env)
+
+
+def worker(stack: Stack, client_id: str) -> Child:
+    child = start(stack, client_id, "ingest", "--client-id", client_id)
+    assert stack.postgres is not None
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        seen = stack.postgres.psql(f"SELECT count(*) FROM ingest_workers WHERE worker_id = '{client_id}' "
+                                   "AND heartbeat_at > now() - interval '10 seconds'")
+        if seen == "1":
+            return child
+        assert child.proc.poll() is None, log_tail(child)
+        time.sleep(0.2)
+    pytest.fail(f"worker {client_id} did not start: {log_tail(child)}")
+
+
+def load(stack: Stack, rate: int, seconds: int, manifest: Path) -> Child:
+    return start(stack, "load", "simulate", "--load", str(rate), "--devices", str(DEVICES), "--duration", str(seconds),
+                 "--manifest", str(manifest))
+
+
+async def assert_matches_manifest(stack: Stack, manifest_path: Path, timeout: float = 60) -> dict[str, int]:
+    """Wait until the database holds exactly what the manifest says was acknowledged, per device."""
+    manifest = json.loads(manifest_path.read_text())
+    assert manifest["acked"] == manifest["sent"] > 0
+    expected = {dev: d["count"] for dev, d in manifest["devices"].items()}
+    conn = await asyncpg.connect(stack.database_url)
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            rows = await conn.fetch(
+                "SELECT device_id, count(*) AS n, count(DISTINCT time) AS t, max(seq) AS last FROM measurements "
+                "WHERE metric = 'water_level_cm' GROUP BY device_id")
+            got = {r["device_id"]: r["n"] for r in rows}
+            if got == expected or time.monotonic() > deadline:
+                break
+            await asyncio.sleep(0.5)
+        assert sum(got.values()) == sum(expected.values()), "rows stored vs messages acknowledged by the broker"
+        assert got == expected
+        for r in rows:
+            assert r["t"] == r["n"], f"duplicate readings for {r['device_id']}"
+            assert r["last"] == manifest["devices"][r["device_id"]]["last_seq"]
+        total_rows = await conn.fetchval("SELECT count(*) FROM measurements")
+        assert total_rows == 3 * manifest["sent"]  # 3 metrics per message, none twice
+        return got
+    finally:
+        await conn.close()
+
+
+@pytest.fixture()
+def clean(private_stack: Stack) -> Stack:
+    assert private_stack.postgres is not None
+    private_stack.postgres.psql("TRUNCATE measurements, latest_values, rollup_dirty, quarantine")
+    return private_stack
+
+
+async def test_sigkill_mid_stream_loses_and_doubles_nothing(clean: Stack, tmp_path: Path) -> None:
+    manifest = tmp_path / "manifest.json"
+    first = worker(clean, "kill-me")
+    sender = load(clean, 1500, 12, manifest)
+    await asyncio.sleep(4)
+    first.proc.send_signal(signal.SIGKILL)
+    first.proc.wait(5)
+    await asyncio.sleep(2)
+    second = worker(clean, "kill-me")  # same client id: the broker resumes the persistent session
+    try:
+        assert sender.proc.wait(60) == 0, log_tail(sender)
+        await assert_matches_manifest(clean, manifest)
+    finally:
+        second.stop()
+        sender.stop()
+
+
+async def test_thirty_second_database_outage_is_spooled_and_replayed(clean: Stack, tmp_path: Path) -> None:
+    assert clean.postgres is not None
+    manifest = tmp_path / "manifest.json"
+    w = worker(clean, "outage")
+    sender = load(clean, 1000, 42, manifest)
+    try:
+        await asyncio.sleep(5)
+        clean.postgres.stop()
+        await asyncio.sleep(30)
+        clean.postgres.start(clean.state_dir / "logs" / "postgres.log")
+        assert sender.proc.wait(60) == 0, log_tail(sender)
+        await assert_matches_manifest(clean, manifest, timeout=90)
+        await asyncio.sleep(6)  # the next heartbeat carries the final counts
+        stats = json.loads(clean.postgres.psql("SELECT stats FROM ingest_workers WHERE worker_id = 'outage'"))
+        assert stats["spooled"] > 10_000 and stats["replayed"] >= stats["spooled"]
+        assert w.proc.poll() is None, "the worker kept running through the outage"
+    finally:
+        w.stop()
+        sender.stop()
+
+
+async def test_two_workers_share_the_stream_each_message_stored_once(clean: Stack, tmp_path: Path) -> None:
+    assert clean.postgres is not None
+    manifest = tmp_path / "manifest.json"
+    a, b = worker(clean, "share-a"), worker(clean, "share-b")
+    sender = load(clean, 2000, 8, manifest)
+    try:
+        assert sender.proc.wait(60) == 0, log_tail(sender)
+        await assert_matches_manifest(clean, manifest)
+        await asyncio.sleep(6)  # next heartbeat carries the final counts
+        stats = {r.split("|")[0]: json.loads(r.split("|")[1]) for r in clean.postgres.psql(
+            "SELECT worker_id, stats FROM ingest_workers WHERE worker_id LIKE 'share-%'").splitlines()}
+        stored = {w: s["stored"] for w, s in stats.items()}
+        assert all(n > 0 for n in stored.values()), f"both workers took part: {stored}"
+        assert sum(stored.values()) == 3 * json.loads(manifest.read_text())["sent"]
+    finally:
+        a.stop()
+        b.stop()
+        sender.stop()

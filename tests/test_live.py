@@ -1,0 +1,208 @@
+"""The websocket end to end: MQTT -> ingest -> TimescaleDB -> NOTIFY -> hub -> websocket."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import asyncpg
+import httpx
+import pytest
+from conftest import Broker, mosquitto_pub
+
+from dashboards.testing import LiveClient, StuckClient
+from ioc.stack import free_port
+from ioc.up import wait_http
+
+pytestmark = pytest.mark.usefixtures("ingest", "live_devices")
+
+FLOOD = "T-LIVE-FL1"
+FLOOD2 = "T-LIVE-FL2"
+ZONE = "q10"
+
+
+@pytest.fixture(scope="module")
+def servers(run_ioc, tmp_path_factory) -> Iterator[list[str]]:  # type: ignore[no-untyped-def]
+    """Two API servers side by side (fast coalescing, 1 s heartbeats, no alert rules)."""
+    rules = Path(tmp_path_factory.mktemp("live")) / "rules.yaml"
+    rules.write_text("version: 1\nrules: []\n")
+    env = {"IOC_WS_COALESCE_MS": "100", "IOC_WS_HEARTBEAT_S": "1", "IOC_ALERT_RULES_FILE": str(rules)}
+    children, bases = [], []
+    for i in range(2):
+        port = free_port()
+        children.append(run_ioc(f"serve-live-{i}", "serve", "--port", str(port), env=env))
+        bases.append(f"http://127.0.0.1:{port}")
+    for child, base in zip(children, bases, strict=True):
+        wait_http(f"{base}/api/v1/health", 30, child)
+    yield bases
+    for child in children:
+        child.stop()
+
+
+@pytest.fixture(scope="module")
+async def live_devices(pool: asyncpg.Pool) -> list[str]:
+    """Our own flood devices in zone q10, known to the ingest."""
+    await pool.executemany(
+        "INSERT INTO devices (device_id, kind, name, zone, metadata) VALUES ($1, 'flood', $1, $2, '{}') "
+        "ON CONFLICT (device_id) DO NOTHING",
+        [(FLOOD, ZONE), (FLOOD2, ZONE)],
+    )
+    await pool.execute("SELECT pg_notify('ioc_registry', 'test')")
+    await asyncio.sleep(1.0)  # the ingest reloads its registry
+    return [FLOOD, FLOOD2]
+
+
+def ws_url(base: str) -> str:
+    """The live websocket of a server."""
+    return base.replace("http://", "ws://") + "/ws/v1/live"
+
+
+def publish_level(broker: Broker, device_id: str, level: float) -> float:
+    """Publish one water level reading now; returns the publish time (monotonic)."""
+    payload = {
+        "ts": datetime.now(UTC).isoformat(),
+        "metrics": {"water_level_cm": level, "rainfall_mm_h": 5.0},
+    }
+    started = time.monotonic()
+    mosquitto_pub(broker, f"ioc/v1/flood/{device_id}/telemetry", json.dumps(payload).encode())
+    return started
+
+
+def level_of(client: LiveClient, device_id: str) -> float | None:
+    """The water level a client currently shows for a device (device channel)."""
+    return client.states[f"device:{device_id}"]["device"]["latest"]["water_level_cm"]["value"]  # type: ignore[no-any-return]
+
+
+async def test_reading_arrives_as_delta_on_every_channel(servers: list[str], broker: Broker) -> None:
+    channels = [f"device:{FLOOD}", f"zone:{ZONE}", "kind:flood", "summary"]
+    async with LiveClient(ws_url(servers[0])) as client:
+        await client.subscribe(*channels)
+        await client.wait_for(lambda c: all(ch in c.states for ch in channels), what="four snapshots")
+        assert [m["type"] for m in client.messages] == ["snapshot"] * 4
+        assert all(m["ts"].endswith("Z") for m in client.messages)
+        started = publish_level(broker, FLOOD, 27.5)
+        await client.wait_for(lambda c: level_of(c, FLOOD) == 27.5, what="the device delta")
+        latency = time.monotonic() - started
+        device_delta = next(
+            m for m in client.messages if m["channel"] == f"device:{FLOOD}" and m["type"] == "delta"
+        )
+        assert "name" not in device_delta["data"]["device"]  # only what changed
+        assert client.states[f"device:{FLOOD}"]["device"]["level"] == "warning"
+        zone = await client.wait_for(
+            lambda c: (
+                next(d for d in c.states[f"zone:{ZONE}"]["devices"] if d["device_id"] == FLOOD)["level"]
+                == "warning"
+                and c.states[f"zone:{ZONE}"]
+            ),
+            what="the zone delta",
+        )
+        assert zone["flood"]["max_level_cm"] >= 27.5 and zone["zone"]["zone_id"] == ZONE
+        await client.wait_for(
+            lambda c: any(
+                d["device_id"] == FLOOD and d["latest"]["water_level_cm"]["value"] == 27.5
+                for d in c.states["kind:flood"]["devices"]
+            ),
+            what="the kind delta",
+        )
+        await client.wait_for(
+            lambda c: c.states["summary"]["flood"]["points_warning"] >= 1, what="summary delta"
+        )
+    assert latency < 2.0, f"publish to websocket took {latency:.2f} s"
+
+
+async def test_errors_keep_the_connection_open(servers: list[str]) -> None:
+    async with LiveClient(ws_url(servers[0])) as client:
+        await client.subscribe("bogus", "zone:atlantis")
+        await client.send({"op": "dance"})
+        assert client.ws is not None
+        await client.ws.send("not json")
+        await client.send({"op": "subscribe", "channels": "summary"})
+        await client.wait_for(
+            lambda c: len([m for m in c.messages if m["type"] == "error"]) >= 5, what="5 errors"
+        )
+        errors = [m for m in client.messages if m["type"] == "error"]
+        assert [e["data"]["code"] for e in errors] == [
+            "unknown_channel",
+            "unknown_channel",
+            "bad_op",
+            "bad_json",
+            "bad_request",
+        ]
+        assert errors[0]["channel"] == "bogus"
+        await client.subscribe("summary")
+        await client.wait_for(lambda c: "summary" in c.states, what="summary snapshot after errors")
+        await client.send({"op": "unsubscribe", "channels": ["summary"]})
+        await client.send({"op": "ping"})
+        await client.wait_for(lambda c: any(m["type"] == "heartbeat" for m in c.messages), what="heartbeat")
+        heartbeat = next(m for m in client.messages if m["type"] == "heartbeat")
+        assert heartbeat["channel"] == "" and heartbeat["data"] == {}
+
+
+async def test_heartbeats_on_an_idle_connection(servers: list[str]) -> None:
+    async with LiveClient(ws_url(servers[1])) as client:
+        await asyncio.sleep(2.5)
+        beats = [m for m in client.messages if m["type"] == "heartbeat"]
+        assert len(beats) >= 2 and all(b["channel"] == "" for b in beats)
+
+
+async def test_stuck_client_does_not_delay_others(servers: list[str], broker: Broker) -> None:
+    """A client that subscribes to everything and never reads must not slow a reading client down."""
+    base = servers[0]
+    async with httpx.AsyncClient(base_url=base) as http:
+        zones = [z["zone_id"] for z in (await http.get("/api/v1/zones")).json()["items"]]
+        devices = [
+            d["device_id"]
+            for d in (await http.get("/api/v1/devices", params={"limit": 1000})).json()["items"]
+        ]
+    everything = ["summary", "alerts", "events", "kind:flood", "kind:traffic", "kind:camera"]
+    everything += [f"zone:{z}" for z in zones] + [f"device:{d}" for d in devices]
+    with StuckClient(ws_url(base)) as stuck:
+        async with LiveClient(ws_url(base)) as good:
+            for _ in range(
+                100
+            ):  # each re-subscription asks for fresh snapshots: far more than the buffers hold
+                stuck.send({"op": "subscribe", "channels": everything})
+            await good.subscribe(f"device:{FLOOD2}")
+            await good.wait_for(lambda c: f"device:{FLOOD2}" in c.states, what="the good client's snapshot")
+            latencies = []
+            for i in range(5):
+                started = publish_level(broker, FLOOD2, 10.0 + i)
+                await good.wait_for(lambda c, i=i: level_of(c, FLOOD2) == 10.0 + i, what=f"update {i}")
+                latencies.append(time.monotonic() - started)
+            async with httpx.AsyncClient(base_url=base) as http:
+                started = time.monotonic()
+                assert (await http.get("/api/v1/health")).status_code == 200
+                assert time.monotonic() - started < 1.0
+                metrics = (await http.get("/metrics")).text
+    dropped = next(
+        float(line.split()[1]) for line in metrics.splitlines() if line.startswith("ioc_ws_dropped_total")
+    )
+    assert dropped > 0  # the stuck client's undelivered updates were merged, not queued
+    assert max(latencies) < 2.0, latencies
+
+
+async def test_two_servers_show_the_same_state(servers: list[str], broker: Broker) -> None:
+    channels = [f"zone:{ZONE}", "summary"]
+    async with LiveClient(ws_url(servers[0])) as a, LiveClient(ws_url(servers[1])) as b:
+        for c in (a, b):
+            await c.subscribe(*channels)
+            await c.wait_for(lambda c: all(ch in c.states for ch in channels), what="snapshots")
+        publish_level(broker, FLOOD2, 33.3)
+        for c in (a, b):
+            await c.wait_for(
+                lambda c: any(
+                    d["device_id"] == FLOOD2 and d["latest"]["water_level_cm"]["value"] == 33.3
+                    for d in c.states[f"zone:{ZONE}"]["devices"]
+                ),
+                what="the reading on both servers",
+            )
+        await asyncio.sleep(0.5)  # let both settle on the same snapshot
+        zone_a, zone_b = a.states[f"zone:{ZONE}"], b.states[f"zone:{ZONE}"]
+        by_id = lambda z: {d["device_id"]: d for d in z["devices"]}  # noqa: E731 - order is the client's
+        assert by_id(zone_a) == by_id(zone_b)
+        assert zone_a["flood"] == zone_b["flood"] and zone_a["flood"]["max_level_cm"] >= 33.3
+        assert a.states["summary"]["devices"] == b.states["summary"]["devices"]

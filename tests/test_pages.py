@@ -1,0 +1,121 @@
+"""The pages router without a database: templates, catalogues, static files and plotly's bundle."""
+
+from __future__ import annotations
+
+import json
+import re
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from dashboards import pages
+from ioc.settings import Settings
+
+JS_DIR = pages.STATIC_DIR / "js"
+TEMPLATES = sorted((pages.STATIC_DIR / "pages").glob("*.html"))
+
+
+@pytest.fixture(scope="module")
+def client() -> TestClient:
+    """The router alone in an app, with a tile URL configured."""
+    app = FastAPI()
+    app.state.settings = Settings(map_tile_url="http://tiles.invalid/{z}/{x}/{y}.png", environment="test")
+    app.include_router(pages.router)
+    return TestClient(app)
+
+
+def test_catalogues_have_the_same_keys() -> None:
+    """vi.json and en.json translate exactly the same messages, none empty."""
+    vi, en = pages.catalogue("vi"), pages.catalogue("en")
+    assert set(vi) == set(en), f"only vi: {sorted(set(vi) - set(en))}; only en: {sorted(set(en) - set(vi))}"
+    assert all(v.strip() for v in [*vi.values(), *en.values()])
+
+
+def test_every_key_used_is_in_the_catalogue() -> None:
+    """data-i18n attributes and literal t("...") calls only use keys that exist."""
+    keys = set(pages.catalogue("vi"))
+    used: set[str] = set()
+    for template in TEMPLATES:
+        used |= set(re.findall(r'data-i18n(?:-title|-aria|-placeholder)?="([^"]+)"', template.read_text()))
+    for script in JS_DIR.glob("*.js"):
+        used |= set(re.findall(r'\bt\("([a-z0-9_.]+)"', script.read_text()))
+    assert used - keys == set()
+
+
+class _VisibleText(HTMLParser):
+    """Collects text a user would see: not in <script>, <style> or <title> (titles are catalogued)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stack: list[str] = []
+        self.text: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag not in {"meta", "link", "img", "input", "br"}:
+            self.stack.append(tag)
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in self.stack:
+            while self.stack.pop() != tag:
+                pass
+
+    def handle_data(self, data: str) -> None:
+        if not set(self.stack) & {"script", "style", "title"} and re.search(r"[^\W\d_]", data):
+            self.text.append(data.strip())
+
+
+@pytest.mark.parametrize("template", TEMPLATES, ids=lambda p: p.name)
+def test_templates_have_no_hard_coded_text(template: Path) -> None:
+    """Every visible word of a page comes from the catalogues."""
+    parser = _VisibleText()
+    parser.feed(template.read_text())
+    assert parser.text == []
+
+
+@pytest.mark.parametrize("path", ["/wall", "/summary", "/zones/q1", "/devices/FL-BT-001"])
+def test_pages_embed_their_config(client: TestClient, path: str) -> None:
+    """Each page answers HTML with its configuration (tiles URL, heartbeat) embedded as JSON."""
+    resp = client.get(path)
+    assert resp.status_code == 200
+    assert resp.headers["content-type"].startswith("text/html")
+    blob = re.search(r'<script id="ioc-config" type="application/json">(.*?)</script>', resp.text, re.S)
+    assert blob is not None
+    config = json.loads(blob.group(1))
+    assert config["mapTileUrl"] == "http://tiles.invalid/{z}/{x}/{y}.png"
+    assert config["heartbeatS"] > 0
+    assert "{{" not in resp.text
+
+
+def test_lang_parameter_sets_the_document_language(client: TestClient) -> None:
+    """?lang=en renders the English title server-side; anything else falls back to Vietnamese."""
+    assert '<html lang="en">' in client.get("/wall?lang=en").text
+    assert '<html lang="vi">' in client.get("/wall?lang=xx").text
+
+
+def test_plotly_is_served_from_the_python_package(client: TestClient) -> None:
+    """/static/vendor/plotly.min.js is the plotly package's own bundle."""
+    resp = client.get("/static/vendor/plotly.min.js")
+    assert resp.status_code == 200
+    assert resp.headers["content-type"].startswith("text/javascript")
+    assert resp.content == pages.plotly_bundle().read_bytes()
+    assert not (pages.STATIC_DIR / "vendor").exists(), "plotly must not be copied into the repository"
+
+
+def test_static_files_stay_inside_the_static_folder(client: TestClient) -> None:
+    """Assets are served; traversal and unknown ids are 404."""
+    assert client.get("/static/js/wall.js").headers["content-type"].startswith("text/javascript")
+    assert client.get("/static/../pages.py").status_code == 404
+    assert client.get("/static/%2e%2e/pages.py").status_code == 404
+    assert client.get("/devices/bad%20id").status_code == 404
+    assert client.get("/i18n/fr.json").status_code == 404
+
+
+def test_no_external_assets() -> None:
+    """Pages, styles and scripts reference nothing on another origin (they must work offline)."""
+    for path in [*TEMPLATES, *JS_DIR.glob("*.js"), *(pages.STATIC_DIR / "css").glob("*.css")]:
+        text = path.read_text()
+        external = r"""(src|href)=["']https?://|url\(\s*["']?https?://|import .* from ["']https?://"""
+        assert not re.search(external, text), path

@@ -1,0 +1,216 @@
+"""ioc.auth and ioc.audit on the real database: hashes, logins, throttling, sessions, audit rows."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import io
+import time
+import uuid
+from datetime import timedelta
+
+import asyncpg
+import pytest
+from argon2 import PasswordHasher
+
+from ioc import audit, auth, security_cli
+from ioc.auth import SessionPolicy, ThrottlePolicy
+from ioc.settings import Settings
+
+PASSWORD = "correct horse battery"
+
+
+def unique(prefix: str) -> str:
+    """A user name no other test uses."""
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+async def test_passwords_are_argon2_and_rehashed(pool: asyncpg.Pool) -> None:
+    name = unique("hash")
+    async with pool.acquire() as conn:
+        await auth.create_user(conn, name, "viewer", PASSWORD)
+        stored = await conn.fetchval("SELECT password_hash FROM users WHERE name = $1", name)
+        assert stored.startswith("$argon2id$") and PASSWORD not in stored
+        weak = PasswordHasher(time_cost=1, memory_cost=8192, parallelism=1).hash(PASSWORD)
+        await conn.execute("UPDATE users SET password_hash = $2 WHERE name = $1", name, weak)
+        await auth.login(conn, name, PASSWORD, source="10.1.0.1")
+        rehashed = await conn.fetchval("SELECT password_hash FROM users WHERE name = $1", name)
+    assert rehashed != weak and not PasswordHasher().check_needs_rehash(rehashed)
+
+
+async def test_login_success_and_failure_are_audited(pool: asyncpg.Pool) -> None:
+    name = unique("login")
+    async with pool.acquire() as conn:
+        await auth.create_user(conn, name, "operator", PASSWORD, actor="tester")
+        with pytest.raises(auth.LoginFailed):
+            await auth.login(conn, name, "wrong password!", source="10.1.0.2")
+        with pytest.raises(auth.LoginFailed):
+            await auth.login(conn, unique("nobody"), PASSWORD, source="10.1.0.2")
+        result = await auth.login(conn, name.upper(), PASSWORD, source="10.1.0.2", user_agent="pytest")
+        assert result.user == auth.User(name, "operator")
+        assert len(result.token) >= 43  # 32 random bytes, url-safe base64
+        assert await auth.session_user(conn, result.token) == result.user
+        stored = await conn.fetchval("SELECT token_hash FROM sessions WHERE user_name = $1", name)
+        assert stored == auth.token_hash(result.token) and result.token.encode() not in stored
+        rows = await audit.recent(conn, target=name)
+    assert [(r.action, r.outcome) for r in rows] == [
+        ("login", "success"),
+        ("login", "failure"),
+        ("user.add", "success"),
+    ]
+    assert rows[0].source == "10.1.0.2" and rows[2].actor == "tester"
+
+
+async def test_ten_bad_passwords_slow_further_attempts(pool: asyncpg.Pool) -> None:
+    name = unique("brute")
+    policy = ThrottlePolicy(threshold=5, base_s=0.05, max_s=5.0)
+    waits: list[float] = []
+    started = time.monotonic()
+    async with pool.acquire() as conn:
+        await auth.create_user(conn, name, "viewer", PASSWORD)
+        for _ in range(10):
+            while True:
+                try:
+                    await auth.login(conn, name, "not the password", source="10.1.0.3", throttle=policy)
+                except auth.Throttled as exc:
+                    waits.append(exc.retry_after)
+                    await asyncio.sleep(exc.retry_after)
+                    continue
+                except auth.LoginFailed:
+                    break
+        elapsed = time.monotonic() - started
+        # Locked now: even the right password is refused until the lockout ends.
+        with pytest.raises(auth.Throttled) as locked:
+            await auth.login(conn, name, PASSWORD, source="10.1.0.99", throttle=policy)
+        assert locked.value.retry_after > 0.5
+        throttled = await conn.fetchval(
+            "SELECT count(*) FROM audit_log WHERE target = $1 AND outcome = 'throttled'", name
+        )
+    assert len(waits) == 5, waits  # one wait after each of failures 5..9
+    assert all(b > a * 1.5 for a, b in zip(waits, waits[1:], strict=False)), waits
+    assert elapsed >= sum(policy.delay(n) for n in range(5, 10)) * 0.9
+    assert throttled == 6
+
+
+async def test_throttling_is_also_per_address(pool: asyncpg.Pool) -> None:
+    policy = ThrottlePolicy(threshold=5, base_s=2.0)
+    async with pool.acquire() as conn:
+        for _ in range(5):
+            with pytest.raises(auth.LoginFailed):
+                await auth.login(conn, unique("spray"), "whatever123", source="10.1.0.4", throttle=policy)
+        name = unique("victim")
+        await auth.create_user(conn, name, "viewer", PASSWORD)
+        with pytest.raises(auth.Throttled):
+            await auth.login(conn, name, PASSWORD, source="10.1.0.4", throttle=policy)
+        assert (await auth.login(conn, name, PASSWORD, source="10.1.0.5", throttle=policy)).user.name == name
+
+
+async def test_sessions_expire_idle_and_absolute(pool: asyncpg.Pool) -> None:
+    name = unique("expiry")
+    async with pool.acquire() as conn:
+        await auth.create_user(conn, name, "viewer", PASSWORD)
+        short = SessionPolicy(idle=timedelta(seconds=1), absolute=timedelta(hours=1))
+        idle = await auth.login(conn, name, PASSWORD, source="10.1.0.6", sessions=short)
+        assert await auth.session_user(conn, idle.token, short) is not None
+        await asyncio.sleep(1.2)
+        assert await auth.session_user(conn, idle.token, short) is None
+        absolute = await auth.login(conn, name, PASSWORD, source="10.1.0.6")
+        await conn.execute(
+            "UPDATE sessions SET expires_at = now() - interval '1 second' WHERE token_hash = $1",
+            auth.token_hash(absolute.token),
+        )
+        assert await auth.session_user(conn, absolute.token) is None
+        assert await auth.session_user(conn, "forged-token") is None
+        assert await auth.session_user(conn, None) is None
+
+
+async def test_disable_and_password_change_end_sessions(pool: asyncpg.Pool) -> None:
+    name = unique("disable")
+    async with pool.acquire() as conn:
+        await auth.create_user(conn, name, "operator", PASSWORD)
+        first = await auth.login(conn, name, PASSWORD, source="10.1.0.7")
+        await auth.set_password(conn, name, "another long password", actor="admin")
+        assert await auth.session_user(conn, first.token) is None
+        second = await auth.login(conn, name, "another long password", source="10.1.0.7")
+        await auth.set_disabled(conn, name, actor="admin", source="10.9.9.9")
+        assert await auth.session_user(conn, second.token) is None
+        with pytest.raises(auth.LoginFailed):
+            await auth.login(conn, name, "another long password", source="10.1.0.7")
+        rows = await audit.recent(conn, target=name, limit=3)
+    assert [(r.action, r.actor, r.outcome) for r in rows] == [
+        ("login", name, "failure"),
+        ("user.disable", "admin", "success"),
+        ("login", name, "success"),
+    ]
+    assert rows[0].detail["reason"] == "disabled"
+
+
+async def test_generated_passwords_must_be_changed(pool: asyncpg.Pool) -> None:
+    name = unique("onetime")
+    async with pool.acquire() as conn:
+        one_time = await auth.create_user(conn, name, "viewer")
+        assert len(one_time) >= 20
+        result = await auth.login(conn, name, one_time, source="10.1.0.8")
+        assert result.user.must_change
+        with pytest.raises(auth.LoginFailed):
+            await auth.change_own_password(conn, name, "not it at all", "a brand new password")
+        await auth.change_own_password(conn, name, one_time, "a brand new password")
+        assert await auth.session_user(conn, result.token) is None
+        again = await auth.login(conn, name, "a brand new password", source="10.1.0.8")
+        assert not again.user.must_change
+        with pytest.raises(auth.AuthError):
+            await auth.create_user(conn, name, "viewer", PASSWORD)
+        with pytest.raises(auth.AuthError):
+            await auth.create_user(conn, "bad name\n", "viewer", PASSWORD)
+        with pytest.raises(auth.AuthError):
+            await auth.create_user(conn, unique("role"), "root", PASSWORD)
+        with pytest.raises(auth.AuthError):
+            await auth.create_user(conn, unique("short"), "viewer", "short")
+
+
+async def test_demo_users_are_created_once(pool: asyncpg.Pool) -> None:
+    async with pool.acquire() as conn:
+        await auth.ensure_demo_users(conn)
+        assert await auth.ensure_demo_users(conn) == {}
+        users = {u.name: u for u in await auth.list_users(conn)}
+    assert {users[n].role for n in ("admin", "operator", "viewer")} == {"admin", "operator", "viewer"}
+
+
+async def test_audit_values_are_stored_raw_and_logged_safely(
+    pool: asyncpg.Pool, caplog: pytest.LogCaptureFixture
+) -> None:
+    nasty = "x\n2026-01-01 INFO forged line\r\x1b[31m<script>alert(1)</script>\u202e\x00"
+    with caplog.at_level("INFO", logger="ioc.audit"):
+        entry_id = await audit.record(
+            pool, nasty, "rule.change", nasty, "success", "10.1.0.9", {"note": nasty}
+        )
+    rows = await audit.recent(pool, before_id=entry_id + 1, limit=1)
+    assert rows[0].id == entry_id
+    assert rows[0].actor == nasty.replace("\x00", "\ufffd") and rows[0].detail["note"].startswith("x\n")
+    line = next(r.getMessage() for r in caplog.records if r.name == "ioc.audit")
+    assert "\n" not in line and "\r" not in line and "\x1b" not in line and "\u202e" not in line
+    assert "\\u000a" in line
+    assert audit.log_safe("a\tb c") == "a\\u0009b c"
+    with pytest.raises(ValueError):
+        await audit.record(pool, "a", "b", "c", "maybe")
+
+
+def test_cli_users_add_passwd_disable_list(
+    settings: Settings, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    parser = argparse.ArgumentParser()
+    security_cli.add_parsers(parser.add_subparsers(dest="command"))
+    name = unique("cli")
+
+    def run(*argv: str) -> str:
+        args = parser.parse_args(list(argv))
+        assert args.func(args, settings) == 0
+        return capsys.readouterr().out
+
+    one_time = run("users", "add", name, "--role", "operator").strip().splitlines()[-1]
+    assert len(one_time) >= 20
+    monkeypatch.setattr("sys.stdin", io.StringIO("chosen by the admin\n"))
+    assert "changed" in run("users", "passwd", name, "--password-stdin")
+    assert f"{name}\toperator\t" in run("users", "list")
+    run("users", "disable", name)
+    assert f"{name}\toperator\tdisabled" in run("users", "list")

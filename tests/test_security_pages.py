@@ -1,0 +1,93 @@
+"""The login and admin pages in a real Chromium: one-time password change, then the audit log as text."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+
+import asyncpg
+import pytest
+import uvicorn
+from fastapi import FastAPI
+from playwright.async_api import async_playwright
+
+from dashboards import pages, security
+from dashboards.api import errors
+from ioc import audit, auth
+from ioc.settings import Settings
+from ioc.stack import free_port
+
+pytestmark = pytest.mark.browser
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--no-first-run"]
+
+
+@pytest.fixture
+async def site(pool: asyncpg.Pool, settings: Settings) -> AsyncIterator[str]:
+    """The security router and the static files under a real uvicorn; yields the base URL."""
+    app = FastAPI()
+    errors.install(app)
+    app.state.pool = pool
+    app.state.settings = settings
+    app.include_router(security.router)
+    app.include_router(pages.router)
+    port = free_port()
+    srv = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="off", log_level="warning")
+    )
+    task = asyncio.create_task(srv.serve())
+    for _ in range(500):
+        if srv.started:
+            break
+        await asyncio.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        srv.should_exit = True
+        await task
+
+
+async def test_first_login_then_admin_page_shows_audit_as_text(site: str, pool: asyncpg.Pool) -> None:
+    name = f"boss-{uuid.uuid4().hex[:6]}"
+    async with pool.acquire() as conn:
+        one_time = await auth.create_user(conn, name, "admin")
+    marker = uuid.uuid4().hex[:8]
+    await audit.record(
+        pool,
+        f"<img src=x onerror=alert('{marker}')>",
+        "rule.change",
+        f"<b>{marker}</b>\nforged",
+        "success",
+        "10.3.0.1",
+    )
+    async with async_playwright() as p:
+        browser = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = await browser.new_page()
+            dialogs: list[str] = []
+            page.on("dialog", lambda d: (dialogs.append(d.message), asyncio.ensure_future(d.dismiss())))
+            errors_seen: list[str] = []
+            page.on("pageerror", lambda e: errors_seen.append(str(e)))
+            await page.goto(f"{site}/admin")
+            assert page.url.endswith("/login?next=/admin")
+            await page.get_by_text("Đăng nhập Trung tâm Điều hành").first.wait_for()
+            await page.fill("#name", name)
+            await page.fill("#password", one_time)
+            await page.click("#login-form button")
+            await page.fill("#new-password", "the new admin password")
+            await page.click("#change-form button")
+            await page.locator("#message", has_text="mật khẩu mới").wait_for()
+            await page.fill("#password", "the new admin password")
+            await page.click("#login-form button")
+            await page.wait_for_url(f"{site}/admin")
+            await page.wait_for_selector(f"#audit td:has-text('{marker}')")
+            assert (
+                await page.locator("#audit img").count() == 0 and await page.locator("#audit b").count() == 0
+            )
+            text = await page.locator("#audit").inner_text()
+            assert f"<b>{marker}</b>\\u000aforged" in text
+            assert name in await page.locator("#users").inner_text()
+            assert not dialogs and not errors_seen, (dialogs, errors_seen)
+        finally:
+            await browser.close()
