@@ -99,6 +99,7 @@ class IngestService:
         self._connect_backoff = 0.5
         self.bridge: Bridge | None = None
         self._writing = False
+        self._window = {"batches": 0, "messages": 0, "commit_s": 0.0, "decode_s": 0.0, "started": time.monotonic()}
 
     # --- database connection ---------------------------------------------------------------------
     async def ensure_db(self) -> bool:
@@ -202,7 +203,10 @@ class IngestService:
                 continue
             self.stats["received"] += len(messages)
             metrics.RECEIVED.inc(len(messages))
-            await self.batches.put(await self.decode_all(messages, rate_limit=True))
+            t0 = time.perf_counter()
+            items = await self.decode_all(messages, rate_limit=True)
+            self._window["decode_s"] += time.perf_counter() - t0
+            await self.batches.put(items)
 
     async def write_loop(self) -> None:
         """Commit batches (or spool them), replaying the spool first whenever the database is back."""
@@ -276,6 +280,11 @@ class IngestService:
                                                            detail=str(one_exc)[:200], device_id=it.device_id)]))
             return
         self._count(len(items), result)
+        committed = time.time()
+        observe = metrics.LAG_SECONDS.observe
+        for it in items:
+            if it.records:
+                observe(committed - it.records[0].time.timestamp())
 
     async def commit_one(self, item: Item) -> None:
         """Write one item on its own."""
@@ -291,6 +300,19 @@ class IngestService:
         metrics.EVENTS.inc(result.events)
         metrics.BATCH_MESSAGES.observe(messages)
         metrics.COMMIT_SECONDS.observe(result.commit_s)
+        w = self._window
+        w["batches"] += 1
+        w["messages"] += messages
+        w["commit_s"] += result.commit_s
+        if time.monotonic() - w["started"] >= 10 and w["batches"]:
+            span = time.monotonic() - w["started"]
+            logger.info("ingest progress", extra={
+                "msg_per_s": round(w["messages"] / span), "batches": w["batches"],
+                "avg_batch": round(w["messages"] / w["batches"]),
+                "avg_commit_ms": round(1000 * w["commit_s"] / w["batches"], 1),
+                "decode_share": round(w["decode_s"] / span, 2), "commit_share": round(w["commit_s"] / span, 2),
+                "buffered": len(self.bridge.buffer) if self.bridge else 0, "spool_bytes": self.spool.depth_bytes})
+            self._window = {"batches": 0, "messages": 0, "commit_s": 0.0, "decode_s": 0.0, "started": time.monotonic()}
 
     async def replay_segment(self) -> None:
         """Replay the oldest spool segment in order, then delete it."""

@@ -31,6 +31,9 @@ class Settings(BaseSettings):
     mqtt_port: int = Field(1883, ge=1, le=65535)
     db_port: int = Field(55432, ge=1, le=65535)
     public_url: str = ""
+    # Where the embedded stack finds its servers (default: Debian's paths).
+    pg_bindir: Path | None = None
+    mosquitto_bin: Path | None = None
 
     # Device contract.
     topic_prefix: str = "ioc/v1"

@@ -118,7 +118,7 @@ def _find(candidates: Sequence[Path], what: str) -> Path:
     for path in candidates:
         if path.exists():
             return path
-    raise StackError(f"{what} not found (looked in {', '.join(map(str, candidates))}): {SETUP_HINT}")
+    raise StackError(f"{what} not found at {', '.join(map(str, candidates))}: {SETUP_HINT}")
 
 
 @dataclass
@@ -128,12 +128,17 @@ class EmbeddedPostgres:
     root: Path
     port: int
     fast: bool = False  # tests: fsync off (data safety does not matter for throwaway clusters)
+    bindir_override: Path | None = None
     child: Child | None = field(default=None, init=False)
 
     @property
     def bindir(self) -> Path:
         """PostgreSQL's server binaries."""
-        return _find(PG_BINDIR_CANDIDATES, f"PostgreSQL {PG_MAJOR} server")
+        candidates = (self.bindir_override,) if self.bindir_override else PG_BINDIR_CANDIDATES
+        found = _find(candidates, f"PostgreSQL {PG_MAJOR} server")
+        if not (found / "postgres").exists():
+            raise StackError(f"PostgreSQL {PG_MAJOR} server not found in {found}: {SETUP_HINT}")
+        return found
 
     @property
     def data_dir(self) -> Path:
@@ -297,6 +302,7 @@ class EmbeddedMosquitto:
     port: int
     template: Path = REPO_ROOT / "mosquitto.conf"
     extra: list[str] = field(default_factory=list)
+    binary: Path | None = None
     child: Child | None = field(default=None, init=False)
 
     REPLACED = ("listener", "persistence_location", "log_dest", "allow_anonymous", "password_file", "acl_file", "user")
@@ -326,9 +332,13 @@ class EmbeddedMosquitto:
         self.conf_path.write_text("\n".join(kept) + "\n")
         return self.conf_path
 
+    def find_binary(self) -> Path:
+        """The mosquitto executable, or a StackError saying how to install it."""
+        return _find((self.binary,) if self.binary else MOSQUITTO_CANDIDATES, "Mosquitto broker")
+
     def start(self, log_path: Path | None = None, timeout: float = 15.0) -> None:
         """Start the broker and wait until it accepts connections."""
-        binary = _find(MOSQUITTO_CANDIDATES, "Mosquitto broker")
+        binary = self.find_binary()
         require_port(self.port, "MQTT", "--mqtt-port")
         self.write_config()
         self.child = spawn("mosquitto", [str(binary), "-c", str(self.conf_path)], log_path or self.root / "mosquitto.log")

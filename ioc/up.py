@@ -67,14 +67,19 @@ class Stack:
         """Start PostgreSQL and Mosquitto unless external URLs are configured."""
         s = self.settings
         logs = self.state_dir / "logs"
+        # Pre-flight: every binary and port is checked before anything starts.
+        if not s.mqtt_url:
+            EmbeddedMosquitto(self.state_dir / "mosquitto", s.mqtt_port, binary=s.mosquitto_bin).find_binary()
+            require_port(s.mqtt_port, "MQTT", "--mqtt-port")
         if not s.database_url:
-            self.postgres = EmbeddedPostgres(self.state_dir / "postgres", s.db_port, fast=self.fast_db)
+            self.postgres = EmbeddedPostgres(self.state_dir / "postgres", s.db_port, fast=self.fast_db,
+                                             bindir_override=s.pg_bindir)
             require_port(s.db_port, "PostgreSQL", "--db-port")
             if self.postgres.initdb():
                 logger.info("created a new PostgreSQL cluster in %s", self.postgres.root)
             self.postgres.start(logs / "postgres.log")
         if not s.mqtt_url:
-            self.mosquitto = EmbeddedMosquitto(self.state_dir / "mosquitto", s.mqtt_port)
+            self.mosquitto = EmbeddedMosquitto(self.state_dir / "mosquitto", s.mqtt_port, binary=s.mosquitto_bin)
             self.mosquitto.start(logs / "mosquitto.log")
 
     def load_data(self, fleet_file: Path | None) -> None:

@@ -29,6 +29,7 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
                  "--disable-component-update",
                  "--disable-sync", "--no-first-run", "--disable-quic"]
 SCREENSHOTS = ARTIFACTS / "screenshots"
+HEARTBEAT_S = 2.0  # short, so "stale data" (no message for 2 heartbeats) can be seen within a test
 
 
 @dataclass
@@ -47,7 +48,8 @@ class LiveServer:
 
     def launch(self) -> None:
         """Start ``ioc serve`` and wait until its health answers."""
-        self.child = self.start(f"serve-pages-{self.restarts}", "serve", "--port", str(self.port))
+        self.child = self.start(f"serve-pages-{self.restarts}", "serve", "--port", str(self.port),
+                                env={"IOC_WS_HEARTBEAT_S": str(HEARTBEAT_S)})
         self.restarts += 1
         wait_http(f"{self.url}/api/v1/health", self.child)
 
@@ -112,6 +114,7 @@ class Watched:
 
     page: Page
     problems: list[str] = field(default_factory=list)
+    requests: list[str] = field(default_factory=list)
 
     def assert_clean(self) -> None:
         """Fail with the list of problems, if any."""
@@ -142,6 +145,7 @@ async def open_page(browser: Browser) -> AsyncIterator[Callable[..., Any]]:
 
         page.on("console", on_console)
         page.on("pageerror", lambda exc: watched.problems.append(f"page error: {exc}"))
+        page.on("request", lambda req: watched.requests.append(req.url))
         page.on("requestfailed", on_failed)
         page.on("response", on_response)
         await page.goto(url)
@@ -150,6 +154,11 @@ async def open_page(browser: Browser) -> AsyncIterator[Callable[..., Any]]:
     yield opener
     for context in contexts:
         await context.close()
+
+
+def publish_online(broker: Broker, device_id: str) -> None:
+    """Announce the device online (retained), as a device does when it connects."""
+    mosquitto_pub(broker, f"ioc/v1/flood/{device_id}/status", b"online", retain=True)
 
 
 def publish_level(broker: Broker, device_id: str, level_cm: float, *, ago_s: float = 0.0) -> None:

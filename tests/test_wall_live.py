@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 import time
 
 import asyncpg
 import pytest
 from browser_fixtures import (  # noqa: F401 - fixtures
+    HEARTBEAT_S,
     LiveServer,
     browser,
     live_server,
     open_page,
     publish_level,
+    publish_online,
     wait_live,
 )
 from conftest import Broker
@@ -34,6 +38,7 @@ async def test_reading_changes_the_wall_within_2s(live_server: LiveServer, open_
     page = watched.page
     await wait_live(page)
     await page.wait_for_selector(MARKER, state="attached")
+    publish_online(broker, DEVICE)  # an earlier simulator run may have left it offline
     publish_level(broker, DEVICE, 5.0)
     await page.wait_for_selector(f'{MARKER}[data-state="lvl-ok"]', state="attached", timeout=10000)
     started = time.monotonic()
@@ -85,6 +90,7 @@ async def test_wall_survives_a_server_restart(live_server: LiveServer, open_page
     assert "kết nối lại" in text or "dữ liệu cũ" in text, text
     await asyncio.to_thread(live_server.launch)
     await wait_live(page, timeout_ms=20000)
+    publish_online(broker, DEVICE)
     before = await marker_state(page)
     level, expected = (5.0, "lvl-ok") if before == "lvl-warning" else (25.0, "lvl-warning")
     publish_level(broker, DEVICE, level)
@@ -92,3 +98,43 @@ async def test_wall_survives_a_server_restart(live_server: LiveServer, open_page
     # The page was offline for a while: only the expected failures (the websocket) may be reported.
     unexpected = [p for p in watched.problems if "/ws/v1/live" not in p and "ERR_CONNECTION_REFUSED" not in p]
     assert not unexpected, "\n".join(unexpected)
+
+
+async def test_silent_server_shows_stale_data(live_server: LiveServer, open_page) -> None:  # noqa: F811
+    """A server that stops talking (frozen, connection still open) turns the indicator to stale data."""
+    watched = await open_page(live_server.url + "/wall")
+    page = watched.page
+    await wait_live(page)
+    assert live_server.child is not None
+    pid = live_server.child.proc.pid
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        await page.wait_for_selector('#conn[data-state="stale"]', timeout=4 * HEARTBEAT_S * 1000)
+        assert (await page.text_content("#conn-text") or "").lower() == "dữ liệu cũ"
+        assert await page.evaluate("document.body.classList.contains('is-stale')")
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    await wait_live(page, timeout_ms=20000)
+
+
+async def test_new_critical_alert_draws_the_eye(live_server: LiveServer, open_page) -> None:  # noqa: F811
+    """A critical alert arriving while the wall runs flashes the alert panel and marks the page title."""
+    watched = await open_page(live_server.url + "/wall")
+    page = watched.page
+    await wait_live(page)
+    await page.wait_for_function("window.iocLive.state.has('alerts')")
+    assert not await page.evaluate("document.getElementById('panel-alerts').classList.contains('flash')")
+    now = await page.evaluate("new Date().toISOString()")
+    alert = {"id": 987654321, "rule": "flood_level", "device_id": DEVICE,
+             "device_name": "Nguyễn Hữu Cảnh – điểm 1", "zone": "binhthanh", "kind": "flood",
+             "severity": "critical", "state": "open", "title": "x",
+             "opened_at": now, "value": 55.0}
+    # Exactly what the server would send: a delta on the alerts channel carrying the new alert.
+    await page.evaluate("(a) => window.iocLive.receive(JSON.stringify({channel: 'alerts', type: 'delta', "
+                        "ts: a.opened_at, data: {alerts: [a]}}))", alert)
+    await page.wait_for_selector("#panel-alerts.flash", timeout=2000)
+    card = '#alert-list li.alert[data-id="987654321"]'
+    await page.wait_for_selector(f'{card}[data-severity="critical"]', timeout=2000)
+    assert (await page.title()).startswith("⚠")
+    assert await page.text_content(f"{card} .alert-title") == "Ngập: Nguyễn Hữu Cảnh – điểm 1"
+    watched.assert_clean()

@@ -1,5 +1,5 @@
 // What every page shares: configuration, the clock, the connection indicator, small DOM helpers.
-import { t } from "./i18n.js";
+import { t, lang } from "./i18n.js";
 import * as fmt from "./format.js";
 
 /** The page's configuration embedded by dashboards/pages.py. */
@@ -74,6 +74,19 @@ export function trend(now, yesterday, digits = 0, goodWhenUp = false) {
     text: t("trend.vs_yesterday", { delta: `${up ? "+" : "−"}${fmt.num(Math.abs(delta), digits)}` }),
     cls: good ? "good" : "bad",
   };
+}
+
+/** A zone's display name in the current language (``metadata.name_en`` in English when known). */
+export function zoneName(zone) {
+  if (!zone) return "";
+  return (lang() === "en" && zone.metadata?.name_en) || zone.name || zone.zone_id || "";
+}
+
+/** An alert's title in the current language: the rule's catalogued title when there is one. */
+export function alertTitle(a) {
+  const key = `rule.${a.rule}`;
+  const text = t(key, { name: a.device_name || a.device_id || "" });
+  return text === key ? a.title || a.rule || "" : text;
 }
 
 export function kindLabel(kind) { const k = `kind.${kind}`; const v = t(k); return v === k ? kind : v; }

@@ -4,12 +4,15 @@ import * as fmt from "./format.js";
 import { getJSON, enc } from "./api.js";
 import { LiveClient } from "./live.js";
 import { COLORS, KIND_METRICS, METRICS, baseLayout, historyTraces, react, rem } from "./charts.js";
-import { $, pageConfig, setText, setAttr, startClock, showConnection, kindLabel, eventLabel, syncList, fromHTML } from "./common.js";
+import {
+  $, pageConfig, setText, setAttr, startClock, showConnection, kindLabel, eventLabel, syncList, fromHTML, shortZone, zoneName,
+} from "./common.js";
 import { bindRanges, readings, csvUrl, metricLabel, unitLabel, statusBadge } from "./drill.js";
 
 const config = pageConfig();
 const id = config.deviceId;
 let device = null;
+let zoneLabel = "";
 let range = () => "24h";
 const charts = new Map(); // metric -> section
 
@@ -31,7 +34,7 @@ function renderHeader() {
   if (d.zone) {
     zl.hidden = false;
     zl.href = `/zones/${enc(d.zone)}`;
-    setText(zl, t("nav.zone", { zone: d.zone }));
+    setText(zl, t("nav.zone", { zone: zoneLabel || d.zone }));
   }
 }
 
@@ -117,6 +120,10 @@ async function main() {
   }
   renderHeader();
   renderCards();
+  getJSON("/api/v1/zones").then((body) => {
+    zoneLabel = shortZone(zoneName((body?.items || []).find((z) => z.zone_id === device.zone)));
+    renderHeader();
+  }).catch(() => {});
   range = bindRanges(() => drawCharts());
   drawCharts();
   loadEvents();

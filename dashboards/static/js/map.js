@@ -60,6 +60,10 @@ export class CityMap {
       this.onHover(g ? this.devices.get(g.dataset.device)?.data : null, ev);
     });
     svg.addEventListener("mouseleave", (ev) => this.onHover(null, ev));
+    svg.addEventListener("keydown", (ev) => {
+      const g = ev.target.closest("[data-device]");
+      if (g && (ev.key === "Enter" || ev.key === " ")) { ev.preventDefault(); this.onSelect(this.devices.get(g.dataset.device)?.data, ev); }
+    });
   }
 
   /** Set the zones (with centres) once: they fix the projection together with the devices. */
@@ -108,7 +112,8 @@ export class CityMap {
     this.layers.labels.replaceChildren();
     // Priority zones first: they get the best label positions.
     const zones = [...this.zones].sort((a, b) => Number(Boolean(b.priority)) - Number(Boolean(a.priority)));
-    const placed = [];
+    // Every zone's centre dot is an obstacle for every label, so no label covers another zone's point.
+    const placed = zones.map((z) => { const [x, y] = this.project(z.lat, z.lon); return [x - u, y - u, 2 * u, 2 * u]; });
     for (const z of zones) {
       const [x, y] = this.project(z.lat, z.lon);
       const g = el("g", { class: `zone${z.priority ? " priority" : ""}`, "data-zone": z.zone_id }, this.layers.zones);
@@ -116,7 +121,7 @@ export class CityMap {
       el("circle", { cx: x, cy: y, r: (u * 0.5).toFixed(2), class: "zone-dot" }, g);
       // Labels live in the top layer so markers never hide them; they still belong to the zone's link.
       const text = el("text", { x, y, class: `zone-label${z.priority ? " priority" : ""}`, "data-zone": z.zone_id,
-        "font-size": (u * (z.priority ? 2.5 : 2.1)).toFixed(2) }, this.layers.labels);
+        "font-size": (u * (z.priority ? 2.4 : 2.0)).toFixed(2) }, this.layers.labels);
       text.textContent = z.name.replace(/\s*\(.*\)\s*$/, "");
       this.placeLabel(text, x, y, placed);
       z.node = g;
@@ -129,11 +134,16 @@ export class CityMap {
     const u = this.unit;
     const h = parseFloat(text.getAttribute("font-size"));
     const w = text.getComputedTextLength?.() || h * text.textContent.length * 0.55;
+    const d = u * 1.4;
     const options = [
-      { x, y: y - u * 1.6, anchor: "middle", box: [x - w / 2, y - u * 1.6 - h, w, h] },
-      { x, y: y + u * 1.2 + h, anchor: "middle", box: [x - w / 2, y + u * 1.2, w, h] },
-      { x: x + u * 1.4, y: y + h * 0.35, anchor: "start", box: [x + u * 1.4, y - h * 0.65, w, h] },
-      { x: x - u * 1.4, y: y + h * 0.35, anchor: "end", box: [x - u * 1.4 - w, y - h * 0.65, w, h] },
+      { x, y: y - d, anchor: "middle", box: [x - w / 2, y - d - h, w, h] },
+      { x, y: y + d + h * 0.8, anchor: "middle", box: [x - w / 2, y + d, w, h] },
+      { x: x + d, y: y + h * 0.35, anchor: "start", box: [x + d, y - h * 0.65, w, h] },
+      { x: x - d, y: y + h * 0.35, anchor: "end", box: [x - d - w, y - h * 0.65, w, h] },
+      { x: x + d * 0.7, y: y - d * 0.7, anchor: "start", box: [x + d * 0.7, y - d * 0.7 - h, w, h] },
+      { x: x - d * 0.7, y: y - d * 0.7, anchor: "end", box: [x - d * 0.7 - w, y - d * 0.7 - h, w, h] },
+      { x: x + d * 0.7, y: y + d * 0.7 + h * 0.8, anchor: "start", box: [x + d * 0.7, y + d * 0.7, w, h] },
+      { x: x - d * 0.7, y: y + d * 0.7 + h * 0.8, anchor: "end", box: [x - d * 0.7 - w, y + d * 0.7, w, h] },
     ];
     const overlap = ([ax, ay, aw, ah]) => placed.reduce((n, [bx, by, bw, bh]) => n
       + Math.max(0, Math.min(ax + aw, bx + bw) - Math.max(ax, bx)) * Math.max(0, Math.min(ay + ah, by + bh) - Math.max(ay, by)), 0);

@@ -1,11 +1,11 @@
 // The leaders' summary: the city at a glance on a tablet, read-only, live over the same websocket.
 import { initI18n, t, bindLangToggle } from "./i18n.js";
 import * as fmt from "./format.js";
-import { enc } from "./api.js";
+import { enc, getJSON } from "./api.js";
 import { LiveClient } from "./live.js";
 import {
   $, pageConfig, setText, setAttr, startClock, showConnection, later, shortZone, trend, syncList, fromHTML,
-  floodLevel, eventLabel,
+  floodLevel, eventLabel, zoneName, alertTitle,
 } from "./common.js";
 
 const config = pageConfig();
@@ -72,7 +72,7 @@ function renderAreas() {
       href: `/zones/${enc(z.zone_id)}`,
       state: z.state || "ok",
       mark: t(`zone_state.${z.state || "ok"}`),
-      name: shortZone(z.name) || z.zone_id,
+      name: shortZone(state.zoneNames.get(z.zone_id) || z.name) || z.zone_id,
       prio: z.priority,
       line: t("summary.area_line", {
         flood: fmt.num(z.flood_max_cm), speed: fmt.num(z.speed_kmh), incidents: fmt.num(z.incidents_1h), alerts: fmt.num(z.open_alerts),
@@ -122,7 +122,7 @@ function renderIncidents() {
   const alerts = [...state.alerts].sort((a, b) => (a.severity === "critical" ? 0 : 1) - (b.severity === "critical" ? 0 : 1)
     || (a.opened_at < b.opened_at ? 1 : -1)).map((a) => ({
     key: `a${a.id}`, state: a.severity === "critical" ? "critical" : "warning", mark: t(`severity.${a.severity || "warning"}`),
-    name: a.title || a.rule, href: a.device_id ? `/devices/${enc(a.device_id)}` : null,
+    name: alertTitle(a), href: a.device_id ? `/devices/${enc(a.device_id)}` : null,
     line: `${a.device_name || a.device_id || ""} · ${shortZone(state.zoneNames.get(a.zone) || a.zone || "")} · ${fmt.hm(a.opened_at)} · ${t(`alert_state.${a.state}`)}`,
   }));
   const now = Date.now();
@@ -140,7 +140,7 @@ function renderIncidents() {
 function onData(channel, data, msg) {
   if (channel === "summary") {
     state.summary = data;
-    for (const z of data.zones || []) state.zoneNames.set(z.zone_id, z.name);
+    for (const z of data.zones || []) if (!state.zoneNames.has(z.zone_id)) state.zoneNames.set(z.zone_id, z.name);
     renderKpis();
     renderAreas();
     renderFlood();
@@ -157,10 +157,18 @@ function onData(channel, data, msg) {
   document.body.dataset.updated = msg.ts || new Date().toISOString();
 }
 
+async function loadZoneNames() {
+  try {
+    const body = await getJSON("/api/v1/zones");
+    for (const z of body?.items || []) state.zoneNames.set(z.zone_id, zoneName(z));
+  } catch { /* names from the summary stay */ }
+}
+
 async function main() {
   await initI18n();
   bindLangToggle($("lang-toggle"));
   startClock();
+  await loadZoneNames();
   const live = new LiveClient({
     channels: ["summary", "alerts", "events"], heartbeatS: config.heartbeatS || 10, onData, onStatus: showConnection,
   });

@@ -9,7 +9,7 @@ import { CityMap, distanceKm } from "./map.js";
 import { COLORS, baseLayout, react, rem } from "./charts.js";
 import {
   $, pageConfig, setText, setAttr, startClock, showConnection, later, latest, shortZone, trend,
-  kindLabel, eventLabel,
+  kindLabel, eventLabel, zoneName, alertTitle,
 } from "./common.js";
 
 const ALERTS_SHOWN = 60;        // alert cards kept in the DOM
@@ -301,7 +301,7 @@ function fillAlert(li, a) {
   setAttr(li, "data-rule", a.rule || "");
   setAttr(li, "data-state", a.state || "open");
   setText(li.querySelector(".sev-text"), t(`severity.${a.severity || "warning"}`));
-  setText(li.querySelector(".alert-title"), a.title || a.rule || fmt.DASH);
+  setText(li.querySelector(".alert-title"), alertTitle(a) || fmt.DASH);
   const dev = li.querySelector(".alert-device");
   setText(dev, a.device_name || a.device_id || "");
   if (a.device_id) setAttr(dev, "href", `/devices/${enc(a.device_id)}`);
@@ -476,7 +476,8 @@ function renderCameras() {
     setAttr(tile, "data-status", c.status || "unknown");
     setAttr(tile, "data-incident", ev && ev.severity !== "info" ? "yes" : "no");
     setText(tile.querySelector(".cam-name"), c.name || c.device_id);
-    const near = Number.isFinite(dist) ? ` · ${t("cameras.km_from_alert", { km: fmt.num(dist, 1) })}` : "";
+    const near = !Number.isFinite(dist) ? "" : dist < 0.05 ? ` · ${t("cameras.at_alert")}`
+      : ` · ${t("cameras.km_from_alert", { km: fmt.num(dist, 1) })}`;
     setText(tile.querySelector(".cam-status"), `${t(`status.${c.status || "unknown"}`)}${near}`);
     const overlay = tile.querySelector(".cam-overlay");
     overlay.hidden = !ev;
@@ -608,7 +609,8 @@ async function loadZones() {
     try {
       const body = await getJSON("/api/v1/zones");
       state.zones = body.items || [];
-      state.zoneNames = new Map(state.zones.map((z) => [z.zone_id, z.name]));
+      state.zoneNames = new Map(state.zones.map((z) => [z.zone_id, zoneName(z)]));
+      for (const z of state.zones) z.name = zoneName(z);
       map.setZones(state.zones);
       updateScale();
       return;

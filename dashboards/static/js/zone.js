@@ -4,7 +4,9 @@ import * as fmt from "./format.js";
 import { getJSON, enc } from "./api.js";
 import { LiveClient } from "./live.js";
 import { COLORS, SERIES, baseLayout, historyTraces, react, rem } from "./charts.js";
-import { $, pageConfig, setText, setAttr, startClock, showConnection, later, syncList, fromHTML, shortZone } from "./common.js";
+import {
+  $, pageConfig, setText, setAttr, startClock, showConnection, later, syncList, fromHTML, shortZone, zoneName, alertTitle,
+} from "./common.js";
 import { bindRanges, readings, csvUrl, fillDeviceRow, DEVICE_ROW } from "./drill.js";
 
 const config = pageConfig();
@@ -21,8 +23,8 @@ function card(name, value, sub, level) {
 
 function render() {
   const z = zone.zone || {};
-  setText($("zone-name"), z.name || id);
-  document.title = `${shortZone(z.name) || id} – ${t("title.zone")}`;
+  setText($("zone-name"), zoneName(z) || id);
+  document.title = `${shortZone(zoneName(z)) || id} – ${t("title.zone")}`;
   $("zone-priority").hidden = !z.priority;
   const alerts = zone.alerts || [];
   const critical = alerts.some((a) => a.severity === "critical");
@@ -44,7 +46,7 @@ function render() {
     fill: (li, a) => {
       li.querySelector(".kind-icon").className = `kind-icon k-${a.kind || "flood"}`;
       const link = li.querySelector(".name");
-      setText(link, a.title || a.rule);
+      setText(link, alertTitle(a));
       setAttr(link, "href", `/devices/${enc(a.device_id)}`);
       setAttr(li.querySelector(".status"), "data-state", a.severity === "critical" ? "critical" : "warning");
       setText(li.querySelector(".status .text"), t(`severity.${a.severity || "warning"}`));

@@ -1,0 +1,74 @@
+"""Shared pieces of the benchmarks: a private stack, child processes, figures."""
+
+from __future__ import annotations
+
+import os
+import statistics
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+from ioc.settings import Settings
+from ioc.stack import Child, free_port, spawn
+from ioc.up import Stack
+
+
+def private_stack(name: str, *, devices: int = 0, fast_db: bool = False) -> Stack:
+    """A database and broker of the benchmark's own (durable by default: fsync on), with LOAD devices."""
+    root = Path(tempfile.mkdtemp(prefix=f"ioc-{name}-"))
+    os.chmod(root, 0o755)
+    stack = Stack(Settings(state_dir=root, db_port=free_port(), mqtt_port=free_port(), http_port=free_port()),
+                  fast_db=fast_db)
+    stack.prepare_state(reset=False)
+    stack.start_services()
+    stack.load_data(None)
+    if devices:
+        assert stack.postgres is not None
+        stack.postgres.psql("INSERT INTO devices (device_id, kind, name) SELECT 'LOAD-' || lpad(i::text, 5, '0'), "
+                            f"'flood', 'load' FROM generate_series(1, {devices}) i")
+    return stack
+
+
+def ioc(stack: Stack, name: str, *args: str, env: dict[str, str] | None = None) -> Child:
+    """Start ``ioc <args>`` against the stack, logging under its state folder."""
+    return spawn(name, [sys.executable, "-m", "ioc.cli", *args], stack.state_dir / "logs" / f"{name}.log",
+                 env={**stack.child_env(), **(env or {})})
+
+
+def scrape(port: int) -> str:
+    """The text of a Prometheus endpoint."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:  # noqa: S310
+        return resp.read().decode()
+
+
+def histogram_quantile(text: str, name: str, q: float) -> float:
+    """Estimate a quantile from a Prometheus histogram's cumulative buckets (linear within a bucket)."""
+    buckets: list[tuple[float, float]] = []
+    for line in text.splitlines():
+        if line.startswith(f"{name}_bucket{{"):
+            le = line.split('le="')[1].split('"')[0]
+            buckets.append((float("inf") if le == "+Inf" else float(le), float(line.rsplit(" ", 1)[1])))
+    buckets.sort()
+    total = buckets[-1][1] if buckets else 0.0
+    if total == 0:
+        return float("nan")
+    rank, prev_le, prev_n = q * total, 0.0, 0.0
+    for le, n in buckets:
+        if n >= rank:
+            if le == float("inf"):
+                return prev_le
+            return prev_le + (le - prev_le) * ((rank - prev_n) / max(n - prev_n, 1e-9))
+        prev_le, prev_n = le, n
+    return prev_le
+
+
+def median(values: list[float]) -> float:
+    """Median, NaN for no values."""
+    return statistics.median(values) if values else float("nan")
+
+
+def progress(message: str) -> None:
+    """One progress line on stderr."""
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
