@@ -25,8 +25,6 @@ from ioc.errors import ConfigError
 
 logger = logging.getLogger(__name__)
 
-SESSION_EXPIRY_S = 7 * 24 * 3600
-
 
 def client_from_url(url: str, client_id: str, *, protocol: int = mqtt.MQTTv5, manual_ack: bool = False) -> tuple[mqtt.Client, str, int]:
     """A paho client configured from ``mqtt[s]://user:pass@host:port``; returns (client, host, port)."""
@@ -45,10 +43,11 @@ class Bridge:
     """Subscribes and buffers arriving messages for the asyncio side; acks on request."""
 
     def __init__(self, url: str, client_id: str, filters: Sequence[str], share_group: str | None,
-                 receive_maximum: int, loop: asyncio.AbstractEventLoop) -> None:
+                 receive_maximum: int, loop: asyncio.AbstractEventLoop, session_expiry_s: int = 3600) -> None:
         self.client, self.host, self.port = client_from_url(url, client_id, manual_ack=True)
         self.filters = [f"$share/{share_group}/{f}" if share_group else f for f in filters]
         self.receive_maximum = receive_maximum
+        self.session_expiry_s = session_expiry_s
         self.loop = loop
         self.buffer: deque[RawMessage] = deque()
         self.ready = asyncio.Event()
@@ -91,7 +90,7 @@ class Bridge:
     def start(self) -> None:
         """Connect (persistent session) and start the network thread."""
         props = Properties(PacketTypes.CONNECT)
-        props.SessionExpiryInterval = SESSION_EXPIRY_S
+        props.SessionExpiryInterval = self.session_expiry_s
         props.ReceiveMaximum = self.receive_maximum
         self.client.connect_async(self.host, self.port, keepalive=30, clean_start=False, properties=props)
         self.client.loop_start()

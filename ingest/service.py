@@ -395,7 +395,8 @@ class IngestService:
         """Run until ``stop`` is set, then finish the batch in hand and disconnect; 1 if a task died."""
         loop = asyncio.get_running_loop()
         self.bridge = Bridge(self.settings.resolved_mqtt_url(), self.worker_id, SUBSCRIPTIONS,
-                             self.settings.ingest_share_group or None, self.settings.ingest_max_inflight, loop)
+                             self.settings.ingest_share_group or None, self.settings.ingest_max_inflight, loop,
+                             self.settings.ingest_session_expiry_s)
         await self.ensure_db()
         server = await metrics.serve(self.settings.ingest_metrics_port, self.health)
         self.bridge.start()

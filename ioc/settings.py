@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -42,7 +43,10 @@ class Settings(BaseSettings):
     fleet_file: Path = REPO_ROOT / "simulators" / "fleets" / "hcmc.yaml"
 
     # Ingest.
-    ingest_client_id: str = "ioc-ingest-1"
+    # The MQTT client id is the worker's identity: stable across restarts so the broker resumes its session.
+    ingest_client_id: str = Field(default_factory=lambda: f"ioc-ingest-{socket.gethostname()}")
+    # How long the broker keeps a crashed worker's session (and its share of the stream) for its return.
+    ingest_session_expiry_s: int = Field(3600, ge=0)
     ingest_share_group: str = "ioc-ingest"
     ingest_batch_max: int = Field(2000, ge=1, le=100_000)
     ingest_batch_wait_ms: int = Field(100, ge=1, le=10_000)

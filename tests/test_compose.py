@@ -1,0 +1,54 @@
+"""compose.yaml parses and every service runs a real `ioc` command with real settings."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+import yaml
+
+from ioc.cli import build_parser
+from ioc.settings import REPO_ROOT, Settings
+
+COMPOSE = yaml.safe_load((REPO_ROOT / "compose.yaml").read_text())
+SERVICES = COMPOSE["services"]
+APP_SERVICES = [name for name, svc in SERVICES.items() if "build" in svc]
+
+
+def test_the_deployment_has_every_part() -> None:
+    assert {"db", "mqtt", "migrate", "ingest", "api", "simulators"} <= set(SERVICES)
+    assert SERVICES["simulators"]["profiles"] == ["simulators"]
+    assert SERVICES["ingest"]["deploy"]["replicas"] >= 2
+    for name in ("db", "mqtt", "ingest", "api"):
+        assert "healthcheck" in SERVICES[name], name
+
+
+@pytest.mark.parametrize("name", APP_SERVICES)
+def test_app_services_run_real_commands(name: str) -> None:
+    svc = SERVICES[name]
+    assert (REPO_ROOT / svc["build"]["context"] / svc["build"]["dockerfile"]).exists()
+    build_parser().parse_args(svc["command"])  # exits (SystemExit) if the command or an option does not exist
+
+
+@pytest.mark.parametrize("name", APP_SERVICES)
+def test_app_environment_names_real_settings(name: str) -> None:
+    fields = {f.upper() for f in Settings.model_fields}
+    for key in SERVICES[name]["environment"]:
+        assert key.startswith("IOC_") and key[4:] in fields, f"{name}: {key} is not a setting"
+
+
+def test_dependencies_wait_for_health_and_migration() -> None:
+    valid = {"service_healthy", "service_completed_successfully", "service_started"}
+    for name, svc in SERVICES.items():
+        for dep, cond in (svc.get("depends_on") or {}).items():
+            assert dep in SERVICES and cond["condition"] in valid, (name, dep)
+    assert SERVICES["ingest"]["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
+    assert SERVICES["migrate"]["depends_on"]["db"]["condition"] == "service_healthy"
+
+
+def test_broker_uses_the_repository_config() -> None:
+    mounts = SERVICES["mqtt"]["volumes"]
+    assert "./mosquitto.conf:/mosquitto/config/mosquitto.conf:ro" in mounts
+    conf = (REPO_ROOT / "mosquitto.conf").read_text()
+    assert re.search(r"^persistence_location /mosquitto/data/$", conf, re.M)
+    assert re.search(r"^listener 1883$", conf, re.M)
