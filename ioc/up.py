@@ -10,17 +10,24 @@ import signal
 import sys
 import time
 import urllib.request
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
+from typing import TypeVar
 
+import asyncpg
+
+from ioc.auth import ensure_demo_users
 from ioc.db import create_pool, migrate
 from ioc.errors import StackError
+from ioc.provisioning import BrokerFiles, prepare_broker, with_credentials
 from ioc.settings import Settings
 from ioc.stack import Child, EmbeddedMosquitto, EmbeddedPostgres, require_port, spawn
 
 logger = logging.getLogger(__name__)
 
+T = TypeVar("T")
 STATE_MARKER = ".ioc-state"
 RESTART_LIMIT = 5
 
@@ -36,6 +43,8 @@ class Stack:
     children: dict[str, Child] = field(default_factory=dict)
     argv: dict[str, list[str]] = field(default_factory=dict)
     restarts: dict[str, int] = field(default_factory=dict)
+    broker_files: BrokerFiles | None = None
+    demo_passwords: dict[str, str] = field(default_factory=dict)
 
     @property
     def state_dir(self) -> Path:
@@ -78,36 +87,50 @@ class Stack:
             if self.postgres.initdb():
                 logger.info("created a new PostgreSQL cluster in %s", self.postgres.root)
             self.postgres.start(logs / "postgres.log")
+        # The broker's accounts and ACL live in the database, so it is migrated before the broker starts.
+        migrate(self.database_url)
         if not s.mqtt_url:
-            self.mosquitto = EmbeddedMosquitto(self.state_dir / "mosquitto", s.mqtt_port, binary=s.mosquitto_bin)
+            broker_dir = self.state_dir / "mosquitto"
+            self.broker_files = asyncio.run(self._with_conn(lambda conn: prepare_broker(conn, broker_dir,
+                                                                                       s.topic_prefix)))
+            self.mosquitto = EmbeddedMosquitto(broker_dir, s.mqtt_port, binary=s.mosquitto_bin,
+                                               extra=self.broker_files.config_lines())
             self.mosquitto.start(logs / "mosquitto.log")
 
+    async def _with_conn(self, work: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
+        pool = await create_pool(self.database_url, max_size=1)
+        try:
+            async with pool.acquire() as conn:
+                return await work(conn)
+        finally:
+            await pool.close()
+
     def load_data(self, fleet_file: Path | None) -> None:
-        """Apply migrations and import the fleet."""
-        migrate(self.database_url)
-        if fleet_file is None:
-            return
+        """Import the fleet (if any) and create the demo users (their new one-time passwords are kept)."""
         from ioc.fleet import load_fleet
         from ioc.registry import import_fleet
 
-        fleet = load_fleet(fleet_file)
+        fleet = load_fleet(fleet_file) if fleet_file else None
 
-        async def go() -> None:
-            pool = await create_pool(self.database_url, max_size=1)
-            try:
-                async with pool.acquire() as conn:
-                    await import_fleet(conn, fleet)
-            finally:
-                await pool.close()
+        async def go(conn: asyncpg.Connection) -> dict[str, str]:
+            if fleet is not None:
+                await import_fleet(conn, fleet)
+            return await ensure_demo_users(conn)
 
-        asyncio.run(go())
+        self.demo_passwords = asyncio.run(self._with_conn(go))
 
-    def child_env(self) -> dict[str, str]:
-        """Environment for application processes: the same settings, explicit URLs."""
+    def service_mqtt_url(self, service: str) -> str:
+        """The broker URL with ``service``'s own account (embedded broker), else the configured URL."""
+        if self.broker_files is not None and service in self.broker_files.credentials:
+            return with_credentials(self.mqtt_url, self.broker_files.credentials[service])
+        return self.mqtt_url
+
+    def child_env(self, service: str = "") -> dict[str, str]:
+        """Environment for application processes: the same settings, explicit URLs, the service's account."""
         env = dict(os.environ)
         env.update({
             "IOC_DATABASE_URL": self.database_url,
-            "IOC_MQTT_URL": self.mqtt_url,
+            "IOC_MQTT_URL": self.service_mqtt_url(service),
             "IOC_STATE_DIR": str(self.state_dir),
             "IOC_HTTP_PORT": str(self.settings.http_port),
             "IOC_ENVIRONMENT": self.settings.environment,
@@ -119,7 +142,7 @@ class Stack:
         """Start ``ioc <args>`` as a supervised child logging to the state folder."""
         argv = [sys.executable, "-m", "ioc.cli", *args]
         self.argv[name] = argv
-        child = spawn(name, argv, self.state_dir / "logs" / f"{name}.log", env=self.child_env())
+        child = spawn(name, argv, self.state_dir / "logs" / f"{name}.log", env=self.child_env(args[0]))
         self.children[name] = child
         return child
 
@@ -136,7 +159,7 @@ class Stack:
             logger.warning("%s exited with code %s: restarting (%d/%d)", name, code, count, RESTART_LIMIT)
             time.sleep(min(2.0**count, 10.0))
             self.children[name] = spawn(name, self.argv[name], self.state_dir / "logs" / f"{name}.log",
-                                        env=self.child_env())
+                                        env=self.child_env(self.argv[name][3]))
 
     def stop(self) -> None:
         """Stop everything: producers first, the database last."""
@@ -208,8 +231,10 @@ def run_up(settings: Settings, *, reset: bool, simulators: bool, speed: float, s
             f"  MQTT broker       {stack.mqtt_url}\n"
             f"  Database          {stack.database_url}\n"
             f"  State and logs    {stack.state_dir}  (logs/*.log)\n"
-            f"  Simulators        {'running at x%g speed' % speed if simulators else 'off (--no-simulators)'}\n"
-            "Press Ctrl-C to stop.",
+            f"  Simulators        {'running at x%g speed' % speed if simulators else 'off (--no-simulators)'}"
+            + "".join(f"\n  Demo user {name:9s} password {pw}  (one-time: change it at first login)"
+                      for name, pw in stack.demo_passwords.items())
+            + "\nPress Ctrl-C to stop.",
             flush=True,
         )
         while True:

@@ -13,6 +13,7 @@ import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import quote, unquote
 
 import asyncpg
 import pytest
@@ -27,15 +28,24 @@ ARTIFACTS = Path(os.environ.get("IOC_TEST_ARTIFACTS", REPO_ROOT / "artifacts"))
 
 @dataclass(frozen=True)
 class Broker:
-    """Where the test broker listens."""
+    """Where the test broker listens, and two of its accounts (anonymous clients are refused)."""
 
     host: str
     port: int
+    user: str = ""  # may publish on every device topic (the simulators' account)
+    password: str = ""
+    reader: str = ""  # may subscribe to every device topic (the ingest's account)
+    reader_password: str = ""
 
     @property
     def url(self) -> str:
-        """mqtt:// URL."""
-        return f"mqtt://{self.host}:{self.port}"
+        """mqtt:// URL with the publishing account."""
+        return f"mqtt://{quote(self.user, safe='')}:{quote(self.password, safe='')}@{self.host}:{self.port}"
+
+    @property
+    def reader_url(self) -> str:
+        """mqtt:// URL with the subscribing account."""
+        return f"mqtt://{quote(self.reader, safe='')}:{quote(self.reader_password, safe='')}@{self.host}:{self.port}"
 
 
 @pytest.fixture(scope="session")
@@ -65,8 +75,11 @@ def stack(state_dir: Path) -> Iterator[Stack]:
 @pytest.fixture(scope="session")
 def broker(stack: Stack) -> Broker:
     """The test Mosquitto."""
-    assert stack.mosquitto is not None
-    return Broker("127.0.0.1", stack.mosquitto.port)
+    assert stack.mosquitto is not None and stack.broker_files is not None
+    creds = stack.broker_files.credentials
+    user, password = (unquote(p) for p in creds["simulate"].split(":", 1))
+    reader, reader_password = (unquote(p) for p in creds["ingest"].split(":", 1))
+    return Broker("127.0.0.1", stack.mosquitto.port, user, password, reader, reader_password)
 
 
 @pytest.fixture(scope="session")
@@ -105,7 +118,8 @@ def run_ioc(stack: Stack, app_env: dict[str, str]) -> Iterator[object]:
 
     def start(name: str, *args: str, env: dict[str, str] | None = None) -> Child:
         log = stack.state_dir / "logs" / f"{name}-{len(started)}.log"
-        child = spawn(name, [sys.executable, "-m", "ioc.cli", *args], log, env={**app_env, **(env or {})})
+        service_env = {**app_env, "IOC_MQTT_URL": stack.service_mqtt_url(args[0]) if args else stack.mqtt_url}
+        child = spawn(name, [sys.executable, "-m", "ioc.cli", *args], log, env={**service_env, **(env or {})})
         started.append(child)
         return child
 
@@ -135,7 +149,8 @@ def log_tail(child: Child, lines: int = 30) -> str:
 
 def mosquitto_pub(broker: Broker, topic: str, payload: bytes, *, qos: int = 1, retain: bool = False) -> None:
     """Publish one message with the real mosquitto_pub client."""
-    cmd = ["mosquitto_pub", "-h", broker.host, "-p", str(broker.port), "-t", topic, "-q", str(qos)]
+    cmd = ["mosquitto_pub", "-h", broker.host, "-p", str(broker.port), "-u", broker.user, "-P", broker.password,
+           "-t", topic, "-q", str(qos)]
     cmd.append("-s" if payload else "-n")  # -s refuses empty input; -n sends a zero-length payload
     if retain:
         cmd.append("-r")

@@ -17,7 +17,7 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 from PIL import Image
 
-from ingest.decoders import decode, route
+from ingest.decoders import SUBSCRIPTIONS, decode, route
 from ioc.fleet import Fleet, load_fleet
 from ioc.records import Event, Measurement, Record, Snapshot, StatusChange
 from ioc.settings import REPO_ROOT
@@ -38,7 +38,7 @@ class Received:
 
 
 class Recorder:
-    """A plain subscriber on ``#``; the paho thread only appends."""
+    """A plain subscriber on every device topic (the ingest's filters and account); the paho thread only appends."""
 
     def __init__(self, broker: Broker) -> None:
         self.messages: list[Received] = []
@@ -46,9 +46,8 @@ class Recorder:
         self.client = mqtt.Client(
             callback_api_version=CallbackAPIVersion.VERSION2, client_id="test-sim-recorder"
         )
-        self.client.on_connect = lambda c, u, f, r, p: c.subscribe(
-            [("ioc/#", 1), ("legacy/#", 1), ("vendor/#", 1), ("fiware/#", 1)]
-        )
+        self.client.on_connect = lambda c, u, f, r, p: c.subscribe([(f, 1) for f in SUBSCRIPTIONS])
+        self.client.username_pw_set(broker.reader, broker.reader_password)
         self.client.on_subscribe = lambda c, u, m, r, p: self._subscribed.set()
         self.client.on_message = lambda c, u, m: self.messages.append(
             Received(m.topic, bytes(m.payload), bool(m.retain), datetime.now(UTC))
@@ -77,6 +76,7 @@ def recorder(broker: Broker, fleet: Fleet) -> Iterator[Recorder]:
         rec.close()
         # Leave no retained statuses of the demo fleet behind for other tests.
         cleaner = mqtt.Client(callback_api_version=CallbackAPIVersion.VERSION2, client_id="test-sim-cleaner")
+        cleaner.username_pw_set(broker.user, broker.password)
         cleaner.connect(broker.host, broker.port)
         cleaner.loop_start()
         infos = [
