@@ -121,6 +121,10 @@ def build_parser() -> argparse.ArgumentParser:
     lst.add_argument("--kind")
     lst.set_defaults(func=_cmd_devices_list)
 
+    from ioc import security_cli
+
+    security_cli.add_parsers(sub)  # ioc users ..., ioc devices provision|revoke|credentials-file
+
     for name, (module, help_text) in SERVICES.items():
         p = sub.add_parser(name, help=help_text)
         p.set_defaults(service_module=module)

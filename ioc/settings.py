@@ -6,7 +6,7 @@ import socket
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -27,6 +27,8 @@ class Settings(BaseSettings):
     state_dir: Path = Path(".ioc")
     database_url: str = ""
     mqtt_url: str = ""
+    # A file holding the MQTT password (container secrets): used when IOC_MQTT_URL names a user only.
+    mqtt_password_file: Path | None = None
     http_host: str = "0.0.0.0"
     http_port: int = Field(8000, ge=1, le=65535)
     mqtt_port: int = Field(1883, ge=1, le=65535)
@@ -105,8 +107,13 @@ class Settings(BaseSettings):
         return url.replace("postgresql+asyncpg://", "postgresql://").replace("postgres://", "postgresql://")
 
     def resolved_mqtt_url(self) -> str:
-        """The broker URL (``mqtt://user:pass@host:port``)."""
-        return self.mqtt_url or f"mqtt://127.0.0.1:{self.mqtt_port}"
+        """The broker URL (``mqtt://user:pass@host:port``), the password read from IOC_MQTT_PASSWORD_FILE if set."""
+        url = self.mqtt_url or f"mqtt://127.0.0.1:{self.mqtt_port}"
+        parts = urlsplit(url)
+        if self.mqtt_password_file and parts.username and not parts.password:
+            secret = quote(self.mqtt_password_file.read_text().strip(), safe="")
+            url = url.replace(f"{parts.username}@", f"{parts.username}:{secret}@", 1)
+        return url
 
     def spool_dir(self) -> Path:
         """Directory of the ingest's on-disk spool."""

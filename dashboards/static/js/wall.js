@@ -301,11 +301,12 @@ function fillAlert(li, a) {
   setAttr(li, "data-rule", a.rule || "");
   setAttr(li, "data-state", a.state || "open");
   setText(li.querySelector(".sev-text"), t(`severity.${a.severity || "warning"}`));
-  setText(li.querySelector(".alert-title"), alertTitle(a) || fmt.DASH);
-  const dev = li.querySelector(".alert-device");
-  setText(dev, a.device_name || a.device_id || "");
-  if (a.device_id) setAttr(dev, "href", `/devices/${enc(a.device_id)}`);
+  const title = li.querySelector(".alert-title");
+  setText(title, alertTitle(a) || fmt.DASH);
+  if (a.device_id) setAttr(title, "href", `/devices/${enc(a.device_id)}`);
   setText(li.querySelector(".alert-zone"), shortZone(state.zoneNames.get(a.zone) || a.zone || ""));
+  const unit = a.kind === "flood" ? t("unit.cm") : a.kind === "traffic" ? t("unit.kmh") : "";
+  setText(li.querySelector(".alert-value"), unit && fmt.isNum(a.value) ? `${fmt.num(a.value, 1)} ${unit}` : "");
   setText(li.querySelector(".alert-time"), `${fmt.hm(a.opened_at)} · ${fmt.ago(a.opened_at, t)}`);
   const st = a.state === "acknowledged"
     ? t("alerts.acknowledged_by", { who: a.acknowledged_by || fmt.DASH, time: fmt.hm(a.acknowledged_at) })
