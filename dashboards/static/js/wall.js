@@ -223,7 +223,7 @@ function trafficChart() {
   const layout = baseLayout({
     margin: { l: r * 6.2, r: r * 0.5, t: r * 0.3, b: r * 1.8 },
     bargap: 0.22,
-    xaxis: { range: [0, Math.max(60, ...rows.map((q) => q.speed)) * 1.55], gridcolor: COLORS.grid, fixedrange: true,
+    xaxis: { range: [0, Math.max(60, ...rows.map((q) => q.speed)) * 2.0], gridcolor: COLORS.grid, fixedrange: true,
       title: { text: t("unit.kmh"), standoff: 2 }, zeroline: false },
     yaxis: { automargin: false, fixedrange: true, tickfont: { size: Math.round(r * 0.78) } },
   });
