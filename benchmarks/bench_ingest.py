@@ -98,7 +98,7 @@ def main() -> None:
         stack.postgres.psql("TRUNCATE measurements, latest_values, rollup_dirty")
         progress(f"naive baseline: {args.rate:,} msg/s offered for {args.naive_seconds} s")
         naive_proc = spawn("naive", [sys.executable, str(Path(__file__).with_name("naive_ingest.py")),
-                                     str(stack.mosquitto.port), stack.database_url],
+                                     stack.service_mqtt_url("ingest"), stack.database_url],
                            stack.state_dir / "logs" / "naive.log")
         time.sleep(2)
         naive = drive(stack, naive_proc, args.rate, args.naive_seconds, args.devices)

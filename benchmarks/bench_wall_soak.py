@@ -13,6 +13,7 @@ value and final / first-minute. No assertions: a ratio near 1 means no growth.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import shutil
 import sys
@@ -22,11 +23,14 @@ from pathlib import Path
 
 from playwright.sync_api import CDPSession, sync_playwright
 
+from ioc import auth
+from ioc.db import create_pool
 from ioc.settings import Settings
 from ioc.stack import free_port
 from ioc.up import Stack, wait_http
 
 CHROMIUM = "/usr/bin/chromium"
+USER, PASSWORD = "soak-viewer", "soak viewer password"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update",
                  "--disable-sync", "--no-first-run", "--disable-quic", "--enable-precise-memory-info"]
@@ -59,6 +63,7 @@ def main() -> int:
         stack.prepare_state(reset=False)
         stack.start_services()
         stack.load_data(settings.fleet_file)
+        asyncio.run(add_viewer(stack.database_url))
         stack.start_app("ingest", ["ingest"])
         serve = stack.start_app("serve", ["serve"])
         base = f"http://127.0.0.1:{settings.http_port}"
@@ -73,12 +78,27 @@ def main() -> int:
     return 0
 
 
+async def add_viewer(database_url: str) -> None:
+    """The account the soaking browser logs in with."""
+    pool = await create_pool(database_url, max_size=1)
+    try:
+        async with pool.acquire() as conn:
+            await auth.create_user(conn, USER, "viewer", PASSWORD)
+    finally:
+        await pool.close()
+
+
 def soak(url: str, seconds: float, interval: float) -> list[tuple[float, dict[str, float]]]:
     """Keep /wall open for ``seconds``, sampling every ``interval``."""
     samples: list[tuple[float, dict[str, float]]] = []
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1920, "height": 1080})
+        context = browser.new_context(viewport={"width": 1920, "height": 1080})
+        base = url.rsplit("/", 1)[0]
+        login = context.request.post(f"{base}/api/v1/auth/login", data={"name": USER, "password": PASSWORD})
+        if login.status != 200:
+            raise SystemExit(f"login failed: {login.status} {login.text()}")
+        page = context.new_page()
         errors: list[str] = []
         page.on("pageerror", lambda exc: errors.append(str(exc)))
         page.goto(url)

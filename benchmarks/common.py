@@ -34,7 +34,7 @@ def private_stack(name: str, *, devices: int = 0, fast_db: bool = False) -> Stac
 def ioc(stack: Stack, name: str, *args: str, env: dict[str, str] | None = None) -> Child:
     """Start ``ioc <args>`` against the stack, logging under its state folder."""
     return spawn(name, [sys.executable, "-m", "ioc.cli", *args], stack.state_dir / "logs" / f"{name}.log",
-                 env={**stack.child_env(), **(env or {})})
+                 env={**stack.child_env(args[0]), **(env or {})})
 
 
 def scrape(port: int) -> str:

@@ -1,7 +1,7 @@
 """The naive baseline: paho-mqtt with automatic acks and one INSERT (autocommit) per message.
 
 This is the script many projects start with; `bench_ingest.py` runs it beside ioc's ingest.
-Usage: naive_ingest.py MQTT_PORT DATABASE_URL
+Usage: naive_ingest.py MQTT_URL DATABASE_URL
 """
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import sys
 from datetime import UTC, datetime
+from urllib.parse import unquote, urlsplit
 
 import paho.mqtt.client as mqtt
 import psycopg2
@@ -17,7 +18,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 def main() -> None:
     """Subscribe and insert each reading with its own statement."""
-    port, url = int(sys.argv[1]), sys.argv[2]
+    broker, url = urlsplit(sys.argv[1]), sys.argv[2]
     db = psycopg2.connect(url)
     db.autocommit = True
     cur = db.cursor()
@@ -33,7 +34,8 @@ def main() -> None:
     client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="naive", protocol=mqtt.MQTTv311)
     client.on_connect = lambda c, u, f, r, p: c.subscribe("ioc/v1/+/+/telemetry", qos=1)
     client.on_message = on_message
-    client.connect("127.0.0.1", port)
+    client.username_pw_set(unquote(broker.username or ""), unquote(broker.password or ""))
+    client.connect(broker.hostname or "127.0.0.1", broker.port or 1883)
     client.loop_forever()
 
 

@@ -1,4 +1,6 @@
-"""The FastAPI application: REST API, websocket, metrics and (when present) the pages router.
+"""The FastAPI application: REST API, login and users, websocket, metrics and (when present) the pages.
+
+Who may call what is declared per route (see ``dashboards.security``); ``/metrics`` answers loopback only.
 
 The lifespan owns the connection pool, the live hub and the alert engine; all are stopped and
 awaited on shutdown.
@@ -12,9 +14,9 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib import metadata
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
-from dashboards import live, metrics
+from dashboards import live, metrics, security
 from dashboards.alerts.engine import AlertEngine
 from dashboards.api import build_router, errors
 from dashboards.api.responses import SafeJSONResponse
@@ -81,7 +83,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     errors.install(app)
     app.middleware("http")(metrics.time_requests)
     app.include_router(build_router())
+    app.include_router(security.router)
     app.include_router(live.router)
-    app.include_router(metrics.router)
+    # Prometheus scrapes from this host; nobody else (a browser elsewhere) may read the metrics.
+    app.include_router(metrics.router, dependencies=[Depends(security.loopback_only)])
     _include_pages(app)
     return app

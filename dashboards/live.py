@@ -1,8 +1,9 @@
 """The websocket ``/ws/v1/live``: subscribe to channels, receive a snapshot and then deltas.
 
-Each connection has two tasks: the receiver handles ``subscribe`` / ``unsubscribe`` / ``ping``; the
-sender drains the subscriber's outbox and sends heartbeats. A client that stops reading only
-blocks its own sender, while its outbox keeps just the newest state.
+Only a viewer or above with an allowed Origin gets in (``websocket_guard``). Each connection has two
+tasks: the receiver handles ``subscribe`` / ``unsubscribe`` / ``ping``; the sender drains the
+subscriber's outbox and sends heartbeats, re-checking the session at each one. A client that stops
+reading only blocks its own sender, while its outbox keeps just the newest state.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
 from dashboards import metrics
 from dashboards.hub import Hub, Message, Subscriber
+from dashboards.security import WS_POLICY_VIOLATION, websocket_guard, websocket_user
 
 logger = logging.getLogger(__name__)
 
@@ -73,6 +75,7 @@ async def _receive(websocket: WebSocket, sub: Subscriber) -> None:
 
 
 async def _send(websocket: WebSocket, sub: Subscriber, heartbeat_s: float) -> None:
+    """Drain the outbox; at each heartbeat re-check the session, closing with 1008 once it has ended."""
     next_beat = time.monotonic() + heartbeat_s
     while True:
         try:
@@ -81,6 +84,9 @@ async def _send(websocket: WebSocket, sub: Subscriber, heartbeat_s: float) -> No
             pass
         messages = sub.take()
         if time.monotonic() >= next_beat:
+            if await websocket_user(websocket) is None:  # logged out, expired, disabled or demoted
+                await websocket.close(code=WS_POLICY_VIOLATION)
+                return
             messages.append(Message("", "heartbeat", {}))
             next_beat = time.monotonic() + heartbeat_s
         for message in messages:
@@ -90,7 +96,9 @@ async def _send(websocket: WebSocket, sub: Subscriber, heartbeat_s: float) -> No
 
 @router.websocket("/ws/v1/live")
 async def live(websocket: WebSocket) -> None:
-    """Live channels over one websocket (see docs/api.md)."""
+    """Live channels over one websocket for viewers and up (see docs/api.md); refused sockets get 1008."""
+    if await websocket_guard(websocket) is None:
+        return
     hub: Hub = websocket.app.state.hub
     heartbeat_s: float = websocket.app.state.settings.ws_heartbeat_s
     await websocket.accept()

@@ -3,7 +3,8 @@
 Pages are plain HTML templates under ``static/pages`` with one placeholder for the page's
 configuration (JSON); the browser does the rest with ES modules, no build step. Plotly's bundle is
 served from the installed ``plotly`` package so nothing is copied into the repository and no page
-loads anything from another origin.
+loads anything from another origin. Pages need a session (else they redirect to ``/login``); the
+static assets and catalogues are public, like the login page's.
 """
 
 from __future__ import annotations
@@ -14,11 +15,14 @@ import re
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
+from urllib.parse import quote
 
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 
+from dashboards.security import PAGE_HEADERS, optional_user
+from ioc.auth import User
 from ioc.settings import Settings, get_settings
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
@@ -30,6 +34,7 @@ _ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _NO_CACHE = {"Cache-Control": "no-cache"}
 
 router = APIRouter(include_in_schema=False)
+MaybeUser = Annotated[User | None, Depends(optional_user)]
 
 
 @lru_cache(maxsize=1)
@@ -50,10 +55,11 @@ def _settings(request: Request) -> Settings:
     return getattr(request.app.state, "settings", None) or get_settings()
 
 
-def page_config(settings: Settings, page: str, **extra: Any) -> dict[str, Any]:
-    """What a page's script needs from the server: the map tiles, the heartbeat interval, its subject."""
+def page_config(settings: Settings, page: str, user: User, **extra: Any) -> dict[str, Any]:
+    """What a page's script needs from the server: who is looking, map tiles, heartbeat, its subject."""
     return {
         "page": page,
+        "user": {"name": user.name, "role": user.role, "canAct": user.can("operator")},
         "mapTileUrl": settings.map_tile_url,
         "heartbeatS": settings.ws_heartbeat_s,
         "staleAfterIntervals": settings.stale_after_intervals,
@@ -70,39 +76,42 @@ def render(page: str, config: dict[str, Any], lang: str = "vi") -> str:
     return template.replace("{{config}}", blob).replace("{{title}}", title).replace("{{lang}}", lang)
 
 
-def _page(request: Request, page: str, **extra: Any) -> HTMLResponse:
+def _page(request: Request, user: User | None, page: str, **extra: Any) -> Response:
+    if user is None or user.must_change:
+        here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        return RedirectResponse(f"/login?next={quote(here, safe='/')}", status_code=303)
     lang = request.query_params.get("lang", "vi")
     lang = lang if lang in LANGUAGES else "vi"
-    body = render(page, page_config(_settings(request), page, **extra), lang)
-    return HTMLResponse(body, headers=_NO_CACHE)
+    body = render(page, page_config(_settings(request), page, user, **extra), lang)
+    return HTMLResponse(body, headers=PAGE_HEADERS)
 
 
-@router.get("/wall", response_class=HTMLResponse)
-def wall(request: Request) -> HTMLResponse:
+@router.get("/wall", response_model=None)
+async def wall(request: Request, user: MaybeUser) -> Response:
     """The operators' wall."""
-    return _page(request, "wall")
+    return _page(request, user, "wall")
 
 
-@router.get("/summary", response_class=HTMLResponse)
-def summary(request: Request) -> HTMLResponse:
+@router.get("/summary", response_model=None)
+async def summary(request: Request, user: MaybeUser) -> Response:
     """The leaders' summary for tablets."""
-    return _page(request, "summary")
+    return _page(request, user, "summary")
 
 
-@router.get("/zones/{zone_id}", response_class=HTMLResponse)
-def zone(request: Request, zone_id: str) -> HTMLResponse:
+@router.get("/zones/{zone_id}", response_model=None)
+async def zone(request: Request, zone_id: str, user: MaybeUser) -> Response:
     """Drill-down on one zone."""
     if not _ID.match(zone_id):
         raise HTTPException(404, "unknown zone")
-    return _page(request, "zone", zoneId=zone_id)
+    return _page(request, user, "zone", zoneId=zone_id)
 
 
-@router.get("/devices/{device_id}", response_class=HTMLResponse)
-def device(request: Request, device_id: str) -> HTMLResponse:
+@router.get("/devices/{device_id}", response_model=None)
+async def device(request: Request, device_id: str, user: MaybeUser) -> Response:
     """Drill-down on one device."""
     if not _ID.match(device_id):
         raise HTTPException(404, "unknown device")
-    return _page(request, "device", deviceId=device_id)
+    return _page(request, user, "device", deviceId=device_id)
 
 
 @router.get("/favicon.ico")

@@ -1,38 +1,66 @@
-"""Who may do what on the server: the session cookie, role dependencies, the websocket guard, and the
+"""Who may do what on the server: the websocket guard, the loopback-only guard of ``/metrics``, and the
 login, users and audit endpoints with their two pages.
 
 Roles nest (viewer < operator < admin). Routes declare the least role they need with ``ViewerDep``,
-``OperatorDep`` or ``AdminDep``; only health and the login page and its assets are public.
+``OperatorDep`` or ``AdminDep`` (defined in ``dashboards.api.deps`` with the session cookie and
+``current_user``, re-exported here); only health and the login page and its assets are public.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import logging
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Annotated, Any
-from urllib.parse import urlsplit
 
-import asyncpg
-from fastapi import APIRouter, Depends, Query, Request, Response, WebSocket
+from fastapi import APIRouter, Query, Request, Response, WebSocket
 from fastapi.responses import FileResponse, JSONResponse, RedirectResponse
 from pydantic import BaseModel, Field
 from starlette.requests import HTTPConnection
 
-from dashboards.api.deps import ConnDep
+from dashboards.api.deps import (
+    SESSION_COOKIE,
+    AdminDep,
+    ConnDep,
+    OperatorDep,
+    UserDep,
+    ViewerDep,
+    current_user,
+    get_settings,
+    optional_user,
+    origin_allowed,
+    refused,
+    require_role,
+    session_policy,
+    source_address,
+    throttle_policy,
+)
 from dashboards.api.errors import ApiError, error_body
 from ioc import audit, auth
-from ioc.auth import SessionPolicy, ThrottlePolicy, User
-from ioc.settings import Settings, get_settings
+from ioc.auth import User
+
+__all__ = [
+    "SESSION_COOKIE",
+    "AdminDep",
+    "OperatorDep",
+    "UserDep",
+    "ViewerDep",
+    "current_user",
+    "loopback_only",
+    "optional_user",
+    "require_role",
+    "router",
+    "source_address",
+    "websocket_guard",
+    "websocket_user",
+]
 
 logger = logging.getLogger(__name__)
 
-SESSION_COOKIE = "ioc_session"
 WS_POLICY_VIOLATION = 1008
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 I18N_DIR = Path(__file__).resolve().parent / "i18n"
 LANGUAGES = ("vi", "en")
-UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 # Our pages: no framing (clickjacking), no inline script (inline styles only), nothing from elsewhere.
 PAGE_HEADERS = {
     "Content-Security-Policy": (
@@ -47,124 +75,51 @@ PAGE_HEADERS = {
 NO_STORE = {"Cache-Control": "no-store"}
 
 
-def _settings(conn: HTTPConnection) -> Settings:
-    return getattr(conn.app.state, "settings", None) or get_settings()
-
-
-def _pool(conn: HTTPConnection) -> asyncpg.Pool:
-    return conn.app.state.pool  # type: ignore[no-any-return]
-
-
-def session_policy(conn: HTTPConnection) -> SessionPolicy:
-    """The app's session lifetimes (``app.state.session_policy``, else the defaults)."""
-    return getattr(conn.app.state, "session_policy", None) or SessionPolicy()
-
-
-def throttle_policy(conn: HTTPConnection) -> ThrottlePolicy:
-    """The app's login throttling (``app.state.throttle_policy``, else the defaults)."""
-    return getattr(conn.app.state, "throttle_policy", None) or ThrottlePolicy()
-
-
-def source_address(conn: HTTPConnection) -> str:
-    """The peer's address (behind a proxy, run uvicorn with --proxy-headers so this is the client's)."""
-    return conn.client.host if conn.client else ""
-
-
-def _origin(url: str) -> str:
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}".lower() if parts.scheme and parts.netloc else ""
-
-
-def allowed_origins(conn: HTTPConnection) -> set[str]:
-    """IOC_ALLOWED_ORIGINS, the public URL's origin, and the origin this request was addressed to."""
-    settings = _settings(conn)
-    scheme = {"ws": "http", "wss": "https"}.get(conn.url.scheme, conn.url.scheme)
-    own = f"{scheme}://{conn.headers.get('host', '')}".lower()
-    return {o.rstrip("/").lower() for o in settings.allowed_origins} | {_origin(settings.public_url), own} - {
-        ""
-    }
-
-
-def origin_allowed(conn: HTTPConnection, *, required: bool) -> bool:
-    """True when the Origin header is allowed (or absent and not ``required``)."""
-    origin = conn.headers.get("origin")
-    if origin is None:
-        return not required
-    return origin.rstrip("/").lower() in allowed_origins(conn)
-
-
 def is_https(conn: HTTPConnection) -> bool:
     """True when the browser reached us over https (directly or per the public URL)."""
-    return conn.url.scheme in {"https", "wss"} or _settings(conn).public_url.startswith("https://")
+    return conn.url.scheme in {"https", "wss"} or get_settings(conn).public_url.startswith("https://")
 
 
-async def optional_user(request: Request) -> User | None:
-    """The session's user, or None without a live session."""
-    return await auth.session_user(
-        _pool(request), request.cookies.get(SESSION_COOKIE), session_policy(request)
-    )
+def is_loopback(conn: HTTPConnection) -> bool:
+    """True when the peer is this host (127.0.0.0/8 or ::1), as seen after uvicorn's proxy headers."""
+    try:
+        return ipaddress.ip_address(source_address(conn)).is_loopback
+    except ValueError:
+        return False
 
 
-async def current_user(request: Request) -> User:
-    """The logged-in user (401 without a live session; 403 for a cross-site state change)."""
-    if request.method in UNSAFE_METHODS and not origin_allowed(request, required=False):
-        raise ApiError(403, "forbidden", "cross-origin request refused")
-    user = await optional_user(request)
-    if user is None:
-        raise ApiError(401, "unauthorized", "log in first")
+async def loopback_only(request: Request) -> None:
+    """Dependency of ``/metrics``: 404 for any peer but this host, so other hosts' browsers learn nothing.
+
+    Prometheus scrapes from the same host (or through an SSH tunnel or a local agent); behind a reverse
+    proxy the client's address is the forwarded one, so proxied requests are refused too.
+    """
+    if not is_loopback(request):
+        raise ApiError(404, "not_found", "not found")
+
+
+async def websocket_user(websocket: WebSocket, role: str = "viewer") -> User | None:
+    """The websocket's user while its session is live and allows ``role`` (else None)."""
+    user = await optional_user(websocket)
+    if user is None or user.must_change or not user.can(role):
+        return None
     return user
-
-
-def require_role(role: str) -> Callable[..., Awaitable[User]]:
-    """A dependency admitting users whose role includes ``role`` and who have no pending password change."""
-    auth.check_role(role)
-
-    async def dependency(request: Request, user: Annotated[User, Depends(current_user)]) -> User:
-        if user.must_change:
-            raise ApiError(403, "password_change_required", "change your one-time password first")
-        if not user.can(role):
-            if request.method in UNSAFE_METHODS:
-                await audit.record(
-                    _pool(request),
-                    user.name,
-                    f"{request.method} {request.url.path}",
-                    "",
-                    "denied",
-                    source_address(request),
-                    {"needs": role, "role": user.role},
-                )
-            raise ApiError(403, "forbidden", f"this needs the {role} role")
-        return user
-
-    dependency.__name__ = f"require_{role}"
-    return dependency
-
-
-CurrentUserDep = Annotated[User, Depends(current_user)]
-ViewerDep = Annotated[User, Depends(require_role("viewer"))]
-OperatorDep = Annotated[User, Depends(require_role("operator"))]
-AdminDep = Annotated[User, Depends(require_role("admin"))]
 
 
 async def websocket_guard(websocket: WebSocket, role: str = "viewer") -> User | None:
     """Admit a websocket with a live session and an allowed Origin; else close it with 1008, return None.
 
     Call it first in the endpoint. A refused socket is accepted and closed at once, so the browser sees
-    code 1008 (and can go to the login page) but not a byte of data.
+    code 1008 (and can go to the login page) but not a byte of data. Refusals are audited.
     """
-    user = None
-    if origin_allowed(websocket, required=True):
-        user = await auth.session_user(
-            _pool(websocket), websocket.cookies.get(SESSION_COOKIE), session_policy(websocket)
-        )
-    if user is None or user.must_change or not user.can(role):
+    origin_ok = origin_allowed(websocket, required=True)
+    user = await websocket_user(websocket, role) if origin_ok else None
+    if user is None:
         await websocket.accept()
         await websocket.close(code=WS_POLICY_VIOLATION)
-        logger.info(
-            "websocket refused (origin=%s, user=%s)",
-            audit.log_safe(websocket.headers.get("origin", "")),
-            user.name if user else None,
-        )
+        reason = "no session or role" if origin_ok else "origin"
+        await refused(websocket, "", reason, origin=websocket.headers.get("origin", ""))
+        logger.info("websocket refused (%s, origin=%s)", reason, audit.log_safe(websocket.headers.get("origin", "")))
         return None
     return user
 
@@ -258,7 +213,7 @@ async def logout(request: Request, conn: ConnDep) -> Response:
 
 @router.post("/api/v1/auth/password", status_code=204)
 async def change_password(
-    body: PasswordBody, user: CurrentUserDep, request: Request, conn: ConnDep
+    body: PasswordBody, user: UserDep, request: Request, conn: ConnDep
 ) -> Response:
     """Change your own password (required after a one-time password); every session of yours ends."""
     try:
@@ -277,7 +232,7 @@ async def change_password(
 
 
 @router.get("/api/v1/me")
-async def me(user: CurrentUserDep) -> dict[str, Any]:
+async def me(user: UserDep) -> dict[str, Any]:
     """The logged-in user and their role."""
     return _user_json(user)
 

@@ -1,4 +1,7 @@
-"""Test and benchmark helpers: a websocket client that keeps channel states as a browser does."""
+"""Test and benchmark helpers: logging in, and a websocket client that keeps channel states as a browser does.
+
+The live socket wants what a browser sends: the session cookie and the page's Origin (the server's own).
+"""
 
 from __future__ import annotations
 
@@ -14,18 +17,43 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
+import httpx
 from websockets.asyncio.client import ClientConnection, connect
 
+from dashboards.api.deps import SESSION_COOKIE
 from dashboards.delta import apply
 
 logger = logging.getLogger(__name__)
 
 
-class LiveClient:
-    """Connects to ``/ws/v1/live``, applies snapshots and deltas per channel, and records every message."""
+async def login(base: str, name: str, password: str, **client: Any) -> str:
+    """Log ``name`` in through ``POST /api/v1/auth/login`` on ``base`` (http origin); returns the session token."""
+    async with httpx.AsyncClient(base_url=base, timeout=30, **client) as http:
+        resp = await http.post("/api/v1/auth/login", json={"name": name, "password": password})
+    if resp.status_code != 200:
+        raise PermissionError(f"login of {name!r} failed: {resp.status_code} {resp.text[:200]}")
+    return resp.cookies[SESSION_COOKIE]
 
-    def __init__(self, url: str) -> None:
+
+def http_origin(url: str) -> str:
+    """The http(s) origin of an http(s) or ws(s) URL: what a page on that server sends as ``Origin``."""
+    parts = urlsplit(url)
+    scheme = {"ws": "http", "wss": "https"}.get(parts.scheme, parts.scheme)
+    return f"{scheme}://{parts.netloc}"
+
+
+def session_headers(token: str) -> dict[str, str]:
+    """The Cookie header of a session."""
+    return {"Cookie": f"{SESSION_COOKIE}={token}"}
+
+
+class LiveClient:
+    """Connects to ``/ws/v1/live`` with a session, applies snapshots and deltas per channel, records every message."""
+
+    def __init__(self, url: str, token: str, origin: str | None = None) -> None:
         self.url = url
+        self.token = token
+        self.origin = origin or http_origin(url)
         self.states: dict[str, Any] = {}
         self.messages: list[dict[str, Any]] = []
         self.received_at: list[float] = []
@@ -34,7 +62,14 @@ class LiveClient:
         self._changed = asyncio.Event()
 
     async def __aenter__(self) -> LiveClient:
-        self.ws = await connect(self.url, max_size=16 * 1024 * 1024, open_timeout=10, close_timeout=1)
+        self.ws = await connect(
+            self.url,
+            max_size=16 * 1024 * 1024,
+            open_timeout=10,
+            close_timeout=1,
+            origin=self.origin,  # type: ignore[arg-type]
+            additional_headers=session_headers(self.token),
+        )
         self._task = asyncio.create_task(self._reader())
         return self
 
@@ -95,8 +130,10 @@ class StuckClient:
     server's writes back up after a few kilobytes while our requests keep arriving.
     """
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, token: str) -> None:
         parts = urlsplit(url)
+        self.token = token
+        self.origin = http_origin(url)
         self.host = parts.hostname or "localhost"
         self.port = parts.port or 80
         self.path = parts.path or "/"
@@ -111,7 +148,8 @@ class StuckClient:
         sock.sendall(
             (
                 f"GET {self.path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\nUpgrade: websocket\r\n"
-                f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
+                f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
+                f"Origin: {self.origin}\r\nCookie: {SESSION_COOKIE}={self.token}\r\n\r\n"
             ).encode()
         )
         head = b""

@@ -15,6 +15,7 @@ import contextlib
 import logging
 import signal
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -27,7 +28,7 @@ from ingest.ratelimit import RateLimiter
 from ingest.rollups import apply_retention, refresh
 from ingest.spool import RawMessage, Spool, SpoolFull
 from ingest.validation import DeviceInfo, validate
-from ingest.writer import Batch, Writer, WriteResult
+from ingest.writer import Batch, Throttles, Writer, WriteResult
 from ioc.db import NOTIFY_CHANNEL, describe, init_connection
 from ioc.errors import PayloadError
 from ioc.kinds import load_kinds
@@ -52,6 +53,50 @@ HEARTBEAT = """
 INSERT INTO ingest_workers (worker_id, started_at, heartbeat_at, stats) VALUES ($1, $2, now(), $3)
 ON CONFLICT (worker_id) DO UPDATE SET started_at = EXCLUDED.started_at, heartbeat_at = now(), stats = EXCLUDED.stats
 """
+
+
+@dataclass(slots=True)
+class Slot:
+    """One writer's database connection (several writers commit batches concurrently)."""
+
+    index: int
+    conn: asyncpg.Connection | None = None
+    writer: Writer | None = None
+    next_connect: float = 0.0
+    backoff: float = 0.5
+
+
+class AckSequencer:
+    """Acknowledges batches in the order they were received, whichever writer finishes first.
+
+    MQTT wants PUBACKs in receive order; batches are numbered by the collector and released in sequence.
+    """
+
+    def __init__(self, ack: Callable[[list[RawMessage]], None]) -> None:
+        self._ack = ack
+        self._issued = 0
+        self._next = 0
+        self._done: dict[int, list[RawMessage]] = {}
+        self._changed = asyncio.Condition()
+
+    def number(self) -> int:
+        """The next batch number."""
+        self._issued += 1
+        return self._issued - 1
+
+    async def turn(self, seq: int) -> None:
+        """Wait until every batch before ``seq`` is complete."""
+        async with self._changed:
+            await self._changed.wait_for(lambda: self._next >= seq)
+
+    async def complete(self, seq: int, raws: list[RawMessage]) -> None:
+        """Mark ``seq`` committed (or spooled) and ack every batch now in order."""
+        async with self._changed:
+            self._done[seq] = raws
+            while self._next in self._done:
+                self._ack(self._done.pop(self._next))
+                self._next += 1
+            self._changed.notify_all()
 
 
 @dataclass(slots=True)
@@ -90,50 +135,59 @@ class IngestService:
         self.spool = Spool(settings.spool_dir(), settings.ingest_spool_max_bytes)
         self.url = settings.resolved_database_url()
         self.devices: dict[str, DeviceInfo] = {}
-        self.batches: asyncio.Queue[list[Item]] = asyncio.Queue(maxsize=2)
-        self.conn: asyncpg.Connection | None = None
-        self.writer: Writer | None = None
+        self.slots = [Slot(i) for i in range(settings.ingest_writers)]
+        self.batches: asyncio.Queue[tuple[int, list[Item]]] = asyncio.Queue(maxsize=settings.ingest_writers + 1)
+        self.acks = AckSequencer(self._ack)
+        self.throttles = Throttles()
+        self._spool_lock = asyncio.Lock()
+        self._aux_lock = asyncio.Lock()
+        self._aux_conn: asyncpg.Connection | None = None
         self.started_at = datetime.now(UTC)
         self.stats = {"received": 0, "stored": 0, "duplicates": 0, "quarantined": 0, "spooled": 0, "replayed": 0}
-        self._next_connect = 0.0
-        self._connect_backoff = 0.5
         self.bridge: Bridge | None = None
-        self._writing = False
+        self._writing = 0
         self._window = {"batches": 0, "messages": 0, "commit_s": 0.0, "decode_s": 0.0, "started": time.monotonic()}
 
-    # --- database connection ---------------------------------------------------------------------
-    async def ensure_db(self) -> bool:
-        """True when the writer connection is usable; reconnects with backoff otherwise."""
-        if self.conn is not None and not self.conn.is_closed():
+    # --- database connections --------------------------------------------------------------------
+    async def ensure_db(self, slot: Slot) -> bool:
+        """True when ``slot``'s writer connection is usable; reconnects with backoff otherwise."""
+        if slot.conn is not None and not slot.conn.is_closed():
             return True
-        if time.monotonic() < self._next_connect:
+        if time.monotonic() < slot.next_connect:
             return False
         try:
             conn = await asyncpg.connect(self.url, timeout=3, command_timeout=60)
             await init_connection(conn)
-            self.writer = Writer(conn, self.worker_id)
-            await self.writer.prepare()
-            self.conn = conn
+            writer = Writer(conn, self.worker_id, self.throttles)
+            await writer.prepare()
             await self.load_registry(conn)
         except DB_DOWN as exc:
-            self._next_connect = time.monotonic() + self._connect_backoff
-            self._connect_backoff = min(self._connect_backoff * 2, 5.0)
+            slot.next_connect = time.monotonic() + slot.backoff
+            slot.backoff = min(slot.backoff * 2, 5.0)
             metrics.DB_UP.set(0)
             logger.warning("database unavailable (%s): spooling to %s", exc, self.spool.directory)
             return False
-        self._connect_backoff = 0.5
+        slot.conn, slot.writer, slot.backoff = conn, writer, 0.5
         metrics.DB_UP.set(1)
-        logger.info("database connected", extra={"database": describe(self.url)})
+        logger.info("database connected", extra={"database": describe(self.url), "writer": slot.index})
         return True
 
-    def db_lost(self, exc: BaseException) -> None:
-        """Forget the writer connection after a connection-level failure."""
+    def db_lost(self, slot: Slot, exc: BaseException) -> None:
+        """Forget a writer connection after a connection-level failure."""
         logger.warning("database connection lost (%s): spooling", exc)
         metrics.DB_UP.set(0)
-        if self.conn is not None:
-            self.conn.terminate()
-        self.conn = None
-        self._next_connect = time.monotonic() + self._connect_backoff
+        if slot.conn is not None:
+            slot.conn.terminate()
+        slot.conn = slot.writer = None
+        slot.next_connect = time.monotonic() + slot.backoff
+
+    async def aux(self) -> asyncpg.Connection:
+        """The connection for occasional work beside the writers (registry reloads, auto-registration)."""
+        async with self._aux_lock:
+            if self._aux_conn is None or self._aux_conn.is_closed():
+                self._aux_conn = await asyncpg.connect(self.url, timeout=3)
+                await init_connection(self._aux_conn)
+            return self._aux_conn
 
     async def load_registry(self, conn: asyncpg.Connection) -> None:
         """Read the device registry into memory."""
@@ -170,12 +224,17 @@ class IngestService:
 
     async def auto_register(self, device_id: str, kind: str | None, fmt: str) -> DeviceInfo | None:
         """Register an unknown device (setting IOC_INGEST_AUTO_REGISTER) when its kind is known."""
-        if kind not in self.kinds or self.conn is None:
+        if kind not in self.kinds:
             return None
-        await self.conn.execute(
+        try:
+            conn = await self.aux()
+        except DB_DOWN:
+            return None
+        async with self._aux_lock:
+            await conn.execute(
             "INSERT INTO devices (device_id, kind, format, name, metadata) VALUES ($1, $2, $3, $1, "
-            "'{\"auto_registered\": true}'::jsonb) ON CONFLICT (device_id) DO NOTHING", device_id, kind, fmt)
-        row = await self.conn.fetchrow("SELECT kind, format, enabled FROM devices WHERE device_id = $1", device_id)
+                "'{\"auto_registered\": true}'::jsonb) ON CONFLICT (device_id) DO NOTHING", device_id, kind, fmt)
+            row = await conn.fetchrow("SELECT kind, format, enabled FROM devices WHERE device_id = $1", device_id)
         info = DeviceInfo(device_id, row["kind"], row["format"], row["enabled"])
         self.devices[device_id] = info
         logger.info("auto-registered device %s as %s", device_id, kind)
@@ -206,78 +265,82 @@ class IngestService:
             t0 = time.perf_counter()
             items = await self.decode_all(messages, rate_limit=True)
             self._window["decode_s"] += time.perf_counter() - t0
-            await self.batches.put(items)
+            await self.batches.put((self.acks.number(), items))
 
-    async def write_loop(self) -> None:
-        """Commit batches (or spool them), replaying the spool first whenever the database is back."""
+    async def write_loop(self, slot: Slot) -> None:
+        """One writer: commit batches (or spool them); writer 0 also replays the spool when the database is back."""
         while True:
-            if self.spool and await self.ensure_db():
-                await self.replay_segment()
+            if self.spool and slot.index == 0 and await self.ensure_db(slot):
+                async with self._spool_lock:
+                    await self.replay_segment(slot)
                 continue
-            idle_work = bool(self.spool) or (self.writer is not None and self.writer.latest_pending)
+            idle_work = bool(self.spool) or (slot.writer is not None and slot.writer.latest_pending)
             try:
-                items = await asyncio.wait_for(self.batches.get(), 0.5) if idle_work else await self.batches.get()
+                seq, items = await asyncio.wait_for(self.batches.get(), 0.5) if idle_work else await self.batches.get()
             except TimeoutError:
-                items = []  # an empty batch flushes latest values held back by the throttle
-                if self.spool:
-                    continue
-            self._writing = True
+                if not self.spool:
+                    await self.flush_latest(slot)
+                continue
+            self._writing += 1
             try:
-                await self.handle(items)
+                await self.handle(slot, seq, items)
             finally:
-                self._writing = False
+                self._writing -= 1
 
-    async def handle(self, items: list[Item]) -> None:
-        """Commit one batch and ack it; on a database outage spool it, then ack."""
-        assert self.bridge is not None
-        raws = [it.raw for it in items]
-        if not raws:  # only held-back latest values to flush
-            if await self.ensure_db():
-                try:
-                    await self.commit([])
-                except DB_DOWN as exc:
-                    self.db_lost(exc)
-            return
-        if not self.spool and await self.ensure_db():
+    async def flush_latest(self, slot: Slot) -> None:
+        """Write latest values held back by the throttle (an empty batch)."""
+        if await self.ensure_db(slot):
             try:
-                await self.commit(items)
-                self.bridge.ack(raws)
+                await self.commit(slot, [])
+            except DB_DOWN as exc:
+                self.db_lost(slot, exc)
+
+    async def handle(self, slot: Slot, seq: int, items: list[Item]) -> None:
+        """Commit one batch and ack it in order; on a database outage spool it (in order), then ack."""
+        raws = [it.raw for it in items]
+        if not self.spool and await self.ensure_db(slot):
+            try:
+                await self.commit(slot, items)
+                await self.acks.complete(seq, raws)
                 return
             except DB_DOWN as exc:
-                self.db_lost(exc)
-        while True:
-            try:
-                self.spool.append(raws)
-                break
-            except SpoolFull as exc:
-                # Stop consuming: unacked messages stay queued at the broker for our session.
-                logger.error("%s: waiting for the database", exc)
-                while not await self.ensure_db():
-                    await asyncio.sleep(1.0)
-                while self.spool:
-                    await self.replay_segment()
+                self.db_lost(slot, exc)
+        await self.acks.turn(seq)  # every earlier batch is committed or spooled: the spool stays in order
+        async with self._spool_lock:
+            while True:
+                try:
+                    self.spool.append(raws)
+                    break
+                except SpoolFull as exc:
+                    # Stop consuming: unacked messages stay queued at the broker for our session.
+                    logger.error("%s: waiting for the database", exc)
+                    while not await self.ensure_db(slot):
+                        await asyncio.sleep(1.0)
+                    while self.spool:
+                        await self.replay_segment(slot)
         self.stats["spooled"] += len(raws)
         metrics.SPOOLED.inc(len(raws))
         metrics.SPOOL_BYTES.set(self.spool.depth_bytes)
-        self.bridge.ack(raws)
+        await self.acks.complete(seq, raws)
 
-    async def commit(self, items: list[Item]) -> None:
+    async def commit(self, slot: Slot, items: list[Item]) -> None:
         """Write items in one transaction; a batch the database rejects is retried item by item."""
-        assert self.writer is not None
+        writer = slot.writer
+        assert writer is not None
         try:
-            result = await self.writer.write(to_batch(items))
+            result = await writer.write(to_batch(items))
         except DB_DOWN:
             raise
         except asyncpg.PostgresError as exc:
             logger.error("database rejected a batch of %d messages (%s): retrying one by one", len(items), exc)
             for it in items:
                 try:
-                    await self.commit_one(it)
+                    self._count(1, await writer.write(to_batch([it])))
+                except DB_DOWN:
+                    raise
                 except asyncpg.PostgresError as one_exc:
-                    if isinstance(one_exc, DB_DOWN):
-                        raise
-                    await self.writer.write(to_batch([Item(it.raw, None, reason="db_rejected",
-                                                           detail=str(one_exc)[:200], device_id=it.device_id)]))
+                    rejected = Item(it.raw, None, reason="db_rejected", detail=str(one_exc)[:200], device_id=it.device_id)
+                    self._count(1, await writer.write(to_batch([rejected])))
             return
         self._count(len(items), result)
         committed = time.time()
@@ -285,11 +348,6 @@ class IngestService:
         for it in items:
             if it.records:
                 observe(committed - it.records[0].time.timestamp())
-
-    async def commit_one(self, item: Item) -> None:
-        """Write one item on its own."""
-        assert self.writer is not None
-        self._count(1, await self.writer.write(to_batch([item])))
 
     def _count(self, messages: int, result: WriteResult) -> None:
         self.stats["stored"] += result.stored
@@ -314,7 +372,7 @@ class IngestService:
                 "buffered": len(self.bridge.buffer) if self.bridge else 0, "spool_bytes": self.spool.depth_bytes})
             self._window = {"batches": 0, "messages": 0, "commit_s": 0.0, "decode_s": 0.0, "started": time.monotonic()}
 
-    async def replay_segment(self) -> None:
+    async def replay_segment(self, slot: Slot) -> None:
         """Replay the oldest spool segment in order, then delete it."""
         oldest = self.spool.oldest()
         if oldest is None:
@@ -324,9 +382,9 @@ class IngestService:
         try:
             for start in range(0, len(messages), step):
                 chunk = messages[start:start + step]
-                await self.commit(await self.decode_all(chunk, rate_limit=False))
+                await self.commit(slot, await self.decode_all(chunk, rate_limit=False))
         except DB_DOWN as exc:
-            self.db_lost(exc)
+            self.db_lost(slot, exc)
             return
         self.spool.remove(segment)
         self.stats["replayed"] += len(messages)
@@ -371,20 +429,25 @@ class IngestService:
                 logger.exception("housekeeping failed")
             await asyncio.sleep(5.0)
 
+    def _ack(self, raws: list[RawMessage]) -> None:
+        assert self.bridge is not None
+        self.bridge.ack(raws)
+
     def _on_registry(self, conn: object, pid: int, channel: str, payload: str) -> None:
         asyncio.get_running_loop().create_task(self._reload_registry())
 
     async def _reload_registry(self) -> None:
-        if self.conn is not None and not self.conn.is_closed():
-            try:
-                await self.load_registry(self.conn)
-            except (asyncpg.PostgresError, *DB_DOWN) as exc:
-                logger.warning("registry reload failed: %s", exc)
+        try:
+            conn = await self.aux()
+            async with self._aux_lock:
+                await self.load_registry(conn)
+        except (asyncpg.PostgresError, *DB_DOWN) as exc:
+            logger.warning("registry reload failed: %s", exc)
 
     def health(self) -> dict[str, object]:
         """What /healthz and the heartbeat report."""
         connected = self.bridge is not None and self.bridge.connected.is_set()
-        db_up = self.conn is not None and not self.conn.is_closed()
+        db_up = any(slot.conn is not None and not slot.conn.is_closed() for slot in self.slots)
         metrics.BROKER_UP.set(1 if connected else 0)
         # A worker that is connected to the broker is healthy even with the database down: it spools.
         return {"ok": connected, "worker_id": self.worker_id, "broker": connected,
@@ -397,15 +460,16 @@ class IngestService:
         self.bridge = Bridge(self.settings.resolved_mqtt_url(), self.worker_id, SUBSCRIPTIONS,
                              self.settings.ingest_share_group or None, self.settings.ingest_max_inflight, loop,
                              self.settings.ingest_session_expiry_s)
-        await self.ensure_db()
+        for slot in self.slots:
+            await self.ensure_db(slot)
         server = await metrics.serve(self.settings.ingest_metrics_port, self.health)
         self.bridge.start()
-        writer = asyncio.create_task(self.write_loop(), name="writer")
+        writers = [asyncio.create_task(self.write_loop(slot), name=f"writer-{slot.index}") for slot in self.slots]
         collector = asyncio.create_task(self.collect(), name="collector")
         keeper = asyncio.create_task(self.housekeeping(), name="housekeeping")
         logger.info("ingest running", extra={"worker": self.worker_id, "subscriptions": list(SUBSCRIPTIONS)})
         stopper = asyncio.create_task(stop.wait())
-        done, _ = await asyncio.wait({writer, collector, keeper, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        done, _ = await asyncio.wait({*writers, collector, keeper, stopper}, return_when=asyncio.FIRST_COMPLETED)
         failed = False
         for task in done - {stopper}:
             failed = True
@@ -422,15 +486,16 @@ class IngestService:
         collector.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await collector
-        for task in (writer, keeper, stopper):
+        for task in (*writers, keeper, stopper):
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         self.bridge.stop(end_session=drained)
         if server is not None:
             server.close()
-        if self.conn is not None:
-            await self.conn.close()
+        for conn in (*(slot.conn for slot in self.slots), self._aux_conn):
+            if conn is not None:
+                await conn.close()
         logger.info("ingest stopped", extra=self.stats)
         return 1 if failed else 0
 

@@ -60,11 +60,15 @@ INSERT INTO snapshots AS s (device_id, time, content_type, data) VALUES ($1, $2,
 ON CONFLICT (device_id) DO UPDATE SET time = EXCLUDED.time, content_type = EXCLUDED.content_type, data = EXCLUDED.data
 WHERE s.time <= EXCLUDED.time
 """
+# Writers commit concurrently, so a device's status follows the newest status-bearing message (status_at),
+# not the commit order. In SET, d.* are the row's old values.
 UPDATE_DEVICES = """
 UPDATE devices d SET
   last_seen = GREATEST(COALESCE(d.last_seen, u.seen), u.seen),
-  status = u.status,
-  status_since = CASE WHEN d.status IS DISTINCT FROM u.status THEN u.seen ELSE d.status_since END
+  status = CASE WHEN d.status_at IS NULL OR u.seen >= d.status_at THEN u.status ELSE d.status END,
+  status_since = CASE WHEN (d.status_at IS NULL OR u.seen >= d.status_at) AND d.status IS DISTINCT FROM u.status
+                      THEN u.seen ELSE d.status_since END,
+  status_at = GREATEST(COALESCE(d.status_at, u.seen), u.seen)
 FROM unnest($1::text[], $2::timestamptz[], $3::text[]) AS u(device_id, seen, status)
 WHERE d.device_id = u.device_id
 """
@@ -126,15 +130,25 @@ class WriteResult:
     commit_s: float
 
 
+@dataclass
+class Throttles:
+    """What the writers of one worker have written recently (shared: they run on one event loop)."""
+
+    device_written: dict[str, tuple[float, str]] = field(default_factory=dict)
+    latest_written: dict[LatestKey, float] = field(default_factory=dict)
+    latest_pending: dict[LatestKey, tuple[datetime, float]] = field(default_factory=dict)
+
+
 class Writer:
     """Writes batches over one dedicated connection."""
 
-    def __init__(self, conn: asyncpg.Connection, worker_id: str) -> None:
+    def __init__(self, conn: asyncpg.Connection, worker_id: str, throttles: Throttles | None = None) -> None:
         self.conn = conn
         self.worker_id = worker_id
-        self._device_written: dict[str, tuple[float, str]] = {}
-        self._latest_written: dict[LatestKey, float] = {}
-        self._latest_pending: dict[LatestKey, tuple[datetime, float]] = {}
+        shared = throttles or Throttles()
+        self._device_written = shared.device_written
+        self._latest_written = shared.latest_written
+        self._latest_pending = shared.latest_pending
 
     async def prepare(self) -> None:
         """Create the session's staging table."""

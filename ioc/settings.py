@@ -51,6 +51,7 @@ class Settings(BaseSettings):
     ingest_session_expiry_s: int = Field(3600, ge=0)
     ingest_share_group: str = "ioc-ingest"
     ingest_batch_max: int = Field(2000, ge=1, le=100_000)
+    ingest_writers: int = Field(2, ge=1, le=8)  # database connections committing batches concurrently
     ingest_batch_wait_ms: int = Field(100, ge=1, le=10_000)
     ingest_max_inflight: int = Field(10_000, ge=10, le=65_535)
     ingest_auto_register: bool = False

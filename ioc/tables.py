@@ -53,6 +53,7 @@ devices = Table(
     # unknown (never heard from) | online | offline (said so, or its will did) | stale (silent too long)
     Column("status", Text, nullable=False, server_default="unknown"),
     Column("status_since", TZ, nullable=True),
+    Column("status_at", TZ, nullable=True),  # newest status-bearing message: concurrent writers apply in time order
     Column("last_seen", TZ, nullable=True),
     Column("enabled", Boolean, nullable=False, server_default=text("true")),
     Column("created_at", TZ, nullable=False, server_default=func.now()),

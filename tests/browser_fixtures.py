@@ -10,17 +10,20 @@ import asyncio
 import json
 import time
 import urllib.request
+import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import pytest
 import pytest_asyncio
 from conftest import ARTIFACTS, Broker, mosquitto_pub
 from playwright.async_api import Browser, ConsoleMessage, Page, Request, Response, async_playwright
 
+from ioc import auth
 from ioc.stack import Child, free_port
 from ioc.up import Stack
 
@@ -29,6 +32,7 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
                  "--disable-component-update",
                  "--disable-sync", "--no-first-run", "--disable-quic"]
 SCREENSHOTS = ARTIFACTS / "screenshots"
+PASSWORD = "wall test password 1"
 HEARTBEAT_S = 2.0  # short, so "stale data" (no message for 2 heartbeats) can be seen within a test
 
 
@@ -98,6 +102,16 @@ def populated(live_server: LiveServer, run_ioc: Callable[..., Child]) -> Iterato
 
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def people(pool: asyncpg.Pool) -> dict[str, str]:
+    """One user per role for the browser tests: {role: name}, all with PASSWORD."""
+    names = {role: f"wall-{role}-{uuid.uuid4().hex[:6]}" for role in auth.ROLES}
+    async with pool.acquire() as conn:
+        for role, name in names.items():
+            await auth.create_user(conn, name, role, PASSWORD)
+    return names
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
 async def browser() -> AsyncIterator[Browser]:
     """Debian's Chromium, headless."""
     async with async_playwright() as pw:
@@ -122,13 +136,20 @@ class Watched:
 
 
 @pytest_asyncio.fixture(loop_scope="session")
-async def open_page(browser: Browser) -> AsyncIterator[Callable[..., Any]]:
-    """Open pages in fresh contexts with problem tracking; all closed at the end of the test."""
+async def open_page(
+    browser: Browser, live_server: LiveServer, people: dict[str, str]
+) -> AsyncIterator[Callable[..., Any]]:
+    """Open pages in fresh contexts, logged in as ``role`` (None: not logged in), with problem tracking."""
     contexts = []
 
-    async def opener(url: str, width: int = 1920, height: int = 1080, **kwargs: Any) -> Watched:
+    async def opener(url: str, width: int = 1920, height: int = 1080, role: str | None = "operator",
+                     **kwargs: Any) -> Watched:
         context = await browser.new_context(viewport={"width": width, "height": height}, **kwargs)
         contexts.append(context)
+        if role is not None:
+            resp = await context.request.post(f"{live_server.url}/api/v1/auth/login",
+                                              data={"name": people[role], "password": PASSWORD})
+            assert resp.status == 200, await resp.text()
         page = await context.new_page()
         watched = Watched(page)
 

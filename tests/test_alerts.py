@@ -14,9 +14,10 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
+from auth_fixtures import PASSWORD, people_fixture  # noqa: F401 (a fixture, requested as people)
 from conftest import Broker, mosquitto_pub, wait_for
 
-from dashboards.testing import LiveClient
+from dashboards.testing import LiveClient, login, session_headers
 from ioc.stack import Child, free_port
 from ioc.up import wait_http
 
@@ -98,6 +99,12 @@ async def alert_devices(pool: asyncpg.Pool) -> list[str]:
     return [STORM, ACKED, FAILOVER]
 
 
+@pytest.fixture(scope="module")
+async def token(servers: Servers, people: dict[str, str]) -> str:
+    """An operator's session; sessions live in the database, so it outlives server restarts."""
+    return await login(next(iter(servers.children)), people["operator"], PASSWORD)
+
+
 def ws_url(base: str) -> str:
     """The live websocket of a server."""
     return base.replace("http://", "ws://") + "/ws/v1/live"
@@ -124,9 +131,9 @@ def leaders(bases: list[str]) -> list[str]:
     return out
 
 
-async def test_storm_escalates_then_resolves(servers: Servers, broker: Broker) -> None:
+async def test_storm_escalates_then_resolves(servers: Servers, broker: Broker, token: str) -> None:
     base = next(iter(servers.children))
-    async with LiveClient(ws_url(base)) as client:
+    async with LiveClient(ws_url(base), token) as client:
         await client.subscribe("alerts")
         await client.wait_for(lambda c: "alerts" in c.states, what="alerts snapshot")
         publish_level(broker, STORM, 24.0)
@@ -151,7 +158,7 @@ async def test_storm_escalates_then_resolves(servers: Servers, broker: Broker) -
             what="auto-resolve",
         )
         assert resolved["id"] == warning["id"] and resolved["resolved_at"]
-    async with httpx.AsyncClient(base_url=base) as http:
+    async with httpx.AsyncClient(base_url=base, headers=session_headers(token)) as http:
         detail = (await http.get(f"/api/v1/alerts/{warning['id']}")).json()
     steps = [(h["to_state"], h["severity"], h["actor"]) for h in detail["history"]]
     assert steps == [
@@ -161,10 +168,12 @@ async def test_storm_escalates_then_resolves(servers: Servers, broker: Broker) -
     ]
 
 
-async def test_acknowledged_alert_survives_restart(servers: Servers, broker: Broker) -> None:
+async def test_acknowledged_alert_survives_restart(
+    servers: Servers, broker: Broker, token: str, people: dict[str, str]
+) -> None:
     publish_level(broker, ACKED, 40.0)
     base = next(iter(servers.children))
-    async with httpx.AsyncClient(base_url=base, timeout=10) as http:
+    async with httpx.AsyncClient(base_url=base, timeout=10, headers=session_headers(token)) as http:
         alert = None
         deadline = time.monotonic() + 15
         while alert is None and time.monotonic() < deadline:
@@ -182,7 +191,7 @@ async def test_acknowledged_alert_survives_restart(servers: Servers, broker: Bro
         servers.stop(b)
     base = servers.start()
     servers.start()
-    async with LiveClient(ws_url(base)) as client:
+    async with LiveClient(ws_url(base), token) as client:
         await client.subscribe("alerts")
         await client.wait_for(lambda c: alert_of(c, ACKED), what="the alert after restart")
         publish_level(
@@ -191,10 +200,10 @@ async def test_acknowledged_alert_survives_restart(servers: Servers, broker: Bro
         await asyncio.sleep(2.0)
         again = alert_of(client, ACKED)
         assert again is not None and again["id"] == alert["id"] and again["state"] == "acknowledged"
-        assert again["acknowledged_by"] == acked["acknowledged_by"]
+        assert again["acknowledged_by"] == acked["acknowledged_by"] == people["operator"]
 
 
-async def test_one_engine_and_failover_on_kill(servers: Servers, broker: Broker) -> None:
+async def test_one_engine_and_failover_on_kill(servers: Servers, broker: Broker, token: str) -> None:
     bases = list(servers.children)
     assert len(bases) >= 2
     wait_for(lambda: len(leaders(bases)) == 1, 10, 0.2, "exactly one leader")  # no websocket open: may block
@@ -206,7 +215,7 @@ async def test_one_engine_and_failover_on_kill(servers: Servers, broker: Broker)
     wait_for(lambda: leaders(survivors), 15, 0.1, "a new leader")
     failover_s = time.monotonic() - killed_at
     assert len(leaders(survivors)) == 1 and failover_s < 8, failover_s
-    async with LiveClient(ws_url(survivors[0])) as client:  # the new leader evaluates
+    async with LiveClient(ws_url(survivors[0]), token) as client:  # the new leader evaluates
         await client.subscribe("alerts")
         await client.wait_for(lambda c: "alerts" in c.states, what="alerts snapshot")
         publish_level(broker, FAILOVER, 26.0)
@@ -216,7 +225,7 @@ async def test_one_engine_and_failover_on_kill(servers: Servers, broker: Broker)
         assert alert["severity"] == "warning"
 
 
-async def test_silent_device_becomes_stale(servers: Servers, pool: asyncpg.Pool) -> None:
+async def test_silent_device_becomes_stale(servers: Servers, pool: asyncpg.Pool, token: str) -> None:
     await pool.execute(
         "INSERT INTO devices (device_id, kind, name, zone, interval_s, status, last_seen) "
         "VALUES ($1, 'flood', $1, 'q3', 1, 'online', now() - interval '1 minute') "
@@ -225,7 +234,7 @@ async def test_silent_device_becomes_stale(servers: Servers, pool: asyncpg.Pool)
     )
     await pool.execute("SELECT pg_notify('ioc_registry', 'test')")
     base = next(iter(servers.children))
-    async with LiveClient(ws_url(base)) as client:
+    async with LiveClient(ws_url(base), token) as client:
         await client.subscribe("kind:flood")
         await client.wait_for(
             lambda c: any(

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 import httpx
 import pytest
+from auth_fixtures import people_fixture, signed_in  # noqa: F401 (a fixture, requested as people)
 
 from ioc.stack import free_port
 from ioc.up import wait_http
@@ -91,9 +92,9 @@ async def devices(pool: asyncpg.Pool) -> list[str]:
 
 
 @pytest.fixture
-async def client(api: str, devices: list[str]) -> httpx.AsyncClient:
-    """An HTTP client on the module's server."""
-    async with httpx.AsyncClient(base_url=api, timeout=10) as c:
+async def client(api: str, devices: list[str], people: dict[str, str]) -> httpx.AsyncClient:
+    """An HTTP client on the module's server, logged in as an admin (who may call every route)."""
+    async with signed_in(api, people["admin"]) as c:
         yield c  # type: ignore[misc]
 
 
@@ -269,7 +270,9 @@ async def test_snapshot_events_and_quarantine(client: httpx.AsyncClient) -> None
     )
 
 
-async def test_alert_acknowledge_and_resolve(client: httpx.AsyncClient, pool: asyncpg.Pool) -> None:
+async def test_alert_acknowledge_and_resolve(
+    client: httpx.AsyncClient, pool: asyncpg.Pool, people: dict[str, str]
+) -> None:
     alert_id = await pool.fetchval(
         "INSERT INTO alerts (rule, device_id, zone, severity, state, title) "
         "VALUES ('manual_test', $1, 'q5', 'warning', 'open', 'test') RETURNING id",
@@ -278,7 +281,7 @@ async def test_alert_acknowledge_and_resolve(client: httpx.AsyncClient, pool: as
     ack = await client.post(f"/api/v1/alerts/{alert_id}/acknowledge", json={"note": "on it"})
     assert ack.status_code == 200, ack.text
     body = ack.json()
-    assert body["state"] == "acknowledged" and body["acknowledged_by"] and body["note"] == "on it"
+    assert body["state"] == "acknowledged" and body["acknowledged_by"] == people["admin"] and body["note"] == "on it"
     listed = (await client.get("/api/v1/alerts", params={"state": "active", "zone": "q5"})).json()["items"]
     assert alert_id in [a["id"] for a in listed]
     done = (await client.post(f"/api/v1/alerts/{alert_id}/resolve", json={"note": "cleared"})).json()
@@ -287,6 +290,16 @@ async def test_alert_acknowledge_and_resolve(client: httpx.AsyncClient, pool: as
     detail = (await client.get(f"/api/v1/alerts/{alert_id}")).json()
     assert [h["to_state"] for h in detail["history"]] == ["acknowledged", "resolved"]
     assert detail["history"][0]["note"] == "on it"
+    audited = await pool.fetch(
+        "SELECT action, outcome, actor, source FROM audit_log WHERE target = $1 AND action LIKE 'alert.%' ORDER BY id",
+        str(alert_id),
+    )
+    assert [(r["action"], r["outcome"]) for r in audited] == [
+        ("alert.acknowledge", "success"),
+        ("alert.resolve", "success"),
+        ("alert.acknowledge", "failure"),
+    ]
+    assert {r["actor"] for r in audited} == {people["admin"]} and {r["source"] for r in audited} == {"127.0.0.1"}
 
 
 async def test_openapi_and_metrics(client: httpx.AsyncClient) -> None:

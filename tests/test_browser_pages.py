@@ -9,6 +9,7 @@ from browser_fixtures import (  # noqa: F401 - fixtures
     browser,
     live_server,
     open_page,
+    people,
     populated,
     screenshot_path,
     settle,

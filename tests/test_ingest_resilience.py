@@ -43,7 +43,7 @@ def private_stack() -> Iterator[Stack]:
 
 
 def start(stack: Stack, name: str, *args: str) -> Child:
-    env = {**stack.child_env(), "IOC_INGEST_METRICS_PORT": "0", "IOC_INGEST_RATE_LIMIT_PER_S": "1000"}
+    env = {**stack.child_env(args[0]), "IOC_INGEST_METRICS_PORT": "0", "IOC_INGEST_RATE_LIMIT_PER_S": "1000"}
     return spawn(name, [sys.executable, "-m", "ioc.cli", *args], stack.state_dir / "logs" / f"{name}.log", env=env)
 
 

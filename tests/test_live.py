@@ -12,9 +12,10 @@ from pathlib import Path
 import asyncpg
 import httpx
 import pytest
+from auth_fixtures import PASSWORD, people_fixture  # noqa: F401 (a fixture, requested as people)
 from conftest import Broker, mosquitto_pub
 
-from dashboards.testing import LiveClient, StuckClient
+from dashboards.testing import LiveClient, StuckClient, login, session_headers
 from ioc.stack import free_port
 from ioc.up import wait_http
 
@@ -56,6 +57,12 @@ async def live_devices(pool: asyncpg.Pool) -> list[str]:
     return [FLOOD, FLOOD2]
 
 
+@pytest.fixture(scope="module")
+async def token(servers: list[str], people: dict[str, str]) -> str:
+    """A viewer's session (sessions live in the database, so it is good on both servers)."""
+    return await login(servers[0], people["viewer"], PASSWORD)
+
+
 def ws_url(base: str) -> str:
     """The live websocket of a server."""
     return base.replace("http://", "ws://") + "/ws/v1/live"
@@ -77,9 +84,9 @@ def level_of(client: LiveClient, device_id: str) -> float | None:
     return client.states[f"device:{device_id}"]["device"]["latest"]["water_level_cm"]["value"]  # type: ignore[no-any-return]
 
 
-async def test_reading_arrives_as_delta_on_every_channel(servers: list[str], broker: Broker) -> None:
+async def test_reading_arrives_as_delta_on_every_channel(servers: list[str], broker: Broker, token: str) -> None:
     channels = [f"device:{FLOOD}", f"zone:{ZONE}", "kind:flood", "summary"]
-    async with LiveClient(ws_url(servers[0])) as client:
+    async with LiveClient(ws_url(servers[0]), token) as client:
         await client.subscribe(*channels)
         await client.wait_for(lambda c: all(ch in c.states for ch in channels), what="four snapshots")
         assert [m["type"] for m in client.messages] == ["snapshot"] * 4
@@ -114,8 +121,8 @@ async def test_reading_arrives_as_delta_on_every_channel(servers: list[str], bro
     assert latency < 2.0, f"publish to websocket took {latency:.2f} s"
 
 
-async def test_errors_keep_the_connection_open(servers: list[str]) -> None:
-    async with LiveClient(ws_url(servers[0])) as client:
+async def test_errors_keep_the_connection_open(servers: list[str], token: str) -> None:
+    async with LiveClient(ws_url(servers[0]), token) as client:
         await client.subscribe("bogus", "zone:atlantis")
         await client.send({"op": "dance"})
         assert client.ws is not None
@@ -142,17 +149,17 @@ async def test_errors_keep_the_connection_open(servers: list[str]) -> None:
         assert heartbeat["channel"] == "" and heartbeat["data"] == {}
 
 
-async def test_heartbeats_on_an_idle_connection(servers: list[str]) -> None:
-    async with LiveClient(ws_url(servers[1])) as client:
+async def test_heartbeats_on_an_idle_connection(servers: list[str], token: str) -> None:
+    async with LiveClient(ws_url(servers[1]), token) as client:
         await asyncio.sleep(2.5)
         beats = [m for m in client.messages if m["type"] == "heartbeat"]
         assert len(beats) >= 2 and all(b["channel"] == "" for b in beats)
 
 
-async def test_stuck_client_does_not_delay_others(servers: list[str], broker: Broker) -> None:
+async def test_stuck_client_does_not_delay_others(servers: list[str], broker: Broker, token: str) -> None:
     """A client that subscribes to everything and never reads must not slow a reading client down."""
     base = servers[0]
-    async with httpx.AsyncClient(base_url=base) as http:
+    async with httpx.AsyncClient(base_url=base, headers=session_headers(token)) as http:
         zones = [z["zone_id"] for z in (await http.get("/api/v1/zones")).json()["items"]]
         devices = [
             d["device_id"]
@@ -160,8 +167,8 @@ async def test_stuck_client_does_not_delay_others(servers: list[str], broker: Br
         ]
     everything = ["summary", "alerts", "events", "kind:flood", "kind:traffic", "kind:camera"]
     everything += [f"zone:{z}" for z in zones] + [f"device:{d}" for d in devices]
-    with StuckClient(ws_url(base)) as stuck:
-        async with LiveClient(ws_url(base)) as good:
+    with StuckClient(ws_url(base), token) as stuck:
+        async with LiveClient(ws_url(base), token) as good:
             for _ in range(
                 100
             ):  # each re-subscription asks for fresh snapshots: far more than the buffers hold
@@ -173,7 +180,7 @@ async def test_stuck_client_does_not_delay_others(servers: list[str], broker: Br
                 started = publish_level(broker, FLOOD2, 10.0 + i)
                 await good.wait_for(lambda c, i=i: level_of(c, FLOOD2) == 10.0 + i, what=f"update {i}")
                 latencies.append(time.monotonic() - started)
-            async with httpx.AsyncClient(base_url=base) as http:
+            async with httpx.AsyncClient(base_url=base, headers=session_headers(token)) as http:
                 started = time.monotonic()
                 assert (await http.get("/api/v1/health")).status_code == 200
                 assert time.monotonic() - started < 1.0
@@ -185,9 +192,9 @@ async def test_stuck_client_does_not_delay_others(servers: list[str], broker: Br
     assert max(latencies) < 2.0, latencies
 
 
-async def test_two_servers_show_the_same_state(servers: list[str], broker: Broker) -> None:
+async def test_two_servers_show_the_same_state(servers: list[str], broker: Broker, token: str) -> None:
     channels = [f"zone:{ZONE}", "summary"]
-    async with LiveClient(ws_url(servers[0])) as a, LiveClient(ws_url(servers[1])) as b:
+    async with LiveClient(ws_url(servers[0]), token) as a, LiveClient(ws_url(servers[1]), token) as b:
         for c in (a, b):
             await c.subscribe(*channels)
             await c.wait_for(lambda c: all(ch in c.states for ch in channels), what="snapshots")

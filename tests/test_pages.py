@@ -12,26 +12,36 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from dashboards import pages
+from dashboards.security import optional_user
+from ioc.auth import User
 from ioc.settings import Settings
 
 JS_DIR = pages.STATIC_DIR / "js"
 TEMPLATES = sorted((pages.STATIC_DIR / "pages").glob("*.html"))
 
 
-@pytest.fixture(scope="module")
-def client() -> TestClient:
-    """The router alone in an app, with a tile URL configured."""
+def make_client(user: User | None) -> TestClient:
+    """The router alone in an app (no database: the session's user is given), with a tile URL configured."""
     app = FastAPI()
     app.state.settings = Settings(map_tile_url="http://tiles.invalid/{z}/{x}/{y}.png", environment="test")
     app.include_router(pages.router)
+    app.dependency_overrides[optional_user] = lambda: user
     return TestClient(app)
 
 
-def test_catalogues_have_the_same_keys() -> None:
-    """vi.json and en.json translate exactly the same messages, none empty."""
-    vi, en = pages.catalogue("vi"), pages.catalogue("en")
+@pytest.fixture(scope="module")
+def client() -> TestClient:
+    """Logged in as an operator."""
+    return make_client(User("lan", "operator"))
+
+
+@pytest.mark.parametrize("vi_file", sorted(pages.I18N_DIR.glob("*vi.json")), ids=lambda p: p.name)
+def test_catalogues_have_the_same_keys(vi_file: Path) -> None:
+    """Each Vietnamese catalogue and its English twin translate exactly the same messages, none empty."""
+    vi = json.loads(vi_file.read_text(encoding="utf-8"))
+    en = json.loads(vi_file.with_name(vi_file.name.replace("vi.json", "en.json")).read_text(encoding="utf-8"))
     assert set(vi) == set(en), f"only vi: {sorted(set(vi) - set(en))}; only en: {sorted(set(en) - set(vi))}"
-    assert all(v.strip() for v in [*vi.values(), *en.values()])
+    assert all(str(v).strip() for v in [*vi.values(), *en.values()])
 
 
 def test_every_key_used_is_in_the_catalogue() -> None:
@@ -86,7 +96,27 @@ def test_pages_embed_their_config(client: TestClient, path: str) -> None:
     config = json.loads(blob.group(1))
     assert config["mapTileUrl"] == "http://tiles.invalid/{z}/{x}/{y}.png"
     assert config["heartbeatS"] > 0
+    assert config["user"] == {"name": "lan", "role": "operator", "canAct": True}
     assert "{{" not in resp.text
+    assert "default-src 'self'" in resp.headers["content-security-policy"]
+
+
+@pytest.mark.parametrize("user", [None, User("new", "operator", must_change=True)], ids=["anonymous", "must-change"])
+def test_pages_need_a_session(user: User | None) -> None:
+    """Without a usable session every page sends the browser to the login page, and back afterwards."""
+    c = make_client(user)
+    resp = c.get("/zones/q1?range=7d", follow_redirects=False)
+    assert resp.status_code == 303
+    assert resp.headers["location"] == "/login?next=/zones/q1%3Frange%3D7d"
+    assert c.get("/static/js/wall.js").status_code == 200  # assets stay public, like the login page's
+
+
+def test_viewers_cannot_act() -> None:
+    """A viewer's page says so (the wall hides acknowledge and resolve)."""
+    resp = make_client(User("an", "viewer")).get("/wall")
+    config = json.loads(re.search(r'<script id="ioc-config" type="application/json">(.*?)</script>', resp.text, re.S)
+                        .group(1))  # type: ignore[union-attr]
+    assert config["user"]["canAct"] is False
 
 
 def test_lang_parameter_sets_the_document_language(client: TestClient) -> None:

@@ -69,7 +69,7 @@ def test_up_serves_live_data_and_ctrl_c_leaves_no_process(state: Path) -> None:
         banner = wait_up(proc)
         text = "\n".join(banner)
         assert f"http://localhost:{ports['http']}/wall" in text
-        assert f"postgresql://ioc:" in text and f"@127.0.0.1:{ports['db']}/ioc" in text
+        assert "postgresql://ioc:" in text and f"@127.0.0.1:{ports['db']}/ioc" in text
         assert f"mqtt://127.0.0.1:{ports['mqtt']}" in text
         descendants = psutil.Process(proc.pid).children(recursive=True)
         names = " ".join(" ".join(p.cmdline()) for p in descendants)

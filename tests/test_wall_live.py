@@ -11,10 +11,12 @@ import asyncpg
 import pytest
 from browser_fixtures import (  # noqa: F401 - fixtures
     HEARTBEAT_S,
+    PASSWORD,
     LiveServer,
     browser,
     live_server,
     open_page,
+    people,
     publish_level,
     publish_online,
     wait_live,
@@ -51,7 +53,7 @@ async def test_reading_changes_the_wall_within_2s(live_server: LiveServer, open_
 
 
 async def test_acknowledge_from_the_wall(live_server: LiveServer, open_page, broker: Broker,  # noqa: F811
-                                         pool: asyncpg.Pool) -> None:
+                                         pool: asyncpg.Pool, people: dict[str, str]) -> None:  # noqa: F811
     """An alert acknowledged on the wall is acknowledged in the database."""
     watched = await open_page(live_server.url + "/wall")
     page = watched.page
@@ -73,6 +75,7 @@ async def test_acknowledge_from_the_wall(live_server: LiveServer, open_page, bro
         await asyncio.sleep(0.1)
     assert row is not None and row["state"] == "acknowledged", f"alert {alert_id} in the database: {row}"
     assert row["acknowledged_at"] is not None
+    assert row["acknowledged_by"] == people["operator"]
     acknowledged = f'#alert-list li.alert[data-id="{alert_id}"][data-state="acknowledged"]'
     await page.wait_for_selector(acknowledged, timeout=5000)
     watched.assert_clean()
@@ -137,4 +140,26 @@ async def test_new_critical_alert_draws_the_eye(live_server: LiveServer, open_pa
     await page.wait_for_selector(f'{card}[data-severity="critical"]', timeout=2000)
     assert (await page.title()).startswith("⚠")
     assert await page.text_content(f"{card} .alert-title") == "Ngập: Nguyễn Hữu Cảnh – điểm 1"
+    watched.assert_clean()
+
+
+async def test_login_then_the_wall_and_viewers_only_look(live_server: LiveServer, open_page,  # noqa: F811
+                                                         people: dict[str, str]) -> None:  # noqa: F811
+    """No session: the wall sends you to the login page and back; a viewer sees alerts without the buttons."""
+    watched = await open_page(live_server.url + "/wall", role=None)
+    page = watched.page
+    await page.wait_for_url("**/login?next=/wall")
+    await page.fill("#name", people["viewer"])
+    await page.fill("#password", PASSWORD)
+    await page.click("#login-form button[type=submit]")
+    await page.wait_for_url("**/wall")
+    await wait_live(page)
+    assert await page.evaluate("document.body.classList.contains('read-only')")
+    await page.wait_for_function("window.iocLive.state.has('alerts')")
+    visible = await page.evaluate(
+        "[...document.querySelectorAll('#alert-list button')].filter((b) => b.offsetParent !== null).length")
+    assert visible == 0
+    assert people["viewer"] in (await page.get_attribute("#logout", "title") or "")
+    await page.click("#logout")
+    await page.wait_for_url("**/login")
     watched.assert_clean()

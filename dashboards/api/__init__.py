@@ -5,14 +5,14 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends
 
 from dashboards.api import alerts, devices, health, quarantine, summary, zones
-from dashboards.api.deps import current_user
+from dashboards.api.deps import require_role
 
 
 def build_router() -> APIRouter:
-    """``/api/v1``: health is public; every other route depends on ``current_user`` (one place for auth)."""
+    """``/api/v1``: health is public; every other route needs at least a viewer, some more (see their modules)."""
     api = APIRouter(prefix="/api/v1")
     api.include_router(health.router)
-    protected = APIRouter(dependencies=[Depends(current_user)])
+    protected = APIRouter(dependencies=[Depends(require_role("viewer"))])
     for module in (summary, zones, devices, alerts, quarantine):
         protected.include_router(module.router)
     api.include_router(protected)

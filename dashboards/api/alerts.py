@@ -1,4 +1,4 @@
-"""``/api/v1/alerts``: list, detail with history, acknowledge and resolve."""
+"""``/api/v1/alerts``: list and detail with history (viewer), acknowledge and resolve (operator, audited)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,10 @@ from pydantic import BaseModel, Field
 
 from dashboards import aggregates as agg
 from dashboards.alerts import store
-from dashboards.api.deps import ConnDep, UserDep
+from dashboards.api.deps import ConnDep, OperatorDep, SourceDep
 from dashboards.api.errors import ApiError, not_found
+from ioc import audit
+from ioc.auth import User
 
 router = APIRouter(tags=["alerts"])
 
@@ -25,6 +27,7 @@ class Note(BaseModel):
 
 
 NoteBody = Annotated[Note | None, Body()]
+Json = dict[str, Any]
 
 
 @router.get("/alerts")
@@ -48,23 +51,30 @@ async def get_alert(alert_id: int, conn: ConnDep) -> dict[str, Any]:
         raise not_found(f"alert {alert_id}") from exc
 
 
-async def _transition(conn: ConnDep, alert_id: int, user: str, body: Note | None, to: str) -> dict[str, Any]:
-    action = store.acknowledge if to == "acknowledged" else store.resolve
+async def _transition(conn: ConnDep, source: str, alert_id: int, user: User, body: Note | None, to: str) -> Json:
+    """Move the alert to ``to`` as ``user`` and audit the attempt, whatever its outcome."""
+    acknowledging = to == "acknowledged"
+    move, action = (store.acknowledge, "alert.acknowledge") if acknowledging else (store.resolve, "alert.resolve")
+    note = body.note if body else None
     try:
-        return await action(conn, alert_id, user, body.note if body else None)
+        result = await move(conn, alert_id, user.name, note)
     except store.AlertNotFound as exc:
+        await audit.record(conn, user.name, action, str(alert_id), "failure", source, {"reason": "not found"})
         raise not_found(f"alert {alert_id}") from exc
     except store.AlertConflict as exc:
+        await audit.record(conn, user.name, action, str(alert_id), "failure", source, {"reason": str(exc)})
         raise ApiError(409, "conflict", str(exc)) from exc
+    await audit.record(conn, user.name, action, str(alert_id), "success", source, {"note": note} if note else None)
+    return result
 
 
 @router.post("/alerts/{alert_id}/acknowledge")
-async def acknowledge(alert_id: int, conn: ConnDep, user: UserDep, body: NoteBody = None) -> dict[str, Any]:
-    """Acknowledge an alert (it stays acknowledged until resolved)."""
-    return await _transition(conn, alert_id, user, body, "acknowledged")
+async def acknowledge(alert_id: int, conn: ConnDep, by: OperatorDep, source: SourceDep, body: NoteBody = None) -> Json:
+    """Acknowledge an alert (operator; it stays acknowledged until resolved)."""
+    return await _transition(conn, source, alert_id, by, body, "acknowledged")
 
 
 @router.post("/alerts/{alert_id}/resolve")
-async def resolve(alert_id: int, conn: ConnDep, user: UserDep, body: NoteBody = None) -> dict[str, Any]:
-    """Resolve an alert by hand."""
-    return await _transition(conn, alert_id, user, body, "resolved")
+async def resolve(alert_id: int, conn: ConnDep, by: OperatorDep, source: SourceDep, body: NoteBody = None) -> Json:
+    """Resolve an alert by hand (operator)."""
+    return await _transition(conn, source, alert_id, by, body, "resolved")

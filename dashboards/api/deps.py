@@ -1,29 +1,41 @@
-"""Dependencies of the API routes, as ``Annotated`` aliases so route signatures stay one line."""
+"""Dependencies of the API routes, as ``Annotated`` aliases so route signatures stay one line.
+
+Besides the application's state (settings, pool, connection, hub) this is where a request learns who
+is calling: the session cookie names a ``User`` and routes declare the least role they need with
+``ViewerDep``, ``OperatorDep`` or ``AdminDep``. ``dashboards.security`` (the login and users endpoints
+and the websocket guard) builds on these; they live here so every router can import them without
+importing that router.
+"""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Annotated
+from urllib.parse import urlsplit
 
 import asyncpg
 from fastapi import Depends, Request
+from starlette.requests import HTTPConnection
 
 from dashboards.api.errors import ApiError
 from dashboards.hub import Hub
+from ioc import audit, auth
+from ioc.auth import SessionPolicy, ThrottlePolicy, User
 from ioc.settings import Settings
+from ioc.settings import get_settings as environment_settings
 
-# Until the security issue lands, every action is taken by this operator.
-ANONYMOUS_OPERATOR = "operator"
-
-
-def get_settings(request: Request) -> Settings:
-    """The application's settings."""
-    return request.app.state.settings  # type: ignore[no-any-return]
+SESSION_COOKIE = "ioc_session"
+UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 
 
-def get_pool(request: Request) -> asyncpg.Pool:
+def get_settings(conn: HTTPConnection) -> Settings:
+    """The application's settings (the environment's when the app has none)."""
+    return getattr(conn.app.state, "settings", None) or environment_settings()
+
+
+def get_pool(conn: HTTPConnection) -> asyncpg.Pool:
     """The application's connection pool."""
-    return request.app.state.pool  # type: ignore[no-any-return]
+    return conn.app.state.pool  # type: ignore[no-any-return]
 
 
 async def get_hub(request: Request) -> Hub:
@@ -42,13 +54,99 @@ async def get_conn(request: Request) -> AsyncIterator[asyncpg.Connection]:
         yield conn
 
 
-async def current_user(request: Request) -> str:
-    """Who is calling: the one place authentication plugs in (every protected router depends on it)."""
-    return ANONYMOUS_OPERATOR
+def session_policy(conn: HTTPConnection) -> SessionPolicy:
+    """The app's session lifetimes (``app.state.session_policy``, else the defaults)."""
+    return getattr(conn.app.state, "session_policy", None) or SessionPolicy()
+
+
+def throttle_policy(conn: HTTPConnection) -> ThrottlePolicy:
+    """The app's login throttling (``app.state.throttle_policy``, else the defaults)."""
+    return getattr(conn.app.state, "throttle_policy", None) or ThrottlePolicy()
+
+
+def source_address(conn: HTTPConnection) -> str:
+    """The peer's address (behind a proxy, run uvicorn with --proxy-headers so this is the client's)."""
+    return conn.client.host if conn.client else ""
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}".lower() if parts.scheme and parts.netloc else ""
+
+
+def allowed_origins(conn: HTTPConnection) -> set[str]:
+    """IOC_ALLOWED_ORIGINS, the public URL's origin, and the origin this request was addressed to."""
+    settings = get_settings(conn)
+    scheme = {"ws": "http", "wss": "https"}.get(conn.url.scheme, conn.url.scheme)
+    own = f"{scheme}://{conn.headers.get('host', '')}".lower()
+    return {o.rstrip("/").lower() for o in settings.allowed_origins} | {_origin(settings.public_url), own} - {
+        ""
+    }
+
+
+def origin_allowed(conn: HTTPConnection, *, required: bool) -> bool:
+    """True when the Origin header is allowed (or absent and not ``required``)."""
+    origin = conn.headers.get("origin")
+    if origin is None:
+        return not required
+    return origin.rstrip("/").lower() in allowed_origins(conn)
+
+
+async def optional_user(conn: HTTPConnection) -> User | None:
+    """The session's user, or None without a live session (also used to re-check open websockets)."""
+    return await auth.session_user(get_pool(conn), conn.cookies.get(SESSION_COOKIE), session_policy(conn))
+
+
+async def refused(conn: HTTPConnection, actor: str, reason: str, **detail: object) -> None:
+    """Audit a refused request or websocket (outcome ``denied``; the action is its method and path)."""
+    method = getattr(conn, "method", "WS")  # a WebSocket has no method
+    await audit.record(
+        get_pool(conn),
+        actor,
+        f"{method} {conn.url.path}",
+        "",
+        "denied",
+        source_address(conn),
+        {"reason": reason, **detail},
+    )
+
+
+async def current_user(request: Request) -> User:
+    """The logged-in user (401 without a live session; 403 for a cross-site state change); refusals are audited."""
+    if request.method in UNSAFE_METHODS and not origin_allowed(request, required=False):
+        await refused(request, "", "origin", origin=request.headers.get("origin", ""))
+        raise ApiError(403, "forbidden", "cross-origin request refused")
+    user = await optional_user(request)
+    if user is None:
+        await refused(request, "", "no session")
+        raise ApiError(401, "unauthorized", "log in first")
+    return user
+
+
+def require_role(role: str) -> Callable[..., Awaitable[User]]:
+    """A dependency admitting users whose role includes ``role`` and who have no pending password change."""
+    auth.check_role(role)
+
+    async def dependency(request: Request, user: Annotated[User, Depends(current_user)]) -> User:
+        if user.must_change:
+            await refused(request, user.name, "password change required")
+            raise ApiError(403, "password_change_required", "change your one-time password first")
+        if not user.can(role):
+            # Refused reads of admin data are audited too: a viewer probing them is worth knowing about.
+            await refused(request, user.name, "role", needs=role, role=user.role)
+            raise ApiError(403, "forbidden", f"this needs the {role} role")
+        return user
+
+    dependency.__name__ = f"require_{role}"
+    return dependency
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 PoolDep = Annotated[asyncpg.Pool, Depends(get_pool)]
 HubDep = Annotated[Hub, Depends(get_hub)]
 ConnDep = Annotated[asyncpg.Connection, Depends(get_conn)]
-UserDep = Annotated[str, Depends(current_user)]
+SourceDep = Annotated[str, Depends(source_address)]
+UserDep = Annotated[User, Depends(current_user)]
+ViewerDep = Annotated[User, Depends(require_role("viewer"))]
+OperatorDep = Annotated[User, Depends(require_role("operator"))]
+AdminDep = Annotated[User, Depends(require_role("admin"))]

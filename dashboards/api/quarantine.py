@@ -1,4 +1,4 @@
-"""``/api/v1/quarantine``: recently rejected messages, payloads shown safely."""
+"""``/api/v1/quarantine`` (admin): recently rejected messages, payloads shown safely."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
-from dashboards.api.deps import ConnDep
+from dashboards.api.deps import AdminDep, ConnDep
 from dashboards.encoding import iso
 
 router = APIRouter(tags=["quarantine"])
@@ -25,9 +25,9 @@ def escape(payload: bytes) -> str:
 
 @router.get("/quarantine")
 async def list_quarantine(
-    conn: ConnDep, reason: str | None = None, limit: Annotated[int, Query(ge=1, le=1000)] = 100
+    admin: AdminDep, conn: ConnDep, reason: str | None = None, limit: Annotated[int, Query(ge=1, le=1000)] = 100
 ) -> dict[str, Any]:
-    """Rejected messages newest first: payload as escaped text and base64 (first 2 KiB)."""
+    """Rejected messages newest first: payload as escaped text and base64 (first 2 KiB); admins only."""
     rows = await conn.fetch(
         "SELECT id, received_at, topic, reason, detail, device_id, length(payload) AS size, "
         f"substring(payload FROM 1 FOR {PREVIEW_BYTES}) AS head FROM quarantine "

@@ -49,6 +49,7 @@ def upgrade() -> None:
         sa.Column("metadata", JSONB, nullable=False, server_default=EMPTY_JSON),
         sa.Column("status", sa.Text, nullable=False, server_default="unknown"),
         sa.Column("status_since", TZ),
+        sa.Column("status_at", TZ),  # time of the newest status-bearing message (orders concurrent writers)
         sa.Column("last_seen", TZ),
         sa.Column("enabled", sa.Boolean, nullable=False, server_default=sa.text("true")),
         sa.Column("created_at", TZ, nullable=False, server_default=sa.func.now()),

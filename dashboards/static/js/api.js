@@ -14,6 +14,7 @@ async function call(method, url, body) {
     init.body = JSON.stringify(body);
   }
   const resp = await fetch(url, init);
+  if (resp.status === 401) toLogin(); // the session ended (expired, logged out elsewhere, user disabled)
   const data = await resp.json().catch(() => null);
   if (!resp.ok) throw new ApiError(resp.status, data);
   return data;
@@ -22,19 +23,10 @@ async function call(method, url, body) {
 export const getJSON = (url) => call("GET", url);
 export const postJSON = (url, body) => call("POST", url, body ?? {});
 
-/**
- * Who is looking: ``{role}`` from /api/v1/me once security exists. Until then (or on any error) null,
- * meaning an operator. Probed with HEAD-free GET only when the endpoint is advertised in the OpenAPI
- * document, so a server without it sees no 404s in the console.
- */
-export async function whoAmI() {
-  try {
-    const spec = await call("GET", "/openapi.json");
-    if (!spec?.paths?.["/api/v1/me"]) return null;
-    return await call("GET", "/api/v1/me");
-  } catch {
-    return null;
-  }
+/** Send the browser to the login page, coming back here afterwards. */
+export function toLogin() {
+  const here = location.pathname + location.search;
+  location.assign(`/login?next=${encodeURIComponent(here)}`);
 }
 
 export function enc(id) { return encodeURIComponent(id); }

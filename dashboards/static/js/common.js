@@ -1,6 +1,7 @@
 // What every page shares: configuration, the clock, the connection indicator, small DOM helpers.
 import { t, lang } from "./i18n.js";
 import * as fmt from "./format.js";
+import { postJSON } from "./api.js";
 
 /** The page's configuration embedded by dashboards/pages.py. */
 export function pageConfig() {
@@ -74,6 +75,19 @@ export function trend(now, yesterday, digits = 0, goodWhenUp = false) {
     text: t("trend.vs_yesterday", { delta: `${up ? "+" : "−"}${fmt.num(Math.abs(delta), digits)}` }),
     cls: good ? "good" : "bad",
   };
+}
+
+/** The logout button: shows who is logged in (title), ends the session, goes to the login page. */
+export function bindSession(button, user) {
+  if (!button) return;
+  if (!user) { button.hidden = true; return; }
+  const label = t("session.logout", { name: user.name, role: t(`role.${user.role}`) });
+  button.title = label;
+  button.setAttribute("aria-label", label);
+  button.addEventListener("click", async () => {
+    try { await postJSON("/api/v1/auth/logout"); } catch { /* gone already */ }
+    location.assign("/login");
+  });
 }
 
 /** A zone's display name in the current language (``metadata.name_en`` in English when known). */

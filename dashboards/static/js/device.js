@@ -6,6 +6,7 @@ import { LiveClient } from "./live.js";
 import { COLORS, KIND_METRICS, METRICS, baseLayout, historyTraces, react, rem } from "./charts.js";
 import {
   $, pageConfig, setText, setAttr, startClock, showConnection, kindLabel, eventLabel, syncList, fromHTML, shortZone, zoneName,
+  bindSession,
 } from "./common.js";
 import { bindRanges, readings, csvUrl, metricLabel, unitLabel, statusBadge } from "./drill.js";
 
@@ -110,6 +111,7 @@ async function loadEvents() {
 async function main() {
   await initI18n();
   bindLangToggle($("lang-toggle"));
+  bindSession($("logout"), config.user);
   startClock();
   try {
     device = await getJSON(`/api/v1/devices/${enc(id)}`);

@@ -1,5 +1,7 @@
 // The websocket to /ws/v1/live: subscribe, merge snapshots and deltas into one state per channel,
 // reconnect with backoff, and say honestly whether the data is live.
+import { toLogin } from "./api.js";
+
 const EVENTS_CAP = 50;
 
 /** The key that identifies an object of a keyed list, by the list's name. */
@@ -94,8 +96,9 @@ export class LiveClient {
       ws.send(JSON.stringify({ op: "subscribe", channels: this.channels }));
     };
     ws.onmessage = (ev) => this.receive(ev.data);
-    ws.onclose = () => {
+    ws.onclose = (ev) => {
       if (this.ws !== ws) return;
+      if (ev.code === 1008) { toLogin(); return; } // policy violation: no (longer a) session
       this.ws = null;
       this.setStatus("reconnecting");
       this.schedule();

@@ -6,6 +6,7 @@ import { LiveClient } from "./live.js";
 import {
   $, pageConfig, setText, setAttr, startClock, showConnection, later, shortZone, trend, syncList, fromHTML,
   floodLevel, eventLabel, zoneName, alertTitle,
+  bindSession,
 } from "./common.js";
 
 const config = pageConfig();
@@ -167,6 +168,7 @@ async function loadZoneNames() {
 async function main() {
   await initI18n();
   bindLangToggle($("lang-toggle"));
+  bindSession($("logout"), config.user);
   startClock();
   await loadZoneNames();
   const live = new LiveClient({

@@ -3,13 +3,13 @@
 // redrawn with Plotly.react on the same divs, listeners are attached once (delegation).
 import { initI18n, t, applyI18n, bindLangToggle } from "./i18n.js";
 import * as fmt from "./format.js";
-import { getJSON, postJSON, whoAmI, enc } from "./api.js";
+import { getJSON, postJSON, enc } from "./api.js";
 import { LiveClient } from "./live.js";
 import { CityMap, distanceKm } from "./map.js";
 import { COLORS, baseLayout, react, rem } from "./charts.js";
 import {
   $, pageConfig, setText, setAttr, startClock, showConnection, later, latest, shortZone, trend,
-  kindLabel, eventLabel, zoneName, alertTitle,
+  kindLabel, eventLabel, zoneName, alertTitle, bindSession,
 } from "./common.js";
 
 const ALERTS_SHOWN = 60;        // alert cards kept in the DOM
@@ -28,7 +28,7 @@ const state = {
   seenAlerts: new Set(),
   alertsLoaded: false,
   attentionUntil: 0,
-  readOnly: false,
+  readOnly: !config.user?.canAct, // viewers see alerts but cannot acknowledge or resolve them
   snapshotStamp: new Map(),  // camera id -> cache-busting stamp of its latest snapshot
 };
 
@@ -624,6 +624,7 @@ async function loadZones() {
 async function main() {
   await initI18n();
   bindLangToggle($("lang-toggle"));
+  bindSession($("logout"), config.user);
   map = new CityMap($("city-map"), {
     tileUrl: config.mapTileUrl || "",
     onSelect: (d, ev) => mapCard(d, ev, true),
@@ -639,11 +640,7 @@ async function main() {
   new ResizeObserver(() => { updateScale(); later("resize", () => { renderCameras(); }, 300); }).observe($("panel-map"));
   await loadZones();
   renderHealth();
-  whoAmI().then((me) => {
-    state.readOnly = me?.role === "viewer";
-    document.body.classList.toggle("read-only", state.readOnly);
-    renderAlerts();
-  });
+  document.body.classList.toggle("read-only", state.readOnly);
   const live = new LiveClient({
     channels: ["summary", "alerts", "events", "kind:flood", "kind:traffic", "kind:camera"],
     heartbeatS: config.heartbeatS || 10,

@@ -6,6 +6,7 @@ import { LiveClient } from "./live.js";
 import { COLORS, SERIES, baseLayout, historyTraces, react, rem } from "./charts.js";
 import {
   $, pageConfig, setText, setAttr, startClock, showConnection, later, syncList, fromHTML, shortZone, zoneName, alertTitle,
+  bindSession,
 } from "./common.js";
 import { bindRanges, readings, csvUrl, fillDeviceRow, DEVICE_ROW } from "./drill.js";
 
@@ -92,6 +93,7 @@ function drawCharts() {
 async function main() {
   await initI18n();
   bindLangToggle($("lang-toggle"));
+  bindSession($("logout"), config.user);
   startClock();
   try {
     zone = await getJSON(`/api/v1/zones/${enc(id)}`);
