@@ -31,8 +31,19 @@ def drive(stack, worker: Child, rate: int, seconds: int, devices: int) -> dict[s
     manifest = stack.state_dir / f"manifest-{worker.name}.json"
     proc = psutil.Process(worker.proc.pid)
     proc.cpu_percent()
-    load = ioc(stack, f"load-{worker.name}", "simulate", "--load", str(rate), "--devices", str(devices),
-               "--duration", str(seconds), "--manifest", str(manifest))
+    load = ioc(
+        stack,
+        f"load-{worker.name}",
+        "simulate",
+        "--load",
+        str(rate),
+        "--devices",
+        str(devices),
+        "--duration",
+        str(seconds),
+        "--manifest",
+        str(manifest),
+    )
     started = time.monotonic()
     samples: list[tuple[float, int]] = [(started, count_rows(stack))]
     cpu: list[float] = []
@@ -58,14 +69,22 @@ def drive(stack, worker: Child, rate: int, seconds: int, devices: int) -> dict[s
         time.sleep(0.5)
     stored_rows = samples[-1][1]
     done_at = next(t for t, n in samples if n == stored_rows)
-    per_second = [(b[1] - a[1]) / 3 / (b[0] - a[0]) for a, b in zip(samples, samples[1:], strict=False)
-                  if b[0] - a[0] > 0.5 and a[0] - started > 2 and b[0] < started + seconds]
+    per_second = [
+        (b[1] - a[1]) / 3 / (b[0] - a[0])
+        for a, b in zip(samples, samples[1:], strict=False)
+        if b[0] - a[0] > 0.5 and a[0] - started > 2 and b[0] < started + seconds
+    ]
     return {
-        "offered_msg_s": sent["rate_achieved"], "acked": sent["acked"], "stored_msgs": stored_rows / 3,
-        "lost": sent["acked"] - stored_rows / 3, "elapsed_s": done_at - started,
+        "offered_msg_s": sent["rate_achieved"],
+        "acked": sent["acked"],
+        "stored_msgs": stored_rows / 3,
+        "lost": sent["acked"] - stored_rows / 3,
+        "elapsed_s": done_at - started,
         "stored_msg_s": stored_rows / 3 / max(done_at - started, 1e-9),
-        "median_msg_s_per_second": median(per_second), "drain_after_load_s": max(0.0, done_at - started - seconds),
-        "cpu_pct_median": median(cpu), "rss_mb_max": max(rss, default=0) / 2**20,
+        "median_msg_s_per_second": median(per_second),
+        "drain_after_load_s": max(0.0, done_at - started - seconds),
+        "cpu_pct_median": median(cpu),
+        "rss_mb_max": max(rss, default=0) / 2**20,
     }
 
 
@@ -81,8 +100,16 @@ def main() -> None:
     stack = private_stack("bench-ingest", devices=args.devices)
     try:
         metrics_port = free_port()
-        worker = ioc(stack, "ingest", "ingest", "--client-id", "bench", "--metrics-port", str(metrics_port),
-                     env={"IOC_INGEST_RATE_LIMIT_PER_S": "1000", "IOC_INGEST_BATCH_MAX": "5000"})
+        worker = ioc(
+            stack,
+            "ingest",
+            "ingest",
+            "--client-id",
+            "bench",
+            "--metrics-port",
+            str(metrics_port),
+            env={"IOC_INGEST_RATE_LIMIT_PER_S": "1000", "IOC_INGEST_BATCH_MAX": "5000"},
+        )
         time.sleep(3)
         progress(f"ioc ingest: {args.rate:,} msg/s offered for {args.seconds} s at QoS 1 ({args.devices} devices)")
         ours = drive(stack, worker, args.rate, args.seconds, args.devices)
@@ -90,16 +117,24 @@ def main() -> None:
         ours["lag_p50_ms"] = 1000 * histogram_quantile(text, "ioc_ingest_lag_seconds", 0.50)
         ours["lag_p99_ms"] = 1000 * histogram_quantile(text, "ioc_ingest_lag_seconds", 0.99)
         rows = int(stack.postgres.psql("SELECT count(*) FROM measurements"))
-        distinct = int(stack.postgres.psql("SELECT count(*) FROM (SELECT DISTINCT device_id, metric, time "
-                                           "FROM measurements) d"))
+        distinct = int(
+            stack.postgres.psql("SELECT count(*) FROM (SELECT DISTINCT device_id, metric, time FROM measurements) d")
+        )
         ours["duplicates"] = rows - distinct
         worker.stop()
 
         stack.postgres.psql("TRUNCATE measurements, latest_values, rollup_dirty")
         progress(f"naive baseline: {args.rate:,} msg/s offered for {args.naive_seconds} s")
-        naive_proc = spawn("naive", [sys.executable, str(Path(__file__).with_name("naive_ingest.py")),
-                                     stack.service_mqtt_url("ingest"), stack.database_url],
-                           stack.state_dir / "logs" / "naive.log")
+        naive_proc = spawn(
+            "naive",
+            [
+                sys.executable,
+                str(Path(__file__).with_name("naive_ingest.py")),
+                stack.service_mqtt_url("ingest"),
+                stack.database_url,
+            ],
+            stack.state_dir / "logs" / "naive.log",
+        )
         time.sleep(2)
         naive = drive(stack, naive_proc, args.rate, args.naive_seconds, args.devices)
         naive_proc.stop()
@@ -111,8 +146,10 @@ def main() -> None:
         print(f"-- {name}")
         for key, value in figures.items():
             print(f"   {key:26s} {value:,.1f}")
-    print(f"ratio (ioc / naive, stored msg/s over the load window): "
-          f"{ours['stored_msg_s'] / max(naive['stored_msg_s'], 1e-9):.1f}x")
+    print(
+        f"ratio (ioc / naive, stored msg/s over the load window): "
+        f"{ours['stored_msg_s'] / max(naive['stored_msg_s'], 1e-9):.1f}x"
+    )
     print(f"rows per second stored by ioc: {3 * ours['stored_msg_s']:,.0f} (3 metrics per message)")
 
 

@@ -19,22 +19,29 @@ def private_stack(name: str, *, devices: int = 0, fast_db: bool = False) -> Stac
     """A database and broker of the benchmark's own (durable by default: fsync on), with LOAD devices."""
     root = Path(tempfile.mkdtemp(prefix=f"ioc-{name}-"))
     os.chmod(root, 0o755)
-    stack = Stack(Settings(state_dir=root, db_port=free_port(), mqtt_port=free_port(), http_port=free_port()),
-                  fast_db=fast_db)
+    stack = Stack(
+        Settings(state_dir=root, db_port=free_port(), mqtt_port=free_port(), http_port=free_port()), fast_db=fast_db
+    )
     stack.prepare_state(reset=False)
     stack.start_services()
     stack.load_data(None)
     if devices:
         assert stack.postgres is not None
-        stack.postgres.psql("INSERT INTO devices (device_id, kind, name) SELECT 'LOAD-' || lpad(i::text, 5, '0'), "
-                            f"'flood', 'load' FROM generate_series(1, {devices}) i")
+        stack.postgres.psql(
+            "INSERT INTO devices (device_id, kind, name) SELECT 'LOAD-' || lpad(i::text, 5, '0'), "
+            f"'flood', 'load' FROM generate_series(1, {devices}) i"
+        )
     return stack
 
 
 def ioc(stack: Stack, name: str, *args: str, env: dict[str, str] | None = None) -> Child:
     """Start ``ioc <args>`` against the stack, logging under its state folder."""
-    return spawn(name, [sys.executable, "-m", "ioc.cli", *args], stack.state_dir / "logs" / f"{name}.log",
-                 env={**stack.child_env(args[0]), **(env or {})})
+    return spawn(
+        name,
+        [sys.executable, "-m", "ioc.cli", *args],
+        stack.state_dir / "logs" / f"{name}.log",
+        env={**stack.child_env(args[0]), **(env or {})},
+    )
 
 
 def scrape(port: int) -> str:

@@ -28,8 +28,11 @@ def main() -> None:
         doc = json.loads(msg.payload)
         ts = datetime.fromtimestamp(doc["ts"], UTC) if isinstance(doc["ts"], (int, float)) else doc["ts"]
         for metric, value in doc["metrics"].items():
-            cur.execute("INSERT INTO measurements (time, device_id, metric, value, seq) VALUES (%s, %s, %s, %s, %s) "
-                        "ON CONFLICT DO NOTHING", (ts, device, metric, value, doc.get("seq")))
+            cur.execute(
+                "INSERT INTO measurements (time, device_id, metric, value, seq) VALUES (%s, %s, %s, %s, %s) "
+                "ON CONFLICT DO NOTHING",
+                (ts, device, metric, value, doc.get("seq")),
+            )
 
     client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="naive", protocol=mqtt.MQTTv311)
     client.on_connect = lambda c, u, f, r, p: c.subscribe("ioc/v1/+/+/telemetry", qos=1)

@@ -26,7 +26,9 @@ from ioc.errors import ConfigError
 logger = logging.getLogger(__name__)
 
 
-def client_from_url(url: str, client_id: str, *, protocol: int = mqtt.MQTTv5, manual_ack: bool = False) -> tuple[mqtt.Client, str, int]:
+def client_from_url(
+    url: str, client_id: str, *, protocol: int = mqtt.MQTTv5, manual_ack: bool = False
+) -> tuple[mqtt.Client, str, int]:
     """A paho client configured from ``mqtt[s]://user:pass@host:port``; returns (client, host, port)."""
     parts = urlsplit(url)
     if parts.scheme not in {"mqtt", "mqtts", "tcp"} or not parts.hostname:
@@ -42,8 +44,16 @@ def client_from_url(url: str, client_id: str, *, protocol: int = mqtt.MQTTv5, ma
 class Bridge:
     """Subscribes and buffers arriving messages for the asyncio side; acks on request."""
 
-    def __init__(self, url: str, client_id: str, filters: Sequence[str], share_group: str | None,
-                 receive_maximum: int, loop: asyncio.AbstractEventLoop, session_expiry_s: int = 3600) -> None:
+    def __init__(
+        self,
+        url: str,
+        client_id: str,
+        filters: Sequence[str],
+        share_group: str | None,
+        receive_maximum: int,
+        loop: asyncio.AbstractEventLoop,
+        session_expiry_s: int = 3600,
+    ) -> None:
         self.client, self.host, self.port = client_from_url(url, client_id, manual_ack=True)
         self.filters = [f"$share/{share_group}/{f}" if share_group else f for f in filters]
         self.receive_maximum = receive_maximum
@@ -65,11 +75,15 @@ class Bridge:
             logger.error("broker refused the connection: %s", reason)
             return
         client.subscribe([(f, 1) for f in self.filters])
-        logger.info("connected to the broker", extra={"host": self.host, "port": self.port,
-                                                     "session_present": getattr(flags, "session_present", None)})
+        logger.info(
+            "connected to the broker",
+            extra={"host": self.host, "port": self.port, "session_present": getattr(flags, "session_present", None)},
+        )
         self.loop.call_soon_threadsafe(self.connected.set)
 
-    def _on_disconnect(self, client: mqtt.Client, userdata: object, flags: object, reason: object, props: object) -> None:
+    def _on_disconnect(
+        self, client: mqtt.Client, userdata: object, flags: object, reason: object, props: object
+    ) -> None:
         logger.warning("disconnected from the broker: %s (reconnecting)", reason)
         self.loop.call_soon_threadsafe(self.connected.clear)
 

@@ -18,13 +18,18 @@ EVENTS = Counter("ioc_ingest_events_total", "Events committed")
 QUARANTINED = Counter("ioc_ingest_quarantined_total", "Messages quarantined", ["reason"])
 SPOOLED = Counter("ioc_ingest_spooled_total", "Messages written to the on-disk spool")
 REPLAYED = Counter("ioc_ingest_replayed_total", "Messages replayed from the spool")
-BATCH_MESSAGES = Histogram("ioc_ingest_batch_messages", "Messages per committed batch",
-                           buckets=(1, 10, 50, 100, 250, 500, 1000, 2000, 5000))
-COMMIT_SECONDS = Histogram("ioc_ingest_commit_seconds", "Batch commit latency",
-                           buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5))
+BATCH_MESSAGES = Histogram(
+    "ioc_ingest_batch_messages", "Messages per committed batch", buckets=(1, 10, 50, 100, 250, 500, 1000, 2000, 5000)
+)
+COMMIT_SECONDS = Histogram(
+    "ioc_ingest_commit_seconds", "Batch commit latency", buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5)
+)
 LAG_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.15, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 5.0, 10.0, 30.0, 60.0, 300.0)
-LAG_SECONDS = Histogram("ioc_ingest_lag_seconds", "Commit time minus reading time (publish-to-commit when clocks agree)",
-                        buckets=LAG_BUCKETS)
+LAG_SECONDS = Histogram(
+    "ioc_ingest_lag_seconds",
+    "Commit time minus reading time (publish-to-commit when clocks agree)",
+    buckets=LAG_BUCKETS,
+)
 SPOOL_BYTES = Gauge("ioc_ingest_spool_bytes", "Bytes waiting in the spool")
 DB_UP = Gauge("ioc_ingest_database_up", "1 when the database accepts writes")
 BROKER_UP = Gauge("ioc_ingest_broker_up", "1 when connected to the broker")
@@ -49,8 +54,11 @@ async def serve(port: int, health: Callable[[], dict[str, object]]) -> asyncio.A
                 ctype, body = "application/json", json.dumps(doc).encode()
             else:
                 status, ctype, body = "404 Not Found", "text/plain", b"not found\n"
-            writer.write(f"HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {len(body)}\r\n"
-                         "Connection: close\r\n\r\n".encode() + body)
+            writer.write(
+                f"HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {len(body)}\r\n"
+                "Connection: close\r\n\r\n".encode()
+                + body
+            )
             await writer.drain()
         except (TimeoutError, ConnectionError, IndexError):
             pass

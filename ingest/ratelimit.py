@@ -67,8 +67,6 @@ class RateLimiter:
         idle = [key for key, bucket in self._buckets.items() if now - bucket.last >= self._refill_s]
         if not idle:
             idle = list(islice(self._buckets, max(1, self.max_devices // 10)))
-            logger.warning(
-                "rate limiter full with %d active devices; forgetting %d", len(self._buckets), len(idle)
-            )
+            logger.warning("rate limiter full with %d active devices; forgetting %d", len(self._buckets), len(idle))
         for key in idle:
             del self._buckets[key]

@@ -40,8 +40,15 @@ logger = logging.getLogger(__name__)
 REGISTRY_CHANNEL = "ioc_registry"
 # Errors meaning "the database is not there right now" (spool and retry), as opposed to a bad row.
 # InternalClientError: the server's shutdown message reached an idle connection, which is now unusable.
-DB_DOWN = (OSError, TimeoutError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError,
-           asyncpg.OperatorInterventionError, asyncpg.InsufficientResourcesError, asyncpg.InternalClientError)
+DB_DOWN = (
+    OSError,
+    TimeoutError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.OperatorInterventionError,
+    asyncpg.InsufficientResourcesError,
+    asyncpg.InternalClientError,
+)
 MARK_STALE = """
 WITH s AS (
   UPDATE devices SET status = 'stale', status_since = now()
@@ -232,8 +239,12 @@ class IngestService:
             return None
         async with self._aux_lock:
             await conn.execute(
-            "INSERT INTO devices (device_id, kind, format, name, metadata) VALUES ($1, $2, $3, $1, "
-                "'{\"auto_registered\": true}'::jsonb) ON CONFLICT (device_id) DO NOTHING", device_id, kind, fmt)
+                "INSERT INTO devices (device_id, kind, format, name, metadata) VALUES ($1, $2, $3, $1, "
+                "'{\"auto_registered\": true}'::jsonb) ON CONFLICT (device_id) DO NOTHING",
+                device_id,
+                kind,
+                fmt,
+            )
             row = await conn.fetchrow("SELECT kind, format, enabled FROM devices WHERE device_id = $1", device_id)
         info = DeviceInfo(device_id, row["kind"], row["format"], row["enabled"])
         self.devices[device_id] = info
@@ -314,7 +325,7 @@ class IngestService:
                 except SpoolFull as exc:
                     # Stop consuming: unacked messages stay queued at the broker for our session.
                     logger.error("%s: waiting for the database", exc)
-                    while not await self.ensure_db(slot):
+                    while not await self.ensure_db(slot):  # noqa: ASYNC110 - polling a reconnect with backoff
                         await asyncio.sleep(1.0)
                     while self.spool:
                         await self.replay_segment(slot)
@@ -339,7 +350,9 @@ class IngestService:
                 except DB_DOWN:
                     raise
                 except asyncpg.PostgresError as one_exc:
-                    rejected = Item(it.raw, None, reason="db_rejected", detail=str(one_exc)[:200], device_id=it.device_id)
+                    rejected = Item(
+                        it.raw, None, reason="db_rejected", detail=str(one_exc)[:200], device_id=it.device_id
+                    )
                     self._count(1, await writer.write(to_batch([rejected])))
             return
         self._count(len(items), result)
@@ -364,12 +377,19 @@ class IngestService:
         w["commit_s"] += result.commit_s
         if time.monotonic() - w["started"] >= 10 and w["batches"]:
             span = time.monotonic() - w["started"]
-            logger.info("ingest progress", extra={
-                "msg_per_s": round(w["messages"] / span), "batches": w["batches"],
-                "avg_batch": round(w["messages"] / w["batches"]),
-                "avg_commit_ms": round(1000 * w["commit_s"] / w["batches"], 1),
-                "decode_share": round(w["decode_s"] / span, 2), "commit_share": round(w["commit_s"] / span, 2),
-                "buffered": len(self.bridge.buffer) if self.bridge else 0, "spool_bytes": self.spool.depth_bytes})
+            logger.info(
+                "ingest progress",
+                extra={
+                    "msg_per_s": round(w["messages"] / span),
+                    "batches": w["batches"],
+                    "avg_batch": round(w["messages"] / w["batches"]),
+                    "avg_commit_ms": round(1000 * w["commit_s"] / w["batches"], 1),
+                    "decode_share": round(w["decode_s"] / span, 2),
+                    "commit_share": round(w["commit_s"] / span, 2),
+                    "buffered": len(self.bridge.buffer) if self.bridge else 0,
+                    "spool_bytes": self.spool.depth_bytes,
+                },
+            )
             self._window = {"batches": 0, "messages": 0, "commit_s": 0.0, "decode_s": 0.0, "started": time.monotonic()}
 
     async def replay_segment(self, slot: Slot) -> None:
@@ -381,7 +401,7 @@ class IngestService:
         step = self.settings.ingest_batch_max
         try:
             for start in range(0, len(messages), step):
-                chunk = messages[start:start + step]
+                chunk = messages[start : start + step]
                 await self.commit(slot, await self.decode_all(chunk, rate_limit=False))
         except DB_DOWN as exc:
             self.db_lost(slot, exc)
@@ -409,7 +429,9 @@ class IngestService:
                     last["stale"] = now
                     stale = await conn.fetch(MARK_STALE, self.settings.stale_after_intervals)
                     if stale:
-                        await conn.execute("SELECT pg_notify($1, $2)", NOTIFY_CHANNEL, _stale_notice(self.worker_id, stale))
+                        await conn.execute(
+                            "SELECT pg_notify($1, $2)", NOTIFY_CHANNEL, _stale_notice(self.worker_id, stale)
+                        )
                         logger.info("devices went stale", extra={"devices": [r["device_id"] for r in stale][:20]})
                 if now - last["rollup"] >= 5:
                     last["rollup"] = now
@@ -450,16 +472,28 @@ class IngestService:
         db_up = any(slot.conn is not None and not slot.conn.is_closed() for slot in self.slots)
         metrics.BROKER_UP.set(1 if connected else 0)
         # A worker that is connected to the broker is healthy even with the database down: it spools.
-        return {"ok": connected, "worker_id": self.worker_id, "broker": connected,
-                "database": db_up, "spool_bytes": self.spool.depth_bytes, **self.stats}
+        return {
+            "ok": connected,
+            "worker_id": self.worker_id,
+            "broker": connected,
+            "database": db_up,
+            "spool_bytes": self.spool.depth_bytes,
+            **self.stats,
+        }
 
     # --- lifecycle -------------------------------------------------------------------------------
     async def run(self, stop: asyncio.Event) -> int:
         """Run until ``stop`` is set, then finish the batch in hand and disconnect; 1 if a task died."""
         loop = asyncio.get_running_loop()
-        self.bridge = Bridge(self.settings.resolved_mqtt_url(), self.worker_id, SUBSCRIPTIONS,
-                             self.settings.ingest_share_group or None, self.settings.ingest_max_inflight, loop,
-                             self.settings.ingest_session_expiry_s)
+        self.bridge = Bridge(
+            self.settings.resolved_mqtt_url(),
+            self.worker_id,
+            SUBSCRIPTIONS,
+            self.settings.ingest_share_group or None,
+            self.settings.ingest_max_inflight,
+            loop,
+            self.settings.ingest_session_expiry_s,
+        )
         for slot in self.slots:
             await self.ensure_db(slot)
         server = await metrics.serve(self.settings.ingest_metrics_port, self.health)
@@ -473,8 +507,9 @@ class IngestService:
         failed = False
         for task in done - {stopper}:
             failed = True
-            logger.error("task %s stopped unexpectedly: exiting for a restart", task.get_name(),
-                         exc_info=task.exception())
+            logger.error(
+                "task %s stopped unexpectedly: exiting for a restart", task.get_name(), exc_info=task.exception()
+            )
         # Clean shutdown: no new deliveries, then commit and ack everything already received.
         self.bridge.unsubscribe()
         drained = True
@@ -512,9 +547,17 @@ class IngestService:
 def _stale_notice(worker_id: str, rows: list[asyncpg.Record]) -> str:
     import json
 
-    return json.dumps({"w": worker_id, "t": datetime.now(UTC).isoformat(), "rows": 0, "events": 0,
-                       "status": len(rows), "devices": [r["device_id"] for r in rows][:500],
-                       "kinds": sorted({r["kind"] for r in rows})})
+    return json.dumps(
+        {
+            "w": worker_id,
+            "t": datetime.now(UTC).isoformat(),
+            "rows": 0,
+            "events": 0,
+            "status": len(rows),
+            "devices": [r["device_id"] for r in rows][:500],
+            "kinds": sorted({r["kind"] for r in rows}),
+        }
+    )
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -526,8 +569,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     """Run one ingest worker until SIGINT/SIGTERM."""
-    updates = {k: v for k, v in {"ingest_client_id": args.client_id, "ingest_share_group": args.share_group,
-                                 "ingest_metrics_port": args.metrics_port}.items() if v is not None}
+    updates = {
+        k: v
+        for k, v in {
+            "ingest_client_id": args.client_id,
+            "ingest_share_group": args.share_group,
+            "ingest_metrics_port": args.metrics_port,
+        }.items()
+        if v is not None
+    }
     if updates:
         settings = settings.model_copy(update=updates)
 

@@ -83,9 +83,7 @@ def validate(
     device_id = route.device_id
     for record in records:
         if record.device_id != device_id:
-            raise PayloadError(
-                "device_mismatch", f"payload names {show(record.device_id)}, topic {device_id!r}"
-            )
+            raise PayloadError("device_mismatch", f"payload names {show(record.device_id)}, topic {device_id!r}")
         time = record.time
         if time.tzinfo is None:
             raise PayloadError("bad_schema", "time has no UTC offset")

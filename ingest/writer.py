@@ -92,7 +92,9 @@ class Batch:
     quarantine: list[tuple[datetime, str, bytes, str, str, str | None]] = field(default_factory=list)
     kinds: set[str] = field(default_factory=set)
 
-    def add(self, records: list[Measurement | Event | StatusChange | Snapshot], received_at: datetime, kind: str) -> None:
+    def add(
+        self, records: list[Measurement | Event | StatusChange | Snapshot], received_at: datetime, kind: str
+    ) -> None:
         """Add the records of one accepted message."""
         self.kinds.add(kind)
         for r in records:
@@ -110,8 +112,9 @@ class Batch:
                     self.snapshots[r.device_id] = r
                 self.seen[r.device_id] = (received_at, "online")
 
-    def reject(self, received_at: datetime, topic: str, payload: bytes, reason: str, detail: str,
-               device_id: str | None) -> None:
+    def reject(
+        self, received_at: datetime, topic: str, payload: bytes, reason: str, detail: str, device_id: str | None
+    ) -> None:
         """Add a quarantined message."""
         self.quarantine.append((received_at, topic, payload, reason, detail[:500], device_id))
 
@@ -199,33 +202,51 @@ class Writer:
         async with self.conn.transaction():
             if batch.measurements:
                 await self.conn.copy_records_to_table(
-                    STAGING, records=batch.measurements, columns=["time", "device_id", "metric", "part", "value", "seq"])
+                    STAGING, records=batch.measurements, columns=["time", "device_id", "metric", "part", "value", "seq"]
+                )
                 stored = await self.conn.fetchval(MERGE_MEASUREMENTS, self.worker_id)
             if latest:
                 await self.conn.copy_records_to_table(
-                    STAGING_LATEST, records=latest, columns=["device_id", "metric", "part", "time", "value"])
+                    STAGING_LATEST, records=latest, columns=["device_id", "metric", "part", "time", "value"]
+                )
                 await self.conn.execute(MERGE_LATEST)
             if batch.events:
-                await self.conn.executemany(INSERT_EVENT, [
-                    (e.time, e.device_id, e.type, e.severity, e.confidence, e.attrs) for e in batch.events])
+                await self.conn.executemany(
+                    INSERT_EVENT,
+                    [(e.time, e.device_id, e.type, e.severity, e.confidence, e.attrs) for e in batch.events],
+                )
             if batch.snapshots:
-                await self.conn.executemany(UPSERT_SNAPSHOT, [
-                    (s.device_id, s.time, s.content_type, s.data) for s in batch.snapshots.values()])
+                await self.conn.executemany(
+                    UPSERT_SNAPSHOT, [(s.device_id, s.time, s.content_type, s.data) for s in batch.snapshots.values()]
+                )
             if ids:
                 await self.conn.execute(UPDATE_DEVICES, ids, seen, status)
             if batch.quarantine:
-                await self.conn.copy_records_to_table("quarantine", records=batch.quarantine, columns=QUARANTINE_COLUMNS)
+                await self.conn.copy_records_to_table(
+                    "quarantine", records=batch.quarantine, columns=QUARANTINE_COLUMNS
+                )
             if stored or latest or batch.events or batch.snapshots or ids:
                 await self.conn.execute("SELECT pg_notify($1, $2)", NOTIFY_CHANNEL, self._notice(batch, stored))
         now = time.monotonic()
         for device_id, st in zip(ids, status, strict=True):
             self._device_written[device_id] = (now, st)
-        return WriteResult(stored, len(batch.measurements) - stored, len(batch.events), len(batch.quarantine),
-                           time.perf_counter() - started)
+        return WriteResult(
+            stored,
+            len(batch.measurements) - stored,
+            len(batch.events),
+            len(batch.quarantine),
+            time.perf_counter() - started,
+        )
 
     def _notice(self, batch: Batch, stored: int) -> str:
-        doc: dict[str, object] = {"w": self.worker_id, "t": datetime.now(UTC).isoformat(), "rows": stored,
-                                  "events": len(batch.events), "status": len(batch.seen), "kinds": sorted(batch.kinds)}
+        doc: dict[str, object] = {
+            "w": self.worker_id,
+            "t": datetime.now(UTC).isoformat(),
+            "rows": stored,
+            "events": len(batch.events),
+            "status": len(batch.seen),
+            "kinds": sorted(batch.kinds),
+        }
         if len(batch.seen) <= 500:
             doc["devices"] = sorted(batch.seen)
         return json.dumps(doc, separators=(",", ":"))

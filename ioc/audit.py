@@ -72,9 +72,7 @@ def _storable_detail(value: Any, depth: int = 0) -> Any:
     if isinstance(value, str):
         return _storable(value, MAX_DETAIL_STRING)
     if isinstance(value, dict):
-        return {
-            _storable(str(k), MAX_FIELD): _storable_detail(v, depth + 1) for k, v in list(value.items())[:50]
-        }
+        return {_storable(str(k), MAX_FIELD): _storable_detail(v, depth + 1) for k, v in list(value.items())[:50]}
     if isinstance(value, list | tuple):
         return [_storable_detail(v, depth + 1) for v in list(value)[:50]]
     if value is None or isinstance(value, bool | int | float):

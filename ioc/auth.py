@@ -202,15 +202,11 @@ async def set_password(
     return secret
 
 
-async def change_own_password(
-    conn: asyncpg.Connection, name: str, current: str, new: str, *, source: str = ""
-) -> None:
+async def change_own_password(conn: asyncpg.Connection, name: str, current: str, new: str, *, source: str = "") -> None:
     """A user replaces their own password (needs the current one); other sessions end."""
     row = await conn.fetchrow("SELECT password_hash FROM users WHERE name = $1 AND NOT disabled", name)
     if row is None or not _verify(row["password_hash"], current):
-        await audit.record(
-            conn, name, "user.passwd", name, "failure", source, {"reason": "wrong current password"}
-        )
+        await audit.record(conn, name, "user.passwd", name, "failure", source, {"reason": "wrong current password"})
         raise LoginFailed("the current password is wrong")
     if new == current:
         raise AuthError("the new password must differ from the current one")
@@ -223,16 +219,12 @@ async def set_disabled(
     """Disable (or enable) a user; disabling ends every session of theirs at once."""
     name = normalise_name(name)
     async with conn.transaction():
-        found = await conn.fetchval(
-            "UPDATE users SET disabled = $2 WHERE name = $1 RETURNING name", name, disabled
-        )
+        found = await conn.fetchval("UPDATE users SET disabled = $2 WHERE name = $1 RETURNING name", name, disabled)
         if found is None:
             raise NoSuchUser(f"no user {name!r}")
         if disabled:
             await conn.execute("DELETE FROM sessions WHERE user_name = $1", name)
-        await audit.record(
-            conn, actor, "user.disable" if disabled else "user.enable", name, "success", source
-        )
+        await audit.record(conn, actor, "user.disable" if disabled else "user.enable", name, "success", source)
 
 
 async def list_users(conn: asyncpg.Connection | asyncpg.Pool) -> list[User]:
@@ -297,14 +289,10 @@ async def login(
     keys = [f"user:{shown}", f"addr:{source}"]
     wait = await _throttle_wait(conn, keys)
     if wait > 0:
-        await audit.record(
-            conn, shown, "login", shown, "throttled", source, {"retry_after_s": round(wait, 1)}
-        )
+        await audit.record(conn, shown, "login", shown, "throttled", source, {"retry_after_s": round(wait, 1)})
         raise Throttled(wait)
     row = (
-        await conn.fetchrow(
-            "SELECT name, role, must_change, disabled, password_hash FROM users WHERE name = $1", shown
-        )
+        await conn.fetchrow("SELECT name, role, must_change, disabled, password_hash FROM users WHERE name = $1", shown)
         if USER_NAME_RE.match(shown) and len(password) <= MAX_PASSWORD
         else None
     )
@@ -312,14 +300,10 @@ async def login(
     if not ok or row is None or row["disabled"]:
         reason = "disabled" if ok else "bad credentials"
         delay = await _record_failure(conn, keys, throttle)
-        await audit.record(
-            conn, shown, "login", shown, "failure", source, {"reason": reason, "lockout_s": delay}
-        )
+        await audit.record(conn, shown, "login", shown, "failure", source, {"reason": reason, "lockout_s": delay})
         raise LoginFailed("wrong user name or password")
     if _hasher.check_needs_rehash(row["password_hash"]):
-        await conn.execute(
-            "UPDATE users SET password_hash = $2 WHERE name = $1", shown, _hasher.hash(password)
-        )
+        await conn.execute("UPDATE users SET password_hash = $2 WHERE name = $1", shown, _hasher.hash(password))
     token = secrets.token_urlsafe(32)
     async with conn.transaction():
         await conn.execute("DELETE FROM login_throttle WHERE key = ANY($1::text[])", keys)
@@ -361,9 +345,7 @@ async def session_user(
     if row is None:
         return None
     if row["stale"]:  # a write per minute per session, not per request
-        await conn.execute(
-            "UPDATE sessions SET last_seen_at = now() WHERE token_hash = $1", token_hash(token)
-        )
+        await conn.execute("UPDATE sessions SET last_seen_at = now() WHERE token_hash = $1", token_hash(token))
     return _user(row)
 
 
@@ -371,8 +353,6 @@ async def logout(conn: asyncpg.Connection, token: str | None, *, source: str = "
     """End the session of ``token`` (nothing happens for an unknown token)."""
     if not token:
         return
-    name = await conn.fetchval(
-        "DELETE FROM sessions WHERE token_hash = $1 RETURNING user_name", token_hash(token)
-    )
+    name = await conn.fetchval("DELETE FROM sessions WHERE token_hash = $1 RETURNING user_name", token_hash(token))
     if name is not None:
         await audit.record(conn, name, "logout", name, "success", source)

@@ -24,20 +24,30 @@ SERVICES = {
 
 
 def _settings(args: argparse.Namespace) -> Settings:
-    overrides = {k: v for k, v in {
-        "state_dir": getattr(args, "state_dir", None),
-        "http_port": getattr(args, "http_port", None),
-        "mqtt_port": getattr(args, "mqtt_port", None),
-        "db_port": getattr(args, "db_port", None),
-    }.items() if v is not None}
+    overrides = {
+        k: v
+        for k, v in {
+            "state_dir": getattr(args, "state_dir", None),
+            "http_port": getattr(args, "http_port", None),
+            "mqtt_port": getattr(args, "mqtt_port", None),
+            "db_port": getattr(args, "db_port", None),
+        }.items()
+        if v is not None
+    }
     return Settings(**overrides)
 
 
 def _cmd_up(args: argparse.Namespace, settings: Settings) -> int:
     from ioc.up import run_up
 
-    return run_up(settings, reset=args.reset, simulators=not args.no_simulators, speed=args.speed, seed=args.seed,
-                  scenario=args.scenario)
+    return run_up(
+        settings,
+        reset=args.reset,
+        simulators=not args.no_simulators,
+        speed=args.speed,
+        seed=args.seed,
+        scenario=args.scenario,
+    )
 
 
 def _cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
@@ -75,8 +85,11 @@ def _cmd_devices_list(args: argparse.Namespace, settings: Settings) -> int:
     async def go() -> list[tuple[str, ...]]:
         pool = await create_pool(settings.resolved_database_url(), max_size=1)
         try:
-            rows = await pool.fetch("SELECT device_id, kind, format, zone, status, last_seen FROM devices "
-                                    "WHERE ($1::text IS NULL OR kind = $1) ORDER BY device_id", args.kind)
+            rows = await pool.fetch(
+                "SELECT device_id, kind, format, zone, status, last_seen FROM devices "
+                "WHERE ($1::text IS NULL OR kind = $1) ORDER BY device_id",
+                args.kind,
+            )
         finally:
             await pool.close()
         return [tuple("" if v is None else str(v) for v in r.values()) for r in rows]

@@ -154,11 +154,7 @@ def _geojson_rows(text: str, path: Path) -> list[tuple[str, dict[str, Any]]]:
         doc = json.loads(text)
     except json.JSONDecodeError as exc:
         raise ConfigError(f"{path}: not valid JSON ({exc})") from exc
-    if (
-        not isinstance(doc, dict)
-        or doc.get("type") != "FeatureCollection"
-        or not isinstance(doc.get("features"), list)
-    ):
+    if not isinstance(doc, dict) or doc.get("type") != "FeatureCollection" or not isinstance(doc.get("features"), list):
         raise ConfigError(f"{path}: expected a GeoJSON FeatureCollection with a 'features' list")
     rows = []
     for index, feature in enumerate(doc["features"], start=1):
@@ -219,9 +215,7 @@ def _devices(
         seen.add(device_id)
         kind = str(body.pop("kind", "") or "")
         if kind not in kinds:
-            raise _fail(
-                path, where, f"field kind {kind!r} is unknown; known kinds: {', '.join(sorted(kinds))}"
-            )
+            raise _fail(path, where, f"field kind {kind!r} is unknown; known kinds: {', '.join(sorted(kinds))}")
         fmt = str(body.pop("format", "") or "")
         if fmt not in FORMATS:
             raise _fail(path, where, f"field format {fmt!r} must be one of {', '.join(FORMATS)}")
@@ -236,9 +230,7 @@ def _devices(
         lat = _coordinate(body.pop("lat", None), -90, 90, path, where, "lat")
         lon = _coordinate(body.pop("lon", None), -180, 180, path, where, "lon")
         raw_interval = body.pop("interval_s", None)
-        interval_s = (
-            kinds[kind].interval_s if raw_interval in (None, "") else _interval(raw_interval, path, where)
-        )
+        interval_s = kinds[kind].interval_s if raw_interval in (None, "") else _interval(raw_interval, path, where)
         vendor = str(body.pop("vendor", "") or "")
         metadata = _metadata(body, path, where)
         devices.append(DeviceSpec(device_id, kind, fmt, name, zone, lat, lon, interval_s, vendor, metadata))
@@ -249,9 +241,7 @@ def _interval(value: Any, path: Path, where: str) -> int:
     try:
         number = float(value)
     except (TypeError, ValueError):
-        raise _fail(
-            path, where, f"field interval_s must be a whole number of seconds (got {value!r})"
-        ) from None
+        raise _fail(path, where, f"field interval_s must be a whole number of seconds (got {value!r})") from None
     if not (number.is_integer() and 1 <= number <= 86400):
         raise _fail(path, where, f"field interval_s {value!r} must be a whole number of seconds in 1..86400")
     return int(number)

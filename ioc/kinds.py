@@ -49,7 +49,9 @@ def _parse(doc: dict[str, Any], source: Path) -> dict[str, KindSpec]:
             }
             kinds[name] = KindSpec(name, int(body.get("interval_s", 60)), metrics, dict(body.get("label") or {}))
         except (KeyError, TypeError, ValueError) as exc:
-            raise ConfigError(f"{source}: kind {name!r} is invalid ({exc}); each metric needs unit, min and max") from exc
+            raise ConfigError(
+                f"{source}: kind {name!r} is invalid ({exc}); each metric needs unit, min and max"
+            ) from exc
     return kinds
 
 

@@ -33,8 +33,10 @@ class TextFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         """Render ``record`` as one text line."""
         extra = " ".join(f"{k}={v!r}" for k, v in vars(record).items() if k not in _RESERVED and not k.startswith("_"))
-        line = (f"{time.strftime('%H:%M:%S', time.localtime(record.created))} {record.levelname:<7} "
-                f"{record.name}: {record.getMessage()}")
+        line = (
+            f"{time.strftime('%H:%M:%S', time.localtime(record.created))} {record.levelname:<7} "
+            f"{record.name}: {record.getMessage()}"
+        )
         if extra:
             line += " " + extra
         if record.exc_info:

@@ -115,24 +115,14 @@ def service_acl(role: str) -> list[str]:
     raise ProvisioningError(f"unknown service role {role!r}")
 
 
-async def provision_device(
-    conn: asyncpg.Connection, device_id: str, *, actor: str = "system", source: str = ""
-) -> str:
+async def provision_device(conn: asyncpg.Connection, device_id: str, *, actor: str = "system", source: str = "") -> str:
     """Create or rotate a device's broker credentials; returns the secret (shown once, never stored)."""
     if not valid_device_id(device_id):
-        await audit.record(
-            conn, actor, "device.provision", device_id, "failure", source, {"reason": "bad id"}
-        )
-        raise ProvisioningError(
-            f"device id {device_id!r} must match [A-Za-z0-9_-]{{1,64}} (no '+', '#' or '/')"
-        )
+        await audit.record(conn, actor, "device.provision", device_id, "failure", source, {"reason": "bad id"})
+        raise ProvisioningError(f"device id {device_id!r} must match [A-Za-z0-9_-]{{1,64}} (no '+', '#' or '/')")
     if await conn.fetchval("SELECT 1 FROM devices WHERE device_id = $1", device_id) is None:
-        await audit.record(
-            conn, actor, "device.provision", device_id, "failure", source, {"reason": "unknown"}
-        )
-        raise ProvisioningError(
-            f"no device {device_id!r} in the registry: import it first ('ioc devices import')"
-        )
+        await audit.record(conn, actor, "device.provision", device_id, "failure", source, {"reason": "unknown"})
+        raise ProvisioningError(f"no device {device_id!r} in the registry: import it first ('ioc devices import')")
     secret = secrets.token_urlsafe(32)
     await conn.execute(
         "INSERT INTO mqtt_accounts (username, role, device_id, password_hash) VALUES ($1, 'device', $1, $2) "
@@ -145,9 +135,7 @@ async def provision_device(
     return secret
 
 
-async def revoke_device(
-    conn: asyncpg.Connection, device_id: str, *, actor: str = "system", source: str = ""
-) -> bool:
+async def revoke_device(conn: asyncpg.Connection, device_id: str, *, actor: str = "system", source: str = "") -> bool:
     """Mark a device's credentials revoked (rewrite the files and reload the broker to cut it off)."""
     found = await conn.fetchval(
         "UPDATE mqtt_accounts SET revoked_at = now() WHERE username = $1 AND role = 'device' "
@@ -176,9 +164,7 @@ def _write_private(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-async def write_broker_files(
-    conn: asyncpg.Connection, directory: Path, prefix: str = "ioc/v1"
-) -> tuple[Path, Path]:
+async def write_broker_files(conn: asyncpg.Connection, directory: Path, prefix: str = "ioc/v1") -> tuple[Path, Path]:
     """Write Mosquitto's password and ACL files for every live account into ``directory``."""
     rows = await conn.fetch(
         "SELECT a.username, a.role, a.password_hash, d.device_id, d.kind, d.format "

@@ -30,14 +30,28 @@ async def import_fleet(conn: asyncpg.Connection, fleet: Fleet) -> tuple[int, int
     """Upsert the fleet's zones and devices in one transaction; return (zones, devices) counts."""
     async with conn.transaction():
         known = {r["zone_id"] for r in await conn.fetch("SELECT zone_id FROM zones")}
-        await conn.executemany(UPSERT_ZONE, [
-            (z.zone_id, z.name, z.lat, z.lon, z.priority, z.metadata) for z in fleet.zones
-        ])
+        await conn.executemany(
+            UPSERT_ZONE, [(z.zone_id, z.name, z.lat, z.lon, z.priority, z.metadata) for z in fleet.zones]
+        )
         known |= {z.zone_id for z in fleet.zones}
-        await conn.executemany(UPSERT_DEVICE, [
-            (d.device_id, d.kind, d.format, d.vendor, d.name, d.zone if d.zone in known else None,
-             d.lat, d.lon, d.interval_s, d.metadata) for d in fleet.devices
-        ])
+        await conn.executemany(
+            UPSERT_DEVICE,
+            [
+                (
+                    d.device_id,
+                    d.kind,
+                    d.format,
+                    d.vendor,
+                    d.name,
+                    d.zone if d.zone in known else None,
+                    d.lat,
+                    d.lon,
+                    d.interval_s,
+                    d.metadata,
+                )
+                for d in fleet.devices
+            ],
+        )
         await conn.execute("SELECT pg_notify('ioc_registry', 'import')")  # ingest workers reload the registry
     logger.info("fleet imported", extra={"zones": len(fleet.zones), "devices": len(fleet.devices)})
     return len(fleet.zones), len(fleet.devices)

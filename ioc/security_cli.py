@@ -71,9 +71,7 @@ def _users_add(args: argparse.Namespace, settings: Settings) -> int:
 
 def _users_passwd(args: argparse.Namespace, settings: Settings) -> int:
     password = _password(args)
-    secret = _run(
-        settings, lambda c: auth.set_password(c, args.name, password, actor=_actor(), source=SOURCE)
-    )
+    secret = _run(settings, lambda c: auth.set_password(c, args.name, password, actor=_actor(), source=SOURCE))
     if password is None:
         print(f"new one-time password for {args.name} (must be changed at next login):\n{secret}")
     else:
@@ -89,9 +87,7 @@ def _users_disable(args: argparse.Namespace, settings: Settings) -> int:
 
 def _users_list(args: argparse.Namespace, settings: Settings) -> int:
     for user in _run(settings, auth.list_users):
-        flags = ",".join(
-            f for f, on in (("disabled", user.disabled), ("must-change", user.must_change)) if on
-        )
+        flags = ",".join(f for f, on in (("disabled", user.disabled), ("must-change", user.must_change)) if on)
         print(f"{user.name}\t{user.role}\t{flags}")
     return 0
 
@@ -186,9 +182,7 @@ def add_parsers(subparsers: Any) -> None:
     add.add_argument("--role", choices=auth.ROLES, required=True)
     _password_flag(add)
     add.set_defaults(func=_users_add)
-    passwd = usub.add_parser(
-        "passwd", help="set a user's password (prints a one-time one); ends their sessions"
-    )
+    passwd = usub.add_parser("passwd", help="set a user's password (prints a one-time one); ends their sessions")
     passwd.add_argument("name")
     _password_flag(passwd)
     passwd.set_defaults(func=_users_passwd)
@@ -198,9 +192,7 @@ def add_parsers(subparsers: Any) -> None:
     disable.set_defaults(func=_users_disable)
     usub.add_parser("list", help="list users").set_defaults(func=_users_list)
 
-    devices = subparsers.choices.get("devices") or subparsers.add_parser(
-        "devices", help="manage the device registry"
-    )
+    devices = subparsers.choices.get("devices") or subparsers.add_parser("devices", help="manage the device registry")
     dsub = _subcommands(devices)
     where = {
         "type": Path,
@@ -208,9 +200,7 @@ def add_parsers(subparsers: Any) -> None:
         "help": "directory of the broker's password and ACL files (default: the embedded broker's)",
     }
     no_reload = {"action": "store_true", "help": "do not signal the embedded broker"}
-    prov = dsub.add_parser(
-        "provision", help="create or rotate a device's MQTT credentials (secret shown once)"
-    )
+    prov = dsub.add_parser("provision", help="create or rotate a device's MQTT credentials (secret shown once)")
     prov.add_argument("device_id")
     prov.add_argument("--dir", **where)
     prov.add_argument("--no-reload", **no_reload)
@@ -220,9 +210,7 @@ def add_parsers(subparsers: Any) -> None:
     rev.add_argument("--dir", **where)
     rev.add_argument("--no-reload", **no_reload)
     rev.set_defaults(func=_devices_revoke)
-    cred = dsub.add_parser(
-        "credentials-file", help="write the broker's password and ACL files (and service accounts)"
-    )
+    cred = dsub.add_parser("credentials-file", help="write the broker's password and ACL files (and service accounts)")
     cred.add_argument("--dir", **where)
     cred.add_argument("--no-reload", **no_reload)
     cred.set_defaults(func=_devices_credentials_file)

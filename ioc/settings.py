@@ -94,7 +94,9 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _production_is_explicit(self) -> Settings:
         if self.environment == "production" and not (self.database_url and self.mqtt_url):
-            raise ValueError("production needs IOC_DATABASE_URL and IOC_MQTT_URL; the embedded stack is for development")
+            raise ValueError(
+                "production needs IOC_DATABASE_URL and IOC_MQTT_URL; the embedded stack is for development"
+            )
         return self
 
     @property

@@ -59,8 +59,10 @@ def free_port() -> int:
 def require_port(port: int, what: str, flag: str) -> None:
     """Raise a one-line StackError when ``port`` is taken."""
     if not port_free(port):
-        raise StackError(f"port {port} for {what} is already in use: stop whatever listens there "
-                         f"(e.g. 'ss -ltnp | grep :{port}') or choose another with {flag} N")
+        raise StackError(
+            f"port {port} for {what} is already in use: stop whatever listens there "
+            f"(e.g. 'ss -ltnp | grep :{port}') or choose another with {flag} N"
+        )
 
 
 def wait_port(port: int, timeout: float, proc: subprocess.Popen[bytes] | None = None, what: str = "") -> None:
@@ -102,13 +104,28 @@ class Child:
             self.log.close()
 
 
-def spawn(name: str, argv: Sequence[str], log_path: Path | None, *, env: dict[str, str] | None = None,
-          user: str | None = None, stop_signal: int = signal.SIGTERM, cwd: Path | None = None) -> Child:
+def spawn(
+    name: str,
+    argv: Sequence[str],
+    log_path: Path | None,
+    *,
+    env: dict[str, str] | None = None,
+    user: str | None = None,
+    stop_signal: int = signal.SIGTERM,
+    cwd: Path | None = None,
+) -> Child:
     """Start ``argv`` with output to ``log_path`` (or inherited), dying with this process."""
     log = open(log_path, "ab") if log_path else None  # noqa: SIM115 - owned by the Child
     proc = subprocess.Popen(  # noqa: S603 - argv is built here, never from user strings
-        list(argv), stdout=log, stderr=subprocess.STDOUT if log else None, stdin=subprocess.DEVNULL,
-        env=env, user=user, preexec_fn=_die_with_parent, start_new_session=True, cwd=cwd,
+        list(argv),
+        stdout=log,
+        stderr=subprocess.STDOUT if log else None,
+        stdin=subprocess.DEVNULL,
+        env=env,
+        user=user,
+        preexec_fn=_die_with_parent,
+        start_new_session=True,
+        cwd=cwd,
     )
     logger.debug("started %s pid=%s", name, proc.pid)
     return Child(name, proc, log, stop_signal)
@@ -168,7 +185,9 @@ class EmbeddedPostgres:
     def timescaledb_available(self) -> bool:
         """True when the timescaledb library is installed for this server."""
         pg_config = self.bindir / "pg_config"
-        libdir = subprocess.run([str(pg_config), "--pkglibdir"], capture_output=True, text=True, check=False).stdout.strip()
+        libdir = subprocess.run(
+            [str(pg_config), "--pkglibdir"], capture_output=True, text=True, check=False
+        ).stdout.strip()
         return bool(libdir) and Path(libdir, "timescaledb.so").exists()
 
     def _chown(self, path: Path) -> None:
@@ -180,8 +199,10 @@ class EmbeddedPostgres:
             return
         probe = subprocess.run(["runuser", "-u", self.user, "--", "test", "-w", str(self.root)], check=False)
         if probe.returncode != 0:
-            raise StackError(f"the 'postgres' user cannot write {self.root} (a parent folder is private): "
-                             "use --state-dir under /var/lib or /tmp, or make the parents traversable (chmod o+x)")
+            raise StackError(
+                f"the 'postgres' user cannot write {self.root} (a parent folder is private): "
+                "use --state-dir under /var/lib or /tmp, or make the parents traversable (chmod o+x)"
+            )
 
     def initdb(self) -> bool:
         """Create the cluster and the ``ioc`` role/database if missing; True when it was created."""
@@ -200,13 +221,29 @@ class EmbeddedPostgres:
         superpw.write_text(secrets.token_urlsafe(18) + "\n")
         self._chown(superpw)
         result = subprocess.run(
-            [str(self.bindir / "initdb"), "-D", str(self.data_dir), "-U", "postgres", "-E", "UTF8",
-             "--locale=C.UTF-8", "--auth-local=trust", "--auth-host=scram-sha-256", f"--pwfile={superpw}"],
-            capture_output=True, text=True, user=self.user, check=False,
+            [
+                str(self.bindir / "initdb"),
+                "-D",
+                str(self.data_dir),
+                "-U",
+                "postgres",
+                "-E",
+                "UTF8",
+                "--locale=C.UTF-8",
+                "--auth-local=trust",
+                "--auth-host=scram-sha-256",
+                f"--pwfile={superpw}",
+            ],
+            capture_output=True,
+            text=True,
+            user=self.user,
+            check=False,
         )
         superpw.unlink()
         if result.returncode != 0:
-            raise StackError(f"initdb failed: {result.stderr.strip().splitlines()[-1] if result.stderr else result.returncode}")
+            raise StackError(
+                f"initdb failed: {result.stderr.strip().splitlines()[-1] if result.stderr else result.returncode}"
+            )
         with open(self.data_dir / "postgresql.auto.conf", "a") as conf:
             conf.write(self._config())
         self.start()
@@ -252,13 +289,19 @@ class EmbeddedPostgres:
         if self.user and log_path.exists():
             self._chown(log_path)
         # SIGINT is PostgreSQL's "fast" shutdown: roll back open transactions, checkpoint, exit.
-        self.child = spawn("postgres", [str(self.bindir / "postgres"), "-D", str(self.data_dir), "-p", str(self.port),
-                                        "-k", str(self.socket_dir)], log_path, user=self.user, stop_signal=signal.SIGINT)
+        self.child = spawn(
+            "postgres",
+            [str(self.bindir / "postgres"), "-D", str(self.data_dir), "-p", str(self.port), "-k", str(self.socket_dir)],
+            log_path,
+            user=self.user,
+            stop_signal=signal.SIGINT,
+        )
         wait_port(self.port, timeout, self.child.proc, f"PostgreSQL (log: {log_path})")
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            ready = subprocess.run([str(self.bindir / "pg_isready"), "-q", "-h", str(self.socket_dir), "-p", str(self.port)],
-                                   check=False)
+            ready = subprocess.run(
+                [str(self.bindir / "pg_isready"), "-q", "-h", str(self.socket_dir), "-p", str(self.port)], check=False
+            )
             if ready.returncode == 0:
                 return
             time.sleep(0.1)
@@ -278,10 +321,25 @@ class EmbeddedPostgres:
     def psql(self, sql: str, database: str = "ioc") -> str:
         """Run one SQL statement as the superuser over the Unix socket; return its output."""
         result = subprocess.run(
-            [str(self.bindir.parent / "bin" / "psql") if (self.bindir / "psql").exists() else "psql",
-             "-h", str(self.socket_dir), "-p", str(self.port), "-U", "postgres", "-d", database,
-             "-v", "ON_ERROR_STOP=1", "-Atqc", sql],
-            capture_output=True, text=True, user=self.user, check=False,
+            [
+                str(self.bindir.parent / "bin" / "psql") if (self.bindir / "psql").exists() else "psql",
+                "-h",
+                str(self.socket_dir),
+                "-p",
+                str(self.port),
+                "-U",
+                "postgres",
+                "-d",
+                database,
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-Atqc",
+                sql,
+            ],
+            capture_output=True,
+            text=True,
+            user=self.user,
+            check=False,
         )
         if result.returncode != 0:
             raise StackError(f"psql failed: {result.stderr.strip()}")
@@ -341,7 +399,9 @@ class EmbeddedMosquitto:
         binary = self.find_binary()
         require_port(self.port, "MQTT", "--mqtt-port")
         self.write_config()
-        self.child = spawn("mosquitto", [str(binary), "-c", str(self.conf_path)], log_path or self.root / "mosquitto.log")
+        self.child = spawn(
+            "mosquitto", [str(binary), "-c", str(self.conf_path)], log_path or self.root / "mosquitto.log"
+        )
         wait_port(self.port, timeout, self.child.proc, f"Mosquitto (log: {log_path or self.root / 'mosquitto.log'})")
 
     def reload(self) -> None:

@@ -31,6 +31,8 @@ def make_hypertable(conn: Any, table: str, column: str, chunk: str) -> None:
         logger.warning("skipping create_hypertable(%s): TimescaleDB not installed", table)
         return
     conn.execute(
-        text(f"SELECT create_hypertable('{table}', '{column}', chunk_time_interval => interval '{chunk}', "
-             "if_not_exists => true, migrate_data => true)")
+        text(
+            f"SELECT create_hypertable('{table}', '{column}', chunk_time_interval => interval '{chunk}', "
+            "if_not_exists => true, migrate_data => true)"
+        )
     )

@@ -81,8 +81,9 @@ class Stack:
             EmbeddedMosquitto(self.state_dir / "mosquitto", s.mqtt_port, binary=s.mosquitto_bin).find_binary()
             require_port(s.mqtt_port, "MQTT", "--mqtt-port")
         if not s.database_url:
-            self.postgres = EmbeddedPostgres(self.state_dir / "postgres", s.db_port, fast=self.fast_db,
-                                             bindir_override=s.pg_bindir)
+            self.postgres = EmbeddedPostgres(
+                self.state_dir / "postgres", s.db_port, fast=self.fast_db, bindir_override=s.pg_bindir
+            )
             require_port(s.db_port, "PostgreSQL", "--db-port")
             if self.postgres.initdb():
                 logger.info("created a new PostgreSQL cluster in %s", self.postgres.root)
@@ -91,10 +92,12 @@ class Stack:
         migrate(self.database_url)
         if not s.mqtt_url:
             broker_dir = self.state_dir / "mosquitto"
-            self.broker_files = asyncio.run(self._with_conn(lambda conn: prepare_broker(conn, broker_dir,
-                                                                                       s.topic_prefix)))
-            self.mosquitto = EmbeddedMosquitto(broker_dir, s.mqtt_port, binary=s.mosquitto_bin,
-                                               extra=self.broker_files.config_lines())
+            self.broker_files = asyncio.run(
+                self._with_conn(lambda conn: prepare_broker(conn, broker_dir, s.topic_prefix))
+            )
+            self.mosquitto = EmbeddedMosquitto(
+                broker_dir, s.mqtt_port, binary=s.mosquitto_bin, extra=self.broker_files.config_lines()
+            )
             self.mosquitto.start(logs / "mosquitto.log")
 
     async def _with_conn(self, work: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
@@ -128,14 +131,16 @@ class Stack:
     def child_env(self, service: str = "") -> dict[str, str]:
         """Environment for application processes: the same settings, explicit URLs, the service's account."""
         env = dict(os.environ)
-        env.update({
-            "IOC_DATABASE_URL": self.database_url,
-            "IOC_MQTT_URL": self.service_mqtt_url(service),
-            "IOC_STATE_DIR": str(self.state_dir),
-            "IOC_HTTP_PORT": str(self.settings.http_port),
-            "IOC_ENVIRONMENT": self.settings.environment,
-            "PYTHONUNBUFFERED": "1",
-        })
+        env.update(
+            {
+                "IOC_DATABASE_URL": self.database_url,
+                "IOC_MQTT_URL": self.service_mqtt_url(service),
+                "IOC_STATE_DIR": str(self.state_dir),
+                "IOC_HTTP_PORT": str(self.settings.http_port),
+                "IOC_ENVIRONMENT": self.settings.environment,
+                "PYTHONUNBUFFERED": "1",
+            }
+        )
         return env
 
     def start_app(self, name: str, args: list[str]) -> Child:
@@ -158,8 +163,9 @@ class Stack:
             self.restarts[name] = count
             logger.warning("%s exited with code %s: restarting (%d/%d)", name, code, count, RESTART_LIMIT)
             time.sleep(min(2.0**count, 10.0))
-            self.children[name] = spawn(name, self.argv[name], self.state_dir / "logs" / f"{name}.log",
-                                        env=self.child_env(self.argv[name][3]))
+            self.children[name] = spawn(
+                name, self.argv[name], self.state_dir / "logs" / f"{name}.log", env=self.child_env(self.argv[name][3])
+            )
 
     def stop(self) -> None:
         """Stop everything: producers first, the database last."""
@@ -199,8 +205,9 @@ def _raise_stop(signum: int, frame: FrameType | None) -> None:
     raise _Stop()
 
 
-def run_up(settings: Settings, *, reset: bool, simulators: bool, speed: float, seed: int | None,
-           scenario: str | None) -> int:
+def run_up(
+    settings: Settings, *, reset: bool, simulators: bool, speed: float, seed: int | None, scenario: str | None
+) -> int:
     """Start the stack, print where everything is, and supervise it until Ctrl-C or SIGTERM."""
     stack = Stack(settings)
     signal.signal(signal.SIGTERM, _raise_stop)
@@ -231,9 +238,11 @@ def run_up(settings: Settings, *, reset: bool, simulators: bool, speed: float, s
             f"  MQTT broker       {stack.mqtt_url}\n"
             f"  Database          {stack.database_url}\n"
             f"  State and logs    {stack.state_dir}  (logs/*.log)\n"
-            f"  Simulators        {'running at x%g speed' % speed if simulators else 'off (--no-simulators)'}"
-            + "".join(f"\n  Demo user {name:9s} password {pw}  (one-time: change it at first login)"
-                      for name, pw in stack.demo_passwords.items())
+            f"  Simulators        {f'running at x{speed:g} speed' if simulators else 'off (--no-simulators)'}"
+            + "".join(
+                f"\n  Demo user {name:9s} password {pw}  (one-time: change it at first login)"
+                for name, pw in stack.demo_passwords.items()
+            )
             + "\nPress Ctrl-C to stop.",
             flush=True,
         )

@@ -59,8 +59,9 @@ def state_dir() -> Iterator[Path]:
 @pytest.fixture(scope="session")
 def stack(state_dir: Path) -> Iterator[Stack]:
     """The embedded database and broker, migrated, with the demo fleet imported."""
-    settings = Settings(state_dir=state_dir, db_port=free_port(), mqtt_port=free_port(), http_port=free_port(),
-                        environment="test")
+    settings = Settings(
+        state_dir=state_dir, db_port=free_port(), mqtt_port=free_port(), http_port=free_port(), environment="test"
+    )
     stack = Stack(settings, fast_db=True)
     stack.prepare_state(reset=False)
     stack.start_services()
@@ -91,8 +92,13 @@ def database_url(stack: Stack) -> str:
 @pytest.fixture(scope="session")
 def settings(stack: Stack) -> Settings:
     """Settings as an application process of the test stack sees them."""
-    return Settings(database_url=stack.database_url, mqtt_url=stack.mqtt_url, state_dir=stack.state_dir,
-                    http_port=stack.settings.http_port, environment="test")
+    return Settings(
+        database_url=stack.database_url,
+        mqtt_url=stack.mqtt_url,
+        state_dir=stack.state_dir,
+        http_port=stack.settings.http_port,
+        environment="test",
+    )
 
 
 @pytest.fixture(scope="session")
@@ -149,8 +155,21 @@ def log_tail(child: Child, lines: int = 30) -> str:
 
 def mosquitto_pub(broker: Broker, topic: str, payload: bytes, *, qos: int = 1, retain: bool = False) -> None:
     """Publish one message with the real mosquitto_pub client."""
-    cmd = ["mosquitto_pub", "-h", broker.host, "-p", str(broker.port), "-u", broker.user, "-P", broker.password,
-           "-t", topic, "-q", str(qos)]
+    cmd = [
+        "mosquitto_pub",
+        "-h",
+        broker.host,
+        "-p",
+        str(broker.port),
+        "-u",
+        broker.user,
+        "-P",
+        broker.password,
+        "-t",
+        topic,
+        "-q",
+        str(qos),
+    ]
     cmd.append("-s" if payload else "-n")  # -s refuses empty input; -n sends a zero-length payload
     if retain:
         cmd.append("-r")
@@ -169,9 +188,12 @@ def ingest(run_ioc, pool: asyncpg.Pool, stack: Stack) -> Child:  # type: ignore[
         async def check() -> bool:
             conn = await asyncpg.connect(dsn)
             try:
-                return bool(await conn.fetchval(
-                    "SELECT count(*) FROM ingest_workers WHERE worker_id = 'ingest-session' "
-                    "AND heartbeat_at > now() - interval '30 seconds'"))
+                return bool(
+                    await conn.fetchval(
+                        "SELECT count(*) FROM ingest_workers WHERE worker_id = 'ingest-session' "
+                        "AND heartbeat_at > now() - interval '30 seconds'"
+                    )
+                )
             finally:
                 await conn.close()
 
@@ -186,7 +208,9 @@ async def register_devices(pool: asyncpg.Pool, *devices: tuple[str, str, str]) -
     """Register (device_id, kind, format) test devices and tell the ingest workers to reload."""
     await pool.executemany(
         "INSERT INTO devices (device_id, kind, format, name, metadata) VALUES ($1, $2, $3, $1, '{}') "
-        "ON CONFLICT (device_id) DO UPDATE SET kind = EXCLUDED.kind, format = EXCLUDED.format", list(devices))
+        "ON CONFLICT (device_id) DO UPDATE SET kind = EXCLUDED.kind, format = EXCLUDED.format",
+        list(devices),
+    )
     await pool.execute("SELECT pg_notify('ioc_registry', 'test')")
 
 

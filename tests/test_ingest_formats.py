@@ -20,8 +20,9 @@ def iso(t: datetime) -> str:
 
 
 async def values(pool: asyncpg.Pool, device_id: str, count: int) -> dict[tuple[str, str], float]:
-    rows = await wait_rows(pool, "SELECT metric, part, value FROM measurements WHERE device_id = $1", device_id,
-                           count=count)
+    rows = await wait_rows(
+        pool, "SELECT metric, part, value FROM measurements WHERE device_id = $1", device_id, count=count
+    )
     return {(r["metric"], r["part"]): r["value"] for r in rows}
 
 
@@ -34,7 +35,8 @@ async def test_canonical_json(broker: Broker, pool: asyncpg.Pool) -> None:
     row = await pool.fetchrow("SELECT time, seq FROM measurements WHERE device_id = 'T-CAN-1' LIMIT 1")
     assert row["time"] == NOW and row["seq"] == 7
     latest = await pool.fetchval(
-        "SELECT value FROM latest_values WHERE device_id = 'T-CAN-1' AND metric = 'water_level_cm'")
+        "SELECT value FROM latest_values WHERE device_id = 'T-CAN-1' AND metric = 'water_level_cm'"
+    )
     assert latest == 23.5
     dev = await pool.fetchrow("SELECT status, last_seen FROM devices WHERE device_id = 'T-CAN-1'")
     assert dev["status"] == "online" and dev["last_seen"] is not None
@@ -42,8 +44,11 @@ async def test_canonical_json(broker: Broker, pool: asyncpg.Pool) -> None:
 
 async def test_senml_units_are_converted(broker: Broker, pool: asyncpg.Pool) -> None:
     await register_devices(pool, ("T-SML-1", "flood", "senml"))
-    pack = [{"bn": "urn:dev:ioc:T-SML-1:", "bt": NOW.timestamp(), "n": "water_level", "u": "m", "v": 0.315},
-            {"n": "rainfall", "u": "mm/h", "v": 12.5}, {"n": "battery", "u": "%", "v": 64}]
+    pack = [
+        {"bn": "urn:dev:ioc:T-SML-1:", "bt": NOW.timestamp(), "n": "water_level", "u": "m", "v": 0.315},
+        {"n": "rainfall", "u": "mm/h", "v": 12.5},
+        {"n": "battery", "u": "%", "v": 64},
+    ]
     mosquitto_pub(broker, "ioc/v1/flood/T-SML-1/telemetry", json.dumps(pack).encode())
     got = await values(pool, "T-SML-1", 3)
     assert got[("water_level_cm", "")] == pytest.approx(31.5)
@@ -63,9 +68,17 @@ async def test_legacy_flood_csv(broker: Broker, pool: asyncpg.Pool) -> None:
 async def test_trafficx_totals_weighted_speed_and_lanes(broker: Broker, pool: asyncpg.Pool) -> None:
     await register_devices(pool, ("T-TRX-1", "traffic", "trafficx"))
     local = NOW.astimezone(datetime.now().astimezone().tzinfo).astimezone(
-        __import__("zoneinfo").ZoneInfo("Asia/Ho_Chi_Minh"))
-    doc = {"ctrl": "T-TRX-1", "time": local.isoformat(), "period": 60,
-           "lanes": [{"lane": 1, "count": 30, "speed": 20.0, "occ": 0.2}, {"lane": 2, "count": 10, "speed": 40.0, "occ": 0.4}]}
+        __import__("zoneinfo").ZoneInfo("Asia/Ho_Chi_Minh")
+    )
+    doc = {
+        "ctrl": "T-TRX-1",
+        "time": local.isoformat(),
+        "period": 60,
+        "lanes": [
+            {"lane": 1, "count": 30, "speed": 20.0, "occ": 0.2},
+            {"lane": 2, "count": 10, "speed": 40.0, "occ": 0.4},
+        ],
+    }
     mosquitto_pub(broker, "vendor/trafficx/T-TRX-1", json.dumps(doc).encode())
     got = await values(pool, "T-TRX-1", 10)
     assert got[("vehicle_count", "")] == 40
@@ -93,11 +106,20 @@ async def test_camx_event(broker: Broker, pool: asyncpg.Pool) -> None:
 async def test_fiware_traffic_flow_observed(broker: Broker, pool: asyncpg.Pool, form: str) -> None:
     device = f"T-FIW-{form}"
     await register_devices(pool, (device, "traffic", "fiware"))
-    attrs = {"dateObserved": iso(NOW), "dateObservedFrom": iso(NOW - timedelta(minutes=5)), "dateObservedTo": iso(NOW),
-             "intensity": 120, "averageVehicleSpeed": 18.5, "occupancy": 0.42}
+    attrs = {
+        "dateObserved": iso(NOW),
+        "dateObservedFrom": iso(NOW - timedelta(minutes=5)),
+        "dateObservedTo": iso(NOW),
+        "intensity": 120,
+        "averageVehicleSpeed": 18.5,
+        "occupancy": 0.42,
+    }
     if form == "normalized":
-        entity = {"id": f"urn:ngsi-ld:TrafficFlowObserved:{device}", "type": "TrafficFlowObserved",
-                  **{k: {"type": "Property", "value": v} for k, v in attrs.items()}}
+        entity = {
+            "id": f"urn:ngsi-ld:TrafficFlowObserved:{device}",
+            "type": "TrafficFlowObserved",
+            **{k: {"type": "Property", "value": v} for k, v in attrs.items()},
+        }
     else:
         entity = {"id": f"urn:ngsi-ld:TrafficFlowObserved:{device}", "type": "TrafficFlowObserved", **attrs}
     mosquitto_pub(broker, f"fiware/TrafficFlowObserved/{device}", json.dumps(entity).encode())
@@ -108,10 +130,18 @@ async def test_fiware_traffic_flow_observed(broker: Broker, pool: asyncpg.Pool, 
 
 async def test_fiware_flood_monitoring_and_crowd(broker: Broker, pool: asyncpg.Pool) -> None:
     await register_devices(pool, ("T-FIW-FM", "flood", "fiware"), ("T-FIW-CR", "camera", "fiware"))
-    flood = {"id": "urn:ngsi-ld:FloodMonitoring:T-FIW-FM", "type": "FloodMonitoring",
-             "currentLevel": 0.42, "observationDateTime": iso(NOW)}
-    crowd = {"id": "urn:ngsi-ld:CrowdFlowObserved:T-FIW-CR", "type": "CrowdFlowObserved",
-             "peopleCount": {"type": "Property", "value": 57}, "dateObserved": {"type": "Property", "value": iso(NOW)}}
+    flood = {
+        "id": "urn:ngsi-ld:FloodMonitoring:T-FIW-FM",
+        "type": "FloodMonitoring",
+        "currentLevel": 0.42,
+        "observationDateTime": iso(NOW),
+    }
+    crowd = {
+        "id": "urn:ngsi-ld:CrowdFlowObserved:T-FIW-CR",
+        "type": "CrowdFlowObserved",
+        "peopleCount": {"type": "Property", "value": 57},
+        "dateObserved": {"type": "Property", "value": iso(NOW)},
+    }
     mosquitto_pub(broker, "fiware/FloodMonitoring/T-FIW-FM", json.dumps(flood).encode())
     mosquitto_pub(broker, "fiware/CrowdFlowObserved/T-FIW-CR", json.dumps(crowd).encode())
     assert (await values(pool, "T-FIW-FM", 1))[("water_level_cm", "")] == pytest.approx(42.0)
@@ -139,8 +169,11 @@ async def test_redelivered_message_is_stored_once(broker: Broker, pool: asyncpg.
     payload = json.dumps({"ts": iso(NOW), "seq": 1, "metrics": {"water_level_cm": 5.0}}).encode()
     for _ in range(3):
         mosquitto_pub(broker, "ioc/v1/flood/T-DUP-1/telemetry", payload)
-    mosquitto_pub(broker, "ioc/v1/flood/T-DUP-1/telemetry",
-                  json.dumps({"ts": iso(NOW + timedelta(seconds=1)), "metrics": {"water_level_cm": 6.0}}).encode())
+    mosquitto_pub(
+        broker,
+        "ioc/v1/flood/T-DUP-1/telemetry",
+        json.dumps({"ts": iso(NOW + timedelta(seconds=1)), "metrics": {"water_level_cm": 6.0}}).encode(),
+    )
     await wait_rows(pool, "SELECT 1 FROM measurements WHERE device_id = 'T-DUP-1' AND value = 6.0")
     time.sleep(0.3)
     assert await pool.fetchval("SELECT count(*) FROM measurements WHERE device_id = 'T-DUP-1'") == 2

@@ -29,14 +29,18 @@ def private_stack() -> Iterator[Stack]:
     """A database and broker of our own: these tests stop the database and kill workers."""
     root = Path(tempfile.mkdtemp(prefix="ioc-resilience-"))
     os.chmod(root, 0o755)
-    stack = Stack(Settings(state_dir=root, db_port=free_port(), mqtt_port=free_port(), environment="test"), fast_db=True)
+    stack = Stack(
+        Settings(state_dir=root, db_port=free_port(), mqtt_port=free_port(), environment="test"), fast_db=True
+    )
     stack.prepare_state(reset=False)
     stack.start_services()
     try:
         stack.load_data(None)
         assert stack.postgres is not None
-        stack.postgres.psql("INSERT INTO devices (device_id, kind, name) SELECT 'LOAD-' || lpad(i::text, 5, '0'), "
-                            f"'flood', 'load' FROM generate_series(1, {DEVICES}) i")
+        stack.postgres.psql(
+            "INSERT INTO devices (device_id, kind, name) SELECT 'LOAD-' || lpad(i::text, 5, '0'), "
+            f"'flood', 'load' FROM generate_series(1, {DEVICES}) i"
+        )
         yield stack
     finally:
         stack.stop()
@@ -52,8 +56,10 @@ def worker(stack: Stack, client_id: str) -> Child:
     assert stack.postgres is not None
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
-        seen = stack.postgres.psql(f"SELECT count(*) FROM ingest_workers WHERE worker_id = '{client_id}' "
-                                   "AND heartbeat_at > now() - interval '10 seconds'")
+        seen = stack.postgres.psql(
+            f"SELECT count(*) FROM ingest_workers WHERE worker_id = '{client_id}' "
+            "AND heartbeat_at > now() - interval '10 seconds'"
+        )
         if seen == "1":
             return child
         assert child.proc.poll() is None, log_tail(child)
@@ -62,8 +68,19 @@ def worker(stack: Stack, client_id: str) -> Child:
 
 
 def load(stack: Stack, rate: int, seconds: int, manifest: Path) -> Child:
-    return start(stack, "load", "simulate", "--load", str(rate), "--devices", str(DEVICES), "--duration", str(seconds),
-                 "--manifest", str(manifest))
+    return start(
+        stack,
+        "load",
+        "simulate",
+        "--load",
+        str(rate),
+        "--devices",
+        str(DEVICES),
+        "--duration",
+        str(seconds),
+        "--manifest",
+        str(manifest),
+    )
 
 
 async def assert_matches_manifest(stack: Stack, manifest_path: Path, timeout: float = 60) -> dict[str, int]:
@@ -77,7 +94,8 @@ async def assert_matches_manifest(stack: Stack, manifest_path: Path, timeout: fl
         while True:
             rows = await conn.fetch(
                 "SELECT device_id, count(*) AS n, count(DISTINCT time) AS t, max(seq) AS last FROM measurements "
-                "WHERE metric = 'water_level_cm' GROUP BY device_id")
+                "WHERE metric = 'water_level_cm' GROUP BY device_id"
+            )
             got = {r["device_id"]: r["n"] for r in rows}
             if got == expected or time.monotonic() > deadline:
                 break
@@ -148,8 +166,12 @@ async def test_two_workers_share_the_stream_each_message_stored_once(clean: Stac
         assert sender.proc.wait(60) == 0, log_tail(sender)
         await assert_matches_manifest(clean, manifest)
         await asyncio.sleep(6)  # next heartbeat carries the final counts
-        stats = {r.split("|")[0]: json.loads(r.split("|")[1]) for r in clean.postgres.psql(
-            "SELECT worker_id, stats FROM ingest_workers WHERE worker_id LIKE 'share-%'").splitlines()}
+        stats = {
+            r.split("|")[0]: json.loads(r.split("|")[1])
+            for r in clean.postgres.psql(
+                "SELECT worker_id, stats FROM ingest_workers WHERE worker_id LIKE 'share-%'"
+            ).splitlines()
+        }
         stored = {w: s["stored"] for w, s in stats.items()}
         assert all(n > 0 for n in stored.values()), f"both workers took part: {stored}"
         assert sum(stored.values()) == 3 * json.loads(manifest.read_text())["sent"]

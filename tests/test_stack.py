@@ -11,15 +11,26 @@ from ioc.stack import EmbeddedMosquitto, port_free
 async def test_database_has_timescaledb_and_hypertables(pool: asyncpg.Pool) -> None:
     async with pool.acquire() as conn:
         assert (await timescaledb_version(conn) or "").startswith("2.")
-        hypertables = {r["hypertable_name"] for r in await conn.fetch(
-            "SELECT hypertable_name FROM timescaledb_information.hypertables")}
+        hypertables = {
+            r["hypertable_name"]
+            for r in await conn.fetch("SELECT hypertable_name FROM timescaledb_information.hypertables")
+        }
     assert hypertables == {"measurements", "events", "rollups_1m"}
 
 
 async def test_schema_has_the_foundation_tables(pool: asyncpg.Pool) -> None:
     tables = {r["tablename"] for r in await pool.fetch("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")}
-    assert {"devices", "zones", "measurements", "events", "quarantine", "latest_values", "rollups_1m",
-            "snapshots", "alembic_version"} <= tables
+    assert {
+        "devices",
+        "zones",
+        "measurements",
+        "events",
+        "quarantine",
+        "latest_values",
+        "rollups_1m",
+        "snapshots",
+        "alembic_version",
+    } <= tables
 
 
 def test_broker_config_is_the_repository_file_with_private_paths(stack) -> None:  # type: ignore[no-untyped-def]

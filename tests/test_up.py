@@ -22,11 +22,25 @@ from ioc.stack import free_port, port_free
 
 def ioc_up(state: Path, *args: str, env: dict[str, str] | None = None) -> tuple[subprocess.Popen[str], dict[str, int]]:
     ports = {"http": free_port(), "mqtt": free_port(), "db": free_port()}
-    cmd = [sys.executable, "-m", "ioc.cli", "up", "--state-dir", str(state), "--http-port", str(ports["http"]),
-           "--mqtt-port", str(ports["mqtt"]), "--db-port", str(ports["db"]), *args]
+    cmd = [
+        sys.executable,
+        "-m",
+        "ioc.cli",
+        "up",
+        "--state-dir",
+        str(state),
+        "--http-port",
+        str(ports["http"]),
+        "--mqtt-port",
+        str(ports["mqtt"]),
+        "--db-port",
+        str(ports["db"]),
+        *args,
+    ]
     clean_env = {k: v for k, v in os.environ.items() if not k.startswith("IOC_")}
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env={**clean_env, **(env or {})})
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**clean_env, **(env or {})}
+    )
     return proc, ports
 
 
@@ -52,8 +66,12 @@ def health(port: int) -> dict:  # type: ignore[type-arg]
 
 def psql(state: Path, port: int, sql: str) -> str:
     password = (state / "postgres" / "ioc-password").read_text().strip()
-    return subprocess.run(["psql", f"postgresql://ioc:{password}@127.0.0.1:{port}/ioc", "-Atqc", sql],
-                          capture_output=True, text=True, check=True).stdout.strip()
+    return subprocess.run(
+        ["psql", f"postgresql://ioc:{password}@127.0.0.1:{port}/ioc", "-Atqc", sql],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
 
 
 @pytest.fixture(scope="module")

@@ -94,9 +94,7 @@ def route(topic: str) -> Route:
             break
         device_id = match["device_id"]
         if DEVICE_ID_RE.fullmatch(device_id) is None:  # fullmatch: "$" would allow a trailing newline
-            raise PayloadError(
-                "bad_device_id", f"device id {show(device_id)} must match [A-Za-z0-9_-]{{1,64}}"
-            )
+            raise PayloadError("bad_device_id", f"device id {show(device_id)} must match [A-Za-z0-9_-]{{1,64}}")
         groups = match.groupdict()
         decoder = fmt if decoder_for is None else decoder_for(match)
         if decoder is None:
@@ -107,9 +105,7 @@ def route(topic: str) -> Route:
     raise PayloadError("unknown_topic", f"no decoder for topic {show(topic)}")
 
 
-def decode(
-    route: Route, payload: bytes, received_at: datetime, limits: Limits = DEFAULT_LIMITS
-) -> list[Record]:
+def decode(route: Route, payload: bytes, received_at: datetime, limits: Limits = DEFAULT_LIMITS) -> list[Record]:
     """Decode one message (pure): size checks first, then the route's decoder; raises PayloadError."""
     size = len(payload)
     if size == 0:

@@ -80,9 +80,7 @@ def device_named(doc: dict[str, Any], default: str) -> str:
 
 def _telemetry(doc: Any, device_id: str) -> list[Record]:
     if type(doc) is not dict:
-        raise PayloadError(
-            "bad_schema", f"telemetry must be a JSON object or a SenML array, got {kind_of(doc)}"
-        )
+        raise PayloadError("bad_schema", f"telemetry must be a JSON object or a SenML array, got {kind_of(doc)}")
     time = timestamp(field(doc, "ts"), "ts")
     seq = doc.get("seq")
     if seq is not None:
@@ -93,9 +91,7 @@ def _telemetry(doc: Any, device_id: str) -> list[Record]:
     metrics = mapping(field(doc, "metrics"), "metrics")
     if not metrics:
         raise PayloadError("empty", "metrics is empty")
-    return [
-        Measurement(time, device_id, name, number(value, name), "", seq) for name, value in metrics.items()
-    ]
+    return [Measurement(time, device_id, name, number(value, name), "", seq) for name, value in metrics.items()]
 
 
 def _event(doc: Any, device_id: str) -> Event:
@@ -106,9 +102,7 @@ def _event(doc: Any, device_id: str) -> Event:
         raise PayloadError("bad_event", f"type must be category.subtype in lowercase, got {show(kind)}")
     severity = field(doc, "severity")
     if severity not in SEVERITIES or type(severity) is not str:
-        raise PayloadError(
-            "bad_event", f"severity must be one of {'|'.join(SEVERITIES)}, got {show(severity)}"
-        )
+        raise PayloadError("bad_event", f"severity must be one of {'|'.join(SEVERITIES)}, got {show(severity)}")
     confidence = doc.get("confidence")
     confidence = 1.0 if confidence is None else number(confidence, "confidence")
     if not 0.0 <= confidence <= 1.0:

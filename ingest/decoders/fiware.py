@@ -176,9 +176,7 @@ class EntityDecoder:
         """The measurements of a parsed entity, which must be of this type."""
         entity_type = text(field(entity, "type"), "type")
         if entity_type != self.entity_type:
-            raise PayloadError(
-                "bad_schema", f"type {show(entity_type)} differs from the topic's {self.entity_type!r}"
-            )
+            raise PayloadError("bad_schema", f"type {show(entity_type)} differs from the topic's {self.entity_type!r}")
         entity_id = text(field(entity, "id"), "id")
         prefix = f"urn:ngsi-ld:{self.entity_type}:"
         if not entity_id.startswith(prefix):
@@ -213,7 +211,5 @@ def decode(route: Route, payload: bytes, received_at: datetime, limits: Limits) 
     entity_type = text(field(entity, "type"), "type")
     decoder = ENTITY_DECODERS.get(entity_type)
     if decoder is None:
-        raise PayloadError(
-            "bad_schema", f"type {show(entity_type)} is not one of {', '.join(ENTITY_DECODERS)}"
-        )
+        raise PayloadError("bad_schema", f"type {show(entity_type)} is not one of {', '.join(ENTITY_DECODERS)}")
     return decoder.measurements(entity)

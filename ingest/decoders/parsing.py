@@ -18,9 +18,7 @@ _DETAIL_MAX = 80
 _BOM = b"\xef\xbb\xbf"
 # Epoch seconds reach 1e11 in the year 5138; anything larger is almost surely milliseconds.
 _MAX_EPOCH_S = 1e11
-_RFC3339 = re.compile(
-    r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?(?P<offset>[Zz]|[+-]\d{2}:\d{2})?\Z"
-)
+_RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?(?P<offset>[Zz]|[+-]\d{2}:\d{2})?\Z")
 
 
 def _default(name: str) -> int:
@@ -183,15 +181,11 @@ def epoch(value: float, name: str) -> datetime:
     if value - value != 0.0:
         raise PayloadError("non_finite", f"{name} is not finite")
     if value > _MAX_EPOCH_S:
-        raise PayloadError(
-            "bad_schema", f"{name} {value!r} looks like milliseconds; send seconds since the epoch"
-        )
+        raise PayloadError("bad_schema", f"{name} {value!r} looks like milliseconds; send seconds since the epoch")
     try:
         return datetime.fromtimestamp(value, UTC)
     except (OverflowError, OSError, ValueError):
-        raise PayloadError(
-            "timestamp_out_of_window", f"{name} {value!r} is not a representable time"
-        ) from None
+        raise PayloadError("timestamp_out_of_window", f"{name} {value!r} is not a representable time") from None
 
 
 def timestamp(value: Any, name: str) -> datetime:

@@ -57,14 +57,10 @@ def _split_name(name: str, device_id: str, where: str) -> tuple[str, str]:
     if name.startswith(URN_PREFIX):
         device, sep, metric = name[len(URN_PREFIX) :].rpartition(":")
         if not sep or not device:
-            raise PayloadError(
-                "bad_senml", f"{where}: name {show(name)} must be urn:dev:ioc:{{device_id}}:{{metric}}"
-            )
+            raise PayloadError("bad_senml", f"{where}: name {show(name)} must be urn:dev:ioc:{{device_id}}:{{metric}}")
         return device, metric
     if ":" in name:
-        raise PayloadError(
-            "bad_senml", f"{where}: name {show(name)} must be urn:dev:ioc:{{device_id}}:{{metric}}"
-        )
+        raise PayloadError("bad_senml", f"{where}: name {show(name)} must be urn:dev:ioc:{{device_id}}:{{metric}}")
     return device_id, name
 
 
@@ -90,9 +86,7 @@ def decode_pack(pack: list[Any], device_id: str, received_at: datetime) -> list[
             raise PayloadError("bad_senml", f"{where} must be an object")
         for key in rec:
             if key.endswith("_"):
-                raise PayloadError(
-                    "bad_senml", f"{where}: must-understand field {show(key)} is not supported"
-                )
+                raise PayloadError("bad_senml", f"{where}: must-understand field {show(key)} is not supported")
         if "bn" in rec:
             base_name = text(rec["bn"], f"{where}.bn")
         if "bt" in rec:
@@ -107,9 +101,7 @@ def decode_pack(pack: list[Any], device_id: str, received_at: datetime) -> list[
         if not name:
             raise PayloadError("bad_senml", f"{where} has no name (bn + n)")
         if "v" not in rec:
-            raise PayloadError(
-                "bad_senml", f"{where} has no numeric value v (vs, vb and vd are not supported)"
-            )
+            raise PayloadError("bad_senml", f"{where} has no numeric value v (vs, vb and vd are not supported)")
         device, senml_name = _split_name(name, device_id, where)
         entry = UNITS.get(senml_name)
         if entry is None:

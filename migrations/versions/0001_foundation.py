@@ -132,8 +132,11 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("bucket", "worker_id", name="rollup_dirty_pkey"),
     )
     # create_hypertable adds a (time DESC) index itself; plain PostgreSQL needs one made here.
-    for table, column, chunk in (("measurements", "time", "1 day"), ("events", "time", "7 days"),
-                                 ("rollups_1m", "bucket", "30 days")):
+    for table, column, chunk in (
+        ("measurements", "time", "1 day"),
+        ("events", "time", "7 days"),
+        ("rollups_1m", "bucket", "30 days"),
+    ):
         if timescale.installed(bind):
             timescale.make_hypertable(bind, table, column, chunk)
         else:
@@ -142,5 +145,16 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     """Drop the foundation tables."""
-    for table in ("rollup_dirty", "ingest_workers", "snapshots", "rollups_1m", "latest_values", "quarantine", "events", "measurements", "devices", "zones"):
+    for table in (
+        "rollup_dirty",
+        "ingest_workers",
+        "snapshots",
+        "rollups_1m",
+        "latest_values",
+        "quarantine",
+        "events",
+        "measurements",
+        "devices",
+        "zones",
+    ):
         op.drop_table(table)
