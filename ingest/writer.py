@@ -226,7 +226,7 @@ class Writer:
                     "quarantine", records=batch.quarantine, columns=QUARANTINE_COLUMNS
                 )
             if stored or latest or batch.events or batch.snapshots or ids:
-                await self.conn.execute("SELECT pg_notify($1, $2)", NOTIFY_CHANNEL, self._notice(batch, stored))
+                await self.conn.execute("SELECT pg_notify($1, $2)", NOTIFY_CHANNEL, self._notice(batch, stored, latest))
         now = time.monotonic()
         for device_id, st in zip(ids, status, strict=True):
             self._device_written[device_id] = (now, st)
@@ -238,7 +238,7 @@ class Writer:
             time.perf_counter() - started,
         )
 
-    def _notice(self, batch: Batch, stored: int) -> str:
+    def _notice(self, batch: Batch, stored: int, latest: list[tuple[str, str, str, datetime, float]]) -> str:
         doc: dict[str, object] = {
             "w": self.worker_id,
             "t": datetime.now(UTC).isoformat(),
@@ -247,6 +247,8 @@ class Writer:
             "status": len(batch.seen),
             "kinds": sorted(batch.kinds),
         }
-        if len(batch.seen) <= 500:
-            doc["devices"] = sorted(batch.seen)
+        # Devices whose state changed: data, status, or latest values released by the throttle.
+        devices = set(batch.seen).union(row[0] for row in latest)
+        if len(devices) <= 500:
+            doc["devices"] = sorted(devices)
         return json.dumps(doc, separators=(",", ":"))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Body, Query
+from fastapi import APIRouter, Body, Path, Query
 from pydantic import BaseModel, Field
 
 from dashboards import aggregates as agg
@@ -20,13 +20,14 @@ State = Literal["open", "acknowledged", "resolved", "active"]
 Severity = Literal["warning", "critical"]
 
 
-class Note(BaseModel):
+class NoteIn(BaseModel):
     """An operator's note on a transition."""
 
     note: str | None = Field(None, max_length=2000)
 
 
-NoteBody = Annotated[Note | None, Body()]
+Note = Annotated[NoteIn | None, Body()]
+AlertId = Annotated[int, Path(ge=1, le=2**63 - 1)]  # a bigint
 Json = dict[str, Any]
 
 
@@ -43,7 +44,7 @@ async def list_alerts(
 
 
 @router.get("/alerts/{alert_id}")
-async def get_alert(alert_id: int, conn: ConnDep) -> dict[str, Any]:
+async def get_alert(alert_id: AlertId, conn: ConnDep) -> dict[str, Any]:
     """One alert with its history."""
     try:
         return await store.get_alert(conn, alert_id)
@@ -51,7 +52,7 @@ async def get_alert(alert_id: int, conn: ConnDep) -> dict[str, Any]:
         raise not_found(f"alert {alert_id}") from exc
 
 
-async def _transition(conn: ConnDep, source: str, alert_id: int, user: User, body: Note | None, to: str) -> Json:
+async def _transition(conn: ConnDep, source: str, alert_id: int, user: User, body: NoteIn | None, to: str) -> Json:
     """Move the alert to ``to`` as ``user`` and audit the attempt, whatever its outcome."""
     acknowledging = to == "acknowledged"
     move, action = (store.acknowledge, "alert.acknowledge") if acknowledging else (store.resolve, "alert.resolve")
@@ -69,12 +70,12 @@ async def _transition(conn: ConnDep, source: str, alert_id: int, user: User, bod
 
 
 @router.post("/alerts/{alert_id}/acknowledge")
-async def acknowledge(alert_id: int, conn: ConnDep, by: OperatorDep, source: SourceDep, body: NoteBody = None) -> Json:
+async def acknowledge(alert_id: AlertId, conn: ConnDep, by: OperatorDep, source: SourceDep, body: Note = None) -> Json:
     """Acknowledge an alert (operator; it stays acknowledged until resolved)."""
     return await _transition(conn, source, alert_id, by, body, "acknowledged")
 
 
 @router.post("/alerts/{alert_id}/resolve")
-async def resolve(alert_id: int, conn: ConnDep, by: OperatorDep, source: SourceDep, body: NoteBody = None) -> Json:
+async def resolve(alert_id: AlertId, conn: ConnDep, by: OperatorDep, source: SourceDep, body: Note = None) -> Json:
     """Resolve an alert by hand (operator)."""
     return await _transition(conn, source, alert_id, by, body, "resolved")

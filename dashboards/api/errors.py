@@ -6,6 +6,7 @@ import logging
 from http import HTTPStatus
 from typing import Any
 
+import asyncpg
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
@@ -73,6 +74,14 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(error_body("validation_error", message, details=details), status_code=422)
 
 
+async def _data_error(request: Request, exc: Exception) -> JSONResponse:
+    # A value the database cannot take (a NUL in text, a number beyond bigint): the client's mistake.
+    logger.info("refused a value on %s %s: %s", request.method, request.url.path, exc)
+    return JSONResponse(
+        error_body("bad_request", "a parameter holds a value the database cannot store"), status_code=400
+    )
+
+
 async def _internal_error(request: Request, exc: Exception) -> JSONResponse:
     logger.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return JSONResponse(error_body("internal", "internal server error"), status_code=500)
@@ -83,4 +92,5 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(ApiError, _api_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(asyncpg.DataError, _data_error)
     app.add_exception_handler(Exception, _internal_error)
