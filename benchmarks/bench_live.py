@@ -18,17 +18,21 @@ import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from urllib.parse import unquote, urlsplit
 
 import asyncpg
 import httpx
 from websockets.asyncio.client import connect
 
+from dashboards.testing import http_origin, login, session_headers
+from ioc import auth
 from ioc.db import create_pool
 from ioc.settings import Settings
 from ioc.stack import free_port
 from ioc.up import Stack, wait_http
 
 PROBE = "BENCH-PROBE"
+BENCH_PASSWORD = "benchmark viewer password"
 
 
 def pct(values: list[float], q: float) -> float:
@@ -59,17 +63,22 @@ async def register(pool: asyncpg.Pool, load_devices: int) -> None:
     await pool.execute("SELECT pg_notify('ioc_registry', 'bench')")
 
 
-async def probe_publisher(mqtt_port: int, count: int, interval: float, sent: dict[int, float]) -> None:
+async def probe_publisher(mqtt_url: str, count: int, interval: float, sent: dict[int, float]) -> None:
     """Publish the probe's water level = sequence number, remembering when each was published."""
+    broker = urlsplit(mqtt_url)  # the simulators' account: anonymous clients are refused
     for seq in range(1, count + 1):
         payload = json.dumps({"ts": datetime.now(UTC).isoformat(), "metrics": {"water_level_cm": float(seq)}})
         sent[seq] = time.monotonic()
         proc = await asyncio.create_subprocess_exec(
             "mosquitto_pub",
             "-h",
-            "127.0.0.1",
+            broker.hostname or "127.0.0.1",
             "-p",
-            str(mqtt_port),
+            str(broker.port or 1883),
+            "-u",
+            unquote(broker.username or ""),
+            "-P",
+            unquote(broker.password or ""),
             "-q",
             "1",
             "-t",
@@ -82,10 +91,21 @@ async def probe_publisher(mqtt_port: int, count: int, interval: float, sent: dic
 
 
 async def watcher(
-    url: str, channels: list[str], seen: dict[int, list[float]], stats: dict[str, int], stop: asyncio.Event
+    url: str,
+    token: str,
+    channels: list[str],
+    seen: dict[int, list[float]],
+    stats: dict[str, int],
+    stop: asyncio.Event,
 ) -> None:
     """One client: record when each probe value shows up on the zone channel."""
-    async with connect(url, max_size=32 * 1024 * 1024, open_timeout=60) as ws:
+    async with connect(
+        url,
+        max_size=32 * 1024 * 1024,
+        open_timeout=60,
+        origin=http_origin(url),  # type: ignore[arg-type]
+        additional_headers=session_headers(token),
+    ) as ws:
         await ws.send(json.dumps({"op": "subscribe", "channels": channels}))
         while not stop.is_set():
             try:
@@ -106,19 +126,19 @@ async def watcher(
                     seen.setdefault(int(value), []).append(time.monotonic())
 
 
-async def latency_under_load(base: str, mqtt_port: int, clients: int, seconds: float) -> None:
+async def latency_under_load(base: str, token: str, mqtt_url: str, clients: int, seconds: float) -> None:
     """Part 1: probe latency seen by ``clients`` websocket clients while the load runs."""
     url = base.replace("http://", "ws://") + "/ws/v1/live"
     seen: dict[int, list[float]] = {}
     stats = {"messages": 0}
     stop = asyncio.Event()
     tasks = [
-        asyncio.create_task(watcher(url, ["summary", "zone:q1"], seen, stats, stop)) for _ in range(clients)
+        asyncio.create_task(watcher(url, token, ["summary", "zone:q1"], seen, stats, stop)) for _ in range(clients)
     ]
     await asyncio.sleep(3.0)
     sent: dict[int, float] = {}
     started = time.monotonic()
-    await probe_publisher(mqtt_port, int(seconds), 1.0, sent)
+    await probe_publisher(mqtt_url, int(seconds), 1.0, sent)
     await asyncio.sleep(3.0)
     stop.set()
     await asyncio.gather(*tasks, return_exceptions=True)
@@ -136,7 +156,7 @@ async def latency_under_load(base: str, mqtt_port: int, clients: int, seconds: f
         print(f"    publish -> websocket (first client): {ms(first)}")
 
 
-async def many_clients(base: str, clients: int, seconds: float) -> None:
+async def many_clients(base: str, token: str, clients: int, seconds: float) -> None:
     """Part 2: ``clients`` connections on summary; rate and lag (receive time - server timestamp)."""
     url = base.replace("http://", "ws://") + "/ws/v1/live"
     counts = [0] * clients
@@ -144,7 +164,13 @@ async def many_clients(base: str, clients: int, seconds: float) -> None:
     stop = asyncio.Event()
 
     async def one(i: int) -> None:
-        async with connect(url, max_size=32 * 1024 * 1024, open_timeout=120) as ws:
+        async with connect(
+            url,
+            max_size=32 * 1024 * 1024,
+            open_timeout=120,
+            origin=http_origin(url),  # type: ignore[arg-type]
+            additional_headers=session_headers(token),
+        ) as ws:
             await ws.send(json.dumps({"op": "subscribe", "channels": ["summary"]}))
             while not stop.is_set():
                 try:
@@ -217,9 +243,9 @@ async def bulk_rows(pool: asyncpg.Pool, rows: int, devices: int) -> None:
     print(f"[3] generated {total:,} raw rows (+ rollups) in {time.monotonic() - started:.0f} s")
 
 
-async def readings_latency(base: str, devices: int, requests: int) -> None:
+async def readings_latency(base: str, token: str, devices: int, requests: int) -> None:
     """Part 3: 24 h at 1-minute buckets, and 1 h raw, through the REST API."""
-    async with httpx.AsyncClient(base_url=base, timeout=30) as http:
+    async with httpx.AsyncClient(base_url=base, timeout=30, headers=session_headers(token)) as http:
         for bucket, span in (("1m", timedelta(hours=24)), ("raw", timedelta(hours=1))):
             times = []
             points = 0
@@ -247,34 +273,35 @@ async def main(args: argparse.Namespace) -> None:
     )
     stack = Stack(settings, fast_db=True)
     stack.prepare_state(reset=False)
-    stack.start_services()
+    await asyncio.to_thread(stack.start_services)  # it runs its own event loop
     try:
         fleet = settings.fleet_file if settings.fleet_file.exists() else None
         await asyncio.to_thread(stack.load_data, fleet)
         pool = await create_pool(stack.database_url, max_size=8)
         await register(pool, args.load_devices)
-        assert stack.mosquitto is not None
-        mqtt_port = stack.mosquitto.port
         stack.start_app("ingest", ["ingest", "--client-id", "bench-ingest", "--metrics-port", "0"])
         os.environ["IOC_WS_COALESCE_MS"] = str(args.coalesce_ms)
         serve = stack.start_app("serve", ["serve"])
         base = f"http://127.0.0.1:{settings.http_port}"
         wait_http(f"{base}/api/v1/health", 60, serve)
+        async with pool.acquire() as conn:  # one viewer session serves every benchmark client
+            await auth.create_user(conn, "bench-viewer", "viewer", BENCH_PASSWORD, actor="bench")
+        token = await login(base, "bench-viewer", BENCH_PASSWORD)
         print(f"stack up in {root}; server {base}; coalesce {args.coalesce_ms} ms")
         if not args.skip_live:
             stack.start_app(
                 "simulate", ["simulate", "--load", str(args.rate), "--devices", str(args.load_devices)]
             )
             await asyncio.sleep(3.0)
-            await latency_under_load(base, mqtt_port, args.clients, args.seconds)
+            await latency_under_load(base, token, stack.service_mqtt_url("simulate"), args.clients, args.seconds)
             print(
                 f"    ingest: {await pool.fetchval('SELECT count(*) FROM measurements'):,} rows stored so far"
             )
-            await many_clients(base, args.many, args.seconds)  # the load keeps the summary changing
+            await many_clients(base, token, args.many, args.seconds)  # the load keeps the summary changing
             stack.children.pop("simulate").stop()
         if not args.skip_history:
             await bulk_rows(pool, args.rows, args.history_devices)
-            await readings_latency(base, args.history_devices, args.requests)
+            await readings_latency(base, token, args.history_devices, args.requests)
         await pool.close()
     finally:
         stack.stop()

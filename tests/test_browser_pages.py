@@ -22,15 +22,21 @@ pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="session")]
 @pytest.mark.parametrize(("path", "ready"), [
     ("/wall", "#health-body tr"),
     ("/summary", "#areas-list li"),
-    ("/zones/q1", "#device-list li"),
-    ("/devices/FL-BT-001", "#metric-charts .chart-box"),
+    ("/zones/binhthanh?range=1h", "#device-list li"),
+    ("/devices/FL-BT-001?range=1h", "#metric-charts .chart-box"),
 ])
-async def test_page_loads_clean(live_server: LiveServer, open_page, path: str, ready: str) -> None:  # noqa: F811
-    """The page loads, goes live and renders, with no console error, failed request or HTTP error."""
+async def test_page_loads_clean(live_server: LiveServer, populated: None, open_page,  # noqa: F811
+                                path: str, ready: str) -> None:
+    """With the simulated city running, the page loads, goes live and renders, without any console error,
+    failed request or HTTP error, and asks nothing of other origins."""
     watched = await open_page(live_server.url + path)
     await wait_live(watched.page)
     await watched.page.wait_for_selector(ready, timeout=10000)
     await settle(1.5)
+    if path.startswith(("/zones", "/devices")):
+        target = screenshot_path(path.split("?")[0].strip("/").replace("/", "-") + ".png")
+        await watched.page.screenshot(path=str(target), full_page=True)
+        print(f"screenshot: {target}")
     watched.assert_clean()
     local = (live_server.url, "ws://127.0.0.1", "data:")
     elsewhere = [u for u in watched.requests if not u.startswith(local)]

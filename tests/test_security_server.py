@@ -30,8 +30,8 @@ from ioc.up import wait_http
 
 EVIL = "https://evil.example"
 DEVICE = "T-SEC-FL1"
-FUZZ_EXAMPLES = 80  # per operation and role
-FUZZ_BUDGET_S = 150.0  # per role: the operations not reached in time are reported, not silently passed
+FUZZ_EXAMPLES = 40  # per operation and role
+FUZZ_BUDGET_S = 50.0  # per role: the operations not reached in time are reported, not silently passed
 # Logging in, out or changing the password would end the fuzzer's own session or lock out its address.
 NOT_FUZZED = {"/api/v1/auth/login", "/api/v1/auth/logout", "/api/v1/auth/password"}
 
@@ -295,8 +295,8 @@ async def test_fuzzing_the_api_as_each_role_finds_no_server_errors(
 ) -> None:
     token = await login(server, people[role], PASSWORD)
     statuses, failures, skipped = await asyncio.to_thread(_fuzz, server, token, time.monotonic() + FUZZ_BUDGET_S)
-    print(sorted(statuses.items()))
     assert not failures, failures[:20]
+    assert sum(statuses.values()) >= FUZZ_EXAMPLES * 10, statuses  # the fuzzer really called the server
     assert not skipped, f"out of time before {skipped}"
     async with httpx.AsyncClient(base_url=server, headers=session_headers(token)) as http:
         assert (await http.get("/api/v1/me")).status_code == 200  # the session survived the fuzzing

@@ -76,7 +76,7 @@ async function drawChart(metric) {
   }
   const layout = baseLayout({
     margin: { l: r * 3.2, r: r * 1, t: r * 0.8, b: r * 2.4 },
-    xaxis: { type: "date", gridcolor: COLORS.grid, fixedrange: false },
+    xaxis: { type: "date", gridcolor: COLORS.grid, fixedrange: false, tickformat: "%H:%M<br>%d/%m", hoverformat: "%d/%m %H:%M:%S" },
     yaxis: { gridcolor: COLORS.grid, zeroline: false, rangemode: "tozero" },
     shapes,
   });

@@ -488,6 +488,7 @@ function renderCameras() {
       setAttr(overlay, "data-severity", ev.severity || "info");
     }
     const stamp = state.snapshotStamp.get(c.device_id) || c.snapshot_at;
+    if (!stamp) later("probe", () => probeSnapshots(ranked.map((r) => r.c.device_id)), 3000);
     const img = tile.querySelector(".cam-img");
     if (stamp) {
       const src = `/api/v1/devices/${enc(c.device_id)}/snapshot?v=${encodeURIComponent(stamp)}`;
@@ -500,11 +501,38 @@ function renderCameras() {
   });
 }
 
+// An event can be stored a moment before its camera's snapshot, so it may say snapshot_url: null although
+// a picture follows. For the cameras on screen, ask the events API again (it answers with the snapshot
+// state of now), at most once per camera per PROBE_MS: never a request that could 404.
+const PROBE_MS = 20000;
+const probedAt = new Map();
+
+function probeSnapshots(cameraIds) {
+  const now = Date.now();
+  for (const id of cameraIds) {
+    if (state.snapshotStamp.has(id) || now - (probedAt.get(id) || 0) < PROBE_MS) continue;
+    probedAt.set(id, now);
+    getJSON(`/api/v1/events?device_id=${enc(id)}&limit=1`).then((body) => {
+      const e = body?.items?.[0];
+      if (e?.snapshot_url) {
+        state.snapshotStamp.set(id, e.time);
+        later("cameras", renderCameras, 100);
+      }
+    }).catch(() => {});
+  }
+  for (const id of probedAt.keys()) if (!state.byId.has(id)) probedAt.delete(id);
+}
+
 function onEvents(data, msg) {
   state.events = data.events || [];
   const items = msg.type === "snapshot" ? [...state.events].reverse() : msg.data.events || [];
   for (const e of items) {
-    if (e.snapshot_url) state.snapshotStamp.set(e.device_id, e.time);
+    if (e.snapshot_url) {
+      state.snapshotStamp.set(e.device_id, e.time);
+    } else if (msg.type === "delta" && state.snapshotStamp.has(e.device_id)) {
+      // A camera that has pictures: its new one is stored just after the event; reload it a little later.
+      setTimeout(() => { state.snapshotStamp.set(e.device_id, e.time); later("cameras", renderCameras, 100); }, 3000);
+    }
   }
   // Bounded: only cameras we know.
   for (const id of state.snapshotStamp.keys()) if (!state.byId.has(id)) state.snapshotStamp.delete(id);

@@ -27,7 +27,8 @@ function render() {
   setText($("zone-name"), zoneName(z) || id);
   document.title = `${shortZone(zoneName(z)) || id} – ${t("title.zone")}`;
   $("zone-priority").hidden = !z.priority;
-  const alerts = zone.alerts || [];
+  const alerts = [...(zone.alerts || [])].sort((a, b) => (a.severity === "critical" ? 0 : 1) - (b.severity === "critical" ? 0 : 1)
+    || (a.opened_at < b.opened_at ? 1 : a.opened_at > b.opened_at ? -1 : 0));
   const critical = alerts.some((a) => a.severity === "critical");
   const st = critical || zone.flood?.points_danger > 0 ? "critical" : alerts.length || zone.flood?.points_warning > 0 ? "warning" : "ok";
   setAttr($("zone-state"), "data-state", st);
@@ -72,7 +73,7 @@ async function drawHistory(boxId, kind, metric) {
     margin: { l: r * 3.2, r: r * 1, t: r * 0.8, b: r * 2.4 },
     showlegend: true,
     legend: { orientation: "h", y: -0.18, font: { size: Math.round(r * 0.75) } },
-    xaxis: { type: "date", gridcolor: COLORS.grid },
+    xaxis: { type: "date", gridcolor: COLORS.grid, tickformat: "%H:%M<br>%d/%m", hoverformat: "%d/%m %H:%M" },
     yaxis: { gridcolor: COLORS.grid, zeroline: false, rangemode: "tozero", title: { text: metric === "water_level_cm" ? t("unit.cm") : t("unit.kmh") } },
   });
   react(box.querySelector(".chart-plot"), traces, layout);
