@@ -297,7 +297,12 @@ async def main(args: argparse.Namespace) -> None:
             print(
                 f"    ingest: {await pool.fetchval('SELECT count(*) FROM measurements'):,} rows stored so far"
             )
-            await many_clients(base, token, args.many, args.seconds)  # the load keeps the summary changing
+            # Load-mode readings are constant; the probe's rising level keeps the summary changing.
+            probe = asyncio.create_task(
+                probe_publisher(stack.service_mqtt_url("simulate"), int(args.seconds * 4) + 60, 0.25, {})
+            )
+            await many_clients(base, token, args.many, args.seconds)
+            probe.cancel()
             stack.children.pop("simulate").stop()
         if not args.skip_history:
             await bulk_rows(pool, args.rows, args.history_devices)

@@ -16,7 +16,7 @@ from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
@@ -27,7 +27,6 @@ from ioc.settings import Settings, get_settings
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 I18N_DIR = Path(__file__).resolve().parent / "i18n"
-PAGES = {"wall", "summary", "zone", "device"}
 LANGUAGES = ("vi", "en")
 # Identifiers as the device contract allows them; anything else is a 404 before any template work.
 _ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
@@ -82,8 +81,19 @@ def _page(request: Request, user: User | None, page: str, **extra: Any) -> Respo
         return RedirectResponse(f"/login?next={quote(here, safe='/')}", status_code=303)
     lang = request.query_params.get("lang", "vi")
     lang = lang if lang in LANGUAGES else "vi"
-    body = render(page, page_config(_settings(request), page, user, **extra), lang)
-    return HTMLResponse(body, headers=PAGE_HEADERS)
+    settings = _settings(request)
+    body = render(page, page_config(settings, page, user, **extra), lang)
+    return HTMLResponse(body, headers=page_headers(settings))
+
+
+def page_headers(settings: Settings) -> dict[str, str]:
+    """The security headers of our pages; a configured tile server is the one other origin images may come from."""
+    headers = dict(PAGE_HEADERS)
+    tiles = urlsplit(settings.map_tile_url)
+    if tiles.scheme in {"http", "https"} and tiles.netloc:
+        origin = f"{tiles.scheme}://{tiles.netloc}".replace("{s}", "*")
+        headers["Content-Security-Policy"] += f"; img-src 'self' {origin}"
+    return headers
 
 
 @router.get("/wall", response_model=None)

@@ -91,6 +91,8 @@ class Batch:
     seen: dict[str, tuple[datetime, str]] = field(default_factory=dict)
     quarantine: list[tuple[datetime, str, bytes, str, str, str | None]] = field(default_factory=list)
     kinds: set[str] = field(default_factory=set)
+    # Devices that sent an explicit status (or whose will fired): always written, never throttled.
+    announced: set[str] = field(default_factory=set)
 
     def add(
         self, records: list[Measurement | Event | StatusChange | Snapshot], received_at: datetime, kind: str
@@ -103,6 +105,7 @@ class Batch:
                 self.seen[r.device_id] = (received_at, "online")
             elif type(r) is StatusChange:
                 self.seen[r.device_id] = (received_at, "online" if r.online else "offline")
+                self.announced.add(r.device_id)
             elif type(r) is Event:
                 self.events.append(r)
                 self.seen[r.device_id] = (received_at, "online")
@@ -164,7 +167,8 @@ class Writer:
         status: list[str] = []
         for device_id, (at, st) in batch.seen.items():
             last = self._device_written.get(device_id)
-            if last is None or last[1] != st or now - last[0] >= DEVICE_WRITE_EVERY_S:
+            # Another worker may have written a different status since: explicit statuses always go through.
+            if device_id in batch.announced or last is None or last[1] != st or now - last[0] >= DEVICE_WRITE_EVERY_S:
                 ids.append(device_id)
                 seen.append(at)
                 status.append(st)

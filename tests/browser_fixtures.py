@@ -82,10 +82,8 @@ def wait_http(url: str, child: Child, timeout: float = 40.0) -> None:
 
 
 @pytest.fixture(scope="session")
-def live_server(stack: Stack, run_ioc: Callable[..., Child]) -> Iterator[LiveServer]:
-    """An ingest worker and the API/pages server of the test stack, on ports of their own."""
-    ingest_env = {"IOC_INGEST_CLIENT_ID": "ioc-ingest-pages", "IOC_INGEST_METRICS_PORT": str(free_port())}
-    run_ioc("ingest-pages", "ingest", env=ingest_env)
+def live_server(stack: Stack, run_ioc: Callable[..., Child], ingest: Child) -> Iterator[LiveServer]:
+    """The API/pages server of the test stack on a port of its own, fed by the session's ingest worker."""
     server = LiveServer(start=run_ioc, port=free_port())
     server.launch()
     yield server

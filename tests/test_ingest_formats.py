@@ -162,6 +162,7 @@ async def test_status_snapshot_and_canonical_event(broker: Broker, pool: asyncpg
     await wait_rows(pool, "SELECT 1 FROM devices WHERE device_id = 'T-CAM-1' AND status = 'offline'")
     mosquitto_pub(broker, "ioc/v1/camera/T-CAM-1/status", b"online", retain=True)
     await wait_rows(pool, "SELECT 1 FROM devices WHERE device_id = 'T-CAM-1' AND status = 'online'")
+    mosquitto_pub(broker, "ioc/v1/camera/T-CAM-1/status", b"", retain=True)  # leave no retained status behind
 
 
 async def test_redelivered_message_is_stored_once(broker: Broker, pool: asyncpg.Pool) -> None:

@@ -98,7 +98,9 @@ def test_pages_embed_their_config(client: TestClient, path: str) -> None:
     assert config["heartbeatS"] > 0
     assert config["user"] == {"name": "lan", "role": "operator", "canAct": True}
     assert "{{" not in resp.text
-    assert "default-src 'self'" in resp.headers["content-security-policy"]
+    csp = resp.headers["content-security-policy"]
+    assert "default-src 'self'" in csp
+    assert csp.endswith("; img-src 'self' http://tiles.invalid")  # the configured tile server, nothing else
 
 
 @pytest.mark.parametrize("user", [None, User("new", "operator", must_change=True)], ids=["anonymous", "must-change"])

@@ -93,7 +93,7 @@ def decoded(messages: list[Received]) -> list[tuple[Received, list[Record]]]:
     """Every live message decoded by the ingest's own decoders, whatever its format."""
     out = []
     for message in messages:
-        if message.retain and not message.payload:
+        if message.retain:  # stored before we subscribed (earlier runs): not part of this run
             continue
         out.append((message, decode(route(message.topic), message.payload, message.at)))
     return out
