@@ -112,6 +112,7 @@ class Item:
 
     raw: RawMessage
     records: list[Record] | None
+    received: datetime
     kind: str = ""
     reason: str = ""
     detail: str = ""
@@ -122,11 +123,10 @@ def to_batch(items: list[Item]) -> Batch:
     """Gather items into what one transaction writes."""
     batch = Batch()
     for it in items:
-        received = datetime.fromtimestamp(it.raw.received_at, UTC)
         if it.records is None:
-            batch.reject(received, it.raw.topic, it.raw.payload, it.reason, it.detail, it.device_id)
+            batch.reject(it.received, it.raw.topic, it.raw.payload, it.reason, it.detail, it.device_id)
         else:
-            batch.add(it.records, received, it.kind)
+            batch.add(it.records, it.received, it.kind)
     return batch
 
 
@@ -221,12 +221,14 @@ class IngestService:
                     device = await self.auto_register(device_id, r.kind_hint, r.format)
                 records = validate(r, records, device, kinds, settings, received)
                 assert device is not None
-                items.append(Item(m, records, device.kind, device_id=device_id))
+                items.append(Item(m, records, received, device.kind, device_id=device_id))
             except PayloadError as exc:
-                items.append(Item(m, None, reason=exc.reason, detail=exc.detail, device_id=device_id))
+                items.append(Item(m, None, received, reason=exc.reason, detail=exc.detail, device_id=device_id))
             except Exception as exc:  # a decoder bug must not stop the stream: quarantine and log it
                 logger.exception("decoder failed on topic %s", m.topic)
-                items.append(Item(m, None, reason="internal_error", detail=repr(exc)[:200], device_id=device_id))
+                items.append(
+                    Item(m, None, received, reason="internal_error", detail=repr(exc)[:200], device_id=device_id)
+                )
         return items
 
     async def auto_register(self, device_id: str, kind: str | None, fmt: str) -> DeviceInfo | None:
@@ -588,4 +590,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             loop.add_signal_handler(sig, stop.set)
         return await IngestService(settings).run(stop)
 
-    return asyncio.run(main())
+    try:
+        import uvloop  # installed with uvicorn[standard]; a faster event loop for asyncpg and the hot path
+    except ImportError:
+        return asyncio.run(main())
+    return uvloop.run(main())
