@@ -146,6 +146,7 @@ class EmbeddedPostgres:
     port: int
     fast: bool = False  # tests: fsync off (data safety does not matter for throwaway clusters)
     bindir_override: Path | None = None
+    timescaledb: bool = True  # False: a plain PostgreSQL (the degraded mode migrations must support)
     child: Child | None = field(default=None, init=False)
 
     @property
@@ -269,9 +270,9 @@ class EmbeddedPostgres:
             "log_line_prefix = '%m [%p] %u@%d '",
             "timezone = 'UTC'",
         ]
-        if self.timescaledb_available():
+        if self.timescaledb and self.timescaledb_available():
             lines += ["shared_preload_libraries = 'timescaledb'", "timescaledb.telemetry_level = off"]
-        else:
+        elif self.timescaledb:
             logger.warning("TimescaleDB is not installed for PostgreSQL %s: running without it", PG_MAJOR)
         if self.fast:
             lines += ["fsync = off", "synchronous_commit = off", "full_page_writes = off"]

@@ -6,17 +6,25 @@ import logging
 from typing import Any
 
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 
 logger = logging.getLogger(__name__)
 
 
 def enable(conn: Any) -> bool:
-    """Create the extension when the server has it; return False (with a warning) on plain PostgreSQL."""
+    """Create the extension when the server can load it; return False (with a warning) on plain PostgreSQL."""
     available = conn.execute(text("SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb'")).first()
     if available is None:
         logger.warning("TimescaleDB is not available on this server: using plain tables (no hypertables)")
         return False
-    conn.execute(text("CREATE EXTENSION IF NOT EXISTS timescaledb"))
+    # Installed but not in shared_preload_libraries: CREATE EXTENSION fails; the savepoint keeps the migration.
+    try:
+        with conn.begin_nested():
+            conn.execute(text("CREATE EXTENSION IF NOT EXISTS timescaledb"))
+    except DBAPIError as exc:
+        first = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+        logger.warning("TimescaleDB cannot be enabled (%s): using plain tables (no hypertables)", first)
+        return False
     return True
 
 

@@ -41,3 +41,32 @@ def test_broker_config_is_the_repository_file_with_private_paths(stack) -> None:
     assert "persistence_location /mosquitto/data/" not in conf
     assert f"persistence_location {mq.root / 'data'}/" in conf
     assert not port_free(mq.port)
+
+
+async def test_migrations_degrade_on_plain_postgresql() -> None:
+    """Without TimescaleDB loaded the schema is still created, with plain tables and time indexes."""
+    import os
+    import tempfile
+    from pathlib import Path
+
+    from ioc.db import create_pool, migrate
+    from ioc.stack import EmbeddedPostgres, free_port
+
+    root = Path(tempfile.mkdtemp(prefix="ioc-plain-"))
+    os.chmod(root, 0o755)
+    pg = EmbeddedPostgres(root / "pg", free_port(), fast=True, timescaledb=False)
+    pg.initdb()
+    pg.start()
+    try:
+        migrate(pg.url)
+        pool = await create_pool(pg.url, max_size=1)
+        try:
+            assert await pool.fetchval("SELECT count(*) FROM pg_extension WHERE extname = 'timescaledb'") == 0
+            indexes = {r["indexname"] for r in await pool.fetch("SELECT indexname FROM pg_indexes")}
+            assert {"measurements_time_idx", "events_time_idx", "rollups_1m_bucket_idx"} <= indexes
+            await pool.execute("INSERT INTO measurements (time, device_id, metric, value) VALUES (now(), 'P', 'm', 1)")
+            assert await pool.fetchval("SELECT count(*) FROM measurements") == 1
+        finally:
+            await pool.close()
+    finally:
+        pg.stop()
