@@ -6,7 +6,6 @@ import logging
 from typing import Any
 
 from sqlalchemy import text
-from sqlalchemy.exc import DBAPIError
 
 logger = logging.getLogger(__name__)
 
@@ -17,14 +16,12 @@ def enable(conn: Any) -> bool:
     if available is None:
         logger.warning("TimescaleDB is not available on this server: using plain tables (no hypertables)")
         return False
-    # Installed but not in shared_preload_libraries: CREATE EXTENSION fails; the savepoint keeps the migration.
-    try:
-        with conn.begin_nested():
-            conn.execute(text("CREATE EXTENSION IF NOT EXISTS timescaledb"))
-    except DBAPIError as exc:
-        first = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
-        logger.warning("TimescaleDB cannot be enabled (%s): using plain tables (no hypertables)", first)
+    # Installed but not preloaded: CREATE EXTENSION would fail (and break the connection), so look first.
+    preload = conn.execute(text("SHOW shared_preload_libraries")).scalar() or ""
+    if "timescaledb" not in preload:
+        logger.warning("TimescaleDB is installed but not in shared_preload_libraries: using plain tables")
         return False
+    conn.execute(text("CREATE EXTENSION IF NOT EXISTS timescaledb"))
     return True
 
 
