@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import ssl
 import threading
 import time
 from collections import deque
 from collections.abc import Sequence
+from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 import paho.mqtt.client as mqtt
@@ -22,6 +22,7 @@ from paho.mqtt.properties import Properties
 
 from ingest.spool import RawMessage
 from ioc.errors import ConfigError
+from ioc.tls import client_context
 
 logger = logging.getLogger(__name__)
 
@@ -30,7 +31,7 @@ PUBACK_HEADER = b"\x40\x02"  # PUBACK, remaining length 2 (packet id; v5 omits t
 
 
 def client_from_url(
-    url: str, client_id: str, *, protocol: int = mqtt.MQTTv5, manual_ack: bool = False
+    url: str, client_id: str, *, protocol: int = mqtt.MQTTv5, manual_ack: bool = False, tls_ca: Path | None = None
 ) -> tuple[mqtt.Client, str, int]:
     """A paho client configured from ``mqtt[s]://user:pass@host:port``; returns (client, host, port)."""
     parts = urlsplit(url)
@@ -40,7 +41,7 @@ def client_from_url(
     if parts.username:
         client.username_pw_set(unquote(parts.username), unquote(parts.password or ""))
     if parts.scheme == "mqtts":
-        client.tls_set(cert_reqs=ssl.CERT_REQUIRED)
+        client.tls_set_context(client_context(tls_ca))
     return client, parts.hostname, parts.port or (8883 if parts.scheme == "mqtts" else 1883)
 
 
@@ -56,8 +57,9 @@ class Bridge:
         receive_maximum: int,
         loop: asyncio.AbstractEventLoop,
         session_expiry_s: int = 3600,
+        tls_ca: Path | None = None,
     ) -> None:
-        self.client, self.host, self.port = client_from_url(url, client_id, manual_ack=True)
+        self.client, self.host, self.port = client_from_url(url, client_id, manual_ack=True, tls_ca=tls_ca)
         self.filters = [f"$share/{share_group}/{f}" if share_group else f for f in filters]
         self.receive_maximum = receive_maximum
         self.session_expiry_s = session_expiry_s

@@ -495,6 +495,7 @@ class IngestService:
             self.settings.ingest_max_inflight,
             loop,
             self.settings.ingest_session_expiry_s,
+            self.settings.mqtt_tls_ca,
         )
         for slot in self.slots:
             await self.ensure_db(slot)

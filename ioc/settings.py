@@ -29,6 +29,12 @@ class Settings(BaseSettings):
     mqtt_url: str = ""
     # A file holding the MQTT password (container secrets): used when IOC_MQTT_URL names a user only.
     mqtt_password_file: Path | None = None
+    # TLS: the embedded broker adds a TLS listener when cert and key are set; clients of mqtts:// URLs
+    # verify the broker against mqtt_tls_ca (default: the system's CAs).
+    mqtt_tls_cert: Path | None = None
+    mqtt_tls_key: Path | None = None
+    mqtt_tls_port: int = Field(8883, ge=1, le=65535)
+    mqtt_tls_ca: Path | None = None
     http_host: str = "0.0.0.0"
     http_port: int = Field(8000, ge=1, le=65535)
     mqtt_port: int = Field(1883, ge=1, le=65535)
@@ -90,6 +96,12 @@ class Settings(BaseSettings):
         if value and urlsplit(value).scheme not in {"mqtt", "mqtts", "tcp"}:
             raise ValueError(f"IOC_MQTT_URL must start with mqtt:// or mqtts:// (got {value!r})")
         return value
+
+    @model_validator(mode="after")
+    def _tls_pair(self) -> Settings:
+        if (self.mqtt_tls_cert is None) != (self.mqtt_tls_key is None):
+            raise ValueError("IOC_MQTT_TLS_CERT and IOC_MQTT_TLS_KEY must be set together")
+        return self
 
     @model_validator(mode="after")
     def _production_is_explicit(self) -> Settings:

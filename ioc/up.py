@@ -24,6 +24,7 @@ from ioc.errors import StackError
 from ioc.provisioning import BrokerFiles, prepare_broker, with_credentials
 from ioc.settings import Settings
 from ioc.stack import Child, EmbeddedMosquitto, EmbeddedPostgres, require_port, spawn
+from ioc.tls import TlsListener
 
 logger = logging.getLogger(__name__)
 
@@ -95,9 +96,11 @@ class Stack:
             self.broker_files = asyncio.run(
                 self._with_conn(lambda conn: prepare_broker(conn, broker_dir, s.topic_prefix))
             )
-            self.mosquitto = EmbeddedMosquitto(
-                broker_dir, s.mqtt_port, binary=s.mosquitto_bin, extra=self.broker_files.config_lines()
-            )
+            extra = self.broker_files.config_lines()
+            if s.mqtt_tls_cert and s.mqtt_tls_key:
+                require_port(s.mqtt_tls_port, "MQTT over TLS", "IOC_MQTT_TLS_PORT=")
+                extra += TlsListener(s.mqtt_tls_port, s.mqtt_tls_cert, s.mqtt_tls_key).config_lines()
+            self.mosquitto = EmbeddedMosquitto(broker_dir, s.mqtt_port, binary=s.mosquitto_bin, extra=extra)
             self.mosquitto.start(logs / "mosquitto.log")
 
     async def _with_conn(self, work: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
