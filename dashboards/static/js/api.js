@@ -24,7 +24,13 @@ export const getJSON = (url) => call("GET", url);
 export const postJSON = (url, body) => call("POST", url, body ?? {});
 
 /** Send the browser to the login page, coming back here afterwards. */
+let loggingOut = false;
+
+/** Logging out on purpose: the socket's 1008 close must not race the logout request to the login page. */
+export function startLogout() { loggingOut = true; }
+
 export function toLogin() {
+  if (loggingOut) return; // the logout button navigates once its request has finished
   const here = location.pathname + location.search;
   location.assign(`/login?next=${encodeURIComponent(here)}`);
 }

@@ -1,7 +1,7 @@
 // What every page shares: configuration, the clock, the connection indicator, small DOM helpers.
 import { t, lang } from "./i18n.js";
 import * as fmt from "./format.js";
-import { postJSON } from "./api.js";
+import { postJSON, startLogout } from "./api.js";
 
 /** The page's configuration embedded by dashboards/pages.py. */
 export function pageConfig() {
@@ -85,6 +85,7 @@ export function bindSession(button, user) {
   button.title = label;
   button.setAttribute("aria-label", label);
   button.addEventListener("click", async () => {
+    startLogout();
     try { await postJSON("/api/v1/auth/logout"); } catch { /* gone already */ }
     location.assign("/login");
   });
