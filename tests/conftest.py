@@ -153,8 +153,10 @@ def log_tail(child: Child, lines: int = 30) -> str:
     return "\n".join(Path(child.log.name).read_text(errors="replace").splitlines()[-lines:])
 
 
-def mosquitto_pub(broker: Broker, topic: str, payload: bytes, *, qos: int = 1, retain: bool = False) -> None:
-    """Publish one message with the real mosquitto_pub client."""
+def mosquitto_pub(
+    broker: Broker, topic: str, payload: bytes, *, qos: int = 1, retain: bool = False, lines: bool = False
+) -> None:
+    """Publish with the real mosquitto_pub client: one message, or one per line of ``payload`` (``lines``)."""
     cmd = [
         "mosquitto_pub",
         "-h",
@@ -170,7 +172,7 @@ def mosquitto_pub(broker: Broker, topic: str, payload: bytes, *, qos: int = 1, r
         "-q",
         str(qos),
     ]
-    cmd.append("-s" if payload else "-n")  # -s refuses empty input; -n sends a zero-length payload
+    cmd.append("-l" if lines else "-s" if payload else "-n")  # -s refuses empty input; -n sends zero bytes
     if retain:
         cmd.append("-r")
     subprocess.run(cmd, input=payload, check=True, timeout=10)

@@ -4,7 +4,6 @@ and the stream keeps flowing."""
 from __future__ import annotations
 
 import json
-import subprocess
 import time
 from datetime import UTC, datetime, timedelta
 
@@ -240,27 +239,7 @@ async def test_every_bad_message_is_quarantined_with_its_reason(broker: Broker, 
 async def test_a_flooding_device_is_rate_limited_not_the_others(broker: Broker, pool: asyncpg.Pool) -> None:
     await register_devices(pool, ("T-RATE-1", "flood", "canonical"), ("T-RATE-2", "flood", "canonical"))
     lines = "\n".join(json.dumps({"ts": NOW + i / 1000, "metrics": {"water_level_cm": 1}}) for i in range(400))
-    subprocess.run(
-        [
-            "mosquitto_pub",
-            "-h",
-            broker.host,
-            "-p",
-            str(broker.port),
-            "-u",
-            broker.user,
-            "-P",
-            broker.password,
-            "-q",
-            "1",
-            "-l",
-            "-t",
-            "ioc/v1/flood/T-RATE-1/telemetry",
-        ],
-        input=lines.encode(),
-        check=True,
-        timeout=30,
-    )
+    mosquitto_pub(broker, "ioc/v1/flood/T-RATE-1/telemetry", lines.encode(), lines=True)
     mosquitto_pub(broker, "ioc/v1/flood/T-RATE-2/telemetry", tel())
     await wait_rows(pool, "SELECT 1 FROM measurements WHERE device_id = 'T-RATE-2'", timeout=20)
     limited = await wait_rows(
