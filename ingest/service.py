@@ -3,8 +3,8 @@
 Two tasks form the hot path: the collector takes messages from the bridge, decodes and validates
 them into items; the writer commits each batch and only then acks it to the broker. When the
 database is unreachable the writer appends the raw messages to the on-disk spool (fsync, then ack)
-and replays them, in order, when it returns. Housekeeping runs beside: heartbeat, stale devices,
-rollups, retention, registry refresh.
+and replays them, in order, when it returns. Housekeeping runs beside: heartbeat, rollups, retention,
+registry refresh (stale devices are marked once, by the alert leader of `ioc serve`).
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from ingest.rollups import apply_retention, refresh
 from ingest.spool import RawMessage, Spool, SpoolFull
 from ingest.validation import DeviceInfo, validate
 from ingest.writer import Batch, Throttles, Writer, WriteResult
-from ioc.db import NOTIFY_CHANNEL, describe, init_connection
+from ioc.db import describe, init_connection
 from ioc.errors import PayloadError
 from ioc.kinds import load_kinds
 from ioc.records import Record
@@ -49,13 +49,6 @@ DB_DOWN = (
     asyncpg.InsufficientResourcesError,
     asyncpg.InternalClientError,
 )
-MARK_STALE = """
-WITH s AS (
-  UPDATE devices SET status = 'stale', status_since = now()
-  WHERE status = 'online' AND last_seen < now() - make_interval(secs => interval_s * $1)
-  RETURNING device_id, kind
-) SELECT device_id, kind FROM s
-"""
 HEARTBEAT = """
 INSERT INTO ingest_workers (worker_id, started_at, heartbeat_at, stats) VALUES ($1, $2, now(), $3)
 ON CONFLICT (worker_id) DO UPDATE SET started_at = EXCLUDED.started_at, heartbeat_at = now(), stats = EXCLUDED.stats
@@ -416,9 +409,9 @@ class IngestService:
 
     # --- housekeeping ----------------------------------------------------------------------------
     async def housekeeping(self) -> None:
-        """Heartbeat, stale marking, rollups and retention, each on its own period."""
+        """Heartbeat, rollups, retention and registry refresh, each on its own period."""
         conn: asyncpg.Connection | None = None
-        last = {"stale": 0.0, "rollup": 0.0, "retention": time.monotonic() - 3300.0, "registry": time.monotonic()}
+        last = {"rollup": 0.0, "retention": time.monotonic() - 3300.0, "registry": time.monotonic()}
         while True:
             try:
                 if conn is None or conn.is_closed():
@@ -427,14 +420,6 @@ class IngestService:
                     await conn.add_listener(REGISTRY_CHANNEL, self._on_registry)
                 now = time.monotonic()
                 await conn.execute(HEARTBEAT, self.worker_id, self.started_at, self.health())
-                if now - last["stale"] >= 10:
-                    last["stale"] = now
-                    stale = await conn.fetch(MARK_STALE, self.settings.stale_after_intervals)
-                    if stale:
-                        await conn.execute(
-                            "SELECT pg_notify($1, $2)", NOTIFY_CHANNEL, _stale_notice(self.worker_id, stale)
-                        )
-                        logger.info("devices went stale", extra={"devices": [r["device_id"] for r in stale][:20]})
                 if now - last["rollup"] >= 5:
                     last["rollup"] = now
                     await refresh(conn)
@@ -545,22 +530,6 @@ class IngestService:
             if self.bridge.buffer or not self.batches.empty() or self._writing:
                 quiet_since = time.monotonic()
             await asyncio.sleep(0.05)
-
-
-def _stale_notice(worker_id: str, rows: list[asyncpg.Record]) -> str:
-    import json
-
-    return json.dumps(
-        {
-            "w": worker_id,
-            "t": datetime.now(UTC).isoformat(),
-            "rows": 0,
-            "events": 0,
-            "status": len(rows),
-            "devices": [r["device_id"] for r in rows][:500],
-            "kinds": sorted({r["kind"] for r in rows}),
-        }
-    )
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
