@@ -179,3 +179,30 @@ async def test_two_workers_share_the_stream_each_message_stored_once(clean: Stac
         a.stop()
         b.stop()
         sender.stop()
+
+
+async def test_worker_rides_out_a_broker_restart(clean: Stack, tmp_path: Path) -> None:
+    """The broker restarts (persistent sessions on disk): the worker reconnects by itself and goes on storing."""
+    assert clean.postgres is not None and clean.mosquitto is not None
+    w = worker(clean, "broker-restart")
+    try:
+        before = tmp_path / "before.json"
+        assert load(clean, 1000, 3, before).proc.wait(60) == 0
+        await assert_matches_manifest(clean, before)
+
+        clean.mosquitto.stop()
+        await asyncio.sleep(3)
+        assert w.proc.poll() is None, "the worker survived the broker's absence"
+        clean.mosquitto.start(clean.state_dir / "logs" / "mosquitto-restarted.log")
+        clean.postgres.psql("TRUNCATE measurements, latest_values, rollup_dirty")
+
+        after = tmp_path / "after.json"
+        sender = load(clean, 1000, 3, after)
+        assert sender.proc.wait(60) == 0, log_tail(sender)
+        await assert_matches_manifest(clean, after)
+        assert (
+            "connected to the broker"
+            in (clean.state_dir / "logs" / "broker-restart.log").read_text().split("disconnected from the broker")[-1]
+        ), "a reconnect is logged after the disconnect"
+    finally:
+        w.stop()

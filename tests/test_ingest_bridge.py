@@ -1,0 +1,98 @@
+"""The ingest's MQTT bridge against the real broker: a bounded receive window and batched acknowledgements."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import paho.mqtt.client as mqtt
+from conftest import Broker
+from paho.mqtt.enums import CallbackAPIVersion
+
+from ingest.bridge import Bridge, BufferedClient
+
+
+async def wait_until(predicate, timeout: float = 10.0) -> None:  # type: ignore[no-untyped-def]
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not predicate():
+        assert asyncio.get_running_loop().time() < deadline, "timed out"
+        await asyncio.sleep(0.02)
+
+
+def publish(broker: Broker, topic: str, count: int) -> None:
+    """``count`` QoS 1 messages, each acknowledged by the broker before this returns."""
+    pub = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+    pub.username_pw_set(broker.user, broker.password)
+    pub.connect(broker.host, broker.port)
+    pub.loop_start()
+    try:
+        infos = [pub.publish(topic, f'{{"n": {i}}}'.encode(), qos=1) for i in range(count)]
+        for info in infos:
+            info.wait_for_publish(10)
+    finally:
+        pub.disconnect()
+        pub.loop_stop()
+
+
+async def test_unacknowledged_messages_never_exceed_the_receive_window(broker: Broker) -> None:
+    """Memory stays bounded when the database is slow: at most ``receive_maximum`` messages held unacked."""
+    device = f"win-{uuid.uuid4().hex[:8]}"
+    topic = f"ioc/v1/flood/{device}/telemetry"
+    loop = asyncio.get_running_loop()
+    bridge = Bridge(broker.reader_url, f"test-window-{device}", [topic], None, 100, loop, 60)
+    bridge.start()
+    try:
+        await asyncio.wait_for(bridge.connected.wait(), 10)
+        await asyncio.sleep(0.3)  # the SUBACK
+        await loop.run_in_executor(None, publish, broker, topic, 1000)
+        await wait_until(lambda: len(bridge.buffer) >= 100)
+        await asyncio.sleep(0.5)
+        assert len(bridge.buffer) == 100  # the window, not the 1000 the broker holds for us
+
+        first = bridge.take(1000)
+        bridge.ack(first[:50])  # 50 committed: room for 50 more (hysteresis: resume at 3/4 of the window)
+        await wait_until(lambda: len(bridge.buffer) >= 50)
+        await asyncio.sleep(0.5)
+        assert len(bridge.buffer) == 50
+        assert bridge.unacked == 100
+
+        received = first + bridge.take(1000)
+        acked = 50
+        while len(received) < 1000:  # commit and acknowledge what is held, in order, until all has arrived
+            bridge.ack(received[acked:])
+            acked = len(received)
+            await wait_until(lambda: bool(bridge.buffer))
+            received += bridge.take(1000)
+        bodies = [m.payload for m in received]
+        assert bodies == [f'{{"n": {i}}}'.encode() for i in range(1000)]  # all, once each, in order
+    finally:
+        bridge.stop()
+
+
+def test_buffered_reads_split_packets_exactly() -> None:
+    """The buffered socket read serves paho's small reads from one large read, byte for byte."""
+
+    class FakeSock:
+        def __init__(self, chunks: list[bytes]) -> None:
+            self.chunks = chunks
+
+        def recv(self, n: int) -> bytes:
+            if not self.chunks:
+                raise BlockingIOError
+            return self.chunks.pop(0)[:n]
+
+        def close(self) -> None:
+            self.chunks = []
+
+    client = BufferedClient(CallbackAPIVersion.VERSION2, client_id="buffer-test", protocol=mqtt.MQTTv5)
+    client._sock = FakeSock([b"abcdefgh", b"ij"])  # type: ignore[assignment]
+    assert client._sock_recv(1) == b"a"
+    assert client._sock_recv(3) == b"bcd"
+    assert client._sock_recv(10) == b"efgh"  # what is buffered, never more
+    assert client._sock_recv(10) == b"ij"
+    try:
+        client._sock_recv(1)
+    except BlockingIOError:
+        pass
+    else:
+        raise AssertionError("an empty socket must raise BlockingIOError for paho")
