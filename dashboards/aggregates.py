@@ -131,9 +131,7 @@ async def load_devices(
     if limit is not None:
         args += [limit, offset]
         page = f" LIMIT ${len(args) - 1} OFFSET ${len(args)}"
-    rows = await conn.fetch(
-        f"SELECT {DEVICE_COLUMNS} FROM devices d WHERE {where} ORDER BY d.device_id{page}", *args
-    )
+    rows = await conn.fetch(f"SELECT {DEVICE_COLUMNS} FROM devices d WHERE {where} ORDER BY d.device_id{page}", *args)
     if not rows:
         return []
     ids = [r["device_id"] for r in rows]
@@ -409,9 +407,7 @@ def zone_state(devices: list[Row], alerts: list[Row]) -> str:
         d["level"] == "danger" for d in devices if d["status"] not in SILENT
     ):
         return "critical"
-    if active or any(
-        d["level"] == "warning" or d["congestion"] == 3 for d in devices if d["status"] not in SILENT
-    ):
+    if active or any(d["level"] == "warning" or d["congestion"] == 3 for d in devices if d["status"] not in SILENT):
         return "warning"
     return "ok"
 

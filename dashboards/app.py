@@ -21,6 +21,7 @@ from dashboards.alerts.engine import AlertEngine
 from dashboards.api import build_router, errors
 from dashboards.api.responses import SafeJSONResponse
 from dashboards.hub import Hub
+from ioc.auth import SessionPolicy
 from ioc.db import create_pool, timescaledb_version
 from ioc.kinds import load_kinds
 from ioc.settings import Settings, get_settings
@@ -80,6 +81,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description="REST and websocket API of the Ho Chi Minh City operations centre; see docs/api.md.",
     )
     app.state.settings = settings
+    app.state.session_policy = SessionPolicy.from_settings(settings)
     errors.install(app)
     app.middleware("http")(metrics.time_requests)
     app.include_router(build_router())

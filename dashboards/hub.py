@@ -328,9 +328,7 @@ class Hub:
                 changed |= await self.live.load_all(conn)
             else:
                 if p.all_devices or p.devices:
-                    changed |= await self.live.refresh_devices(
-                        conn, None if p.all_devices else sorted(p.devices)
-                    )
+                    changed |= await self.live.refresh_devices(conn, None if p.all_devices else sorted(p.devices))
                 if p.alerts:
                     changed |= await self.live.refresh_alerts(conn)
                 if p.events:

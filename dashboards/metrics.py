@@ -15,9 +15,7 @@ WS_CLIENTS = Gauge("ioc_ws_clients", "Connected websocket clients")
 WS_MESSAGES = Counter("ioc_ws_messages_sent_total", "Websocket messages sent", ["type"])
 LIVE_UPDATES = Counter("ioc_live_updates_total", "Channel states recomputed and diffed", ["channel"])
 LIVE_COALESCED = Counter("ioc_live_coalesced_total", "Change notices folded into an update already pending")
-WS_DROPPED = Counter(
-    "ioc_ws_dropped_total", "Undelivered updates replaced by a newer state for a slow client"
-)
+WS_DROPPED = Counter("ioc_ws_dropped_total", "Undelivered updates replaced by a newer state for a slow client")
 LIVE_REFRESH_SECONDS = Histogram(
     "ioc_live_refresh_seconds",
     "Time to refresh the live state and diff channels",

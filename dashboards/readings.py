@@ -83,9 +83,7 @@ def default_bucket(span: timedelta) -> str:
     return "1d"
 
 
-def make_query(
-    device_id: str, metric: str, part: str, start: datetime, end: datetime, bucket: str | None
-) -> Query:
+def make_query(device_id: str, metric: str, part: str, start: datetime, end: datetime, bucket: str | None) -> Query:
     """Validate the range and bucket; raises ReadingsError."""
     if end <= start:
         raise ReadingsError("bad_request", "'from' must be before 'to'")
@@ -127,9 +125,7 @@ async def fetch(conn: asyncpg.Connection, q: Query, *, timescale: bool) -> list[
         template = ROLLUP_SQL if q.source == "rollup_1m" else RAW_BUCKET_SQL
         column = "bucket" if q.source == "rollup_1m" else "time"
         sql = template.format(bucket=_bucket_expr(column, timescale))
-        rows = await conn.fetch(
-            sql, timedelta(seconds=q.seconds), q.device_id, q.metric, q.part, q.start, q.end
-        )
+        rows = await conn.fetch(sql, timedelta(seconds=q.seconds), q.device_id, q.metric, q.part, q.start, q.end)
     return [
         {
             "t": iso(r["t"]),

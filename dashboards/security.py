@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -144,10 +145,17 @@ class NewUserBody(BaseModel):
     name: str = Field(min_length=1, max_length=64)
     role: str
     password: str | None = Field(default=None, min_length=auth.MIN_PASSWORD, max_length=auth.MAX_PASSWORD)
+    display: bool = Field(False, description="a wall display account: viewer only, sessions last days")
 
 
 def _user_json(user: User) -> dict[str, Any]:
-    return {"name": user.name, "role": user.role, "must_change": user.must_change, "disabled": user.disabled}
+    return {
+        "name": user.name,
+        "role": user.role,
+        "must_change": user.must_change,
+        "disabled": user.disabled,
+        "display": user.display,
+    }
 
 
 def _refused(exc: auth.AuthError) -> ApiError:
@@ -189,7 +197,7 @@ async def login(body: LoginBody, request: Request, conn: ConnDep) -> Response:
     response.set_cookie(
         SESSION_COOKIE,
         result.token,
-        max_age=int(session_policy(request).absolute.total_seconds()),
+        max_age=max(1, int((result.expires_at - datetime.now(UTC)).total_seconds())),
         path="/",
         httponly=True,
         samesite="strict",
@@ -205,29 +213,21 @@ async def logout(request: Request, conn: ConnDep) -> Response:
         raise ApiError(403, "forbidden", "cross-origin request refused")
     await auth.logout(conn, request.cookies.get(SESSION_COOKIE), source=source_address(request))
     response = Response(status_code=204)
-    response.delete_cookie(
-        SESSION_COOKIE, path="/", httponly=True, samesite="strict", secure=is_https(request)
-    )
+    response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="strict", secure=is_https(request))
     return response
 
 
 @router.post("/api/v1/auth/password", status_code=204)
-async def change_password(
-    body: PasswordBody, user: UserDep, request: Request, conn: ConnDep
-) -> Response:
+async def change_password(body: PasswordBody, user: UserDep, request: Request, conn: ConnDep) -> Response:
     """Change your own password (required after a one-time password); every session of yours ends."""
     try:
-        await auth.change_own_password(
-            conn, user.name, body.current, body.new, source=source_address(request)
-        )
+        await auth.change_own_password(conn, user.name, body.current, body.new, source=source_address(request))
     except auth.LoginFailed as exc:
         raise ApiError(403, "forbidden", str(exc)) from exc
     except auth.AuthError as exc:
         raise ApiError(400, "bad_request", str(exc)) from exc
     response = Response(status_code=204)
-    response.delete_cookie(
-        SESSION_COOKIE, path="/", httponly=True, samesite="strict", secure=is_https(request)
-    )
+    response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="strict", secure=is_https(request))
     return response
 
 
@@ -248,11 +248,17 @@ async def add_user(body: NewUserBody, admin: AdminDep, request: Request, conn: C
     """Add a user (admin); a generated one-time password is in the answer, once."""
     try:
         password = await auth.create_user(
-            conn, body.name, body.role, body.password, actor=admin.name, source=source_address(request)
+            conn,
+            body.name,
+            body.role,
+            body.password,
+            actor=admin.name,
+            source=source_address(request),
+            display=body.display,
         )
     except auth.AuthError as exc:
         raise _refused(exc) from exc
-    answer: dict[str, Any] = {"name": auth.normalise_name(body.name), "role": body.role}
+    answer: dict[str, Any] = {"name": auth.normalise_name(body.name), "role": body.role, "display": body.display}
     if body.password is None:
         answer["password"] = password
     return JSONResponse(answer, status_code=201, headers=NO_STORE)
@@ -301,9 +307,7 @@ async def audit_log(
     target: str | None = None,
 ) -> dict[str, Any]:
     """The audit log, newest first (admin); page with ``before`` = the last id seen."""
-    entries = await audit.recent(
-        conn, limit=limit, before_id=before, action=action, actor=actor, target=target
-    )
+    entries = await audit.recent(conn, limit=limit, before_id=before, action=action, actor=actor, target=target)
     return {
         "entries": [e.as_json() for e in entries],
         "next_before": entries[-1].id if len(entries) == limit else None,

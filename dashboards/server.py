@@ -15,9 +15,7 @@ logger = logging.getLogger(__name__)
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``ioc serve``."""
-    parser.add_argument(
-        "--host", default=None, help="interface to listen on (default IOC_HTTP_HOST, 0.0.0.0)"
-    )
+    parser.add_argument("--host", default=None, help="interface to listen on (default IOC_HTTP_HOST, 0.0.0.0)")
     parser.add_argument("--port", type=int, default=None, help="port (default IOC_HTTP_PORT, 8000)")
 
 

@@ -101,9 +101,7 @@ class LiveClient:
                 self.states[msg["channel"]] = apply(self.states.get(msg["channel"], {}), msg["data"])
             self._changed.set()
 
-    async def wait_for(
-        self, predicate: Callable[[LiveClient], Any], within: float = 10.0, what: str = ""
-    ) -> Any:
+    async def wait_for(self, predicate: Callable[[LiveClient], Any], within: float = 10.0, what: str = "") -> Any:
         """Wait until ``predicate(self)`` is truthy and return its value; TimeoutError names ``what``."""
         deadline = time.monotonic() + within
         while True:

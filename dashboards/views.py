@@ -140,17 +140,11 @@ class LiveState:
             return {"events": list(self.events)}
         prefix, _, name = channel.partition(":")
         if prefix == "zone":
-            devices = sorted(
-                (d for d in self.devices.values() if d["zone"] == name), key=lambda d: d["device_id"]
-            )
-            return agg.zone_view(
-                self.zones[name], devices, self._active_alerts(name), self.incidents.get(name, 0)
-            )
+            devices = sorted((d for d in self.devices.values() if d["zone"] == name), key=lambda d: d["device_id"])
+            return agg.zone_view(self.zones[name], devices, self._active_alerts(name), self.incidents.get(name, 0))
         if prefix == "kind":
             return {
-                "devices": sorted(
-                    (d for d in self.devices.values() if d["kind"] == name), key=lambda d: d["device_id"]
-                )
+                "devices": sorted((d for d in self.devices.values() if d["kind"] == name), key=lambda d: d["device_id"])
             }
         if prefix == "device":
             return {"device": self.devices[name]}

@@ -13,6 +13,7 @@ import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 import asyncpg
 from argon2 import PasswordHasher
@@ -66,6 +67,7 @@ class User:
     role: str
     must_change: bool = False
     disabled: bool = False
+    display: bool = False  # a wall display account: viewer only, long-lived sessions
 
     def can(self, role: str) -> bool:
         """True when this user's role includes ``role``."""
@@ -74,10 +76,23 @@ class User:
 
 @dataclass(frozen=True, slots=True)
 class SessionPolicy:
-    """How long a session lives: ``idle`` since the last request, ``absolute`` since login."""
+    """How long a session lives: ``idle`` since the last request, ``absolute`` since login.
+
+    A display account's session (a wall that runs for days) lives ``display`` for both.
+    """
 
     idle: timedelta = timedelta(hours=2)
     absolute: timedelta = timedelta(hours=12)
+    display: timedelta = timedelta(days=30)
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> SessionPolicy:
+        """From IOC_SESSION_IDLE_MINUTES, IOC_SESSION_ABSOLUTE_HOURS and IOC_SESSION_DISPLAY_DAYS."""
+        return cls(
+            timedelta(minutes=settings.session_idle_minutes),
+            timedelta(hours=settings.session_absolute_hours),
+            timedelta(days=settings.session_display_days),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,7 +160,7 @@ def _verify(stored: str, password: str) -> bool:
 
 
 def _user(row: asyncpg.Record) -> User:
-    return User(row["name"], row["role"], row["must_change"], row["disabled"])
+    return User(row["name"], row["role"], row["must_change"], row["disabled"], row["display"])
 
 
 async def create_user(
@@ -156,22 +171,29 @@ async def create_user(
     *,
     actor: str = "system",
     source: str = "",
+    display: bool = False,
 ) -> str:
-    """Add a user; without ``password`` a one-time one is generated (must be changed) and returned."""
+    """Add a user; without ``password`` a one-time one is generated (must be changed) and returned.
+
+    ``display`` makes a wall display account: viewer only, sessions of SessionPolicy.display.
+    """
     name, role = normalise_name(name), check_role(role)
+    if display and role != "viewer":
+        raise AuthError("a display account is read-only: its role must be viewer")
     secret = password or generate_password()
     try:
         await conn.execute(
-            "INSERT INTO users (name, role, password_hash, must_change) VALUES ($1, $2, $3, $4)",
+            "INSERT INTO users (name, role, password_hash, must_change, display) VALUES ($1, $2, $3, $4, $5)",
             name,
             role,
             hash_password(secret),
             password is None,
+            display,
         )
     except asyncpg.UniqueViolationError as exc:
         await audit.record(conn, actor, "user.add", name, "failure", source, {"reason": "exists"})
         raise UserExists(f"user {name!r} already exists") from exc
-    await audit.record(conn, actor, "user.add", name, "success", source, {"role": role})
+    await audit.record(conn, actor, "user.add", name, "success", source, {"role": role, "display": display})
     return secret
 
 
@@ -229,7 +251,7 @@ async def set_disabled(
 
 async def list_users(conn: asyncpg.Connection | asyncpg.Pool) -> list[User]:
     """Every user, by name."""
-    rows = await conn.fetch("SELECT name, role, must_change, disabled FROM users ORDER BY name")
+    rows = await conn.fetch("SELECT name, role, must_change, disabled, display FROM users ORDER BY name")
     return [_user(r) for r in rows]
 
 
@@ -292,7 +314,9 @@ async def login(
         await audit.record(conn, shown, "login", shown, "throttled", source, {"retry_after_s": round(wait, 1)})
         raise Throttled(wait)
     row = (
-        await conn.fetchrow("SELECT name, role, must_change, disabled, password_hash FROM users WHERE name = $1", shown)
+        await conn.fetchrow(
+            "SELECT name, role, must_change, disabled, display, password_hash FROM users WHERE name = $1", shown
+        )
         if USER_NAME_RE.match(shown) and len(password) <= MAX_PASSWORD
         else None
     )
@@ -312,15 +336,17 @@ async def login(
             "VALUES ($1, $2, now() + $3::interval, $4, $5) RETURNING expires_at",
             token_hash(token),
             shown,
-            sessions.absolute,
+            sessions.display if row["display"] else sessions.absolute,
             source[:200],
             user_agent[:300],
         )
         await conn.execute("UPDATE users SET last_login_at = now() WHERE name = $1", shown)
         # Expired sessions are removed here, on the rare path, rather than by a timer.
         await conn.execute(
-            "DELETE FROM sessions WHERE expires_at < now() OR last_seen_at < now() - $1::interval",
+            "DELETE FROM sessions s USING users u WHERE u.name = s.user_name AND (s.expires_at < now() "
+            "OR s.last_seen_at < now() - CASE WHEN u.display THEN $2::interval ELSE $1::interval END)",
             sessions.idle,
+            sessions.display,
         )
         await audit.record(conn, shown, "login", shown, "success", source)
     return Login(token, _user(row), expires_at)
@@ -334,13 +360,15 @@ async def session_user(
         return None
     sessions = sessions or SessionPolicy()
     row = await conn.fetchrow(
-        "SELECT u.name, u.role, u.must_change, u.disabled, "
+        "SELECT u.name, u.role, u.must_change, u.disabled, u.display, "
         "s.last_seen_at < now() - interval '60 seconds' AS stale "
         "FROM sessions s JOIN users u ON u.name = s.user_name "
-        "WHERE s.token_hash = $1 AND s.expires_at > now() AND s.last_seen_at > now() - $2::interval "
+        "WHERE s.token_hash = $1 AND s.expires_at > now() "
+        "AND s.last_seen_at > now() - CASE WHEN u.display THEN $3::interval ELSE $2::interval END "
         "AND NOT u.disabled",
         token_hash(token),
         sessions.idle,
+        sessions.display,
     )
     if row is None:
         return None

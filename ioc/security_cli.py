@@ -59,9 +59,13 @@ def _password(args: argparse.Namespace) -> str | None:
 
 def _users_add(args: argparse.Namespace, settings: Settings) -> int:
     password = _password(args)
-    secret = _run(
-        settings, lambda c: auth.create_user(c, args.name, args.role, password, actor=_actor(), source=SOURCE)
-    )
+
+    def add(conn: asyncpg.Connection) -> Awaitable[str]:
+        return auth.create_user(
+            conn, args.name, args.role, password, actor=_actor(), source=SOURCE, display=args.display
+        )
+
+    secret = _run(settings, add)
     if password is None:
         print(f"added {args.role} {args.name}; one-time password (must be changed at first login):\n{secret}")
     else:
@@ -87,7 +91,8 @@ def _users_disable(args: argparse.Namespace, settings: Settings) -> int:
 
 def _users_list(args: argparse.Namespace, settings: Settings) -> int:
     for user in _run(settings, auth.list_users):
-        flags = ",".join(f for f, on in (("disabled", user.disabled), ("must-change", user.must_change)) if on)
+        pairs = (("disabled", user.disabled), ("must-change", user.must_change), ("display", user.display))
+        flags = ",".join(f for f, on in pairs if on)
         print(f"{user.name}\t{user.role}\t{flags}")
     return 0
 
@@ -180,6 +185,11 @@ def add_parsers(subparsers: Any) -> None:
     add = usub.add_parser("add", help="add a user (prints a one-time password)")
     add.add_argument("name")
     add.add_argument("--role", choices=auth.ROLES, required=True)
+    add.add_argument(
+        "--display",
+        action="store_true",
+        help="a wall display account (viewer only): its sessions last IOC_SESSION_DISPLAY_DAYS, not a shift",
+    )
     _password_flag(add)
     add.set_defaults(func=_users_add)
     passwd = usub.add_parser("passwd", help="set a user's password (prints a one-time one); ends their sessions")

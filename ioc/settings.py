@@ -82,6 +82,10 @@ class Settings(BaseSettings):
     map_tile_url: str = ""
     allowed_origins: list[str] = Field(default_factory=list)
     session_secret: str = ""
+    # Sessions: people log in per shift; display accounts (the wall) stay logged in for days.
+    session_idle_minutes: int = Field(120, ge=1)
+    session_absolute_hours: int = Field(12, ge=1)
+    session_display_days: int = Field(30, ge=1, le=365)
 
     @field_validator("database_url")
     @classmethod

@@ -124,6 +124,32 @@ async def test_sessions_expire_idle_and_absolute(pool: asyncpg.Pool) -> None:
         assert await auth.session_user(conn, None) is None
 
 
+async def test_display_accounts_stay_logged_in_for_days_and_only_view(pool: asyncpg.Pool) -> None:
+    """The wall runs for days under a display account; people's sessions still end with their shift."""
+    wall, person = unique("wall"), unique("shift")
+    policy = SessionPolicy(idle=timedelta(seconds=1), absolute=timedelta(hours=12), display=timedelta(days=30))
+    async with pool.acquire() as conn:
+        with pytest.raises(auth.AuthError, match="viewer"):
+            await auth.create_user(conn, unique("wall-op"), "operator", PASSWORD, display=True)
+        await auth.create_user(conn, wall, "viewer", PASSWORD, display=True)
+        await auth.create_user(conn, person, "viewer", PASSWORD)
+        shown = await auth.login(conn, wall, PASSWORD, source="10.1.0.7", sessions=policy)
+        shift = await auth.login(conn, person, PASSWORD, source="10.1.0.7", sessions=policy)
+        now = await conn.fetchval("SELECT now()")
+        assert timedelta(days=29, hours=23) < shown.expires_at - now <= timedelta(days=30)
+        assert timedelta(hours=11, minutes=59) < shift.expires_at - now <= timedelta(hours=12)
+        assert shown.user.display and not shift.user.display
+        await asyncio.sleep(1.2)  # longer than a person's idle limit
+        user = await auth.session_user(conn, shown.token, policy)
+        assert user is not None and user.name == wall and user.role == "viewer" and not user.can("operator")
+        assert await auth.session_user(conn, shift.token, policy) is None
+        # Another login's clean-up removes idle people's sessions, never the display's.
+        await auth.login(conn, person, PASSWORD, source="10.1.0.7", sessions=policy)
+        assert await auth.session_user(conn, shown.token, policy) is not None
+        with pytest.raises(asyncpg.CheckViolationError):
+            await conn.execute("UPDATE users SET role = 'operator' WHERE name = $1", wall)
+
+
 async def test_disable_and_password_change_end_sessions(pool: asyncpg.Pool) -> None:
     name = unique("disable")
     async with pool.acquire() as conn:
@@ -214,3 +240,6 @@ def test_cli_users_add_passwd_disable_list(
     assert f"{name}\toperator\t" in run("users", "list")
     run("users", "disable", name)
     assert f"{name}\toperator\tdisabled" in run("users", "list")
+    wall = unique("cli-wall")
+    run("users", "add", wall, "--role", "viewer", "--display")
+    assert f"{wall}\tviewer\tmust-change,display" in run("users", "list")

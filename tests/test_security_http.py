@@ -123,8 +123,10 @@ async def test_login_sets_a_strict_httponly_cookie(app: FastAPI, people: dict[st
             "role": "viewer",
             "must_change": False,
             "disabled": False,
+            "display": False,
         }
         cookie = r.headers["set-cookie"].lower()
+        assert "max-age=43200" in cookie or "max-age=43199" in cookie  # a shift: 12 h
         assert "httponly" in cookie and "samesite=strict" in cookie and "path=/" in cookie
         assert "secure" not in cookie  # plain http in this test; https adds Secure
         assert (await c.get("/api/v1/me")).json()["name"] == people["viewer"]

@@ -53,9 +53,7 @@ class Track:
 class AlertEngine:
     """Competes for leadership and, while leader, evaluates the rules (an async context manager)."""
 
-    def __init__(
-        self, pool: asyncpg.Pool, database_url: str, settings: Settings, hub: Hub | None = None
-    ) -> None:
+    def __init__(self, pool: asyncpg.Pool, database_url: str, settings: Settings, hub: Hub | None = None) -> None:
         self.pool = pool
         self.database_url = database_url
         self.settings = settings
@@ -131,9 +129,7 @@ class AlertEngine:
         now = time.monotonic()
         async with self.pool.acquire() as conn:
             await self.mark_stale(conn)
-            rows = await conn.fetch(
-                "SELECT id, rule, device_id, severity, state FROM alerts WHERE state <> 'resolved'"
-            )
+            rows = await conn.fetch("SELECT id, rule, device_id, severity, state FROM alerts WHERE state <> 'resolved'")
             active = {(r["rule"], r["device_id"]): r for r in rows}
             seen: set[tuple[str, str]] = set()
             for rule in self.book.current.rules:
@@ -188,18 +184,14 @@ class AlertEngine:
             track.since.setdefault("critical", now)
         else:
             track.since.pop("critical", None)
-        held = [
-            lv for lv in ("critical", "warning") if lv in track.since and now - track.since[lv] >= rule.for_s
-        ]
+        held = [lv for lv in ("critical", "warning") if lv in track.since and now - track.since[lv] >= rule.for_s]
         if not held:
             return
         assert obs is not None and obs.device is not None
         target = held[0]
         if alert is None:
             title = rule.title.format_map(
-                _Fields(
-                    rule=rule.id, name=obs.device["name"], zone=obs.device["zone"] or "", device_id=device_id
-                )
+                _Fields(rule=rule.id, name=obs.device["name"], zone=obs.device["zone"] or "", device_id=device_id)
             )
             await store.open_alert(
                 conn,

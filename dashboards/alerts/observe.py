@@ -116,9 +116,7 @@ async def observe(conn: asyncpg.Connection, rule: Rule, active: dict[str, str]) 
                 message = _compare(rule, value, limit)
             out[r["device_id"]] = Observation(level, value, message, _device(r))
     elif rule.type == "event":
-        rows = await conn.fetch(
-            EVENT_SQL, rule.kind, rule.window_s, list(rule.event_types), rule.min_confidence
-        )
+        rows = await conn.fetch(EVENT_SQL, rule.kind, rule.window_s, list(rule.event_types), rule.min_confidence)
         for r in rows:
             critical = any(s in rule.critical_severities for s in r["severities"])
             level = "critical" if critical else rule.severity

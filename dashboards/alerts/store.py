@@ -86,9 +86,7 @@ async def open_alert(
     return alert_id  # type: ignore[no-any-return]
 
 
-async def escalate(
-    conn: asyncpg.Connection, alert_id: int, severity: str, message: str, value: float | None
-) -> bool:
+async def escalate(conn: asyncpg.Connection, alert_id: int, severity: str, message: str, value: float | None) -> bool:
     """Raise an active alert's severity (its state, open or acknowledged, is kept)."""
     async with conn.transaction():
         state = await conn.fetchval(
@@ -115,9 +113,7 @@ async def _transition(
     value: float | None = None,
 ) -> dict[str, Any]:
     async with conn.transaction():
-        row = await conn.fetchrow(
-            "SELECT state, severity, value FROM alerts WHERE id = $1 FOR UPDATE", alert_id
-        )
+        row = await conn.fetchrow("SELECT state, severity, value FROM alerts WHERE id = $1 FOR UPDATE", alert_id)
         if row is None:
             raise AlertNotFound(alert_id)
         if row["state"] == "resolved":
@@ -154,9 +150,7 @@ async def _transition(
     return alert_row(alert)
 
 
-async def acknowledge(
-    conn: asyncpg.Connection, alert_id: int, actor: str, note: str | None
-) -> dict[str, Any]:
+async def acknowledge(conn: asyncpg.Connection, alert_id: int, actor: str, note: str | None) -> dict[str, Any]:
     """Acknowledge an open (or re-acknowledge an acknowledged) alert; records who, when and the note."""
     return await _transition(conn, alert_id, "acknowledged", actor, note)
 

@@ -79,9 +79,7 @@ def allowed_origins(conn: HTTPConnection) -> set[str]:
     settings = get_settings(conn)
     scheme = {"ws": "http", "wss": "https"}.get(conn.url.scheme, conn.url.scheme)
     own = f"{scheme}://{conn.headers.get('host', '')}".lower()
-    return {o.rstrip("/").lower() for o in settings.allowed_origins} | {_origin(settings.public_url), own} - {
-        ""
-    }
+    return {o.rstrip("/").lower() for o in settings.allowed_origins} | {_origin(settings.public_url), own} - {""}
 
 
 def origin_allowed(conn: HTTPConnection, *, required: bool) -> bool:

@@ -148,9 +148,7 @@ async def get_readings_csv(
 )
 async def get_snapshot(device_id: str, conn: ConnDep) -> Response:
     """The device's latest camera snapshot."""
-    row = await conn.fetchrow(
-        "SELECT time, content_type, data FROM snapshots WHERE device_id = $1", device_id
-    )
+    row = await conn.fetchrow("SELECT time, content_type, data FROM snapshots WHERE device_id = $1", device_id)
     if row is None:
         raise not_found(f"snapshot of {device_id!r}")
     return Response(

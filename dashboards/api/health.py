@@ -70,8 +70,7 @@ async def _database(pool: Any) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         logger.warning("health: database check failed: %s", exc)
         return {"ok": False, "timescaledb": None, "license": None}, []
     workers = [
-        {"worker_id": r["worker_id"], "heartbeat_age_s": round(float(r["age"]), 1), "stats": r["stats"]}
-        for r in rows
+        {"worker_id": r["worker_id"], "heartbeat_age_s": round(float(r["age"]), 1), "stats": r["stats"]} for r in rows
     ]
     return {"ok": True, "timescaledb": version, "license": license_}, workers
 
@@ -79,9 +78,7 @@ async def _database(pool: Any) -> tuple[dict[str, Any], list[dict[str, Any]]]:
 @router.get("/health")
 async def health(pool: PoolDep, settings: SettingsDep) -> dict[str, Any]:
     """Health of the database, the broker and the ingest workers."""
-    (database, workers), broker = await asyncio.gather(
-        _database(pool), broker_ok(settings.resolved_mqtt_url())
-    )
+    (database, workers), broker = await asyncio.gather(_database(pool), broker_ok(settings.resolved_mqtt_url()))
     ingest_ok = any(w["heartbeat_age_s"] < INGEST_FRESH_S for w in workers)
     ok = database["ok"] and broker and ingest_ok
     return {

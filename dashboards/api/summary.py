@@ -29,8 +29,4 @@ async def list_events(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> dict[str, Any]:
     """Events newest first, filtered by type, device, zone and time."""
-    return {
-        "items": await agg.load_events(
-            conn, type=type, device_id=device_id, zone=zone, since=since, limit=limit
-        )
-    }
+    return {"items": await agg.load_events(conn, type=type, device_id=device_id, zone=zone, since=since, limit=limit)}

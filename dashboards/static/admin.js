@@ -43,7 +43,11 @@ async function loadUsers() {
   body.replaceChildren();
   for (const user of r.body.users) {
     const tr = document.createElement("tr");
-    const flags = [user.disabled ? t("security.disabled") : "", user.must_change ? t("security.must_change_flag") : ""];
+    const flags = [
+      user.disabled ? t("security.disabled") : "",
+      user.must_change ? t("security.must_change_flag") : "",
+      user.display ? t("security.display_flag") : "",
+    ];
     tr.append(cell(user.name), cell(t(`security.role.${user.role}`)), cell(flags.filter(Boolean).join(", ")));
     const actions = document.createElement("td");
     const path = `/api/v1/users/${encodeURIComponent(user.name)}`;
@@ -108,7 +112,9 @@ async function main() {
   document.getElementById("add-form").addEventListener("submit", async (event) => {
     event.preventDefault();
     const name = document.getElementById("new-name").value;
-    const r = await call("POST", "/api/v1/users", { name, role: document.getElementById("new-role").value });
+    const display = document.getElementById("new-display").checked;
+    const role = display ? "viewer" : document.getElementById("new-role").value;
+    const r = await call("POST", "/api/v1/users", { name, role, display });
     if (r.status !== 201) return fail(r);
     document.getElementById("new-name").value = "";
     showOneTime(r.body.name, r.body.password);
