@@ -31,7 +31,7 @@ SILENT = ("offline", "stale")
 
 DEVICE_COLUMNS = (
     "d.device_id, d.kind, d.format, d.vendor, d.name, d.zone, d.lat, d.lon, d.interval_s, d.status, "
-    "d.last_seen, d.metadata"
+    "d.last_seen, d.metadata, (SELECT s.time FROM snapshots s WHERE s.device_id = d.device_id) AS snapshot_at"
 )
 
 
@@ -89,6 +89,7 @@ def _device(row: asyncpg.Record, latest: dict[str, Row]) -> Row:
         "interval_s": row["interval_s"],
         "status": row["status"],
         "last_seen": iso(row["last_seen"]),
+        "snapshot_at": iso(row["snapshot_at"]),  # time of the latest camera snapshot (cache key of its image)
         "metadata": jsonable(metadata),
         "latest": latest,
         "level": None,

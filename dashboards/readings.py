@@ -27,11 +27,21 @@ DEFAULT_BUCKETS = (
     (timedelta(days=90), "1h"),
 )
 
+# Rollups are complete up to the oldest minute still marked dirty (or the current, open minute); from there
+# on the raw rows stand in, so a chart reaches the last reading instead of stopping a minute or two short.
 ROLLUP_SQL = """
+WITH settled AS (
+    SELECT LEAST(date_trunc('minute', now()), (SELECT min(bucket) FROM rollup_dirty)) AS upto
+)
 SELECT {bucket} AS t, sum(sum) / nullif(sum(count), 0) AS avg, min(min) AS min, max(max) AS max,
        sum(count)::bigint AS count
-FROM rollups_1m
-WHERE device_id = $2 AND metric = $3 AND part = $4 AND bucket >= $5 AND bucket < $6
+FROM (
+    SELECT bucket, sum, count, min, max FROM rollups_1m, settled
+    WHERE device_id = $2 AND metric = $3 AND part = $4 AND bucket >= $5 AND bucket < LEAST($6, settled.upto)
+    UNION ALL
+    SELECT time, value, 1, value, value FROM measurements, settled
+    WHERE device_id = $2 AND metric = $3 AND part = $4 AND time >= GREATEST($5, settled.upto) AND time < $6
+) AS combined
 GROUP BY 1 ORDER BY 1
 """
 RAW_BUCKET_SQL = """

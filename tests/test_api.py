@@ -126,9 +126,9 @@ async def test_device_filters_and_pages(client: httpx.AsyncClient) -> None:
 
 async def test_device_has_latest_level_and_congestion(client: httpx.AsyncClient) -> None:
     flood = (await client.get(f"/api/v1/devices/{FLOOD}")).json()
-    assert flood["latest"]["water_level_cm"]["value"] == 18.0 and flood["latest"]["water_level_cm"][
-        "time"
-    ].endswith("Z")
+    assert flood["latest"]["water_level_cm"]["value"] == 18.0 and flood["latest"]["water_level_cm"]["time"].endswith(
+        "Z"
+    )
     assert flood["level"] == "warning" and flood["congestion"] is None  # warning_cm 15 from metadata
     traffic = (await client.get(f"/api/v1/devices/{TRAFFIC}")).json()
     assert traffic["congestion"] == 3 and traffic["level"] is None  # 10 / 40 km/h = 0.25
@@ -142,9 +142,7 @@ async def test_zones_and_summary(client: httpx.AsyncClient) -> None:
     assert {"zone", "devices", "flood", "traffic", "cameras", "alerts"} <= set(zone)
     summary = (await client.get("/api/v1/summary")).json()
     assert {"devices", "flood", "traffic", "cameras", "alerts", "zones", "yesterday"} <= set(summary)
-    assert summary["devices"]["total"] == sum(
-        summary["devices"][s] for s in ("online", "offline", "stale", "unknown")
-    )
+    assert summary["devices"]["total"] == sum(summary["devices"][s] for s in ("online", "offline", "stale", "unknown"))
     assert_error(await client.get("/api/v1/zones/atlantis"), 404, "not_found")
 
 
@@ -161,14 +159,63 @@ async def test_readings_from_rollups(client: httpx.AsyncClient) -> None:
     assert len(body["points"]) == 20
     p = body["points"][0]
     assert p == {"t": p["t"], "avg": 10.0, "min": 9.0, "max": 11.0, "count": 360} and p["t"].endswith("Z")
-    default = (
-        await client.get(f"/api/v1/devices/{FLOOD}/readings", params={"metric": "water_level_cm"})
-    ).json()
+    default = (await client.get(f"/api/v1/devices/{FLOOD}/readings", params={"metric": "water_level_cm"})).json()
     # The default window is the last 24 h at request time; the rollups end at NOW (set when the module was
     # collected, possibly minutes ago in a full run), so the window has slid past that many minutes.
     slid = int((datetime.now(UTC) - NOW).total_seconds() // 60)
     assert default["bucket"] == "1m" and default["source"] == "rollup_1m"
     assert 1439 - slid - 1 <= len(default["points"]) <= 1440 - slid
+
+
+async def test_rollup_readings_reach_the_last_reading(client: httpx.AsyncClient, pool: asyncpg.Pool) -> None:
+    """Minute buckets include the minutes not rolled up yet (the open one, dirty ones) from raw rows."""
+    device = "T-API-TAIL"
+    await pool.execute(
+        "INSERT INTO devices (device_id, kind, name) VALUES ($1, 'flood', $1) ON CONFLICT DO NOTHING", device
+    )
+    # As a writer does: rows and their minutes marked dirty in one transaction. Three minutes back is
+    # already rolled up (a rollup row and no mark); two minutes back and the open minute are not.
+    async with pool.acquire() as conn, conn.transaction():
+        now = await conn.fetchval("SELECT date_trunc('second', now())")
+        minute = now.replace(second=0)
+        rows = [
+            (minute - timedelta(minutes=3, seconds=-10), 4.0),
+            (minute - timedelta(minutes=2, seconds=-10), 7.0),
+            (minute - timedelta(minutes=2, seconds=-40), 9.0),
+            (now, 12.0),
+        ]
+        await conn.executemany(
+            "INSERT INTO measurements (time, device_id, metric, part, value) VALUES ($1, $2, 'water_level_cm', '', $3)",
+            [(t, device, v) for t, v in rows],
+        )
+        await conn.execute(
+            "INSERT INTO rollups_1m (bucket, device_id, metric, part, count, sum, min, max) "
+            "VALUES ($1, $2, 'water_level_cm', '', 1, 4, 4, 4)",
+            minute - timedelta(minutes=3),
+            device,
+        )
+        await conn.executemany(
+            "INSERT INTO rollup_dirty (bucket, worker_id) VALUES ($1, 'test') ON CONFLICT DO NOTHING",
+            [(minute - timedelta(minutes=2),), (minute,)],
+        )
+    params = {
+        "metric": "water_level_cm",
+        "from": (minute - timedelta(minutes=10)).isoformat(),
+        "to": (now + timedelta(seconds=1)).isoformat(),
+        "bucket": "1m",
+    }
+    body = (await client.get(f"/api/v1/devices/{device}/readings", params=params)).json()
+    assert body["source"] == "rollup_1m"
+    points = {p["t"]: (p["avg"], p["count"]) for p in body["points"]}
+
+    def key(t: datetime) -> str:
+        return t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    assert points == {
+        key(minute - timedelta(minutes=3)): (4.0, 1),
+        key(minute - timedelta(minutes=2)): (8.0, 2),
+        key(minute): (12.0, 1),  # the open minute: the last reading is on the chart
+    }
 
 
 async def test_readings_raw_and_sub_minute(client: httpx.AsyncClient) -> None:
@@ -219,9 +266,7 @@ async def test_readings_errors(client: httpx.AsyncClient) -> None:
         400,
         "range_too_large",
     )
-    assert_error(
-        await client.get(url, params={"metric": "water_level_cm", "bucket": "7x"}), 400, "bad_request"
-    )
+    assert_error(await client.get(url, params={"metric": "water_level_cm", "bucket": "7x"}), 400, "bad_request")
     assert_error(
         await client.get(
             url,
@@ -236,9 +281,7 @@ async def test_readings_errors(client: httpx.AsyncClient) -> None:
     )
     assert_error(await client.get(url), 422, "validation_error")
     assert_error(await client.get(url, params={"metric": "x", "from": "yesterday"}), 422, "validation_error")
-    assert_error(
-        await client.get("/api/v1/devices/NOPE-1/readings", params={"metric": "x"}), 404, "not_found"
-    )
+    assert_error(await client.get("/api/v1/devices/NOPE-1/readings", params={"metric": "x"}), 404, "not_found")
 
 
 async def test_not_found_and_validation_shapes(client: httpx.AsyncClient) -> None:
@@ -248,25 +291,19 @@ async def test_not_found_and_validation_shapes(client: httpx.AsyncClient) -> Non
     assert_error(await client.get("/api/v1/devices", params={"status": "sleepy"}), 422, "validation_error")
     assert_error(await client.get("/api/v1/alerts", params={"state": "lost"}), 422, "validation_error")
     assert_error(await client.get("/api/v1/alerts/999999999"), 404, "not_found")
-    assert_error(
-        await client.post("/api/v1/alerts/999999999/acknowledge", json={"note": "x"}), 404, "not_found"
-    )
+    assert_error(await client.post("/api/v1/alerts/999999999/acknowledge", json={"note": "x"}), 404, "not_found")
 
 
 async def test_snapshot_events_and_quarantine(client: httpx.AsyncClient) -> None:
     resp = await client.get(f"/api/v1/devices/{CAMERA}/snapshot")
     assert resp.status_code == 200 and resp.headers["content-type"] == "image/jpeg" and resp.content == JPEG
     assert_error(await client.get(f"/api/v1/devices/{FLOOD}/snapshot"), 404, "not_found")
-    events = (await client.get("/api/v1/events", params={"zone": "q5", "type": "traffic.accident"})).json()[
-        "items"
-    ]
+    events = (await client.get("/api/v1/events", params={"zone": "q5", "type": "traffic.accident"})).json()["items"]
     assert events and events[0]["device_id"] == CAMERA and events[0]["attrs"] == {"lane": 2}
     assert events[0]["snapshot_url"] == f"/api/v1/devices/{CAMERA}/snapshot" and events[0]["zone"] == "q5"
     items = (await client.get("/api/v1/quarantine", params={"reason": "test_reason"})).json()["items"]
     assert (
-        items
-        and items[0]["payload_text"] == "\\xff\\x00not json"
-        and items[0]["payload_base64"] == "/wBub3QganNvbg=="
+        items and items[0]["payload_text"] == "\\xff\\x00not json" and items[0]["payload_base64"] == "/wBub3QganNvbg=="
     )
 
 
