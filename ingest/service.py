@@ -38,6 +38,9 @@ from ioc.settings import Settings
 logger = logging.getLogger(__name__)
 
 REGISTRY_CHANNEL = "ioc_registry"
+GATHER_POLL_S = 0.002
+UNKNOWN_TTL_S = 10.0  # an id found in neither the registry nor the database is not looked up again for this long
+LOOKUPS_PER_S = 50  # how often a growing batch checks for an idle writer
 # Errors meaning "the database is not there right now" (spool and retry), as opposed to a bad row.
 # InternalClientError: the server's shutdown message reached an idle connection, which is now unusable.
 DB_DOWN = (
@@ -135,6 +138,8 @@ class IngestService:
         self.spool = Spool(settings.spool_dir(), settings.ingest_spool_max_bytes)
         self.url = settings.resolved_database_url()
         self.devices: dict[str, DeviceInfo] = {}
+        self._unknown: dict[str, float] = {}  # device id -> monotonic time until which it is known unknown
+        self._lookups = [0.0, 0]  # [start of the current second, lookups in it]
         self.slots = [Slot(i) for i in range(settings.ingest_writers)]
         self.batches: asyncio.Queue[tuple[int, list[Item]]] = asyncio.Queue(maxsize=settings.ingest_writers + 1)
         self.acks = AckSequencer(self._ack)
@@ -193,6 +198,7 @@ class IngestService:
         """Read the device registry into memory."""
         rows = await conn.fetch("SELECT device_id, kind, format, enabled FROM devices")
         self.devices = {r["device_id"]: DeviceInfo(r["device_id"], r["kind"], r["format"], r["enabled"]) for r in rows}
+        self._unknown.clear()
         logger.info("device registry loaded", extra={"devices": len(self.devices)})
 
     # --- decoding --------------------------------------------------------------------------------
@@ -210,8 +216,8 @@ class IngestService:
                     raise PayloadError("rate_limited", f"over {settings.ingest_rate_limit_per_s:g} msg/s")
                 records = decode(r, m.payload, received, limits)
                 device = self.devices.get(device_id)
-                if device is None and settings.ingest_auto_register:
-                    device = await self.auto_register(device_id, r.kind_hint, r.format)
+                if device is None:
+                    device = await self.lookup_device(device_id, r.kind_hint, r.format)
                 records = validate(r, records, device, kinds, settings, received)
                 assert device is not None
                 items.append(Item(m, records, received, device.kind, device_id=device_id))
@@ -223,6 +229,38 @@ class IngestService:
                     Item(m, None, received, reason="internal_error", detail=repr(exc)[:200], device_id=device_id)
                 )
         return items
+
+    async def lookup_device(self, device_id: str, kind: str | None, fmt: str) -> DeviceInfo | None:
+        """A device missing from the in-memory registry: registered a moment ago, auto-registered, or unknown.
+
+        The registry reload after ``ioc devices import`` is asynchronous; a device that publishes at once
+        must not be quarantined for it, so the database is asked. Unknown ids are remembered for
+        UNKNOWN_TTL_S and lookups are capped per second: a stream of made-up ids cannot load the database.
+        """
+        now = time.monotonic()
+        if self._unknown.get(device_id, 0.0) > now:
+            return None
+        if self.settings.ingest_auto_register:
+            return await self.auto_register(device_id, kind, fmt)
+        if now - self._lookups[0] >= 1.0:
+            self._lookups = [now, 0]
+        if self._lookups[1] >= LOOKUPS_PER_S:
+            return None
+        self._lookups[1] += 1
+        try:
+            conn = await self.aux()
+            async with self._aux_lock:
+                row = await conn.fetchrow("SELECT kind, format, enabled FROM devices WHERE device_id = $1", device_id)
+        except (asyncpg.PostgresError, *DB_DOWN):
+            return None
+        if row is None:
+            if len(self._unknown) >= 10_000:
+                self._unknown.clear()
+            self._unknown[device_id] = now + UNKNOWN_TTL_S
+            return None
+        info = DeviceInfo(device_id, row["kind"], row["format"], row["enabled"])
+        self.devices[device_id] = info
+        return info
 
     async def auto_register(self, device_id: str, kind: str | None, fmt: str) -> DeviceInfo | None:
         """Register an unknown device (setting IOC_INGEST_AUTO_REGISTER) when its kind is known."""
@@ -248,21 +286,23 @@ class IngestService:
 
     # --- hot path --------------------------------------------------------------------------------
     async def collect(self) -> None:
-        """Take messages from the bridge in batches, decode them and queue them for the writer."""
+        """Take messages from the bridge in batches, decode them and queue them for the writers.
+
+        Group commit: when a writer is idle the batch goes at once (low latency at low rates); while
+        every writer is busy it keeps growing, up to IOC_INGEST_BATCH_MAX messages or
+        IOC_INGEST_BATCH_WAIT_MS, so batches grow with the load and commits keep up.
+        """
         assert self.bridge is not None
         loop = asyncio.get_running_loop()
         wait_s = self.settings.ingest_batch_wait_ms / 1000
         limit = self.settings.ingest_batch_max
         while True:
             await self.bridge.ready.wait()
+            await asyncio.sleep(0)  # let the bridge read what has already arrived
             messages = self.bridge.take(limit)
             deadline = loop.time() + wait_s
-            while len(messages) < limit:
-                remaining = deadline - loop.time()
-                if remaining <= 0:
-                    break
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self.bridge.ready.wait(), remaining)
+            while len(messages) < limit and not self._writer_idle() and loop.time() < deadline:
+                await asyncio.sleep(GATHER_POLL_S)
                 messages += self.bridge.take(limit - len(messages))
             if not messages:
                 continue
@@ -272,6 +312,10 @@ class IngestService:
             items = await self.decode_all(messages, rate_limit=True)
             self._window["decode_s"] += time.perf_counter() - t0
             await self.batches.put((self.acks.number(), items))
+
+    def _writer_idle(self) -> bool:
+        """True when a writer would take a batch now (none queued, one not writing)."""
+        return self.batches.empty() and self._writing < len(self.slots)
 
     async def write_loop(self, slot: Slot) -> None:
         """One writer: commit batches (or spool them); writer 0 also replays the spool when the database is back."""

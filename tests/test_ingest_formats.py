@@ -178,3 +178,14 @@ async def test_redelivered_message_is_stored_once(broker: Broker, pool: asyncpg.
     await wait_rows(pool, "SELECT 1 FROM measurements WHERE device_id = 'T-DUP-1' AND value = 6.0")
     time.sleep(0.3)
     assert await pool.fetchval("SELECT count(*) FROM measurements WHERE device_id = 'T-DUP-1'") == 2
+
+
+async def test_device_registered_a_moment_ago_is_accepted(broker: Broker, pool: asyncpg.Pool) -> None:
+    """A device added to the database without telling the workers is looked up, not quarantined."""
+    device = f"T-NEW-{int(time.time() * 1000) % 10**9}"
+    await pool.execute("INSERT INTO devices (device_id, kind, name) VALUES ($1, 'flood', $1)", device)  # no NOTIFY
+    payload = {"ts": iso(datetime.now(UTC)), "metrics": {"water_level_cm": 5.0}}
+    mosquitto_pub(broker, f"ioc/v1/flood/{device}/telemetry", json.dumps(payload).encode())
+    rows = await wait_rows(pool, "SELECT value FROM measurements WHERE device_id = $1", device)
+    assert rows[0]["value"] == 5.0
+    assert await pool.fetchval("SELECT count(*) FROM quarantine WHERE device_id = $1", device) == 0
