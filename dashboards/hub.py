@@ -1,10 +1,16 @@
 """The live hub: database notifications in, one coalesced delta per channel out to every subscriber.
 
-``NOTIFY ioc_ingest`` / ``ioc_alerts`` -> pending changes -> (at most every ``ws_coalesce_ms``)
-refresh only what changed -> recompute each affected channel that has subscribers, once -> diff
-against the channel's last state -> offer the delta to each subscriber's slot. A slot holds at most
-one message per channel: a slow client's undelivered delta is merged with the next one, so it
-always receives the newest state and never an unbounded queue.
+``NOTIFY ioc_ingest`` / ``ioc_alerts`` -> pending changes -> refresh only what changed (at most every
+REFRESH_MIN_S) -> recompute each affected channel that has subscribers, once -> diff against the
+channel's last state -> offer the delta to each subscriber's slot.
+
+Coalescing is per channel: a channel sends at most one delta per ``ws_coalesce_ms``. A change to a
+channel that has been quiet for that long goes out at once (leading edge); one that comes sooner is
+held and sent, merged with whatever else changed, when the interval is up (trailing edge). So a
+quiet channel is fast, a busy one is capped, and one busy channel never delays another.
+
+A slot holds at most one message per channel: a slow client's undelivered delta is merged with the
+next one, so it always receives the newest state and never an unbounded queue.
 """
 
 from __future__ import annotations
@@ -37,6 +43,7 @@ WINDOW_REFRESH_S = 10.0  # "last hour" / "yesterday" figures move with the clock
 FULL_RELOAD_S = 60.0  # catches registry edits and anything a lost notification hid
 MAX_CHANNELS_PER_CLIENT = 500
 MAX_CONTROL_MESSAGES = 64
+REFRESH_MIN_S = 0.05  # at most 20 database refreshes a second, however often the ingest commits
 
 Notice = Callable[[str, dict[str, Any]], None]
 
@@ -162,6 +169,9 @@ class Hub:
         self.listeners: list[Notice] = []
         self.timescale = False  # readings use time_bucket when TimescaleDB is present, else date_bin
         self._pending = Pending(full=True)
+        self._last_sent: dict[str, float] = {}  # channel -> loop time of its last delta
+        self._held: set[str] = set()  # channels with a change waiting for their interval to end
+        self._flush_at: asyncio.TimerHandle | None = None
         self._wake = asyncio.Event()
         self._ready = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
@@ -180,6 +190,8 @@ class Hub:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks = []
+        if self._flush_at is not None:
+            self._flush_at.cancel()
 
     async def ready(self) -> None:
         """Wait until the live state has been loaded once (TimeoutError after 30 s)."""
@@ -220,6 +232,8 @@ class Hub:
         if not subs:
             del self.subscribers[channel]
             self.states.pop(channel, None)
+            self._last_sent.pop(channel, None)
+            self._held.discard(channel)
 
     def view(self, channel: str) -> dict[str, Any]:
         """The current state of a channel (for REST), from the last update."""
@@ -304,7 +318,7 @@ class Hub:
     # ------------------------------------------------------------ updates
 
     async def _update_loop(self) -> None:
-        """Apply pending changes at most once per coalescing interval."""
+        """Apply pending changes as they come, at most once per REFRESH_MIN_S (channels are capped in publish)."""
         while True:
             await self._wake.wait()
             self._wake.clear()
@@ -319,7 +333,7 @@ class Hub:
                 await asyncio.sleep(1.0)
             finally:
                 metrics.LIVE_REFRESH_SECONDS.observe(time.monotonic() - started)
-            await asyncio.sleep(max(0.0, self.interval - (time.monotonic() - started)))
+            await asyncio.sleep(max(0.0, min(REFRESH_MIN_S, self.interval) - (time.monotonic() - started)))
 
     async def _update(self, p: Pending) -> None:
         changed: set[str] = set()
@@ -339,8 +353,21 @@ class Hub:
         self.publish(changed)
 
     def publish(self, changed: set[str]) -> None:
-        """Recompute each changed channel that has subscribers, once, and offer the delta to each."""
-        for channel in changed & self.subscribers.keys():
+        """Recompute each changed channel that has subscribers, once, and offer the delta to each.
+
+        A channel that sent a delta less than the coalescing interval ago is held until the interval
+        is up (see the module docstring).
+        """
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        earliest: float | None = None
+        for channel in (changed | self._held) & self.subscribers.keys():
+            due = self._last_sent.get(channel, -self.interval) + self.interval
+            if now < due:
+                self._held.add(channel)
+                earliest = due if earliest is None else min(earliest, due)
+                continue
+            self._held.discard(channel)
             if not self.live.channel_exists(channel):
                 continue
             new = self.live.view(channel)
@@ -348,7 +375,18 @@ class Hub:
             if delta is NOTHING:
                 continue
             self.states[channel] = new
+            self._last_sent[channel] = now
             metrics.LIVE_UPDATES.labels(channel.partition(":")[0]).inc()
             message = Message(channel, "delta", self.live.show_resolved(channel, delta))
             for sub in list(self.subscribers[channel]):
                 sub.offer(message)
+        self._held &= self.subscribers.keys()
+        if earliest is not None and (self._flush_at is None or self._flush_at.when() > earliest):
+            if self._flush_at is not None:
+                self._flush_at.cancel()
+            self._flush_at = loop.call_at(earliest, self._flush_held)
+
+    def _flush_held(self) -> None:
+        """Send the held channels whose interval is up."""
+        self._flush_at = None
+        self.publish(set())

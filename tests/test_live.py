@@ -94,15 +94,12 @@ async def test_reading_arrives_as_delta_on_every_channel(servers: list[str], bro
         started = publish_level(broker, FLOOD, 27.5)
         await client.wait_for(lambda c: level_of(c, FLOOD) == 27.5, what="the device delta")
         latency = time.monotonic() - started
-        device_delta = next(
-            m for m in client.messages if m["channel"] == f"device:{FLOOD}" and m["type"] == "delta"
-        )
+        device_delta = next(m for m in client.messages if m["channel"] == f"device:{FLOOD}" and m["type"] == "delta")
         assert "name" not in device_delta["data"]["device"]  # only what changed
         assert client.states[f"device:{FLOOD}"]["device"]["level"] == "warning"
         zone = await client.wait_for(
             lambda c: (
-                next(d for d in c.states[f"zone:{ZONE}"]["devices"] if d["device_id"] == FLOOD)["level"]
-                == "warning"
+                next(d for d in c.states[f"zone:{ZONE}"]["devices"] if d["device_id"] == FLOOD)["level"] == "warning"
                 and c.states[f"zone:{ZONE}"]
             ),
             what="the zone delta",
@@ -115,9 +112,7 @@ async def test_reading_arrives_as_delta_on_every_channel(servers: list[str], bro
             ),
             what="the kind delta",
         )
-        await client.wait_for(
-            lambda c: c.states["summary"]["flood"]["points_warning"] >= 1, what="summary delta"
-        )
+        await client.wait_for(lambda c: c.states["summary"]["flood"]["points_warning"] >= 1, what="summary delta")
     assert latency < 2.0, f"publish to websocket took {latency:.2f} s"
 
 
@@ -128,9 +123,7 @@ async def test_errors_keep_the_connection_open(servers: list[str], token: str) -
         assert client.ws is not None
         await client.ws.send("not json")
         await client.send({"op": "subscribe", "channels": "summary"})
-        await client.wait_for(
-            lambda c: len([m for m in c.messages if m["type"] == "error"]) >= 5, what="5 errors"
-        )
+        await client.wait_for(lambda c: len([m for m in c.messages if m["type"] == "error"]) >= 5, what="5 errors")
         errors = [m for m in client.messages if m["type"] == "error"]
         assert [e["data"]["code"] for e in errors] == [
             "unknown_channel",
@@ -161,17 +154,12 @@ async def test_stuck_client_does_not_delay_others(servers: list[str], broker: Br
     base = servers[0]
     async with httpx.AsyncClient(base_url=base, headers=session_headers(token)) as http:
         zones = [z["zone_id"] for z in (await http.get("/api/v1/zones")).json()["items"]]
-        devices = [
-            d["device_id"]
-            for d in (await http.get("/api/v1/devices", params={"limit": 1000})).json()["items"]
-        ]
+        devices = [d["device_id"] for d in (await http.get("/api/v1/devices", params={"limit": 1000})).json()["items"]]
     everything = ["summary", "alerts", "events", "kind:flood", "kind:traffic", "kind:camera"]
     everything += [f"zone:{z}" for z in zones] + [f"device:{d}" for d in devices]
     with StuckClient(ws_url(base), token) as stuck:
         async with LiveClient(ws_url(base), token) as good:
-            for _ in range(
-                100
-            ):  # each re-subscription asks for fresh snapshots: far more than the buffers hold
+            for _ in range(100):  # each re-subscription asks for fresh snapshots: far more than the buffers hold
                 stuck.send({"op": "subscribe", "channels": everything})
             await good.subscribe(f"device:{FLOOD2}")
             await good.wait_for(lambda c: f"device:{FLOOD2}" in c.states, what="the good client's snapshot")
@@ -185,9 +173,7 @@ async def test_stuck_client_does_not_delay_others(servers: list[str], broker: Br
                 assert (await http.get("/api/v1/health")).status_code == 200
                 assert time.monotonic() - started < 1.0
                 metrics = (await http.get("/metrics")).text
-    dropped = next(
-        float(line.split()[1]) for line in metrics.splitlines() if line.startswith("ioc_ws_dropped_total")
-    )
+    dropped = next(float(line.split()[1]) for line in metrics.splitlines() if line.startswith("ioc_ws_dropped_total"))
     assert dropped > 0  # the stuck client's undelivered updates were merged, not queued
     assert max(latencies) < 2.0, latencies
 
@@ -213,3 +199,33 @@ async def test_two_servers_show_the_same_state(servers: list[str], broker: Broke
         assert by_id(zone_a) == by_id(zone_b)
         assert zone_a["flood"] == zone_b["flood"] and zone_a["flood"]["max_level_cm"] >= 33.3
         assert a.states["summary"]["devices"] == b.states["summary"]["devices"]
+
+
+async def test_a_busy_channel_is_capped_at_one_delta_per_interval(
+    run_ioc, broker: Broker, people: dict[str, str]
+) -> None:  # type: ignore[no-untyped-def]
+    """Per-channel coalescing: at most one delta per interval on a changing channel, the newest value last."""
+    port = free_port()
+    server = run_ioc("serve-coalesce", "serve", "--port", str(port), env={"IOC_WS_COALESCE_MS": "1000"})
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_http(f"{base}/api/v1/health", 30, server)
+        token = await login(base, people["viewer"], PASSWORD)
+        busy = f"device:{FLOOD2}"
+        async with LiveClient(ws_url(base), token) as client:
+            await client.subscribe(busy)
+            await client.wait_for(lambda c: busy in c.states, what="the snapshot")
+            for i in range(12):  # a reading every ~0.25 s for 3 s
+                await asyncio.to_thread(publish_level, broker, FLOOD2, 40.0 + i)
+                await asyncio.sleep(0.2)
+            await client.wait_for(lambda c: level_of(c, FLOOD2) == 51.0, what="the last reading")
+            times = [
+                at
+                for m, at in zip(client.messages, client.received_at, strict=True)
+                if m["channel"] == busy and m["type"] == "delta"
+            ]
+            gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
+            assert 2 <= len(times) <= 5, f"{len(times)} deltas for 12 readings in 3 s at one per second"
+            assert all(g >= 0.9 for g in gaps), f"deltas closer than the 1 s interval: {gaps}"
+    finally:
+        server.stop()
