@@ -41,17 +41,75 @@ READ_CHUNK = 65536
 PACKETS_PER_TURN = 2000  # then yield to the event loop so the writers keep committing
 
 
-class BufferedClient(mqtt.Client):
-    """A paho client whose socket reads go through a buffer: one ``recv`` serves many packets.
+PublishSink = Callable[[str, bytes, int, int], None]
 
-    paho reads a packet as several small ``recv`` calls (command byte, each length byte, the rest);
-    this override of its socket-read helper fills a buffer with one large read and serves those calls
-    from it. Should a paho release rename the helper, the override is simply unused (slower, correct).
+
+def parse_publish(command: int, packet: bytes | bytearray) -> tuple[str, int, int, bytes]:
+    """(topic, packet id, QoS, payload) of an MQTT 5 PUBLISH at QoS 0 or 1; ValueError when malformed.
+
+    Properties are skipped: the broker sends none that matter here (no topic aliases are allowed, as
+    the client's Topic Alias Maximum is 0).
+    """
+    qos = (command & 0x06) >> 1
+    try:
+        end = 2 + ((packet[0] << 8) | packet[1])
+        if end > len(packet):
+            raise ValueError("topic longer than the packet")
+        topic = packet[2:end].decode("utf-8", "replace")
+        mid = 0
+        if qos:
+            mid = (packet[end] << 8) | packet[end + 1]
+            end += 2
+        length, shift = 0, 0
+        while True:
+            byte = packet[end]
+            end += 1
+            length |= (byte & 0x7F) << shift
+            if not byte & 0x80:
+                break
+            shift += 7
+            if shift > 21:
+                raise ValueError("property length longer than 4 bytes")
+        end += length
+    except IndexError:
+        raise ValueError("PUBLISH shorter than its header") from None
+    if end > len(packet):
+        raise ValueError("properties longer than the packet")
+    return topic, mid, qos, bytes(packet[end:])
+
+
+class BufferedClient(mqtt.Client):
+    """A paho client with two shortcuts on its receive path, both measured (see the module docstring).
+
+    - Socket reads go through a buffer: paho reads a packet as several small ``recv`` calls (command
+      byte, each length byte, the rest); one large read here serves many packets.
+    - With ``publish_sink`` set, an MQTT 5 PUBLISH at QoS 0/1 is parsed by ``parse_publish`` and handed
+      to the sink directly, without paho's message object, property parsing and callback matching
+      (a third of the ingest's CPU at 10,000 msg/s).
+    Both override paho helpers; should a paho release rename them, the overrides are simply unused and
+    paho's own path (``on_message``) runs: slower, still correct.
     """
 
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
         self.read_buffer = bytearray()
+        self.publish_sink: PublishSink | None = None
+
+    def _handle_publish(self) -> MQTTErrorCode:
+        sink = self.publish_sink
+        try:
+            command, packet = self._in_packet["command"], self._in_packet["packet"]
+        except (AttributeError, KeyError, TypeError):
+            sink = None
+        if sink is None or self.protocol != mqtt.MQTTv5 or command & 0x06 > 0x02:
+            return super()._handle_publish()  # QoS 2 or another protocol: paho's own path
+        try:
+            topic, mid, qos, payload = parse_publish(command, packet)
+        except ValueError as exc:
+            logger.error("malformed PUBLISH from the broker (%s): reconnecting", exc)
+            return MQTTErrorCode.MQTT_ERR_PROTOCOL
+        sink(topic, payload, mid, qos)
+        return MQTTErrorCode.MQTT_ERR_SUCCESS
 
     def _sock_recv(self, bufsize: int) -> bytes:
         buf = self.read_buffer
@@ -123,6 +181,7 @@ class Bridge:
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
+        client.publish_sink = self._on_publish
         client.on_socket_open = self._on_socket_open
         client.on_socket_close = self._on_socket_close
         client.on_socket_register_write = self._on_register_write
@@ -151,9 +210,12 @@ class Bridge:
         self._spawn(self._connect_loop())
 
     def _on_message(self, client: mqtt.Client, userdata: object, msg: mqtt.MQTTMessage) -> None:
-        self.buffer.append(RawMessage(msg.topic, msg.payload, time.time(), msg.mid, msg.qos))
+        self._on_publish(msg.topic, msg.payload, msg.mid, msg.qos)
+
+    def _on_publish(self, topic: str, payload: bytes, mid: int, qos: int) -> None:
+        self.buffer.append(RawMessage(topic, payload, time.time(), mid, qos))
         self.ready.set()
-        if msg.qos:
+        if qos:
             self.unacked += 1
             if self.unacked >= self.receive_maximum and not self._paused:
                 self._pause()

@@ -299,19 +299,27 @@ class IngestService:
         while True:
             await self.bridge.ready.wait()
             await asyncio.sleep(0)  # let the bridge read what has already arrived
-            messages = self.bridge.take(limit)
+            items = await self._decode_taken(limit)
             deadline = loop.time() + wait_s
-            while len(messages) < limit and not self._writer_idle() and loop.time() < deadline:
+            # Decode as messages come while every writer is busy, so the batch is ready the moment one frees.
+            while len(items) < limit and not self._writer_idle() and loop.time() < deadline:
                 await asyncio.sleep(GATHER_POLL_S)
-                messages += self.bridge.take(limit - len(messages))
-            if not messages:
-                continue
-            self.stats["received"] += len(messages)
-            metrics.RECEIVED.inc(len(messages))
-            t0 = time.perf_counter()
-            items = await self.decode_all(messages, rate_limit=True)
-            self._window["decode_s"] += time.perf_counter() - t0
-            await self.batches.put((self.acks.number(), items))
+                items += await self._decode_taken(limit - len(items))
+            if items:
+                await self.batches.put((self.acks.number(), items))
+
+    async def _decode_taken(self, limit: int) -> list[Item]:
+        """Decode up to ``limit`` buffered messages."""
+        assert self.bridge is not None
+        messages = self.bridge.take(limit)
+        if not messages:
+            return []
+        self.stats["received"] += len(messages)
+        metrics.RECEIVED.inc(len(messages))
+        t0 = time.perf_counter()
+        items = await self.decode_all(messages, rate_limit=True)
+        self._window["decode_s"] += time.perf_counter() - t0
+        return items
 
     def _writer_idle(self) -> bool:
         """True when a writer would take a batch now (none queued, one not writing)."""

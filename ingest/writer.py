@@ -6,6 +6,7 @@ dropped by ON CONFLICT DO NOTHING, so at-least-once delivery stores every readin
 
 from __future__ import annotations
 
+import heapq
 import json
 import logging
 import time
@@ -143,6 +144,7 @@ class Throttles:
     device_written: dict[str, tuple[float, str]] = field(default_factory=dict)
     latest_written: dict[LatestKey, float] = field(default_factory=dict)
     latest_pending: dict[LatestKey, tuple[datetime, float]] = field(default_factory=dict)
+    latest_due: list[tuple[float, LatestKey]] = field(default_factory=list)  # heap: when each pending key may go
 
 
 class Writer:
@@ -155,6 +157,7 @@ class Writer:
         self._device_written = shared.device_written
         self._latest_written = shared.latest_written
         self._latest_pending = shared.latest_pending
+        self._latest_due = shared.latest_due
 
     async def prepare(self) -> None:
         """Create the session's staging table."""
@@ -175,21 +178,27 @@ class Writer:
         return ids, seen, status
 
     def _latest_rows(self, batch: Batch) -> list[tuple[str, str, str, datetime, float]]:
-        """The newest value per key in the batch (plus held-back ones that are due), throttled per key."""
-        pending = self._latest_pending
+        """The newest value per key in the batch (plus held-back ones that are due), throttled per key.
+
+        Pending keys wait in a heap ordered by the time they may next be written, so a batch costs
+        O(its rows + due keys), not O(every key ever seen).
+        """
+        pending, written, due = self._latest_pending, self._latest_written, self._latest_due
         for t, device_id, metric, part, value, _ in batch.measurements:
             key = (device_id, metric, part)
             held = pending.get(key)
-            if held is None or held[0] <= t:
+            if held is None:
+                pending[key] = (t, value)
+                heapq.heappush(due, (written.get(key, -LATEST_EVERY_S) + LATEST_EVERY_S, key))
+            elif held[0] <= t:
                 pending[key] = (t, value)
         now = time.monotonic()
-        written = self._latest_written
-        due = [k for k in pending if now - written.get(k, 0.0) >= LATEST_EVERY_S]
         rows = []
-        for k in due:
-            t, value = pending.pop(k)
-            written[k] = now
-            rows.append((k[0], k[1], k[2], t, value))
+        while due and due[0][0] <= now:
+            _, key = heapq.heappop(due)
+            t, value = pending.pop(key)
+            written[key] = now
+            rows.append((key[0], key[1], key[2], t, value))
         return rows
 
     @property

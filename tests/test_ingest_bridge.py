@@ -6,10 +6,12 @@ import asyncio
 import uuid
 
 import paho.mqtt.client as mqtt
+import pytest
 from conftest import Broker
+from paho.mqtt import _packet as paho_packet
 from paho.mqtt.enums import CallbackAPIVersion
 
-from ingest.bridge import Bridge, BufferedClient
+from ingest.bridge import Bridge, BufferedClient, parse_publish
 
 
 async def wait_until(predicate, timeout: float = 10.0) -> None:  # type: ignore[no-untyped-def]
@@ -96,3 +98,36 @@ def test_buffered_reads_split_packets_exactly() -> None:
         pass
     else:
         raise AssertionError("an empty socket must raise BlockingIOError for paho")
+
+
+@pytest.mark.parametrize(
+    ("qos", "properties"),
+    [
+        (0, b""),
+        (1, b""),
+        (1, b"\x01\x01"),  # payload format indicator
+        (1, b"\x26\x00\x01k\x00\x01v" * 20),  # user properties: a property length of two bytes
+    ],
+)
+def test_parse_publish_agrees_with_paho(qos: int, properties: bytes) -> None:
+    """The ingest's lean PUBLISH parser reads what paho's own decoder reads."""
+    topic = "ioc/v1/flood/FL-ĐÔ-1/telemetry".encode()
+    payload = b'{"ts": 1, "metrics": {"water_level_cm": 1.5}}'
+    length = len(properties)
+    varint = bytes([length]) if length < 128 else bytes([(length & 0x7F) | 0x80, length >> 7])
+    body = len(topic).to_bytes(2, "big") + topic + ((4242).to_bytes(2, "big") if qos else b"") + varint
+    body += properties + payload
+    command = 0x30 | (qos << 1)
+    theirs = paho_packet.decode_publish(command, bytearray(body), mqtt.MQTTv5)
+    assert parse_publish(command, bytearray(body)) == (
+        theirs.topic.decode(),
+        theirs.mid if qos else 0,
+        qos,
+        theirs.payload,
+    )
+
+
+@pytest.mark.parametrize("body", [b"", b"\x00", b"\x00\x09abc", b"\x00\x01a\x00", b"\x00\x01a\x00\x01\x05"])
+def test_parse_publish_refuses_truncated_packets(body: bytes) -> None:
+    with pytest.raises(ValueError):
+        parse_publish(0x32, bytearray(body))
