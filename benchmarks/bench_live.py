@@ -118,15 +118,15 @@ async def watcher(
             msg = json.loads(raw)
             for d in msg["data"].get("devices", []):
                 value = (
-                    d.get("latest", {}).get("water_level_cm", {}).get("value")
-                    if d.get("device_id") == PROBE
-                    else None
+                    d.get("latest", {}).get("water_level_cm", {}).get("value") if d.get("device_id") == PROBE else None
                 )
                 if value is not None:
                     seen.setdefault(int(value), []).append(time.monotonic())
 
 
-async def latency_under_load(base: str, token: str, mqtt_url: str, clients: int, seconds: float) -> None:
+async def latency_under_load(
+    base: str, token: str, mqtt_url: str, clients: int, seconds: float, interval: float
+) -> None:
     """Part 1: probe latency seen by ``clients`` websocket clients while the load runs."""
     url = base.replace("http://", "ws://") + "/ws/v1/live"
     seen: dict[int, list[float]] = {}
@@ -138,7 +138,7 @@ async def latency_under_load(base: str, token: str, mqtt_url: str, clients: int,
     await asyncio.sleep(3.0)
     sent: dict[int, float] = {}
     started = time.monotonic()
-    await probe_publisher(mqtt_url, int(seconds), 1.0, sent)
+    await probe_publisher(mqtt_url, int(seconds / interval), interval, sent)
     await asyncio.sleep(3.0)
     stop.set()
     await asyncio.gather(*tasks, return_exceptions=True)
@@ -207,8 +207,7 @@ async def bulk_rows(pool: asyncpg.Pool, rows: int, devices: int) -> None:
     end = datetime.now(UTC).replace(second=0, microsecond=0)
     start = end - timedelta(seconds=10 * per_device)
     await pool.executemany(
-        "INSERT INTO devices (device_id, kind, name, zone) VALUES ($1, 'flood', $1, 'q1') "
-        "ON CONFLICT DO NOTHING",
+        "INSERT INTO devices (device_id, kind, name, zone) VALUES ($1, 'flood', $1, 'q1') ON CONFLICT DO NOTHING",
         [(f"HIST-{i:03d}",) for i in range(devices)],
     )
     started = time.monotonic()
@@ -264,6 +263,13 @@ async def readings_latency(base: str, token: str, devices: int, requests: int) -
             print(f"    readings {span} at {bucket} ({points} points): {ms(times)}")
 
 
+def serve_with(stack: Stack, base: str, coalesce_ms: int) -> None:
+    """Start ``ioc serve`` with the given per-channel coalescing interval and wait until it answers."""
+    os.environ["IOC_WS_COALESCE_MS"] = str(coalesce_ms)
+    serve = stack.start_app("serve", ["serve"])
+    wait_http(f"{base}/api/v1/health", 60, serve)
+
+
 async def main(args: argparse.Namespace) -> None:
     """Run the three parts against a private stack."""
     root = Path(tempfile.mkdtemp(prefix="ioc-bench-live-"))
@@ -280,23 +286,29 @@ async def main(args: argparse.Namespace) -> None:
         pool = await create_pool(stack.database_url, max_size=8)
         await register(pool, args.load_devices)
         stack.start_app("ingest", ["ingest", "--client-id", "bench-ingest", "--metrics-port", "0"])
-        os.environ["IOC_WS_COALESCE_MS"] = str(args.coalesce_ms)
-        serve = stack.start_app("serve", ["serve"])
         base = f"http://127.0.0.1:{settings.http_port}"
-        wait_http(f"{base}/api/v1/health", 60, serve)
+        serve_with(stack, base, args.live_coalesce_ms)
         async with pool.acquire() as conn:  # one viewer session serves every benchmark client
             await auth.create_user(conn, "bench-viewer", "viewer", BENCH_PASSWORD, actor="bench")
         token = await login(base, "bench-viewer", BENCH_PASSWORD)
-        print(f"stack up in {root}; server {base}; coalesce {args.coalesce_ms} ms")
+        print(f"stack up in {root}; server {base}")
         if not args.skip_live:
+            # Long enough for parts 1 and 2 (stopped after part 2; --load alone stops after 10 s).
+            duration = str(int(6 * args.seconds + 120))
             stack.start_app(
-                "simulate", ["simulate", "--load", str(args.rate), "--devices", str(args.load_devices)]
+                "simulate",
+                ["simulate", "--load", str(args.rate), "--devices", str(args.load_devices), "--duration", duration],
             )
             await asyncio.sleep(3.0)
-            await latency_under_load(base, token, stack.service_mqtt_url("simulate"), args.clients, args.seconds)
-            print(
-                f"    ingest: {await pool.fetchval('SELECT count(*) FROM measurements'):,} rows stored so far"
+            print(f"[1] server coalescing {args.live_coalesce_ms} ms per channel (the IOC_WS_COALESCE_MS default)")
+            await latency_under_load(
+                base, token, stack.service_mqtt_url("simulate"), args.clients, args.seconds, args.probe_interval
             )
+            rows = await pool.fetchval("SELECT count(*) FROM measurements")
+            print(f"    ingest: {rows:,} rows ({rows // 3:,} load messages) stored so far; load still running")
+            await asyncio.to_thread(stack.children.pop("serve").stop)
+            serve_with(stack, base, args.coalesce_ms)  # the same database and sessions, 2 updates/s
+            print(f"[2] server coalescing {args.coalesce_ms} ms per channel")
             # Load-mode readings are constant; the probe's rising level keeps the summary changing.
             probe = asyncio.create_task(
                 probe_publisher(stack.service_mqtt_url("simulate"), int(args.seconds * 4) + 60, 0.25, {})
@@ -319,8 +331,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--load-devices", type=int, default=1000)
     p.add_argument("--clients", type=int, default=200)
     p.add_argument("--many", type=int, default=1000, help="clients of part 2")
-    p.add_argument("--seconds", type=float, default=20)
-    p.add_argument("--coalesce-ms", type=int, default=500, help="IOC_WS_COALESCE_MS (500 = 2 updates/s)")
+    p.add_argument("--seconds", type=float, default=30)
+    p.add_argument("--coalesce-ms", type=int, default=500, help="part 2's IOC_WS_COALESCE_MS (500 = 2 updates/s)")
+    p.add_argument("--live-coalesce-ms", type=int, default=300, help="part 1's IOC_WS_COALESCE_MS (the default)")
+    p.add_argument("--probe-interval", type=float, default=0.5, help="part 1: seconds between probe readings")
     p.add_argument("--rows", type=int, default=10_000_000)
     p.add_argument("--history-devices", type=int, default=50)
     p.add_argument("--requests", type=int, default=200)

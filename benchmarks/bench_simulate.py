@@ -76,9 +76,7 @@ def main() -> None:
     rates, rows = [], []
     try:
         for n in range(args.runs):
-            result, received = one_run(
-                broker.port, args.rate, args.seconds, args.devices, args.connections, work, n
-            )
+            result, received = one_run(broker.port, args.rate, args.seconds, args.devices, args.connections, work, n)
             rates.append(result.rate_achieved)
             rows.append((result, received))
             print(

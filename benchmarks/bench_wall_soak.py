@@ -31,9 +31,16 @@ from ioc.up import Stack, wait_http
 
 CHROMIUM = "/usr/bin/chromium"
 USER, PASSWORD = "soak-viewer", "soak viewer password"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update",
-                 "--disable-sync", "--no-first-run", "--disable-quic", "--enable-precise-memory-info"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+    "--enable-precise-memory-info",
+]
 
 
 def sample(cdp: CDPSession) -> dict[str, float]:
@@ -41,8 +48,11 @@ def sample(cdp: CDPSession) -> dict[str, float]:
     cdp.send("HeapProfiler.collectGarbage")
     heap = cdp.send("Runtime.getHeapUsage")
     metrics = {m["name"]: m["value"] for m in cdp.send("Performance.getMetrics")["metrics"]}
-    return {"heap_mb": heap["usedSize"] / 2**20, "nodes": metrics.get("Nodes", 0),
-            "listeners": metrics.get("JSEventListeners", 0)}
+    return {
+        "heap_mb": heap["usedSize"] / 2**20,
+        "nodes": metrics.get("Nodes", 0),
+        "listeners": metrics.get("JSEventListeners", 0),
+    }
 
 
 def main() -> int:
@@ -56,8 +66,9 @@ def main() -> int:
 
     root = Path(tempfile.mkdtemp(prefix="ioc-soak-"))
     os.chmod(root, 0o755)
-    settings = Settings(state_dir=root, db_port=free_port(), mqtt_port=free_port(), http_port=free_port(),
-                        environment="test")
+    settings = Settings(
+        state_dir=root, db_port=free_port(), mqtt_port=free_port(), http_port=free_port(), environment="test"
+    )
     stack = Stack(settings, fast_db=True)
     try:
         stack.prepare_state(reset=False)
@@ -112,8 +123,7 @@ def soak(url: str, seconds: float, interval: float) -> list[tuple[float, dict[st
             s = sample(cdp)
             conn = page.get_attribute("#conn", "data-state") or "?"
             samples.append((elapsed, s))
-            print(f"{elapsed:8.0f} {s['heap_mb']:9.2f} {s['nodes']:7.0f} {s['listeners']:10.0f} {conn:>12}",
-                  flush=True)
+            print(f"{elapsed:8.0f} {s['heap_mb']:9.2f} {s['nodes']:7.0f} {s['listeners']:10.0f} {conn:>12}", flush=True)
             if elapsed >= seconds:
                 break
             page.wait_for_timeout(min(interval, seconds - elapsed + 0.1) * 1000)
@@ -131,10 +141,14 @@ def report(samples: list[tuple[float, dict[str, float]]]) -> None:
     after_first = next((s for t, s in samples if t >= 60), samples[-1][1])
     peak = max(s["heap_mb"] for _, s in samples)
     final = samples[-1][1]
-    print(f"\nheap after 1 min: {after_first['heap_mb']:.2f} MB   max: {peak:.2f} MB   "
-          f"final: {final['heap_mb']:.2f} MB   final/1-min: {final['heap_mb'] / after_first['heap_mb']:.2f}")
-    print(f"DOM nodes after 1 min: {after_first['nodes']:.0f}   final: {final['nodes']:.0f}; "
-          f"listeners after 1 min: {after_first['listeners']:.0f}   final: {final['listeners']:.0f}")
+    print(
+        f"\nheap after 1 min: {after_first['heap_mb']:.2f} MB   max: {peak:.2f} MB   "
+        f"final: {final['heap_mb']:.2f} MB   final/1-min: {final['heap_mb'] / after_first['heap_mb']:.2f}"
+    )
+    print(
+        f"DOM nodes after 1 min: {after_first['nodes']:.0f}   final: {final['nodes']:.0f}; "
+        f"listeners after 1 min: {after_first['listeners']:.0f}   final: {final['listeners']:.0f}"
+    )
 
 
 if __name__ == "__main__":

@@ -2,6 +2,11 @@
 
 The hub refreshes only what a notification says changed (the touched devices, the alerts, the
 events) and asks which channels that affects; channel views are then pure functions of this state.
+
+A device whose only change is the clock (``last_seen``, the times of unchanged latest values) does
+not make its channels send: a busy fleet would otherwise keep every channel at its rate cap with
+nothing new to show, and a real change would wait behind it. Such changes ride along with the next
+real one, or with the periodic clock refresh (every few seconds).
 """
 
 from __future__ import annotations
@@ -19,6 +24,16 @@ logger = logging.getLogger(__name__)
 Row = dict[str, Any]
 FIXED_CHANNELS = ("summary", "alerts", "events")
 PREFIXES = ("zone:", "kind:", "device:")
+
+
+def _without_clock(device: Row) -> Row:
+    """A device object without what changes with every message even when nothing else does."""
+    latest = device.get("latest") or {}
+    return {
+        **device,
+        "last_seen": None,
+        "latest": {k: v.get("value") if isinstance(v, dict) else v for k, v in latest.items()},
+    }
 
 
 class LiveState:
@@ -40,6 +55,7 @@ class LiveState:
             "points_warning": 0,
         }
         self.loaded = False
+        self.clock_only: set[str] = set()  # channels whose devices changed only in timestamps
 
     # ------------------------------------------------------------ refreshing
 
@@ -68,7 +84,11 @@ class LiveState:
             if old == new:
                 continue
             self.devices[device_id] = new
-            changed |= {f"device:{device_id}", f"kind:{new['kind']}", f"zone:{new['zone']}", "summary"}
+            channels = {f"device:{device_id}", f"kind:{new['kind']}", f"zone:{new['zone']}", "summary"}
+            if old is not None and _without_clock(old) == _without_clock(new):
+                self.clock_only |= channels
+                continue
+            changed |= channels
             if old is not None and old["zone"] != new["zone"]:
                 changed.add(f"zone:{old['zone']}")
             self.kinds.add(new["kind"])
@@ -102,7 +122,8 @@ class LiveState:
         """Recompute figures that move with the clock (incidents in the last hour, same time yesterday)."""
         self.incidents = await agg.incidents_by_zone(conn)
         self.yesterday = await agg.load_yesterday(conn, datetime.now(UTC))
-        return {"summary"} | {f"zone:{z}" for z in self.zones}
+        clock_only, self.clock_only = self.clock_only, set()
+        return {"summary"} | {f"zone:{z}" for z in self.zones} | clock_only
 
     # ------------------------------------------------------------ channels
 

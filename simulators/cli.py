@@ -58,7 +58,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--speed", type=float, default=1.0, help="model time runs N times faster than wall time"
     )
     parser.add_argument("--start", type=_start, help="model start, ISO 8601 (no zone = UTC+7); default now")
-    parser.add_argument("--duration", type=float, help="wall seconds to run; default until SIGINT/SIGTERM")
+    parser.add_argument(
+        "--duration", type=float, help="wall seconds to run; default until SIGINT/SIGTERM (10 s with --load)"
+    )
     parser.add_argument("--scenario", choices=SCENARIOS, help="storm | rush-hour | incident | quiet")
     parser.add_argument(
         "--faults", type=_faults, default=FaultSpec(), help="RATE, or per kind: drop=0.01,malformed=0.02,..."
