@@ -77,7 +77,7 @@ class Settings(BaseSettings):
 
     # Live server.
     alert_rules_file: Path = REPO_ROOT / "dashboards" / "rules.yaml"
-    ws_coalesce_ms: int = Field(300, ge=20)
+    ws_coalesce_ms: int = Field(200, ge=20)  # per channel: at most 5 deltas a second
     ws_heartbeat_s: float = Field(10.0, gt=0)
     map_tile_url: str = ""
     allowed_origins: list[str] = Field(default_factory=list)
