@@ -18,6 +18,7 @@ import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import asyncpg
@@ -84,6 +85,17 @@ async def probe_publisher(mqtt_url: str, count: int, interval: float, sent: dict
         client.loop_stop()
 
 
+def live_socket(url: str, token: str, open_timeout: float) -> Any:
+    """A websocket client on the live endpoint, with the viewer's session and the page's Origin."""
+    return connect(
+        url,
+        max_size=32 * 1024 * 1024,
+        open_timeout=open_timeout,
+        origin=http_origin(url),  # type: ignore[arg-type]
+        additional_headers=session_headers(token),
+    )
+
+
 async def watcher(
     url: str,
     token: str,
@@ -93,13 +105,7 @@ async def watcher(
     stop: asyncio.Event,
 ) -> None:
     """One client: record when each probe value shows up on the zone channel."""
-    async with connect(
-        url,
-        max_size=32 * 1024 * 1024,
-        open_timeout=60,
-        origin=http_origin(url),  # type: ignore[arg-type]
-        additional_headers=session_headers(token),
-    ) as ws:
+    async with live_socket(url, token, 60) as ws:
         await ws.send(json.dumps({"op": "subscribe", "channels": channels}))
         while not stop.is_set():
             try:
@@ -173,13 +179,7 @@ async def many_clients(base: str, token: str, clients: int, seconds: float) -> N
     stop = asyncio.Event()
 
     async def one(i: int) -> None:
-        async with connect(
-            url,
-            max_size=32 * 1024 * 1024,
-            open_timeout=120,
-            origin=http_origin(url),  # type: ignore[arg-type]
-            additional_headers=session_headers(token),
-        ) as ws:
+        async with live_socket(url, token, 120) as ws:
             await ws.send(json.dumps({"op": "subscribe", "channels": ["summary"]}))
             while not stop.is_set():
                 try:

@@ -139,7 +139,7 @@ class IngestService:
         self.url = settings.resolved_database_url()
         self.devices: dict[str, DeviceInfo] = {}
         self._unknown: dict[str, float] = {}  # device id -> monotonic time until which it is known unknown
-        self._lookups = [0.0, 0]  # [start of the current second, lookups in it]
+        self._lookups = RateLimiter(LOOKUPS_PER_S, int(LOOKUPS_PER_S))  # one bucket, key "lookup"
         self.slots = [Slot(i) for i in range(settings.ingest_writers)]
         self.batches: asyncio.Queue[tuple[int, list[Item]]] = asyncio.Queue(maxsize=settings.ingest_writers + 1)
         self.acks = AckSequencer(self._ack)
@@ -242,11 +242,8 @@ class IngestService:
             return None
         if self.settings.ingest_auto_register:
             return await self.auto_register(device_id, kind, fmt)
-        if now - self._lookups[0] >= 1.0:
-            self._lookups = [now, 0]
-        if self._lookups[1] >= LOOKUPS_PER_S:
+        if not self._lookups.allow("lookup", now):
             return None
-        self._lookups[1] += 1
         try:
             conn = await self.aux()
             async with self._aux_lock:

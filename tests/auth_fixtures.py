@@ -23,14 +23,19 @@ from ioc import auth
 PASSWORD = "correct horse battery staple"
 
 
+async def create_people(pool: asyncpg.Pool, prefix: str, password: str = PASSWORD) -> dict[str, str]:
+    """One user per role with ``password``, named ``<prefix>-<role>-<random>``: {role: name}."""
+    names = {role: f"{prefix}-{role}-{uuid.uuid4().hex[:8]}" for role in auth.ROLES}
+    async with pool.acquire() as conn:
+        for role, name in names.items():
+            await auth.create_user(conn, name, role, password, actor="tests", source="local")
+    return names
+
+
 @pytest.fixture(scope="module", name="people")
 async def people_fixture(pool: asyncpg.Pool) -> dict[str, str]:
     """One user per role with ``PASSWORD``, named uniquely for the module: {role: name}."""
-    names = {role: f"t-{role}-{uuid.uuid4().hex[:8]}" for role in auth.ROLES}
-    async with pool.acquire() as conn:
-        for role, name in names.items():
-            await auth.create_user(conn, name, role, PASSWORD, actor="tests", source="local")
-    return names
+    return await create_people(pool, "t")
 
 
 @asynccontextmanager

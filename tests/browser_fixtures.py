@@ -10,7 +10,6 @@ import asyncio
 import json
 import time
 import urllib.request
-import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -20,17 +19,23 @@ from typing import Any
 import asyncpg
 import pytest
 import pytest_asyncio
+from auth_fixtures import create_people
 from conftest import ARTIFACTS, Broker, mosquitto_pub
 from playwright.async_api import Browser, ConsoleMessage, Page, Request, Response, async_playwright
 
-from ioc import auth
 from ioc.stack import Child, free_port
 from ioc.up import Stack
 
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update",
-                 "--disable-sync", "--no-first-run", "--disable-quic"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
 SCREENSHOTS = ARTIFACTS / "screenshots"
 PASSWORD = "wall test password 1"
 HEARTBEAT_S = 2.0  # short, so "stale data" (no message for 2 heartbeats) can be seen within a test
@@ -52,8 +57,13 @@ class LiveServer:
 
     def launch(self) -> None:
         """Start ``ioc serve`` and wait until its health answers."""
-        self.child = self.start(f"serve-pages-{self.restarts}", "serve", "--port", str(self.port),
-                                env={"IOC_WS_HEARTBEAT_S": str(HEARTBEAT_S)})
+        self.child = self.start(
+            f"serve-pages-{self.restarts}",
+            "serve",
+            "--port",
+            str(self.port),
+            env={"IOC_WS_HEARTBEAT_S": str(HEARTBEAT_S)},
+        )
         self.restarts += 1
         wait_http(f"{self.url}/api/v1/health", self.child)
 
@@ -102,11 +112,7 @@ def populated(live_server: LiveServer, run_ioc: Callable[..., Child]) -> Iterato
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
 async def people(pool: asyncpg.Pool) -> dict[str, str]:
     """One user per role for the browser tests: {role: name}, all with PASSWORD."""
-    names = {role: f"wall-{role}-{uuid.uuid4().hex[:6]}" for role in auth.ROLES}
-    async with pool.acquire() as conn:
-        for role, name in names.items():
-            await auth.create_user(conn, name, role, PASSWORD)
-    return names
+    return await create_people(pool, "wall", PASSWORD)
 
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
@@ -140,13 +146,15 @@ async def open_page(
     """Open pages in fresh contexts, logged in as ``role`` (None: not logged in), with problem tracking."""
     contexts = []
 
-    async def opener(url: str, width: int = 1920, height: int = 1080, role: str | None = "operator",
-                     **kwargs: Any) -> Watched:
+    async def opener(
+        url: str, width: int = 1920, height: int = 1080, role: str | None = "operator", **kwargs: Any
+    ) -> Watched:
         context = await browser.new_context(viewport={"width": width, "height": height}, **kwargs)
         contexts.append(context)
         if role is not None:
-            resp = await context.request.post(f"{live_server.url}/api/v1/auth/login",
-                                              data={"name": people[role], "password": PASSWORD})
+            resp = await context.request.post(
+                f"{live_server.url}/api/v1/auth/login", data={"name": people[role], "password": PASSWORD}
+            )
             assert resp.status == 200, await resp.text()
         page = await context.new_page()
         watched = Watched(page)

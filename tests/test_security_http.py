@@ -12,6 +12,7 @@ import asyncpg
 import httpx
 import pytest
 import uvicorn
+from auth_fixtures import create_people
 from fastapi import FastAPI, WebSocket
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
@@ -19,7 +20,7 @@ from websockets.exceptions import ConnectionClosed
 from dashboards import security
 from dashboards.api import errors
 from dashboards.security import AdminDep, OperatorDep, ViewerDep
-from ioc import audit, auth
+from ioc import audit
 from ioc.auth import ThrottlePolicy
 from ioc.settings import Settings
 from ioc.stack import free_port
@@ -69,11 +70,7 @@ def make_app(pool: asyncpg.Pool, settings: Settings) -> FastAPI:
 @pytest.fixture(scope="module")
 async def people(pool: asyncpg.Pool) -> dict[str, str]:
     """One user per role: {role: name}."""
-    names = {role: f"{role}-{uuid.uuid4().hex[:6]}" for role in auth.ROLES}
-    async with pool.acquire() as conn:
-        for role, name in names.items():
-            await auth.create_user(conn, name, role, PASSWORD)
-    return names
+    return await create_people(pool, "http", PASSWORD)
 
 
 @pytest.fixture
@@ -143,8 +140,7 @@ async def test_secure_cookie_over_https(app: FastAPI, people: dict[str, str]) ->
 async def test_roles_are_enforced(app: FastAPI, people: dict[str, str], pool: asyncpg.Pool) -> None:
     async with AsyncExitStack() as stack:
         viewer, operator, admin = [
-            await stack.enter_async_context(logged_in(app, people[r]))
-            for r in ("viewer", "operator", "admin")
+            await stack.enter_async_context(logged_in(app, people[r])) for r in ("viewer", "operator", "admin")
         ]
         assert (await viewer.get("/api/v1/zones")).status_code == 200
         r = await viewer.post("/api/v1/alerts/7/acknowledge")
@@ -169,14 +165,10 @@ async def test_roles_are_enforced(app: FastAPI, people: dict[str, str], pool: as
 async def test_admin_manages_users_and_reads_audit(app: FastAPI, people: dict[str, str]) -> None:
     newcomer = f"new-{uuid.uuid4().hex[:6]}"
     async with logged_in(app, people["admin"]) as admin:
-        r = await admin.post(
-            "/api/v1/users", json={"name": newcomer, "role": "operator"}, headers={"Origin": ORIGIN}
-        )
+        r = await admin.post("/api/v1/users", json={"name": newcomer, "role": "operator"}, headers={"Origin": ORIGIN})
         assert r.status_code == 201 and r.headers["cache-control"] == "no-store"
         one_time = r.json()["password"]
-        assert (
-            await admin.post("/api/v1/users", json={"name": newcomer, "role": "viewer"})
-        ).status_code == 409
+        assert (await admin.post("/api/v1/users", json={"name": newcomer, "role": "viewer"})).status_code == 409
         assert newcomer in {u["name"] for u in (await admin.get("/api/v1/users")).json()["users"]}
         async with client(app, "127.0.0.2") as fresh:
             r = await fresh.post("/api/v1/auth/login", json={"name": newcomer, "password": one_time})
@@ -215,9 +207,7 @@ async def test_repeated_failures_get_429_with_retry_after(app: FastAPI, people: 
     async with client(app, "10.2.0.1") as c:
         codes = []
         for _ in range(6):
-            r = await c.post(
-                "/api/v1/auth/login", json={"name": people["viewer"], "password": "wrong password"}
-            )
+            r = await c.post("/api/v1/auth/login", json={"name": people["viewer"], "password": "wrong password"})
             codes.append(r.status_code)
         assert codes == [401] * 5 + [429]
         assert int(r.headers["retry-after"]) >= 1
@@ -232,9 +222,7 @@ async def test_repeated_failures_get_429_with_retry_after(app: FastAPI, people: 
 async def server(app: FastAPI) -> AsyncIterator[str]:
     """The app under a real uvicorn on a free port, in this event loop; yields its http origin."""
     port = free_port()
-    srv = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="off", log_level="warning")
-    )
+    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="off", log_level="warning"))
     task = asyncio.create_task(srv.serve())
     for _ in range(500):  # up to 10 s
         if srv.started:
@@ -260,9 +248,7 @@ async def _ws(host: str, origin: str | None, cookie: str | None) -> tuple[int | 
             return (exc.rcvd.code if exc.rcvd else None), received
 
 
-async def test_websocket_needs_session_and_allowed_origin(
-    server: str, app: FastAPI, people: dict[str, str]
-) -> None:
+async def test_websocket_needs_session_and_allowed_origin(server: str, app: FastAPI, people: dict[str, str]) -> None:
     async with client(app) as c:
         r = await c.post("/api/v1/auth/login", json={"name": people["viewer"], "password": PASSWORD})
         token = r.cookies[security.SESSION_COOKIE]
