@@ -152,6 +152,9 @@ async def test_drill_down_from_summary_with_ranges_and_csv(live_server: LiveServ
         await page.click('#ranges button[data-range="7d"]')
     assert await page.get_attribute('#ranges button[data-range="7d"]', "aria-pressed") == "true"
     assert "range=7d" in page.url
+    # The tab names the device, even after the charts (built from translated templates) are drawn.
+    name = (await page.text_content("#device-name") or "").strip()
+    assert name and (await page.title()).startswith(name + " – ")
     href = await page.get_attribute("#metric-charts .chart-box .csv", "href") or ""
     assert "/readings.csv?" in href
     resp = await page.request.get(live_server.url + href)

@@ -37,13 +37,15 @@ export function t(key, vars) {
   return text;
 }
 
-/** Translate every [data-i18n], [data-i18n-title], [data-i18n-aria] and [data-i18n-placeholder] under ``root``. */
+/** Translate every [data-i18n], [data-i18n-title], [data-i18n-aria] and [data-i18n-placeholder] under ``root``
+ * (and the page title when ``root`` holds it). */
 export function applyI18n(root) {
   root.querySelectorAll("[data-i18n]").forEach((el) => { el.textContent = t(el.dataset.i18n); });
   root.querySelectorAll("[data-i18n-title]").forEach((el) => { el.title = t(el.dataset.i18nTitle); });
   root.querySelectorAll("[data-i18n-aria]").forEach((el) => { el.setAttribute("aria-label", t(el.dataset.i18nAria)); });
   root.querySelectorAll("[data-i18n-placeholder]").forEach((el) => { el.placeholder = t(el.dataset.i18nPlaceholder); });
-  const title = document.querySelector("title[data-i18n]");
+  // Only a whole-page pass names the page: a card built later must not undo a title a page has set since.
+  const title = root.querySelector?.("title[data-i18n]");
   if (title) document.title = t(title.dataset.i18n);
 }
 
