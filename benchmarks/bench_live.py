@@ -1,7 +1,8 @@
 """Live server benchmark (``make bench-live``): own stack, ingest and server; prints figures, asserts nothing.
 
 1. 2,000 msg/s flowing (``ioc simulate --load``) while 200 websocket clients watch ``summary`` and
-   ``zone:q1``: publish-to-websocket latency of a probe device in q1 whose reading is a sequence number.
+   ``zone:q1``: publish-to-websocket latency of a probe device in q1 whose reading is a sequence number
+   (lean clients, see rawws.py, plus one websockets-library client as a cross-check).
 2. 1,000 connected clients on ``summary`` (coalesced to 2 updates/s): update rate and lag per client.
 3. Readings history, 24 h at 1-minute buckets, on >= 10 million raw rows (plus their rollups): p50/p95.
 """
@@ -12,6 +13,7 @@ import argparse
 import asyncio
 import json
 import os
+import random
 import statistics
 import sys
 import tempfile
@@ -27,6 +29,9 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 from websockets.asyncio.client import connect
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import rawws  # noqa: E402
+
 from dashboards.testing import http_origin, login, session_headers
 from ioc import auth
 from ioc.db import NOTIFY_CHANNEL, create_pool
@@ -34,7 +39,11 @@ from ioc.settings import Settings
 from ioc.stack import free_port
 from ioc.up import Stack, wait_http
 
-PROBE = "BENCH-PROBE"
+PROBE = "BENCH-PROBE"  # the probe devices are BENCH-PROBE-0 .. -9, all in zone q1
+# Probe readings go round-robin over several devices, so each reports every few seconds as field
+# devices do. One device sending twice a second would also measure the ingest's latest-value
+# throttle (a key's latest value is written at most every 0.5 s), not the path of a reading.
+PROBE_DEVICES = [f"{PROBE}-{i}" for i in range(10)]
 BENCH_PASSWORD = "benchmark viewer password"
 
 
@@ -55,9 +64,11 @@ def ms(values: list[float]) -> str:
 
 
 async def register(pool: asyncpg.Pool, load_devices: int) -> None:
-    """The probe (zone q1) and the load devices (spread over the zones), then tell the ingest."""
+    """The probes (zone q1) and the load devices (spread over the zones), then tell the ingest."""
     zones = [r["zone_id"] for r in await pool.fetch("SELECT zone_id FROM zones ORDER BY zone_id")]
-    rows = [(PROBE, "q1")] + [(f"LOAD-{i:05d}", zones[i % len(zones)]) for i in range(1, load_devices + 1)]
+    rows = [(p, "q1") for p in PROBE_DEVICES] + [
+        (f"LOAD-{i:05d}", zones[i % len(zones)]) for i in range(1, load_devices + 1)
+    ]
     await pool.executemany(
         "INSERT INTO devices (device_id, kind, name, zone) VALUES ($1, 'flood', $1, $2) "
         "ON CONFLICT (device_id) DO NOTHING",
@@ -67,8 +78,12 @@ async def register(pool: asyncpg.Pool, load_devices: int) -> None:
 
 
 async def probe_publisher(mqtt_url: str, count: int, interval: float, sent: dict[int, float]) -> None:
-    """Publish the probe's water level = sequence number at QoS 1 over one connection, as a device does;
-    the clock starts when the message is handed to the client library."""
+    """Publish probe water levels = sequence numbers at QoS 1 over one connection, as devices do;
+    the clock starts when the message is handed to the client library.
+
+    The gaps are random (0.5 to 1.5 x ``interval``): at a fixed gap the probes would keep one phase
+    against the server's coalescing period and all wait about the same, short or long."""
+    gaps = random.Random(5)
     broker = urlsplit(mqtt_url)  # the simulators' account: anonymous clients are refused
     client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"bench-probe-{os.getpid()}", protocol=mqtt.MQTTv5)
     client.username_pw_set(unquote(broker.username or ""), unquote(broker.password or ""))
@@ -78,8 +93,9 @@ async def probe_publisher(mqtt_url: str, count: int, interval: float, sent: dict
         for seq in range(1, count + 1):
             payload = json.dumps({"ts": datetime.now(UTC).isoformat(), "metrics": {"water_level_cm": float(seq)}})
             sent[seq] = time.monotonic()
-            client.publish(f"ioc/v1/flood/{PROBE}/telemetry", payload, qos=1)
-            await asyncio.sleep(interval)
+            device = PROBE_DEVICES[seq % len(PROBE_DEVICES)]
+            client.publish(f"ioc/v1/flood/{device}/telemetry", payload, qos=1)
+            await asyncio.sleep(interval * gaps.uniform(0.5, 1.5))
     finally:
         client.disconnect()
         client.loop_stop()
@@ -96,15 +112,21 @@ def live_socket(url: str, token: str, open_timeout: float) -> Any:
     )
 
 
-async def watcher(
-    url: str,
-    token: str,
-    channels: list[str],
-    seen: dict[int, list[float]],
-    stats: dict[str, int],
-    stop: asyncio.Event,
+def probe_values(text: bytes | str) -> list[int]:
+    """The probe's water levels (its sequence numbers) in one zone-channel message."""
+    msg = json.loads(text)
+    return [
+        int(d["latest"]["water_level_cm"]["value"])
+        for d in msg["data"].get("devices", [])
+        if str(d.get("device_id")).startswith(PROBE)
+        and (d.get("latest") or {}).get("water_level_cm", {}).get("value") is not None
+    ]
+
+
+async def reference_watcher(
+    url: str, token: str, channels: list[str], seen: dict[int, float], stop: asyncio.Event
 ) -> None:
-    """One client: record when each probe value shows up on the zone channel."""
+    """A client on the websockets library (what an integrator would use): a cross-check of the lean ones."""
     async with live_socket(url, token, 60) as ws:
         await ws.send(json.dumps({"op": "subscribe", "channels": channels}))
         while not stop.is_set():
@@ -112,63 +134,79 @@ async def watcher(
                 raw = await asyncio.wait_for(ws.recv(), 1.0)
             except TimeoutError:
                 continue
-            stats["messages"] += 1
-            if PROBE not in raw:
-                continue
-            msg = json.loads(raw)
-            for d in msg["data"].get("devices", []):
-                value = (
-                    d.get("latest", {}).get("water_level_cm", {}).get("value") if d.get("device_id") == PROBE else None
-                )
-                if value is not None:
-                    seen.setdefault(int(value), []).append(time.monotonic())
+            if PROBE in raw:
+                for value in probe_values(raw):
+                    seen.setdefault(value, time.monotonic())
 
 
 async def latency_under_load(
     base: str, token: str, mqtt_url: str, database_url: str, clients: int, seconds: float, interval: float
 ) -> None:
-    """Part 1: probe latency seen by ``clients`` websocket clients while the load runs."""
+    """Part 1: probe latency seen by ``clients`` websocket clients while the load runs.
+
+    The clients are lean (rawws: arrival stamped as the bytes come in, JSON parsed after the run), so
+    the figures are the server's and not this process's backlog; one websockets-library client runs
+    beside them as a cross-check.
+    """
     url = base.replace("http://", "ws://") + "/ws/v1/live"
-    seen: dict[int, list[float]] = {}
-    stats = {"messages": 0}
+    headers = {"Origin": http_origin(url), **session_headers(token)}
+    subscribe = json.dumps({"op": "subscribe", "channels": ["summary", "zone:q1"]}).encode()
+    lean = []
+    for _ in range(clients):
+        client = await rawws.connect(url, headers, PROBE.encode())
+        client.send(0x1, subscribe)
+        lean.append(client)
     stop = asyncio.Event()
-    tasks = [
-        asyncio.create_task(watcher(url, token, ["summary", "zone:q1"], seen, stats, stop)) for _ in range(clients)
-    ]
+    reference_seen: dict[int, float] = {}
+    reference = asyncio.create_task(reference_watcher(url, token, ["summary", "zone:q1"], reference_seen, stop))
     await asyncio.sleep(3.0)
     sent: dict[int, float] = {}
     committed: dict[int, float] = {}
 
     def on_commit(conn: object, pid: int, channel: str, payload: str) -> None:
         # The ingest's commit notice names the probe: the newest probe reading is now in the database.
-        if PROBE in payload and sent:
+        if sent and PROBE_DEVICES[max(sent) % len(PROBE_DEVICES)] in payload:
             committed.setdefault(max(sent), time.monotonic())
 
     listener = await asyncpg.connect(database_url)
     await listener.add_listener(NOTIFY_CHANNEL, on_commit)
+    counted = sum(c.messages for c in lean)
     started = time.monotonic()
     await probe_publisher(mqtt_url, int(seconds / interval), interval, sent)
     await asyncio.sleep(3.0)
-    stop.set()
-    await asyncio.gather(*tasks, return_exceptions=True)
-    await listener.close()
     elapsed = time.monotonic() - started
+    received = sum(c.messages for c in lean) - counted
+    stop.set()
+    for client in lean:
+        client.close()
+    await asyncio.gather(reference, return_exceptions=True)
+    await listener.close()
+    seen: dict[int, list[float]] = {}
+    for client in lean:
+        first: dict[int, float] = {}
+        for at, text in client.kept:
+            for value in probe_values(text):
+                first.setdefault(value, at)
+        for value, at in first.items():
+            seen.setdefault(value, []).append(at)
     latencies = [t - sent[seq] for seq, times in seen.items() if seq in sent for t in times]
-    first = [min(times) - sent[seq] for seq, times in seen.items() if seq in sent]
+    first_client = [min(times) - sent[seq] for seq, times in seen.items() if seq in sent]
     delivered = sum(len(t) for s, t in seen.items() if s in sent)
     print(
         f"[1] {clients} clients on summary + zone:q1 under load, {len(sent)} probes: "
-        f"{delivered}/{len(sent) * clients} probe deliveries; "
-        f"{stats['messages'] / elapsed:.0f} msgs/s received"
+        f"{delivered}/{len(sent) * clients} probe deliveries; {received / elapsed:.0f} msgs/s received"
     )
     if latencies:
         print(f"    publish -> websocket (all clients): {ms(latencies)}")
-        print(f"    publish -> websocket (first client): {ms(first)}")
+        print(f"    publish -> websocket (first client): {ms(first_client)}")
         print(f"    of which publish -> committed (ingest): {ms([committed[q] - sent[q] for q in committed])}")
         print(
             "    and committed -> websocket (live server, first client): "
             f"{ms([min(seen[q]) - committed[q] for q in committed if q in seen])}"
         )
+    reference_lat = [t - sent[q] for q, t in reference_seen.items() if q in sent]
+    if reference_lat:
+        print(f"    cross-check, one websockets-library client beside them: {ms(reference_lat)}")
 
 
 async def many_clients(base: str, token: str, clients: int, seconds: float) -> None:

@@ -7,7 +7,9 @@ finite numbers) so the hub can diff and send them without further conversion.
 
 from __future__ import annotations
 
+import heapq
 import logging
+import math
 from collections import defaultdict
 from datetime import datetime, timedelta
 from typing import Any
@@ -39,8 +41,11 @@ DEVICE_COLUMNS = (
 
 
 def _meta_number(metadata: Row, key: str, default: float) -> float:
-    value = number(metadata.get(key)) if isinstance(metadata.get(key), int | float) else None
-    return float(value) if value is not None else default
+    """A finite number from device metadata (not a boolean or text), else ``default``."""
+    value = metadata.get(key)
+    if type(value) is float or type(value) is int:  # noqa: E721 (exact types: True is not 1 cm)
+        return float(value) if math.isfinite(value) else default
+    return default
 
 
 def flood_level(level_cm: float | None, metadata: Row) -> str | None:
@@ -316,45 +321,55 @@ def _status_counts(devices: list[Row]) -> Row:
     return {"total": len(devices), **counts}
 
 
-def flood_view(devices: list[Row]) -> Row:
-    """Flood headline figures and the 10 highest water levels."""
-    live = [d for d in devices if d["kind"] == "flood" and d["status"] not in SILENT]
-    top: list[Row] = []
-    rains: list[float] = []
+def _live(devices: list[Row], kind: str) -> list[Row]:
+    return [d for d in devices if d["kind"] == kind and d["status"] not in SILENT]
+
+
+def _level_rows(live: list[Row]) -> list[tuple[float, str, Row]]:
+    """(water level, device id, device) of the live flood devices that report a level."""
+    out = []
     for d in live:
-        rain = _value(d, "rainfall_mm_h")
-        if rain is not None:
-            rains.append(rain)
-        level = _value(d, "water_level_cm")
-        if level is None:
-            continue
-        meta = d["metadata"]
-        top.append(
-            {
-                "device_id": d["device_id"],
-                "name": d["name"],
-                "zone": d["zone"],
-                "level_cm": _round(level),
-                "warning_cm": _meta_number(meta, "warning_cm", DEFAULT_WARNING_CM),
-                "danger_cm": _meta_number(meta, "danger_cm", DEFAULT_DANGER_CM),
-                "rain_mm_h": _round(rain),
-            }
-        )
-    top.sort(key=lambda t: (-t["level_cm"], t["device_id"]))
+        entry = d["latest"].get("water_level_cm")
+        if entry and entry["value"] is not None:
+            out.append((entry["value"], d["device_id"], d))
+    return out
+
+
+def flood_view(devices: list[Row]) -> Row:
+    """Flood headline figures and the 10 highest water levels.
+
+    The summary computes this for the whole fleet several times a second: the top rows are built
+    for the 10 shown only.
+    """
+    live = _live(devices, "flood")
+    levels = _level_rows(live)
+    rains = [v for d in live if (v := _value(d, "rainfall_mm_h")) is not None]
+    # Highest level first, ties by device id (levels are compared as shown, to 0.1 cm).
+    top = heapq.nsmallest(TOP_N, levels, key=lambda t: (-round(t[0], 1), t[1]))
+    rows = [
+        {
+            "device_id": d["device_id"],
+            "name": d["name"],
+            "zone": d["zone"],
+            "level_cm": _round(level),
+            "warning_cm": _meta_number(d["metadata"], "warning_cm", DEFAULT_WARNING_CM),
+            "danger_cm": _meta_number(d["metadata"], "danger_cm", DEFAULT_DANGER_CM),
+            "rain_mm_h": _round(_value(d, "rainfall_mm_h")),
+        }
+        for level, _, d in top
+    ]
     return {
-        "max_level_cm": top[0]["level_cm"] if top else None,
-        "max_device_id": top[0]["device_id"] if top else None,
+        "max_level_cm": rows[0]["level_cm"] if rows else None,
+        "max_device_id": rows[0]["device_id"] if rows else None,
         "points_warning": sum(1 for d in live if d["level"] in ("warning", "danger")),
         "points_danger": sum(1 for d in live if d["level"] == "danger"),
         "avg_rain_mm_h": _round(sum(rains) / len(rains)) if rains else None,
-        "top": top[:TOP_N],
+        "top": rows,
     }
 
 
-def traffic_view(devices: list[Row]) -> Row:
-    """Traffic headline figures and the 10 most congested detectors."""
-    live = [d for d in devices if d["kind"] == "traffic" and d["status"] not in SILENT]
-    worst: list[tuple[float, Row]] = []
+def _flow_and_speeds(live: list[Row]) -> tuple[float | None, list[float]]:
+    """Total flow (vehicles/h, None when no detector counts) and the reported speeds of ``live``."""
     speeds: list[float] = []
     flow = 0.0
     flowing = False
@@ -365,29 +380,38 @@ def traffic_view(devices: list[Row]) -> Row:
             flow += count * 3600.0 / interval
             flowing = True
         speed = _value(d, "avg_speed_kmh")
+        if speed is not None:
+            speeds.append(speed)
+    return (flow if flowing else None), speeds
+
+
+def traffic_view(devices: list[Row]) -> Row:
+    """Traffic headline figures and the 10 most congested detectors."""
+    live = _live(devices, "traffic")
+    flow, speeds = _flow_and_speeds(live)
+    ratios: list[tuple[float, str, float, float, Row]] = []
+    for d in live:
+        speed = _value(d, "avg_speed_kmh")
         if speed is None:
             continue
-        speeds.append(speed)
         free = _meta_number(d["metadata"], "free_flow_kmh", DEFAULT_FREE_FLOW_KMH)
-        worst.append(
-            (
-                speed / free if free > 0 else 1.0,
-                {
-                    "device_id": d["device_id"],
-                    "name": d["name"],
-                    "zone": d["zone"],
-                    "speed_kmh": _round(speed),
-                    "free_flow_kmh": free,
-                    "congestion": d["congestion"],
-                },
-            )
-        )
-    worst.sort(key=lambda w: (w[0], w[1]["device_id"]))
+        ratios.append((speed / free if free > 0 else 1.0, d["device_id"], speed, free, d))
+    worst = heapq.nsmallest(TOP_N, ratios, key=lambda w: (w[0], w[1]))
     return {
         "mean_speed_kmh": _round(sum(speeds) / len(speeds)) if speeds else None,
-        "flow_veh_h": round(flow) if flowing else None,
+        "flow_veh_h": round(flow) if flow is not None else None,
         "congested": sum(1 for d in live if (d["congestion"] or 0) >= 2),
-        "worst": [w for _, w in worst[:TOP_N]],
+        "worst": [
+            {
+                "device_id": d["device_id"],
+                "name": d["name"],
+                "zone": d["zone"],
+                "speed_kmh": _round(speed),
+                "free_flow_kmh": free,
+                "congestion": d["congestion"],
+            }
+            for _, _, speed, free, d in worst
+        ],
     }
 
 
@@ -415,15 +439,15 @@ def zone_state(devices: list[Row], alerts: list[Row]) -> str:
 
 def zone_entry(zone: Row, devices: list[Row], alerts: list[Row], incidents: int) -> Row:
     """One zone's line in the summary."""
-    flood = flood_view(devices)
-    traffic = traffic_view(devices)
+    levels = _level_rows(_live(devices, "flood"))
+    _, speeds = _flow_and_speeds(_live(devices, "traffic"))
     return {
         "zone_id": zone["zone_id"],
         "name": zone["name"],
         "priority": zone["priority"],
         "state": zone_state(devices, alerts),
-        "flood_max_cm": flood["max_level_cm"],
-        "speed_kmh": traffic["mean_speed_kmh"],
+        "flood_max_cm": _round(max(level for level, _, _ in levels)) if levels else None,
+        "speed_kmh": _round(sum(speeds) / len(speeds)) if speeds else None,
         "incidents_1h": incidents,
         "open_alerts": sum(1 for a in alerts if a["state"] != "resolved"),
     }

@@ -33,6 +33,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         lifespan="on",
         ws_ping_interval=20.0,
         ws_ping_timeout=20.0,
+        ws_per_message_deflate=settings.ws_compression,
         timeout_graceful_shutdown=5,
     )
     server = uvicorn.Server(config)

@@ -79,6 +79,7 @@ class Settings(BaseSettings):
     alert_rules_file: Path = REPO_ROOT / "dashboards" / "rules.yaml"
     ws_coalesce_ms: int = Field(200, ge=20)  # per channel: at most 5 deltas a second
     ws_heartbeat_s: float = Field(10.0, gt=0)
+    ws_compression: bool = False  # permessage-deflate: costs server CPU per client and message
     map_tile_url: str = ""
     allowed_origins: list[str] = Field(default_factory=list)
     session_secret: str = ""

@@ -75,6 +75,25 @@ def test_summary_counts_and_rankings() -> None:
     assert s["cameras"]["incidents_1h"] == 2
 
 
+def test_rankings_keep_the_top_ten_in_order_with_ties_by_id() -> None:
+    """Top flood points: highest first, equal levels (to 0.1 cm) by device id, ten at most; worst
+    detectors: lowest speed against free flow first. Per-zone lines carry the zone's own maxima."""
+    levels = [5, 12.04, 12.01, 40, 40, 3, 17, 25, 8, 31, 22, 19]
+    devices = [device(f"F{i:02d}", "flood", zone=f"z{i % 2}", water_level_cm=v) for i, v in enumerate(levels)]
+    devices += [device(f"T{i}", "traffic", zone="z1", avg_speed_kmh=v) for i, v in enumerate((30, 12, 49, 12))]
+    devices[7]["metadata"] = {"warning_cm": True, "danger_cm": float("nan")}  # not numbers: the defaults apply
+    zones = [{"zone_id": z, "name": z, "priority": False} for z in ("z0", "z1")]
+    s = agg.summary_view(zones, devices, [], {}, {})
+    top = s["flood"]["top"]
+    assert [t["device_id"] for t in top] == ["F03", "F04", "F09", "F07", "F10", "F11", "F06", "F01", "F02", "F08"]
+    assert [t["level_cm"] for t in top[-3:]] == [12.0, 12.0, 8]
+    assert (top[3]["warning_cm"], top[3]["danger_cm"]) == (agg.DEFAULT_WARNING_CM, agg.DEFAULT_DANGER_CM)
+    assert [w["device_id"] for w in s["traffic"]["worst"]] == ["T1", "T3", "T0", "T2"]
+    by_zone = {z["zone_id"]: z for z in s["zones"]}
+    assert (by_zone["z0"]["flood_max_cm"], by_zone["z1"]["flood_max_cm"]) == (40, 40)
+    assert (by_zone["z0"]["speed_kmh"], by_zone["z1"]["speed_kmh"]) == (None, 25.8)
+
+
 def test_delta_carries_only_changes_by_key() -> None:
     old = {
         "a": 1,

@@ -28,14 +28,16 @@ ZONE = "q10"
 
 @pytest.fixture(scope="module")
 def servers(run_ioc, tmp_path_factory) -> Iterator[list[str]]:  # type: ignore[no-untyped-def]
-    """Two API servers side by side (fast coalescing, 1 s heartbeats, no alert rules)."""
+    """Two API servers side by side (fast coalescing, 1 s heartbeats, no alert rules); the second
+    offers compressed frames (IOC_WS_COMPRESSION), so every test on both covers both."""
     rules = Path(tmp_path_factory.mktemp("live")) / "rules.yaml"
     rules.write_text("version: 1\nrules: []\n")
     env = {"IOC_WS_COALESCE_MS": "100", "IOC_WS_HEARTBEAT_S": "1", "IOC_ALERT_RULES_FILE": str(rules)}
     children, bases = [], []
     for i in range(2):
         port = free_port()
-        children.append(run_ioc(f"serve-live-{i}", "serve", "--port", str(port), env=env))
+        env_i = {**env, "IOC_WS_COMPRESSION": "true"} if i == 1 else env
+        children.append(run_ioc(f"serve-live-{i}", "serve", "--port", str(port), env=env_i))
         bases.append(f"http://127.0.0.1:{port}")
     for child, base in zip(children, bases, strict=True):
         wait_http(f"{base}/api/v1/health", 30, child)
@@ -140,6 +142,17 @@ async def test_errors_keep_the_connection_open(servers: list[str], token: str) -
         await client.wait_for(lambda c: any(m["type"] == "heartbeat" for m in c.messages), what="heartbeat")
         heartbeat = next(m for m in client.messages if m["type"] == "heartbeat")
         assert heartbeat["channel"] == "" and heartbeat["data"] == {}
+
+
+async def test_compression_only_when_configured(servers: list[str], token: str) -> None:
+    """Both clients offer permessage-deflate: the default server declines it, the configured one takes it."""
+    for base, expected in zip(servers, (None, "permessage-deflate"), strict=True):
+        async with LiveClient(ws_url(base), token) as client:
+            assert client.ws is not None and client.ws.response is not None
+            extensions = client.ws.response.headers.get("Sec-WebSocket-Extensions")
+            assert (extensions.split(";")[0] if extensions else None) == expected, (base, extensions)
+            await client.subscribe("summary")
+            await client.wait_for(lambda c: "summary" in c.states, what="summary snapshot")
 
 
 async def test_heartbeats_on_an_idle_connection(servers: list[str], token: str) -> None:
