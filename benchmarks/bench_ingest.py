@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -140,6 +141,7 @@ def main() -> None:
         naive_proc.stop()
     finally:
         stack.stop()
+        shutil.rmtree(stack.state_dir, ignore_errors=True)  # a few GB of database per run
 
     print("\n== ingest benchmark (broker, database with fsync, ingest and load generator on this machine) ==")
     for name, figures in (("ioc ingest", ours), ("naive INSERT per message", naive)):

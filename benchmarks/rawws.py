@@ -15,6 +15,7 @@ import base64
 import os
 import struct
 import time
+from collections.abc import Callable
 from urllib.parse import urlsplit
 
 
@@ -33,10 +34,12 @@ def client_frame(opcode: int, payload: bytes) -> bytes:
 
 
 class RawClient(asyncio.Protocol):
-    """One connection; ``kept`` holds (arrival time, text) of every text message containing ``marker``."""
+    """One connection; ``kept`` holds (arrival time, text) of every text message containing ``marker``
+    (times from ``clock``: monotonic, or wall time to compare with the server's timestamps)."""
 
-    def __init__(self, marker: bytes) -> None:
+    def __init__(self, marker: bytes, clock: Callable[[], float] = time.monotonic) -> None:
         self.marker = marker
+        self.clock = clock
         self.kept: list[tuple[float, bytes]] = []
         self.messages = 0
         self.buffer = bytearray()
@@ -55,7 +58,7 @@ class RawClient(asyncio.Protocol):
             self.closed.set_result(None)
 
     def data_received(self, data: bytes) -> None:
-        now = time.monotonic()
+        now = self.clock()
         self.buffer += data
         if not self.upgraded.done():
             end = self.buffer.find(b"\r\n\r\n")
@@ -114,12 +117,18 @@ class RawClient(asyncio.Protocol):
             self.transport.close()
 
 
-async def connect(url: str, headers: dict[str, str], marker: bytes, timeout: float = 60.0) -> RawClient:
+async def connect(
+    url: str,
+    headers: dict[str, str],
+    marker: bytes,
+    timeout: float = 60.0,
+    clock: Callable[[], float] = time.monotonic,
+) -> RawClient:
     """Open ``url`` (ws://host:port/path) with extra request headers; returns the upgraded client."""
     parts = urlsplit(url)
     loop = asyncio.get_running_loop()
     _, client = await asyncio.wait_for(
-        loop.create_connection(lambda: RawClient(marker), parts.hostname, parts.port or 80), timeout
+        loop.create_connection(lambda: RawClient(marker, clock), parts.hostname, parts.port or 80), timeout
     )
     key = base64.b64encode(os.urandom(16)).decode()
     lines = [

@@ -79,6 +79,15 @@ def _value(device: Row, metric: str) -> float | None:
     return entry["value"] if entry else None
 
 
+def _derive(device: Row, metadata: Row) -> Row:
+    """Set the device's flood level or congestion band from its latest values; returns it."""
+    if device["kind"] == "flood":
+        device["level"] = flood_level(_value(device, "water_level_cm"), metadata)
+    elif device["kind"] == "traffic":
+        device["congestion"] = congestion(_value(device, "avg_speed_kmh"), metadata)
+    return device
+
+
 def _device(row: asyncpg.Record, latest: dict[str, Row]) -> Row:
     """A device row and its latest values as the API's device object."""
     metadata = row["metadata"] if isinstance(row["metadata"], dict) else {}
@@ -100,11 +109,11 @@ def _device(row: asyncpg.Record, latest: dict[str, Row]) -> Row:
         "level": None,
         "congestion": None,
     }
-    if row["kind"] == "flood":
-        device["level"] = flood_level(_value(device, "water_level_cm"), metadata)
-    elif row["kind"] == "traffic":
-        device["congestion"] = congestion(_value(device, "avg_speed_kmh"), metadata)
-    return device
+    return _derive(device, metadata)
+
+
+def _latest_entry(metric: str, part: str, value: Any, time: datetime) -> tuple[str, Row]:
+    return (metric if not part else f"{metric}.{part}"), {"value": number(value), "time": iso(time)}
 
 
 def _filters(
@@ -147,9 +156,41 @@ async def load_devices(
         "WHERE device_id = ANY($1::text[]) ORDER BY device_id, metric, part",
         ids,
     ):
-        name = lv["metric"] if not lv["part"] else f"{lv['metric']}.{lv['part']}"
-        latest[lv["device_id"]][name] = {"value": number(lv["value"]), "time": iso(lv["time"])}
+        name, entry = _latest_entry(lv["metric"], lv["part"], lv["value"], lv["time"])
+        latest[lv["device_id"]][name] = entry
     return [_device(r, latest.get(r["device_id"], {})) for r in rows]
+
+
+async def reload_live_fields(conn: asyncpg.Connection, known: dict[str, Row], device_ids: list[str]) -> list[Row]:
+    """The ``known`` devices among ``device_ids`` with fresh status, last_seen, snapshot time and latest
+    values, in one round trip; the registry fields (name, zone, metadata...) are kept from ``known``.
+
+    This is the live hub's hot path: the ingest names the devices it touched several times a second.
+    Registry edits come with their own notification and a full reload. Devices that are no longer
+    enabled are missing from the result.
+    """
+    fresh: dict[str, Row] = {}
+    for r in await conn.fetch(
+        "SELECT d.device_id, d.status, d.last_seen, s.time AS snapshot_at, lv.metric, lv.part, lv.time, lv.value "
+        "FROM devices d LEFT JOIN snapshots s ON s.device_id = d.device_id "
+        "LEFT JOIN latest_values lv ON lv.device_id = d.device_id "
+        "WHERE d.enabled AND d.device_id = ANY($1::text[])",
+        device_ids,
+    ):
+        device = fresh.get(r["device_id"])
+        if device is None:
+            base = known[r["device_id"]]
+            device = fresh[r["device_id"]] = {
+                **base,
+                "status": r["status"],
+                "last_seen": iso(r["last_seen"]),
+                "snapshot_at": iso(r["snapshot_at"]),
+                "latest": {},
+            }
+        if r["metric"] is not None:
+            name, entry = _latest_entry(r["metric"], r["part"], r["value"], r["time"])
+            device["latest"][name] = entry
+    return [_derive(device, device["metadata"]) for device in fresh.values()]
 
 
 async def count_devices(

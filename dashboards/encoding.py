@@ -13,6 +13,8 @@ def iso(value: datetime | None) -> str | None:
     """A datetime as ISO 8601 UTC with a ``Z`` suffix (None stays None)."""
     if value is None:
         return None
+    if value.tzinfo is UTC:  # what asyncpg returns for timestamptz: the common case, made cheap
+        return value.isoformat().replace("+00:00", "Z")
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
     return value.astimezone(UTC).isoformat().replace("+00:00", "Z")

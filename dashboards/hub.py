@@ -1,8 +1,8 @@
 """The live hub: database notifications in, one coalesced delta per channel out to every subscriber.
 
 ``NOTIFY ioc_ingest`` / ``ioc_alerts`` -> pending changes -> refresh only what changed (at most every
-REFRESH_MIN_S) -> recompute each affected channel that has subscribers, once -> diff against the
-channel's last state -> offer the delta to each subscriber's slot.
+REFRESH_MIN_S, and at once when a held channel is due) -> recompute each affected channel that has
+subscribers, once -> diff against the channel's last state -> offer the delta to each subscriber's slot.
 
 Coalescing is per channel: a channel sends at most one delta per ``ws_coalesce_ms``. A change to a
 channel that has been quiet for that long goes out at once (leading edge); one that comes sooner is
@@ -16,6 +16,7 @@ next one, so it always receives the newest state and never an unbounded queue.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import json
 import logging
@@ -174,7 +175,9 @@ class Hub:
         self._last_sent: dict[str, float] = {}  # channel -> loop time of its last delta
         self._held: set[str] = set()  # channels with a change waiting for their interval to end
         self._flush_at: asyncio.TimerHandle | None = None
+        self._conn: asyncpg.pool.PoolConnectionProxy | None = None  # the refreshes' own connection
         self._wake = asyncio.Event()
+        self._flush_due = asyncio.Event()  # a held channel may go: the pause between refreshes ends
         self._ready = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -194,6 +197,9 @@ class Hub:
         self._tasks = []
         if self._flush_at is not None:
             self._flush_at.cancel()
+        if self._conn is not None:
+            conn, self._conn = self._conn, None
+            await self.pool.release(conn)
 
     async def ready(self) -> None:
         """Wait until the live state has been loaded once (TimeoutError after 30 s)."""
@@ -320,19 +326,27 @@ class Hub:
     # ------------------------------------------------------------ updates
 
     async def _update_loop(self) -> None:
-        """Apply pending changes as they come, at most once per REFRESH_MIN_S (channels are capped in publish)."""
+        """Apply pending changes as they come, at most once per REFRESH_MIN_S, and send held channels.
+
+        A held channel's flush runs through here too: the refresh just before it picks up whatever was
+        committed while the channel waited, so its delta is as fresh as possible when it may go.
+        """
         while True:
             await self._wake.wait()
             self._wake.clear()
+            self._flush_due.clear()
             started = time.monotonic()
             pending, self._pending = self._pending, Pending()
+            changed: set[str] = set()
             try:
-                await self._update(pending)
+                changed = await self._update(pending)
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as exc:
                 logger.warning("live update failed (%s); retrying with a full reload", exc)
                 self._pending.full = True
                 self._wake.set()
+                self.publish(set())  # held channels still go out, with the state we have
                 await asyncio.sleep(1.0)
+                continue
             finally:
                 took = time.monotonic() - started
                 metrics.LIVE_REFRESH_SECONDS.observe(took)
@@ -341,11 +355,23 @@ class Hub:
                         "slow live refresh",
                         extra={"seconds": round(took, 2), "full": pending.full, "devices": len(pending.devices)},
                     )
-            await asyncio.sleep(max(0.0, min(REFRESH_MIN_S, self.interval) - (time.monotonic() - started)))
+            self.publish(changed)
+            rest = min(REFRESH_MIN_S, self.interval) - (time.monotonic() - started)
+            if rest > 0 and not self._flush_due.is_set():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._flush_due.wait(), rest)
 
-    async def _update(self, p: Pending) -> None:
+    async def _update(self, p: Pending) -> set[str]:
+        """Refresh what ``p`` says changed; returns the affected channels."""
         changed: set[str] = set()
-        async with self.pool.acquire() as conn:
+        if not (p.full or p.all_devices or p.devices or p.alerts or p.events or p.windows):
+            return changed
+        # One connection kept for refreshes: a pool hand-back resets the session, a round trip that
+        # would come with every refresh (tens a second under load).
+        if self._conn is None:
+            self._conn = await self.pool.acquire()
+        conn = self._conn
+        try:
             if p.full:
                 changed |= await self.live.load_all(conn)
             else:
@@ -357,8 +383,12 @@ class Hub:
                     changed |= await self.live.refresh_events(conn)
                 if p.windows:
                     changed |= await self.live.refresh_windows(conn)
+        except BaseException:
+            self._conn = None
+            await self.pool.release(conn)  # a broken connection is replaced by the pool
+            raise
         self._ready.set()
-        self.publish(changed)
+        return changed
 
     def publish(self, changed: set[str]) -> None:
         """Recompute each changed channel that has subscribers, once, and offer the delta to each.
@@ -395,6 +425,7 @@ class Hub:
             self._flush_at = loop.call_at(earliest, self._flush_held)
 
     def _flush_held(self) -> None:
-        """Send the held channels whose interval is up."""
+        """A held channel's interval is up: refresh now (without the usual pause) and send it."""
         self._flush_at = None
-        self.publish(set())
+        self._flush_due.set()
+        self._wake.set()

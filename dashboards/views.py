@@ -70,8 +70,19 @@ class LiveState:
         return changed | {"summary"} | {f"zone:{z}" for z in self.zones}
 
     async def refresh_devices(self, conn: asyncpg.Connection, device_ids: list[str] | None) -> set[str]:
-        """Reload the given devices (all when None); returns the affected channels."""
-        rows = await agg.load_devices(conn, device_ids=device_ids)
+        """Reload the given devices (all when None); returns the affected channels.
+
+        Known devices reload only what the ingest changes (status, times, latest values); a device
+        new to this server is loaded whole.
+        """
+        if device_ids is None or not self.devices:
+            rows = await agg.load_devices(conn, device_ids=device_ids)
+        else:
+            known = [d for d in device_ids if d in self.devices]
+            new = [d for d in device_ids if d not in self.devices]
+            rows = await agg.reload_live_fields(conn, self.devices, known) if known else []
+            if new:
+                rows += await agg.load_devices(conn, device_ids=new)
         changed: set[str] = set()
         fresh = {d["device_id"]: d for d in rows}
         gone = (set(self.devices) - set(fresh)) if device_ids is None else (set(device_ids) - set(fresh))

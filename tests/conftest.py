@@ -6,11 +6,12 @@ The same code as ``ioc up`` (ioc.up.Stack) starts it, so the suite tests what us
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote, unquote
@@ -48,12 +49,35 @@ class Broker:
         return f"mqtt://{quote(self.reader, safe='')}:{quote(self.reader_password, safe='')}@{self.host}:{self.port}"
 
 
+def _scratch(request: pytest.FixtureRequest) -> Iterator[Callable[[str], Path]]:
+    """Make throwaway folders readable by the postgres user; at teardown they are removed if no test
+    failed meanwhile, else kept (with the services' logs) and their paths printed."""
+    made: list[Path] = []
+    failed_before = request.session.testsfailed
+
+    def make(prefix: str) -> Path:
+        root = Path(tempfile.mkdtemp(prefix=prefix))
+        os.chmod(root, 0o755)
+        made.append(root)
+        return root
+
+    yield make
+    for root in made:
+        if request.session.testsfailed > failed_before:
+            print(f"\nkept for inspection (a test failed): {root}")
+        else:
+            shutil.rmtree(root, ignore_errors=True)
+
+
+scratch_dir = pytest.fixture(_scratch, name="scratch_dir")
+module_scratch_dir = pytest.fixture(_scratch, scope="module", name="module_scratch_dir")
+session_scratch_dir = pytest.fixture(_scratch, scope="session", name="session_scratch_dir")
+
+
 @pytest.fixture(scope="session")
-def state_dir() -> Iterator[Path]:
-    """A throwaway state folder readable by the postgres user."""
-    root = Path(tempfile.mkdtemp(prefix="ioc-test-"))
-    os.chmod(root, 0o755)
-    yield root
+def state_dir(session_scratch_dir: Callable[[str], Path]) -> Path:
+    """The test stack's state folder (a database and a broker, a few hundred MB)."""
+    return session_scratch_dir("ioc-test-")
 
 
 @pytest.fixture(scope="session")

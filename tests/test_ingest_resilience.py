@@ -5,12 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import signal
 import sys
-import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import asyncpg
@@ -25,10 +23,9 @@ DEVICES = 100
 
 
 @pytest.fixture(scope="module")
-def private_stack() -> Iterator[Stack]:
+def private_stack(module_scratch_dir: Callable[[str], Path]) -> Iterator[Stack]:
     """A database and broker of our own: these tests stop the database and kill workers."""
-    root = Path(tempfile.mkdtemp(prefix="ioc-resilience-"))
-    os.chmod(root, 0o755)
+    root = module_scratch_dir("ioc-resilience-")
     stack = Stack(
         Settings(state_dir=root, db_port=free_port(), mqtt_port=free_port(), environment="test"), fast_db=True
     )

@@ -15,7 +15,9 @@ import pytest
 from auth_fixtures import PASSWORD, people_fixture  # noqa: F401 (a fixture, requested as people)
 from conftest import Broker, mosquitto_pub
 
+from dashboards import aggregates as agg
 from dashboards.testing import LiveClient, StuckClient, login, session_headers
+from dashboards.views import LiveState
 from ioc.stack import free_port
 from ioc.up import wait_http
 
@@ -242,3 +244,47 @@ async def test_a_busy_channel_is_capped_at_one_delta_per_interval(
             assert all(g >= 0.9 for g in gaps), f"deltas closer than the 1 s interval: {gaps}"
     finally:
         server.stop()
+
+
+async def test_partial_refresh_matches_a_full_load(pool: asyncpg.Pool) -> None:
+    """The hub's hot path (status, times and latest values only) builds the same device objects as a full
+    load (what the REST API serves), including a snapshot time, a new device and a disabled one."""
+    ids = ["T-LIVE-PR1", "T-LIVE-PR2", "T-LIVE-PR3"]
+    await pool.executemany(
+        "INSERT INTO devices (device_id, kind, name, zone, metadata) VALUES ($1, $2, $1, $3, $4) "
+        "ON CONFLICT (device_id) DO NOTHING",
+        [
+            (ids[0], "flood", ZONE, {"warning_cm": 10, "danger_cm": 15}),
+            (ids[1], "camera", ZONE, {}),
+            (ids[2], "traffic", ZONE, {"free_flow_kmh": 60}),
+        ],
+    )
+    async with pool.acquire() as conn:
+        live = LiveState({"flood", "traffic", "camera"})
+        await live.load_all(conn)
+        assert live.devices[ids[0]]["level"] is None
+        await conn.execute(
+            "INSERT INTO latest_values (device_id, metric, part, time, value) VALUES "
+            "($1, 'water_level_cm', '', now(), 12.5), ($1, 'rainfall_mm_h', '', now(), 3), "
+            "($2, 'avg_speed_kmh', '', now(), 25), ($2, 'vehicle_count', 'lane1', now(), 7) "
+            "ON CONFLICT (device_id, metric, part) DO UPDATE SET value = EXCLUDED.value, time = EXCLUDED.time",
+            ids[0],
+            ids[2],
+        )
+        await conn.execute("UPDATE devices SET status = 'online', last_seen = now() WHERE device_id = ANY($1)", ids)
+        await conn.execute(
+            "INSERT INTO snapshots (device_id, time, content_type, data) VALUES ($1, now(), 'image/jpeg', '\\xffd8') "
+            "ON CONFLICT (device_id) DO UPDATE SET time = EXCLUDED.time",
+            ids[1],
+        )
+        new = "T-LIVE-PR4"  # registered after this server loaded its state
+        await conn.execute("INSERT INTO devices (device_id, kind, name, zone) VALUES ($1, 'flood', $1, $2)", new, ZONE)
+        changed = await live.refresh_devices(conn, [*ids, new])
+        full = {d["device_id"]: d for d in await agg.load_devices(conn, device_ids=[*ids, new])}
+        assert {i: live.devices[i] for i in [*ids, new]} == full
+        assert live.devices[ids[0]]["level"] == "warning" and live.devices[ids[2]]["congestion"] == 2
+        assert live.devices[ids[1]]["snapshot_at"] is not None
+        assert {f"zone:{ZONE}", "summary", f"device:{new}"} <= changed
+        await conn.execute("UPDATE devices SET enabled = false WHERE device_id = $1", new)
+        assert f"device:{new}" in await live.refresh_devices(conn, [new]) and new not in live.devices
+        await conn.execute("DELETE FROM devices WHERE device_id = ANY($1)", [*ids, new])

@@ -3,11 +3,10 @@ throwaway CA, and a device publishing over TLS whose reading is stored."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
-import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import unquote
 
@@ -21,9 +20,8 @@ from ioc.stack import free_port, spawn
 from ioc.up import Stack
 
 
-def test_ingest_over_tls_with_a_throwaway_ca(throwaway_ca: Path) -> None:  # noqa: F811
-    root = Path(tempfile.mkdtemp(prefix="ioc-tls-"))
-    os.chmod(root, 0o755)
+def test_ingest_over_tls_with_a_throwaway_ca(throwaway_ca: Path, scratch_dir: Callable[[str], Path]) -> None:  # noqa: F811
+    root = scratch_dir("ioc-tls-")
     tls_port = free_port()
     settings = Settings(
         state_dir=root,

@@ -43,17 +43,12 @@ def test_broker_config_is_the_repository_file_with_private_paths(stack) -> None:
     assert not port_free(mq.port)
 
 
-async def test_migrations_degrade_on_plain_postgresql() -> None:
+async def test_migrations_degrade_on_plain_postgresql(scratch_dir) -> None:  # type: ignore[no-untyped-def]
     """Without TimescaleDB loaded the schema is still created, with plain tables and time indexes."""
-    import os
-    import tempfile
-    from pathlib import Path
-
     from ioc.db import create_pool, migrate
     from ioc.stack import EmbeddedPostgres, free_port
 
-    root = Path(tempfile.mkdtemp(prefix="ioc-plain-"))
-    os.chmod(root, 0o755)
+    root = scratch_dir("ioc-plain-")
     pg = EmbeddedPostgres(root / "pg", free_port(), fast=True, timescaledb=False)
     pg.initdb()
     pg.start()

@@ -8,10 +8,9 @@ import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import psutil
@@ -75,10 +74,8 @@ def psql(state: Path, port: int, sql: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def state() -> Iterator[Path]:
-    root = Path(tempfile.mkdtemp(prefix="ioc-up-"))
-    os.chmod(root, 0o755)
-    yield root / "state"
+def state(module_scratch_dir: Callable[[str], Path]) -> Path:
+    return module_scratch_dir("ioc-up-") / "state"
 
 
 def test_up_serves_live_data_and_ctrl_c_leaves_no_process(state: Path) -> None:
