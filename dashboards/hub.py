@@ -265,9 +265,8 @@ class Hub:
             p.full = True
         else:
             devices = doc.get("devices")
-            # An empty list comes with latest values the ingest held back and flushed later: which
-            # devices is not said, so everything is refreshed.
-            if isinstance(devices, list) and devices:
+            # A notice that does not name its devices (another writer, an older ingest): reload them all.
+            if isinstance(devices, list):
                 before = len(p.devices)
                 p.devices.update(str(d) for d in devices)
                 metrics.LIVE_COALESCED.inc(before + len(devices) - len(p.devices))

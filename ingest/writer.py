@@ -7,7 +7,6 @@ dropped by ON CONFLICT DO NOTHING, so at-least-once delivery stores every readin
 from __future__ import annotations
 
 import heapq
-import json
 import logging
 import time
 from dataclasses import dataclass, field
@@ -15,7 +14,7 @@ from datetime import UTC, datetime
 
 import asyncpg
 
-from ioc.db import NOTIFY_CHANNEL
+from ioc.db import NOTIFY_CHANNEL, commit_notices
 from ioc.records import Event, Measurement, Snapshot, StatusChange
 
 logger = logging.getLogger(__name__)
@@ -239,7 +238,8 @@ class Writer:
                     "quarantine", records=batch.quarantine, columns=QUARANTINE_COLUMNS
                 )
             if stored or latest or batch.events or batch.snapshots or ids:
-                await self.conn.execute("SELECT pg_notify($1, $2)", NOTIFY_CHANNEL, self._notice(batch, stored, latest))
+                for notice in self._notices(batch, stored, latest):
+                    await self.conn.execute("SELECT pg_notify($1, $2)", NOTIFY_CHANNEL, notice)
         now = time.monotonic()
         for device_id, st in zip(ids, status, strict=True):
             self._device_written[device_id] = (now, st)
@@ -251,8 +251,10 @@ class Writer:
             time.perf_counter() - started,
         )
 
-    def _notice(self, batch: Batch, stored: int, latest: list[tuple[str, str, str, datetime, float]]) -> str:
-        doc: dict[str, object] = {
+    def _notices(self, batch: Batch, stored: int, latest: list[tuple[str, str, str, datetime, float]]) -> list[str]:
+        """The commit notices of a batch: its counts and every device whose state changed (data, status,
+        or latest values released by the throttle)."""
+        head = {
             "w": self.worker_id,
             "t": datetime.now(UTC).isoformat(),
             "rows": stored,
@@ -260,8 +262,4 @@ class Writer:
             "status": len(batch.seen),
             "kinds": sorted(batch.kinds),
         }
-        # Devices whose state changed: data, status, or latest values released by the throttle.
-        devices = set(batch.seen).union(row[0] for row in latest)
-        if len(devices) <= 500:
-            doc["devices"] = sorted(devices)
-        return json.dumps(doc, separators=(",", ":"))
+        return commit_notices(head, sorted(set(batch.seen).union(row[0] for row in latest)))

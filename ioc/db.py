@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 from urllib.parse import urlsplit
@@ -15,8 +16,28 @@ logger = logging.getLogger(__name__)
 
 # After each committed batch the ingest sends NOTIFY ioc_ingest with a small JSON payload:
 # {"w": worker id, "t": commit time (ISO UTC), "rows": measurement rows, "events": n, "status": n,
-#  "devices": [device ids touched] (omitted when more than 500), "kinds": [kinds touched]}
+#  "devices": [device ids whose state changed], "kinds": [kinds touched]}
+# A batch touching more devices than fit in one payload (< 8,000 bytes) sends further notices
+# {"w", "t", "devices"} in the same transaction. A notice without "devices" means "reload them all".
 NOTIFY_CHANNEL = "ioc_ingest"
+NOTICE_BYTES = 7000  # a notice's payload at most (PostgreSQL refuses 8,000 bytes, failing the transaction)
+
+
+def commit_notices(head: dict[str, Any], devices: list[str]) -> list[str]:
+    """The payloads announcing a commit: ``head`` (the counts) with the first devices, then as many
+    ``{"w", "t", "devices"}`` notices as the rest need, each under NOTICE_BYTES."""
+    notices: list[str] = []
+    part: list[str] = []
+    size = len(json.dumps(head)) + 16
+    for device_id in devices:
+        if part and size + len(device_id) + 4 > NOTICE_BYTES:
+            notices.append(json.dumps({**head, "devices": part}, separators=(",", ":")))
+            head = {"w": head.get("w"), "t": head.get("t")}  # the counts go with the first part only
+            part, size = [], len(json.dumps(head)) + 16
+        part.append(device_id)
+        size += len(device_id) + 4
+    notices.append(json.dumps({**head, "devices": part}, separators=(",", ":")))
+    return notices
 
 
 def describe(url: str) -> str:

@@ -18,6 +18,7 @@ from conftest import Broker, mosquitto_pub
 from dashboards import aggregates as agg
 from dashboards.testing import LiveClient, StuckClient, login, session_headers
 from dashboards.views import LiveState
+from ioc.db import commit_notices
 from ioc.stack import free_port
 from ioc.up import wait_http
 
@@ -288,3 +289,20 @@ async def test_partial_refresh_matches_a_full_load(pool: asyncpg.Pool) -> None:
         await conn.execute("UPDATE devices SET enabled = false WHERE device_id = $1", new)
         assert f"device:{new}" in await live.refresh_devices(conn, [new]) and new not in live.devices
         await conn.execute("DELETE FROM devices WHERE device_id = ANY($1)", [*ids, new])
+
+
+async def test_commit_notices_name_every_device_within_the_payload_limit(pool: asyncpg.Pool) -> None:
+    """A batch touching 2,000 devices with 64-character ids: every id is named once, over notices that
+    PostgreSQL accepts (a payload of 8,000 bytes or more fails the transaction); counts come once."""
+    devices = [f"{i:05d}".ljust(64, "x") for i in range(2000)]
+    head = {"w": "w1", "t": "2026-11-21T00:00:00+00:00", "rows": 6000, "events": 0, "status": 2000, "kinds": ["flood"]}
+    notices = commit_notices(head, devices)
+    docs = [json.loads(n) for n in notices]
+    assert len(notices) > 1 and all(len(n.encode()) < 8000 for n in notices)
+    assert [d for doc in docs for d in doc["devices"]] == devices
+    assert docs[0]["rows"] == 6000 and all("rows" not in doc for doc in docs[1:])
+    assert all(doc["w"] == "w1" for doc in docs)
+    async with pool.acquire() as conn, conn.transaction():
+        for notice in notices:
+            await conn.execute("SELECT pg_notify('ioc_test_notices', $1)", notice)
+    assert json.loads(commit_notices(head, [])[0])["devices"] == []

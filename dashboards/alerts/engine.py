@@ -9,7 +9,6 @@ silent devices ``stale``, and records every alert transition (which NOTIFYs ``io
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from dataclasses import dataclass, field
@@ -23,7 +22,7 @@ from dashboards.alerts import store
 from dashboards.alerts.observe import Observation, observe
 from dashboards.alerts.rules import Rule, RuleBook
 from dashboards.hub import Hub
-from ioc.db import NOTIFY_CHANNEL
+from ioc.db import NOTIFY_CHANNEL, commit_notices
 from ioc.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -212,7 +211,7 @@ class AlertEngine:
         if rows:
             ids = sorted(r["device_id"] for r in rows)
             logger.info("marked %d devices stale: %s", len(ids), ", ".join(ids[:20]))
-            notice: dict[str, Any] = {
+            head: dict[str, Any] = {
                 "w": "alert-engine",
                 "t": datetime.now(UTC).isoformat(),
                 "rows": 0,
@@ -220,9 +219,8 @@ class AlertEngine:
                 "status": len(ids),
                 "kinds": sorted({r["kind"] for r in rows}),
             }
-            if len(ids) <= 500:
-                notice["devices"] = ids
-            await conn.execute("SELECT pg_notify($1, $2)", NOTIFY_CHANNEL, json.dumps(notice))
+            for notice in commit_notices(head, ids):
+                await conn.execute("SELECT pg_notify($1, $2)", NOTIFY_CHANNEL, notice)
         return [r["device_id"] for r in rows]
 
 
