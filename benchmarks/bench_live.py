@@ -32,6 +32,7 @@ from websockets.asyncio.client import connect
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import rawws  # noqa: E402
+from common import histogram_quantile, scrape_url  # noqa: E402
 
 from dashboards.testing import http_origin, login, session_headers
 from ioc import auth
@@ -205,6 +206,12 @@ async def latency_under_load(
             "    and committed -> websocket (live server, first client): "
             f"{ms([min(seen[q]) - committed[q] for q in committed if q in seen])}"
         )
+    text = await asyncio.to_thread(scrape_url, f"{base}/metrics")
+    print(
+        "    server's own figures: live refresh (database read + diff) "
+        f"p50 {histogram_quantile(text, 'ioc_live_refresh_seconds', 0.5) * 1000:.1f} ms, "
+        f"p95 {histogram_quantile(text, 'ioc_live_refresh_seconds', 0.95) * 1000:.1f} ms"
+    )
     reference_lat = [t - sent[q] for q, t in reference_seen.items() if q in sent]
     if reference_lat:
         print(f"    cross-check, one websockets-library client beside them: {ms(reference_lat)}")
@@ -382,7 +389,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--seconds", type=float, default=30)
     p.add_argument("--coalesce-ms", type=int, default=500, help="part 2's IOC_WS_COALESCE_MS (500 = 2 updates/s)")
     p.add_argument("--live-coalesce-ms", type=int, default=200, help="part 1's IOC_WS_COALESCE_MS (the default)")
-    p.add_argument("--probe-interval", type=float, default=0.25, help="part 1: mean seconds between probe readings")
+    p.add_argument("--probe-interval", type=float, default=0.15, help="part 1: mean seconds between probe readings")
     p.add_argument("--rows", type=int, default=10_000_000)
     p.add_argument("--history-devices", type=int, default=50)
     p.add_argument("--requests", type=int, default=200)

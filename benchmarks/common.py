@@ -45,8 +45,13 @@ def ioc(stack: Stack, name: str, *args: str, env: dict[str, str] | None = None) 
 
 
 def scrape(port: int) -> str:
+    """The text of a local Prometheus endpoint on ``port``."""
+    return scrape_url(f"http://127.0.0.1:{port}/metrics")
+
+
+def scrape_url(url: str) -> str:
     """The text of a Prometheus endpoint."""
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:  # noqa: S310
+    with urllib.request.urlopen(url, timeout=5) as resp:  # noqa: S310
         return resp.read().decode()
 
 

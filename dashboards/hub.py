@@ -88,6 +88,10 @@ class Pending:
     alerts: bool = False
     events: bool = False
 
+    def __bool__(self) -> bool:
+        """True when something is to be refreshed."""
+        return self.full or self.windows or self.all_devices or bool(self.devices) or self.alerts or self.events
+
 
 class Subscriber:
     """One websocket's subscriptions and its bounded outbox: the newest message per channel."""
@@ -348,7 +352,8 @@ class Hub:
                 continue
             finally:
                 took = time.monotonic() - started
-                metrics.LIVE_REFRESH_SECONDS.observe(took)
+                if pending:
+                    metrics.LIVE_REFRESH_SECONDS.observe(took)
                 if took > SLOW_REFRESH_S:
                     logger.warning(
                         "slow live refresh",
@@ -363,7 +368,7 @@ class Hub:
     async def _update(self, p: Pending) -> set[str]:
         """Refresh what ``p`` says changed; returns the affected channels."""
         changed: set[str] = set()
-        if not (p.full or p.all_devices or p.devices or p.alerts or p.events or p.windows):
+        if not p:
             return changed
         # One connection kept for refreshes: a pool hand-back resets the session, a round trip that
         # would come with every refresh (tens a second under load).
@@ -404,6 +409,7 @@ class Hub:
                 self._held.add(channel)
                 earliest = due if earliest is None else min(earliest, due)
                 continue
+            held = channel in self._held
             self._held.discard(channel)
             if not self.live.channel_exists(channel):
                 continue
@@ -412,7 +418,10 @@ class Hub:
             if delta is NOTHING:
                 continue
             self.states[channel] = new
-            self._last_sent[channel] = now
+            # A held channel keeps its beat (due, not now: the refresh before a flush takes a moment),
+            # so a busy channel sends once per interval, not per interval + refresh. A quiet channel,
+            # or one held far past its time (a stalled loop), starts a new beat now.
+            self._last_sent[channel] = due if held and now - due < self.interval / 2 else now
             metrics.LIVE_UPDATES.labels(channel.partition(":")[0]).inc()
             message = Message(channel, "delta", self.live.show_resolved(channel, delta))
             for sub in list(self.subscribers[channel]):
