@@ -50,5 +50,12 @@ def jsonable(value: Any) -> Any:
 
 
 def dumps(value: Any) -> str:
-    """Serialise to compact JSON text; refuses NaN after cleaning, so a bug cannot reach a browser."""
-    return json.dumps(jsonable(value), ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    """Serialise to compact JSON text; refuses NaN after cleaning, so a bug cannot reach a browser.
+
+    Most values are JSON-ready already (the loaders build them so): they are encoded directly, and
+    only a value the encoder refuses (a datetime, a Decimal, a NaN) takes the cleaning walk.
+    """
+    try:
+        return json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    except (TypeError, ValueError):
+        return json.dumps(jsonable(value), ensure_ascii=False, allow_nan=False, separators=(",", ":"))

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
 from typing import Any
 
 from dashboards import aggregates as agg
@@ -135,3 +137,8 @@ def test_merged_deltas_equal_applying_both() -> None:
 
 def test_json_is_always_finite() -> None:
     assert dumps({"a": math.nan, "b": [math.inf, 1.5]}) == '{"a":null,"b":[null,1.5]}'
+    # What the encoder cannot take directly is cleaned too: times as UTC with Z, decimals as numbers.
+    at = datetime(2026, 11, 21, 15, 0, tzinfo=timezone(timedelta(hours=7)))
+    cleaned = dumps({"t": at, "v": Decimal("2.5"), "n": [Decimal("NaN")]})
+    assert cleaned == '{"t":"2026-11-21T08:00:00Z","v":2.5,"n":[null]}'
+    assert dumps({"ok": [1, "ư", None, True]}) == '{"ok":[1,"ư",null,true]}'

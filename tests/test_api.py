@@ -11,6 +11,7 @@ import httpx
 import pytest
 from auth_fixtures import people_fixture, signed_in  # noqa: F401 (a fixture, requested as people)
 
+from dashboards.encoding import iso
 from ioc.stack import free_port
 from ioc.up import wait_http
 
@@ -156,6 +157,7 @@ async def test_readings_from_rollups(client: httpx.AsyncClient) -> None:
     }
     body = (await client.get(f"/api/v1/devices/{FLOOD}/readings", params=params)).json()
     assert body["source"] == "rollup_1m" and body["bucket"] == "1h"
+    assert (body["from"], body["to"]) == (iso(hour - timedelta(hours=20)), iso(hour))
     assert len(body["points"]) == 20
     p = body["points"][0]
     assert p == {"t": p["t"], "avg": 10.0, "min": 9.0, "max": 11.0, "count": 360} and p["t"].endswith("Z")

@@ -13,6 +13,8 @@ from dashboards import aggregates as agg
 from dashboards import readings
 from dashboards.api.deps import ConnDep, HubDep
 from dashboards.api.errors import ApiError, not_found
+from dashboards.api.responses import SafeJSONResponse
+from dashboards.encoding import iso
 
 router = APIRouter(tags=["devices"])
 
@@ -86,7 +88,7 @@ To = Annotated[datetime | None, Query(alias="to", description="end (ISO 8601); d
 Bucket = Annotated[str | None, Query(description="raw, or like 10s, 1m, 5m, 1h, 1d; default from the range")]
 
 
-@router.get("/devices/{device_id}/readings")
+@router.get("/devices/{device_id}/readings", response_model=dict[str, Any])
 async def get_readings(
     device_id: str,
     conn: ConnDep,
@@ -96,19 +98,22 @@ async def get_readings(
     start: From = None,
     end: To = None,
     bucket: Bucket = None,
-) -> dict[str, Any]:
+) -> SafeJSONResponse:
     """A metric's history: 1-minute rollups re-aggregated for buckets >= 1 min, raw rows below."""
     q, points = await _readings(conn, hub, device_id, metric, part, start, end, bucket)
-    return {
-        "device_id": device_id,
-        "metric": metric,
-        "part": part,
-        "bucket": q.bucket,
-        "from": q.start,
-        "to": q.end,
-        "source": q.source,
-        "points": points,
-    }
+    # Returned as a response: up to thousands of points are encoded once, not validated again first.
+    return SafeJSONResponse(
+        {
+            "device_id": device_id,
+            "metric": metric,
+            "part": part,
+            "bucket": q.bucket,
+            "from": iso(q.start),
+            "to": iso(q.end),
+            "source": q.source,
+            "points": points,
+        }
+    )
 
 
 @router.get(
