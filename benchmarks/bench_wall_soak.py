@@ -23,24 +23,14 @@ from pathlib import Path
 
 from playwright.sync_api import CDPSession, sync_playwright
 
+from dashboards.testing import CHROMIUM, CHROMIUM_ARGS
 from ioc import auth
 from ioc.db import create_pool
 from ioc.settings import Settings
 from ioc.stack import free_port
 from ioc.up import Stack, wait_http
 
-CHROMIUM = "/usr/bin/chromium"
 USER, PASSWORD = "soak-viewer", "soak viewer password"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-    "--enable-precise-memory-info",
-]
 
 
 def sample(cdp: CDPSession) -> dict[str, float]:
@@ -103,7 +93,7 @@ def soak(url: str, seconds: float, interval: float) -> list[tuple[float, dict[st
     """Keep /wall open for ``seconds``, sampling every ``interval``."""
     samples: list[tuple[float, dict[str, float]]] = []
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=[*CHROMIUM_ARGS, "--enable-precise-memory-info"])
         context = browser.new_context(viewport={"width": 1920, "height": 1080})
         base = url.rsplit("/", 1)[0]
         login = context.request.post(f"{base}/api/v1/auth/login", data={"name": USER, "password": PASSWORD})

@@ -35,6 +35,19 @@ async def login(base: str, name: str, password: str, **client: Any) -> str:
     return resp.cookies[SESSION_COOKIE]
 
 
+# Debian's Chromium for browser tests and the wall soak (Playwright cannot download its own here).
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
+
+
 def http_origin(url: str) -> str:
     """The http(s) origin of an http(s) or ws(s) URL: what a page on that server sends as ``Origin``."""
     parts = urlsplit(url)

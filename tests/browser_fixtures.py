@@ -23,19 +23,10 @@ from auth_fixtures import create_people
 from conftest import ARTIFACTS, Broker, mosquitto_pub
 from playwright.async_api import Browser, ConsoleMessage, Page, Request, Response, async_playwright
 
+from dashboards.testing import CHROMIUM, CHROMIUM_ARGS
 from ioc.stack import Child, free_port
 from ioc.up import Stack
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
 SCREENSHOTS = ARTIFACTS / "screenshots"
 PASSWORD = "wall test password 1"
 HEARTBEAT_S = 2.0  # short, so "stale data" (no message for 2 heartbeats) can be seen within a test

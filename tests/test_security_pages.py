@@ -14,13 +14,12 @@ from playwright.async_api import async_playwright
 
 from dashboards import pages, security
 from dashboards.api import errors
+from dashboards.testing import CHROMIUM, CHROMIUM_ARGS
 from ioc import audit, auth
 from ioc.settings import Settings
 from ioc.stack import free_port
 
 pytestmark = pytest.mark.browser
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--no-first-run"]
 
 
 @pytest.fixture
