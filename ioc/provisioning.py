@@ -1,8 +1,11 @@
-"""Broker accounts: per-device credentials, service accounts, and Mosquitto's password and ACL files.
+"""Broker accounts: per-device credentials, service accounts, Mosquitto's password and ACL files and
+the options of the ioc_guard plugin (broker/ioc_guard.c).
 
 The database is the source of truth (table ``mqtt_accounts``); the broker's two files are generated
-from it and the broker re-reads them on SIGHUP. A device may publish only under its own canonical
-topics and its vendor topic and may subscribe to nothing; the services get what their job needs.
+from it and the broker re-reads them on SIGHUP. A device may publish only to its own contract topics
+(``{prefix}/{kind}/{id}/{channel}``, exactly that depth) and its vendor topic; the plugin adds what the
+files cannot say: no SUBSCRIBE for devices, client id == device id, retained only on the device's status,
+reserved client ids for the services. The rules are listed in docs/devices.md ("Broker limits").
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import asyncpg
 
 from ioc import audit
 from ioc.errors import IocError
+from ioc.stack import GUARD_PLUGIN
 from ioc.topics import valid_device_id
 
 logger = logging.getLogger(__name__)
@@ -33,6 +37,11 @@ PBKDF2_ITERATIONS = 101
 PBKDF2_SALT_BYTES = 12
 # Service usernames contain "." which device ids cannot, so the two never collide.
 SERVICE_ACCOUNTS = {"ingest": "ioc.ingest", "serve": "ioc.serve", "simulate": "ioc.simulate"}
+# Client ids starting with these are refused to every other account (the ingest's persistent sessions
+# hold the city's queued messages; no one else may take them over). The default worker id uses it.
+RESERVED_CLIENT_PREFIXES = {"ingest": "ioc-ingest-", "serve": "ioc-serve-"}
+# A device's retained message: only its status ("online"/"offline"), at most this many bytes.
+RETAIN_MAX_BYTES = 256
 PASSWORD_FILE = "passwd"
 ACL_FILE = "acl"
 SECRETS_DIR = "service-accounts"
@@ -52,8 +61,17 @@ class BrokerFiles:
     credentials: dict[str, str]
 
     def config_lines(self) -> list[str]:
-        """The Mosquitto directives that turn anonymous access off and use these files."""
-        return ["allow_anonymous false", f"password_file {self.password_file}", f"acl_file {self.acl_file}"]
+        """The Mosquitto directives that turn anonymous access off and use these files and the guard plugin."""
+        reserved = " ".join(f"{SERVICE_ACCOUNTS[role]}={prefix}" for role, prefix in RESERVED_CLIENT_PREFIXES.items())
+        return [
+            "allow_anonymous false",
+            f"password_file {self.password_file}",
+            f"acl_file {self.acl_file}",
+            f"plugin {GUARD_PLUGIN}",
+            f"plugin_opt_reserved_client_ids {reserved}",
+            f"plugin_opt_max_topic_levels {max_topic_levels()}",
+            f"plugin_opt_retain_max_bytes {RETAIN_MAX_BYTES}",
+        ]
 
 
 def mosquitto_hash(secret: str, *, iterations: int = PBKDF2_ITERATIONS, salt: bytes | None = None) -> str:
@@ -92,11 +110,22 @@ def _device_filter(fmt: Any, device_id: str) -> str:
     return "/".join(device_id if i == index else p for i, p in enumerate(parts))
 
 
+def max_topic_levels() -> int:
+    """The deepest topic any format reads: the broker refuses deeper publishes from everyone."""
+    return max(len(fmt.TOPIC_FILTER.split("/")) for fmt in _formats().values())
+
+
+def reserved_prefix(client_id: str) -> str | None:
+    """The reserved service prefix ``client_id`` starts with, if any."""
+    return next((p for p in RESERVED_CLIENT_PREFIXES.values() if client_id.startswith(p)), None)
+
+
 def device_topics(device_id: str, kind: str, fmt: str, prefix: str = "ioc/v1") -> list[str]:
-    """The filters a device may publish to: its canonical tree and, for a vendor format, its vendor topic."""
+    """The filters a device may publish to: its contract topics (one channel level) and its vendor topic."""
     if not valid_device_id(device_id):
         raise ProvisioningError(f"device id {device_id!r} must match [A-Za-z0-9_-]{{1,64}}")
-    topics = [f"{prefix}/{kind}/{device_id}/#"]
+    # "+", not "#": a deeper topic is refused by the broker (MQTT 5: PUBACK 0x87), never silently dropped.
+    topics = [f"{prefix}/{kind}/{device_id}/+"]
     formats = _formats()
     if fmt != "canonical" and fmt in formats:
         topics.append(_device_filter(formats[fmt], device_id))
@@ -120,6 +149,9 @@ async def provision_device(conn: asyncpg.Connection, device_id: str, *, actor: s
     if not valid_device_id(device_id):
         await audit.record(conn, actor, "device.provision", device_id, "failure", source, {"reason": "bad id"})
         raise ProvisioningError(f"device id {device_id!r} must match [A-Za-z0-9_-]{{1,64}} (no '+', '#' or '/')")
+    if (reserved := reserved_prefix(device_id)) is not None:
+        await audit.record(conn, actor, "device.provision", device_id, "failure", source, {"reason": "reserved id"})
+        raise ProvisioningError(f"device id {device_id!r} starts with {reserved!r}, reserved for service client ids")
     if await conn.fetchval("SELECT 1 FROM devices WHERE device_id = $1", device_id) is None:
         await audit.record(conn, actor, "device.provision", device_id, "failure", source, {"reason": "unknown"})
         raise ProvisioningError(f"no device {device_id!r} in the registry: import it first ('ioc devices import')")

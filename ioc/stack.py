@@ -28,7 +28,11 @@ logger = logging.getLogger(__name__)
 
 PG_MAJOR = 15
 PG_BINDIR_CANDIDATES = (Path(f"/usr/lib/postgresql/{PG_MAJOR}/bin"), Path("/usr/local/pgsql/bin"))
-MOSQUITTO_CANDIDATES = (Path("/usr/sbin/mosquitto"), Path("/usr/local/sbin/mosquitto"), Path("/usr/bin/mosquitto"))
+# Our build first (scripts/setup-system.sh: Mosquitto 2.0.21 with broker/'s patch), then a distribution's.
+MOSQUITTO_CANDIDATES = (Path("/usr/local/sbin/mosquitto"), Path("/usr/sbin/mosquitto"), Path("/usr/bin/mosquitto"))
+# Where that build puts the ioc_guard plugin and its BUILD stamp (a binary without the stamp is unpatched).
+MOSQUITTO_LIBDIR = Path("/usr/local/lib/ioc-mosquitto")
+GUARD_PLUGIN = MOSQUITTO_LIBDIR / "ioc_guard.so"
 SETUP_HINT = "run 'make setup' (as root or with sudo) to install it"
 _PR_SET_PDEATHSIG = 1
 
@@ -388,18 +392,35 @@ class EmbeddedMosquitto:
             "log_dest stdout",
             *(self.extra or ["allow_anonymous true"]),
         ]
-        self.conf_path.write_text("\n".join(kept) + "\n")
+        # 0600: the file names the password and ACL files and the plugin's rules; no one else needs it.
+        fd = os.open(self.conf_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write("\n".join(kept) + "\n")
+        os.chmod(self.conf_path, 0o600)
         return self.conf_path
 
     def find_binary(self) -> Path:
         """The mosquitto executable, or a StackError saying how to install it."""
         return _find((self.binary,) if self.binary else MOSQUITTO_CANDIDATES, "Mosquitto broker")
 
+    def check_build(self, binary: Path, config: str) -> None:
+        """Refuse a config whose plugin is not installed; warn loudly when the broker lacks ioc's patch."""
+        for line in config.splitlines():
+            if line.startswith("plugin ") and not Path(line.split(" ", 1)[1]).is_file():
+                raise StackError(f"the broker plugin {line.split(' ', 1)[1]} is missing: {SETUP_HINT}")
+        if not (binary.resolve().parent.parent / "lib" / MOSQUITTO_LIBDIR.name / "BUILD").is_file():
+            logger.warning(
+                "%s is not ioc's Mosquitto build: it forgets the ingest's shared subscription on restart, so "
+                "messages published while the ingest reconnects after a broker restart are lost (%s)",
+                binary,
+                SETUP_HINT,
+            )
+
     def start(self, log_path: Path | None = None, timeout: float = 15.0) -> None:
         """Start the broker and wait until it accepts connections."""
         binary = self.find_binary()
         require_port(self.port, "MQTT", "--mqtt-port")
-        self.write_config()
+        self.check_build(binary, self.write_config().read_text())
         self.child = spawn(
             "mosquitto", [str(binary), "-c", str(self.conf_path)], log_path or self.root / "mosquitto.log"
         )

@@ -53,9 +53,10 @@ def connect(
     client_id: str | None = None,
 ) -> tuple[Client, object]:
     """Connect (MQTT 5) and return the client with its CONNACK reason code."""
-    c = mqtt.Client(
-        CallbackAPIVersion.VERSION2, client_id=client_id or f"t-{uuid.uuid4().hex[:8]}", protocol=mqtt.MQTTv5
-    )
+    if client_id is None:
+        # A device must use its own id (ioc_guard); a service account any id outside the reserved prefixes.
+        client_id = user if user and "." not in user else f"t-{uuid.uuid4().hex[:8]}"
+    c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
     rec = Client(c)
     if user is not None:
         c.username_pw_set(user, password)
