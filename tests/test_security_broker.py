@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import queue
+import socket
 import ssl
 import subprocess
 import threading
@@ -36,7 +37,13 @@ class Client:
     connack: queue.Queue[object] = field(default_factory=queue.Queue)
     subacks: queue.Queue[list[object]] = field(default_factory=queue.Queue)
     messages: queue.Queue[tuple[str, bytes]] = field(default_factory=queue.Queue)
+    pubacks: queue.Queue[int] = field(default_factory=queue.Queue)
     disconnected: threading.Event = field(default_factory=threading.Event)
+
+    def publish(self, topic: str, payload: bytes, *, retain: bool = False) -> int:
+        """Publish at QoS 1 and return the PUBACK's reason code (0 accepted, 0x87 refused by the broker)."""
+        self.client.publish(topic, payload, qos=1, retain=retain).wait_for_publish(5)
+        return self.pubacks.get(timeout=5)
 
     def stop(self) -> None:
         """Disconnect and stop the network thread."""
@@ -65,6 +72,7 @@ def connect(
     c.on_connect = lambda cl, ud, flags, reason, props: rec.connack.put(reason)
     c.on_subscribe = lambda cl, ud, mid, reasons, props: rec.subacks.put(list(reasons))
     c.on_message = lambda cl, ud, msg: rec.messages.put((msg.topic, msg.payload))
+    c.on_publish = lambda cl, ud, mid, reason, props: rec.pubacks.put(reason.value)
     c.on_disconnect = lambda cl, ud, flags, reason, props: rec.disconnected.set()
     c.connect("127.0.0.1" if context is None else "localhost", port, keepalive=10)
     c.loop_start()
@@ -174,24 +182,133 @@ def test_vendor_device_publishes_only_its_vendor_topic(locked: LockedBroker) -> 
         sub.stop()
 
 
-def test_device_cannot_subscribe(locked: LockedBroker) -> None:
+def test_device_subscribe_is_refused(locked: LockedBroker) -> None:
+    """ioc_guard refuses every SUBSCRIBE of a device (the ACL file alone grants them all)."""
     dev, _ = connect(locked.port, DEV_A, locked.secrets[DEV_A])
     sim_user, sim_password = userinfo(locked.files.credentials["simulate"])
     sim, reason = connect(locked.port, sim_user, sim_password)
     assert not reason.is_failure, reason  # type: ignore[attr-defined]
     try:
-        # Mosquitto 2.0 grants the SUBACK (the ACL file has no subscribe rule) but checks "read" on every
-        # delivery, and a device has none: what matters is that nothing reaches it.
-        dev.client.subscribe("#", qos=1)
-        dev.client.subscribe(f"ioc/v1/flood/{DEV_A}/#", qos=1)
-        dev.subacks.get(timeout=5), dev.subacks.get(timeout=5)
+        shared = ("$share/ioc-ingest/ioc/v1/+/+/+", "$share/ioc-ingest/legacy/flood/+")
+        for topic_filter in (*shared, "#", f"ioc/v1/flood/{DEV_A}/#"):
+            dev.client.subscribe(topic_filter, qos=1)
+            assert [r.value for r in dev.subacks.get(timeout=5)] == [0x87], topic_filter  # type: ignore[attr-defined]
         sim.client.publish(f"ioc/v1/flood/{DEV_A}/telemetry", b"x", qos=1).wait_for_publish(5)
-        sim.client.publish("$SYS/anything", b"x", qos=1).wait_for_publish(5)
         with pytest.raises(queue.Empty):
-            dev.messages.get(timeout=1)
+            dev.messages.get(timeout=0.5)
     finally:
         dev.stop()
         sim.stop()
+
+
+def test_device_must_use_its_own_id_as_client_id(locked: LockedBroker) -> None:
+    for client_id in (DEV_B, f"{DEV_A}-2", "ioc-ingest-host", "ingest-session"):
+        other, reason = connect(locked.port, DEV_A, locked.secrets[DEV_A], client_id=client_id)
+        other.stop()
+        assert reason.value == 0x87, (client_id, reason)  # type: ignore[attr-defined]
+    mine, reason = connect(locked.port, DEV_A, locked.secrets[DEV_A], client_id=DEV_A)
+    mine.stop()
+    assert not reason.is_failure, reason  # type: ignore[attr-defined]
+
+
+def test_reserved_worker_client_id_is_refused_to_other_accounts(locked: LockedBroker) -> None:
+    """A client id starting with ``ioc-ingest-`` belongs to the ingest account: no one else can take it over."""
+    worker_id = f"ioc-ingest-{SUFFIX}"
+    ingest_user, ingest_password = userinfo(locked.files.credentials["ingest"])
+    worker, reason = connect(locked.port, ingest_user, ingest_password, client_id=worker_id)
+    assert not reason.is_failure, reason  # type: ignore[attr-defined]
+    try:
+        for user, password in (
+            userinfo(locked.files.credentials["serve"]),
+            userinfo(locked.files.credentials["simulate"]),
+            (DEV_A, locked.secrets[DEV_A]),
+        ):
+            for _ in range(3):
+                thief, reason = connect(locked.port, user, password, client_id=worker_id)
+                thief.stop()
+                assert reason.value == 0x87, (user, reason)  # type: ignore[attr-defined]
+        assert not worker.disconnected.wait(0.5), "the worker was kicked off"
+        assert worker.client.is_connected()
+    finally:
+        worker.stop()
+
+
+async def test_device_ids_with_a_reserved_prefix_cannot_be_provisioned(pool: asyncpg.Pool) -> None:
+    await register_devices(pool, (f"ioc-ingest-{SUFFIX}", "flood", "canonical"))
+    async with pool.acquire() as conn:
+        with pytest.raises(ProvisioningError, match="reserved"):
+            await provisioning.provision_device(conn, f"ioc-ingest-{SUFFIX}", actor="test")
+
+
+def test_device_retained_only_small_and_on_its_own_status(locked: LockedBroker) -> None:
+    """Retained from a device: its status, at most RETAIN_MAX_BYTES; elsewhere or bigger, refused (0x87)."""
+    dev, _ = connect(locked.port, DEV_A, locked.secrets[DEV_A])
+    base = f"ioc/v1/flood/{DEV_A}"
+    try:
+        assert dev.publish(f"{base}/status", b"online", retain=True) < 0x80  # 16 "no subscribers", but kept
+        big = b"x" * (provisioning.RETAIN_MAX_BYTES + 1)
+        assert dev.publish(f"{base}/status", big, retain=True) == 0x87  # ioc_guard: too big
+        assert dev.publish(f"{base}/telemetry", b"{}", retain=True) == 0x87  # ioc_guard: the ACL allows the topic
+        assert dev.publish(f"{base}/snapshot", b"\xff" * 900 * 1024, retain=True) == 0x87
+        assert dev.publish(f"{base}/telemetry", b"{}") < 0x80  # not retained: fine
+    finally:
+        dev.stop()
+    serve_user, serve_password = userinfo(locked.files.credentials["serve"])
+    late, _ = connect(locked.port, serve_user, serve_password)
+    try:
+        late.client.subscribe(f"{base}/+", qos=1)
+        late.subacks.get(timeout=5)
+        assert late.messages.get(timeout=5) == (f"{base}/status", b"online")
+        with pytest.raises(queue.Empty):
+            late.messages.get(timeout=0.5)
+    finally:
+        late.stop()
+
+
+def test_sixty_big_retained_messages_are_refused(locked: LockedBroker) -> None:
+    """Observation 5 of issue 11, run as written: 60 retained 900 KiB messages under the device's own tree."""
+    dev, _ = connect(locked.port, DEV_A, locked.secrets[DEV_A])
+    payload = b"r" * 900 * 1024
+    try:
+        refused = [dev.publish(f"ioc/v1/flood/{DEV_A}/{channel}", payload, retain=True) for channel in ["status"] * 60]
+    finally:
+        dev.stop()
+    assert set(refused) == {0x87}
+
+
+def test_topic_deeper_than_the_contract_is_refused(locked: LockedBroker) -> None:
+    """``ioc/v1/flood/{id}/telemetry/x`` (issue 12 item 4): refused where the device sees it, never dropped silently."""
+    sub = ingest_subscriber(locked, "#")
+    dev, _ = connect(locked.port, DEV_A, locked.secrets[DEV_A])
+    sim_user, sim_password = userinfo(locked.files.credentials["simulate"])
+    sim, _ = connect(locked.port, sim_user, sim_password)
+    try:
+        assert dev.publish(f"ioc/v1/flood/{DEV_A}/telemetry/x", b"{}") == 0x87  # ACL file: one channel level
+        ten_deep = f"ioc/v1/flood/{DEV_A}/telemetry/" + "/".join("abcde")
+        assert dev.publish(ten_deep, b"{}") == 0x87
+        assert sim.publish(ten_deep, b"{}") == 0x87  # ioc_guard: no account publishes deeper than the contract
+        assert dev.publish(f"ioc/v1/flood/{DEV_A}/telemetry", b"last") == 0
+        assert sub.messages.get(timeout=5) == (f"ioc/v1/flood/{DEV_A}/telemetry", b"last")
+    finally:
+        for c in (dev, sim, sub):
+            c.stop()
+
+
+def test_payload_over_one_mib_disconnects_the_device(locked: LockedBroker) -> None:
+    """max_packet_size 1 MiB: a bigger PUBLISH is not acknowledged and the broker closes the connection."""
+    from simulators.load import connect_packet, publish_packet
+
+    with socket.create_connection(("127.0.0.1", locked.port), timeout=5) as s:
+        s.sendall(connect_packet(DEV_A, DEV_A, locked.secrets[DEV_A]))
+        assert s.recv(4) == b"\x20\x02\x00\x00"
+        topic = f"ioc/v1/flood/{DEV_A}/snapshot".encode()
+        try:
+            # The broker may close as soon as it reads the length, while we are still sending.
+            s.sendall(publish_packet(len(topic).to_bytes(2, "big") + topic, b"\xff" * (1024 * 1024 + 1), 1, 1))
+            answer = s.recv(16)
+        except (ConnectionResetError, BrokenPipeError):
+            answer = b""
+        assert answer == b"", "the broker closed the connection without a PUBACK"
 
 
 def test_service_accounts_have_only_their_rights(locked: LockedBroker) -> None:
