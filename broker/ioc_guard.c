@@ -15,8 +15,8 @@
  *     default check grants every SUBSCRIBE and only checks "read" on delivery, which let a device join
  *     the ingest's shared subscription, take its round-robin turns and have those messages dropped);
  *   - a device may publish retained only on its own status topic (".../<device>/status"), at most
- *     retain_max_bytes bytes; wills are checked the same way when they are sent;
- *   - no account may publish to a topic deeper than max_topic_levels levels.
+ *     retain_max_bytes bytes; wills are checked the same way when they are sent.
+ * Topic depth needs no rule here: every account's ACL lines have exactly the contract's levels.
  *
  * Build: cc -I<mosquitto>/include -fPIC -shared ioc_guard.c -o ioc_guard.so (scripts/setup-system.sh).
  */
@@ -40,21 +40,11 @@ struct reserved_prefix {
 static mosquitto_plugin_id_t *guard_id = NULL;
 static struct reserved_prefix reserved[MAX_RESERVED];
 static int reserved_count = 0;
-static long max_topic_levels = 8;
 static long retain_max_bytes = 256;
 
 static bool is_device(const char *username)
 {
 	return username != NULL && strchr(username, '.') == NULL;
-}
-
-static int topic_levels(const char *topic)
-{
-	int levels = 1;
-	for(; *topic; topic++){
-		if(*topic == '/') levels++;
-	}
-	return levels;
 }
 
 /* True when topic is exactly ".../<device_id>/status". */
@@ -105,12 +95,8 @@ static int acl_check_callback(int event, void *event_data, void *userdata)
 
 	(void)event;
 	(void)userdata;
-	if(ed->access == MOSQ_ACL_WRITE){
-		if(topic_levels(ed->topic) > max_topic_levels){
-			return MOSQ_ERR_ACL_DENIED;
-		}
-		if(ed->retain && is_device(username)
-				&& (!own_status_topic(ed->topic, username) || ed->payloadlen > (uint32_t)retain_max_bytes)){
+	if(ed->access == MOSQ_ACL_WRITE && ed->retain && is_device(username)){
+		if(!own_status_topic(ed->topic, username) || ed->payloadlen > (uint32_t)retain_max_bytes){
 			return MOSQ_ERR_ACL_DENIED;
 		}
 	}else if(ed->access == MOSQ_ACL_SUBSCRIBE && is_device(username)){
@@ -173,8 +159,6 @@ int mosquitto_plugin_init(mosquitto_plugin_id_t *identifier, void **user_data, s
 	for(i = 0; i < opt_count && rc == MOSQ_ERR_SUCCESS; i++){
 		if(strcmp(opts[i].key, "reserved_client_ids") == 0){
 			rc = parse_reserved(opts[i].value);
-		}else if(strcmp(opts[i].key, "max_topic_levels") == 0){
-			rc = parse_positive(opts[i].key, opts[i].value, &max_topic_levels);
 		}else if(strcmp(opts[i].key, "retain_max_bytes") == 0){
 			rc = parse_positive(opts[i].key, opts[i].value, &retain_max_bytes);
 		}else{
@@ -184,8 +168,8 @@ int mosquitto_plugin_init(mosquitto_plugin_id_t *identifier, void **user_data, s
 	}
 	if(rc != MOSQ_ERR_SUCCESS) return rc;
 	mosquitto_log_printf(MOSQ_LOG_NOTICE,
-			"ioc_guard: %d reserved client id prefixes, max %ld topic levels, retained only on a device's status, max %ld bytes",
-			reserved_count, max_topic_levels, retain_max_bytes);
+			"ioc_guard: %d reserved client id prefixes; devices: no subscribe, retained only on own status up to %ld bytes",
+			reserved_count, retain_max_bytes);
 	rc = mosquitto_callback_register(guard_id, MOSQ_EVT_BASIC_AUTH, basic_auth_callback, NULL, NULL);
 	if(rc != MOSQ_ERR_SUCCESS) return rc;
 	return mosquitto_callback_register(guard_id, MOSQ_EVT_ACL_CHECK, acl_check_callback, NULL, NULL);

@@ -69,7 +69,6 @@ class BrokerFiles:
             f"acl_file {self.acl_file}",
             f"plugin {GUARD_PLUGIN}",
             f"plugin_opt_reserved_client_ids {reserved}",
-            f"plugin_opt_max_topic_levels {max_topic_levels()}",
             f"plugin_opt_retain_max_bytes {RETAIN_MAX_BYTES}",
         ]
 
@@ -108,11 +107,6 @@ def _device_filter(fmt: Any, device_id: str) -> str:
         raise ProvisioningError(f"cannot tell where the device id goes in {fmt.TOPIC_FILTER!r}")
     index = int(m["device_id"][1:])
     return "/".join(device_id if i == index else p for i, p in enumerate(parts))
-
-
-def max_topic_levels() -> int:
-    """The deepest topic any format reads: the broker refuses deeper publishes from everyone."""
-    return max(len(fmt.TOPIC_FILTER.split("/")) for fmt in _formats().values())
 
 
 def reserved_prefix(client_id: str) -> str | None:
