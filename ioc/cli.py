@@ -14,6 +14,7 @@ from pydantic import ValidationError
 from ioc.errors import IocError
 from ioc.logs import setup_logging
 from ioc.settings import Settings
+from ioc.stack import embedded_database_url
 
 # Services live in their own packages; each exposes add_arguments(parser) and run(args, settings) -> int.
 SERVICES = {
@@ -21,6 +22,9 @@ SERVICES = {
     "serve": ("dashboards.server", "run the REST/websocket API and the dashboards"),
     "simulate": ("simulators.cli", "simulate the city's field devices (or a steady load)"),
 }
+# The database role (ioc/grants.py) each command uses on the embedded cluster; the others administer
+# (migrations, people, devices) as the owner. None: the command finds its own database, or needs none.
+COMMAND_ROLES: dict[str, str | None] = {"up": None, "simulate": None, "ingest": "ingest", "serve": "serve"}
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -34,7 +38,14 @@ def _settings(args: argparse.Namespace) -> Settings:
         }.items()
         if v is not None
     }
-    return Settings(**overrides)
+    settings = Settings(**overrides)
+    role = COMMAND_ROLES.get(args.command, "owner")
+    if role and not settings.database_url:
+        # Beside a running `ioc up`: its cluster's credentials are in the state folder.
+        url = embedded_database_url(settings.state_dir, role, settings.db_port)
+        if url:
+            settings = settings.model_copy(update={"database_url": url})
+    return settings
 
 
 def _cmd_up(args: argparse.Namespace, settings: Settings) -> int:
@@ -107,10 +118,12 @@ def _service(module: str) -> tuple[Callable[[argparse.ArgumentParser], None], Ca
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every ``ioc`` sub-command."""
     parser = argparse.ArgumentParser(prog="ioc", description="Intelligent Operations Centre")
+    state_help = "state folder of the embedded stack (default IOC_STATE_DIR, else .ioc)"
+    parser.add_argument("--state-dir", type=Path, help=state_help)
     sub = parser.add_subparsers(dest="command", required=True)
 
     up = sub.add_parser("up", help="start the whole embedded stack (database, broker, ingest, server, simulators)")
-    up.add_argument("--state-dir", type=Path, help="state folder (default .ioc)")
+    up.add_argument("--state-dir", type=Path, default=argparse.SUPPRESS, help=state_help)
     up.add_argument("--http-port", type=int, help="dashboard/API port (default 8000)")
     up.add_argument("--mqtt-port", type=int, help="MQTT port (default 1883)")
     up.add_argument("--db-port", type=int, help="PostgreSQL port (default 55432)")

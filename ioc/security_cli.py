@@ -15,7 +15,6 @@ import asyncpg
 from ioc import auth, provisioning
 from ioc.db import create_pool
 from ioc.settings import Settings
-from ioc.stack import EmbeddedPostgres
 
 T = TypeVar("T")
 SOURCE = "cli"
@@ -25,14 +24,6 @@ def _actor() -> str:
     return f"cli:{getpass.getuser()}"
 
 
-def _database_url(settings: Settings) -> str:
-    """The configured database, or the embedded one of ``ioc up`` (its password is in the state folder)."""
-    embedded = EmbeddedPostgres(settings.state_dir.resolve() / "postgres", settings.db_port)
-    if not settings.database_url and (embedded.root / "ioc-password").exists():
-        return embedded.url
-    return settings.resolved_database_url()
-
-
 def broker_dir(settings: Settings) -> Path:
     """Where the embedded broker keeps its configuration, password and ACL files."""
     return settings.state_dir.resolve() / "mosquitto"
@@ -40,7 +31,7 @@ def broker_dir(settings: Settings) -> Path:
 
 def _run(settings: Settings, work: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
     async def go() -> T:
-        pool = await create_pool(_database_url(settings), max_size=1)
+        pool = await create_pool(settings.resolved_database_url(), max_size=1)
         try:
             async with pool.acquire() as conn:
                 return await work(conn)

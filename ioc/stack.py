@@ -15,6 +15,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -22,6 +23,7 @@ from pathlib import Path
 from typing import IO
 
 from ioc.errors import StackError
+from ioc.grants import ROLES
 from ioc.settings import REPO_ROOT
 
 logger = logging.getLogger(__name__)
@@ -33,6 +35,9 @@ MOSQUITTO_CANDIDATES = (Path("/usr/local/sbin/mosquitto"), Path("/usr/sbin/mosqu
 # Where that build puts the ioc_guard plugin and its BUILD stamp (a binary without the stamp is unpatched).
 MOSQUITTO_LIBDIR = Path("/usr/local/lib/ioc-mosquitto")
 GUARD_PLUGIN = MOSQUITTO_LIBDIR / "ioc_guard.so"
+# Where root's embedded clusters live when the state folder is private (the postgres user cannot enter it).
+CLUSTERS_DIR = Path("/var/lib/ioc")
+ROLES_SQL = REPO_ROOT / "migrations" / "roles.sql"
 SETUP_HINT = "run 'make setup' (as root or with sudo) to install it"
 _PR_SET_PDEATHSIG = 1
 
@@ -119,7 +124,8 @@ def spawn(
     cwd: Path | None = None,
 ) -> Child:
     """Start ``argv`` with output to ``log_path`` (or inherited), dying with this process."""
-    log = open(log_path, "ab") if log_path else None  # noqa: SIM115 - owned by the Child
+    # Logs are private: they name devices, users and addresses.
+    log = os.fdopen(os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600), "ab") if log_path else None
     proc = subprocess.Popen(  # noqa: S603 - argv is built here, never from user strings
         list(argv),
         stdout=log,
@@ -144,7 +150,13 @@ def _find(candidates: Sequence[Path], what: str) -> Path:
 
 @dataclass
 class EmbeddedPostgres:
-    """A private PostgreSQL cluster (TimescaleDB preloaded when installed) in ``root``."""
+    """A private PostgreSQL cluster (TimescaleDB preloaded when installed) in ``root``.
+
+    Every connection, over TCP or the Unix socket, needs a password (SCRAM); the socket's folder is private
+    to the cluster's OS user. The superuser only creates the roles (migrations/roles.sql); the application
+    connects as ``ioc_owner`` (migrations, administration) or its runtime roles (ioc/grants.py), whose
+    passwords are the files in ``root/passwords``.
+    """
 
     root: Path
     port: int
@@ -163,29 +175,45 @@ class EmbeddedPostgres:
         return found
 
     @property
+    def home(self) -> Path:
+        """The cluster's real folder: ``root``, or where ``root`` links to when its parents are private."""
+        return self.root.resolve()
+
+    @property
     def data_dir(self) -> Path:
         """PGDATA."""
-        return self.root / "data"
+        return self.home / "data"
 
     @property
     def socket_dir(self) -> Path:
         """Where the Unix socket lives (kept short: socket paths are limited to 107 bytes)."""
-        return self.root / "run"
+        return self.home / "run"
+
+    @property
+    def passwords_dir(self) -> Path:
+        """One file per role (``postgres``, ``owner``, ``ingest``, ``serve``, ``read``), private to this user."""
+        return self.root / "passwords"
 
     @property
     def user(self) -> str | None:
         """The OS user that runs postgres: ``postgres`` when we are root (postgres refuses root)."""
         return "postgres" if os.geteuid() == 0 else None
 
-    @property
-    def password(self) -> str:
-        """The ``ioc`` role's password, generated at initdb time."""
-        return (self.root / "ioc-password").read_text().strip()
+    def password(self, purpose: str = "owner") -> str:
+        """The password of the role for ``purpose`` (a key of ioc.grants.ROLES, or ``postgres``)."""
+        try:
+            return (self.passwords_dir / purpose).read_text().strip()
+        except FileNotFoundError as exc:
+            raise StackError(f"no database password for {purpose!r} in {self.passwords_dir}") from exc
+
+    def url_for(self, purpose: str = "owner") -> str:
+        """libpq URL of the ``ioc`` database as the role for ``purpose``."""
+        return f"postgresql://{ROLES[purpose]}:{self.password(purpose)}@127.0.0.1:{self.port}/ioc"
 
     @property
     def url(self) -> str:
-        """libpq URL of the ``ioc`` database."""
-        return f"postgresql://ioc:{self.password}@127.0.0.1:{self.port}/ioc"
+        """libpq URL of the ``ioc`` database as its owner."""
+        return self.url_for("owner")
 
     def timescaledb_available(self) -> bool:
         """True when the timescaledb library is installed for this server."""
@@ -199,52 +227,88 @@ class EmbeddedPostgres:
         if self.user:
             shutil.chown(path, self.user, self.user)
 
-    def _check_reachable(self) -> None:
+    def _reachable(self, folder: Path) -> bool:
+        """True when the cluster's OS user can traverse every folder down to ``folder``."""
         if not self.user:
-            return
-        probe = subprocess.run(["runuser", "-u", self.user, "--", "test", "-w", str(self.root)], check=False)
-        if probe.returncode != 0:
-            raise StackError(
-                f"the 'postgres' user cannot write {self.root} (a parent folder is private): "
-                "use --state-dir under /var/lib or /tmp, or make the parents traversable (chmod o+x)"
-            )
+            return True
+        probe = subprocess.run(["runuser", "-u", self.user, "--", "test", "-x", str(folder)], check=False)
+        return probe.returncode == 0
+
+    def _place(self) -> None:
+        """Create the cluster's folder where its OS user reaches it: ``root`` itself when its parents let
+        that user in, else a folder under CLUSTERS_DIR that ``root`` links to (root's 0700 home, a private
+        state folder), so no parent's permissions ever need changing."""
+        if self.root.is_symlink() and not self.root.exists():
+            self.root.unlink()  # its cluster was removed
+        if not self.root.exists():
+            self.root.parent.mkdir(parents=True, exist_ok=True)
+            if self._reachable(self.root.parent):
+                self.root.mkdir(mode=0o700)
+            else:
+                CLUSTERS_DIR.mkdir(mode=0o755, parents=True, exist_ok=True)
+                CLUSTERS_DIR.chmod(0o755)  # the postgres user passes through to its own folder only
+                home = Path(tempfile.mkdtemp(prefix="postgres-", dir=CLUSTERS_DIR))
+                (home / "STATE_FOLDER").write_text(f"{self.root.parent}\n")
+                self.root.symlink_to(home, target_is_directory=True)
+                logger.info("the postgres user cannot reach %s: the cluster lives in %s", self.root.parent, home)
+        self.home.chmod(0o700)
+        self._chown(self.home)
+        if not self._reachable(self.home):
+            raise StackError(f"the '{self.user}' user cannot reach {self.home}: remove it and start again")
+
+    def remove(self) -> None:
+        """Delete the cluster's files (it must be stopped), wherever they live."""
+        if self.root.is_symlink():
+            target = self.home
+            if target.parent == CLUSTERS_DIR:
+                shutil.rmtree(target, ignore_errors=True)
+            self.root.unlink()
+        elif self.root.exists():
+            shutil.rmtree(self.root)
 
     def initdb(self) -> bool:
-        """Create the cluster and the ``ioc`` role/database if missing; True when it was created."""
+        """Create the cluster, its roles and the ``ioc`` database if missing; True when it was created."""
         if (self.data_dir / "PG_VERSION").exists():
+            if not (self.passwords_dir / "owner").exists():
+                raise StackError(
+                    f"the database in {self.root} was made by an older ioc that let every local user in: "
+                    "start from an empty one with 'ioc up --reset' (or move the folder away)"
+                )
             return False
-        self.root.mkdir(parents=True, exist_ok=True)
-        self.socket_dir.mkdir(exist_ok=True)
-        password = secrets.token_urlsafe(18)
-        pwfile = self.root / "ioc-password"
-        pwfile.write_text(password + "\n")
-        pwfile.chmod(0o600)
-        for path in (self.root, self.socket_dir):
-            self._chown(path)
-        self._check_reachable()
-        superpw = self.root / ".superpw"
-        superpw.write_text(secrets.token_urlsafe(18) + "\n")
+        self._place()
+        self.passwords_dir.mkdir(mode=0o700, exist_ok=True)
+        for purpose in ("postgres", *ROLES):
+            secret = self.passwords_dir / purpose
+            secret.write_text(secrets.token_urlsafe(24) + "\n")
+            secret.chmod(0o600)
+        self.socket_dir.mkdir(mode=0o700, exist_ok=True)
+        self._chown(self.socket_dir)
+        superpw = self.home / ".superpw"  # initdb reads the superuser's password from a file it can open
+        superpw.write_text(self.password("postgres") + "\n")
+        superpw.chmod(0o600)
         self._chown(superpw)
-        result = subprocess.run(
-            [
-                str(self.bindir / "initdb"),
-                "-D",
-                str(self.data_dir),
-                "-U",
-                "postgres",
-                "-E",
-                "UTF8",
-                "--locale=C.UTF-8",
-                "--auth-local=trust",
-                "--auth-host=scram-sha-256",
-                f"--pwfile={superpw}",
-            ],
-            capture_output=True,
-            text=True,
-            user=self.user,
-            check=False,
-        )
-        superpw.unlink()
+        try:
+            result = subprocess.run(
+                [
+                    str(self.bindir / "initdb"),
+                    "-D",
+                    str(self.data_dir),
+                    "-U",
+                    "postgres",
+                    "-E",
+                    "UTF8",
+                    "--locale=C.UTF-8",
+                    "--auth-local=scram-sha-256",
+                    "--auth-host=scram-sha-256",
+                    f"--pwfile={superpw}",
+                ],
+                capture_output=True,
+                text=True,
+                user=self.user,
+                check=False,
+            )
+        finally:
+            superpw.unlink()
         if result.returncode != 0:
             raise StackError(
                 f"initdb failed: {result.stderr.strip().splitlines()[-1] if result.stderr else result.returncode}"
@@ -252,17 +316,13 @@ class EmbeddedPostgres:
         with open(self.data_dir / "postgresql.auto.conf", "a") as conf:
             conf.write(self._config())
         self.start()
-        try:
-            self.psql(f"CREATE ROLE ioc LOGIN SUPERUSER PASSWORD '{password}'", "postgres")
-            self.psql("CREATE DATABASE ioc OWNER ioc", "postgres")
-        except StackError:
-            self.stop()
-            raise
         return True
 
     def _config(self) -> str:
         lines = [
             "listen_addresses = '127.0.0.1'",
+            "unix_socket_permissions = 0700",
+            "password_encryption = 'scram-sha-256'",
             "max_connections = 300",
             "shared_buffers = '512MB'",
             "work_mem = '16MB'",
@@ -283,16 +343,14 @@ class EmbeddedPostgres:
         return "\n# written by ioc.stack\n" + "\n".join(lines) + "\n"
 
     def start(self, log_path: Path | None = None, timeout: float = 30.0) -> None:
-        """Start the server and wait until it accepts connections."""
+        """Start the server, wait until it accepts connections, and make sure the roles exist."""
         if self.child and self.child.proc.poll() is None:
             return
         pid_file = self.data_dir / "postmaster.pid"
         if pid_file.exists():
             self._clear_stale_pid(pid_file)
         require_port(self.port, "PostgreSQL", "--db-port")
-        log_path = log_path or self.root / "postgres.log"
-        if self.user and log_path.exists():
-            self._chown(log_path)
+        log_path = log_path or self.home / "postgres.log"
         # SIGINT is PostgreSQL's "fast" shutdown: roll back open transactions, checkpoint, exit.
         self.child = spawn(
             "postgres",
@@ -308,9 +366,15 @@ class EmbeddedPostgres:
                 [str(self.bindir / "pg_isready"), "-q", "-h", str(self.socket_dir), "-p", str(self.port)], check=False
             )
             if ready.returncode == 0:
+                self.ensure_roles()
                 return
             time.sleep(0.1)
         raise StackError(f"PostgreSQL did not become ready within {timeout:.0f} s (log: {log_path})")
+
+    def ensure_roles(self) -> None:
+        """Create (or set the passwords of) the ``ioc`` database and its roles: migrations/roles.sql."""
+        passwords = {f"IOC_DB_{purpose.upper()}_PASSWORD": self.password(purpose) for purpose in ROLES}
+        self.psql(ROLES_SQL.read_text(), "postgres", env=passwords)
 
     def _clear_stale_pid(self, pid_file: Path) -> None:
         try:
@@ -323,11 +387,11 @@ class EmbeddedPostgres:
             pass
         raise StackError(f"another PostgreSQL (pid {pid}) is running on {self.data_dir}: stop the other 'ioc up' first")
 
-    def psql(self, sql: str, database: str = "ioc") -> str:
-        """Run one SQL statement as the superuser over the Unix socket; return its output."""
+    def psql(self, sql: str, database: str = "ioc", env: dict[str, str] | None = None) -> str:
+        """Run SQL (a psql script, from stdin) as the superuser over the Unix socket; return its output."""
         result = subprocess.run(
             [
-                str(self.bindir.parent / "bin" / "psql") if (self.bindir / "psql").exists() else "psql",
+                str(self.bindir / "psql") if (self.bindir / "psql").exists() else "psql",
                 "-h",
                 str(self.socket_dir),
                 "-p",
@@ -338,12 +402,16 @@ class EmbeddedPostgres:
                 database,
                 "-v",
                 "ON_ERROR_STOP=1",
-                "-Atqc",
-                sql,
+                "-Atq",
+                "-f",
+                "-",
             ],
+            input=sql,
             capture_output=True,
             text=True,
             user=self.user,
+            env={"PATH": os.environ.get("PATH", ""), **(env or {}), "PGPASSWORD": self.password("postgres")},
+            cwd="/",
             check=False,
         )
         if result.returncode != 0:
@@ -355,6 +423,36 @@ class EmbeddedPostgres:
         if self.child:
             self.child.stop(timeout=30)
             self.child = None
+
+
+def running_port(root: Path) -> int | None:
+    """The port of the cluster running in ``root`` (from its postmaster.pid), None when it is not running."""
+    try:
+        lines = (root / "data" / "postmaster.pid").read_text().splitlines()
+        return int(lines[3])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def embedded_database_url(state_dir: Path, purpose: str, port: int) -> str | None:
+    """The URL of the cluster ``ioc up`` keeps in ``state_dir``, as the role for ``purpose`` and on the port
+    it runs on, or None when that state folder has no cluster (or its passwords are not this user's)."""
+    pg = EmbeddedPostgres(state_dir.resolve() / "postgres", port)
+    try:
+        pg.password(purpose)
+    except (StackError, PermissionError):
+        return None
+    pg.port = running_port(pg.home) or port
+    return pg.url_for(purpose)
+
+
+def remove_linked_clusters(folder: Path) -> None:
+    """Delete the clusters under CLUSTERS_DIR that ``folder`` (or a folder inside it) links to."""
+    for parent, dirs, _ in os.walk(folder):
+        for name in dirs:
+            path = Path(parent, name)
+            if path.is_symlink() and path.resolve().parent == CLUSTERS_DIR:
+                shutil.rmtree(path.resolve(), ignore_errors=True)
 
 
 @dataclass

@@ -17,8 +17,10 @@ def enable(conn: Any) -> bool:
         logger.warning("TimescaleDB is not available on this server: using plain tables (no hypertables)")
         return False
     # Installed but not preloaded: CREATE EXTENSION would fail (and break the connection), so look first.
-    preload = conn.execute(text("SHOW shared_preload_libraries")).scalar() or ""
-    if "timescaledb" not in preload:
+    # The preloaded loader defines its settings (shared_preload_libraries itself is for superusers only).
+    loader = text("SELECT current_setting('timescaledb.max_background_workers', true) IS NOT NULL")
+    preloaded = conn.execute(loader).scalar()
+    if not preloaded:
         logger.warning("TimescaleDB is installed but not in shared_preload_libraries: using plain tables")
         return False
     conn.execute(text("CREATE EXTENSION IF NOT EXISTS timescaledb"))

@@ -19,18 +19,20 @@ from typing import TypeVar
 import asyncpg
 
 from ioc.auth import ensure_demo_users
-from ioc.db import create_pool, migrate
+from ioc.db import create_pool, describe, migrate
 from ioc.errors import StackError
 from ioc.provisioning import BrokerFiles, prepare_broker, with_credentials
 from ioc.settings import Settings
 from ioc.stack import Child, EmbeddedMosquitto, EmbeddedPostgres, require_port, spawn
+from ioc.supervisor import STATUS_FILE, Supervisor
 from ioc.tls import TlsListener
 
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 STATE_MARKER = ".ioc-state"
-RESTART_LIMIT = 5
+# The database role each application process connects as (ioc/grants.py); the rest use none.
+SERVICE_ROLES = {"ingest": "ingest", "serve": "serve"}
 
 
 @dataclass
@@ -43,7 +45,7 @@ class Stack:
     mosquitto: EmbeddedMosquitto | None = None
     children: dict[str, Child] = field(default_factory=dict)
     argv: dict[str, list[str]] = field(default_factory=dict)
-    restarts: dict[str, int] = field(default_factory=dict)
+    supervisor: Supervisor | None = None
     broker_files: BrokerFiles | None = None
     demo_passwords: dict[str, str] = field(default_factory=dict)
 
@@ -54,8 +56,21 @@ class Stack:
 
     @property
     def database_url(self) -> str:
-        """The database in use (embedded or external)."""
+        """The database in use (embedded or external), as its owner: migrations and set-up."""
         return self.postgres.url if self.postgres else self.settings.resolved_database_url()
+
+    def database_password_hint(self) -> str:
+        """Where the banner's database password is (never the password itself)."""
+        if self.postgres is None:
+            return "  (password as in IOC_DATABASE_URL)"
+        return f"  (password in {self.postgres.passwords_dir / 'owner'})"
+
+    def role_url(self, service: str) -> str:
+        """The database URL ``service``'s process uses: its own runtime role on the embedded cluster."""
+        role = SERVICE_ROLES.get(service)
+        if self.postgres and role:
+            return self.postgres.url_for(role)
+        return self.database_url
 
     @property
     def mqtt_url(self) -> str:
@@ -63,15 +78,19 @@ class Stack:
         return self.mosquitto.url if self.mosquitto else self.settings.resolved_mqtt_url()
 
     def prepare_state(self, reset: bool) -> None:
-        """Create (or with ``reset`` empty) the state folder."""
+        """Create (or with ``reset`` empty) the state folder, private to this user: it holds passwords."""
         root = self.state_dir
         if reset and root.exists():
             if not (root / STATE_MARKER).exists():
                 raise StackError(f"refusing to --reset {root}: it is not an ioc state folder (no {STATE_MARKER})")
+            EmbeddedPostgres(root / "postgres", 0).remove()  # it may live outside (EmbeddedPostgres._place)
             shutil.rmtree(root)
-        (root / "logs").mkdir(parents=True, exist_ok=True)
+        (root / "logs").mkdir(mode=0o700, parents=True, exist_ok=True)
         (root / STATE_MARKER).touch()
-        os.chmod(root, 0o755)  # the postgres user must reach its cluster inside
+        for path in (root, root / "logs"):
+            path.chmod(0o700)
+        for log in (root / "logs").glob("*.log"):
+            log.chmod(0o600)
 
     def start_services(self) -> None:
         """Start PostgreSQL and Mosquitto unless external URLs are configured."""
@@ -136,7 +155,7 @@ class Stack:
         env = dict(os.environ)
         env.update(
             {
-                "IOC_DATABASE_URL": self.database_url,
+                "IOC_DATABASE_URL": self.role_url(service),
                 "IOC_MQTT_URL": self.service_mqtt_url(service),
                 "IOC_STATE_DIR": str(self.state_dir),
                 "IOC_HTTP_PORT": str(self.settings.http_port),
@@ -146,32 +165,32 @@ class Stack:
         )
         return env
 
-    def start_app(self, name: str, args: list[str]) -> Child:
-        """Start ``ioc <args>`` as a supervised child logging to the state folder."""
-        argv = [sys.executable, "-m", "ioc.cli", *args]
-        self.argv[name] = argv
-        child = spawn(name, argv, self.state_dir / "logs" / f"{name}.log", env=self.child_env(args[0]))
+    def _spawn(self, name: str) -> Child:
+        argv = self.argv[name]
+        child = spawn(name, argv, self.state_dir / "logs" / f"{name}.log", env=self.child_env(argv[3]))
         self.children[name] = child
         return child
 
+    def start_app(self, name: str, args: list[str]) -> Child:
+        """Start ``ioc <args>`` as a supervised child logging to the state folder."""
+        self.argv[name] = [sys.executable, "-m", "ioc.cli", *args]
+        child = self._spawn(name)
+        if self.supervisor is None:
+            self.supervisor = Supervisor(self._spawn, self.state_dir / STATUS_FILE)
+        self.supervisor.add(name, child)
+        return child
+
     def supervise_once(self) -> None:
-        """Restart an application process that died, with a limit."""
-        for name, child in list(self.children.items()):
-            code = child.proc.poll()
-            if code is None:
-                continue
-            count = self.restarts.get(name, 0) + 1
-            if count > RESTART_LIMIT:
-                raise StackError(f"{name} keeps exiting (code {code}); see {self.state_dir / 'logs' / (name + '.log')}")
-            self.restarts[name] = count
-            logger.warning("%s exited with code %s: restarting (%d/%d)", name, code, count, RESTART_LIMIT)
-            time.sleep(min(2.0**count, 10.0))
-            self.children[name] = spawn(
-                name, self.argv[name], self.state_dir / "logs" / f"{name}.log", env=self.child_env(self.argv[name][3])
-            )
+        """Restart the application processes that exited when their backoff is over (never waits)."""
+        if self.supervisor is not None:
+            self.supervisor.poll()
+            self.children = self.supervisor.children()
 
     def stop(self) -> None:
         """Stop everything: producers first, the database last."""
+        if self.supervisor is not None:
+            self.supervisor.remove()
+            self.children = self.supervisor.children()
         for name in ("simulate", "ingest", "serve"):
             child = self.children.pop(name, None)
             if child:
@@ -212,6 +231,7 @@ def run_up(
     settings: Settings, *, reset: bool, simulators: bool, speed: float, seed: int | None, scenario: str | None
 ) -> int:
     """Start the stack, print where everything is, and supervise it until Ctrl-C or SIGTERM."""
+    os.umask(0o077)  # every file ioc up and its children create is private to this user
     stack = Stack(settings)
     signal.signal(signal.SIGTERM, _raise_stop)
     signal.signal(signal.SIGINT, _raise_stop)
@@ -220,7 +240,8 @@ def run_up(
         require_port(settings.http_port, "the dashboard/API", "--http-port")
         stack.prepare_state(reset)
         stack.start_services()
-        stack.load_data(settings.fleet_file)
+        # The demo fleet comes with the simulated city only: a real deployment starts with an empty registry.
+        stack.load_data(settings.fleet_file if simulators else None)
         stack.start_app("ingest", ["ingest"])
         serve = stack.start_app("serve", ["serve"])
         base = f"http://localhost:{settings.http_port}"
@@ -239,7 +260,7 @@ def run_up(
             f"  API (OpenAPI)     {base}/docs\n"
             f"  Health            {base}/api/v1/health\n"
             f"  MQTT broker       {stack.mqtt_url}\n"
-            f"  Database          {stack.database_url}\n"
+            f"  Database          {describe(stack.database_url)}{stack.database_password_hint()}\n"
             f"  State and logs    {stack.state_dir}  (logs/*.log)\n"
             f"  Simulators        {f'running at x{speed:g} speed' if simulators else 'off (--no-simulators)'}"
             + "".join(
@@ -250,7 +271,7 @@ def run_up(
             flush=True,
         )
         while True:
-            time.sleep(1.0)
+            time.sleep(0.5)  # the tick of the loop; restarts are scheduled, never waited for here
             stack.supervise_once()
     except _Stop:
         print("\nstopping ...", flush=True)

@@ -1,10 +1,14 @@
-"""Alembic environment: URL and metadata come from the application, never from alembic.ini."""
+"""Alembic environment: URL and metadata come from the application, never from alembic.ini.
+
+After the migrations, the runtime roles' grants (ioc.grants) are applied again in the same transaction.
+"""
 
 from __future__ import annotations
 
 from alembic import context
 from sqlalchemy import create_engine, pool
 
+from ioc import grants
 from ioc.settings import get_settings
 from ioc.tables import metadata
 
@@ -24,12 +28,13 @@ def run_migrations_offline() -> None:
 
 
 def run_migrations_online() -> None:
-    """Apply migrations over a real connection."""
+    """Apply migrations and then the grants over a real connection."""
     engine = create_engine(_url(), poolclass=pool.NullPool)
     with engine.connect() as connection:
         context.configure(connection=connection, target_metadata=metadata)
         with context.begin_transaction():
             context.run_migrations()
+            grants.apply(connection)
     engine.dispose()
 
 

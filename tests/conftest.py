@@ -21,7 +21,7 @@ import pytest
 
 from ioc.db import create_pool
 from ioc.settings import REPO_ROOT, Settings
-from ioc.stack import Child, free_port, spawn
+from ioc.stack import Child, free_port, remove_linked_clusters, spawn
 from ioc.up import Stack
 
 ARTIFACTS = Path(os.environ.get("IOC_TEST_ARTIFACTS", REPO_ROOT / "artifacts"))
@@ -66,6 +66,7 @@ def _scratch(request: pytest.FixtureRequest) -> Iterator[Callable[[str], Path]]:
         if request.session.testsfailed > failed_before:
             print(f"\nkept for inspection (a test failed): {root}")
         else:
+            remove_linked_clusters(root)  # root's clusters live outside private state folders
             shutil.rmtree(root, ignore_errors=True)
 
 
@@ -109,7 +110,7 @@ def broker(stack: Stack) -> Broker:
 
 @pytest.fixture(scope="session")
 def database_url(stack: Stack) -> str:
-    """libpq URL of the test database."""
+    """libpq URL of the test database as its owner (set-up and checks; processes use their own roles)."""
     return stack.database_url
 
 
@@ -143,12 +144,18 @@ def app_env(stack: Stack) -> dict[str, str]:
 
 @pytest.fixture(scope="session")
 def run_ioc(stack: Stack, app_env: dict[str, str]) -> Iterator[object]:
-    """Start ``ioc <args>`` processes as the supervisor would; all are stopped at the end of the session."""
+    """Start ``ioc <args>`` processes as the supervisor would (each service with its own database role and
+    broker account); all are stopped at the end of the session."""
     started: list[Child] = []
 
     def start(name: str, *args: str, env: dict[str, str] | None = None) -> Child:
         log = stack.state_dir / "logs" / f"{name}-{len(started)}.log"
-        service_env = {**app_env, "IOC_MQTT_URL": stack.service_mqtt_url(args[0]) if args else stack.mqtt_url}
+        service = args[0] if args else ""
+        service_env = {
+            **app_env,
+            "IOC_DATABASE_URL": stack.role_url(service),
+            "IOC_MQTT_URL": stack.service_mqtt_url(service) if service else stack.mqtt_url,
+        }
         child = spawn(name, [sys.executable, "-m", "ioc.cli", *args], log, env={**service_env, **(env or {})})
         started.append(child)
         return child

@@ -52,3 +52,29 @@ def test_broker_uses_the_repository_config() -> None:
     conf = (REPO_ROOT / "mosquitto.conf").read_text()
     assert re.search(r"^persistence_location /mosquitto/data/$", conf, re.M)
     assert re.search(r"^listener 1883$", conf, re.M)
+
+
+def test_each_service_connects_as_its_own_database_role() -> None:
+    """The one-shot jobs migrate and administer as the owner; the services run with their runtime roles."""
+    expected = {
+        "migrate": "ioc_owner",
+        "broker-auth": "ioc_owner",
+        "ingest": "ioc_ingest",
+        "api": "ioc_serve",
+        "simulators": "ioc_read",
+    }
+    for name, role in expected.items():
+        url = SERVICES[name]["environment"]["IOC_DATABASE_URL"]
+        assert re.match(rf"postgresql://{role}:\$\{{IOC_DB_\w+_PASSWORD:\?", url), (name, url)
+
+
+def test_the_database_creates_the_roles_and_asks_passwords_everywhere() -> None:
+    db = SERVICES["db"]
+    assert "POSTGRES_USER" not in db["environment"], "the application must not be the superuser"
+    assert "--auth-local=scram-sha-256" in db["environment"]["POSTGRES_INITDB_ARGS"]
+    assert "./migrations/roles.sql:/ioc/roles.sql:ro" in db["volumes"]
+    init = next(v for v in db["volumes"] if "docker-entrypoint-initdb.d" in v)
+    script = (REPO_ROOT / init.split(":")[0]).read_text()
+    assert "-f /ioc/roles.sql" in script
+    for purpose in ("OWNER", "INGEST", "SERVE", "READ"):
+        assert f"IOC_DB_{purpose}_PASSWORD" in db["environment"]

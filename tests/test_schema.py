@@ -1,4 +1,5 @@
-"""ioc.tables describes exactly what the migrations create: autogenerate against the migrated database finds nothing."""
+"""ioc.tables describes exactly what the migrations create: autogenerate against the migrated database finds nothing;
+ioc.grants decides every table's privileges, and the migrated database grants exactly those."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import Connection, create_engine, pool, text
 
+from ioc.grants import ROLES, RUNTIME, TABLE_GRANTS
 from ioc.tables import metadata
 
 
@@ -64,3 +66,28 @@ def test_constraints_and_indexes_match_the_migrated_database(conn: Connection) -
         f"only in ioc/tables.py:\n{pformat(sorted(described - migrated))}\n"
         f"only in the migrated database:\n{pformat(sorted(migrated - described))}"
     )
+
+
+def test_every_table_has_its_grants_decided() -> None:
+    """A new table needs a line in ioc/grants.py (even an empty one): the runtime roles see nothing otherwise."""
+    assert set(TABLE_GRANTS) == set(metadata.tables)
+    for table, grants in TABLE_GRANTS.items():
+        assert set(grants) <= set(RUNTIME), table
+
+
+def test_the_migrated_database_grants_exactly_ioc_grants(conn: Connection) -> None:
+    rows = conn.execute(
+        text(
+            "SELECT grantee, table_name, privilege_type FROM information_schema.role_table_grants "
+            "WHERE table_schema = 'public' AND grantee = ANY(:roles)"
+        ),
+        {"roles": [ROLES[p] for p in RUNTIME]},
+    )
+    granted = {(grantee, table, privilege) for grantee, table, privilege in rows}
+    wanted = {
+        (ROLES[purpose], table, privilege.strip())
+        for table, grants in TABLE_GRANTS.items()
+        for purpose, privileges in grants.items()
+        for privilege in privileges.split(",")
+    }
+    assert granted == wanted

@@ -14,6 +14,7 @@ from fastapi import APIRouter
 
 from dashboards.api.deps import PoolDep, SettingsDep
 from ioc.db import timescaledb_license, timescaledb_version
+from ioc.supervisor import read_status
 
 logger = logging.getLogger(__name__)
 
@@ -80,11 +81,17 @@ async def health(pool: PoolDep, settings: SettingsDep) -> dict[str, Any]:
     """Health of the database, the broker and the ingest workers."""
     (database, workers), broker = await asyncio.gather(_database(pool), broker_ok(settings.resolved_mqtt_url()))
     ingest_ok = any(w["heartbeat_age_s"] < INGEST_FRESH_S for w in workers)
-    ok = database["ok"] and broker and ingest_ok
-    return {
+    # Under `ioc up`: its supervisor's view of every process (state, restarts, last exit code, since).
+    processes = read_status(settings.state_dir)
+    failing = any(p.get("state") == "failing" for p in (processes or {}).values())
+    ok = database["ok"] and broker and ingest_ok and not failing
+    body = {
         "status": "ok" if ok else "degraded",
         "version": _version(),
         "database": database,
         "broker": {"ok": broker, "url": public_url(settings.resolved_mqtt_url())},
         "ingest": {"ok": ingest_ok, "workers": workers},
     }
+    if processes is not None:
+        body["processes"] = processes
+    return body
