@@ -12,16 +12,20 @@ import importlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from importlib import metadata
 
 from fastapi import Depends, FastAPI
+from starlette.types import ASGIApp
 
-from dashboards import live, metrics, security
+from dashboards import apidocs, live, metrics, security
 from dashboards.alerts.engine import AlertEngine
 from dashboards.api import build_router, errors
 from dashboards.api.responses import SafeJSONResponse
+from dashboards.housekeeping import Housekeeping
 from dashboards.hub import Hub
-from ioc.auth import SessionPolicy
+from ioc.audit import RefusalLog
+from ioc.auth import SessionPolicy, ThrottlePolicy
 from ioc.db import create_pool, timescaledb_version
 from ioc.kinds import load_kinds
 from ioc.settings import Settings, get_settings
@@ -48,6 +52,14 @@ def _include_pages(app: FastAPI) -> None:
     app.include_router(pages.router)
 
 
+class _App(FastAPI):
+    """FastAPI with ``security.NoSniff`` outside everything, even the 500 handler's middleware."""
+
+    def build_middleware_stack(self) -> ASGIApp:
+        """Starlette's stack, wrapped."""
+        return security.NoSniff(super().build_middleware_stack())
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the application for ``settings`` (default: the environment's)."""
     settings = settings or get_settings()
@@ -63,7 +75,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             async with Hub(pool, url, kinds, settings.ws_coalesce_ms) as hub:
                 hub.timescale = timescale
                 engine = AlertEngine(pool, url, settings, hub)
-                async with engine:
+                chores = Housekeeping(
+                    pool, app.state.refusals, timedelta(days=settings.audit_retention_days), ThrottlePolicy()
+                )
+                async with engine, chores:
                     app.state.settings = settings
                     app.state.pool = pool
                     app.state.hub = hub
@@ -73,15 +88,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             await pool.close()
 
-    app = FastAPI(
+    app = _App(
         title="ioc: Intelligent Operations Centre API",
         version=_version(),
         lifespan=lifespan,
         default_response_class=SafeJSONResponse,
+        docs_url=None,  # served by dashboards.apidocs from local files
+        redoc_url=None,
         description="REST and websocket API of the Ho Chi Minh City operations centre; see docs/api.md.",
     )
     app.state.settings = settings
     app.state.session_policy = SessionPolicy.from_settings(settings)
+    app.state.refusals = RefusalLog()
     errors.install(app)
     app.middleware("http")(metrics.time_requests)
     app.include_router(build_router())
@@ -89,5 +107,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(live.router)
     # Prometheus scrapes from this host; nobody else (a browser elsewhere) may read the metrics.
     app.include_router(metrics.router, dependencies=[Depends(security.loopback_only)])
+    app.include_router(apidocs.router)
     _include_pages(app)
     return app

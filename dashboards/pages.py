@@ -30,6 +30,9 @@ I18N_DIR = Path(__file__).resolve().parent / "i18n"
 LANGUAGES = ("vi", "en")
 # Identifiers as the device contract allows them; anything else is a 404 before any template work.
 _ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+# A static file's path: up to 5 names of [A-Za-z0-9._-], none starting with "."; anything else (NUL,
+# "..", over-long names, odd bytes) is a 404 before the file system sees it.
+_STATIC_PATH = re.compile(r"^(?:[A-Za-z0-9_-][A-Za-z0-9._-]{0,99}/){0,4}[A-Za-z0-9_-][A-Za-z0-9._-]{0,99}\Z")
 _NO_CACHE = {"Cache-Control": "no-cache"}
 
 router = APIRouter(include_in_schema=False)
@@ -140,7 +143,9 @@ def plotly_js() -> FileResponse:
 
 @router.get("/static/{path:path}")
 def static(path: str) -> Response:
-    """A file under ``dashboards/static`` (never outside it)."""
+    """A file under ``dashboards/static`` (never outside it); any malformed path is a 404."""
+    if not _STATIC_PATH.match(path):
+        raise HTTPException(404, "not found")
     target = (STATIC_DIR / path).resolve()
     if not target.is_file() or not target.is_relative_to(STATIC_DIR):
         raise HTTPException(404, "not found")

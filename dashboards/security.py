@@ -9,6 +9,7 @@ Roles nest (viewer < operator < admin). Routes declare the least role they need 
 from __future__ import annotations
 
 import ipaddress
+import json
 import logging
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,7 +18,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request, Response, WebSocket
 from fastapi.responses import FileResponse, JSONResponse, RedirectResponse
 from pydantic import BaseModel, Field
+from starlette.datastructures import MutableHeaders
 from starlette.requests import HTTPConnection
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from dashboards.api.deps import (
     SESSION_COOKIE,
@@ -30,6 +33,7 @@ from dashboards.api.deps import (
     get_settings,
     optional_user,
     origin_allowed,
+    refusal_log,
     refused,
     require_role,
     session_policy,
@@ -46,6 +50,7 @@ __all__ = [
     "OperatorDep",
     "UserDep",
     "ViewerDep",
+    "NoSniff",
     "current_user",
     "loopback_only",
     "optional_user",
@@ -74,6 +79,47 @@ PAGE_HEADERS = {
     "Cache-Control": "no-store",
 }
 NO_STORE = {"Cache-Control": "no-store"}
+
+
+class NoSniff:
+    """ASGI middleware: ``X-Content-Type-Options: nosniff`` on every HTTP response the application sends.
+
+    That includes errors, static files and a websocket refused before its handshake, which is answered
+    as a JSON 403 (``{"error": ...}``) instead of the server's bare one where the server allows it.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Pass the request on, adding the header to the response's start."""
+        if scope["type"] not in {"http", "websocket"}:
+            await self.app(scope, receive, send)
+            return
+        accepted = False
+        can_answer = "websocket.http.response" in scope.get("extensions", {})
+
+        async def send_with_header(message: Message) -> None:
+            nonlocal accepted
+            kind = message["type"]
+            if kind in {"http.response.start", "websocket.http.response.start"}:
+                message.setdefault("headers", [])
+                MutableHeaders(scope=message)["X-Content-Type-Options"] = "nosniff"
+            elif kind == "websocket.accept":
+                accepted = True
+            elif kind == "websocket.close" and not accepted and can_answer:
+                body = json.dumps(error_body("forbidden", "websocket refused")).encode()
+                headers = [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                    (b"x-content-type-options", b"nosniff"),
+                ]
+                await send({"type": "websocket.http.response.start", "status": 403, "headers": headers})
+                await send({"type": "websocket.http.response.body", "body": body})
+                return
+            await send(message)
+
+        await self.app(scope, receive, send_with_header)
 
 
 def is_https(conn: HTTPConnection) -> bool:
@@ -158,6 +204,15 @@ def _user_json(user: User) -> dict[str, Any]:
     }
 
 
+def _too_many(exc: auth.Throttled) -> JSONResponse:
+    retry = max(1, int(exc.retry_after + 0.999))
+    return JSONResponse(
+        error_body("too_many_requests", str(exc), retry_after_s=retry),
+        status_code=429,
+        headers={"Retry-After": str(retry), **NO_STORE},
+    )
+
+
 def _refused(exc: auth.AuthError) -> ApiError:
     if isinstance(exc, auth.UserExists):
         return ApiError(409, "conflict", str(exc))
@@ -183,14 +238,10 @@ async def login(body: LoginBody, request: Request, conn: ConnDep) -> Response:
             user_agent=request.headers.get("user-agent", ""),
             sessions=session_policy(request),
             throttle=throttle_policy(request),
+            refusals=refusal_log(request),
         )
     except auth.Throttled as exc:
-        retry = max(1, int(exc.retry_after + 0.999))
-        return JSONResponse(
-            error_body("too_many_requests", str(exc), retry_after_s=retry),
-            status_code=429,
-            headers={"Retry-After": str(retry), **NO_STORE},
-        )
+        return _too_many(exc)
     except auth.LoginFailed as exc:
         raise ApiError(401, "unauthorized", str(exc)) from exc
     response = JSONResponse(_user_json(result.user), headers=NO_STORE)
@@ -219,9 +270,22 @@ async def logout(request: Request, conn: ConnDep) -> Response:
 
 @router.post("/api/v1/auth/password", status_code=204)
 async def change_password(body: PasswordBody, user: UserDep, request: Request, conn: ConnDep) -> Response:
-    """Change your own password (required after a one-time password); every session of yours ends."""
+    """Change your own password (required after a one-time password); every session of yours ends.
+
+    A wrong current password counts as a failed login (429 + Retry-After once there are too many).
+    """
     try:
-        await auth.change_own_password(conn, user.name, body.current, body.new, source=source_address(request))
+        await auth.change_own_password(
+            conn,
+            user.name,
+            body.current,
+            body.new,
+            source=source_address(request),
+            throttle=throttle_policy(request),
+            refusals=refusal_log(request),
+        )
+    except auth.Throttled as exc:
+        return _too_many(exc)
     except auth.LoginFailed as exc:
         raise ApiError(403, "forbidden", str(exc)) from exc
     except auth.AuthError as exc:

@@ -21,15 +21,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     """Serve until SIGINT/SIGTERM; returns the exit code."""
-    host = args.host or settings.http_host
-    port = args.port or settings.http_port
+    settings = settings.model_copy(
+        update={"http_host": args.host or settings.http_host, "http_port": args.port or settings.http_port}
+    )
+    host, port = settings.http_host, settings.http_port
     config = uvicorn.Config(
         create_app(settings),
         host=host,
         port=port,
         log_config=None,
         access_log=False,
-        proxy_headers=True,
+        server_header=False,
+        # X-Forwarded-For/-Proto are believed from IOC_TRUSTED_PROXIES only (uvicorn's own default trusts
+        # 127.0.0.1, which lets anyone on this host forge the client address of audit rows and throttles).
+        proxy_headers=bool(settings.trusted_proxies),
+        forwarded_allow_ips=settings.trusted_proxies or None,
         lifespan="on",
         ws_ping_interval=20.0,
         ws_ping_timeout=20.0,

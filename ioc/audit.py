@@ -2,14 +2,21 @@
 
 Values are stored as given (bounded in length, NUL removed because PostgreSQL text cannot hold it)
 and made safe where they are shown: ``log_safe`` for log lines, HTML escaping in the browser.
+
+Refusals (requests without a session, a foreign Origin, throttled logins) go through ``RefusalLog``,
+which writes one row per source and action per minute and counts the repeats, so anonymous traffic
+cannot fill the table; ``prune`` applies the retention (IOC_AUDIT_RETENTION_DAYS).
 """
 
 from __future__ import annotations
 
 import logging
+import time
 import unicodedata
-from dataclasses import dataclass
-from datetime import datetime
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -136,3 +143,103 @@ async def recent(
         max(1, min(limit, 1000)),
     )
     return [AuditEntry(**dict(r)) for r in rows]
+
+
+async def prune(conn: asyncpg.Connection | asyncpg.Pool, keep: timedelta, batch: int = 10_000) -> int:
+    """Delete entries older than ``keep`` (in batches, so no long lock); returns how many went."""
+    removed = 0
+    while True:
+        status: str = await conn.execute(
+            "DELETE FROM audit_log WHERE id IN (SELECT id FROM audit_log WHERE time < now() - $1::interval "
+            "ORDER BY time LIMIT $2)",
+            keep,
+            batch,
+        )
+        count = int(status.rsplit(" ", 1)[-1])
+        removed += count
+        if count < batch:
+            return removed
+
+
+@dataclass(slots=True)
+class _Burst:
+    """The refusals of one key in the current window: the first was written, ``repeats`` were not yet."""
+
+    entry: tuple[str, str, str, str, str]  # actor, action, target, outcome, source
+    detail: dict[str, Any]
+    first_at: datetime
+    last_at: datetime
+    repeats: int = 0
+
+
+@dataclass
+class RefusalLog:
+    """Refused requests written to the audit log at a bounded rate, with nothing left uncounted.
+
+    Time is cut into fixed windows of ``window_s``. The first refusal of a (source, actor, action,
+    outcome, ``detail.reason``) in a window is written at once; its repeats are counted and written as one more row
+    (``detail.repeats``, ``detail.first_at``, ``detail.last_at``) when the window closes. A source gets
+    at most ``per_source`` keys per window (its further paths are folded into action ``*``), and the
+    process at most ``max_keys`` (further sources are folded into source ``*``): at most
+    2 x (``max_keys`` + 1) rows per window per server process, whatever the traffic.
+    """
+
+    window_s: float = 60.0
+    per_source: int = 20
+    max_keys: int = 1000
+    clock: Callable[[], float] = time.monotonic
+    _window: int = field(default=-1, init=False)
+    _bursts: dict[tuple[str, ...], _Burst] = field(default_factory=dict, init=False)
+    _per_source: Counter[str] = field(default_factory=Counter, init=False)
+
+    async def record(
+        self,
+        conn: asyncpg.Connection | asyncpg.Pool,
+        actor: str,
+        action: str,
+        target: str,
+        outcome: str,
+        source: str = "",
+        detail: dict[str, Any] | None = None,
+    ) -> None:
+        """Count one refusal: written now when it opens its key's window, else counted for the window's summary."""
+        await self.flush(conn)
+        now = datetime.now(UTC)
+        key: tuple[str, ...] = (source, actor, action, outcome, str((detail or {}).get("reason", "")))
+        burst = self._bursts.get(key)
+        if burst is None and self._per_source[source] >= self.per_source:
+            key, action, target = (source, actor, "*", outcome), "*", ""
+            detail = {"folded": f"more than {self.per_source} kinds of refusal from this source"}
+            burst = self._bursts.get(key)
+        if burst is None and len(self._bursts) >= self.max_keys:
+            key, actor, action, target, source = ("*", "*", "*", outcome), "*", "*", "", "*"
+            detail = {"folded": f"more than {self.max_keys} sources or kinds of refusal"}
+            burst = self._bursts.get(key)
+        if burst is not None:
+            burst.repeats += 1
+            burst.last_at = now
+            return
+        detail = dict(detail or {})
+        self._bursts[key] = _Burst((actor, action, target, outcome, source), detail, now, now)
+        self._per_source[source] += 1
+        await record(conn, actor, action, target, outcome, source, detail)
+
+    async def flush(self, conn: asyncpg.Connection | asyncpg.Pool, *, now: bool = False) -> int:
+        """Write the summaries of a window that has closed (or of the open one, ``now``); returns rows written."""
+        window = int(self.clock() // self.window_s)
+        if window == self._window and not now:
+            return 0
+        closed, self._bursts, self._window = self._bursts, {}, window
+        self._per_source = Counter()
+        written = 0
+        for burst in closed.values():
+            if burst.repeats:
+                summary = {
+                    **burst.detail,
+                    "repeats": burst.repeats,
+                    "first_at": burst.first_at.isoformat(),
+                    "last_at": burst.last_at.isoformat(),
+                }
+                await record(conn, *burst.entry, summary)
+                written += 1
+        return written

@@ -52,10 +52,10 @@ class LoginFailed(AuthError):
 
 
 class Throttled(AuthError):
-    """Too many failed logins for this user or address; try again after ``retry_after`` seconds."""
+    """Too many wrong passwords from this address or for this account; try again after ``retry_after`` seconds."""
 
     def __init__(self, retry_after: float) -> None:
-        super().__init__(f"too many failed logins: try again in {retry_after:.0f} s")
+        super().__init__(f"too many wrong passwords: try again in {max(1, round(retry_after))} s")
         self.retry_after = retry_after
 
 
@@ -97,18 +97,55 @@ class SessionPolicy:
 
 @dataclass(frozen=True, slots=True)
 class ThrottlePolicy:
-    """After ``threshold`` failures, wait ``base_s`` doubling per further failure up to ``max_s``."""
+    """How password guesses are slowed, at login and password change alike (docs/security.md, "Guessing").
 
-    threshold: int = 5
+    Three counters of failed guesses, each forgotten ``forget_after`` after its last failure:
+
+    - the pair (address, account): after ``pair_threshold`` failures, waits of ``base_s`` doubling per
+      further failure up to ``max_s``; only a success of that same pair clears it;
+    - the address, over every account: after ``address_threshold`` failures, the same waits; no success
+      clears it, so a guesser's own account cannot reset it;
+    - the account, over every address: after ``account_threshold`` failures, waits doubling up to
+      ``account_max_s`` only, and never for an address that logged into the account within ``known_for``,
+      so strangers can slow new places for a while but never lock the person out of their console.
+    """
+
+    pair_threshold: int = 5
+    address_threshold: int = 20
+    account_threshold: int = 10
     base_s: float = 1.0
     max_s: float = 300.0
+    account_max_s: float = 30.0
     forget_after: timedelta = timedelta(minutes=15)
+    known_for: timedelta = timedelta(days=30)
 
-    def delay(self, failures: int) -> float:
-        """Seconds of lockout after ``failures`` consecutive failures (0 below the threshold)."""
-        if failures < self.threshold:
+    def delay(self, failures: int, threshold: int | None = None, cap: float | None = None) -> float:
+        """Seconds of wait after ``failures`` failures on a counter (0 below its threshold)."""
+        threshold = self.pair_threshold if threshold is None else threshold
+        if failures < threshold:
             return 0.0
-        return float(min(self.max_s, self.base_s * 2 ** min(failures - self.threshold, 30)))
+        return float(min(self.max_s if cap is None else cap, self.base_s * 2 ** min(failures - threshold, 30)))
+
+
+@dataclass(frozen=True, slots=True)
+class _Counters:
+    """The login_throttle keys of one guess: who from where."""
+
+    pair: str
+    address: str
+    account: str
+    known: str  # present while the address logged into the account within known_for (last_failure_at = then)
+
+    @classmethod
+    def of(cls, name: str, source: str) -> _Counters:
+        return cls(f"pair:{source}|{name}", f"addr:{source}", f"user:{name}", f"known:{source}|{name}")
+
+    def limits(self, policy: ThrottlePolicy) -> list[tuple[str, int, float]]:
+        return [
+            (self.pair, policy.pair_threshold, policy.max_s),
+            (self.address, policy.address_threshold, policy.max_s),
+            (self.account, policy.account_threshold, policy.account_max_s),
+        ]
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,15 +261,34 @@ async def set_password(
     return secret
 
 
-async def change_own_password(conn: asyncpg.Connection, name: str, current: str, new: str, *, source: str = "") -> None:
-    """A user replaces their own password (needs the current one); other sessions end."""
+async def change_own_password(
+    conn: asyncpg.Connection,
+    name: str,
+    current: str,
+    new: str,
+    *,
+    source: str = "",
+    throttle: ThrottlePolicy | None = None,
+    refusals: audit.RefusalLog | None = None,
+) -> None:
+    """A user replaces their own password (needs the current one); other sessions end.
+
+    A wrong current password is a failed guess like a failed login (same counters, same waits), so a
+    stolen session cannot be used to guess the password it would need to take the account over.
+    """
+    throttle = throttle or ThrottlePolicy()
+    counters = _Counters.of(name, source)
+    await _guard(conn, counters, throttle, "user.passwd", name, source, refusals)
     row = await conn.fetchrow("SELECT password_hash FROM users WHERE name = $1 AND NOT disabled", name)
-    if row is None or not _verify(row["password_hash"], current):
-        await audit.record(conn, name, "user.passwd", name, "failure", source, {"reason": "wrong current password"})
+    if row is None or not _verify(row["password_hash"], current[:MAX_PASSWORD]):
+        delay = await _record_failure(conn, counters, throttle)
+        detail = {"reason": "wrong current password", "lockout_s": delay}
+        await audit.record(conn, name, "user.passwd", name, "failure", source, detail)
         raise LoginFailed("the current password is wrong")
     if new == current:
         raise AuthError("the new password must differ from the current one")
     await set_password(conn, name, new, actor=name, source=source, must_change=False)
+    await conn.execute("DELETE FROM login_throttle WHERE key = $1", counters.pair)
 
 
 async def set_disabled(
@@ -264,19 +320,24 @@ async def ensure_demo_users(conn: asyncpg.Connection) -> dict[str, str]:
     return created
 
 
-async def _throttle_wait(conn: asyncpg.Connection, keys: list[str]) -> float:
+async def _throttle_wait(conn: asyncpg.Connection, counters: _Counters, policy: ThrottlePolicy) -> float:
+    """Seconds until this pair may guess again (the account's wait is skipped for a known address)."""
     wait = await conn.fetchval(
         "SELECT extract(epoch FROM max(locked_until) - now()) FROM login_throttle "
-        "WHERE key = ANY($1::text[]) AND locked_until > now()",
-        keys,
+        "WHERE locked_until > now() AND (key = ANY($1::text[]) OR (key = $2 AND NOT EXISTS ("
+        "SELECT 1 FROM login_throttle WHERE key = $3 AND last_failure_at > now() - $4::interval)))",
+        [counters.pair, counters.address],
+        counters.account,
+        counters.known,
+        policy.known_for,
     )
     return float(wait or 0.0)
 
 
-async def _record_failure(conn: asyncpg.Connection, keys: list[str], policy: ThrottlePolicy) -> float:
-    """Count a failure under each key (forgetting old streaks) and return the longest lockout now in force."""
+async def _record_failure(conn: asyncpg.Connection, counters: _Counters, policy: ThrottlePolicy) -> float:
+    """Count a failure on each counter (forgetting old streaks) and return the longest wait it now imposes."""
     delay = 0.0
-    for key in keys:
+    for key, threshold, cap in counters.limits(policy):
         failures: int = await conn.fetchval(
             "INSERT INTO login_throttle AS t (key, failures, last_failure_at) VALUES ($1, 1, now()) "
             "ON CONFLICT (key) DO UPDATE SET failures = CASE WHEN t.last_failure_at < now() - $2::interval "
@@ -284,7 +345,7 @@ async def _record_failure(conn: asyncpg.Connection, keys: list[str], policy: Thr
             key,
             policy.forget_after,
         )
-        seconds = policy.delay(failures)
+        seconds = policy.delay(failures, threshold, cap)
         if seconds:
             await conn.execute(
                 "UPDATE login_throttle SET locked_until = now() + $2::interval WHERE key = $1",
@@ -293,6 +354,49 @@ async def _record_failure(conn: asyncpg.Connection, keys: list[str], policy: Thr
             )
         delay = max(delay, seconds)
     return delay
+
+
+async def _record_success(conn: asyncpg.Connection, counters: _Counters) -> None:
+    """Clear this pair's counter and remember the address as one the account logs in from."""
+    await conn.execute("DELETE FROM login_throttle WHERE key = $1", counters.pair)
+    await conn.execute(
+        "INSERT INTO login_throttle (key, failures, last_failure_at) VALUES ($1, 0, now()) "
+        "ON CONFLICT (key) DO UPDATE SET last_failure_at = now()",
+        counters.known,
+    )
+
+
+async def prune_throttle(conn: asyncpg.Connection | asyncpg.Pool, policy: ThrottlePolicy | None = None) -> int:
+    """Delete counters that are forgotten and no longer lock anything, and addresses no longer known."""
+    policy = policy or ThrottlePolicy()
+    status: str = await conn.execute(
+        "DELETE FROM login_throttle WHERE CASE WHEN key LIKE 'known:%' THEN last_failure_at < now() - $2::interval "
+        "ELSE last_failure_at < now() - $1::interval AND coalesce(locked_until < now(), true) END",
+        policy.forget_after,
+        policy.known_for,
+    )
+    return int(status.rsplit(" ", 1)[-1])
+
+
+async def _guard(
+    conn: asyncpg.Connection,
+    counters: _Counters,
+    policy: ThrottlePolicy,
+    action: str,
+    name: str,
+    source: str,
+    refusals: audit.RefusalLog | None,
+) -> None:
+    """Raise Throttled (audited; through ``refusals`` when given, so a hammering client adds few rows)."""
+    wait = await _throttle_wait(conn, counters, policy)
+    if wait <= 0:
+        return
+    detail = {"retry_after_s": round(wait, 1)}
+    if refusals is not None:
+        await refusals.record(conn, name, action, name, "throttled", source, detail)
+    else:
+        await audit.record(conn, name, action, name, "throttled", source, detail)
+    raise Throttled(wait)
 
 
 async def login(
@@ -304,15 +408,13 @@ async def login(
     user_agent: str = "",
     sessions: SessionPolicy | None = None,
     throttle: ThrottlePolicy | None = None,
+    refusals: audit.RefusalLog | None = None,
 ) -> Login:
     """Check a password and open a session; raises Throttled or LoginFailed, and audits every attempt."""
     sessions, throttle = sessions or SessionPolicy(), throttle or ThrottlePolicy()
     shown = name.strip().lower()[:64]
-    keys = [f"user:{shown}", f"addr:{source}"]
-    wait = await _throttle_wait(conn, keys)
-    if wait > 0:
-        await audit.record(conn, shown, "login", shown, "throttled", source, {"retry_after_s": round(wait, 1)})
-        raise Throttled(wait)
+    counters = _Counters.of(shown, source)
+    await _guard(conn, counters, throttle, "login", shown, source, refusals)
     row = (
         await conn.fetchrow(
             "SELECT name, role, must_change, disabled, display, password_hash FROM users WHERE name = $1", shown
@@ -323,14 +425,14 @@ async def login(
     ok = _verify(row["password_hash"] if row else _DUMMY_HASH, password[:MAX_PASSWORD]) and row is not None
     if not ok or row is None or row["disabled"]:
         reason = "disabled" if ok else "bad credentials"
-        delay = await _record_failure(conn, keys, throttle)
+        delay = await _record_failure(conn, counters, throttle)
         await audit.record(conn, shown, "login", shown, "failure", source, {"reason": reason, "lockout_s": delay})
         raise LoginFailed("wrong user name or password")
     if _hasher.check_needs_rehash(row["password_hash"]):
         await conn.execute("UPDATE users SET password_hash = $2 WHERE name = $1", shown, _hasher.hash(password))
     token = secrets.token_urlsafe(32)
     async with conn.transaction():
-        await conn.execute("DELETE FROM login_throttle WHERE key = ANY($1::text[])", keys)
+        await _record_success(conn, counters)
         expires_at: datetime = await conn.fetchval(
             "INSERT INTO sessions (token_hash, user_name, expires_at, source, user_agent) "
             "VALUES ($1, $2, now() + $3::interval, $4, $5) RETURNING expires_at",

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import ipaddress
 import socket
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 from urllib.parse import quote, urlsplit
 
 from pydantic import Field, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -81,12 +82,44 @@ class Settings(BaseSettings):
     ws_heartbeat_s: float = Field(10.0, gt=0)
     ws_compression: bool = False  # permessage-deflate: costs server CPU per client and message
     map_tile_url: str = ""
-    allowed_origins: list[str] = Field(default_factory=list)
+    # Origins (scheme://host:port) whose pages may change state and open the websocket, besides
+    # public_url's and http://localhost|127.0.0.1|[::1]:http_port. Comma-separated.
+    allowed_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # Addresses or networks of reverse proxies whose X-Forwarded-For/-Proto are believed. Comma-separated;
+    # empty = none: the peer's own address is the client's.
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    audit_retention_days: int = Field(365, ge=1)
     session_secret: str = ""
     # Sessions: people log in per shift; display accounts (the wall) stay logged in for days.
     session_idle_minutes: int = Field(120, ge=1)
     session_absolute_hours: int = Field(12, ge=1)
     session_display_days: int = Field(30, ge=1, le=365)
+
+    @field_validator("allowed_origins", "trusted_proxies", mode="before")
+    @classmethod
+    def _comma_list(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [item.strip() for item in value.split(",") if item.strip()]
+        return value
+
+    @field_validator("allowed_origins")
+    @classmethod
+    def _origins(cls, value: list[str]) -> list[str]:
+        for origin in value:
+            parts = urlsplit(origin)
+            if parts.scheme not in {"http", "https"} or not parts.netloc or parts.path not in {"", "/"}:
+                raise ValueError(f"IOC_ALLOWED_ORIGINS takes scheme://host[:port] origins (got {origin!r})")
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies(cls, value: list[str]) -> list[str]:
+        for proxy in value:
+            try:
+                ipaddress.ip_network(proxy, strict=False)
+            except ValueError as exc:
+                raise ValueError(f"IOC_TRUSTED_PROXIES takes addresses or networks (got {proxy!r})") from exc
+        return value
 
     @field_validator("database_url")
     @classmethod

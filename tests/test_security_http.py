@@ -34,7 +34,7 @@ def make_app(pool: asyncpg.Pool, settings: Settings) -> FastAPI:
     app = FastAPI()
     errors.install(app)
     app.state.pool = pool
-    app.state.settings = settings.model_copy(update={"allowed_origins": ["https://wall.example.vn"]})
+    app.state.settings = settings.model_copy(update={"allowed_origins": ["https://wall.example.vn", ORIGIN]})
     app.state.throttle_policy = ThrottlePolicy(base_s=0.2)
     app.include_router(security.router)
 
@@ -203,6 +203,36 @@ async def test_cross_origin_state_changes_are_refused(app: FastAPI, people: dict
         assert r.status_code == 403
 
 
+async def test_origin_is_checked_against_configuration_not_the_host_header(
+    app: FastAPI, people: dict[str, str]
+) -> None:
+    """Issue 11: an Origin equal to the request's own Host passed, so a rebound name was trusted."""
+    rebound = {"Host": "rebound.example", "Origin": "http://rebound.example"}
+    async with logged_in(app, people["operator"]) as op:
+        r = await op.post("/api/v1/alerts/1/acknowledge", headers=rebound)
+        assert r.status_code == 403 and r.json()["error"]["code"] == "forbidden"
+        assert (await op.post("/api/v1/alerts/1/acknowledge", headers={"Origin": ORIGIN})).status_code == 200
+    async with client(app) as c:
+        r = await c.post("/api/v1/auth/login", json={"name": people["viewer"], "password": PASSWORD}, headers=rebound)
+        assert r.status_code == 403
+
+
+async def test_password_change_is_throttled(app: FastAPI, pool: asyncpg.Pool) -> None:
+    """Issue 11: POST /api/v1/auth/password was never throttled; wrong current passwords now count."""
+    names = await create_people(pool, "pw", PASSWORD)
+    async with logged_in(app, names["viewer"], "10.2.0.9") as c:
+        codes = []
+        for i in range(6):
+            r = await c.post("/api/v1/auth/password", json={"current": f"guess number {i}", "new": "x" * 12})
+            codes.append(r.status_code)
+        assert codes == [403] * 5 + [429], codes
+        assert r.json()["error"]["code"] == "too_many_requests" and int(r.headers["retry-after"]) >= 1
+        r = await c.post("/api/v1/auth/password", json={"current": PASSWORD, "new": "x" * 12})
+        assert r.status_code == 429  # even the right one, until the wait ends
+        await asyncio.sleep(0.3)
+        assert (await c.post("/api/v1/auth/password", json={"current": PASSWORD, "new": "x" * 12})).status_code == 204
+
+
 async def test_repeated_failures_get_429_with_retry_after(app: FastAPI, people: dict[str, str]) -> None:
     async with client(app, "10.2.0.1") as c:
         codes = []
@@ -222,6 +252,7 @@ async def test_repeated_failures_get_429_with_retry_after(app: FastAPI, people: 
 async def server(app: FastAPI) -> AsyncIterator[str]:
     """The app under a real uvicorn on a free port, in this event loop; yields its http origin."""
     port = free_port()
+    app.state.settings = app.state.settings.model_copy(update={"http_port": port})  # as `ioc serve --port` does
     srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="off", log_level="warning"))
     task = asyncio.create_task(srv.serve())
     for _ in range(500):  # up to 10 s
@@ -236,9 +267,12 @@ async def server(app: FastAPI) -> AsyncIterator[str]:
         await task
 
 
-async def _ws(host: str, origin: str | None, cookie: str | None) -> tuple[int | None, list[str]]:
+async def _ws(
+    host: str, origin: str | None, cookie: str | None, extra: dict[str, str] | None = None
+) -> tuple[int | None, list[str]]:
     """Connect to the live socket; return the close code (None if still open) and what was received."""
     headers = {"Cookie": f"{security.SESSION_COOKIE}={cookie}"} if cookie else {}
+    headers.update(extra or {})
     received: list[str] = []
     async with connect(f"ws://{host}/ws/v1/live", origin=origin, additional_headers=headers) as ws:  # type: ignore[arg-type]
         try:
@@ -259,3 +293,6 @@ async def test_websocket_needs_session_and_allowed_origin(server: str, app: Fast
     assert await _ws(server, None, token) == (1008, [])
     assert await _ws(server, "https://wall.example.vn", token) == (1000, [f"hello {people['viewer']}"])
     assert await _ws(server, own, token) == (1000, [f"hello {people['viewer']}"])
+    # A page on a name that resolves to this server (DNS rebinding): its Origin is its own Host, and refused.
+    rebound = {"Host": "rebound.example"}
+    assert await _ws(server, "http://rebound.example", token, rebound) == (1008, [])

@@ -10,9 +10,9 @@ import asyncpg
 import pytest
 import uvicorn
 from fastapi import FastAPI
-from playwright.async_api import async_playwright
+from playwright.async_api import Route, async_playwright
 
-from dashboards import pages, security
+from dashboards import apidocs, pages, security
 from dashboards.api import errors
 from dashboards.testing import CHROMIUM, CHROMIUM_ARGS
 from ioc import audit, auth
@@ -25,13 +25,14 @@ pytestmark = pytest.mark.browser
 @pytest.fixture
 async def site(pool: asyncpg.Pool, settings: Settings) -> AsyncIterator[str]:
     """The security router and the static files under a real uvicorn; yields the base URL."""
-    app = FastAPI()
+    app = FastAPI(docs_url=None, redoc_url=None)
     errors.install(app)
     app.state.pool = pool
-    app.state.settings = settings
+    port = free_port()
+    app.state.settings = settings.model_copy(update={"http_port": port})  # its pages' Origin is allowed
     app.include_router(security.router)
     app.include_router(pages.router)
-    port = free_port()
+    app.include_router(apidocs.router)
     srv = uvicorn.Server(
         uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="off", log_level="warning")
     )
@@ -88,5 +89,33 @@ async def test_first_login_then_admin_page_shows_audit_as_text(site: str, pool: 
             assert f"<b>{marker}</b>\\u000aforged" in text
             assert name in await page.locator("#users").inner_text()
             assert not dialogs and not errors_seen, (dialogs, errors_seen)
+        finally:
+            await browser.close()
+
+
+async def test_api_docs_render_with_no_request_elsewhere(site: str) -> None:
+    """Issue 11: /docs loaded Swagger UI from a CDN. Now every request stays on this server, under the CSP."""
+    async with async_playwright() as p:
+        browser = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            context = await browser.new_context()
+            requested: list[str] = []
+
+            async def note(route: Route) -> None:
+                requested.append(route.request.url)
+                await route.continue_()
+
+            await context.route("**/*", note)
+            tab = await context.new_page()
+            problems: list[str] = []
+            tab.on("pageerror", lambda e: problems.append(str(e)))
+            tab.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+            await tab.goto(f"{site}/docs")
+            # The login operation from the OpenAPI document is drawn: the UI really ran.
+            await tab.get_by_text("/api/v1/auth/login").first.wait_for(timeout=20_000)
+            elsewhere = [u for u in requested if not u.startswith(site + "/")]
+            assert not elsewhere, elsewhere
+            assert f"{site}/openapi.json" in requested
+            assert not problems, problems  # no CSP violation, no script error
         finally:
             await browser.close()

@@ -65,7 +65,7 @@ def throttle_policy(conn: HTTPConnection) -> ThrottlePolicy:
 
 
 def source_address(conn: HTTPConnection) -> str:
-    """The peer's address (behind a proxy, run uvicorn with --proxy-headers so this is the client's)."""
+    """The peer's address; a forwarded client address only from IOC_TRUSTED_PROXIES (see dashboards.server)."""
     return conn.client.host if conn.client else ""
 
 
@@ -75,11 +75,16 @@ def _origin(url: str) -> str:
 
 
 def allowed_origins(conn: HTTPConnection) -> set[str]:
-    """IOC_ALLOWED_ORIGINS, the public URL's origin, and the origin this request was addressed to."""
+    """IOC_ALLOWED_ORIGINS, IOC_PUBLIC_URL's origin, and this server's own http://localhost|127.0.0.1|[::1]:port.
+
+    Never the Host header of the request itself: a page on another name that resolves here (DNS
+    rebinding) would otherwise pass.
+    """
     settings = get_settings(conn)
-    scheme = {"ws": "http", "wss": "https"}.get(conn.url.scheme, conn.url.scheme)
-    own = f"{scheme}://{conn.headers.get('host', '')}".lower()
-    return {o.rstrip("/").lower() for o in settings.allowed_origins} | {_origin(settings.public_url), own} - {""}
+    port = settings.http_port
+    own = {f"http://localhost:{port}", f"http://127.0.0.1:{port}", f"http://[::1]:{port}"}
+    configured = {o.rstrip("/").lower() for o in settings.allowed_origins} | {_origin(settings.public_url)}
+    return (own | configured) - {""}
 
 
 def origin_allowed(conn: HTTPConnection, *, required: bool) -> bool:
@@ -90,15 +95,26 @@ def origin_allowed(conn: HTTPConnection, *, required: bool) -> bool:
     return origin.rstrip("/").lower() in allowed_origins(conn)
 
 
+def refusal_log(conn: HTTPConnection) -> audit.RefusalLog:
+    """The app's rate-limited writer of refusals (made on first use when the app has none)."""
+    state = conn.app.state
+    if getattr(state, "refusals", None) is None:
+        state.refusals = audit.RefusalLog()
+    return state.refusals  # type: ignore[no-any-return]
+
+
 async def optional_user(conn: HTTPConnection) -> User | None:
     """The session's user, or None without a live session (also used to re-check open websockets)."""
     return await auth.session_user(get_pool(conn), conn.cookies.get(SESSION_COOKIE), session_policy(conn))
 
 
 async def refused(conn: HTTPConnection, actor: str, reason: str, **detail: object) -> None:
-    """Audit a refused request or websocket (outcome ``denied``; the action is its method and path)."""
+    """Audit a refused request or websocket (outcome ``denied``; the action is its method and path).
+
+    Through the app's ``RefusalLog``: one row per source and action per minute, repeats counted.
+    """
     method = getattr(conn, "method", "WS")  # a WebSocket has no method
-    await audit.record(
+    await refusal_log(conn).record(
         get_pool(conn),
         actor,
         f"{method} {conn.url.path}",
