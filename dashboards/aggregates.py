@@ -17,14 +17,19 @@ from typing import Any
 import asyncpg
 
 from dashboards.encoding import iso, jsonable, number
+from ioc.thresholds import (
+    CONGESTION_RATIOS,
+    DEFAULT_DANGER_CM,
+    DEFAULT_FREE_FLOW_KMH,
+    DEFAULT_WARNING_CM,
+    MEAN_SPEED_CRITICAL_KMH,
+    MEAN_SPEED_WARNING_KMH,
+)
 
 logger = logging.getLogger(__name__)
 
 Row = dict[str, Any]
 
-DEFAULT_WARNING_CM = 20.0
-DEFAULT_DANGER_CM = 30.0
-DEFAULT_FREE_FLOW_KMH = 50.0
 TOP_N = 10
 EVENTS_N = 50
 STATUSES = ("online", "offline", "stale", "unknown")
@@ -59,19 +64,57 @@ def flood_level(level_cm: float | None, metadata: Row) -> str | None:
     return "ok"
 
 
+def speed_ratio(speed_kmh: float, free_flow_kmh: float) -> float:
+    """Speed as a share of the free-flow speed (1.0 when the free-flow speed is not positive)."""
+    return speed_kmh / free_flow_kmh if free_flow_kmh > 0 else 1.0
+
+
+def congestion_band(ratio: float | None) -> int | None:
+    """0 free, 1 slow, 2 heavy, 3 jammed from a speed ratio (CONGESTION_RATIOS)."""
+    if ratio is None:
+        return None
+    return next((band for band, least in enumerate(CONGESTION_RATIOS) if ratio >= least), len(CONGESTION_RATIOS))
+
+
 def congestion(speed_kmh: float | None, metadata: Row) -> int | None:
     """0 free, 1 slow, 2 heavy, 3 jammed from speed / free-flow speed."""
     if speed_kmh is None:
         return None
-    free = _meta_number(metadata, "free_flow_kmh", DEFAULT_FREE_FLOW_KMH)
-    ratio = speed_kmh / free if free > 0 else 1.0
-    if ratio >= 0.7:
-        return 0
-    if ratio >= 0.5:
-        return 1
-    if ratio >= 0.3:
-        return 2
-    return 3
+    return congestion_band(speed_ratio(speed_kmh, _meta_number(metadata, "free_flow_kmh", DEFAULT_FREE_FLOW_KMH)))
+
+
+def mean_speed_level(speed_kmh: float | None) -> str | None:
+    """``critical`` / ``warning`` / ``ok`` for the mean speed of a city or zone (None without one)."""
+    if speed_kmh is None:
+        return None
+    if speed_kmh < MEAN_SPEED_CRITICAL_KMH:
+        return "critical"
+    return "warning" if speed_kmh < MEAN_SPEED_WARNING_KMH else "ok"
+
+
+def device_thresholds(kind: str, metadata: Row) -> Row:
+    """The thresholds a device's readings are judged by: its metadata's, else the defaults."""
+    if kind == "flood":
+        return {
+            "warning_cm": _meta_number(metadata, "warning_cm", DEFAULT_WARNING_CM),
+            "danger_cm": _meta_number(metadata, "danger_cm", DEFAULT_DANGER_CM),
+        }
+    if kind == "traffic":
+        return {"free_flow_kmh": _meta_number(metadata, "free_flow_kmh", DEFAULT_FREE_FLOW_KMH)}
+    return {}
+
+
+def thresholds_meta() -> Row:
+    """The defaults and bands behind every level and band the server sends (``meta.thresholds``)."""
+    return {
+        "flood": {"warning_cm": DEFAULT_WARNING_CM, "danger_cm": DEFAULT_DANGER_CM},
+        "traffic": {
+            "free_flow_kmh": DEFAULT_FREE_FLOW_KMH,
+            "congestion_ratios": list(CONGESTION_RATIOS),
+            "mean_speed_critical_kmh": MEAN_SPEED_CRITICAL_KMH,
+            "mean_speed_warning_kmh": MEAN_SPEED_WARNING_KMH,
+        },
+    }
 
 
 def _value(device: Row, metric: str) -> float | None:
@@ -105,6 +148,7 @@ def _device(row: asyncpg.Record, latest: dict[str, Row]) -> Row:
         "last_seen": iso(row["last_seen"]),
         "snapshot_at": iso(row["snapshot_at"]),  # time of the latest camera snapshot (cache key of its image)
         "metadata": jsonable(metadata),
+        "thresholds": device_thresholds(row["kind"], metadata),
         "latest": latest,
         "level": None,
         "congestion": None,
@@ -393,8 +437,8 @@ def flood_view(devices: list[Row]) -> Row:
             "name": d["name"],
             "zone": d["zone"],
             "level_cm": _round(level),
-            "warning_cm": _meta_number(d["metadata"], "warning_cm", DEFAULT_WARNING_CM),
-            "danger_cm": _meta_number(d["metadata"], "danger_cm", DEFAULT_DANGER_CM),
+            "level": d["level"],
+            **d["thresholds"],
             "rain_mm_h": _round(_value(d, "rainfall_mm_h")),
         }
         for level, _, d in top
@@ -430,16 +474,11 @@ def traffic_view(devices: list[Row]) -> Row:
     """Traffic headline figures and the 10 most congested detectors."""
     live = _live(devices, "traffic")
     flow, speeds = _flow_and_speeds(live)
-    ratios: list[tuple[float, str, float, float, Row]] = []
-    for d in live:
-        speed = _value(d, "avg_speed_kmh")
-        if speed is None:
-            continue
-        free = _meta_number(d["metadata"], "free_flow_kmh", DEFAULT_FREE_FLOW_KMH)
-        ratios.append((speed / free if free > 0 else 1.0, d["device_id"], speed, free, d))
-    worst = heapq.nsmallest(TOP_N, ratios, key=lambda w: (w[0], w[1]))
+    worst = heapq.nsmallest(TOP_N, _speed_ratios(live), key=lambda w: (w[0], w[1]))
+    mean_speed = _round(sum(speeds) / len(speeds)) if speeds else None
     return {
-        "mean_speed_kmh": _round(sum(speeds) / len(speeds)) if speeds else None,
+        "mean_speed_kmh": mean_speed,
+        "mean_speed_level": mean_speed_level(mean_speed),
         "flow_veh_h": round(flow) if flow is not None else None,
         "congested": sum(1 for d in live if (d["congestion"] or 0) >= 2),
         "worst": [
@@ -448,12 +487,23 @@ def traffic_view(devices: list[Row]) -> Row:
                 "name": d["name"],
                 "zone": d["zone"],
                 "speed_kmh": _round(speed),
-                "free_flow_kmh": free,
+                "free_flow_kmh": d["thresholds"]["free_flow_kmh"],
+                "speed_ratio": round(ratio, 3),
                 "congestion": d["congestion"],
             }
-            for _, _, speed, free, d in worst
+            for ratio, _, speed, d in worst
         ],
     }
+
+
+def _speed_ratios(live: list[Row]) -> list[tuple[float, str, float, Row]]:
+    """(speed ratio, device id, speed, device) of the live traffic devices that report a speed."""
+    out = []
+    for d in live:
+        speed = _value(d, "avg_speed_kmh")
+        if speed is not None:
+            out.append((speed_ratio(speed, d["thresholds"]["free_flow_kmh"]), d["device_id"], speed, d))
+    return out
 
 
 def alert_counts(alerts: list[Row]) -> Row:
@@ -481,7 +531,9 @@ def zone_state(devices: list[Row], alerts: list[Row]) -> str:
 def zone_entry(zone: Row, devices: list[Row], alerts: list[Row], incidents: int) -> Row:
     """One zone's line in the summary."""
     levels = _level_rows(_live(devices, "flood"))
-    _, speeds = _flow_and_speeds(_live(devices, "traffic"))
+    traffic = _live(devices, "traffic")
+    _, speeds = _flow_and_speeds(traffic)
+    ratios = [r for r, _, _, _ in _speed_ratios(traffic)]
     return {
         "zone_id": zone["zone_id"],
         "name": zone["name"],
@@ -489,6 +541,7 @@ def zone_entry(zone: Row, devices: list[Row], alerts: list[Row], incidents: int)
         "state": zone_state(devices, alerts),
         "flood_max_cm": _round(max(level for level, _, _ in levels)) if levels else None,
         "speed_kmh": _round(sum(speeds) / len(speeds)) if speeds else None,
+        "congestion": congestion_band(sum(ratios) / len(ratios)) if ratios else None,
         "incidents_1h": incidents,
         "open_alerts": sum(1 for a in alerts if a["state"] != "resolved"),
     }
@@ -532,6 +585,7 @@ def zone_view(zone: Row, devices: list[Row], alerts: list[Row], incidents: int) 
     """The ``zone:{id}`` channel: one zone's devices, figures and active alerts."""
     return {
         "zone": zone,
+        "state": zone_state(devices, alerts),
         "devices": devices,
         "flood": flood_view(devices),
         "traffic": traffic_view(devices),

@@ -3,7 +3,8 @@
 Who may call what is declared per route (see ``dashboards.security``); ``/metrics`` answers loopback only.
 
 The lifespan owns the connection pool, the live hub and the alert engine; all are stopped and
-awaited on shutdown.
+awaited on shutdown. ``app.state.availability`` follows the database through outages (see
+``dashboards.availability``).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from dashboards import apidocs, live, metrics, security
 from dashboards.alerts.engine import AlertEngine
 from dashboards.api import build_router, errors
 from dashboards.api.responses import SafeJSONResponse
+from dashboards.availability import Availability
 from dashboards.housekeeping import Housekeeping
 from dashboards.hub import Hub
 from ioc.audit import RefusalLog
@@ -67,13 +69,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         url = settings.resolved_database_url()
-        pool = await create_pool(url, min_size=2, max_size=16)
+        # No connection floor: asyncpg would otherwise retry it through an outage with a traceback per try
+        # (the outage is reported once, by dashboards.availability); released connections stay pooled.
+        pool = await create_pool(url, min_size=0, max_size=16)
         try:
             async with pool.acquire() as conn:
                 timescale = await timescaledb_version(conn) is not None
             kinds = set(load_kinds(settings.kinds_file))
-            async with Hub(pool, url, kinds, settings.ws_coalesce_ms) as hub:
-                hub.timescale = timescale
+            app.state.timescale = timescale  # readings use time_bucket when TimescaleDB is present, else date_bin
+            async with Hub(pool, url, kinds, settings.ws_coalesce_ms, app.state.availability) as hub:
                 engine = AlertEngine(pool, url, settings, hub)
                 chores = Housekeeping(
                     pool, app.state.refusals, timedelta(days=settings.audit_retention_days), ThrottlePolicy()
@@ -100,6 +104,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.session_policy = SessionPolicy.from_settings(settings)
     app.state.refusals = RefusalLog()
+    app.state.availability = Availability(timedelta(minutes=settings.session_outage_grace_minutes))
     errors.install(app)
     app.middleware("http")(metrics.time_requests)
     app.include_router(build_router())

@@ -1,16 +1,27 @@
 """Deltas between two states of a channel, and how to merge and apply them.
 
-A delta has the state's shape but only what changed. Lists of objects that carry a key
-(``id``, ``device_id``, ``zone_id``) are compared item by item: the delta lists only changed or new
-items (changed ones reduced to the key and the changed fields) and removed ones as
-``{key: ..., "_removed": true}``. Any other value is sent whole when it differs.
+A delta has the state's shape but only what changed. A list named in ``LIST_KEYS`` is a keyed list:
+each of its objects is identified by that field, and the delta lists only changed or new items
+(changed ones reduced to the key and the changed fields) and removed ones as ``{key: ..., "_removed":
+true}``. Any other value (lists included) is sent whole when it differs.
+
+``LIST_KEYS`` is the one definition of the keys: every snapshot carries it (``meta.keys``) and the
+browser merges with it, so both sides always agree on which item a delta item updates.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-LIST_KEYS = ("id", "device_id", "zone_id")
+# List name -> the field that identifies its items (wherever the list appears in a channel's state).
+LIST_KEYS: dict[str, str] = {
+    "alerts": "id",
+    "events": "id",
+    "devices": "device_id",
+    "top": "device_id",
+    "worst": "device_id",
+    "zones": "zone_id",
+}
 REMOVED = "_removed"
 
 
@@ -24,33 +35,31 @@ class _Nothing:
 NOTHING: Any = _Nothing()
 
 
-def list_key(items: list[Any]) -> str | None:
-    """The key field shared by every item of a list of objects, or None if it is not such a list."""
-    if not items or not all(isinstance(i, dict) for i in items):
+def list_key(name: str, *lists: list[Any]) -> str | None:
+    """The key of the list called ``name`` if it is a keyed list and every item carries it, else None."""
+    key = LIST_KEYS.get(name)
+    if key is None or not all(isinstance(i, dict) and key in i for items in lists for i in items):
         return None
-    for key in LIST_KEYS:
-        if all(key in i for i in items):
-            return key
-    return None
+    return key
 
 
-def diff(old: Any, new: Any) -> Any:
-    """What changed from ``old`` to ``new``; NOTHING when they are equal."""
+def diff(old: Any, new: Any, name: str = "") -> Any:
+    """What changed from ``old`` to ``new`` (a value called ``name`` in its parent); NOTHING when equal."""
     if isinstance(old, dict) and isinstance(new, dict):
         out: dict[str, Any] = {}
         for k, v in new.items():
             if k not in old:
                 out[k] = v
                 continue
-            d = diff(old[k], v)
+            d = diff(old[k], v, k)
             if d is not NOTHING:
                 out[k] = d
         for k in old.keys() - new.keys():
             out[k] = None
         return out if out else NOTHING
     if isinstance(old, list) and isinstance(new, list):
-        key = list_key(new) if new else list_key(old)
-        if key is None or (old and list_key(old) != key):
+        key = list_key(name, old, new)
+        if key is None:
             return NOTHING if old == new else new
         before = {i[key]: i for i in old}
         changed: list[Any] = []
@@ -71,17 +80,17 @@ def diff(old: Any, new: Any) -> Any:
     return NOTHING if old == new else new
 
 
-def merge(first: Any, second: Any) -> Any:
+def merge(first: Any, second: Any, name: str = "") -> Any:
     """One delta equivalent to applying ``first`` then ``second``."""
     if isinstance(first, dict) and isinstance(second, dict):
         if second.get(REMOVED):
             return second
         out = dict(first)
         for k, v in second.items():
-            out[k] = merge(first[k], v) if k in first else v
+            out[k] = merge(first[k], v, k) if k in first else v
         return out
     if isinstance(first, list) and isinstance(second, list):
-        key = list_key(first + second)
+        key = list_key(name, first, second)
         if key is None:
             return second
         items = {i[key]: i for i in first}
@@ -96,15 +105,15 @@ def merge(first: Any, second: Any) -> Any:
     return second
 
 
-def apply(state: Any, delta: Any) -> Any:
+def apply(state: Any, delta: Any, name: str = "") -> Any:
     """The state after ``delta`` (what a client does with each delta message)."""
     if isinstance(state, dict) and isinstance(delta, dict):
         out = dict(state)
         for k, v in delta.items():
-            out[k] = apply(state[k], v) if k in state else v
+            out[k] = apply(state[k], v, k) if k in state else v
         return out
     if isinstance(state, list) and isinstance(delta, list):
-        key = list_key(state + delta)
+        key = list_key(name, state, delta)
         if key is None:
             return delta
         items = {i[key]: i for i in state}

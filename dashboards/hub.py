@@ -11,6 +11,10 @@ quiet channel is fast, a busy one is capped, and one busy channel never delays a
 
 A slot holds at most one message per channel: a slow client's undelivered delta is merged with the
 next one, so it always receives the newest state and never an unbounded queue.
+
+When the database is away the hub keeps its last state, tells every client (a ``status`` message:
+"database unavailable since ...") and keeps retrying; its first successful refresh after the outage
+is a full reload, and a second ``status`` message says the database is back.
 """
 
 from __future__ import annotations
@@ -25,12 +29,13 @@ from collections import deque
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
 
 from dashboards import metrics
+from dashboards.availability import Availability, is_unavailable
 from dashboards.delta import NOTHING, diff, merge
 from dashboards.encoding import dumps, iso
 from dashboards.views import LiveState
@@ -47,6 +52,8 @@ MAX_CONTROL_MESSAGES = 64
 SLOW_REFRESH_S = 1.0
 TIMER_SLACK_S = 0.002
 REFRESH_MIN_S = 0.02  # at most 50 database refreshes a second, however often the ingest commits
+RETRY_S = 1.0  # after a failed refresh
+LISTEN_BACKOFF_MAX_S = 2.0  # the LISTEN connection retries at least this often, so an outage ends within seconds
 
 Notice = Callable[[str, dict[str, Any]], None]
 
@@ -131,7 +138,7 @@ class Subscriber:
 
     async def subscribe(self, channels: list[str]) -> None:
         """Subscribe to channels; each gets a snapshot, an unknown one an error message."""
-        await self.hub.ready()
+        await self.hub.ready(0.0 if self.hub.availability.down else 30.0)
         for channel in channels:
             if channel in self.channels:
                 self.offer(Message(channel, "snapshot", self.hub.states[channel]))
@@ -166,15 +173,24 @@ class Subscriber:
 class Hub:
     """Listens to the database and serves channel states to subscribers (an async context manager)."""
 
-    def __init__(self, pool: asyncpg.Pool, database_url: str, kinds: set[str], coalesce_ms: int) -> None:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        database_url: str,
+        kinds: set[str],
+        coalesce_ms: int,
+        availability: Availability | None = None,
+    ) -> None:
         self.pool = pool
         self.database_url = database_url
+        self.availability = availability or Availability(timedelta(0))
+        self.availability.listeners.append(self._availability_changed)
         self.live = LiveState(kinds)
         self.interval = coalesce_ms / 1000.0
         self.states: dict[str, dict[str, Any]] = {}
         self.subscribers: dict[str, set[Subscriber]] = {}
+        self.clients: set[Subscriber] = set()
         self.listeners: list[Notice] = []
-        self.timescale = False  # readings use time_bucket when TimescaleDB is present, else date_bin
         self._pending = Pending(full=True)
         self._last_sent: dict[str, float] = {}  # channel -> loop time of its last delta
         self._held: set[str] = set()  # channels with a change waiting for their interval to end
@@ -205,10 +221,22 @@ class Hub:
             conn, self._conn = self._conn, None
             await self.pool.release(conn)
 
-    async def ready(self) -> None:
-        """Wait until the live state has been loaded once (TimeoutError after 30 s)."""
-        async with asyncio.timeout(30.0):
+    async def ready(self, within: float = 30.0) -> None:
+        """Wait until the live state has been loaded once (TimeoutError after ``within`` s)."""
+        if self._ready.is_set():
+            return
+        async with asyncio.timeout(within):
             await self._ready.wait()
+
+    def status(self) -> Message:
+        """The ``status`` control message: is the database answering, and if not since when."""
+        since = self.availability.down_since
+        return Message("", "status", {"database": "unavailable" if since else "ok", "since": iso(since)})
+
+    def _availability_changed(self, since: datetime | None) -> None:
+        message = self.status()
+        for sub in list(self.clients):
+            sub.say(message)
 
     # ------------------------------------------------------------ subscribers
 
@@ -217,9 +245,13 @@ class Hub:
         """A subscriber for one client; all its subscriptions end when the block exits."""
         sub = Subscriber(self)
         metrics.WS_CLIENTS.inc()
+        self.clients.add(sub)
+        if self.availability.down:
+            sub.say(self.status())
         try:
             yield sub
         finally:
+            self.clients.discard(sub)
             metrics.WS_CLIENTS.dec()
             for channel in list(sub.channels):
                 self.detach(sub, channel)
@@ -308,12 +340,16 @@ class Hub:
                         await conn.fetchval("SELECT 1", timeout=5)
                 raise ConnectionError("listener connection closed")
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as exc:
-                logger.warning("live hub lost the database (%s); reconnecting in %.1f s", exc, backoff)
+                # A refresh now finds out whether the database itself is away (and says so to every client).
+                self._pending.full = True
+                self._wake.set()
+                log = logger.debug if self.availability.down else logger.warning
+                log("live hub lost its LISTEN connection (%s); reconnecting in %.1f s", exc, backoff)
             finally:
                 if conn is not None and not conn.is_closed():
                     conn.terminate()
             await asyncio.sleep(backoff)
-            backoff = min(backoff * 2, 10.0)
+            backoff = min(backoff * 2, LISTEN_BACKOFF_MAX_S)
 
     async def _clock(self) -> None:
         """Mark clock-driven figures stale every few seconds, and everything once a minute."""
@@ -344,11 +380,14 @@ class Hub:
             try:
                 changed = await self._update(pending)
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as exc:
-                logger.warning("live update failed (%s); retrying with a full reload", exc)
+                if is_unavailable(exc):
+                    self.availability.failed(exc)  # logged once per outage, not once per retry
+                else:
+                    logger.warning("live update failed (%s); retrying with a full reload", exc)
                 self._pending.full = True
                 self._wake.set()
                 self.publish(set())  # held channels still go out, with the state we have
-                await asyncio.sleep(1.0)
+                await asyncio.sleep(RETRY_S)
                 continue
             finally:
                 took = time.monotonic() - started
@@ -359,6 +398,8 @@ class Hub:
                         "slow live refresh",
                         extra={"seconds": round(took, 2), "full": pending.full, "devices": len(pending.devices)},
                     )
+            if pending:  # the database answered
+                self.availability.recovered()
             self.publish(changed)
             rest = min(REFRESH_MIN_S, self.interval) - (time.monotonic() - started)
             if rest > 0 and not self._flush_due.is_set():

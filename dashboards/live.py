@@ -4,6 +4,10 @@ Only a viewer or above with an allowed Origin gets in (``websocket_guard``). Eac
 tasks: the receiver handles ``subscribe`` / ``unsubscribe`` / ``ping``; the sender drains the
 subscriber's outbox and sends heartbeats, re-checking the session at each one. A client that stops
 reading only blocks its own sender, while its outbox keeps just the newest state.
+
+While the database is away an open socket stays open (its session was confirmed shortly before, see
+``dashboards.availability``) and gets a ``status`` message; a socket whose session cannot be checked
+is closed with 1013 (try again later), and the page reconnects by itself.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from typing import Any
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
 from dashboards import metrics
+from dashboards.availability import DatabaseUnavailable
 from dashboards.hub import Hub, Message, Subscriber
 from dashboards.security import WS_POLICY_VIOLATION, websocket_guard, websocket_user
 
@@ -24,6 +29,7 @@ logger = logging.getLogger(__name__)
 
 router = APIRouter()
 MAX_FRAME_CHARS = 64 * 1024
+WS_TRY_AGAIN_LATER = 1013
 
 
 def _error(code: str, message: str, channel: str = "") -> Message:
@@ -84,7 +90,12 @@ async def _send(websocket: WebSocket, sub: Subscriber, heartbeat_s: float) -> No
             pass
         messages = sub.take()
         if time.monotonic() >= next_beat:
-            if await websocket_user(websocket) is None:  # logged out, expired, disabled or demoted
+            try:
+                user = await websocket_user(websocket)
+            except DatabaseUnavailable:  # away longer than the session's grace period
+                await websocket.close(code=WS_TRY_AGAIN_LATER, reason="database unavailable")
+                return
+            if user is None:  # logged out, expired, disabled or demoted
                 await websocket.close(code=WS_POLICY_VIOLATION)
                 return
             messages.append(Message("", "heartbeat", {}))
@@ -97,7 +108,13 @@ async def _send(websocket: WebSocket, sub: Subscriber, heartbeat_s: float) -> No
 @router.websocket("/ws/v1/live")
 async def live(websocket: WebSocket) -> None:
     """Live channels over one websocket for viewers and up (see docs/api.md); refused sockets get 1008."""
-    if await websocket_guard(websocket) is None:
+    try:
+        if await websocket_guard(websocket) is None:
+            return
+    except DatabaseUnavailable:
+        await websocket.accept()
+        await websocket.close(code=WS_TRY_AGAIN_LATER, reason="database unavailable")
+        logger.info("websocket refused: the database is unavailable and the session is not known")
         return
     hub: Hub = websocket.app.state.hub
     heartbeat_s: float = websocket.app.state.settings.ws_heartbeat_s

@@ -30,6 +30,7 @@ from dashboards.api.deps import (
     UserDep,
     ViewerDep,
     current_user,
+    get_availability,
     get_settings,
     optional_user,
     origin_allowed,
@@ -263,6 +264,7 @@ async def logout(request: Request, conn: ConnDep) -> Response:
     if not origin_allowed(request, required=False):
         raise ApiError(403, "forbidden", "cross-origin request refused")
     await auth.logout(conn, request.cookies.get(SESSION_COOKIE), source=source_address(request))
+    get_availability(request).forget(request.cookies.get(SESSION_COOKIE))  # not even through an outage
     response = Response(status_code=204)
     response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="strict", secure=is_https(request))
     return response

@@ -18,11 +18,15 @@ from typing import Any
 import asyncpg
 
 from dashboards import aggregates as agg
+from dashboards.delta import LIST_KEYS
 
 logger = logging.getLogger(__name__)
 
 Row = dict[str, Any]
 FIXED_CHANNELS = ("summary", "alerts", "events")
+# In every channel's state (so in every snapshot and REST view, never in a delta: it does not change):
+# how each list's items are keyed, and the defaults and bands behind every level the server computes.
+META: Row = {"keys": LIST_KEYS, "thresholds": agg.thresholds_meta()}
 PREFIXES = ("zone:", "kind:", "device:")
 
 
@@ -156,7 +160,10 @@ class LiveState:
         return alerts if zone is None else [a for a in alerts if a["zone"] == zone]
 
     def view(self, channel: str) -> Row:
-        """The full state of ``channel`` (what a snapshot message carries)."""
+        """The full state of ``channel`` (what a snapshot message carries), with the ``meta`` block."""
+        return {**self._view(channel), "meta": META}
+
+    def _view(self, channel: str) -> Row:
         if channel == "summary":
             zones = list(self.zones.values())
             return agg.summary_view(

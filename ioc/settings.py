@@ -94,6 +94,8 @@ class Settings(BaseSettings):
     session_idle_minutes: int = Field(120, ge=1)
     session_absolute_hours: int = Field(12, ge=1)
     session_display_days: int = Field(30, ge=1, le=365)
+    # While the database is away, a session confirmed this recently stays valid (0: none does).
+    session_outage_grace_minutes: float = Field(10.0, ge=0, le=24 * 60)
 
     @field_validator("allowed_origins", "trusted_proxies", mode="before")
     @classmethod

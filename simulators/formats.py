@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ioc.fleet import DeviceSpec
+from ioc.thresholds import DEFAULT_DANGER_CM, DEFAULT_FREE_FLOW_KMH, DEFAULT_WARNING_CM
 from ioc.topics import canonical_topic
 from simulators.models.geo import LOCAL_TZ
 
@@ -167,7 +168,7 @@ def _traffic_flow_observed(device: DeviceSpec, reading: Reading) -> dict[str, An
         "intensity": int(m["vehicle_count"]),
         "averageVehicleSpeed": m["avg_speed_kmh"],
         "occupancy": round(m["occupancy_pct"] / 100, 3),
-        "congested": m["avg_speed_kmh"] < 0.4 * float(device.metadata.get("free_flow_kmh", 40)),
+        "congested": m["avg_speed_kmh"] < 0.4 * float(device.metadata.get("free_flow_kmh", DEFAULT_FREE_FLOW_KMH)),
         "laneDirection": "forward",
         "refRoadSegment": str(device.metadata.get("corridor", device.name)),
         "vehicleType": "motorcycle",
@@ -177,8 +178,8 @@ def _traffic_flow_observed(device: DeviceSpec, reading: Reading) -> dict[str, An
 def _flood_monitoring(device: DeviceSpec, reading: Reading) -> dict[str, Any]:
     level_m = round(reading.metrics["water_level_cm"] / 100, 4)
     reference_m = 2.0
-    warning = float(device.metadata.get("warning_cm", 20)) / 100
-    danger = float(device.metadata.get("danger_cm", 30)) / 100
+    warning = float(device.metadata.get("warning_cm", DEFAULT_WARNING_CM)) / 100
+    danger = float(device.metadata.get("danger_cm", DEFAULT_DANGER_CM)) / 100
     status = "flood" if level_m >= danger else "warning" if level_m >= warning else "normal"
     return {
         "observationDateTime": iso_z(reading.ts),

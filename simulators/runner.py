@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from ioc.fleet import DeviceSpec, Fleet
+from ioc.thresholds import DEFAULT_FREE_FLOW_KMH
 from ioc.topics import canonical_topic
 from simulators import faults as faultlib
 from simulators import formats
@@ -321,7 +322,7 @@ class Simulation:
         return flow(
             t,
             int(spec.metadata.get("lanes", 3)),
-            float(spec.metadata.get("free_flow_kmh", 40)),
+            float(spec.metadata.get("free_flow_kmh", DEFAULT_FREE_FLOW_KMH)),
             spec.interval_s,
             self._slowdown(spec, t),
             device.centrality,
@@ -382,11 +383,11 @@ class Simulation:
             d
             for d in traffic_near
             if d.last_flow
-            and d.last_flow.avg_speed_kmh < 0.35 * float(d.spec.metadata.get("free_flow_kmh", 40))
+            and d.last_flow.avg_speed_kmh < 0.35 * float(d.spec.metadata.get("free_flow_kmh", DEFAULT_FREE_FLOW_KMH))
         ]
         fast = all(
             d.last_flow is None
-            or d.last_flow.avg_speed_kmh > 0.5 * float(d.spec.metadata.get("free_flow_kmh", 40))
+            or d.last_flow.avg_speed_kmh > 0.5 * float(d.spec.metadata.get("free_flow_kmh", DEFAULT_FREE_FLOW_KMH))
             for d in traffic_near
         )
         if self._latch(device, "congestion", bool(slow), fast):

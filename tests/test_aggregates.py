@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import math
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 
 from dashboards import aggregates as agg
-from dashboards.delta import NOTHING, apply, diff, merge
+from dashboards.delta import LIST_KEYS, NOTHING, apply, diff, merge
 from dashboards.encoding import dumps
+from dashboards.views import META, LiveState
+from ioc import thresholds
 
 
 def device(
@@ -25,6 +27,7 @@ def device(
         "status": status,
         "interval_s": 60,
         "metadata": metadata,
+        "thresholds": agg.device_thresholds(kind, metadata),
         "latest": {k: {"value": v, "time": "2026-11-21T00:00:00Z"} for k, v in latest.items()},
     }
     d["level"] = agg.flood_level(latest.get("water_level_cm"), metadata) if kind == "flood" else None
@@ -84,12 +87,13 @@ def test_rankings_keep_the_top_ten_in_order_with_ties_by_id() -> None:
     devices = [device(f"F{i:02d}", "flood", zone=f"z{i % 2}", water_level_cm=v) for i, v in enumerate(levels)]
     devices += [device(f"T{i}", "traffic", zone="z1", avg_speed_kmh=v) for i, v in enumerate((30, 12, 49, 12))]
     devices[7]["metadata"] = {"warning_cm": True, "danger_cm": float("nan")}  # not numbers: the defaults apply
+    devices[7]["thresholds"] = agg.device_thresholds("flood", devices[7]["metadata"])
     zones = [{"zone_id": z, "name": z, "priority": False} for z in ("z0", "z1")]
     s = agg.summary_view(zones, devices, [], {}, {})
     top = s["flood"]["top"]
     assert [t["device_id"] for t in top] == ["F03", "F04", "F09", "F07", "F10", "F11", "F06", "F01", "F02", "F08"]
     assert [t["level_cm"] for t in top[-3:]] == [12.0, 12.0, 8]
-    assert (top[3]["warning_cm"], top[3]["danger_cm"]) == (agg.DEFAULT_WARNING_CM, agg.DEFAULT_DANGER_CM)
+    assert (top[3]["warning_cm"], top[3]["danger_cm"]) == (thresholds.DEFAULT_WARNING_CM, thresholds.DEFAULT_DANGER_CM)
     assert [w["device_id"] for w in s["traffic"]["worst"]] == ["T1", "T3", "T0", "T2"]
     by_zone = {z["zone_id"]: z for z in s["zones"]}
     assert (by_zone["z0"]["flood_max_cm"], by_zone["z1"]["flood_max_cm"]) == (40, 40)
@@ -99,25 +103,69 @@ def test_rankings_keep_the_top_ten_in_order_with_ties_by_id() -> None:
 def test_delta_carries_only_changes_by_key() -> None:
     old = {
         "a": 1,
-        "items": [{"device_id": "x", "v": 1, "name": "X"}, {"device_id": "y", "v": 2}],
+        "devices": [{"device_id": "x", "v": 1, "name": "X"}, {"device_id": "y", "v": 2}],
         "tags": [1, 2],
     }
     new = {
         "a": 1,
-        "items": [{"device_id": "x", "v": 5, "name": "X"}, {"device_id": "z", "v": 3}],
+        "devices": [{"device_id": "x", "v": 5, "name": "X"}, {"device_id": "z", "v": 3}],
         "tags": [1, 2],
     }
     d = diff(old, new)
     assert d == {
-        "items": [
+        "devices": [
             {"device_id": "x", "v": 5},
             {"device_id": "z", "v": 3},
             {"device_id": "y", "_removed": True},
         ]
     }
     assert diff(new, new) is NOTHING
-    by_key = {i["device_id"]: i for i in apply(old, d)["items"]}
-    assert by_key == {i["device_id"]: i for i in new["items"]}
+    by_key = {i["device_id"]: i for i in apply(old, d)["devices"]}
+    assert by_key == {i["device_id"]: i for i in new["devices"]}
+
+
+def test_list_keys_are_the_server_s_by_list_name() -> None:
+    """A changed event (its snapshot stored later) is one event updated by its ``id``; a list the key table
+    does not name is sent whole, even if its objects carry an ``id``."""
+    event = {"id": "C|x|t1", "time": "t1", "device_id": "C", "type": "x", "snapshot_url": None}
+    later = {**event, "snapshot_url": "/api/v1/devices/C/snapshot"}
+    d = diff({"events": [event]}, {"events": [later]})
+    assert d == {"events": [{"id": "C|x|t1", "snapshot_url": "/api/v1/devices/C/snapshot"}]}
+    assert apply({"events": [event]}, d) == {"events": [later]}
+    boxes = {"attrs": {"boxes": [{"id": 1, "w": 2}]}}
+    assert diff(boxes, {"attrs": {"boxes": [{"id": 1, "w": 3}]}}) == {"attrs": {"boxes": [{"id": 1, "w": 3}]}}
+    # A list named like a keyed one whose items lack the key is sent whole too (no KeyError).
+    assert diff({"zones": [{"n": 1}]}, {"zones": [{"n": 2}]}) == {"zones": [{"n": 2}]}
+    assert META["keys"] is LIST_KEYS and LIST_KEYS["events"] == "id"
+
+
+def test_levels_and_bands_are_computed_by_the_server() -> None:
+    """Every level and band the pages show comes with the row it belongs to, and the defaults in ``meta``."""
+    devices = [
+        device("F1", "flood", water_level_cm=25),
+        device("T1", "traffic", avg_speed_kmh=12),
+        device("T2", "traffic", avg_speed_kmh=40),
+        device("T3", "traffic", zone="z2", avg_speed_kmh=45),
+    ]
+    zones = [{"zone_id": "z1", "name": "Z1", "priority": False}, {"zone_id": "z2", "name": "Z2", "priority": False}]
+    s = agg.summary_view(zones, devices, [], {}, {})
+    assert s["flood"]["top"][0] == {
+        "device_id": "F1", "name": "F1", "zone": "z1", "level_cm": 25, "level": "warning",
+        "warning_cm": 20, "danger_cm": 30, "rain_mm_h": None,
+    }
+    assert [(w["device_id"], w["speed_ratio"], w["congestion"]) for w in s["traffic"]["worst"]] == [
+        ("T1", 0.24, 3), ("T2", 0.8, 0), ("T3", 0.9, 0)
+    ]
+    assert s["traffic"]["mean_speed_kmh"] == 32.3 and s["traffic"]["mean_speed_level"] == "ok"
+    assert agg.mean_speed_level(14.9) == "critical" and agg.mean_speed_level(24.9) == "warning"
+    by_zone = {z["zone_id"]: z["congestion"] for z in s["zones"]}
+    assert by_zone == {"z1": 1, "z2": 0}  # z1: mean ratio (0.24 + 0.8) / 2 = 0.52 -> slow
+    assert device("T9", "traffic")["thresholds"] == {"free_flow_kmh": 50}
+    assert agg.device_thresholds("traffic", {}) == {"free_flow_kmh": thresholds.DEFAULT_FREE_FLOW_KMH}
+    assert agg.device_thresholds("camera", {"warning_cm": 1}) == {}
+    live = LiveState({"flood"})
+    assert live.view("alerts") == {"alerts": [], "meta": META}
+    assert META["thresholds"]["traffic"]["free_flow_kmh"] == thresholds.DEFAULT_FREE_FLOW_KMH
 
 
 def test_merged_deltas_equal_applying_both() -> None:
@@ -142,3 +190,16 @@ def test_json_is_always_finite() -> None:
     cleaned = dumps({"t": at, "v": Decimal("2.5"), "n": [Decimal("NaN")]})
     assert cleaned == '{"t":"2026-11-21T08:00:00Z","v":2.5,"n":[null]}'
     assert dumps({"ok": [1, "ư", None, True]}) == '{"ok":[1,"ư",null,true]}'
+
+
+def test_simulator_and_server_share_one_free_flow_speed() -> None:
+    """A detector without ``free_flow_kmh`` at 18 km/h: 0.36 of the shared 50 km/h, so the server says
+    heavy and the simulated vendor feed says congested (below 0.4 of it); with the old 40 it said not."""
+    from ioc.fleet import DeviceSpec
+    from simulators.formats import Reading, _traffic_flow_observed
+
+    spec = DeviceSpec("TR-X", "traffic", "TrafficFlowObserved", "x", "z1", 10.7, 106.7, 60)
+    metrics = {"vehicle_count": 10.0, "interval_s": 60.0, "avg_speed_kmh": 18.0, "occupancy_pct": 50.0}
+    feed = _traffic_flow_observed(spec, Reading(datetime(2026, 11, 21, tzinfo=UTC), 1, metrics))
+    assert feed["congested"] is True
+    assert agg.congestion(18.0, {}) == 2

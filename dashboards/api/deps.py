@@ -9,7 +9,9 @@ importing that router.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import timedelta
 from typing import Annotated
 from urllib.parse import urlsplit
 
@@ -18,14 +20,18 @@ from fastapi import Depends, Request
 from starlette.requests import HTTPConnection
 
 from dashboards.api.errors import ApiError
+from dashboards.availability import Availability, DatabaseUnavailable, is_unavailable
 from dashboards.hub import Hub
 from ioc import audit, auth
 from ioc.auth import SessionPolicy, ThrottlePolicy, User
 from ioc.settings import Settings
 from ioc.settings import get_settings as environment_settings
 
+logger = logging.getLogger(__name__)
+
 SESSION_COOKIE = "ioc_session"
 UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
+HUB_WAIT_S = 30.0  # a request while the live state is first loading waits this long for it
 
 
 def get_settings(conn: HTTPConnection) -> Settings:
@@ -38,20 +44,41 @@ def get_pool(conn: HTTPConnection) -> asyncpg.Pool:
     return conn.app.state.pool  # type: ignore[no-any-return]
 
 
+def timescale(conn: HTTPConnection) -> bool:
+    """Whether the database has TimescaleDB (found once at start-up)."""
+    return bool(getattr(conn.app.state, "timescale", False))
+
+
+def get_availability(conn: HTTPConnection) -> Availability:
+    """The application's view of the database (an app without one gets one that never saw a session)."""
+    availability = getattr(conn.app.state, "availability", None)
+    if availability is None:
+        availability = conn.app.state.availability = Availability(timedelta(0))
+    return availability  # type: ignore[no-any-return]
+
+
 async def get_hub(request: Request) -> Hub:
-    """The application's live hub, once its state is loaded (503 while it is not)."""
+    """The application's live hub with its state loaded; 503 while the database is away or it is not loaded."""
     hub: Hub = request.app.state.hub
+    availability = get_availability(request)
+    if availability.down:
+        raise DatabaseUnavailable(availability.down_since)
     try:
-        await hub.ready()
+        await hub.ready(HUB_WAIT_S)
     except TimeoutError as exc:
         raise ApiError(503, "unavailable", "the live state is not loaded yet; try again") from exc
     return hub
 
 
 async def get_conn(request: Request) -> AsyncIterator[asyncpg.Connection]:
-    """A pooled connection for the duration of one request."""
-    async with request.app.state.pool.acquire() as conn:
-        yield conn
+    """A pooled connection for the duration of one request; the database being away becomes a 503."""
+    try:
+        async with request.app.state.pool.acquire() as conn:
+            yield conn
+    except Exception as exc:
+        if is_unavailable(exc):
+            raise get_availability(request).unavailable(exc) from exc
+        raise
 
 
 def session_policy(conn: HTTPConnection) -> SessionPolicy:
@@ -104,25 +131,53 @@ def refusal_log(conn: HTTPConnection) -> audit.RefusalLog:
 
 
 async def optional_user(conn: HTTPConnection) -> User | None:
-    """The session's user, or None without a live session (also used to re-check open websockets)."""
-    return await auth.session_user(get_pool(conn), conn.cookies.get(SESSION_COOKIE), session_policy(conn))
+    """The session's user, or None without a live session (also used to re-check open websockets).
+
+    While the database is away, a session it confirmed within the grace period is still taken; any
+    other raises DatabaseUnavailable (nobody can tell whether it is live).
+    """
+    token = conn.cookies.get(SESSION_COOKIE)
+    availability = get_availability(conn)
+    try:
+        user = await auth.session_user(get_pool(conn), token, session_policy(conn))
+    except Exception as exc:
+        if not is_unavailable(exc):
+            raise
+        availability.failed(exc)
+        remembered = availability.recall(token)
+        if remembered is None:
+            raise DatabaseUnavailable(availability.down_since) from exc
+        return remembered
+    if user is None:
+        availability.forget(token)
+    elif token:
+        availability.remember(token, user)
+    return user
 
 
 async def refused(conn: HTTPConnection, actor: str, reason: str, **detail: object) -> None:
     """Audit a refused request or websocket (outcome ``denied``; the action is its method and path).
 
-    Through the app's ``RefusalLog``: one row per source and action per minute, repeats counted.
+    Through the app's ``RefusalLog``: one row per source and action per minute, repeats counted. The
+    refusal stands when the database is away; only its audit row is lost (and logged).
     """
     method = getattr(conn, "method", "WS")  # a WebSocket has no method
-    await refusal_log(conn).record(
-        get_pool(conn),
-        actor,
-        f"{method} {conn.url.path}",
-        "",
-        "denied",
-        source_address(conn),
-        {"reason": reason, **detail},
-    )
+    try:
+        await refusal_log(conn).record(
+            get_pool(conn),
+            actor,
+            f"{method} {conn.url.path}",
+            "",
+            "denied",
+            source_address(conn),
+            {"reason": reason, **detail},
+        )
+    except Exception as exc:
+        if not is_unavailable(exc):
+            raise
+        get_availability(conn).failed(exc)
+        path = audit.log_safe(conn.url.path)
+        logger.warning("refusal of %s %s not audited: the database is unavailable", method, path)
 
 
 async def current_user(request: Request) -> User:
@@ -158,6 +213,7 @@ def require_role(role: str) -> Callable[..., Awaitable[User]]:
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 PoolDep = Annotated[asyncpg.Pool, Depends(get_pool)]
 HubDep = Annotated[Hub, Depends(get_hub)]
+TimescaleDep = Annotated[bool, Depends(timescale)]
 ConnDep = Annotated[asyncpg.Connection, Depends(get_conn)]
 SourceDep = Annotated[str, Depends(source_address)]
 UserDep = Annotated[User, Depends(current_user)]

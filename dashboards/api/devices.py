@@ -11,10 +11,11 @@ from fastapi import APIRouter, Query, Response
 
 from dashboards import aggregates as agg
 from dashboards import readings
-from dashboards.api.deps import ConnDep, HubDep
+from dashboards.api.deps import ConnDep, TimescaleDep
 from dashboards.api.errors import ApiError, not_found
 from dashboards.api.responses import SafeJSONResponse
 from dashboards.encoding import iso
+from dashboards.views import META
 
 router = APIRouter(tags=["devices"])
 
@@ -34,7 +35,7 @@ async def list_devices(
     """Devices ordered by id, filtered by kind, zone and status, with their latest values."""
     items = await agg.load_devices(conn, kind=kind, zone=zone, status=status, limit=limit, offset=offset)
     total = await agg.count_devices(conn, kind=kind, zone=zone, status=status)
-    return {"items": items, "total": total}
+    return {"items": items, "total": total, "meta": META}
 
 
 async def _device(conn: ConnDep, device_id: str) -> dict[str, Any]:
@@ -58,7 +59,7 @@ def _utc(value: datetime | None) -> datetime | None:
 
 async def _readings(
     conn: ConnDep,
-    hub: HubDep,
+    timescale: bool,
     device_id: str,
     metric: str,
     part: str,
@@ -75,7 +76,7 @@ async def _readings(
     if not await conn.fetchval("SELECT EXISTS (SELECT 1 FROM devices WHERE device_id = $1)", device_id):
         raise not_found(f"device {device_id!r}")
     try:
-        points = await readings.fetch(conn, q, timescale=hub.timescale)
+        points = await readings.fetch(conn, q, timescale=timescale)
     except readings.ReadingsError as exc:
         raise ApiError(400, exc.code, exc.message) from exc
     return q, points
@@ -92,7 +93,7 @@ Bucket = Annotated[str | None, Query(description="raw, or like 10s, 1m, 5m, 1h, 
 async def get_readings(
     device_id: str,
     conn: ConnDep,
-    hub: HubDep,
+    timescale: TimescaleDep,
     metric: Metric,
     part: Part = "",
     start: From = None,
@@ -100,7 +101,7 @@ async def get_readings(
     bucket: Bucket = None,
 ) -> SafeJSONResponse:
     """A metric's history: 1-minute rollups re-aggregated for buckets >= 1 min, raw rows below."""
-    q, points = await _readings(conn, hub, device_id, metric, part, start, end, bucket)
+    q, points = await _readings(conn, timescale, device_id, metric, part, start, end, bucket)
     # Returned as a response: up to thousands of points are encoded once, not validated again first.
     return SafeJSONResponse(
         {
@@ -124,7 +125,7 @@ async def get_readings(
 async def get_readings_csv(
     device_id: str,
     conn: ConnDep,
-    hub: HubDep,
+    timescale: TimescaleDep,
     metric: Metric,
     part: Part = "",
     start: From = None,
@@ -132,7 +133,7 @@ async def get_readings_csv(
     bucket: Bucket = None,
 ) -> Response:
     """The same history as CSV (header row, UTC ISO times)."""
-    q, points = await _readings(conn, hub, device_id, metric, part, start, end, bucket)
+    q, points = await _readings(conn, timescale, device_id, metric, part, start, end, bucket)
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(["time", "avg", "min", "max", "count"])

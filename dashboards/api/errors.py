@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 from http import HTTPStatus
 from typing import Any
 
@@ -12,6 +13,9 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from dashboards.availability import RETRY_AFTER_S, DatabaseUnavailable, is_unavailable
+from dashboards.encoding import iso
 
 logger = logging.getLogger(__name__)
 
@@ -28,6 +32,15 @@ CODES = {
     500: "internal",
     503: "unavailable",
 }
+# Driver errors that mean "the database is away" when one escapes a route that did not convert it.
+DRIVER_UNAVAILABLE = (
+    ConnectionError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.AdminShutdownError,
+    asyncpg.CrashShutdownError,
+    asyncpg.InterfaceError,
+)
 
 
 class ApiError(Exception):
@@ -82,6 +95,34 @@ async def _data_error(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+def unavailable_response(since: datetime | None = None) -> JSONResponse:
+    """503 with Retry-After: the database is away (since ``since``, when known)."""
+    return JSONResponse(
+        error_body(
+            "database_unavailable",
+            "the database is unavailable; try again shortly",
+            retry_after_s=RETRY_AFTER_S,
+            since=iso(since),
+        ),
+        status_code=503,
+        headers={"Retry-After": str(RETRY_AFTER_S), "Cache-Control": "no-store"},
+    )
+
+
+async def _database_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, DatabaseUnavailable)
+    return unavailable_response(exc.since)
+
+
+async def _driver_error(request: Request, exc: Exception) -> JSONResponse:
+    if not is_unavailable(exc):
+        return await _internal_error(request, exc)
+    availability = getattr(request.app.state, "availability", None)
+    if availability is None:
+        return unavailable_response()
+    return unavailable_response(availability.unavailable(exc).since)
+
+
 async def _internal_error(request: Request, exc: Exception) -> JSONResponse:
     logger.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return JSONResponse(error_body("internal", "internal server error"), status_code=500)
@@ -93,4 +134,7 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(asyncpg.DataError, _data_error)
+    app.add_exception_handler(DatabaseUnavailable, _database_unavailable)
+    for error in DRIVER_UNAVAILABLE:
+        app.add_exception_handler(error, _driver_error)
     app.add_exception_handler(Exception, _internal_error)

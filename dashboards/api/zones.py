@@ -9,6 +9,7 @@ from fastapi import APIRouter
 from dashboards import aggregates as agg
 from dashboards.api.deps import HubDep
 from dashboards.api.errors import not_found
+from dashboards.views import META
 
 router = APIRouter(tags=["zones"])
 
@@ -22,7 +23,7 @@ async def list_zones(hub: HubDep) -> dict[str, Any]:
         devices = [d for d in live.devices.values() if d["zone"] == zone["zone_id"]]
         alerts = [a for a in live.alerts.values() if a["zone"] == zone["zone_id"]]
         items.append(agg.zone_summary(zone, devices, alerts, live.incidents.get(zone["zone_id"], 0)))
-    return {"items": items, "total": len(items)}
+    return {"items": items, "total": len(items), "meta": META}
 
 
 @router.get("/zones/{zone_id}")

@@ -14,6 +14,14 @@ export const COLORS = {
   congestion: ["#3ddc84", "#ffc247", "#ff8a3d", "#ff4d6a"],
 };
 
+/**
+ * A name or any other data as Plotly text (labels, hover texts, legends, annotations). Plotly reads tags in
+ * text as markup (<a href>, <b>, <br>, <span style>) and decodes entities, so escaping draws it as written.
+ */
+export function plotText(value) {
+  return String(value ?? "").replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
+}
+
 export function rem() {
   return parseFloat(getComputedStyle(document.documentElement).fontSize) || 16;
 }
@@ -82,7 +90,7 @@ export function historyTraces(points, { name = "", color = COLORS.info, plotTime
     traces.push({ type: "scatter", mode: "lines", x, y: points.map((p) => p.min), line: { width: 0 }, fill: "tonexty",
       fillcolor: `${color}33`, hoverinfo: "skip", showlegend: false });
   }
-  traces.push({ type: "scatter", mode: points.length > 1 ? "lines" : "markers", x, y: points.map((p) => p.avg), name,
+  traces.push({ type: "scatter", mode: points.length > 1 ? "lines" : "markers", x, y: points.map((p) => p.avg), name: plotText(name),
     line: { color, width: 2.5 }, marker: { color, size: 7 } });
   return traces;
 }

@@ -34,15 +34,19 @@ export function startClock(tick = () => {}) {
   return setInterval(update, 1000);
 }
 
-/** Reflect the live client's status in #conn (text + icon shape via data-state, never colour alone). */
+/**
+ * Reflect the live client's status in #conn (text + icon shape via data-state, never colour alone);
+ * "database" says since when the server's database is away (the figures shown are its last state).
+ */
 export function showConnection(status, info) {
   const box = $("conn");
   if (!box) return;
   const shown = status === "reconnecting" && info?.stale ? "reconnecting" : status;
   setAttr(box, "data-state", shown);
-  setText($("conn-text"), t(`conn.${shown}`));
+  setText($("conn-text"), t(`conn.${shown}`, { time: info?.since ? fmt.hm(info.since) : fmt.DASH }));
   const age = $("conn-age");
-  if (age) setText(age, status === "live" || !info?.silentMs || info.silentMs > 1e12 ? "" : t("unit.ago_s", { n: Math.round(info.silentMs / 1000) }));
+  const current = status === "live" || status === "database";
+  if (age) setText(age, current || !info?.silentMs || info.silentMs > 1e12 ? "" : t("unit.ago_s", { n: Math.round(info.silentMs / 1000) }));
   document.body.classList.toggle("is-stale", Boolean(info?.stale) && status !== "live");
 }
 
@@ -137,8 +141,3 @@ export function fromHTML(markup) {
   return tpl.content.firstElementChild;
 }
 
-/** Flood level of a reading against its lines: "ok" | "warning" | "danger" | null. */
-export function floodLevel(level, warning = 20, danger = 30) {
-  if (level === null || level === undefined) return null;
-  return level >= danger ? "danger" : level >= warning ? "warning" : "ok";
-}

@@ -70,7 +70,7 @@ async function drawChart(metric) {
   const traces = historyTraces(points, { name: metricLabel(metric), color: COLORS.info, plotTime: fmt.plotTime });
   const shapes = [];
   if (metric === "water_level_cm") {
-    for (const [value, color] of [[device.metadata?.warning_cm ?? 20, COLORS.warning], [device.metadata?.danger_cm ?? 30, COLORS.danger]]) {
+    for (const [value, color] of [[device.thresholds.warning_cm, COLORS.warning], [device.thresholds.danger_cm, COLORS.danger]]) {
       shapes.push({ type: "line", xref: "paper", x0: 0, x1: 1, y0: value, y1: value, line: { color, width: 2, dash: "dash" } });
     }
   }
@@ -95,7 +95,7 @@ async function loadEvents() {
   const img = $("snapshot");
   if (withSnapshot) { img.src = `${withSnapshot.snapshot_url}?v=${encodeURIComponent(withSnapshot.time)}`; img.hidden = false; }
   syncList($("event-list"), events, {
-    key: (e) => `${e.time}|${e.type}`,
+    key: (e) => e.id,
     create: () => fromHTML('<li class="row"><span class="kind-icon k-camera" aria-hidden="true"></span><span class="name"></span><span class="meta"></span><span class="meta"></span><span class="value"></span></li>'),
     fill: (li, e) => {
       const spans = li.querySelectorAll("span");

@@ -1,34 +1,30 @@
 // The websocket to /ws/v1/live: subscribe, merge snapshots and deltas into one state per channel,
-// reconnect with backoff, and say honestly whether the data is live.
+// reconnect with backoff, and say honestly whether the data is live (and whether the server's database is).
 import { toLogin } from "./api.js";
 
 const EVENTS_CAP = 50;
 
-/** The key that identifies an object of a keyed list, by the list's name. */
-function keyOf(listName, item) {
-  if (listName === "events") return `${item.time}|${item.device_id}|${item.type}`;
-  if (listName === "alerts") return item.id;
-  if (listName === "zones") return item.zone_id;
-  if ("device_id" in item) return item.device_id;
-  if ("id" in item) return item.id;
-  return item.zone_id;
-}
-
 function isObject(v) { return v !== null && typeof v === "object" && !Array.isArray(v); }
 
-function mergeList(name, list, items) {
+/** The field keying list ``name`` per the server's ``meta.keys``, if every item carries it. */
+function listKey(keys, name, ...lists) {
+  const key = keys[name];
+  if (!key) return null;
+  return lists.every((list) => list.every((item) => isObject(item) && key in item)) ? key : null;
+}
+
+function mergeList(keys, key, list, items) {
   const index = new Map();
-  list.forEach((item, i) => index.set(keyOf(name, item), i));
+  list.forEach((item, i) => index.set(item[key], i));
   const removed = new Set();
   for (const item of items) {
-    const key = keyOf(name, item);
-    const at = index.get(key);
+    const at = index.get(item[key]);
     if (item._removed) {
       if (at !== undefined) removed.add(at);
     } else if (at !== undefined) {
-      merge(list[at], item);
+      merge(list[at], item, keys);
     } else {
-      index.set(key, list.length);
+      index.set(item[key], list.length);
       list.push(item);
     }
   }
@@ -39,14 +35,18 @@ function mergeList(name, list, items) {
   }
 }
 
-/** Merge a delta into ``target`` in place (the contract of docs/api.md). */
-export function merge(target, delta) {
+/**
+ * Merge a delta into ``target`` in place (the contract of docs/api.md): lists named in ``keys`` (the
+ * snapshot's ``meta.keys``, the server's one definition) are merged item by item, anything else replaced.
+ */
+export function merge(target, delta, keys = target.meta?.keys || {}) {
   for (const [k, v] of Object.entries(delta)) {
     const cur = target[k];
-    if (Array.isArray(v) && Array.isArray(cur) && (v.length ? isObject(v[0]) : cur.length && isObject(cur[0]))) {
-      mergeList(k, cur, v);
+    const key = Array.isArray(v) && Array.isArray(cur) ? listKey(keys, k, cur, v) : null;
+    if (key) {
+      mergeList(keys, key, cur, v);
     } else if (isObject(v) && isObject(cur)) {
-      merge(cur, v);
+      merge(cur, v, keys);
     } else {
       target[k] = v;
     }
@@ -67,7 +67,9 @@ function tidy(channel, data) {
 
 /**
  * One live connection. ``onData(channel, state, msg)`` is called after every snapshot or delta with the
- * merged state; ``onStatus(status, info)`` with "connecting" | "live" | "reconnecting" | "stale".
+ * merged state; ``onStatus(status, info)`` with "connecting" | "live" | "reconnecting" | "stale" |
+ * "database" (connected, but the server's database is away since ``info.since``: the data shown is the
+ * last known state).
  */
 export class LiveClient {
   constructor({ channels, heartbeatS = 10, onData, onStatus }) {
@@ -79,6 +81,7 @@ export class LiveClient {
     this.ws = null;
     this.attempt = 0;
     this.lastMessageAt = 0;
+    this.databaseDownSince = null; // from the server's "status" messages
     this.status = "connecting";
     this.timer = null;
     this.watchdog = setInterval(() => this.check(), 1000);
@@ -93,6 +96,7 @@ export class LiveClient {
     const ws = new WebSocket(`${scheme}//${location.host}/ws/v1/live`);
     this.ws = ws;
     ws.onopen = () => {
+      this.databaseDownSince = null; // a server whose database is away says so first thing
       ws.send(JSON.stringify({ op: "subscribe", channels: this.channels }));
     };
     ws.onmessage = (ev) => this.receive(ev.data);
@@ -129,10 +133,14 @@ export class LiveClient {
       }
       tidy(msg.channel, state);
       try { this.onData(msg.channel, state, msg); } catch (err) { console.warn("render failed", msg.channel, err); }
+    } else if (msg.type === "status") {
+      const data = msg.data || {};
+      this.databaseDownSince = data.database === "unavailable" ? data.since || msg.ts : null;
     } else if (msg.type === "error") {
       console.warn("live error", msg.channel, msg.data);
     }
-    if (this.status !== "live") this.setStatus("live");
+    const status = this.databaseDownSince ? "database" : "live";
+    if (this.status !== status) this.setStatus(status);
   }
 
   check() {
@@ -151,6 +159,8 @@ export class LiveClient {
   setStatus(status) {
     this.status = status;
     const silentMs = Date.now() - this.lastMessageAt;
-    this.onStatus(status, { silentMs, stale: this.lastMessageAt > 0 && silentMs > 2 * this.heartbeatMs });
+    this.onStatus(status, {
+      silentMs, stale: this.lastMessageAt > 0 && silentMs > 2 * this.heartbeatMs, since: this.databaseDownSince,
+    });
   }
 }

@@ -5,7 +5,7 @@ import { enc, getJSON } from "./api.js";
 import { LiveClient } from "./live.js";
 import {
   $, pageConfig, setText, setAttr, startClock, showConnection, later, shortZone, trend, syncList, fromHTML,
-  floodLevel, eventLabel, zoneName, alertTitle,
+  eventLabel, zoneName, alertTitle,
   bindSession,
 } from "./common.js";
 
@@ -54,8 +54,7 @@ function renderKpis() {
     fl.points_danger > 0 ? "critical" : fl.points_warning > 0 ? "warning" : "ok");
   kpi("points", fmt.num(fl.points_warning), trend(fl.points_warning, y.points_warning, 0, false),
     fl.points_danger > 0 ? "critical" : fl.points_warning > 0 ? "warning" : "ok");
-  kpi("speed", fmt.num(tr.mean_speed_kmh), trend(tr.mean_speed_kmh, y.mean_speed_kmh, 0, true),
-    !fmt.isNum(tr.mean_speed_kmh) ? "none" : tr.mean_speed_kmh < 15 ? "critical" : tr.mean_speed_kmh < 25 ? "warning" : "ok");
+  kpi("speed", fmt.num(tr.mean_speed_kmh), trend(tr.mean_speed_kmh, y.mean_speed_kmh, 0, true), tr.mean_speed_level || "none");
   kpi("flow", fmt.compact(tr.flow_veh_h), trend(tr.flow_veh_h, y.flow_veh_h, 0, true), "none");
   kpi("incidents", fmt.num(s.cameras?.incidents_1h), trend(s.cameras?.incidents_1h, y.incidents_1h, 0, false),
     s.cameras?.incidents_1h > 0 ? "warning" : "ok");
@@ -89,7 +88,7 @@ function renderFlood() {
     max: 8,
     create: () => fromHTML(ROW),
     fill: (li, p) => {
-      const level = floodLevel(p.level_cm, p.warning_cm ?? 20, p.danger_cm ?? 30);
+      const { level } = p; // the server's, against the point's own lines
       fillRow(li, {
         href: `/devices/${enc(p.device_id)}`, state: level, mark: t(`level.${level || "none"}`), name: p.name || p.device_id,
         line: `${t(`level.${level || "none"}`)} · ${shortZone(state.zoneNames.get(p.zone) || p.zone || "")} · ${t("summary.rain", { v: fmt.num(p.rain_mm_h, 1) })}`,
@@ -101,8 +100,7 @@ function renderFlood() {
 }
 
 function renderTraffic() {
-  const ratio = (w) => (fmt.isNum(w.speed_kmh) ? w.speed_kmh / (w.free_flow_kmh || 50) : 9);
-  const worst = [...(state.summary?.traffic?.worst || [])].sort((a, b) => ratio(a) - ratio(b));
+  const worst = [...(state.summary?.traffic?.worst || [])].sort((a, b) => a.speed_ratio - b.speed_ratio);
   const cgState = ["ok", "warning", "warning", "critical"];
   syncList($("traffic-list"), worst, {
     key: (w) => w.device_id,
@@ -128,7 +126,7 @@ function renderIncidents() {
   }));
   const now = Date.now();
   const events = state.events.filter((e) => e.severity !== "info" && fmt.ageS(e.time, now) < 3600).map((e) => ({
-    key: `e${e.time}|${e.device_id}|${e.type}`, state: ["high", "critical"].includes(e.severity) ? "critical" : "warning",
+    key: `e${e.id}`, state: ["high", "critical"].includes(e.severity) ? "critical" : "warning",
     mark: t("summary.event"), name: eventLabel(e.type), href: `/devices/${enc(e.device_id)}`,
     line: `${e.device_name || e.device_id} · ${shortZone(state.zoneNames.get(e.zone) || e.zone || "")} · ${fmt.hm(e.time)}`,
   }));

@@ -6,7 +6,7 @@ import * as fmt from "./format.js";
 import { getJSON, postJSON, enc } from "./api.js";
 import { LiveClient } from "./live.js";
 import { CityMap, distanceKm } from "./map.js";
-import { COLORS, baseLayout, react, rem } from "./charts.js";
+import { COLORS, baseLayout, plotText, react, rem } from "./charts.js";
 import {
   $, pageConfig, setText, setAttr, startClock, showConnection, later, latest, shortZone, trend,
   kindLabel, eventLabel, zoneName, alertTitle, bindSession,
@@ -65,8 +65,7 @@ function renderKpis() {
   kpi("points", fmt.num(fl.points_warning), t("kpi.danger_n", { n: fmt.num(fl.points_danger) }),
     fl.points_danger > 0 ? "critical" : fl.points_warning > 0 ? "warning" : "ok", fl.points_danger > 0 ? "bad" : tp.cls);
   const ts = trend(tr.mean_speed_kmh, y.mean_speed_kmh, 0, true);
-  kpi("speed", fmt.num(tr.mean_speed_kmh, 0), `${ts.arrow} ${ts.text}`.trim(),
-    !fmt.isNum(tr.mean_speed_kmh) ? "none" : tr.mean_speed_kmh < 15 ? "critical" : tr.mean_speed_kmh < 25 ? "warning" : "ok", ts.cls);
+  kpi("speed", fmt.num(tr.mean_speed_kmh, 0), `${ts.arrow} ${ts.text}`.trim(), tr.mean_speed_level || "none", ts.cls);
   const ti = trend(s.cameras?.incidents_1h, y.incidents_1h, 0, false);
   kpi("incidents", fmt.num(s.cameras?.incidents_1h), `${ti.arrow} ${ti.text}`.trim(),
     s.cameras?.incidents_1h > 0 ? "warning" : "ok", ti.cls);
@@ -153,15 +152,14 @@ function renderTitle() {
 function floodChart() {
   const div = $("flood-chart");
   const rows = state.devices.flood.map((d) => {
-    const warning = d.metadata?.warning_cm ?? 20;
-    const danger = d.metadata?.danger_cm ?? 30;
+    const { warning_cm: warning, danger_cm: danger } = d.thresholds; // the server's, per device
     const level = latest(d, "water_level_cm");
     const offline = d.status !== "online";
     return { d, level, warning, danger, rain: latest(d, "rainfall_mm_h"), offline, ratio: level === null ? -1 : level / danger };
   }).sort((a, b) => b.ratio - a.ratio);
-  const x = rows.map((r) => r.d.device_id.replace(/^FL-/i, ""));
+  const x = rows.map((r) => plotText(r.d.device_id.replace(/^FL-/i, "")));
   const colour = (r) => (r.offline ? COLORS.offline : r.d.level === "danger" ? COLORS.danger : r.d.level === "warning" ? COLORS.warning : COLORS.ok);
-  const hover = rows.map((r) => `<b>${r.d.name}</b><br>${shortZone(state.zoneNames.get(r.d.zone) || r.d.zone)}<br>`
+  const hover = rows.map((r) => `<b>${plotText(r.d.name)}</b><br>${plotText(shortZone(state.zoneNames.get(r.d.zone) || r.d.zone))}<br>`
     + `${t("flood.level")}: ${fmt.num(r.level, 1)} ${t("unit.cm")}<br>${t("flood.warning_line")}: ${fmt.num(r.warning)} · ${t("flood.danger_line")}: ${fmt.num(r.danger)}`
     + `<br>${t("flood.rain")}: ${fmt.num(r.rain, 1)} ${t("unit.mmh")}<br>${t(`status.${r.d.status || "unknown"}`)}`);
   const r = rem();
@@ -197,24 +195,13 @@ function floodChart() {
 // ---------------------------------------------------------------- traffic panel
 
 function trafficChart() {
-  const byZone = new Map();
-  for (const d of state.devices.traffic) {
-    const speed = latest(d, "avg_speed_kmh");
-    if (speed === null || d.status !== "online") continue;
-    const z = byZone.get(d.zone) || { sum: 0, n: 0, ratio: 0 };
-    z.sum += speed;
-    z.n += 1;
-    z.ratio += speed / (d.metadata?.free_flow_kmh || 50);
-    byZone.set(d.zone, z);
-  }
-  const rows = [...byZone.entries()].map(([zone, z]) => {
-    const ratio = z.ratio / z.n;
-    const cg = ratio >= 0.7 ? 0 : ratio >= 0.5 ? 1 : ratio >= 0.3 ? 2 : 3;
-    return { zone, name: shortZone(state.zoneNames.get(zone) || zone), speed: z.sum / z.n, cg };
-  }).sort((a, b) => b.speed - a.speed);
+  // Each zone's mean speed and congestion band, as the server computes them (summary.zones).
+  const rows = (state.summary?.zones || []).filter((z) => fmt.isNum(z.speed_kmh) && fmt.isNum(z.congestion))
+    .map((z) => ({ zone: z.zone_id, name: shortZone(state.zoneNames.get(z.zone_id) || z.name || z.zone_id), speed: z.speed_kmh, cg: z.congestion }))
+    .sort((a, b) => b.speed - a.speed);
   const r = rem();
   const data = [{
-    type: "bar", orientation: "h", y: rows.map((q) => q.name), x: rows.map((q) => q.speed),
+    type: "bar", orientation: "h", y: rows.map((q) => plotText(q.name)), x: rows.map((q) => q.speed),
     marker: { color: rows.map((q) => COLORS.congestion[q.cg]) },
     text: rows.map((q) => `${fmt.num(q.speed, 0)}  ${t(`congestion.${q.cg}`)}`), textposition: "outside", cliponaxis: false,
     textfont: { size: Math.round(r * 0.78), color: COLORS.text },
@@ -238,9 +225,7 @@ function trafficChart() {
 
 function renderWorst() {
   const list = $("worst-list");
-  const worst = [...(state.summary?.traffic?.worst || [])]
-    .sort((a, b) => (a.speed_kmh ?? 1e9) / (a.free_flow_kmh || 50) - (b.speed_kmh ?? 1e9) / (b.free_flow_kmh || 50))
-    .slice(0, 5);
+  const worst = [...(state.summary?.traffic?.worst || [])].sort((a, b) => a.speed_ratio - b.speed_ratio).slice(0, 5);
   while (list.children.length < 5) {
     const li = document.createElement("li");
     li.innerHTML = '<a class="w-link"><span class="w-speed"></span><span class="w-body"><span class="w-name"></span>'
@@ -612,7 +597,6 @@ function onKind(kind, data) {
   updateScale();
   later("health", renderHealth, 300);
   if (kind === "flood") later("flood", floodChart, 250);
-  if (kind === "traffic") later("traffic", trafficChart, 250);
   if (kind === "camera") later("cameras", renderCameras, 250);
 }
 
@@ -623,6 +607,7 @@ function onData(channel, data, msg) {
     renderWorst();
     map.setZoneStates(data.zones || []);
     later("health", renderHealth, 300);
+    later("traffic", trafficChart, 250);
   } else if (channel === "alerts") {
     onAlerts(data, msg);
   } else if (channel === "events") {

@@ -30,7 +30,7 @@ function render() {
   const alerts = [...(zone.alerts || [])].sort((a, b) => (a.severity === "critical" ? 0 : 1) - (b.severity === "critical" ? 0 : 1)
     || (a.opened_at < b.opened_at ? 1 : a.opened_at > b.opened_at ? -1 : 0));
   const critical = alerts.some((a) => a.severity === "critical");
-  const st = critical || zone.flood?.points_danger > 0 ? "critical" : alerts.length || zone.flood?.points_warning > 0 ? "warning" : "ok";
+  const st = zone.state || "ok"; // the server's judgement, as on the summary
   setAttr($("zone-state"), "data-state", st);
   setText($("zone-state").querySelector(".text"), t(`zone_state.${st}`));
   const fl = zone.flood || {};
