@@ -46,3 +46,4 @@ async def apply_retention(conn: asyncpg.Connection, raw_days: int, rollup_days: 
         else:
             await conn.execute(f"DELETE FROM {table} WHERE {column} < now() - make_interval(days => $1)", days)
     await conn.execute("DELETE FROM quarantine WHERE received_at < now() - make_interval(days => $1)", raw_days)
+    await conn.execute("DELETE FROM quarantine_overflow WHERE last_at < now() - make_interval(days => $1)", raw_days)
