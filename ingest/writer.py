@@ -237,8 +237,8 @@ class Writer:
 
         Pending keys wait in a heap ordered by the time they may next be written, so a batch costs
         O(its rows + due keys), not O(every key ever seen). The rows taken are marked written at once (so
-        a concurrent writer does not take them too). Returns the rows, each key's previous write time, and the
-        time they were taken.
+        a concurrent writer does not take them too); ``_give_back_latest`` undoes that when the commit fails.
+        Returns the rows, each key's previous write time, and the time they were taken.
         """
         pending, written, due = self._latest_pending, self._latest_written, self._latest_due
         for t, device_id, metric, part, value, _ in batch.measurements:
@@ -260,6 +260,23 @@ class Writer:
             rows.append((key[0], key[1], key[2], t, value))
         return rows, previous, now
 
+    def _give_back_latest(self, rows: list[LatestRow], previous: list[float | None], taken_at: float) -> None:
+        """After a failed commit: the values taken for it wait again, due when they were before."""
+        pending, written, due = self._latest_pending, self._latest_written, self._latest_due
+        for (device_id, metric, part, t, value), before in zip(rows, previous, strict=True):
+            key = (device_id, metric, part)
+            if written.get(key) == taken_at:  # not written again meanwhile by another writer
+                if before is None:
+                    del written[key]
+                else:
+                    written[key] = before
+            held = pending.get(key)
+            if held is None:
+                pending[key] = (t, value)
+                heapq.heappush(due, (written.get(key, -LATEST_EVERY_S) + LATEST_EVERY_S, key))
+            elif held[0] < t:  # a newer batch queued the key again (already in the heap): keep the newer value
+                pending[key] = (t, value)
+
     @property
     def latest_pending(self) -> bool:
         """True when some latest values are held back by the throttle."""
@@ -269,8 +286,12 @@ class Writer:
         """Commit ``batch`` in one transaction and notify listeners; raises on database errors."""
         started = time.perf_counter()
         ids, seen, status = self._device_rows(batch)
-        latest, _, _ = self._take_latest(batch)
-        stored = await self._commit(batch, latest, ids, seen, status)
+        latest, previous, taken_at = self._take_latest(batch)
+        try:
+            stored = await self._commit(batch, latest, ids, seen, status)
+        except BaseException:
+            self._give_back_latest(latest, previous, taken_at)
+            raise
         now = time.monotonic()
         for device_id, st in zip(ids, status, strict=True):
             self._device_written[device_id] = (now, st)
