@@ -335,7 +335,9 @@ class Writer:
                     "quarantine", records=batch.quarantine, columns=QUARANTINE_COLUMNS
                 )
             if batch.overflow:
-                keys, rows = list(batch.overflow), list(batch.overflow.values())
+                # Sorted: concurrent writers then lock the rows they share in one order (no deadlock).
+                keys = sorted(batch.overflow)
+                rows = [batch.overflow[key] for key in keys]
                 await self.conn.execute(
                     ADD_OVERFLOW,
                     *([key[i] for key in keys] for i in range(3)),
