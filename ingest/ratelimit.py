@@ -6,6 +6,7 @@ import logging
 from itertools import islice
 
 from ioc.errors import PayloadError
+from ioc.reasons import Reason
 from ioc.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -60,7 +61,7 @@ class RateLimiter:
     def check(self, device_id: str, now: float) -> None:
         """Like ``allow`` but raises PayloadError ``rate_limited`` when the bucket is empty."""
         if not self.allow(device_id, now):
-            raise PayloadError("rate_limited", f"device {device_id!r} exceeds {self.rate_per_s:g} msg/s")
+            raise PayloadError(Reason.RATE_LIMITED, f"device {device_id!r} exceeds {self.rate_per_s:g} msg/s")
 
     def _evict(self, now: float) -> None:
         """Drop idle (hence full) buckets; if none is idle, drop the oldest tenth."""

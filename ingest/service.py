@@ -24,6 +24,7 @@ import asyncpg
 from ingest import metrics
 from ingest.bridge import Bridge
 from ingest.decoders import SUBSCRIPTIONS, Limits, decode, route
+from ingest.quarantine import QuarantineBudget, QuarantinePolicy
 from ingest.ratelimit import RateLimiter
 from ingest.rollups import apply_retention, refresh
 from ingest.spool import RawMessage, Spool, SpoolFull
@@ -32,6 +33,7 @@ from ingest.writer import Batch, Throttles, Writer, WriteResult
 from ioc.db import describe, init_connection
 from ioc.errors import PayloadError
 from ioc.kinds import load_kinds
+from ioc.reasons import Reason
 from ioc.records import Record
 from ioc.settings import Settings
 
@@ -110,19 +112,26 @@ class Item:
     records: list[Record] | None
     received: datetime
     kind: str = ""
-    reason: str = ""
+    reason: Reason | None = None
     detail: str = ""
     device_id: str | None = None
+    sampled: bool = True  # a quarantined message within its device's budget is kept, else only counted
 
 
-def to_batch(items: list[Item]) -> Batch:
+def to_batch(items: list[Item], policy: QuarantinePolicy) -> Batch:
     """Gather items into what one transaction writes."""
     batch = Batch()
     for it in items:
-        if it.records is None:
-            batch.reject(it.received, it.raw.topic, it.raw.payload, it.reason, it.detail, it.device_id)
-        else:
+        if it.records is not None:
             batch.add(it.records, it.received, it.kind)
+            continue
+        assert it.reason is not None
+        raw = it.raw
+        if it.sampled:
+            batch.reject(it.received, raw.topic, raw.payload, it.reason, it.detail, it.device_id, policy.sample_bytes)
+        else:
+            window = datetime.fromtimestamp(policy.window(raw.received_at), UTC)
+            batch.count(window, it.received, raw.topic, len(raw.payload), it.reason, it.device_id)
     return batch
 
 
@@ -135,6 +144,7 @@ class IngestService:
         self.kinds = load_kinds(settings.kinds_file)
         self.limits = Limits.from_settings(settings)
         self.ratelimiter = RateLimiter.from_settings(settings)
+        self.quarantine = QuarantineBudget(QuarantinePolicy.from_settings(settings))
         self.spool = Spool(settings.spool_dir(), settings.ingest_spool_max_bytes)
         self.url = settings.resolved_database_url()
         self.devices: dict[str, DeviceInfo] = {}
@@ -210,10 +220,10 @@ class IngestService:
             received = datetime.fromtimestamp(m.received_at, UTC)
             device_id = None
             try:
-                r = route(m.topic)
+                r = route(m.topic, kinds)
                 device_id = r.device_id
                 if rate_limit and not self.ratelimiter.allow(device_id, m.received_at):
-                    raise PayloadError("rate_limited", f"over {settings.ingest_rate_limit_per_s:g} msg/s")
+                    raise PayloadError(Reason.RATE_LIMITED, f"over {settings.ingest_rate_limit_per_s:g} msg/s")
                 records = decode(r, m.payload, received, limits)
                 device = self.devices.get(device_id)
                 if device is None:
@@ -222,13 +232,16 @@ class IngestService:
                 assert device is not None
                 items.append(Item(m, records, received, device.kind, device_id=device_id))
             except PayloadError as exc:
-                items.append(Item(m, None, received, reason=exc.reason, detail=exc.detail, device_id=device_id))
+                items.append(self.rejected(m, received, exc.reason, exc.detail, device_id))
             except Exception as exc:  # a decoder bug must not stop the stream: quarantine and log it
                 logger.exception("decoder failed on topic %s", m.topic)
-                items.append(
-                    Item(m, None, received, reason="internal_error", detail=repr(exc)[:200], device_id=device_id)
-                )
+                items.append(self.rejected(m, received, Reason.INTERNAL_ERROR, repr(exc)[:200], device_id))
         return items
+
+    def rejected(self, raw: RawMessage, received: datetime, reason: Reason, detail: str, device_id: str | None) -> Item:
+        """A quarantined message: kept as a sample while its device and reason are within budget, else counted."""
+        sampled = self.quarantine.keep(device_id, reason, raw.received_at)
+        return Item(raw, None, received, reason=reason, detail=detail, device_id=device_id, sampled=sampled)
 
     async def lookup_device(self, device_id: str, kind: str | None, fmt: str) -> DeviceInfo | None:
         """A device missing from the in-memory registry: registered a moment ago, auto-registered, or unknown.
@@ -382,31 +395,38 @@ class IngestService:
         """Write items in one transaction; a batch the database rejects is retried item by item."""
         writer = slot.writer
         assert writer is not None
+        policy = self.quarantine.policy
         try:
-            result = await writer.write(to_batch(items))
+            result = await writer.write(to_batch(items, policy))
         except DB_DOWN:
             raise
         except asyncpg.PostgresError as exc:
             logger.error("database rejected a batch of %d messages (%s): retrying one by one", len(items), exc)
             for it in items:
                 try:
-                    self._count(1, await writer.write(to_batch([it])))
+                    self._count([it], await writer.write(to_batch([it], policy)))
                 except DB_DOWN:
                     raise
                 except asyncpg.PostgresError as one_exc:
-                    rejected = Item(
-                        it.raw, None, reason="db_rejected", detail=str(one_exc)[:200], device_id=it.device_id
-                    )
-                    self._count(1, await writer.write(to_batch([rejected])))
+                    detail = str(one_exc)[:200]
+                    rejected = self.rejected(it.raw, it.received, Reason.DB_REJECTED, detail, it.device_id)
+                    self._count([rejected], await writer.write(to_batch([rejected], policy)))
             return
-        self._count(len(items), result)
+        self._count(items, result)
+
+    def _count(self, items: list[Item], result: WriteResult) -> None:
+        """Count a committed batch: rows, quarantined messages by reason, lag, progress."""
         committed = time.time()
         observe = metrics.LAG_SECONDS.observe
+        rejected: dict[Reason, int] = {}
         for it in items:
             if it.records:
                 observe(committed - it.records[0].time.timestamp())
-
-    def _count(self, messages: int, result: WriteResult) -> None:
+            elif it.reason is not None:
+                rejected[it.reason] = rejected.get(it.reason, 0) + 1
+        for reason, n in rejected.items():
+            metrics.QUARANTINED.labels(reason).inc(n)
+        messages = len(items)
         self.stats["stored"] += result.stored
         self.stats["duplicates"] += result.duplicates
         self.stats["quarantined"] += result.quarantined

@@ -126,6 +126,8 @@ def read_segment(path: Path) -> Iterator[RawMessage]:
     while pos + HEADER.size <= len(data):
         received_at, tlen, plen = HEADER.unpack_from(data, pos)
         pos += HEADER.size
+        if pos + tlen + plen > len(data):  # a torn tail (cut off when the spool opens): not a message
+            return
         topic = data[pos : pos + tlen].decode()
         pos += tlen
         yield RawMessage(topic, data[pos : pos + plen], received_at)

@@ -10,39 +10,11 @@ from ingest.decoders import Route
 from ingest.decoders.parsing import show
 from ioc.errors import PayloadError
 from ioc.kinds import KindSpec
+from ioc.reasons import Reason
 from ioc.records import SEVERITIES, Event, Measurement, Record
 from ioc.settings import Settings
 
 logger = logging.getLogger(__name__)
-
-# Every reason a PayloadError raised by the ingest front half may carry; stable strings stored in
-# quarantine and documented in docs/devices.md ("Reason codes").
-REASONS: tuple[str, ...] = (
-    "unknown_topic",
-    "bad_device_id",
-    "unknown_device",
-    "device_disabled",
-    "kind_mismatch",
-    "device_mismatch",
-    "unknown_metric",
-    "non_finite",
-    "out_of_range",
-    "timestamp_out_of_window",
-    "oversized",
-    "too_deep",
-    "duplicate_key",
-    "bad_encoding",
-    "bad_json",
-    "bad_schema",
-    "bad_csv",
-    "bad_senml",
-    "bad_unit",
-    "bad_event",
-    "bad_snapshot",
-    "bad_status",
-    "empty",
-    "rate_limited",
-)
 
 
 @dataclass(frozen=True)
@@ -65,48 +37,48 @@ def validate(
 ) -> list[Record]:
     """Return ``records`` when every one is acceptable for the device; else raise PayloadError."""
     if device is None:
-        raise PayloadError("unknown_device", f"device {route.device_id!r} is not registered")
+        raise PayloadError(Reason.UNKNOWN_DEVICE, f"device {route.device_id!r} is not registered")
     if not device.enabled:
-        raise PayloadError("device_disabled", f"device {route.device_id!r} is disabled")
+        raise PayloadError(Reason.DEVICE_DISABLED, f"device {route.device_id!r} is disabled")
     if route.kind is not None and route.kind != device.kind:
         raise PayloadError(
-            "kind_mismatch", f"topic kind {route.kind!r} but device {device.device_id!r} is {device.kind!r}"
+            Reason.KIND_MISMATCH, f"topic kind {route.kind!r} but device {device.device_id!r} is {device.kind!r}"
         )
     spec = kinds.get(device.kind)
     if spec is None:
-        raise PayloadError("kind_mismatch", f"device kind {device.kind!r} is not defined in the kinds")
+        raise PayloadError(Reason.KIND_MISMATCH, f"device kind {device.kind!r} is not defined in the kinds")
     if not records:
-        raise PayloadError("empty", "no records")
+        raise PayloadError(Reason.EMPTY, "no records")
     earliest = now - timedelta(seconds=settings.ingest_past_window_s)
     latest = now + timedelta(seconds=settings.ingest_future_skew_s)
     metrics = spec.metrics
     device_id = route.device_id
     for record in records:
         if record.device_id != device_id:
-            raise PayloadError("device_mismatch", f"payload names {show(record.device_id)}, topic {device_id!r}")
+            raise PayloadError(Reason.DEVICE_MISMATCH, f"payload names {show(record.device_id)}, topic {device_id!r}")
         time = record.time
         if time.tzinfo is None:
-            raise PayloadError("bad_schema", "time has no UTC offset")
+            raise PayloadError(Reason.BAD_SCHEMA, "time has no UTC offset")
         if not earliest <= time <= latest:
             raise PayloadError(
-                "timestamp_out_of_window",
+                Reason.TIMESTAMP_OUT_OF_WINDOW,
                 f"{time.isoformat()} is outside {earliest:%Y-%m-%dT%H:%M}..{latest:%H:%M}Z",
             )
         if type(record) is Measurement:
             metric = metrics.get(record.metric)
             if metric is None:
-                raise PayloadError("unknown_metric", f"{show(record.metric)} is not a {spec.name} metric")
+                raise PayloadError(Reason.UNKNOWN_METRIC, f"{show(record.metric)} is not a {spec.name} metric")
             value = record.value
             if value - value != 0.0:
-                raise PayloadError("non_finite", f"{record.metric} is not finite")
+                raise PayloadError(Reason.NON_FINITE, f"{record.metric} is not finite")
             if not metric.min <= value <= metric.max:
                 raise PayloadError(
-                    "out_of_range",
+                    Reason.OUT_OF_RANGE,
                     f"{record.metric}={value:g} outside {metric.min:g}..{metric.max:g} {metric.unit}",
                 )
         elif type(record) is Event:
             if record.severity not in SEVERITIES:
-                raise PayloadError("bad_event", f"severity {show(record.severity)} is unknown")
+                raise PayloadError(Reason.BAD_EVENT, f"severity {show(record.severity)} is unknown")
             if not 0.0 <= record.confidence <= 1.0:
-                raise PayloadError("bad_event", f"confidence {record.confidence!r} is outside 0..1")
+                raise PayloadError(Reason.BAD_EVENT, f"confidence {record.confidence!r} is outside 0..1")
     return records

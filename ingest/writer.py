@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 
 import asyncpg
 
+from ingest.quarantine import NO_DEVICE, TOPIC_CHARS
 from ioc.db import NOTIFY_CHANNEL, commit_notices
 from ioc.records import Event, Measurement, Snapshot, StatusChange
 
@@ -72,12 +73,36 @@ UPDATE devices d SET
 FROM unnest($1::text[], $2::timestamptz[], $3::text[]) AS u(device_id, seen, status)
 WHERE d.device_id = u.device_id
 """
-QUARANTINE_COLUMNS = ["received_at", "topic", "payload", "reason", "detail", "device_id"]
+QUARANTINE_COLUMNS = ["received_at", "topic", "payload", "payload_bytes", "reason", "detail", "device_id"]
+# Messages past a device's quarantine sample budget (ingest.quarantine): one row per device, reason and window.
+ADD_OVERFLOW = """
+INSERT INTO quarantine_overflow AS q (device_id, reason, window_start, messages, bytes, first_at, last_at, last_topic)
+SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::bigint[], $5::bigint[], $6::timestamptz[],
+                     $7::timestamptz[], $8::text[])
+ON CONFLICT (device_id, reason, window_start) DO UPDATE SET
+  messages = q.messages + EXCLUDED.messages,
+  bytes = q.bytes + EXCLUDED.bytes,
+  first_at = LEAST(q.first_at, EXCLUDED.first_at),
+  last_at = GREATEST(q.last_at, EXCLUDED.last_at),
+  last_topic = CASE WHEN EXCLUDED.last_at >= q.last_at THEN EXCLUDED.last_topic ELSE q.last_topic END
+"""
 DEVICE_WRITE_EVERY_S = 5.0  # last_seen is refreshed at most this often per device (status changes at once)
 # A key's latest value is written at most this often; newer values wait (and are flushed by a timer).
 # Field devices report every 10-60 s, so only load tests and chatty devices are ever held back.
 LATEST_EVERY_S = 0.5
 LatestKey = tuple[str, str, str]
+LatestRow = tuple[str, str, str, datetime, float]  # device_id, metric, part, time, value
+
+
+@dataclass(slots=True)
+class Overflow:
+    """Quarantined messages of one device, reason and window past the sample budget: counted, not kept."""
+
+    messages: int
+    bytes: int
+    first_at: datetime
+    last_at: datetime
+    last_topic: str
 
 
 @dataclass
@@ -89,7 +114,8 @@ class Batch:
     snapshots: dict[str, Snapshot] = field(default_factory=dict)
     # device_id -> (seen at, status): data means online; the last status message wins.
     seen: dict[str, tuple[datetime, str]] = field(default_factory=dict)
-    quarantine: list[tuple[datetime, str, bytes, str, str, str | None]] = field(default_factory=list)
+    quarantine: list[tuple[datetime, str, bytes, int, str, str, str | None]] = field(default_factory=list)
+    overflow: dict[tuple[str, str, datetime], Overflow] = field(default_factory=dict)  # (device, reason, window)
     kinds: set[str] = field(default_factory=set)
     # Devices that sent an explicit status (or whose will fired): always written, never throttled.
     announced: set[str] = field(default_factory=set)
@@ -116,13 +142,43 @@ class Batch:
                 self.seen[r.device_id] = (received_at, "online")
 
     def reject(
-        self, received_at: datetime, topic: str, payload: bytes, reason: str, detail: str, device_id: str | None
+        self,
+        received_at: datetime,
+        topic: str,
+        payload: bytes,
+        reason: str,
+        detail: str,
+        device_id: str | None,
+        sample_bytes: int,
     ) -> None:
-        """Add a quarantined message."""
-        self.quarantine.append((received_at, topic, payload, reason, detail[:500], device_id))
+        """Add a quarantined message kept as a sample: its payload cut to ``sample_bytes``, its size noted."""
+        sample = payload[:sample_bytes]
+        self.quarantine.append(
+            (received_at, topic[:TOPIC_CHARS], sample, len(payload), reason, detail[:500], device_id)
+        )
+
+    def count(
+        self, window: datetime, received_at: datetime, topic: str, size: int, reason: str, device_id: str | None
+    ) -> None:
+        """Add a quarantined message past its device's sample budget: only counted."""
+        key = (device_id or NO_DEVICE, reason, window)
+        row = self.overflow.get(key)
+        if row is None:
+            self.overflow[key] = Overflow(1, size, received_at, received_at, topic[:TOPIC_CHARS])
+            return
+        row.messages += 1
+        row.bytes += size
+        row.first_at = min(row.first_at, received_at)
+        if received_at >= row.last_at:
+            row.last_at, row.last_topic = received_at, topic[:TOPIC_CHARS]
+
+    @property
+    def rejected(self) -> int:
+        """Quarantined messages in the batch, kept or only counted."""
+        return len(self.quarantine) + sum(row.messages for row in self.overflow.values())
 
     def __len__(self) -> int:
-        return len(self.measurements) + len(self.events) + len(self.snapshots) + len(self.seen) + len(self.quarantine)
+        return len(self.measurements) + len(self.events) + len(self.snapshots) + len(self.seen) + self.rejected
 
 
 @dataclass
@@ -176,11 +232,13 @@ class Writer:
                 status.append(st)
         return ids, seen, status
 
-    def _latest_rows(self, batch: Batch) -> list[tuple[str, str, str, datetime, float]]:
+    def _take_latest(self, batch: Batch) -> tuple[list[LatestRow], list[float | None], float]:
         """The newest value per key in the batch (plus held-back ones that are due), throttled per key.
 
         Pending keys wait in a heap ordered by the time they may next be written, so a batch costs
-        O(its rows + due keys), not O(every key ever seen).
+        O(its rows + due keys), not O(every key ever seen). The rows taken are marked written at once (so
+        a concurrent writer does not take them too); ``_give_back_latest`` undoes that when the commit fails.
+        Returns the rows, each key's previous write time, and the time they were taken.
         """
         pending, written, due = self._latest_pending, self._latest_written, self._latest_due
         for t, device_id, metric, part, value, _ in batch.measurements:
@@ -192,13 +250,32 @@ class Writer:
             elif held[0] <= t:
                 pending[key] = (t, value)
         now = time.monotonic()
-        rows = []
+        rows: list[LatestRow] = []
+        previous: list[float | None] = []
         while due and due[0][0] <= now:
             _, key = heapq.heappop(due)
             t, value = pending.pop(key)
+            previous.append(written.get(key))
             written[key] = now
             rows.append((key[0], key[1], key[2], t, value))
-        return rows
+        return rows, previous, now
+
+    def _give_back_latest(self, rows: list[LatestRow], previous: list[float | None], taken_at: float) -> None:
+        """After a failed commit: the values taken for it wait again, due when they were before."""
+        pending, written, due = self._latest_pending, self._latest_written, self._latest_due
+        for (device_id, metric, part, t, value), before in zip(rows, previous, strict=True):
+            key = (device_id, metric, part)
+            if written.get(key) == taken_at:  # not written again meanwhile by another writer
+                if before is None:
+                    del written[key]
+                else:
+                    written[key] = before
+            held = pending.get(key)
+            if held is None:
+                pending[key] = (t, value)
+                heapq.heappush(due, (written.get(key, -LATEST_EVERY_S) + LATEST_EVERY_S, key))
+            elif held[0] < t:  # a newer batch queued the key again (already in the heap): keep the newer value
+                pending[key] = (t, value)
 
     @property
     def latest_pending(self) -> bool:
@@ -208,9 +285,29 @@ class Writer:
     async def write(self, batch: Batch) -> WriteResult:
         """Commit ``batch`` in one transaction and notify listeners; raises on database errors."""
         started = time.perf_counter()
-        stored = 0
         ids, seen, status = self._device_rows(batch)
-        latest = self._latest_rows(batch)
+        latest, previous, taken_at = self._take_latest(batch)
+        try:
+            stored = await self._commit(batch, latest, ids, seen, status)
+        except BaseException:
+            self._give_back_latest(latest, previous, taken_at)
+            raise
+        now = time.monotonic()
+        for device_id, st in zip(ids, status, strict=True):
+            self._device_written[device_id] = (now, st)
+        return WriteResult(
+            stored,
+            len(batch.measurements) - stored,
+            len(batch.events),
+            batch.rejected,
+            time.perf_counter() - started,
+        )
+
+    async def _commit(
+        self, batch: Batch, latest: list[LatestRow], ids: list[str], seen: list[datetime], status: list[str]
+    ) -> int:
+        """The transaction of one batch; returns the measurement rows stored (not duplicates)."""
+        stored = 0
         async with self.conn.transaction():
             if batch.measurements:
                 await self.conn.copy_records_to_table(
@@ -237,21 +334,25 @@ class Writer:
                 await self.conn.copy_records_to_table(
                     "quarantine", records=batch.quarantine, columns=QUARANTINE_COLUMNS
                 )
+            if batch.overflow:
+                # Sorted: concurrent writers then lock the rows they share in one order (no deadlock).
+                keys = sorted(batch.overflow)
+                rows = [batch.overflow[key] for key in keys]
+                await self.conn.execute(
+                    ADD_OVERFLOW,
+                    *([key[i] for key in keys] for i in range(3)),
+                    [r.messages for r in rows],
+                    [r.bytes for r in rows],
+                    [r.first_at for r in rows],
+                    [r.last_at for r in rows],
+                    [r.last_topic for r in rows],
+                )
             if stored or latest or batch.events or batch.snapshots or ids:
                 for notice in self._notices(batch, stored, latest):
                     await self.conn.execute("SELECT pg_notify($1, $2)", NOTIFY_CHANNEL, notice)
-        now = time.monotonic()
-        for device_id, st in zip(ids, status, strict=True):
-            self._device_written[device_id] = (now, st)
-        return WriteResult(
-            stored,
-            len(batch.measurements) - stored,
-            len(batch.events),
-            len(batch.quarantine),
-            time.perf_counter() - started,
-        )
+        return stored
 
-    def _notices(self, batch: Batch, stored: int, latest: list[tuple[str, str, str, datetime, float]]) -> list[str]:
+    def _notices(self, batch: Batch, stored: int, latest: list[LatestRow]) -> list[str]:
         """The commit notices of a batch: its counts and every device whose state changed (data, status,
         or latest values released by the throttle)."""
         head = {

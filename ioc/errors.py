@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from ioc.reasons import Reason
+
 
 class IocError(Exception):
     """Base class of every error ioc raises on purpose."""
@@ -16,9 +18,9 @@ class StackError(IocError):
 
 
 class PayloadError(IocError):
-    """A device message cannot be accepted; ``reason`` is a stable code stored in quarantine."""
+    """A device message cannot be accepted; ``reason`` (one of ioc.reasons.Reason) is stored in quarantine."""
 
-    def __init__(self, reason: str, detail: str = "") -> None:
-        super().__init__(f"{reason}: {detail}" if detail else reason)
-        self.reason = reason
+    def __init__(self, reason: Reason, detail: str = "") -> None:
+        self.reason = Reason(reason)  # refuses a code that is not in the one list
         self.detail = detail
+        super().__init__(f"{self.reason}: {detail}" if detail else str(self.reason))

@@ -27,6 +27,7 @@ TABLE_GRANTS: dict[str, dict[str, str]] = {
     "measurements": {"ingest": "SELECT, INSERT", "serve": "SELECT", "read": "SELECT"},
     "events": {"ingest": "SELECT, INSERT", "serve": "SELECT", "read": "SELECT"},
     "quarantine": {"ingest": "SELECT, INSERT, DELETE", "serve": "SELECT"},
+    "quarantine_overflow": {"ingest": "SELECT, INSERT, UPDATE, DELETE", "serve": "SELECT"},
     "latest_values": {"ingest": "SELECT, INSERT, UPDATE", "serve": "SELECT", "read": "SELECT"},
     "rollups_1m": {"ingest": "SELECT, INSERT, UPDATE", "serve": "SELECT", "read": "SELECT"},
     "snapshots": {"ingest": "SELECT, INSERT, UPDATE", "serve": "SELECT", "read": "SELECT"},
@@ -60,6 +61,7 @@ BEGIN
         END IF;
     END LOOP;
     DELETE FROM quarantine WHERE received_at < now() - make_interval(days => raw_days);
+    DELETE FROM quarantine_overflow WHERE last_at < now() - make_interval(days => raw_days);
 END
 $$
 """

@@ -88,6 +88,8 @@ events = Table(
     UniqueConstraint("device_id", "type", "time", name="events_key"),
 )
 
+# Refused device messages, a sample of each device's (see ingest.quarantine): the payload holds at most
+# IOC_INGEST_QUARANTINE_SAMPLE_BYTES of the payload_bytes received (NULL on rows older than the budget: all).
 quarantine = Table(
     "quarantine",
     metadata,
@@ -98,8 +100,26 @@ quarantine = Table(
     Column("reason", Text, nullable=False),
     Column("detail", Text, nullable=False, server_default=""),
     Column("device_id", Text, nullable=True),
+    Column("payload_bytes", Integer, nullable=True),
     Index("quarantine_received", "received_at"),
     Index("quarantine_reason", "reason", "received_at"),
+)
+
+# Refused messages past their device's sample budget: counted per device ('' when the topic names none),
+# reason and window, never stored.
+quarantine_overflow = Table(
+    "quarantine_overflow",
+    metadata,
+    Column("device_id", Text, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("window_start", TZ, nullable=False),
+    Column("messages", BigInteger, nullable=False),
+    Column("bytes", BigInteger, nullable=False),
+    Column("first_at", TZ, nullable=False),
+    Column("last_at", TZ, nullable=False),
+    Column("last_topic", Text, nullable=False),
+    PrimaryKeyConstraint("device_id", "reason", "window_start", name="quarantine_overflow_pkey"),
+    Index("quarantine_overflow_last", "last_at"),
 )
 
 latest_values = Table(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import re
 from datetime import UTC, datetime
@@ -10,11 +11,13 @@ from pathlib import Path
 import pytest
 
 from ingest.decoders import decode, route
-from ingest.validation import REASONS, DeviceInfo, validate
+from ingest.validation import DeviceInfo, validate
 from ioc.errors import PayloadError
 from ioc.kinds import load_kinds
+from ioc.reasons import Reason
 from ioc.settings import Settings
 
+ROOT = Path(__file__).resolve().parents[1]
 NOW = datetime(2026, 11, 21, 7, 10, tzinfo=UTC)
 TS = 1795244400  # 2026-11-21T07:00:00Z
 KINDS = load_kinds()
@@ -50,9 +53,7 @@ def evt(**overrides: object) -> bytes:
 
 def trx(lanes: object = None, speed: float = 23.5) -> bytes:
     lanes = [{"lane": 1, "count": 42, "speed": speed, "occ": 0.31}] if lanes is None else lanes
-    return json.dumps(
-        {"ctrl": "TR-Q1-001", "time": "2026-11-21T07:05:00Z", "period": 60, "lanes": lanes}
-    ).encode()
+    return json.dumps({"ctrl": "TR-Q1-001", "time": "2026-11-21T07:05:00Z", "period": 60, "lanes": lanes}).encode()
 
 
 def camx(**overrides: object) -> bytes:
@@ -170,6 +171,8 @@ ROWS: list[tuple[str, str, bytes, str]] = [
     ("topic-unicode-id", "ioc/v1/flood/FL-BT-ÔÔ1/telemetry", tel(), "bad_device_id"),
     ("unknown-topic-root", "sensors/flood/FL-BT-001", tel(), "unknown_topic"),
     ("unknown-channel", "ioc/v1/flood/FL-BT-001/config", tel(), "unknown_topic"),
+    ("unknown-kind", "ioc/v1/submarine/FL-BT-001/telemetry", tel(), "unknown_topic"),
+    ("topic-one-level-deeper", "ioc/v1/flood/FL-BT-001/telemetry/x", tel(), "unknown_topic"),
     # SenML
     (
         "senml-bn-other-device",
@@ -274,14 +277,12 @@ ROWS: list[tuple[str, str, bytes, str]] = [
 
 
 def run(topic: str, payload: bytes) -> None:
-    r = route(topic)
+    r = route(topic, KINDS)
     records = decode(r, payload, NOW)
     validate(r, records, DEVICES.get(r.device_id), KINDS, SETTINGS, NOW)
 
 
-@pytest.mark.parametrize(
-    ("topic", "payload", "reason"), [row[1:] for row in ROWS], ids=[row[0] for row in ROWS]
-)
+@pytest.mark.parametrize(("topic", "payload", "reason"), [row[1:] for row in ROWS], ids=[row[0] for row in ROWS])
 def test_refused_with_reason(topic: str, payload: bytes, reason: str) -> None:
     with pytest.raises(PayloadError) as exc:
         run(topic, payload)
@@ -296,12 +297,47 @@ def test_table_is_big_and_distinct() -> None:
     assert len({(row[1], row[2]) for row in ROWS}) == len(ROWS)
 
 
+# Reasons the ingest itself gives, not a payload: each has its own test.
+NOT_FROM_PAYLOADS = {
+    Reason.RATE_LIMITED: "tests/test_ratelimit.py",
+    Reason.INTERNAL_ERROR: "tests/test_ingest_quarantine.py::test_a_decoder_bug_is_quarantined_and_counted",
+    Reason.DB_REJECTED: "tests/test_ingest_quarantine.py::test_a_row_the_database_refuses_is_quarantined",
+}
+CODE_DIRS = ("ingest", "ioc")  # the code that quarantines (simulators name their faults alike)
+
+
 def test_every_reason_is_exercised_and_documented() -> None:
-    exercised = {row[3] for row in ROWS} | {"rate_limited"}  # rate_limited: tests/test_ratelimit.py
-    assert exercised == set(REASONS)
-    doc = (Path(__file__).resolve().parents[1] / "docs" / "devices.md").read_text(encoding="utf-8")
+    exercised = {row[3] for row in ROWS} | set(NOT_FROM_PAYLOADS)
+    assert exercised == set(Reason)
+    doc = (ROOT / "docs" / "devices.md").read_text(encoding="utf-8")
     documented = set(re.findall(r"^\| `([a-z_]+)` \|", doc, re.MULTILINE))
-    assert documented == set(REASONS)
+    assert documented == set(Reason)
+
+
+def _reasons_in_code() -> tuple[set[str], list[str]]:
+    """Every ``Reason.X`` the quarantining code names, and every reason it spells as a string instead."""
+    values = {r.value for r in Reason}
+    named: set[str] = set()
+    literal: list[str] = []
+    for folder in CODE_DIRS:
+        for path in sorted((ROOT / folder).rglob("*.py")):
+            if path == ROOT / "ioc" / "reasons.py":
+                continue
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "Reason":
+                    named.add(node.attr)
+                elif isinstance(node, ast.Constant) and node.value in values:
+                    literal.append(f"{path.relative_to(ROOT)}:{node.lineno} {node.value!r}")
+    return named, literal
+
+
+def test_the_code_emits_exactly_the_listed_reasons() -> None:
+    """Every reason the code gives comes from ioc.reasons.Reason, and every listed reason is given somewhere."""
+    named, literal = _reasons_in_code()
+    assert not literal, f"reasons spelled as strings instead of Reason members: {literal}"
+    assert named == {r.name for r in Reason}
+    with pytest.raises(ValueError):
+        PayloadError("made_up_reason", "x")  # type: ignore[arg-type]
 
 
 def test_details_do_not_echo_long_input() -> None:

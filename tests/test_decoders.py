@@ -8,6 +8,7 @@ from dataclasses import fields
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from paho.mqtt.client import topic_matches_sub
 
 from ingest.decoders import FORMATS, SUBSCRIPTIONS, Limits, decode, route
 from ingest.decoders.parsing import DEFAULT_LIMITS
@@ -394,9 +395,7 @@ def assert_same(actual: list[Record], expected: list[Record]) -> None:
         assert got.time.utcoffset() == timedelta(0)
 
 
-@pytest.mark.parametrize(
-    ("topic", "payload", "kind", "expected"), [c[1:] for c in CASES], ids=[c[0] for c in CASES]
-)
+@pytest.mark.parametrize(("topic", "payload", "kind", "expected"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
 def test_decodes_exactly(topic: str, payload: bytes, kind: str, expected: list[Record]) -> None:
     r = route(topic)
     records = decode(r, payload, NOW)
@@ -468,6 +467,7 @@ def test_route_rejects(topic: str, reason: str) -> None:
 
 
 def test_subscriptions_cover_every_format() -> None:
+    assert SUBSCRIPTIONS == tuple(fmt.TOPIC_FILTER for fmt in FORMATS)
     assert SUBSCRIPTIONS == (
         "ioc/v1/+/+/+",
         "legacy/flood/+",
@@ -475,6 +475,34 @@ def test_subscriptions_cover_every_format() -> None:
         "vendor/camx/+/event",
         "fiware/+/+",
     )
+
+
+@pytest.mark.parametrize(
+    "topic",
+    [
+        "ioc/v1/flood/FL-1/anything",  # a device's canonical rights: ioc/v1/{kind}/{id}/+
+        "ioc/v1/submarine/FL-1/telemetry",
+        "legacy/flood/FL-1",
+        "vendor/trafficx/TR-1",
+        "vendor/camx/CAM-1/event",
+        "fiware/AnyType/TR-1",
+    ],
+)
+def test_every_topic_a_device_may_publish_reaches_the_ingest(topic: str) -> None:
+    """What the broker lets a device publish is under a subscription: it is stored or quarantined, never lost."""
+    assert any(topic_matches_sub(sub, topic) for sub in SUBSCRIPTIONS)
+    try:
+        route(topic, KINDS)
+    except PayloadError as exc:
+        assert exc.reason == "unknown_topic"
+
+
+def test_route_refuses_kinds_it_does_not_know() -> None:
+    assert route("ioc/v1/flood/FL-1/telemetry", KINDS).kind == "flood"
+    with pytest.raises(PayloadError) as exc:
+        route("ioc/v1/submarine/FL-1/telemetry", KINDS)
+    assert exc.value.reason == "unknown_topic" and "submarine" in exc.value.detail
+    assert route("ioc/v1/submarine/FL-1/telemetry").kind == "submarine"  # without kinds: validation decides
 
 
 def test_limits_follow_settings() -> None:

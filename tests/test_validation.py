@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 
 from ingest.decoders import Route, route
-from ingest.validation import REASONS, DeviceInfo, validate
+from ingest.validation import DeviceInfo, validate
 from ioc.errors import PayloadError
 from ioc.kinds import load_kinds
+from ioc.reasons import Reason
 from ioc.records import Event, Measurement, Record, Snapshot, StatusChange
 from ioc.settings import Settings
 
@@ -33,7 +34,7 @@ def reason(
 ) -> str:
     with pytest.raises(PayloadError) as exc:
         validate(r, records, device, KINDS, settings, NOW)
-    assert exc.value.reason in REASONS
+    assert exc.value.reason in set(Reason)
     return exc.value.reason
 
 

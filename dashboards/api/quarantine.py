@@ -27,9 +27,14 @@ def escape(payload: bytes) -> str:
 async def list_quarantine(
     admin: AdminDep, conn: ConnDep, reason: str | None = None, limit: Annotated[int, Query(ge=1, le=1000)] = 100
 ) -> dict[str, Any]:
-    """Rejected messages newest first: payload as escaped text and base64 (first 2 KiB); admins only."""
+    """Rejected messages newest first: payload as escaped text and base64 (first 2 KiB); admins only.
+
+    ``items`` are the samples kept (``size`` as received; the stored payload may be cut to the sample size);
+    ``overflow`` counts the messages past each device's sample budget, per reason and window.
+    """
     rows = await conn.fetch(
-        "SELECT id, received_at, topic, reason, detail, device_id, length(payload) AS size, "
+        "SELECT id, received_at, topic, reason, detail, device_id, "
+        "COALESCE(payload_bytes, length(payload)) AS size, "
         f"substring(payload FROM 1 FOR {PREVIEW_BYTES}) AS head FROM quarantine "
         "WHERE ($1::text IS NULL OR reason = $1) ORDER BY received_at DESC, id DESC LIMIT $2",
         reason,
@@ -47,9 +52,28 @@ async def list_quarantine(
                 "detail": r["detail"],
                 "device_id": r["device_id"],
                 "size": r["size"],
-                "truncated": r["size"] > PREVIEW_BYTES,
+                "truncated": r["size"] > len(head),
                 "payload_text": escape(head),
                 "payload_base64": base64.b64encode(head).decode("ascii"),
             }
         )
-    return {"items": items}
+    overflow = await conn.fetch(
+        "SELECT device_id, reason, window_start, messages, bytes, first_at, last_at, last_topic "
+        "FROM quarantine_overflow WHERE ($1::text IS NULL OR reason = $1) ORDER BY last_at DESC LIMIT $2",
+        reason,
+        limit,
+    )
+    counted = [
+        {
+            "device_id": r["device_id"] or None,
+            "reason": r["reason"],
+            "window_start": iso(r["window_start"]),
+            "messages": r["messages"],
+            "bytes": r["bytes"],
+            "first_at": iso(r["first_at"]),
+            "last_at": iso(r["last_at"]),
+            "last_topic": r["last_topic"],
+        }
+        for r in overflow
+    ]
+    return {"items": items, "overflow": counted}

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Container
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
@@ -19,6 +19,7 @@ from typing import Protocol
 from ingest.decoders import camx, canonical, fiware, legacy_flood, trafficx
 from ingest.decoders.parsing import DEFAULT_LIMITS, Limits, show
 from ioc.errors import PayloadError
+from ioc.reasons import Reason
 from ioc.records import Record
 from ioc.topics import DEVICE_ID_RE
 
@@ -84,8 +85,11 @@ _TABLE: tuple[tuple[str, TopicFormat, Callable[[re.Match[str]], DecoderModule | 
 )
 
 
-def route(topic: str) -> Route:
-    """Route a topic to its decoder; PayloadError ``unknown_topic`` or ``bad_device_id`` otherwise."""
+def route(topic: str, kinds: Container[str] | None = None) -> Route:
+    """Route a topic to its decoder; PayloadError ``unknown_topic`` or ``bad_device_id`` otherwise.
+
+    With ``kinds``, a canonical topic naming a kind not among them is an ``unknown_topic`` too.
+    """
     for head, fmt, decoder_for in _TABLE:
         if not topic.startswith(head):
             continue
@@ -94,25 +98,28 @@ def route(topic: str) -> Route:
             break
         device_id = match["device_id"]
         if DEVICE_ID_RE.fullmatch(device_id) is None:  # fullmatch: "$" would allow a trailing newline
-            raise PayloadError("bad_device_id", f"device id {show(device_id)} must match [A-Za-z0-9_-]{{1,64}}")
+            raise PayloadError(Reason.BAD_DEVICE_ID, f"device id {show(device_id)} must match [A-Za-z0-9_-]{{1,64}}")
         groups = match.groupdict()
         decoder = fmt if decoder_for is None else decoder_for(match)
         if decoder is None:
             break
+        kind = groups.get("kind")
+        if kind is not None and kinds is not None and kind not in kinds:
+            raise PayloadError(Reason.UNKNOWN_TOPIC, f"no device kind {show(kind)} (topic {show(topic)})")
         channel = groups.get("channel") or fmt.CHANNEL
         assert channel is not None
-        return Route(decoder, device_id, groups.get("kind"), channel)
-    raise PayloadError("unknown_topic", f"no decoder for topic {show(topic)}")
+        return Route(decoder, device_id, kind, channel)
+    raise PayloadError(Reason.UNKNOWN_TOPIC, f"no decoder for topic {show(topic)}")
 
 
 def decode(route: Route, payload: bytes, received_at: datetime, limits: Limits = DEFAULT_LIMITS) -> list[Record]:
     """Decode one message (pure): size checks first, then the route's decoder; raises PayloadError."""
     size = len(payload)
     if size == 0:
-        raise PayloadError("empty", "zero-length payload")
+        raise PayloadError(Reason.EMPTY, "zero-length payload")
     limit = limits.max_snapshot_bytes if route.channel == "snapshot" else limits.max_payload_bytes
     if size > limit:
-        raise PayloadError("oversized", f"{size} bytes > {limit}")
+        raise PayloadError(Reason.OVERSIZED, f"{size} bytes > {limit}")
     if received_at.tzinfo is not UTC:
         if received_at.tzinfo is None:
             raise ValueError("received_at must be timezone-aware")

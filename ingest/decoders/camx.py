@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from ingest.decoders.parsing import Limits, field, integer, load_json, mapping, number, show, text, timestamp
 from ioc.errors import PayloadError
+from ioc.reasons import Reason
 from ioc.records import Event, Record
 
 if TYPE_CHECKING:
@@ -49,15 +50,15 @@ def decode(route: Route, payload: bytes, received_at: datetime, limits: Limits) 
     rule = field(doc, "Rule")
     mapped = RULES.get(rule) if type(rule) is str else None
     if mapped is None:
-        raise PayloadError("bad_event", f"unknown Rule {show(rule)}; expected one of {', '.join(RULES)}")
+        raise PayloadError(Reason.BAD_EVENT, f"unknown Rule {show(rule)}; expected one of {', '.join(RULES)}")
     confidence = number(field(doc, "Confidence"), "Confidence")
     if not 0.0 <= confidence <= 100.0:
-        raise PayloadError("bad_event", f"Confidence must be 0..100, got {confidence!r}")
+        raise PayloadError(Reason.BAD_EVENT, f"Confidence must be 0..100, got {confidence!r}")
     attrs: dict[str, Any] = {"rule": rule}
     count = doc.get("Count")
     if count is not None:
         attrs["count"] = integer(count, "Count")
         if not 0 <= attrs["count"] < 2**31:
-            raise PayloadError("bad_schema", f"Count must be 0..2**31-1, got {show(count)}")
+            raise PayloadError(Reason.BAD_SCHEMA, f"Count must be 0..2**31-1, got {show(count)}")
     event_type, severity = mapped
     return [Event(time, source, event_type, severity, confidence / 100.0, attrs)]

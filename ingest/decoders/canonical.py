@@ -35,6 +35,7 @@ from ingest.decoders.parsing import (
     utf8,
 )
 from ioc.errors import PayloadError
+from ioc.reasons import Reason
 from ioc.records import SEVERITIES, Event, Measurement, Record, Snapshot, StatusChange
 
 if TYPE_CHECKING:
@@ -80,17 +81,17 @@ def device_named(doc: dict[str, Any], default: str) -> str:
 
 def _telemetry(doc: Any, device_id: str) -> list[Record]:
     if type(doc) is not dict:
-        raise PayloadError("bad_schema", f"telemetry must be a JSON object or a SenML array, got {kind_of(doc)}")
+        raise PayloadError(Reason.BAD_SCHEMA, f"telemetry must be a JSON object or a SenML array, got {kind_of(doc)}")
     time = timestamp(field(doc, "ts"), "ts")
     seq = doc.get("seq")
     if seq is not None:
         seq = integer(seq, "seq")
         if not 0 <= seq <= _SEQ_MAX:
-            raise PayloadError("bad_schema", f"seq must be 0..2**63-1, got {show(seq)}")
+            raise PayloadError(Reason.BAD_SCHEMA, f"seq must be 0..2**63-1, got {show(seq)}")
     device_id = device_named(doc, device_id)
     metrics = mapping(field(doc, "metrics"), "metrics")
     if not metrics:
-        raise PayloadError("empty", "metrics is empty")
+        raise PayloadError(Reason.EMPTY, "metrics is empty")
     return [Measurement(time, device_id, name, number(value, name), "", seq) for name, value in metrics.items()]
 
 
@@ -99,14 +100,14 @@ def _event(doc: Any, device_id: str) -> Event:
     time = timestamp(field(doc, "ts"), "ts")
     kind = text(field(doc, "type"), "type")
     if EVENT_TYPE_RE.match(kind) is None:
-        raise PayloadError("bad_event", f"type must be category.subtype in lowercase, got {show(kind)}")
+        raise PayloadError(Reason.BAD_EVENT, f"type must be category.subtype in lowercase, got {show(kind)}")
     severity = field(doc, "severity")
     if severity not in SEVERITIES or type(severity) is not str:
-        raise PayloadError("bad_event", f"severity must be one of {'|'.join(SEVERITIES)}, got {show(severity)}")
+        raise PayloadError(Reason.BAD_EVENT, f"severity must be one of {'|'.join(SEVERITIES)}, got {show(severity)}")
     confidence = doc.get("confidence")
     confidence = 1.0 if confidence is None else number(confidence, "confidence")
     if not 0.0 <= confidence <= 1.0:
-        raise PayloadError("bad_event", f"confidence must be 0..1, got {confidence!r}")
+        raise PayloadError(Reason.BAD_EVENT, f"confidence must be 0..1, got {confidence!r}")
     attrs = doc.get("attrs")
     attrs = {} if attrs is None else mapping(attrs, "attrs")
     check_attrs(attrs)
@@ -125,27 +126,27 @@ def check_attrs(attrs: dict[str, Any]) -> None:
             stack.extend(node)
         elif type(node) is str:
             if "\x00" in node:
-                raise PayloadError("bad_encoding", "NUL character in attrs")
+                raise PayloadError(Reason.BAD_ENCODING, "NUL character in attrs")
             if not node.isascii():
                 try:
                     node.encode("utf-8")
                 except UnicodeEncodeError:
-                    raise PayloadError("bad_encoding", "lone surrogate in attrs") from None
+                    raise PayloadError(Reason.BAD_ENCODING, "lone surrogate in attrs") from None
         elif type(node) is float and node - node != 0.0:
-            raise PayloadError("non_finite", "attrs holds a non-finite number")
+            raise PayloadError(Reason.NON_FINITE, "attrs holds a non-finite number")
 
 
 def _status(payload: bytes, device_id: str, received_at: datetime) -> StatusChange:
     word = utf8(payload).strip()
     online = _STATUS.get(word)
     if online is None:
-        raise PayloadError("bad_status", f"status must be online or offline, got {show(word)}")
+        raise PayloadError(Reason.BAD_STATUS, f"status must be online or offline, got {show(word)}")
     return StatusChange(received_at, device_id, online)
 
 
 def _snapshot(payload: bytes, device_id: str, received_at: datetime) -> Snapshot:
     if not payload.startswith(_JPEG_START):
-        raise PayloadError("bad_snapshot", f"not a JPEG (starts with {payload[:4].hex(' ')})")
+        raise PayloadError(Reason.BAD_SNAPSHOT, f"not a JPEG (starts with {payload[:4].hex(' ')})")
     if not payload.rstrip(b"\x00").endswith(_JPEG_END):
-        raise PayloadError("bad_snapshot", "truncated JPEG (no FF D9 end marker)")
+        raise PayloadError(Reason.BAD_SNAPSHOT, "truncated JPEG (no FF D9 end marker)")
     return Snapshot(received_at, device_id, payload)

@@ -33,6 +33,7 @@ from ingest.decoders.parsing import (
     timestamp,
 )
 from ioc.errors import PayloadError
+from ioc.reasons import Reason
 from ioc.records import Measurement, Record
 
 if TYPE_CHECKING:
@@ -62,10 +63,10 @@ def _attribute(entity: dict[str, Any], name: str) -> Attribute | None:
         return None
     if type(raw) is dict:
         if "value" not in raw:
-            raise PayloadError("bad_schema", f"{name} must be a value or a Property with a value")
+            raise PayloadError(Reason.BAD_SCHEMA, f"{name} must be a value or a Property with a value")
         unit = raw.get("unitCode")
         if unit is not None and type(unit) is not str:
-            raise PayloadError("bad_schema", f"{name}.unitCode must be a string, got {kind_of(unit)}")
+            raise PayloadError(Reason.BAD_SCHEMA, f"{name}.unitCode must be a string, got {kind_of(unit)}")
         return raw["value"], unit
     return raw, None
 
@@ -91,7 +92,7 @@ def _metric(
     value, unit = attribute
     factor = units.get(unit)
     if factor is None:
-        raise PayloadError("bad_unit", f"{name}.unitCode {show(unit)} is not accepted")
+        raise PayloadError(Reason.BAD_UNIT, f"{name}.unitCode {show(unit)} is not accepted")
     out[metric] = number(value, name) * factor
 
 
@@ -113,13 +114,13 @@ def _traffic_flow(entity: dict[str, Any], out: dict[str, float]) -> tuple[dateti
         else:
             time = timestamp(raw, "dateObserved")
     if time is None:
-        raise PayloadError("bad_schema", "missing field dateObserved")
+        raise PayloadError(Reason.BAD_SCHEMA, "missing field dateObserved")
     if start is not None and end is not None:
         out["interval_s"] = (end - start).total_seconds()
     lane = _attribute(entity, "laneId")
     part = "" if lane is None else f"lane:{integer(lane[0], 'laneId')}"
     if len(part) > 16:
-        raise PayloadError("bad_schema", f"laneId is out of range: {show(lane)}")
+        raise PayloadError(Reason.BAD_SCHEMA, f"laneId is out of range: {show(lane)}")
     return time, part
 
 
@@ -127,7 +128,7 @@ def _flood_monitoring(entity: dict[str, Any], out: dict[str, float]) -> tuple[da
     _metric(entity, "currentLevel", _LENGTH_TO_CM, "water_level_cm", out)
     time = _time(entity, "observationDateTime") or _time(entity, "dateObserved")
     if time is None:
-        raise PayloadError("bad_schema", "missing field observationDateTime")
+        raise PayloadError(Reason.BAD_SCHEMA, "missing field observationDateTime")
     return time, ""
 
 
@@ -135,7 +136,7 @@ def _water_observed(entity: dict[str, Any], out: dict[str, float]) -> tuple[date
     _metric(entity, "waterLevel", _LENGTH_TO_CM, "water_level_cm", out)
     time = _time(entity, "dateObserved")
     if time is None:
-        raise PayloadError("bad_schema", "missing field dateObserved")
+        raise PayloadError(Reason.BAD_SCHEMA, "missing field dateObserved")
     return time, ""
 
 
@@ -143,7 +144,7 @@ def _crowd_flow(entity: dict[str, Any], out: dict[str, float]) -> tuple[datetime
     _metric(entity, "peopleCount", _UNITLESS, "people_count", out)
     time = _time(entity, "dateObserved")
     if time is None:
-        raise PayloadError("bad_schema", "missing field dateObserved")
+        raise PayloadError(Reason.BAD_SCHEMA, "missing field dateObserved")
     return time, ""
 
 
@@ -176,16 +177,18 @@ class EntityDecoder:
         """The measurements of a parsed entity, which must be of this type."""
         entity_type = text(field(entity, "type"), "type")
         if entity_type != self.entity_type:
-            raise PayloadError("bad_schema", f"type {show(entity_type)} differs from the topic's {self.entity_type!r}")
+            raise PayloadError(
+                Reason.BAD_SCHEMA, f"type {show(entity_type)} differs from the topic's {self.entity_type!r}"
+            )
         entity_id = text(field(entity, "id"), "id")
         prefix = f"urn:ngsi-ld:{self.entity_type}:"
         if not entity_id.startswith(prefix):
-            raise PayloadError("bad_schema", f"id {show(entity_id)} must be {prefix}{{device_id}}")
+            raise PayloadError(Reason.BAD_SCHEMA, f"id {show(entity_id)} must be {prefix}{{device_id}}")
         device_id = entity_id[len(prefix) :]
         values: dict[str, float] = {}
         time, part = self.handler(entity, values)
         if not values:
-            raise PayloadError("empty", f"{self.entity_type} has no supported attribute")
+            raise PayloadError(Reason.EMPTY, f"{self.entity_type} has no supported attribute")
         return [Measurement(time, device_id, metric, value, part) for metric, value in values.items()]
 
 
@@ -211,5 +214,5 @@ def decode(route: Route, payload: bytes, received_at: datetime, limits: Limits) 
     entity_type = text(field(entity, "type"), "type")
     decoder = ENTITY_DECODERS.get(entity_type)
     if decoder is None:
-        raise PayloadError("bad_schema", f"type {show(entity_type)} is not one of {', '.join(ENTITY_DECODERS)}")
+        raise PayloadError(Reason.BAD_SCHEMA, f"type {show(entity_type)} is not one of {', '.join(ENTITY_DECODERS)}")
     return decoder.measurements(entity)

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from ingest.decoders.parsing import Limits, epoch, show, utf8
 from ioc.errors import PayloadError
+from ioc.reasons import Reason
 from ioc.records import Measurement, Record
 
 if TYPE_CHECKING:
@@ -43,9 +44,9 @@ def _number(cell: str, line: int, column: str) -> float:
     cell = cell.strip()
     value = float(cell) if _NUMBER.match(cell) is not None else _NOT_FINITE.get(cell.lower())
     if value is None:
-        raise PayloadError("bad_csv", f"line {line}: {column} must be a number, got {show(cell)}")
+        raise PayloadError(Reason.BAD_CSV, f"line {line}: {column} must be a number, got {show(cell)}")
     if value - value != 0.0:  # nan, inf, or an exponent beyond float range
-        raise PayloadError("non_finite", f"line {line}: {column} is not finite")
+        raise PayloadError(Reason.NON_FINITE, f"line {line}: {column} is not finite")
     return value
 
 
@@ -59,7 +60,7 @@ def decode(route: Route, payload: bytes, received_at: datetime, limits: Limits) 
         cells = row.split(",")
         if len(cells) != len(COLUMNS):
             raise PayloadError(
-                "bad_csv",
+                Reason.BAD_CSV,
                 f"line {line}: expected {len(COLUMNS)} columns ({','.join(COLUMNS)}), got {len(cells)}",
             )
         station = cells[0].strip()
@@ -72,5 +73,5 @@ def decode(route: Route, payload: bytes, received_at: datetime, limits: Limits) 
         out.append(Measurement(time, station, "rainfall_mm_h", rain_mm_5min * 12.0))
         out.append(Measurement(time, station, "battery_pct", min(100.0, max(0.0, battery_pct))))
     if not out:
-        raise PayloadError("empty", "no CSV lines")
+        raise PayloadError(Reason.EMPTY, "no CSV lines")
     return out

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ioc.errors import PayloadError
+from ioc.reasons import Reason
 from ioc.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -60,17 +61,17 @@ def show(value: object) -> str:
 def utf8(payload: bytes) -> str:
     """Decode a text payload: strict UTF-8, no byte order mark, no NUL bytes."""
     if b"\x00" in payload:
-        raise PayloadError("bad_encoding", f"NUL byte at offset {payload.index(0)}")
+        raise PayloadError(Reason.BAD_ENCODING, f"NUL byte at offset {payload.index(0)}")
     if payload.startswith(_BOM):
-        raise PayloadError("bad_encoding", "UTF-8 byte order mark not allowed")
+        raise PayloadError(Reason.BAD_ENCODING, "UTF-8 byte order mark not allowed")
     try:
         return payload.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise PayloadError("bad_encoding", f"not UTF-8 at byte {exc.start}") from None
+        raise PayloadError(Reason.BAD_ENCODING, f"not UTF-8 at byte {exc.start}") from None
 
 
 def _reject_constant(name: str) -> Any:
-    raise PayloadError("non_finite", f"{name} is not a number")
+    raise PayloadError(Reason.NON_FINITE, f"{name} is not a number")
 
 
 def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -79,7 +80,7 @@ def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
         seen: set[str] = set()
         for key, _ in pairs:
             if key in seen:
-                raise PayloadError("duplicate_key", f"key {show(key)} appears twice")
+                raise PayloadError(Reason.DUPLICATE_KEY, f"key {show(key)} appears twice")
             seen.add(key)
     return obj
 
@@ -104,15 +105,15 @@ def load_json(payload: bytes, limits: Limits) -> Any:
     try:
         doc = _JSON.decode(text)
     except json.JSONDecodeError as exc:
-        raise PayloadError("bad_json", f"{exc.msg} at line {exc.lineno} column {exc.colno}") from None
+        raise PayloadError(Reason.BAD_JSON, f"{exc.msg} at line {exc.lineno} column {exc.colno}") from None
     except RecursionError:
-        raise PayloadError("too_deep", f"nesting deeper than {limits.max_json_depth}") from None
+        raise PayloadError(Reason.TOO_DEEP, f"nesting deeper than {limits.max_json_depth}") from None
     except ValueError as exc:  # e.g. an integer literal longer than 4300 digits
-        raise PayloadError("bad_json", show(str(exc))) from None
+        raise PayloadError(Reason.BAD_JSON, show(str(exc))) from None
     # Cheap upper bound first: a document cannot nest deeper than its count of brackets.
     if type(doc) in (dict, list) and payload.count(b"{") + payload.count(b"[") > limits.max_json_depth:
         if _too_deep(doc, limits.max_json_depth):
-            raise PayloadError("too_deep", f"nesting deeper than {limits.max_json_depth}")
+            raise PayloadError(Reason.TOO_DEEP, f"nesting deeper than {limits.max_json_depth}")
     return doc
 
 
@@ -135,20 +136,20 @@ def field(obj: dict[str, Any], key: str, where: str = "") -> Any:
     try:
         return obj[key]
     except KeyError:
-        raise PayloadError("bad_schema", f"missing field {where}{key}") from None
+        raise PayloadError(Reason.BAD_SCHEMA, f"missing field {where}{key}") from None
 
 
 def mapping(value: Any, name: str) -> dict[str, Any]:
     """``value`` when it is a JSON object, else bad_schema."""
     if type(value) is not dict:
-        raise PayloadError("bad_schema", f"{name} must be an object, got {kind_of(value)}")
+        raise PayloadError(Reason.BAD_SCHEMA, f"{name} must be an object, got {kind_of(value)}")
     return value
 
 
 def text(value: Any, name: str) -> str:
     """``value`` when it is a string, else bad_schema."""
     if type(value) is not str:
-        raise PayloadError("bad_schema", f"{name} must be a string, got {kind_of(value)}")
+        raise PayloadError(Reason.BAD_SCHEMA, f"{name} must be a string, got {kind_of(value)}")
     return value
 
 
@@ -157,14 +158,14 @@ def number(value: Any, name: str) -> float:
     kind = type(value)
     if kind is float:
         if value - value != 0.0:  # inf - inf and nan - nan are nan
-            raise PayloadError("non_finite", f"{name} is not finite")
+            raise PayloadError(Reason.NON_FINITE, f"{name} is not finite")
         return value  # type: ignore[no-any-return]
     if kind is int:
         try:
             return float(value)
         except OverflowError:
-            raise PayloadError("non_finite", f"{name} is too large") from None
-    raise PayloadError("bad_schema", f"{name} must be a number, got {kind_of(value)}")
+            raise PayloadError(Reason.NON_FINITE, f"{name} is too large") from None
+    raise PayloadError(Reason.BAD_SCHEMA, f"{name} must be a number, got {kind_of(value)}")
 
 
 def integer(value: Any, name: str) -> int:
@@ -173,19 +174,19 @@ def integer(value: Any, name: str) -> int:
         return value
     if type(value) is float and value.is_integer():
         return int(value)
-    raise PayloadError("bad_schema", f"{name} must be an integer, got {show(value)}")
+    raise PayloadError(Reason.BAD_SCHEMA, f"{name} must be an integer, got {show(value)}")
 
 
 def epoch(value: float, name: str) -> datetime:
     """A UTC datetime from seconds since the Unix epoch."""
     if value - value != 0.0:
-        raise PayloadError("non_finite", f"{name} is not finite")
+        raise PayloadError(Reason.NON_FINITE, f"{name} is not finite")
     if value > _MAX_EPOCH_S:
-        raise PayloadError("bad_schema", f"{name} {value!r} looks like milliseconds; send seconds since the epoch")
+        raise PayloadError(Reason.BAD_SCHEMA, f"{name} {value!r} looks like milliseconds; send seconds since the epoch")
     try:
         return datetime.fromtimestamp(value, UTC)
     except (OverflowError, OSError, ValueError):
-        raise PayloadError("timestamp_out_of_window", f"{name} {value!r} is not a representable time") from None
+        raise PayloadError(Reason.TIMESTAMP_OUT_OF_WINDOW, f"{name} {value!r} is not a representable time") from None
 
 
 def timestamp(value: Any, name: str) -> datetime:
@@ -194,17 +195,17 @@ def timestamp(value: Any, name: str) -> datetime:
     if kind is str:
         match = _RFC3339.match(value)
         if match is None:
-            raise PayloadError("bad_schema", f"{name} must be RFC 3339 or epoch seconds, got {show(value)}")
+            raise PayloadError(Reason.BAD_SCHEMA, f"{name} must be RFC 3339 or epoch seconds, got {show(value)}")
         if match["offset"] is None:
-            raise PayloadError("bad_schema", f"{name} needs a UTC offset (e.g. Z), got {show(value)}")
+            raise PayloadError(Reason.BAD_SCHEMA, f"{name} needs a UTC offset (e.g. Z), got {show(value)}")
         try:
             parsed = datetime.fromisoformat(value.upper())  # 3.11 refuses a lowercase t or z
         except ValueError:
-            raise PayloadError("bad_schema", f"{name} is not a valid date/time: {show(value)}") from None
+            raise PayloadError(Reason.BAD_SCHEMA, f"{name} is not a valid date/time: {show(value)}") from None
         try:
             return parsed.astimezone(UTC)
         except OverflowError:
-            raise PayloadError("timestamp_out_of_window", f"{name} {show(value)} is out of range") from None
+            raise PayloadError(Reason.TIMESTAMP_OUT_OF_WINDOW, f"{name} {show(value)} is out of range") from None
     if kind is int or kind is float:
         return epoch(number(value, name), name)
-    raise PayloadError("bad_schema", f"{name} must be RFC 3339 or epoch seconds, got {kind_of(value)}")
+    raise PayloadError(Reason.BAD_SCHEMA, f"{name} must be RFC 3339 or epoch seconds, got {kind_of(value)}")

@@ -17,6 +17,7 @@ from typing import Any
 
 from ingest.decoders.parsing import epoch, number, show, text
 from ioc.errors import PayloadError
+from ioc.reasons import Reason
 from ioc.records import Measurement, Record
 
 logger = logging.getLogger(__name__)
@@ -57,10 +58,12 @@ def _split_name(name: str, device_id: str, where: str) -> tuple[str, str]:
     if name.startswith(URN_PREFIX):
         device, sep, metric = name[len(URN_PREFIX) :].rpartition(":")
         if not sep or not device:
-            raise PayloadError("bad_senml", f"{where}: name {show(name)} must be urn:dev:ioc:{{device_id}}:{{metric}}")
+            raise PayloadError(
+                Reason.BAD_SENML, f"{where}: name {show(name)} must be urn:dev:ioc:{{device_id}}:{{metric}}"
+            )
         return device, metric
     if ":" in name:
-        raise PayloadError("bad_senml", f"{where}: name {show(name)} must be urn:dev:ioc:{{device_id}}:{{metric}}")
+        raise PayloadError(Reason.BAD_SENML, f"{where}: name {show(name)} must be urn:dev:ioc:{{device_id}}:{{metric}}")
     return device_id, name
 
 
@@ -68,13 +71,13 @@ def _relative(received_at: datetime, offset_s: float, where: str) -> datetime:
     try:
         return received_at + timedelta(seconds=offset_s)
     except OverflowError:
-        raise PayloadError("timestamp_out_of_window", f"{where}: time {offset_s!r} is out of range") from None
+        raise PayloadError(Reason.TIMESTAMP_OUT_OF_WINDOW, f"{where}: time {offset_s!r} is out of range") from None
 
 
 def decode_pack(pack: list[Any], device_id: str, received_at: datetime) -> list[Record]:
     """Resolve a SenML pack into measurements; ``device_id`` is the topic's, used when bn names none."""
     if not pack:
-        raise PayloadError("empty", "SenML pack is empty")
+        raise PayloadError(Reason.EMPTY, "SenML pack is empty")
     base_name = ""
     base_time = 0.0
     base_unit = _NO_UNIT
@@ -83,10 +86,10 @@ def decode_pack(pack: list[Any], device_id: str, received_at: datetime) -> list[
     for index, rec in enumerate(pack):
         where = f"record {index}"
         if type(rec) is not dict:
-            raise PayloadError("bad_senml", f"{where} must be an object")
+            raise PayloadError(Reason.BAD_SENML, f"{where} must be an object")
         for key in rec:
             if key.endswith("_"):
-                raise PayloadError("bad_senml", f"{where}: must-understand field {show(key)} is not supported")
+                raise PayloadError(Reason.BAD_SENML, f"{where}: must-understand field {show(key)} is not supported")
         if "bn" in rec:
             base_name = text(rec["bn"], f"{where}.bn")
         if "bt" in rec:
@@ -99,22 +102,22 @@ def decode_pack(pack: list[Any], device_id: str, received_at: datetime) -> list[
             continue  # a record carrying only base fields
         name = base_name + text(rec.get("n", ""), f"{where}.n")
         if not name:
-            raise PayloadError("bad_senml", f"{where} has no name (bn + n)")
+            raise PayloadError(Reason.BAD_SENML, f"{where} has no name (bn + n)")
         if "v" not in rec:
-            raise PayloadError("bad_senml", f"{where} has no numeric value v (vs, vb and vd are not supported)")
+            raise PayloadError(Reason.BAD_SENML, f"{where} has no numeric value v (vs, vb and vd are not supported)")
         device, senml_name = _split_name(name, device_id, where)
         entry = UNITS.get(senml_name)
         if entry is None:
-            raise PayloadError("unknown_metric", f"{where}: SenML name {show(senml_name)} has no mapping")
+            raise PayloadError(Reason.UNKNOWN_METRIC, f"{where}: SenML name {show(senml_name)} has no mapping")
         metric, factors = entry
         unit = text(rec["u"], f"{where}.u") if "u" in rec else base_unit
         factor = factors.get(unit)
         if factor is None:
-            raise PayloadError("bad_unit", f"{where}: unit {show(unit)} is not accepted for {senml_name}")
+            raise PayloadError(Reason.BAD_UNIT, f"{where}: unit {show(unit)} is not accepted for {senml_name}")
         value = (base_value + number(rec["v"], f"{where}.v")) * factor
         when = base_time + (number(rec["t"], f"{where}.t") if "t" in rec else 0.0)
         time = _relative(received_at, when, where) if when < _RELATIVE_BELOW else epoch(when, f"{where} time")
         out.append(Measurement(time, device, metric, value))
     if not out:
-        raise PayloadError("empty", "SenML pack has no values")
+        raise PayloadError(Reason.EMPTY, "SenML pack has no values")
     return out

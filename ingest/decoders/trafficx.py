@@ -30,6 +30,7 @@ from ingest.decoders.parsing import (
     timestamp,
 )
 from ioc.errors import PayloadError
+from ioc.reasons import Reason
 from ioc.records import Measurement, Record
 
 if TYPE_CHECKING:
@@ -54,9 +55,9 @@ def decode(route: Route, payload: bytes, received_at: datetime, limits: Limits) 
     period = number(field(doc, "period"), "period")
     lanes = field(doc, "lanes")
     if type(lanes) is not list:
-        raise PayloadError("bad_schema", f"lanes must be a list, got {kind_of(lanes)}")
+        raise PayloadError(Reason.BAD_SCHEMA, f"lanes must be a list, got {kind_of(lanes)}")
     if not lanes:
-        raise PayloadError("empty", "lanes is empty")
+        raise PayloadError(Reason.EMPTY, "lanes is empty")
     per_lane: list[Record] = []
     seen: set[int] = set()
     total = 0.0
@@ -68,7 +69,7 @@ def decode(route: Route, payload: bytes, received_at: datetime, limits: Limits) 
         lane_no = integer(field(lane, "lane", f"{where}."), f"{where}.lane")
         if not 0 <= lane_no <= _MAX_LANE or lane_no in seen:
             raise PayloadError(
-                "bad_schema", f"{where}.lane must be a distinct integer 0..{_MAX_LANE}, got {show(lane_no)}"
+                Reason.BAD_SCHEMA, f"{where}.lane must be a distinct integer 0..{_MAX_LANE}, got {show(lane_no)}"
             )
         seen.add(lane_no)
         part = f"lane:{lane_no}"
@@ -78,7 +79,7 @@ def decode(route: Route, payload: bytes, received_at: datetime, limits: Limits) 
         speed = lane.get("speed")
         if count > 0:
             if speed is None:
-                raise PayloadError("bad_schema", f"missing field {where}.speed (required when count > 0)")
+                raise PayloadError(Reason.BAD_SCHEMA, f"missing field {where}.speed (required when count > 0)")
             speed = number(speed, f"{where}.speed")
             speed_sum += count * speed
             per_lane.append(Measurement(time, ctrl, "avg_speed_kmh", speed, part))
