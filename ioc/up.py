@@ -221,6 +221,10 @@ def run_up(
         stack.prepare_state(reset)
         stack.start_services()
         stack.load_data(settings.fleet_file)
+        if simulators:
+            from simulators.backfill import backfill_if_empty
+
+            backfill_if_empty(settings, stack.database_url, seed)
         stack.start_app("ingest", ["ingest"])
         serve = stack.start_app("serve", ["serve"])
         base = f"http://localhost:{settings.http_port}"
