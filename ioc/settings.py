@@ -50,6 +50,9 @@ class Settings(BaseSettings):
     kinds_file: Path | None = None
     zones_file: Path | None = None
     fleet_file: Path = REPO_ROOT / "simulators" / "fleets" / "hcmc.yaml"
+    # History the first `ioc up` with simulators stores (days before now; 0 = none), and its device faults.
+    sim_backfill_days: float = Field(14, ge=0, le=400)
+    sim_backfill_faults: str = "0.002"
 
     # Ingest.
     # The MQTT client id is the worker's identity: stable across restarts so the broker resumes its session.

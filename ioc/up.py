@@ -242,6 +242,10 @@ def run_up(
         stack.start_services()
         # The demo fleet comes with the simulated city only: a real deployment starts with an empty registry.
         stack.load_data(settings.fleet_file if simulators else None)
+        if simulators:
+            from simulators.backfill import backfill_if_empty
+
+            backfill_if_empty(settings, stack.database_url, seed)
         stack.start_app("ingest", ["ingest"])
         serve = stack.start_app("serve", ["serve"])
         base = f"http://localhost:{settings.http_port}"

@@ -16,13 +16,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import asyncpg
+
 from ioc.errors import ConfigError
-from ioc.fleet import load_fleet
+from ioc.fleet import Fleet, load_fleet
 from ioc.kinds import load_kinds
 from ioc.settings import Settings
+from simulators.backfill import backfill
 from simulators.faults import FaultSpec
 from simulators.load import run_load, write_manifest
-from simulators.progress import Progress
+from simulators.progress import Bar, Progress
 from simulators.publisher import RunSummary, play
 from simulators.runner import Simulation
 from simulators.scenarios import SCENARIOS
@@ -63,12 +66,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--scenario", choices=SCENARIOS, help="storm | rush-hour | incident | quiet")
     parser.add_argument(
-        "--faults", type=_faults, default=FaultSpec(), help="RATE, or per kind: drop=0.01,malformed=0.02,..."
+        "--faults",
+        type=_faults,
+        help="RATE, or per kind: drop=0.01,malformed=0.02,... (default none; with --backfill IOC_SIM_BACKFILL_FAULTS)",
     )
     parser.add_argument("--fault-log", type=Path, help="write one JSON object per injected fault")
     parser.add_argument("--summary", type=Path, help="write the run's summary as JSON")
     parser.add_argument("--qos", type=int, choices=(0, 1), default=1, help="QoS of telemetry (default 1)")
     parser.add_argument("--dry-run", type=Path, metavar="FILE", help="write JSON lines instead of publishing")
+    parser.add_argument(
+        "--backfill",
+        type=float,
+        metavar="DAYS",
+        help="store DAYS days of history before now in the database (only where no readings are), then exit",
+    )
     load = parser.add_argument_group("load mode")
     load.add_argument("--load", type=float, metavar="RATE", help="publish RATE canonical messages per second")
     load.add_argument("--devices", type=int, default=1000, help="load mode: number of LOAD-nnnnn devices")
@@ -106,6 +117,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     except ConfigError as exc:
         print(f"ioc simulate: {exc}", file=sys.stderr)
         return 2
+    if args.backfill is not None:
+        return _run_backfill(args, settings, fleet)
     sim = Simulation(fleet, args.seed, args.speed, args.start, args.scenario, args.faults, qos=args.qos)
     if args.dry_run is not None:
         summary = dry_run(sim, args.dry_run, args.duration or DRY_RUN_DEFAULT_S)
@@ -122,6 +135,33 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             summary.sent, summary.errors, sum(summary.faults.values()), f", acked {summary.acked:,}"
         )
     _write_outputs(args, sim, summary)
+    return 0
+
+
+def _run_backfill(args: argparse.Namespace, settings: Settings, fleet: Fleet) -> int:
+    if args.backfill <= 0:
+        print("ioc simulate: --backfill needs a number of days above 0", file=sys.stderr)
+        return 2
+    if args.scenario or args.start or args.dry_run or args.duration:
+        print(
+            "ioc simulate: --backfill stores the natural city before now; "
+            "it takes --seed, --faults and --fleet only",
+            file=sys.stderr,
+        )
+        return 2
+    bar = Bar("history")
+    try:
+        url = settings.resolved_database_url()
+        result = backfill(settings, url, fleet, args.backfill, seed=args.seed, faults=args.faults, bar=bar)
+    except (ValueError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        print(f"ioc simulate --backfill: {exc}", file=sys.stderr)
+        return 1
+    bar.finish(
+        f"{result.rows:,} readings and {result.events:,} events in {result.spans} spans"
+        f" ({result.lost:,} readings lost to device faults)"
+        if result.spans
+        else "nothing to do: every span of the window already holds readings"
+    )
     return 0
 
 

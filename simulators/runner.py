@@ -37,6 +37,13 @@ CENTRAL_ZONES = frozenset({"q1", "q3", "q5", "q10", "binhthanh", "phunhuan", "ta
 CAMERA_RADIUS_KM = {"accident": 1.0, "traffic": 1.5, "flood": 1.0}
 WRONG_WAY_PER_HOUR = 0.03
 INCIDENTS_PER_PEAK_HOUR = 1.2
+# Before its start a simulation lets the streets settle for this long (physics only): a drain empties within
+# about 45 min, so any two runs agree on the water depth at a time after this, whenever each started.
+SETTLE_S = 6 * 3600.0
+# Batteries drain 0.3 %/day from a fixed epoch and are swapped at 5 %: a level is a function of the time,
+# so history and the live run that follows it agree.
+BATTERY_EPOCH = datetime(2025, 1, 1, tzinfo=UTC).timestamp()
+BATTERY_DRAIN_PER_DAY = 0.3
 
 
 @dataclass(frozen=True)
@@ -53,6 +60,10 @@ class Message:
     qos: int = 1
     action: str = "publish"
     channel: str = "telemetry"
+    # Without encoding (``Simulation(encode=False)``, history): what the message carries, not its bytes.
+    reading: formats.Reading | None = None
+    event: formats.CameraEvent | None = None
+    fault: str | None = None
 
 
 @dataclass
@@ -82,6 +93,7 @@ class Simulation:
         faults: FaultSpec | str | float | None = None,
         wall_start: datetime | None = None,
         qos: int = 1,
+        encode: bool = True,
     ) -> None:
         if speed <= 0:
             raise ValueError("speed must be positive")
@@ -90,6 +102,7 @@ class Simulation:
         self.speed = speed
         self.scenario = scenario
         self.qos = qos
+        self.encode = encode
         self.plan: Plan = plan(scenario, local_start(start), fleet)
         self.start = self.plan.start
         # Payload timestamps are wall-clock publish times: the wall time at which model time ``t`` is due.
@@ -110,9 +123,10 @@ class Simulation:
         self._floods: dict[str, FloodPoint] = {}
         for spec in sorted(fleet.devices, key=lambda d: d.device_id):
             rng = random.Random(f"{seed}:device:{spec.device_id}")
-            device = _Device(
-                spec, rng, self.now + round(rng.uniform(0, spec.interval_s), 1), rng.uniform(55, 100)
-            )
+            # A device reports at a fixed phase of the clock, so runs started at any time keep its cadence.
+            phase = round(rng.uniform(0, spec.interval_s), 1)
+            first = round(self.now + (phase - self.now) % spec.interval_s, 3)
+            device = _Device(spec, rng, first, rng.uniform(55, 100))
             device.centrality = (1.05 if spec.zone in CENTRAL_ZONES else 0.92) * rng.uniform(0.9, 1.05)
             self._devices[spec.device_id] = device
             if spec.kind == "flood":
@@ -126,10 +140,19 @@ class Simulation:
                 device.spec.device_id
             )
         self._near = {d: self._neighbours(self._devices[d].spec) for d in self._devices}
-        # The river has been at its level before the run: start flood points at their tide floor.
-        tide_now = self.tide.level_m(self.now)
+        self._settle()
+
+    def _settle(self) -> None:
+        """Run the street water for SETTLE_S before the start, from the tide floor, on the STEP_S grid."""
+        t = math.floor((self.now - SETTLE_S) / STEP_S) * STEP_S
+        tide = self.tide.level_m(t)
         for point in self._floods.values():
-            point.depth_cm = point.tide_floor_cm(tide_now)
+            point.depth_cm = point.tide_floor_cm(tide)
+        end = math.floor(self.now / STEP_S) * STEP_S
+        while t < end:
+            self._step_floods(STEP_S, t + STEP_S)
+            t += STEP_S
+        self._state_t = end
 
     # -- clocks ---------------------------------------------------------------------------------------
 
@@ -285,7 +308,8 @@ class Simulation:
 
     def _measure(self, device: _Device, t: float) -> tuple[dict[str, float], dict[str, dict[str, float]]]:
         spec, rng = device.spec, device.rng
-        battery = round(max(5.0, device.battery0 - 0.3 * (t - self.start.timestamp()) / 86400), 1)
+        used = (100 - device.battery0 + BATTERY_DRAIN_PER_DAY * (t - BATTERY_EPOCH) / 86400) % 95
+        battery = round(100 - used, 1)
         if spec.kind == "flood":
             point = self._floods[spec.device_id]
             level = max(0.0, point.depth_cm + rng.gauss(0, 0.3))
@@ -443,12 +467,17 @@ class Simulation:
     ) -> list[Message]:
         spec = device.spec
         wall = self.wall_time(t)
-        topic, payload = formats.event(spec, formats.CameraEvent(wall, kind, confidence, count, attrs))
+        event = formats.CameraEvent(wall, kind, confidence, count, attrs)
+        if not self.encode:
+            return [Message(self._dt(t), wall, spec.device_id, "", b"", channel="event", event=event)]
+        topic, payload = formats.event(spec, event)
         vehicles = device.last_flow.vehicle_count if device.last_flow else 12
         nearest = self._near[spec.device_id]["traffic"][:1]
         if nearest and self._devices[nearest[0][1]].last_flow:
             vehicles = self._devices[nearest[0][1]].last_flow.vehicle_count  # type: ignore[union-attr]
-        jpeg = render(spec.name, wall, max(3, vehicles // 6), depth if depth > 10 else 0.0, kind, device.rng)
+        # The still has its own generator: drawing it must not change what the camera measures next.
+        art = random.Random(f"{self.seed}:snapshot:{spec.device_id}:{t}")
+        jpeg = render(spec.name, wall, max(3, vehicles // 6), depth if depth > 10 else 0.0, kind, art)
         when = self._dt(t)
         return [
             Message(when, wall, spec.device_id, topic, payload, False, 1, "publish", "event"),
@@ -478,8 +507,19 @@ class Simulation:
             )
 
         if kind is None:
+            if not self.encode:
+                return [Message(when, wall, spec.device_id, "", b"", reading=reading)]
             return [msg(*formats.telemetry(spec, reading))]
         rng = self._fault_rng
+        if not self.encode and kind != "drop":
+            # History keeps what the store would: the reading (at its skewed time) or, for a fault the
+            # ingest quarantines, the fault's name alone.
+            if kind == "clock_skew":
+                reading = replace(reading, ts=reading.ts + timedelta(seconds=faultlib.skew_s(rng)))
+            kept = reading if kind in ("clock_skew", "duplicate") else None
+            out = [Message(when, wall, spec.device_id, "", b"", reading=kept, fault=kind)]
+            self._log_fault(kind, spec, "", when, wall)
+            return out
         if kind == "drop":
             device.online = False
             device.back_at = t + spec.interval_s * rng.randint(3, 8)
@@ -519,16 +559,20 @@ class Simulation:
             elif kind == "nan":
                 payload = faultlib.with_nan(payload)
             out = [msg(topic, payload)] * (2 if kind == "duplicate" else 1)
-        record = {
-            "fault": kind,
-            "device": spec.device_id,
-            "topic": out[0].topic,
-            "model_time": when.isoformat(),
-            "wall_time": wall.isoformat(),
-        }
-        self.fault_log.append(record)
-        logger.info("fault=%s device=%s topic=%s", kind, spec.device_id, out[0].topic)
+        self._log_fault(kind, spec, out[0].topic, when, wall)
         return out
+
+    def _log_fault(self, kind: str, spec: DeviceSpec, topic: str, when: datetime, wall: datetime) -> None:
+        self.fault_log.append(
+            {
+                "fault": kind,
+                "device": spec.device_id,
+                "topic": topic,
+                "model_time": when.isoformat(),
+                "wall_time": wall.isoformat(),
+            }
+        )
+        logger.info("fault=%s device=%s topic=%s", kind, spec.device_id, topic)
 
 
 def canonical_status_topic(spec: DeviceSpec) -> str:

@@ -100,9 +100,12 @@ class RainField:
         self._extra = list(extra or [])
         self._natural = natural
         self._days: dict[str, list[RainCell]] = {}
+        self._at: tuple[float, list[RainCell]] = (math.nan, [])
 
     def cells(self, t: float) -> list[RainCell]:
         """Cells that may be raining at ``t``."""
+        if self._at[0] == t:  # every flood point asks at the same step time
+            return self._at[1]
         cells = list(self._extra)
         if self._natural:
             local = datetime.fromtimestamp(t, UTC).astimezone(LOCAL_TZ)
@@ -112,7 +115,9 @@ class RainField:
                 if key not in self._days:
                     self._days[key] = daily_cells(self._seed, day)
                 cells.extend(self._days[key])
-        return [c for c in cells if c.born < t < c.born + c.lifetime_s]
+        active = [c for c in cells if c.born < t < c.born + c.lifetime_s]
+        self._at = (t, active)
+        return active
 
     def rate_mm_h(self, t: float, lat: float, lon: float) -> float:
         """Rain rate at a point."""
