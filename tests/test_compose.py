@@ -12,7 +12,8 @@ from ioc.settings import REPO_ROOT, Settings
 
 COMPOSE = yaml.safe_load((REPO_ROOT / "compose.yaml").read_text())
 SERVICES = COMPOSE["services"]
-APP_SERVICES = [name for name, svc in SERVICES.items() if "build" in svc]
+APP_IMAGE = "scripts/Containerfile"
+APP_SERVICES = [name for name, svc in SERVICES.items() if svc.get("build", {}).get("dockerfile") == APP_IMAGE]
 
 
 def test_the_deployment_has_every_part() -> None:
@@ -52,3 +53,14 @@ def test_broker_uses_the_repository_config() -> None:
     conf = (REPO_ROOT / "mosquitto.conf").read_text()
     assert re.search(r"^persistence_location /mosquitto/data/$", conf, re.M)
     assert re.search(r"^listener 1883$", conf, re.M)
+
+
+def test_broker_is_ioc_build_with_the_guard() -> None:
+    build = SERVICES["mqtt"]["build"]
+    assert (REPO_ROOT / build["context"] / build["dockerfile"]).exists()
+    assert "setup-system.sh --broker-only" in (REPO_ROOT / build["dockerfile"]).read_text()
+    conf = (REPO_ROOT / "mosquitto.conf").read_text()
+    # broker-auth writes conf.d/ioc-guard.conf into the mqtt-auth volume, mounted at /mosquitto/auth.
+    assert re.search(r"^include_dir /mosquitto/auth/conf.d$", conf, re.M)
+    assert "mqtt-auth:/mosquitto/auth:ro" in SERVICES["mqtt"]["volumes"]
+    assert SERVICES["broker-auth"]["command"][:2] == ["devices", "credentials-file"]
