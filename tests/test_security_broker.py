@@ -19,6 +19,7 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
+from ingest.decoders import FORMATS
 from ioc import audit, provisioning, security_cli
 from ioc.provisioning import BrokerFiles, ProvisioningError
 from ioc.settings import Settings
@@ -139,6 +140,16 @@ def ingest_subscriber(locked: LockedBroker, topic_filter: str) -> Client:
     return sub
 
 
+@pytest.mark.parametrize("fmt", sorted(f.FORMAT for f in FORMATS))
+def test_every_topic_a_device_may_publish_reaches_the_ingest(fmt: str) -> None:
+    """Issue 12 item 4: the device ACL is inside the ingest's subscriptions (nothing allowed and unread)."""
+    ingest_filters = [f.TOPIC_FILTER for f in FORMATS]
+    for pattern in provisioning.device_topics("DEV-1", "flood", fmt):
+        assert "#" not in pattern, pattern
+        concrete = pattern.replace("+", "anything")
+        assert any(mqtt.topic_matches_sub(f, concrete) for f in ingest_filters), (pattern, ingest_filters)
+
+
 def test_our_hash_is_mosquitto_passwd_format(tmp_path: Path) -> None:
     pw = tmp_path / "pw"
     subprocess.run(["mosquitto_passwd", "-b", "-c", str(pw), "u", "s3cret-value"], check=True)
@@ -211,6 +222,7 @@ def test_guard_conf_written_for_compose_loads_the_plugin(locked: LockedBroker, t
     """compose's broker reads conf.d/ioc-guard.conf through include_dir: the same rules as ``ioc up``."""
     conf_d = locked.mosquitto.root / provisioning.GUARD_CONF.parent
     assert (conf_d / provisioning.GUARD_CONF.name).stat().st_mode & 0o777 == 0o600
+    assert locked.mosquitto.conf_path.stat().st_mode & 0o777 == 0o600
     files = [f"password_file {locked.files.password_file}", f"acl_file {locked.files.acl_file}"]
     broker = EmbeddedMosquitto(tmp_path, free_port(), extra=["allow_anonymous false", *files, f"include_dir {conf_d}"])
     broker.start()
@@ -366,6 +378,11 @@ async def test_revoked_device_is_cut_off_and_refused(locked: LockedBroker, pool:
     again, reason = connect(locked.port, DEV_B, locked.secrets[DEV_B])
     again.stop()
     assert reason.is_failure, reason  # type: ignore[attr-defined]
+    # The reload re-registered the files' checks after the plugin's: ioc_guard still answers first.
+    dev_a, _ = connect(locked.port, DEV_A, locked.secrets[DEV_A])
+    dev_a.client.subscribe("$share/ioc-ingest/ioc/v1/+/+/+", qos=1)
+    assert [r.value for r in dev_a.subacks.get(timeout=5)] == [0x87]  # type: ignore[attr-defined]
+    dev_a.stop()
 
 
 @pytest.mark.parametrize("device_id", ["a+b", "#", "a/b", "x/#", "", "a b"])
