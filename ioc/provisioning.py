@@ -44,6 +44,8 @@ RESERVED_CLIENT_PREFIXES = {"ingest": "ioc-ingest-", "serve": "ioc-serve-"}
 RETAIN_MAX_BYTES = 256
 PASSWORD_FILE = "passwd"
 ACL_FILE = "acl"
+# Read by compose's broker through `include_dir` (mosquitto.conf); `ioc up` passes the same lines directly.
+GUARD_CONF = Path("conf.d") / "ioc-guard.conf"
 SECRETS_DIR = "service-accounts"
 _HASH_RE = re.compile(r"^\$7\$(?P<iterations>\d+)\$(?P<salt>[A-Za-z0-9+/=]+)\$(?P<hash>[A-Za-z0-9+/=]+)\Z")
 
@@ -62,15 +64,18 @@ class BrokerFiles:
 
     def config_lines(self) -> list[str]:
         """The Mosquitto directives that turn anonymous access off and use these files and the guard plugin."""
-        reserved = " ".join(f"{SERVICE_ACCOUNTS[role]}={prefix}" for role, prefix in RESERVED_CLIENT_PREFIXES.items())
-        return [
-            "allow_anonymous false",
-            f"password_file {self.password_file}",
-            f"acl_file {self.acl_file}",
-            f"plugin {GUARD_PLUGIN}",
-            f"plugin_opt_reserved_client_ids {reserved}",
-            f"plugin_opt_retain_max_bytes {RETAIN_MAX_BYTES}",
-        ]
+        files = [f"password_file {self.password_file}", f"acl_file {self.acl_file}"]
+        return ["allow_anonymous false", *files, *guard_lines()]
+
+
+def guard_lines() -> list[str]:
+    """The directives that load ioc_guard with ioc's rules (also written to ``conf.d/`` for compose's broker)."""
+    reserved = " ".join(f"{SERVICE_ACCOUNTS[role]}={prefix}" for role, prefix in RESERVED_CLIENT_PREFIXES.items())
+    return [
+        f"plugin {GUARD_PLUGIN}",
+        f"plugin_opt_reserved_client_ids {reserved}",
+        f"plugin_opt_retain_max_bytes {RETAIN_MAX_BYTES}",
+    ]
 
 
 def mosquitto_hash(secret: str, *, iterations: int = PBKDF2_ITERATIONS, salt: bytes | None = None) -> str:
@@ -255,9 +260,10 @@ def with_credentials(url: str, userinfo: str) -> str:
 
 
 async def prepare_broker(conn: asyncpg.Connection, directory: Path, prefix: str = "ioc/v1") -> BrokerFiles:
-    """Service accounts plus both files: everything a locked-down broker needs before it starts."""
+    """Service accounts, both files and the guard's directives: everything a locked-down broker needs to start."""
     credentials = await ensure_service_accounts(conn, directory)
     password_file, acl_file = await write_broker_files(conn, directory, prefix)
+    _write_private(directory / GUARD_CONF, "\n".join(guard_lines()) + "\n")
     return BrokerFiles(password_file, acl_file, credentials)
 
 

@@ -466,7 +466,16 @@ class EmbeddedMosquitto:
     binary: Path | None = None
     child: Child | None = field(default=None, init=False)
 
-    REPLACED = ("listener", "persistence_location", "log_dest", "allow_anonymous", "password_file", "acl_file", "user")
+    REPLACED = (
+        "listener",
+        "persistence_location",
+        "log_dest",
+        "allow_anonymous",
+        "password_file",
+        "acl_file",
+        "user",
+        "include_dir",
+    )
 
     @property
     def conf_path(self) -> Path:

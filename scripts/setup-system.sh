@@ -115,6 +115,16 @@ build_timescaledb_from_source() {
   say "TimescaleDB installed from source (cached in $src_dir)"
 }
 
+install_build_tools() {
+  local missing=() p
+  for p in build-essential libssl-dev ca-certificates; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+  done
+  [ "${#missing[@]}" -eq 0 ] && return
+  as_root apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
 # Fetch a Debian trixie source package into $2 with a private apt state (no change to the system's apt).
 fetch_trixie_source() {
   local name=$1 dest=$2 apt_dir="$CACHE_DIR/apt-trixie"
@@ -172,6 +182,9 @@ build_mosquitto_from_source() {
 }
 
 main() {
+  if [ "${1:-}" = "--broker-only" ]; then  # scripts/Containerfile.broker: just the broker
+    install_build_tools; build_mosquitto_from_source; return
+  fi
   command -v apt-get >/dev/null 2>&1 || die "apt-get not found: this set-up supports Debian/Ubuntu-like systems. Install PostgreSQL ${PG_MAJOR} with TimescaleDB, Mosquitto 2 and Chromium, then run 'make venv'"
   install_packages
   if timescaledb_installed; then

@@ -5,6 +5,7 @@ for it instead of being answered "no matching subscribers" and discarded."""
 from __future__ import annotations
 
 import queue
+import time
 import uuid
 from pathlib import Path
 
@@ -28,6 +29,8 @@ class Session:
         self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
         self.client.on_connect = lambda c, u, flags, reason, p: self.connack.put((flags.session_present, reason))
         self.client.on_message = lambda c, u, msg: self.messages.put((msg.topic, msg.payload))
+        self.subacks: queue.Queue[object] = queue.Queue()
+        self.client.on_subscribe = lambda c, u, mid, reasons, p: self.subacks.put(reasons)
         props = Properties(PacketTypes.CONNECT)
         props.SessionExpiryInterval = 3600
         self.client.connect("127.0.0.1", port, clean_start=False, properties=props)
@@ -38,6 +41,11 @@ class Session:
         present, reason = self.connack.get(timeout=10)
         assert not reason.is_failure, reason  # type: ignore[attr-defined]
         return bool(present)
+
+    def subscribe(self, topic_filter: str) -> None:
+        """Subscribe at QoS 1 and wait for the SUBACK."""
+        self.client.subscribe(topic_filter, qos=1)
+        assert not self.subacks.get(timeout=5)[0].is_failure  # type: ignore[index]
 
     def close(self) -> None:
         """Disconnect and keep the session on the broker."""
@@ -74,7 +82,7 @@ def test_shared_subscription_of_an_offline_session_survives_restarts(tmp_path: P
     try:
         worker = Session(broker.port, "ioc-ingest-persist")
         assert not worker.session_present()
-        worker.client.subscribe(SHARE, qos=1)
+        worker.subscribe(SHARE)
         assert publish(broker.port, "restart/a", b"before") == 0
         assert worker.messages.get(timeout=5) == ("restart/a", b"before")
         worker.close()
@@ -92,11 +100,19 @@ def test_shared_subscription_of_an_offline_session_survives_restarts(tmp_path: P
             # Still shared, not turned into a plain subscription: a second member takes turns.
             other = Session(broker.port, "ioc-ingest-other")
             other.session_present()
-            other.client.subscribe(SHARE, qos=1)
+            other.subscribe(SHARE)
             for i in range(4):
                 assert publish(broker.port, "restart/b", str(i).encode()) == 0
-            got = [back.messages.get(timeout=5) for _ in range(2)] + [other.messages.get(timeout=5) for _ in range(2)]
-            assert sorted(p for _, p in got) == [b"0", b"1", b"2", b"3"]
+            got: dict[str, set[bytes]] = {"back": set(), "other": set()}
+            deadline = time.monotonic() + 5
+            while sum(map(len, got.values())) < 4 and time.monotonic() < deadline:
+                for name, session in (("back", back), ("other", other)):
+                    try:
+                        got[name].add(session.messages.get(timeout=0.05)[1])
+                    except queue.Empty:
+                        pass
+            assert got["back"] and got["other"], got
+            assert got["back"] | got["other"] == {b"0", b"1", b"2", b"3"}
             other.close()
         finally:
             back.close()

@@ -12,7 +12,8 @@ from ioc.settings import REPO_ROOT, Settings
 
 COMPOSE = yaml.safe_load((REPO_ROOT / "compose.yaml").read_text())
 SERVICES = COMPOSE["services"]
-APP_SERVICES = [name for name, svc in SERVICES.items() if "build" in svc]
+APP_IMAGE = "scripts/Containerfile"
+APP_SERVICES = [name for name, svc in SERVICES.items() if svc.get("build", {}).get("dockerfile") == APP_IMAGE]
 
 
 def test_the_deployment_has_every_part() -> None:
@@ -78,3 +79,14 @@ def test_the_database_creates_the_roles_and_asks_passwords_everywhere() -> None:
     assert "-f /ioc/roles.sql" in script
     for purpose in ("OWNER", "INGEST", "SERVE", "READ"):
         assert f"IOC_DB_{purpose}_PASSWORD" in db["environment"]
+
+
+def test_broker_is_ioc_build_with_the_guard() -> None:
+    build = SERVICES["mqtt"]["build"]
+    assert (REPO_ROOT / build["context"] / build["dockerfile"]).exists()
+    assert "setup-system.sh --broker-only" in (REPO_ROOT / build["dockerfile"]).read_text()
+    conf = (REPO_ROOT / "mosquitto.conf").read_text()
+    # broker-auth writes conf.d/ioc-guard.conf into the mqtt-auth volume, mounted at /mosquitto/auth.
+    assert re.search(r"^include_dir /mosquitto/auth/conf.d$", conf, re.M)
+    assert "mqtt-auth:/mosquitto/auth:ro" in SERVICES["mqtt"]["volumes"]
+    assert SERVICES["broker-auth"]["command"][:2] == ["devices", "credentials-file"]

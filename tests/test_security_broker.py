@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import queue
+import shutil
 import socket
 import ssl
 import subprocess
@@ -18,11 +19,13 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
+from ingest.decoders import FORMATS
 from ioc import audit, provisioning, security_cli
 from ioc.provisioning import BrokerFiles, ProvisioningError
 from ioc.settings import Settings
 from ioc.stack import EmbeddedMosquitto, free_port
 from ioc.tls import TlsListener, client_context
+from ioc.up import Stack
 from tests.conftest import register_devices
 
 SUFFIX = uuid.uuid4().hex[:6]
@@ -103,9 +106,13 @@ class LockedBroker:
 
 
 @pytest.fixture(scope="module")
-async def locked(pool: asyncpg.Pool, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LockedBroker]:
+async def locked(pool: asyncpg.Pool, stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LockedBroker]:
     """Three provisioned devices (two canonical, one legacy_flood), the service accounts and a broker."""
     root = tmp_path_factory.mktemp("broker")
+    # The session stack's service secrets: without them prepare_broker would rotate the shared accounts
+    # and the session's ingest would be refused at the session broker's next reload.
+    assert stack.broker_files is not None
+    shutil.copytree(stack.broker_files.password_file.parent / provisioning.SECRETS_DIR, root / provisioning.SECRETS_DIR)
     await register_devices(
         pool, (DEV_A, "flood", "canonical"), (DEV_B, "flood", "canonical"), (DEV_L, "flood", "legacy_flood")
     )
@@ -131,6 +138,16 @@ def ingest_subscriber(locked: LockedBroker, topic_filter: str) -> Client:
     acks = sub.subacks.get(timeout=5)
     assert not acks[0].is_failure, acks  # type: ignore[attr-defined]
     return sub
+
+
+@pytest.mark.parametrize("fmt", sorted(f.FORMAT for f in FORMATS))
+def test_every_topic_a_device_may_publish_reaches_the_ingest(fmt: str) -> None:
+    """Issue 12 item 4: the device ACL is inside the ingest's subscriptions (nothing allowed and unread)."""
+    ingest_filters = [f.TOPIC_FILTER for f in FORMATS]
+    for pattern in provisioning.device_topics("DEV-1", "flood", fmt):
+        assert "#" not in pattern, pattern
+        concrete = pattern.replace("+", "anything")
+        assert any(mqtt.topic_matches_sub(f, concrete) for f in ingest_filters), (pattern, ingest_filters)
 
 
 def test_our_hash_is_mosquitto_passwd_format(tmp_path: Path) -> None:
@@ -199,6 +216,23 @@ def test_device_subscribe_is_refused(locked: LockedBroker) -> None:
     finally:
         dev.stop()
         sim.stop()
+
+
+def test_guard_conf_written_for_compose_loads_the_plugin(locked: LockedBroker, tmp_path: Path) -> None:
+    """compose's broker reads conf.d/ioc-guard.conf through include_dir: the same rules as ``ioc up``."""
+    conf_d = locked.mosquitto.root / provisioning.GUARD_CONF.parent
+    assert (conf_d / provisioning.GUARD_CONF.name).stat().st_mode & 0o777 == 0o600
+    assert locked.mosquitto.conf_path.stat().st_mode & 0o777 == 0o600
+    files = [f"password_file {locked.files.password_file}", f"acl_file {locked.files.acl_file}"]
+    broker = EmbeddedMosquitto(tmp_path, free_port(), extra=["allow_anonymous false", *files, f"include_dir {conf_d}"])
+    broker.start()
+    try:
+        dev, _ = connect(broker.port, DEV_A, locked.secrets[DEV_A])
+        dev.client.subscribe("$share/ioc-ingest/ioc/v1/+/+/+", qos=1)
+        assert [r.value for r in dev.subacks.get(timeout=5)] == [0x87]  # type: ignore[attr-defined]
+        dev.stop()
+    finally:
+        broker.stop()
 
 
 def test_device_must_use_its_own_id_as_client_id(locked: LockedBroker) -> None:
@@ -344,6 +378,11 @@ async def test_revoked_device_is_cut_off_and_refused(locked: LockedBroker, pool:
     again, reason = connect(locked.port, DEV_B, locked.secrets[DEV_B])
     again.stop()
     assert reason.is_failure, reason  # type: ignore[attr-defined]
+    # The reload re-registered the files' checks after the plugin's: ioc_guard still answers first.
+    dev_a, _ = connect(locked.port, DEV_A, locked.secrets[DEV_A])
+    dev_a.client.subscribe("$share/ioc-ingest/ioc/v1/+/+/+", qos=1)
+    assert [r.value for r in dev_a.subacks.get(timeout=5)] == [0x87]  # type: ignore[attr-defined]
+    dev_a.stop()
 
 
 @pytest.mark.parametrize("device_id", ["a+b", "#", "a/b", "x/#", "", "a b"])
