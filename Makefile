@@ -35,5 +35,6 @@ bench-live: setup
 bench-wall: setup
 	$(PY) benchmarks/bench_wall_soak.py
 
-clean:
+clean:  ## delete the state folder, and root's database cluster that .ioc/postgres links to
+	if [ -L .ioc/postgres ]; then rm -rf "$$(readlink -f .ioc/postgres)"; fi
 	rm -rf .ioc .pytest_cache
