@@ -219,7 +219,9 @@ def test_no_simulators_starts_empty_and_every_command_finds_the_database(
         assert len(ioc_cli("--state-dir", str(state), "devices", "list").splitlines()) >= 100
         assert "admin\tadmin" in ioc_cli("users", "list", env=env)
         assert "migrated" in ioc_cli("migrate", env=env)
-        clients = "SELECT DISTINCT usename FROM pg_stat_activity WHERE datname = 'ioc' AND backend_type = 'client backend'"
+        clients = (
+            "SELECT DISTINCT usename FROM pg_stat_activity WHERE datname = 'ioc' AND backend_type = 'client backend'"
+        )
         roles = set(psql(state, ports["db"], clients, "postgres").split())  # only a superuser sees every session
         assert roles == {"ioc_ingest", "ioc_serve", "postgres"}, roles  # postgres: this very query
     finally:
