@@ -158,9 +158,11 @@ def test_second_up_reuses_the_data_and_reset_empties_it(state: Path) -> None:
     finally:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(90) == 0
+    cluster = (state / "postgres").resolve()
     proc, ports = ioc_up(state, "--no-simulators", "--reset")
     try:
         wait_up(proc)
+        assert not cluster.exists() or cluster == (state / "postgres").resolve(), "--reset left the old cluster"
         assert int(psql(state, ports["db"], "SELECT count(*) FROM measurements")) == 0
         assert int(psql(state, ports["db"], "SELECT count(*) FROM devices")) == 0  # no demo fleet without simulators
     finally:
