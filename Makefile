@@ -38,5 +38,6 @@ bench-wall: setup
 bench-broker-restart: setup  ## issue 11: a broker restart at 2,000 msg/s, three runs, 0 lost and 0 doubled
 	$(PY) benchmarks/bench_broker_restart.py
 
-clean:
+clean:  ## delete the state folder, and root's database cluster that .ioc/postgres links to
+	if [ -L .ioc/postgres ]; then rm -rf "$$(readlink -f .ioc/postgres)"; fi
 	rm -rf .ioc .pytest_cache

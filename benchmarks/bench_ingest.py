@@ -19,7 +19,7 @@ import psutil
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import histogram_quantile, ioc, median, private_stack, progress, scrape  # noqa: E402
 
-from ioc.stack import Child, free_port, spawn  # noqa: E402
+from ioc.stack import Child, free_port, remove_linked_clusters, spawn  # noqa: E402
 
 
 def count_rows(stack) -> int:  # type: ignore[no-untyped-def]
@@ -141,6 +141,7 @@ def main() -> None:
         naive_proc.stop()
     finally:
         stack.stop()
+        remove_linked_clusters(stack.state_dir)  # root's cluster lives under /var/lib/ioc
         shutil.rmtree(stack.state_dir, ignore_errors=True)  # a few GB of database per run
 
     print("\n== ingest benchmark (broker, database with fsync, ingest and load generator on this machine) ==")

@@ -38,7 +38,7 @@ from dashboards.testing import http_origin, login, session_headers
 from ioc import auth
 from ioc.db import NOTIFY_CHANNEL, create_pool
 from ioc.settings import Settings
-from ioc.stack import free_port
+from ioc.stack import free_port, remove_linked_clusters
 from ioc.up import Stack, wait_http
 
 PROBE = "BENCH-PROBE"  # the probe devices are BENCH-PROBE-0 .. -9, all in zone q1
@@ -376,6 +376,7 @@ async def main(args: argparse.Namespace) -> None:
         await pool.close()
     finally:
         stack.stop()
+        remove_linked_clusters(root)  # root's cluster lives under /var/lib/ioc
         shutil.rmtree(root, ignore_errors=True)  # a few GB of database per run
 
 

@@ -27,7 +27,7 @@ from dashboards.testing import CHROMIUM, CHROMIUM_ARGS
 from ioc import auth
 from ioc.db import create_pool
 from ioc.settings import Settings
-from ioc.stack import free_port
+from ioc.stack import free_port, remove_linked_clusters
 from ioc.up import Stack, wait_http
 
 USER, PASSWORD = "soak-viewer", "soak viewer password"
@@ -74,6 +74,7 @@ def main() -> int:
         samples = soak(f"{base}/wall", args.minutes * 60, args.interval)
     finally:
         stack.stop()
+        remove_linked_clusters(root)  # root's cluster lives under /var/lib/ioc
         shutil.rmtree(root, ignore_errors=True)
     report(samples)
     return 0

@@ -14,6 +14,8 @@ from ioc.settings import REPO_ROOT
 
 logger = logging.getLogger(__name__)
 
+UNREACHABLE_HINT = "check IOC_DATABASE_URL (beside `ioc up`: run from its folder, or give its --state-dir)"
+
 # After each committed batch the ingest sends NOTIFY ioc_ingest with a small JSON payload:
 # {"w": worker id, "t": commit time (ISO UTC), "rows": measurement rows, "events": n, "status": n,
 #  "devices": [device ids whose state changed], "kinds": [kinds touched]}
@@ -61,7 +63,7 @@ def migrate(url: str, revision: str = "head") -> None:
         command.upgrade(cfg, revision)
     except OperationalError as exc:
         first = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
-        raise StackError(f"cannot reach the database at {describe(url)} ({first}): check IOC_DATABASE_URL") from exc
+        raise StackError(f"cannot reach the database at {describe(url)} ({first}): {UNREACHABLE_HINT}") from exc
 
 
 async def init_connection(conn: asyncpg.Connection) -> None:
@@ -77,7 +79,7 @@ async def create_pool(url: str, *, min_size: int = 1, max_size: int = 10, **kwar
     try:
         pool = await asyncpg.create_pool(url, min_size=min_size, max_size=max_size, init=init_connection, **kwargs)
     except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-        raise StackError(f"cannot reach the database at {describe(url)} ({exc}): check IOC_DATABASE_URL") from exc
+        raise StackError(f"cannot reach the database at {describe(url)} ({exc}): {UNREACHABLE_HINT}") from exc
     assert pool is not None
     return pool
 

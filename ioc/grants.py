@@ -32,7 +32,7 @@ TABLE_GRANTS: dict[str, dict[str, str]] = {
     "rollups_1m": {"ingest": "SELECT, INSERT, UPDATE", "serve": "SELECT", "read": "SELECT"},
     "snapshots": {"ingest": "SELECT, INSERT, UPDATE", "serve": "SELECT", "read": "SELECT"},
     "ingest_workers": {"ingest": "SELECT, INSERT, UPDATE", "serve": "SELECT"},
-    "rollup_dirty": {"ingest": "SELECT, INSERT, UPDATE, DELETE"},
+    "rollup_dirty": {"ingest": "SELECT, INSERT, UPDATE, DELETE", "serve": "SELECT"},
     "alerts": {"serve": "SELECT, INSERT, UPDATE", "read": "SELECT"},
     "alert_history": {"serve": "SELECT, INSERT", "read": "SELECT"},
     "users": {"serve": "SELECT, INSERT, UPDATE"},

@@ -26,6 +26,7 @@ class Settings(BaseSettings):
 
     # Where things are. Empty URLs mean "the embedded stack under state_dir".
     state_dir: Path = Path(".ioc")
+    # Each process's own role (ioc/grants.py): `ioc up` gives ingest and serve theirs.
     database_url: str = ""
     mqtt_url: str = ""
     # A file holding the MQTT password (container secrets): used when IOC_MQTT_URL names a user only.
@@ -165,8 +166,9 @@ class Settings(BaseSettings):
         return not self.database_url and not self.mqtt_url
 
     def resolved_database_url(self) -> str:
-        """The database URL in libpq form (``postgresql://``)."""
-        url = self.database_url or f"postgresql://ioc@127.0.0.1:{self.db_port}/ioc"
+        """The database URL in libpq form (``postgresql://``); empty: the embedded cluster's owner, whose
+        password the ``ioc`` command reads from the state folder (ioc.stack.embedded_database_url)."""
+        url = self.database_url or f"postgresql://ioc_owner@127.0.0.1:{self.db_port}/ioc"
         return url.replace("postgresql+asyncpg://", "postgresql://").replace("postgres://", "postgresql://")
 
     def resolved_mqtt_url(self) -> str:

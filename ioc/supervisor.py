@@ -108,10 +108,6 @@ class Supervisor:
         if changed:
             self.write()
 
-    def children(self) -> dict[str, Child]:
-        """The running children by name."""
-        return {name: e.child for name, e in self.entries.items() if e.child is not None}
-
     def snapshot(self) -> dict[str, Any]:
         """The status file's content."""
         return {"supervisor_pid": os.getpid(), "processes": {n: asdict(e.status) for n, e in self.entries.items()}}

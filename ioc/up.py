@@ -166,6 +166,7 @@ class Stack:
         return env
 
     def _spawn(self, name: str) -> Child:
+        """Start (or start again) the application process ``name``; ``children`` holds its newest."""
         argv = self.argv[name]
         child = spawn(name, argv, self.state_dir / "logs" / f"{name}.log", env=self.child_env(argv[3]))
         self.children[name] = child
@@ -184,13 +185,11 @@ class Stack:
         """Restart the application processes that exited when their backoff is over (never waits)."""
         if self.supervisor is not None:
             self.supervisor.poll()
-            self.children = self.supervisor.children()
 
     def stop(self) -> None:
         """Stop everything: producers first, the database last."""
         if self.supervisor is not None:
             self.supervisor.remove()
-            self.children = self.supervisor.children()
         for name in ("simulate", "ingest", "serve"):
             child = self.children.pop(name, None)
             if child:

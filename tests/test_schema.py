@@ -73,6 +73,7 @@ def test_every_table_has_its_grants_decided() -> None:
     assert set(TABLE_GRANTS) == set(metadata.tables)
     for table, grants in TABLE_GRANTS.items():
         assert set(grants) <= set(RUNTIME), table
+        assert "SELECT" in grants.get("serve", ""), f"the server reads every table ({table})"
 
 
 def test_the_migrated_database_grants_exactly_ioc_grants(conn: Connection) -> None:

@@ -185,3 +185,16 @@ async def test_each_runtime_role_does_its_work_and_nothing_else(stack, purpose: 
                     await conn.execute(sql)
     finally:
         await conn.close()
+
+
+def test_a_cluster_made_by_an_older_ioc_is_refused_with_the_way_out(scratch_dir) -> None:  # type: ignore[no-untyped-def]
+    """Older clusters trusted every local user; they are not started as if nothing had changed."""
+    from ioc.errors import StackError
+    from ioc.stack import EmbeddedPostgres, free_port
+
+    old = EmbeddedPostgres(scratch_dir("ioc-old-") / "pg", free_port())
+    (old.root / "data").mkdir(parents=True)
+    (old.root / "data" / "PG_VERSION").write_text("15\n")
+    (old.root / "ioc-password").write_text("from the old layout\n")
+    with pytest.raises(StackError, match=r"older ioc .* 'ioc up --reset'"):
+        old.initdb()

@@ -1,16 +1,19 @@
-"""ioc.supervisor's restart policy with real child processes and a clock the test moves."""
+"""ioc.supervisor's restart policy with real child processes and a clock the test moves, and its line on the wall."""
 
 from __future__ import annotations
 
 import json
+import os
 import stat
 import sys
+import time
 from pathlib import Path
 
 import pytest
+from browser_fixtures import browser, live_server, open_page, people  # noqa: F401 - fixtures
 
 from ioc.stack import Child, spawn
-from ioc.supervisor import BACKOFF_MAX_S, FAILING_AFTER, STABLE_S, Supervisor, backoff, read_status
+from ioc.supervisor import BACKOFF_MAX_S, FAILING_AFTER, STABLE_S, STATUS_FILE, Supervisor, backoff, read_status
 
 
 class Clock:
@@ -121,3 +124,22 @@ def test_the_status_file_is_private_and_read_only_while_its_supervisor_lives(
     assert read_status(tmp_path) is None, "a status left by a dead ioc up is not shown"
     supervisor.remove()
     assert read_status(tmp_path) is None
+
+
+@pytest.mark.browser
+@pytest.mark.asyncio(loop_scope="session")
+async def test_the_wall_shows_a_failing_process_in_its_health_panel(stack, live_server, open_page) -> None:  # type: ignore[no-untyped-def]  # noqa: F811, E501
+    """What the supervisor publishes reaches the wall: one line while a process keeps failing, none after."""
+    path = stack.state_dir / STATUS_FILE
+    failing = {"state": "failing", "restarts": 7, "failures": 7, "last_exit_code": 1, "since": time.time()}
+    running = {"state": "running", "restarts": 0, "failures": 0, "last_exit_code": None, "since": time.time()}
+    path.write_text(json.dumps({"supervisor_pid": os.getpid(), "processes": {"ingest": failing, "serve": running}}))
+    try:
+        watched = await open_page(live_server.url + "/wall?lang=en")
+        line = watched.page.locator("#health-processes")
+        await line.wait_for(state="visible", timeout=10000)
+        assert await line.text_content() == "ingest keeps failing: restarted 7 times, last exit code 1"
+    finally:
+        path.unlink()
+    await line.wait_for(state="hidden", timeout=20000)  # the wall asks again every 15 s
+    watched.assert_clean()

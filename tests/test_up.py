@@ -158,9 +158,11 @@ def test_second_up_reuses_the_data_and_reset_empties_it(state: Path) -> None:
     finally:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(90) == 0
+    cluster = (state / "postgres").resolve()
     proc, ports = ioc_up(state, "--no-simulators", "--reset")
     try:
         wait_up(proc)
+        assert not cluster.exists() or cluster == (state / "postgres").resolve(), "--reset left the old cluster"
         assert int(psql(state, ports["db"], "SELECT count(*) FROM measurements")) == 0
         assert int(psql(state, ports["db"], "SELECT count(*) FROM devices")) == 0  # no demo fleet without simulators
     finally:
@@ -219,7 +221,9 @@ def test_no_simulators_starts_empty_and_every_command_finds_the_database(
         assert len(ioc_cli("--state-dir", str(state), "devices", "list").splitlines()) >= 100
         assert "admin\tadmin" in ioc_cli("users", "list", env=env)
         assert "migrated" in ioc_cli("migrate", env=env)
-        clients = "SELECT DISTINCT usename FROM pg_stat_activity WHERE datname = 'ioc' AND backend_type = 'client backend'"
+        clients = (
+            "SELECT DISTINCT usename FROM pg_stat_activity WHERE datname = 'ioc' AND backend_type = 'client backend'"
+        )
         roles = set(psql(state, ports["db"], clients, "postgres").split())  # only a superuser sees every session
         assert roles == {"ioc_ingest", "ioc_serve", "postgres"}, roles  # postgres: this very query
     finally:

@@ -588,6 +588,14 @@ function updateScale() {
   setText($("scale-text"), `${fmt.num(km)} km`);
 }
 
+// Processes `ioc up` reports as failing (GET /api/v1/health): one line under the device health, hidden when none.
+async function renderProcesses() {
+  const processes = (await getJSON("/api/v1/health").catch(() => null))?.processes || {};
+  const failing = Object.entries(processes).filter(([, p]) => p.state === "failing");
+  $("health-processes").hidden = !failing.length;
+  setText($("health-processes"), failing.map(([name, p]) => t("health.failing", { name, restarts: p.restarts, code: p.last_exit_code })).join(" · "));
+}
+
 // ---------------------------------------------------------------- wiring
 
 function onKind(kind, data) {
@@ -653,6 +661,8 @@ async function main() {
   new ResizeObserver(() => { updateScale(); later("resize", () => { renderCameras(); }, 300); }).observe($("panel-map"));
   await loadZones();
   renderHealth();
+  renderProcesses();
+  setInterval(renderProcesses, 15000);
   document.body.classList.toggle("read-only", state.readOnly);
   const live = new LiveClient({
     channels: ["summary", "alerts", "events", "kind:flood", "kind:traffic", "kind:camera"],
