@@ -228,7 +228,8 @@ router = APIRouter()
 async def login(body: LoginBody, request: Request, conn: ConnDep) -> Response:
     """Open a session (sets the HttpOnly cookie); 401 on bad credentials, 429 + Retry-After when throttled."""
     if not origin_allowed(request, required=False):
-        raise ApiError(403, "forbidden", "cross-origin login refused")
+        origin = audit.log_safe(request.headers.get("origin", ""), 100)
+        raise ApiError(403, "forbidden", f"login refused from {origin}: not IOC_PUBLIC_URL nor in IOC_ALLOWED_ORIGINS")
     try:
         result = await auth.login(
             conn,
