@@ -138,8 +138,9 @@ def is_loopback(conn: HTTPConnection) -> bool:
 async def loopback_only(request: Request) -> None:
     """Dependency of ``/metrics``: 404 for any peer but this host, so other hosts' browsers learn nothing.
 
-    Prometheus scrapes from the same host (or through an SSH tunnel or a local agent); behind a reverse
-    proxy the client's address is the forwarded one, so proxied requests are refused too.
+    Prometheus scrapes from the same host (or through an SSH tunnel or a local agent); behind a trusted
+    reverse proxy (IOC_TRUSTED_PROXIES) the client's address is the forwarded one, so proxied requests
+    are refused too.
     """
     if not is_loopback(request):
         raise ApiError(404, "not_found", "not found")
