@@ -139,8 +139,9 @@ def is_loopback(conn: HTTPConnection) -> bool:
 async def loopback_only(request: Request) -> None:
     """Dependency of ``/metrics``: 404 for any peer but this host, so other hosts' browsers learn nothing.
 
-    Prometheus scrapes from the same host (or through an SSH tunnel or a local agent); behind a reverse
-    proxy the client's address is the forwarded one, so proxied requests are refused too.
+    Prometheus scrapes from the same host (or through an SSH tunnel or a local agent); behind a trusted
+    reverse proxy (IOC_TRUSTED_PROXIES) the client's address is the forwarded one, so proxied requests
+    are refused too.
     """
     if not is_loopback(request):
         raise ApiError(404, "not_found", "not found")
@@ -229,7 +230,8 @@ router = APIRouter()
 async def login(body: LoginBody, request: Request, conn: ConnDep) -> Response:
     """Open a session (sets the HttpOnly cookie); 401 on bad credentials, 429 + Retry-After when throttled."""
     if not origin_allowed(request, required=False):
-        raise ApiError(403, "forbidden", "cross-origin login refused")
+        origin = audit.log_safe(request.headers.get("origin", ""), 100)
+        raise ApiError(403, "forbidden", f"login refused from {origin}: not IOC_PUBLIC_URL nor in IOC_ALLOWED_ORIGINS")
     try:
         result = await auth.login(
             conn,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import json
 import socket
 from functools import lru_cache
 from pathlib import Path
@@ -109,6 +110,8 @@ class Settings(BaseSettings):
     @field_validator("allowed_origins", "trusted_proxies", mode="before")
     @classmethod
     def _comma_list(cls, value: object) -> object:
+        if isinstance(value, str) and value.lstrip().startswith("["):
+            return json.loads(value)  # the JSON list form pydantic-settings reads by default
         if isinstance(value, str):
             return [item.strip() for item in value.split(",") if item.strip()]
         return value

@@ -267,12 +267,9 @@ async def server(app: FastAPI) -> AsyncIterator[str]:
         await task
 
 
-async def _ws(
-    host: str, origin: str | None, cookie: str | None, extra: dict[str, str] | None = None
-) -> tuple[int | None, list[str]]:
+async def _ws(host: str, origin: str | None, cookie: str | None) -> tuple[int | None, list[str]]:
     """Connect to the live socket; return the close code (None if still open) and what was received."""
     headers = {"Cookie": f"{security.SESSION_COOKIE}={cookie}"} if cookie else {}
-    headers.update(extra or {})
     received: list[str] = []
     async with connect(f"ws://{host}/ws/v1/live", origin=origin, additional_headers=headers) as ws:  # type: ignore[arg-type]
         try:
@@ -293,6 +290,4 @@ async def test_websocket_needs_session_and_allowed_origin(server: str, app: Fast
     assert await _ws(server, None, token) == (1008, [])
     assert await _ws(server, "https://wall.example.vn", token) == (1000, [f"hello {people['viewer']}"])
     assert await _ws(server, own, token) == (1000, [f"hello {people['viewer']}"])
-    # A page on a name that resolves to this server (DNS rebinding): its Origin is its own Host, and refused.
-    rebound = {"Host": "rebound.example"}
-    assert await _ws(server, "http://rebound.example", token, rebound) == (1008, [])
+

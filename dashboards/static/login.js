@@ -102,6 +102,8 @@ async function loginPage() {
       loginForm.hidden = false;
       document.getElementById("password").value = "";
       message.textContent = t("security.password_changed");
+    } else if (r.status === 429) {
+      message.textContent = t("security.throttled", { seconds: r.headers.get("Retry-After") || "?" });
     } else {
       message.textContent = t("security.error", { reason: visible(r.body?.error?.message ?? r.status) });
     }
