@@ -24,8 +24,9 @@ from browser_fixtures import (  # noqa: F401 - fixtures
     wait_live,
 )
 
-from dashboards.delta import list_key
+from dashboards.delta import diff, list_key
 from dashboards.testing import LiveClient, login
+from dashboards.views import META
 
 pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="session")]
 
@@ -252,6 +253,36 @@ async def test_browser_merges_recorded_frames_as_the_server_does(
         )
         for channel in channels:
             assert keyed(merged[channel]) == expected[channel], channel
+        # The rest of the contract, in frames the server's own diff makes: removals, scalars, plain lists.
+        before = {
+            "flood": {"max_level_cm": 10, "top": [{"device_id": "a", "level_cm": 10}, {"device_id": "b"}]},
+            "zones": [{"zone_id": "q1", "state": "ok", "open_alerts": 0}],
+            "alerts": [{"id": 1, "state": "open", "device_id": "a"}],
+            "tags": ["a", "b"],
+            "meta": META,
+        }
+        after = {
+            "flood": {"max_level_cm": 12, "top": [{"device_id": "a", "level_cm": 12}, {"device_id": "d"}]},
+            "zones": [{"zone_id": "q1", "state": "warning", "open_alerts": 0}],
+            "alerts": [{"id": 1, "state": "acknowledged", "device_id": "a"}, {"id": 2, "state": "open"}],
+            "tags": ["c"],
+            "meta": META,
+        }
+        made = [
+            json.dumps({"channel": "summary", "type": "snapshot", "ts": "", "data": before}),
+            json.dumps({"channel": "summary", "type": "delta", "ts": "", "data": diff(before, after)}),
+        ]
+        merged = await watched.page.evaluate(
+            """async (frames) => {
+                const { LiveClient } = await import('/static/js/live.js');
+                const client = new LiveClient({ channels: [], onData: () => {} });
+                clearInterval(client.watchdog);
+                for (const frame of frames) client.receive(frame);
+                return client.state.get('summary');
+            }""",
+            made,
+        )
+        assert keyed(merged) == keyed(after)
         watched.assert_clean()
     finally:
         await pool.execute("DELETE FROM events WHERE device_id = $1", camera)
