@@ -22,6 +22,7 @@ from ioc.thresholds import (
     DEFAULT_DANGER_CM,
     DEFAULT_FREE_FLOW_KMH,
     DEFAULT_WARNING_CM,
+    INCIDENT_WINDOW_S,
     MEAN_SPEED_CRITICAL_KMH,
     MEAN_SPEED_WARNING_KMH,
 )
@@ -114,6 +115,7 @@ def thresholds_meta() -> Row:
             "mean_speed_critical_kmh": MEAN_SPEED_CRITICAL_KMH,
             "mean_speed_warning_kmh": MEAN_SPEED_WARNING_KMH,
         },
+        "cameras": {"incident_window_s": INCIDENT_WINDOW_S},
     }
 
 
@@ -340,13 +342,14 @@ async def load_events(
 
 
 async def incidents_by_zone(conn: asyncpg.Connection, at: datetime | None = None) -> dict[str | None, int]:
-    """Events other than ``info`` in the hour before ``at`` (default now), per zone."""
+    """Events other than ``info`` in the INCIDENT_WINDOW_S (an hour) before ``at`` (default now), per zone."""
     rows = await conn.fetch(
         "SELECT d.zone, count(*) AS n FROM events e LEFT JOIN devices d ON d.device_id = e.device_id "
-        "WHERE e.time > coalesce($1::timestamptz, now()) - interval '1 hour' "
+        "WHERE e.time > coalesce($1::timestamptz, now()) - $2::interval "
         "AND e.time <= coalesce($1::timestamptz, now()) "
         "AND e.severity <> 'info' GROUP BY d.zone",
         at,
+        timedelta(seconds=INCIDENT_WINDOW_S),
     )
     return {r["zone"]: int(r["n"]) for r in rows}
 

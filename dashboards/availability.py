@@ -58,7 +58,7 @@ class Availability:
         self.grace = grace
         self.down_since: datetime | None = None
         self.listeners: list[Listener] = []
-        self._sessions: OrderedDict[str, tuple[User, float]] = OrderedDict()  # token hash -> (user, checked at)
+        self._sessions: OrderedDict[bytes, tuple[User, float]] = OrderedDict()  # token hash -> (user, checked at)
 
     @property
     def down(self) -> bool:

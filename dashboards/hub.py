@@ -237,6 +237,9 @@ class Hub:
         message = self.status()
         for sub in list(self.clients):
             sub.say(message)
+        if since is not None:  # whoever noticed first (a request, a session check): the hub retries now
+            self._pending.full = True
+            self._wake.set()
 
     # ------------------------------------------------------------ subscribers
 

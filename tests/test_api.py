@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import asyncpg
 import httpx
@@ -347,3 +348,24 @@ async def test_openapi_and_metrics(client: httpx.AsyncClient) -> None:
     text = (await client.get("/metrics")).text
     assert "ioc_http_request_seconds" in text and "ioc_ws_clients" in text
     assert json.loads(json.dumps(spec))  # plain JSON
+
+
+def _dependency_calls(dependant: Any) -> set[Any]:
+    """Every dependency callable a route resolves, however deep."""
+    calls: set[Any] = set()
+    for sub in dependant.dependencies:
+        calls.add(sub.call)
+        calls |= _dependency_calls(sub)
+    return calls
+
+
+def test_readings_do_not_wait_for_the_live_hub() -> None:
+    """History comes from the database alone: no readings route depends on the hub (which, while it loads,
+    made them wait up to 30 s and then answer 503, only to read whether TimescaleDB is installed)."""
+    from dashboards.api import devices, summary
+    from dashboards.api.deps import get_hub
+
+    routes = {r.path: r for r in [*devices.router.routes, *summary.router.routes]}  # type: ignore[attr-defined]
+    for path in ("/devices/{device_id}/readings", "/devices/{device_id}/readings.csv"):
+        assert get_hub not in _dependency_calls(routes[path].dependant), path
+    assert get_hub in _dependency_calls(routes["/summary"].dependant)

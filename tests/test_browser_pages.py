@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
 import pytest
 from browser_fixtures import (  # noqa: F401 - fixtures
     LAYOUT_CHECK,
+    PASSWORD,
     LiveServer,
     browser,
     live_server,
@@ -15,6 +23,10 @@ from browser_fixtures import (  # noqa: F401 - fixtures
     settle,
     wait_live,
 )
+
+from dashboards.delta import diff, list_key
+from dashboards.testing import LiveClient, login
+from dashboards.views import META
 
 pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="session")]
 
@@ -164,35 +176,173 @@ async def test_drill_down_from_summary_with_ranges_and_csv(live_server: LiveServ
     watched.assert_clean()
 
 
-async def test_delta_merge_follows_the_contract(live_server: LiveServer, open_page) -> None:  # noqa: F811
-    """live.js merges deltas as docs/api.md says: keyed lists by key, _removed drops, scalars replace."""
-    watched = await open_page(live_server.url + "/summary")
-    result = await watched.page.evaluate("""async () => {
-        const { merge } = await import('/static/js/live.js');
-        const state = {
-          flood: { max_level_cm: 10,
-                   top: [{ device_id: 'a', level_cm: 10 }, { device_id: 'b', level_cm: 5 }] },
-          zones: [{ zone_id: 'q1', state: 'ok', open_alerts: 0 }],
-          alerts: [{ id: 1, state: 'open', device_id: 'a' }],
-          events: [{ time: 't1', device_id: 'c', type: 'x', severity: 'high' }],
-          tags: ['a', 'b'],
-        };
-        merge(state, {
-          flood: { max_level_cm: 12,
-                   top: [{ device_id: 'a', level_cm: 12 }, { device_id: 'b', _removed: true },
-                         { device_id: 'd', level_cm: 7 }] },
-          zones: [{ zone_id: 'q1', state: 'warning' }],
-          alerts: [{ id: 1, state: 'acknowledged' }, { id: 2, state: 'open', device_id: 'a' }],
-          events: [{ time: 't1', device_id: 'c', type: 'y', severity: 'low' }],
-          tags: ['c'],
-        });
-        return state;
-    }""")
-    assert result["flood"]["max_level_cm"] == 12
-    assert result["flood"]["top"] == [{"device_id": "a", "level_cm": 12}, {"device_id": "d", "level_cm": 7}]
-    assert result["zones"] == [{"zone_id": "q1", "state": "warning", "open_alerts": 0}]
-    alerts = [(a["id"], a["state"], a["device_id"]) for a in result["alerts"]]
-    assert alerts == [(1, "acknowledged", "a"), (2, "open", "a")]
-    assert [e["type"] for e in result["events"]] == ["x", "y"]  # same time and device, other type: new
-    assert result["tags"] == ["c"]
-    watched.assert_clean()
+def keyed(value: Any, name: str = "") -> Any:
+    """A state with every keyed list (the server's LIST_KEYS) turned into a dict by key: order-free equality."""
+    if isinstance(value, dict):
+        return {k: keyed(v, k) for k, v in value.items()}
+    if isinstance(value, list):
+        key = list_key(name, value)
+        if key is not None:
+            ids = [item[key] for item in value]
+            assert len(ids) == len(set(ids)), f"{name}: an item appears twice: {ids}"
+            return {item[key]: keyed(item) for item in value}
+        return [keyed(v) for v in value]
+    return value
+
+
+async def test_browser_merges_recorded_frames_as_the_server_does(
+    live_server: LiveServer, open_page, people: dict[str, str], pool: asyncpg.Pool  # noqa: F811
+) -> None:
+    """Frames recorded from the real server, among them an event changed after it was first sent (its camera
+    snapshot stored later: the delta carries only its ``id`` and ``snapshot_url``), merged by live.js give
+    exactly the state the server's own ``apply`` gives: one key per list, the server's (``meta.keys``)."""
+    camera = "T-KEYS-CAM1"
+    await pool.execute(
+        "INSERT INTO devices (device_id, kind, name, zone, status, last_seen) "
+        "VALUES ($1, 'camera', $1, 'q1', 'online', now()) ON CONFLICT (device_id) DO NOTHING",
+        camera,
+    )
+    await pool.execute("DELETE FROM snapshots WHERE device_id = $1", camera)
+    notice = json.dumps({"devices": [camera], "events": True})
+    token = await login(live_server.url, people["viewer"], PASSWORD)
+    ws_url = live_server.url.replace("http://", "ws://") + "/ws/v1/live"
+    channels = ["events", "alerts", "summary", "kind:camera"]
+    try:
+        async with LiveClient(ws_url, token) as recorder:
+            await recorder.subscribe(*channels)
+            await recorder.wait_for(lambda c: set(channels) <= c.states.keys(), what="snapshots")
+            assert recorder.states["events"]["meta"]["keys"]["events"] == "id"
+            at = datetime.now(UTC)
+            await pool.execute(
+                "INSERT INTO events (time, device_id, type, severity, confidence) "
+                "VALUES ($1, $2, 'traffic.accident', 'high', 0.9)",
+                at,
+                camera,
+            )
+            await pool.execute("SELECT pg_notify('ioc_ingest', $1)", notice)
+
+            def ours(c: LiveClient) -> dict[str, Any] | None:
+                return next((e for e in c.states["events"]["events"] if e["device_id"] == camera), None)
+
+            first = await recorder.wait_for(ours, what="the new event")
+            assert first["snapshot_url"] is None
+            await pool.execute("INSERT INTO snapshots (device_id, time, data) VALUES ($1, now(), $2)", camera, b"\xff")
+            await pool.execute("SELECT pg_notify('ioc_ingest', $1)", notice)
+            await recorder.wait_for(lambda c: (ours(c) or {}).get("snapshot_url"), what="the event's snapshot")
+            partial = [
+                e
+                for m in recorder.messages
+                if m["channel"] == "events" and m["type"] == "delta"
+                for e in m["data"].get("events", [])
+                if e["id"] == first["id"] and "time" not in e
+            ]
+            assert partial, "the server sent the changed event as a partial item"
+            frames = [json.dumps(m) for m in recorder.messages]
+            expected = {ch: keyed(recorder.states[ch]) for ch in channels}
+
+        watched = await open_page(live_server.url + "/summary")
+        merged = await watched.page.evaluate(
+            """async (frames) => {
+                const { LiveClient } = await import('/static/js/live.js');
+                const client = new LiveClient({ channels: [], onData: () => {} });
+                clearInterval(client.watchdog);
+                for (const frame of frames) client.receive(frame);
+                return Object.fromEntries(client.state);
+            }""",
+            frames,
+        )
+        for channel in channels:
+            assert keyed(merged[channel]) == expected[channel], channel
+        # The rest of the contract, in frames the server's own diff makes: removals, scalars, plain lists.
+        before = {
+            "flood": {"max_level_cm": 10, "top": [{"device_id": "a", "level_cm": 10}, {"device_id": "b"}]},
+            "zones": [{"zone_id": "q1", "state": "ok", "open_alerts": 0}],
+            "alerts": [{"id": 1, "state": "open", "device_id": "a"}],
+            "tags": ["a", "b"],
+            "meta": META,
+        }
+        after = {
+            "flood": {"max_level_cm": 12, "top": [{"device_id": "a", "level_cm": 12}, {"device_id": "d"}]},
+            "zones": [{"zone_id": "q1", "state": "warning", "open_alerts": 0}],
+            "alerts": [{"id": 1, "state": "acknowledged", "device_id": "a"}, {"id": 2, "state": "open"}],
+            "tags": ["c"],
+            "meta": META,
+        }
+        made = [
+            json.dumps({"channel": "summary", "type": "snapshot", "ts": "", "data": before}),
+            json.dumps({"channel": "summary", "type": "delta", "ts": "", "data": diff(before, after)}),
+        ]
+        merged = await watched.page.evaluate(
+            """async (frames) => {
+                const { LiveClient } = await import('/static/js/live.js');
+                const client = new LiveClient({ channels: [], onData: () => {} });
+                clearInterval(client.watchdog);
+                for (const frame of frames) client.receive(frame);
+                return client.state.get('summary');
+            }""",
+            made,
+        )
+        assert keyed(merged) == keyed(after)
+        watched.assert_clean()
+    finally:
+        await pool.execute("DELETE FROM events WHERE device_id = $1", camera)
+        await pool.execute("DELETE FROM devices WHERE device_id = $1", camera)
+        await pool.execute("SELECT pg_notify('ioc_registry', 'test')")
+
+
+async def test_names_are_drawn_as_written_in_charts(
+    live_server: LiveServer, open_page, pool: asyncpg.Pool  # noqa: F811
+) -> None:
+    """A zone named ``<b>bold</b>`` and a device named ``<a href=x>x</a>``: Plotly draws the names as text
+    (tick labels on the wall, legend on the zone page), never as a link or bold type."""
+    zone, flood, traffic = "t-markup", "T-MARKUP-FL1", "T-MARKUP-TR1"
+    await pool.execute(
+        "INSERT INTO zones (zone_id, name, lat, lon) VALUES ($1, '<b>bold</b>', 10.78, 106.70) "
+        "ON CONFLICT (zone_id) DO UPDATE SET name = EXCLUDED.name",
+        zone,
+    )
+    await pool.executemany(
+        "INSERT INTO devices (device_id, kind, name, zone, lat, lon, status, last_seen) "
+        "VALUES ($1, $2, $3, $4, 10.78, 106.70, 'online', now()) ON CONFLICT (device_id) DO UPDATE SET "
+        "name = EXCLUDED.name, zone = EXCLUDED.zone, status = 'online', last_seen = now()",
+        [(flood, "flood", "<a href=x>x</a>", zone), (traffic, "traffic", "<i>italic</i>", zone)],
+    )
+    await pool.executemany(
+        "INSERT INTO latest_values (device_id, metric, part, time, value) VALUES ($1, $2, '', now(), $3) "
+        "ON CONFLICT (device_id, metric, part) DO UPDATE SET value = EXCLUDED.value, time = EXCLUDED.time",
+        [(flood, "water_level_cm", 12.0), (traffic, "avg_speed_kmh", 33.0)],
+    )
+    await pool.execute(
+        "INSERT INTO measurements (time, device_id, metric, part, value) "
+        "SELECT now() - i * interval '1 minute', $1, 'water_level_cm', '', 10 + i FROM generate_series(1, 5) i "
+        "ON CONFLICT DO NOTHING",
+        flood,
+    )
+    await pool.execute("SELECT pg_notify('ioc_registry', 'test')")
+    no_markup = """(root) => [...document.querySelectorAll(`${root} a, ${root} [style*="bold"]`)].length"""
+    texts = "(selector) => [...document.querySelectorAll(selector)].map((t) => t.textContent)"
+
+    async def shows(page: Any, selector: str, text: str) -> None:
+        deadline = time.monotonic() + 15
+        while text not in (seen := await page.evaluate(texts, selector)):
+            assert time.monotonic() < deadline, f"{selector} shows {seen}, not {text!r}"
+            await asyncio.sleep(0.2)
+
+    try:
+        wall = await open_page(live_server.url + "/wall")
+        await wait_live(wall.page)
+        await shows(wall.page, "#traffic-chart .ytick text", "<b>bold</b>")
+        assert await wall.page.evaluate(no_markup, "#traffic-chart") == 0
+        wall.assert_clean()
+
+        page = await open_page(live_server.url + f"/zones/{zone}?range=1h")
+        await wait_live(page.page)
+        await shows(page.page, "#chart-flood .legendtext", "<a href=x>x</a>")
+        assert await page.page.evaluate(no_markup, "#chart-flood .chart-plot") == 0
+        page.assert_clean()
+    finally:
+        await pool.execute("DELETE FROM measurements WHERE device_id = $1", flood)
+        await pool.execute("DELETE FROM alerts WHERE device_id = ANY($1::text[])", [flood, traffic])
+        await pool.execute("DELETE FROM devices WHERE device_id = ANY($1::text[])", [flood, traffic])
+        await pool.execute("DELETE FROM zones WHERE zone_id = $1", zone)
+        await pool.execute("SELECT pg_notify('ioc_registry', 'test')")

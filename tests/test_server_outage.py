@@ -108,15 +108,18 @@ async def test_the_wall_rides_through_a_database_outage(
     token = await login(base, viewers["viewer"], PASSWORD)
     http = httpx.AsyncClient(base_url=base, timeout=10, headers={"Origin": http_origin(base)})
     http.cookies.set(SESSION_COOKIE, token)
-    context = await browser.new_context(viewport={"width": 1920, "height": 1080})
+    contexts = [await browser.new_context(viewport={"width": 1920, "height": 1080}) for _ in range(2)]
     try:
-        resp = await context.request.post(
-            f"{base}/api/v1/auth/login", data={"name": viewers["operator"], "password": PASSWORD}
-        )
-        assert resp.status == 200, await resp.text()
-        page = await context.new_page()
-        await page.goto(base + "/wall")
-        await page.wait_for_selector('#conn[data-state="live"]', timeout=15000)
+        walls = []
+        for context, lang in zip(contexts, ("vi", "en"), strict=True):
+            resp = await context.request.post(
+                f"{base}/api/v1/auth/login", data={"name": viewers["operator"], "password": PASSWORD}
+            )
+            assert resp.status == 200, await resp.text()
+            walls.append(await context.new_page())
+            await walls[-1].goto(f"{base}/wall?lang={lang}")
+            await walls[-1].wait_for_selector('#conn[data-state="live"]', timeout=15000)
+        page, english = walls
 
         async with LiveClient(ws_url, token) as client:
             await client.subscribe("summary", "kind:flood")
@@ -135,13 +138,24 @@ async def test_the_wall_rides_through_a_database_outage(
             # The wall says so, in Vietnamese by default, with the local time it started.
             await page.wait_for_selector('#conn[data-state="database"]', timeout=8000)
             shown = await page.text_content("#conn-text") or ""
-            local = await page.evaluate("(s) => new Date(s).toLocaleTimeString('vi-VN', "
-                                        "{hour: '2-digit', minute: '2-digit', timeZone: 'Asia/Ho_Chi_Minh'})", since)
+            local = await page.evaluate(
+                "(s) => new Date(s).toLocaleTimeString('vi-VN', "
+                "{hour: '2-digit', minute: '2-digit', timeZone: 'Asia/Ho_Chi_Minh'})",
+                since,
+            )
             assert shown.startswith("CSDL gián đoạn từ") and local in shown, (shown, local)
+            await english.wait_for_selector('#conn[data-state="database"]', timeout=8000)
+            shown = await english.text_content("#conn-text") or ""
+            assert shown.startswith("Database unavailable since") and local in shown, (shown, local)
 
             # REST: 503 with Retry-After and a JSON error, never a 500.
-            for path in ("/api/v1/summary", "/api/v1/zones", "/api/v1/devices", "/api/v1/alerts",
-                         "/api/v1/devices/FL-BT-001/readings?metric=water_level_cm"):
+            for path in (
+                "/api/v1/summary",
+                "/api/v1/zones",
+                "/api/v1/devices",
+                "/api/v1/alerts",
+                "/api/v1/devices/FL-BT-001/readings?metric=water_level_cm",
+            ):
                 r = await http.get(path)
                 assert r.status_code == 503, (path, r.status_code, r.text)
                 assert r.headers["retry-after"] == "5" and r.json()["error"]["code"] == "database_unavailable"
@@ -176,6 +190,7 @@ async def test_the_wall_rides_through_a_database_outage(
             ws_back = time.monotonic() - restarted
             await page.wait_for_selector('#conn[data-state="live"]', timeout=RECOVERY_S * 1000)
             assert await page.text_content("#conn-text") == "Trực tiếp"
+            await english.wait_for_selector('#conn[data-state="live"]', timeout=RECOVERY_S * 1000)
 
             async def rest_back() -> float:
                 while (await http.get("/api/v1/summary")).status_code != 200:
@@ -185,8 +200,10 @@ async def test_the_wall_rides_through_a_database_outage(
                 return time.monotonic() - restarted
 
             rest_s = await rest_back()
-            print(f"outage {time.monotonic() - stopped_at:.1f} s; after the restart: websocket all-clear "
-                  f"{ws_back:.1f} s, REST {rest_s:.1f} s; heartbeats during the outage: {beats}")
+            print(
+                f"outage {time.monotonic() - stopped_at:.1f} s; after the restart: websocket all-clear "
+                f"{ws_back:.1f} s, REST {rest_s:.1f} s; heartbeats during the outage: {beats}"
+            )
             # Live again: a change in the database reaches the open socket.
             conn = await asyncpg.connect(outage_stack.database_url)
             try:
@@ -195,13 +212,16 @@ async def test_the_wall_rides_through_a_database_outage(
             finally:
                 await conn.close()
             await client.wait_for(
-                lambda c: any(d["device_id"] == "FL-BT-001" and d["status"] == "offline"
-                              for d in c.states["kind:flood"]["devices"]),
+                lambda c: any(
+                    d["device_id"] == "FL-BT-001" and d["status"] == "offline"
+                    for d in c.states["kind:flood"]["devices"]
+                ),
                 what="a change after the outage",
             )
             assert client.ws.close_code is None
     finally:
-        await context.close()
+        for context in contexts:
+            await context.close()
         await http.aclose()
 
     log = server_log(child)

@@ -125,7 +125,8 @@ function renderIncidents() {
     line: `${a.device_name || a.device_id || ""} · ${shortZone(state.zoneNames.get(a.zone) || a.zone || "")} · ${fmt.hm(a.opened_at)} · ${t(`alert_state.${a.state}`)}`,
   }));
   const now = Date.now();
-  const events = state.events.filter((e) => e.severity !== "info" && fmt.ageS(e.time, now) < 3600).map((e) => ({
+  const windowS = state.summary?.meta?.thresholds?.cameras?.incident_window_s ?? 0; // the server's
+  const events = state.events.filter((e) => e.severity !== "info" && fmt.ageS(e.time, now) < windowS).map((e) => ({
     key: `e${e.id}`, state: ["high", "critical"].includes(e.severity) ? "critical" : "warning",
     mark: t("summary.event"), name: eventLabel(e.type), href: `/devices/${enc(e.device_id)}`,
     line: `${e.device_name || e.device_id} · ${shortZone(state.zoneNames.get(e.zone) || e.zone || "")} · ${fmt.hm(e.time)}`,

@@ -13,7 +13,6 @@ import {
 } from "./common.js";
 
 const ALERTS_SHOWN = 60;        // alert cards kept in the DOM
-const INCIDENT_WINDOW_S = 3600; // a camera event this recent marks the camera on the map and grid
 const FLASH_MS = 12000;
 
 const config = pageConfig();
@@ -25,6 +24,7 @@ const state = {
   byId: new Map(),
   alerts: [],
   events: [],
+  eventsMeta: null,          // the events channel's meta (its incident window)
   seenAlerts: new Set(),
   alertsLoaded: false,
   attentionUntil: 0,
@@ -409,9 +409,10 @@ const sound = {
 
 function recentEvent(cameraId) {
   const now = Date.now();
+  const windowS = state.eventsMeta?.thresholds?.cameras?.incident_window_s ?? 0; // the server's
   for (const e of state.events) {
     if (e.device_id !== cameraId) continue;
-    if (fmt.ageS(e.time, now) > INCIDENT_WINDOW_S) return null;
+    if (fmt.ageS(e.time, now) > windowS) return null;
     return e; // events are newest first
   }
   return null;
@@ -510,6 +511,7 @@ function probeSnapshots(cameraIds) {
 
 function onEvents(data, msg) {
   state.events = data.events || [];
+  state.eventsMeta = data.meta;
   const items = msg.type === "snapshot" ? [...state.events].reverse() : msg.data.events || [];
   for (const e of items) {
     if (e.snapshot_url) {
