@@ -189,8 +189,11 @@ async def test_unknown_kinds_and_shapes_are_unknown_topics(
     items = await svc.decode_all([raw(t, b'{"ts": 1, "metrics": {}}') for t in topics], rate_limit=False)
     assert [it.reason for it in items] == [Reason.UNKNOWN_TOPIC] * 3
     await svc.commit(slot, items)
-    got = await pool.fetch("SELECT topic, reason FROM quarantine WHERE topic = ANY($1::text[])", topics)
+    got = await pool.fetch("SELECT topic, reason, device_id FROM quarantine WHERE topic = ANY($1::text[])", topics)
     assert sorted((r["topic"], r["reason"]) for r in got) == sorted((t, "unknown_topic") for t in topics)
+    # A device's own canonical tree names it: its unknown topics are charged to its budget, and shown with it.
+    charged = {r["topic"]: r["device_id"] for r in got}
+    assert [charged[t] for t in topics] == [device, device, None]
 
 
 async def test_a_decoder_bug_is_quarantined_and_counted(
