@@ -112,6 +112,16 @@ def test_the_budget_keeps_samples_per_device_reason_and_window() -> None:
     assert QuarantinePolicy(window_s=60).window(t0 + 59.9) == t0
 
 
+def test_the_budget_caps_the_samples_of_the_whole_fleet_per_window() -> None:
+    """Many broken devices at once (a vendor's firmware): at most total_samples rows per window in all."""
+    budget = QuarantineBudget(QuarantinePolicy(samples=2, window_s=60, total_samples=5))
+    t0 = 1_800_000_000.0
+    kept = [budget.keep(f"D{i}", Reason.BAD_SCHEMA, t0) for i in range(10)]
+    assert kept == [True] * 5 + [False] * 5
+    assert budget.keep("D9", Reason.BAD_SCHEMA, t0 + 60)  # a new window, a new total
+    assert [budget.keep(f"E{i}", Reason.BAD_SCHEMA, t0 + 1) for i in range(5)] == [True] * 4 + [False]
+
+
 def test_the_budget_stays_bounded_in_memory() -> None:
     budget = QuarantineBudget(QuarantinePolicy(samples=1, window_s=60), max_keys=100)
     t0 = 1_800_000_000.0
