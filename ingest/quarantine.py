@@ -2,9 +2,11 @@
 
 Per (device, reason) and window of ``IOC_INGEST_QUARANTINE_WINDOW_S`` seconds, the first
 ``IOC_INGEST_QUARANTINE_SAMPLES`` messages become ``quarantine`` rows (payload cut to
-``IOC_INGEST_QUARANTINE_SAMPLE_BYTES``, topic to TOPIC_CHARS); later ones add to one
-``quarantine_overflow`` row (count, bytes, first and last time). The bytes one device can add to the
-database per window are thereby bounded whatever it sends (docs/devices.md, "Bad messages").
+``IOC_INGEST_QUARANTINE_SAMPLE_BYTES``, topic to TOPIC_CHARS), and at most
+``IOC_INGEST_QUARANTINE_TOTAL_SAMPLES`` rows per window in all (many broken devices at once); later ones
+add to one ``quarantine_overflow`` row (count, bytes, first and last time). The bytes a device, or the
+whole fleet, can add to the database per window are thereby bounded whatever it sends (docs/devices.md,
+"Quarantine budget").
 """
 
 from __future__ import annotations
@@ -26,8 +28,9 @@ class QuarantinePolicy:
     """How much of a device's bad traffic is kept: samples per (device, reason) and window, and their size."""
 
     samples: int = 10
-    window_s: int = 60
+    window_s: int = 3600
     sample_bytes: int = 2048
+    total_samples: int = 1000
 
     @classmethod
     def from_settings(cls, settings: Settings) -> QuarantinePolicy:
@@ -36,6 +39,7 @@ class QuarantinePolicy:
             settings.ingest_quarantine_samples,
             settings.ingest_quarantine_window_s,
             settings.ingest_quarantine_sample_bytes,
+            settings.ingest_quarantine_total_samples,
         )
 
     def window(self, received_at: float) -> float:
@@ -50,6 +54,8 @@ class QuarantineBudget:
         self.policy = policy
         self.max_keys = max_keys
         self._kept: dict[tuple[str, Reason], tuple[float, int]] = {}  # key -> (window start, samples kept)
+        self._window = float("-inf")  # the newest window seen, and the samples kept in it for every key
+        self._total = 0
 
     def __len__(self) -> int:
         return len(self._kept)
@@ -60,11 +66,14 @@ class QuarantineBudget:
         key = (device_id or NO_DEVICE, reason)
         seen = self._kept.get(key)
         kept = seen[1] if seen is not None and seen[0] == window else 0
-        if kept >= self.policy.samples:
+        if window > self._window:
+            self._window, self._total = window, 0
+        if kept >= self.policy.samples or self._total >= self.policy.total_samples:
             return False
         if seen is None and len(self._kept) >= self.max_keys:
             self._forget(window)
         self._kept[key] = (window, kept + 1)
+        self._total += 1  # a replayed (older) window counts against the newest: conservative
         return True
 
     def _forget(self, window: float) -> None:

@@ -23,7 +23,7 @@ import asyncpg
 
 from ingest import metrics
 from ingest.bridge import Bridge
-from ingest.decoders import SUBSCRIPTIONS, Limits, decode, route
+from ingest.decoders import SUBSCRIPTIONS, Limits, decode, route, topic_device
 from ingest.quarantine import QuarantineBudget, QuarantinePolicy
 from ingest.ratelimit import RateLimiter
 from ingest.rollups import apply_retention, refresh
@@ -232,6 +232,8 @@ class IngestService:
                 assert device is not None
                 items.append(Item(m, records, received, device.kind, device_id=device_id))
             except PayloadError as exc:
+                if device_id is None and exc.reason is Reason.UNKNOWN_TOPIC:
+                    device_id = topic_device(m.topic)
                 items.append(self.rejected(m, received, exc.reason, exc.detail, device_id))
             except Exception as exc:  # a decoder bug must not stop the stream: quarantine and log it
                 logger.exception("decoder failed on topic %s", m.topic)

@@ -74,10 +74,12 @@ class Settings(BaseSettings):
     ingest_past_window_s: int = Field(7 * 86400, ge=60)
     ingest_rate_limit_per_s: float = Field(20.0, gt=0)
     ingest_rate_burst: int = Field(200, ge=1)
-    # Quarantine budget per device and reason: this many rows per window, each payload cut to sample bytes;
-    # the rest are only counted (quarantine_overflow), so a hostile device cannot fill the disk.
+    # Quarantine budget per device and reason: this many rows per window (and a total per window for the
+    # whole fleet), each payload cut to sample bytes; the rest are only counted (quarantine_overflow), so no
+    # device, nor many at once, can fill the disk.
     ingest_quarantine_samples: int = Field(10, ge=0, le=10_000)
-    ingest_quarantine_window_s: int = Field(60, ge=1, le=86_400)
+    ingest_quarantine_total_samples: int = Field(1000, ge=0, le=1_000_000)
+    ingest_quarantine_window_s: int = Field(3600, ge=1, le=86_400)
     ingest_quarantine_sample_bytes: int = Field(2048, ge=0, le=1024 * 1024)
     ingest_spool_dir: Path | None = None
     ingest_spool_max_bytes: int = Field(1024**3, ge=1024 * 1024)

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from paho.mqtt.client import topic_matches_sub
 
-from ingest.decoders import FORMATS, SUBSCRIPTIONS, Limits, decode, route
+from ingest.decoders import FORMATS, SUBSCRIPTIONS, Limits, decode, route, topic_device
 from ingest.decoders.parsing import DEFAULT_LIMITS
 from ingest.validation import DeviceInfo, validate
 from ioc.errors import PayloadError
@@ -495,6 +495,22 @@ def test_every_topic_a_device_may_publish_reaches_the_ingest(topic: str) -> None
         route(topic, KINDS)
     except PayloadError as exc:
         assert exc.reason == "unknown_topic"
+
+
+@pytest.mark.parametrize(
+    ("topic", "device_id"),
+    [
+        ("ioc/v1/flood/FL-1/rumours", "FL-1"),
+        ("ioc/v1/submarine/FL-1/telemetry", "FL-1"),
+        ("ioc/v1/flood/FL-1/telemetry/x", "FL-1"),
+        ("ioc/v1/flood/FL 1/rumours", None),
+        ("ioc/v1/flood/FL-1", None),
+        ("ioc/v2/flood/FL-1/telemetry", None),
+        ("legacy/flood/FL-1/x", None),
+    ],
+)
+def test_unknown_topics_in_a_device_tree_name_the_device(topic: str, device_id: str | None) -> None:
+    assert topic_device(topic) == device_id
 
 
 def test_route_refuses_kinds_it_does_not_know() -> None:

@@ -10,13 +10,14 @@ import asyncio
 import logging
 import os
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import asyncpg
 import paho.mqtt.client as mqtt
 import pytest
+from auth_fixtures import people_fixture, signed_in  # noqa: F401 (a fixture, requested as people)
 from conftest import Broker, register_devices
 from paho.mqtt.enums import CallbackAPIVersion
 from prometheus_client import REGISTRY
@@ -28,6 +29,8 @@ from ingest.spool import RawMessage
 from ioc.reasons import Reason
 from ioc.records import Event
 from ioc.settings import Settings
+from ioc.stack import free_port
+from ioc.up import wait_http
 
 logger = logging.getLogger(__name__)
 
@@ -112,6 +115,16 @@ def test_the_budget_keeps_samples_per_device_reason_and_window() -> None:
     assert QuarantinePolicy(window_s=60).window(t0 + 59.9) == t0
 
 
+def test_the_budget_caps_the_samples_of_the_whole_fleet_per_window() -> None:
+    """Many broken devices at once (a vendor's firmware): at most total_samples rows per window in all."""
+    budget = QuarantineBudget(QuarantinePolicy(samples=2, window_s=60, total_samples=5))
+    t0 = 1_800_000_000.0
+    kept = [budget.keep(f"D{i}", Reason.BAD_SCHEMA, t0) for i in range(10)]
+    assert kept == [True] * 5 + [False] * 5
+    assert budget.keep("D9", Reason.BAD_SCHEMA, t0 + 60)  # a new window, a new total
+    assert [budget.keep(f"E{i}", Reason.BAD_SCHEMA, t0 + 1) for i in range(5)] == [True] * 4 + [False]
+
+
 def test_the_budget_stays_bounded_in_memory() -> None:
     budget = QuarantineBudget(QuarantinePolicy(samples=1, window_s=60), max_keys=100)
     t0 = 1_800_000_000.0
@@ -189,8 +202,11 @@ async def test_unknown_kinds_and_shapes_are_unknown_topics(
     items = await svc.decode_all([raw(t, b'{"ts": 1, "metrics": {}}') for t in topics], rate_limit=False)
     assert [it.reason for it in items] == [Reason.UNKNOWN_TOPIC] * 3
     await svc.commit(slot, items)
-    got = await pool.fetch("SELECT topic, reason FROM quarantine WHERE topic = ANY($1::text[])", topics)
+    got = await pool.fetch("SELECT topic, reason, device_id FROM quarantine WHERE topic = ANY($1::text[])", topics)
     assert sorted((r["topic"], r["reason"]) for r in got) == sorted((t, "unknown_topic") for t in topics)
+    # A device's own canonical tree names it: its unknown topics are charged to its budget, and shown with it.
+    charged = {r["topic"]: r["device_id"] for r in got}
+    assert [charged[t] for t in topics] == [device, device, None]
 
 
 async def test_a_decoder_bug_is_quarantined_and_counted(
@@ -238,3 +254,38 @@ async def test_a_row_the_database_refuses_is_quarantined(
     assert await pool.fetchval("SELECT count(*) FROM events WHERE device_id = $1", good) == 1
     row = await pool.fetchrow("SELECT reason, detail FROM quarantine WHERE device_id = $1", bad)
     assert row["reason"] == "db_rejected" and row["detail"]
+
+
+@pytest.fixture(scope="module")
+def api(run_ioc) -> Iterator[str]:  # type: ignore[no-untyped-def]
+    """An API server for this module's admin reads, stopped at its end."""
+    port = free_port()
+    child = run_ioc("serve-quarantine", "serve", "--port", str(port))
+    base = f"http://127.0.0.1:{port}"
+    wait_http(f"{base}/api/v1/health", 30, child)
+    yield base
+    child.stop()
+
+
+async def test_admins_read_samples_and_counts(
+    service: tuple[IngestService, Slot], pool: asyncpg.Pool, api: str, people: dict[str, str]
+) -> None:
+    """GET /api/v1/quarantine shows the kept samples with the size received, and the counts past the budget."""
+    svc, slot = service
+    device = "T-QAPI-1"
+    await register_devices(pool, (device, "flood", "canonical"))
+    payload = b"{" + b"x" * 5000  # not JSON, and longer than a sample
+    items = await svc.decode_all(
+        [raw(f"ioc/v1/flood/{device}/telemetry", payload) for _ in range(15)], rate_limit=False
+    )
+    await svc.commit(slot, items)
+    async with signed_in(api, people["admin"]) as admin:
+        body = (await admin.get("/api/v1/quarantine", params={"reason": "bad_json", "limit": 1000})).json()
+    samples = [i for i in body["items"] if i["device_id"] == device]
+    counts = [o for o in body["overflow"] if o["device_id"] == device]
+    policy = svc.quarantine.policy
+    assert len(samples) == policy.samples
+    assert all(s["size"] == len(payload) and s["truncated"] for s in samples)
+    assert [(c["reason"], c["messages"], c["bytes"]) for c in counts] == [
+        ("bad_json", 15 - policy.samples, (15 - policy.samples) * len(payload))
+    ]

@@ -32,6 +32,7 @@ __all__ = [
     "Route",
     "decode",
     "route",
+    "topic_device",
 ]
 
 logger = logging.getLogger(__name__)
@@ -79,6 +80,7 @@ class Route:
 FORMATS: tuple[TopicFormat, ...] = (canonical, legacy_flood, trafficx, camx, fiware)
 SUBSCRIPTIONS: tuple[str, ...] = tuple(fmt.TOPIC_FILTER for fmt in FORMATS)
 
+_CANONICAL_HEAD = canonical.TOPIC_FILTER.partition("+")[0]
 # The literal head of each filter lets route() skip formats with one startswith().
 _TABLE: tuple[tuple[str, TopicFormat, Callable[[re.Match[str]], DecoderModule | None] | None], ...] = tuple(
     (fmt.TOPIC_FILTER.partition("+")[0], fmt, getattr(fmt, "decoder_for", None)) for fmt in FORMATS
@@ -110,6 +112,15 @@ def route(topic: str, kinds: Container[str] | None = None) -> Route:
         assert channel is not None
         return Route(decoder, device_id, kind, channel)
     raise PayloadError(Reason.UNKNOWN_TOPIC, f"no decoder for topic {show(topic)}")
+
+
+def topic_device(topic: str) -> str | None:
+    """The device a canonical-looking topic names even when no decoder owns it (a device's own tree,
+    ``ioc/v1/{kind}/{id}/...``), so its unknown_topic messages are charged to it; None otherwise."""
+    parts = topic.split("/", 4)
+    if len(parts) < 5 or f"{parts[0]}/{parts[1]}/" != _CANONICAL_HEAD:
+        return None
+    return parts[3] if DEVICE_ID_RE.fullmatch(parts[3]) else None
 
 
 def decode(route: Route, payload: bytes, received_at: datetime, limits: Limits = DEFAULT_LIMITS) -> list[Record]:
