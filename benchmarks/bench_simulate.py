@@ -91,8 +91,12 @@ def bench_backfill(days: float) -> None:
         started = time.monotonic()
         jobs = plan(settings, stack.database_url, fleet, days)
         horizon = max(j.end for j in jobs) - FIRST_WAIT
-        first = run([j for j in jobs if j.end > horizon], bar=Bar("last 26 h"))
-        rest = run([j for j in jobs if j.end <= horizon], bar=Bar("older days"))
+        bar = Bar("last 26 h")
+        first = run([j for j in jobs if j.end > horizon], bar=bar)
+        bar.finish(f"{first.rows:,} readings")
+        bar = Bar("older days")
+        rest = run([j for j in jobs if j.end <= horizon], bar=bar)
+        bar.finish(f"{rest.rows:,} readings")
         total = time.monotonic() - started
     finally:
         stack.stop()  # the database's CPU time is counted once its processes have ended
