@@ -1,0 +1,320 @@
+"""Simulated history: stored exactly as the ingest stores live data, read by the real API, quiet for alerts.
+
+The real-stack tests fill about a day (FILLED_DAYS) into a database of their own, on the session's
+PostgreSQL+TimescaleDB, then read it through a real ``ioc serve``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+import pytest
+from auth_fixtures import create_people, signed_in
+
+from dashboards.alerts.engine import AlertEngine
+from dashboards.alerts.rules import RuleBook
+from ingest.decoders import decode, route
+from ioc.db import create_pool, init_connection, migrate
+from ioc.fleet import Fleet, load_fleet
+from ioc.records import Event, Measurement
+from ioc.registry import import_fleet
+from ioc.settings import REPO_ROOT, Settings
+from ioc.stack import free_port
+from ioc.up import wait_http
+from simulators import formats
+from simulators.backfill import SPAN_S, Job, backfill, simulate, spans
+from simulators.faults import FaultSpec
+from simulators.runner import Message, Simulation
+
+FILLED_DAYS = 1.1  # the readings' 24 hours plus "the same time yesterday", kept short for the suite
+NOW = datetime.now(UTC)
+SEED = 3
+
+
+@pytest.fixture(scope="module")
+def fleet() -> Fleet:
+    return load_fleet(REPO_ROOT / "simulators" / "fleets" / "hcmc.yaml")
+
+
+# ---------------------------------------------------------------- pure: the simulator's side
+
+
+def test_stored_rows_are_what_the_ingest_decodes_from_the_same_messages(fleet: Fleet) -> None:
+    start = datetime(2025, 10, 14, 8, tzinfo=UTC)
+    live = Simulation(fleet, seed=11, speed=1, start=start, scenario="storm")
+    history = Simulation(fleet, seed=11, speed=1, start=start, scenario="storm", encode=False)
+    specs = {d.device_id: d for d in fleet.devices}
+    decoded: dict[tuple[object, ...], tuple[object, ...]] = {}
+    for m in live.messages(3 * 3600):
+        if m.channel in ("telemetry", "event"):
+            for r in decode(route(m.topic), m.payload, m.wall_time + timedelta(seconds=1)):
+                if isinstance(r, Measurement):
+                    decoded[(r.time, r.device_id, r.metric, r.part)] = (r.value, r.seq)
+                elif isinstance(r, Event):
+                    decoded[(r.time, r.device_id, r.type)] = (r.severity, r.confidence, r.attrs)
+    stored: dict[tuple[object, ...], tuple[object, ...]] = {}
+    for m in history.messages(3 * 3600):
+        if m.reading is not None:
+            when, seq, values = formats.stored_reading(specs[m.device_id], m.reading)
+            stored.update({(when, m.device_id, k, p): (v, seq) for k, p, v in values})
+        if m.event is not None:
+            when, kind, severity, confidence, attrs = formats.stored_event(specs[m.device_id], m.event)
+            stored[(when, m.device_id, kind)] = (severity, confidence, attrs)
+    assert len(decoded) > 70_000 and sum(len(k) == 3 for k in decoded) > 10
+    assert stored.keys() == decoded.keys()
+    for key, value in decoded.items():
+        if len(key) == 4:
+            assert stored[key][0] == pytest.approx(value[0], rel=1e-12, abs=1e-12) and stored[key][1] == value[1]
+        else:
+            assert stored[key] == value, key
+    assert {d.format for d in fleet.devices} == {"canonical", "senml", "legacy_flood", "trafficx", "fiware", "camx"}
+
+
+def test_the_live_run_continues_the_history_without_a_jump(fleet: Fleet) -> None:
+    now = datetime(2025, 10, 20, 12, 3, 21, tzinfo=UTC)  # a storm: streets under 20 cm of water
+    history = Simulation(fleet, seed=5, speed=1, start=now - timedelta(days=1), encode=False)
+    last: dict[str, Message] = {}
+    for m in history.advance(now):
+        if m.reading is not None:
+            last[m.device_id] = m
+    live = Simulation(fleet, seed=5, speed=60, start=now, encode=False)
+    messages = list(live.advance(now + timedelta(seconds=1)))  # both states now stand at the same step
+    # The streets hold the same water, whenever each run started.
+    depths_h, depths_l = history.flood_depths(), live.flood_depths()
+    assert max(depths_h.values()) > 15
+    assert all(abs(depths_h[d] - depths_l[d]) < 0.01 for d in depths_h)
+    first: dict[str, Message] = {}
+    for m in messages + list(live.advance(now + timedelta(minutes=2))):
+        if m.reading is not None:
+            first.setdefault(m.device_id, m)
+    assert first.keys() == last.keys() == {d.device_id for d in fleet.devices}
+    for device_id, m in first.items():
+        before = last[device_id]
+        # Same cadence: the live run's first report is the one the history had next.
+        assert m.model_time - before.model_time == timedelta(seconds=60), device_id
+        assert m.reading.metrics.get("battery_pct") == before.reading.metrics.get("battery_pct")
+        if "water_level_cm" in m.reading.metrics:
+            assert abs(m.reading.metrics["water_level_cm"] - before.reading.metrics["water_level_cm"]) < 3
+
+
+def test_spans_have_fixed_edges_newest_first() -> None:
+    start = datetime(2026, 11, 25, 14, 10, 5, tzinfo=UTC)
+    end = datetime(2026, 11, 26, 3, 0, tzinfo=UTC)
+    cut = spans(start, end)
+    assert cut[0] == (datetime(2026, 11, 26, 0, tzinfo=UTC), end)
+    assert cut[-1] == (start, datetime(2026, 11, 25, 18, tzinfo=UTC))
+    assert all(a.timestamp() % SPAN_S == 0 for a, _ in cut[:-1]) and all(b > a for a, b in cut)
+    assert [b for _, b in cut[1:]] == [a for a, _ in cut[:-1]]
+
+
+def test_faults_leave_gaps_and_skewed_readings_but_never_two_rows_for_one_key(fleet: Fleet) -> None:
+    start = datetime(2025, 10, 21, 6, tzinfo=UTC)
+    faults = FaultSpec.parse("drop=0.01,clock_skew=0.02,malformed=0.01")
+    job = Job("", fleet, 1, faults, start, start + timedelta(hours=6), True, 300, 7 * 86400)
+    clean, none_lost = simulate(replace(job, faults=FaultSpec()))
+    faulty, lost = simulate(job)
+    assert none_lost == 0 and lost > 100
+    assert len(faulty.measurements) < len(clean.measurements)
+    keys = [(t, d, m, p) for t, d, m, p, _, _ in faulty.measurements]
+    assert len(keys) == len(set(keys))
+    assert all(start <= t < job.end for t, *_ in keys)
+    assert {"online"} == {s for _, s, _ in clean.status.values()}
+    # Rollups count every kept reading once.
+    assert sum(r[4] for r in faulty.rollups) == len(faulty.measurements)
+
+
+# ---------------------------------------------------------------- the real stack
+
+
+@pytest.fixture(scope="module")
+def history_url(database_url: str, fleet: Fleet) -> Iterator[str]:
+    """A database of its own on the session's cluster, migrated, with the demo fleet."""
+    name = f"ioc_history_{uuid.uuid4().hex[:8]}"
+
+    async def admin(sql: str) -> None:
+        conn = await asyncpg.connect(database_url)
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    asyncio.run(admin(f"CREATE DATABASE {name}"))
+    parts = urlsplit(database_url)
+    url = urlunsplit(parts._replace(path=f"/{name}"))
+    migrate(url)
+
+    async def load() -> None:
+        conn = await asyncpg.connect(url)
+        try:
+            await init_connection(conn)
+            await import_fleet(conn, fleet)
+        finally:
+            await conn.close()
+
+    asyncio.run(load())
+    yield url
+    asyncio.run(admin(f"DROP DATABASE {name} WITH (FORCE)"))
+
+
+@pytest.fixture(scope="module")
+def filled(history_url: str, fleet: Fleet) -> object:
+    """FILLED_DAYS of history before NOW, without device faults (a chart of it has no gap)."""
+    result = backfill(
+        Settings(environment="test"), history_url, fleet, FILLED_DAYS, seed=SEED, faults=FaultSpec(), now=NOW
+    )
+    assert result.spans >= 5 and result.rows > 500_000 and result.events > 20
+    return result
+
+
+@pytest.fixture(scope="module")
+async def hpool(history_url: str, filled: object) -> AsyncIterator[asyncpg.Pool]:
+    p = await create_pool(history_url, max_size=3)
+    yield p
+    await p.close()
+
+
+@pytest.fixture(scope="module")
+def api(run_ioc, history_url: str, filled: object) -> Iterator[str]:  # type: ignore[no-untyped-def]
+    """A real ``ioc serve`` on the history database, started once the history is stored."""
+    port = free_port()
+    child = run_ioc("serve-history", "serve", "--port", str(port), env={"IOC_DATABASE_URL": history_url})
+    base = f"http://127.0.0.1:{port}"
+    wait_http(f"{base}/api/v1/health", 30, child)
+    yield base
+    child.stop()
+
+
+@pytest.fixture(scope="module")
+async def admin_name(hpool: asyncpg.Pool) -> str:
+    return (await create_people(hpool, "hist"))["admin"]
+
+
+async def test_readings_fill_the_last_24_hours_minute_by_minute(api: str, admin_name: str, fleet: Fleet) -> None:
+    flood = next(d for d in fleet.devices if d.kind == "flood" and d.format == "legacy_flood")
+    lanes = next(d for d in fleet.devices if d.format == "trafficx")
+    end = NOW.replace(second=0, microsecond=0)
+    window = {"from": (end - timedelta(hours=24)).isoformat(), "to": end.isoformat(), "bucket": "1m"}
+    async with signed_in(api, admin_name) as client:
+        for device, metric, part in ((flood, "water_level_cm", ""), (lanes, "avg_speed_kmh", "lane:1")):
+            params = {**window, "metric": metric, "part": part}
+            resp = await client.get(f"/api/v1/devices/{device.device_id}/readings", params=params)
+            assert resp.status_code == 200, resp.text
+            points = resp.json()["points"]
+            assert len(points) == 24 * 60, (device.device_id, len(points))
+            assert all(p["count"] == 1 and p["avg"] is not None for p in points)
+
+
+async def test_the_summary_compares_with_yesterday(api: str, admin_name: str) -> None:
+    async with signed_in(api, admin_name) as client:
+        yesterday = (await client.get("/api/v1/summary")).json()["yesterday"]
+    for figure in ("max_level_cm", "mean_speed_kmh", "flow_veh_h"):
+        assert isinstance(yesterday[figure], int | float), yesterday
+
+
+async def test_history_is_stored_as_the_ingest_leaves_it(hpool: asyncpg.Pool) -> None:
+    start = NOW - timedelta(days=FILLED_DAYS)
+    # Rollups are what ingest.rollups.refresh computes from the raw rows, and nothing waits to be recomputed.
+    differ = await hpool.fetchval(
+        """
+        WITH raw AS (
+          SELECT date_trunc('minute', time) AS bucket, device_id, metric, part,
+                 count(*)::int AS count, sum(value) AS sum, min(value) AS min, max(value) AS max
+          FROM measurements WHERE time >= $1 AND time < $2 GROUP BY 1, 2, 3, 4)
+        SELECT (SELECT count(*) FROM (SELECT * FROM raw EXCEPT SELECT bucket, device_id, metric, part, count,
+                                              sum, min, max FROM rollups_1m) a)
+             + (SELECT count(*) FROM (SELECT bucket, device_id, metric, part, count, sum, min, max
+                                      FROM rollups_1m EXCEPT SELECT * FROM raw) b)
+        """,
+        start,
+        NOW,
+    )
+    assert differ == 0
+    assert await hpool.fetchval("SELECT count(*) FROM rollup_dirty") == 0
+    # Latest values are the newest reading of every key; every device was heard at the end of the history.
+    stale = await hpool.fetchval(
+        """
+        SELECT count(*) FROM latest_values l
+        WHERE l.time <> (SELECT max(time) FROM measurements m
+                         WHERE m.device_id = l.device_id AND m.metric = l.metric AND m.part = l.part)
+        """
+    )
+    assert stale == 0 and await hpool.fetchval("SELECT count(*) FROM latest_values") > 400
+    assert (
+        await hpool.fetchval(
+            "SELECT count(*) FROM devices WHERE status <> 'online' OR last_seen < $1", NOW - timedelta(minutes=2)
+        )
+        == 0
+    )
+
+
+async def test_history_opens_no_alerts(hpool: asyncpg.Pool, history_url: str) -> None:
+    rules = RuleBook(Settings(environment="test").alert_rules_file)
+    rules.refresh()
+    incident = next(r for r in rules.current.rules if r.id == "camera_incident")
+    window = timedelta(seconds=incident.window_s)
+    old = await hpool.fetchval(
+        "SELECT count(*) FROM events WHERE time < $1 AND type = ANY($2::text[]) AND confidence >= $3",
+        NOW - window,
+        list(incident.event_types),
+        incident.min_confidence,
+    )
+    assert old >= 5, "the history holds incidents that would alert if they were current"
+    engine = AlertEngine(hpool, history_url, Settings(environment="test"))
+    for _ in range(2):
+        await engine.evaluate()
+    alerts = await hpool.fetch("SELECT rule, device_id FROM alerts")
+    recent = {
+        r["device_id"]
+        for r in await hpool.fetch(
+            "SELECT DISTINCT device_id FROM events WHERE time > now() - $1::interval AND type = ANY($2::text[])",
+            window,
+            list(incident.event_types),
+        )
+    }
+    # Only what is happening now may alert: incidents of the last minutes (the present), nothing older.
+    assert {a["device_id"] for a in alerts if a["rule"] == "camera_incident"} <= recent
+    assert {a["rule"] for a in alerts} <= {"camera_incident", "flood_rise"}, alerts
+
+
+async def test_a_second_run_adds_nothing_and_a_later_one_fills_only_the_gap(
+    hpool: asyncpg.Pool, history_url: str, fleet: Fleet
+) -> None:
+    before = await hpool.fetchval("SELECT count(*) FROM measurements")
+    settings = Settings(environment="test")
+    again = await asyncio.to_thread(
+        backfill, settings, history_url, fleet, FILLED_DAYS, seed=SEED, faults=FaultSpec(), now=NOW
+    )
+    assert again.spans == 0 and await hpool.fetchval("SELECT count(*) FROM measurements") == before
+    later_now = NOW + timedelta(minutes=5)
+    later = await asyncio.to_thread(
+        backfill, settings, history_url, fleet, FILLED_DAYS, seed=SEED, faults=FaultSpec(), now=later_now
+    )
+    assert later.spans == 1 and 0 < later.rows < 6 * 600
+    assert await hpool.fetchval("SELECT count(*) FROM measurements WHERE time >= $1", NOW) == later.rows
+
+
+async def test_simulate_backfill_adds_older_days(
+    history_url: str, app_env: dict[str, str], hpool: asyncpg.Pool
+) -> None:
+    oldest = await hpool.fetchval("SELECT min(time) FROM measurements")
+    env = {**app_env, "IOC_DATABASE_URL": history_url}
+    proc = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "ioc.cli", "simulate", "--backfill", f"{FILLED_DAYS + 0.1:.2f}", "--seed", str(SEED)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "history:" in proc.stderr and "readings" in proc.stderr, proc.stderr
+    older = await hpool.fetchval("SELECT min(time) FROM measurements")
+    assert oldest - timedelta(hours=2.5) < older < oldest - timedelta(hours=2)
