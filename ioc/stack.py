@@ -113,6 +113,11 @@ class Child:
             self.log.close()
 
 
+def _private_opener(path: str, flags: int) -> int:
+    """``open`` opener creating files readable by their owner only."""
+    return os.open(path, flags, 0o600)
+
+
 def spawn(
     name: str,
     argv: Sequence[str],
@@ -125,7 +130,8 @@ def spawn(
 ) -> Child:
     """Start ``argv`` with output to ``log_path`` (or inherited), dying with this process."""
     # Logs are private: they name devices, users and addresses.
-    log = os.fdopen(os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600), "ab") if log_path else None
+    # Private (0600) from creation; opened by name so ``log.name`` stays the path callers show.
+    log = open(log_path, "ab", opener=_private_opener) if log_path else None  # noqa: SIM115 - owned by the Child
     proc = subprocess.Popen(  # noqa: S603 - argv is built here, never from user strings
         list(argv),
         stdout=log,
