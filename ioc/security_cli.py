@@ -147,6 +147,7 @@ def _devices_credentials_file(args: argparse.Namespace, settings: Settings) -> i
     files, reloaded = _run(settings, work)
     print(
         f"password_file {files.password_file}\nacl_file {files.acl_file}\n"
+        f"include_dir {directory / provisioning.GUARD_CONF.parent}  (the ioc_guard plugin; needs ioc's broker build)\n"
         f"service secrets in {directory / provisioning.SECRETS_DIR} (mode 0600)"
     )
     _report_reload(directory, reloaded)

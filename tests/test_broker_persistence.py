@@ -4,6 +4,7 @@ for it instead of being answered "no matching subscribers" and discarded."""
 
 from __future__ import annotations
 
+import logging
 import queue
 import time
 import uuid
@@ -15,6 +16,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from ioc.errors import StackError
 from ioc.stack import MOSQUITTO_LIBDIR, EmbeddedMosquitto, free_port
 
 SHARE = "$share/ioc-ingest/restart/+"
@@ -73,6 +75,21 @@ def test_we_run_ioc_mosquitto_build() -> None:
     binary = broker.find_binary()
     assert binary == Path("/usr/local/sbin/mosquitto"), "the stack prefers ioc's build (make setup)"
     assert (MOSQUITTO_LIBDIR / "BUILD").is_file() and (MOSQUITTO_LIBDIR / "ioc_guard.so").is_file()
+
+
+def test_missing_plugin_is_refused_and_an_unpatched_broker_warned(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    with pytest.raises(StackError, match="plugin /nonexistent/ioc_guard.so is missing"):
+        EmbeddedMosquitto(tmp_path, free_port(), extra=["plugin /nonexistent/ioc_guard.so"]).start()
+    debian = Path("/usr/sbin/mosquitto")
+    if not debian.exists():
+        pytest.fail("Debian's mosquitto package (make setup installs it for its clients) is missing")
+    broker = EmbeddedMosquitto(tmp_path, free_port(), binary=debian)
+    with caplog.at_level(logging.WARNING, logger="ioc.stack"):
+        broker.start()
+    broker.stop()
+    assert "is not ioc's Mosquitto build" in caplog.text
 
 
 @pytest.mark.parametrize("restarts", [1, 2])

