@@ -89,7 +89,8 @@ events = Table(
 )
 
 # Refused device messages, a sample of each device's (see ingest.quarantine): the payload holds at most
-# IOC_INGEST_QUARANTINE_SAMPLE_BYTES of the payload_bytes received (NULL on rows older than the budget: all).
+# IOC_INGEST_QUARANTINE_SAMPLE_BYTES of the payload_bytes received (NULL on rows written before the budget
+# existed, whose payload is whole).
 quarantine = Table(
     "quarantine",
     metadata,

@@ -68,3 +68,24 @@ async def test_retention_drops_old_raw_rows_and_old_rollups_only(pool: asyncpg.P
     rolled = await pool.fetch("SELECT bucket FROM rollups_1m WHERE device_id = 'T-RET-1'")
     assert [r["time"] for r in raw] == [recent]
     assert [r["bucket"] for r in rolled] == [old]  # rollups outlive raw rows
+
+
+async def test_retention_drops_old_quarantine_samples_and_counts(pool: asyncpg.Pool) -> None:
+    old, recent = (datetime.now(UTC) - timedelta(days=d) for d in (40, 1))
+    for at in (old, recent):
+        await pool.execute(
+            "INSERT INTO quarantine (received_at, topic, payload, reason, device_id) "
+            "VALUES ($1, 'ioc/v1/flood/T-RET-Q/telemetry', 'x', 'bad_json', 'T-RET-Q')",
+            at,
+        )
+        await pool.execute(
+            "INSERT INTO quarantine_overflow (device_id, reason, window_start, messages, bytes, first_at, last_at, "
+            "last_topic) VALUES ('T-RET-Q', 'bad_json', $1, 5, 5, $1, $1, 'ioc/v1/flood/T-RET-Q/telemetry')",
+            at,
+        )
+    async with pool.acquire() as conn:
+        await apply_retention(conn, raw_days=30, rollup_days=5 * 365)
+    kept = await pool.fetch("SELECT received_at FROM quarantine WHERE device_id = 'T-RET-Q'")
+    counted = await pool.fetch("SELECT last_at FROM quarantine_overflow WHERE device_id = 'T-RET-Q'")
+    assert [r["received_at"] for r in kept] == [recent]
+    assert [r["last_at"] for r in counted] == [recent]
