@@ -11,6 +11,7 @@ import subprocess
 import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit, urlunsplit
@@ -30,7 +31,7 @@ from ioc.settings import REPO_ROOT, Settings
 from ioc.stack import free_port
 from ioc.up import wait_http
 from simulators import formats
-from simulators.backfill import SPAN_S, Job, backfill, simulate, spans
+from simulators.backfill import SPAN_S, Job, backfill, backfill_if_empty, simulate, spans
 from simulators.faults import FaultSpec
 from simulators.runner import Message, Simulation
 
@@ -134,9 +135,9 @@ def test_faults_leave_gaps_and_skewed_readings_but_never_two_rows_for_one_key(fl
 # ---------------------------------------------------------------- the real stack
 
 
-@pytest.fixture(scope="module")
-def history_url(database_url: str, fleet: Fleet) -> Iterator[str]:
-    """A database of its own on the session's cluster, migrated, with the demo fleet."""
+@contextmanager
+def fresh_database(database_url: str, fleet: Fleet) -> Iterator[str]:
+    """A database of its own on the session's cluster, migrated, with the demo fleet; dropped afterwards."""
     name = f"ioc_history_{uuid.uuid4().hex[:8]}"
 
     async def admin(sql: str) -> None:
@@ -146,12 +147,7 @@ def history_url(database_url: str, fleet: Fleet) -> Iterator[str]:
         finally:
             await conn.close()
 
-    asyncio.run(admin(f"CREATE DATABASE {name}"))
-    parts = urlsplit(database_url)
-    url = urlunsplit(parts._replace(path=f"/{name}"))
-    migrate(url)
-
-    async def load() -> None:
+    async def load(url: str) -> None:
         conn = await asyncpg.connect(url)
         try:
             await init_connection(conn)
@@ -159,9 +155,21 @@ def history_url(database_url: str, fleet: Fleet) -> Iterator[str]:
         finally:
             await conn.close()
 
-    asyncio.run(load())
-    yield url
-    asyncio.run(admin(f"DROP DATABASE {name} WITH (FORCE)"))
+    asyncio.run(admin(f"CREATE DATABASE {name}"))
+    try:
+        url = urlunsplit(urlsplit(database_url)._replace(path=f"/{name}"))
+        migrate(url)
+        asyncio.run(load(url))
+        yield url
+    finally:
+        asyncio.run(admin(f"DROP DATABASE {name} WITH (FORCE)"))
+
+
+@pytest.fixture(scope="module")
+def history_url(database_url: str, fleet: Fleet) -> Iterator[str]:
+    """The module's history database."""
+    with fresh_database(database_url, fleet) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -318,3 +326,39 @@ async def test_simulate_backfill_adds_older_days(
     assert "history:" in proc.stderr and "readings" in proc.stderr, proc.stderr
     older = await hpool.fetchval("SELECT min(time) FROM measurements")
     assert oldest - timedelta(hours=2.5) < older < oldest - timedelta(hours=2)
+
+
+def test_ioc_up_fills_an_empty_database_in_the_background_once(database_url: str, fleet: Fleet) -> None:
+    with fresh_database(database_url, fleet) as url:
+        assert backfill_if_empty(Settings(environment="test", sim_backfill_days=0), url, SEED) is None
+        settings = Settings(environment="test", sim_backfill_days=0.05)  # 72 minutes: one or two spans
+        started = datetime.now(UTC)
+        thread = backfill_if_empty(settings, url, SEED)
+        assert thread is not None
+        thread.join(120)
+        assert not thread.is_alive()
+
+        async def stored() -> tuple[int, datetime, datetime]:
+            conn = await asyncpg.connect(url)
+            try:
+                row = await conn.fetchrow("SELECT count(*) AS n, min(time) AS a, max(time) AS b FROM measurements")
+                return row["n"], row["a"], row["b"]
+            finally:
+                await conn.close()
+
+        count, oldest, newest = asyncio.run(stored())
+        assert oldest < started - timedelta(minutes=70) and newest > started - timedelta(minutes=1)
+        assert count > 70 * 400
+        # A second start adds nothing to what is stored (only the minutes since, if a minute has passed).
+        again = backfill_if_empty(settings, url, SEED)
+        if again is not None:
+            again.join(120)
+
+        async def up_to_before() -> int:
+            conn = await asyncpg.connect(url)
+            try:
+                return await conn.fetchval("SELECT count(*) FROM measurements WHERE time <= $1", newest)
+            finally:
+                await conn.close()
+
+        assert asyncio.run(up_to_before()) == count
