@@ -106,6 +106,18 @@ def test_the_live_run_continues_the_history_without_a_jump(fleet: Fleet) -> None
             assert abs(m.reading.metrics["water_level_cm"] - before.reading.metrics["water_level_cm"]) < 3
 
 
+def test_a_time_gets_the_same_history_whatever_window_asked_for_it(fleet: Fleet) -> None:
+    edge = datetime(2025, 10, 21, 6, tzinfo=UTC)
+    faults = FaultSpec.parse("clock_skew=0.05,drop=0.01")
+    whole = Job("", fleet, 2, faults, edge, edge + timedelta(hours=6), False, 300, 7 * 86400)
+    part = replace(whole, start=edge + timedelta(hours=2, minutes=17, seconds=5))
+    rows_whole, _ = simulate(whole)
+    rows_part, _ = simulate(part)
+    assert rows_part.measurements
+    assert rows_part.measurements == [r for r in rows_whole.measurements if r[0] >= part.start]
+    assert rows_part.events == [e for e in rows_whole.events if e[0] >= part.start]
+
+
 def test_spans_have_fixed_edges_newest_first() -> None:
     start = datetime(2026, 11, 25, 14, 10, 5, tzinfo=UTC)
     end = datetime(2026, 11, 26, 3, 0, tzinfo=UTC)
