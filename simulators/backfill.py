@@ -85,7 +85,9 @@ def spans(start: datetime, end: datetime) -> list[tuple[datetime, datetime]]:
 
 def simulate(job: Job) -> tuple[bulkload.History, int]:
     """The history of one span as the ingest would have stored it, and how many readings faults lost."""
-    sim = Simulation(job.fleet, seed=job.seed, speed=1.0, start=job.start, faults=job.faults, encode=False)
+    # Every run of a span starts at its edge, so a time gets the same values whatever window asked for it.
+    edge = datetime.fromtimestamp(math.floor(job.start.timestamp() / SPAN_S) * SPAN_S, UTC)
+    sim = Simulation(job.fleet, seed=job.seed, speed=1.0, start=edge, faults=job.faults, encode=False)
     specs = {d.device_id: d for d in job.fleet.devices}
     history = bulkload.History()
     heard: set[tuple[str, datetime]] = set()  # (device, time): the first message wins, as ON CONFLICT does
@@ -94,18 +96,21 @@ def simulate(job: Job) -> tuple[bulkload.History, int]:
     early = timedelta(seconds=job.past_window_s)
     for message in sim.advance(job.end):
         device_id, wall = message.device_id, message.wall_time
+        inside = wall >= job.start  # sent within the stretch (the run starts at the span's edge)
         if message.action in ("drop", "connect"):
-            if job.newest:
+            if job.newest and inside:
                 state = "offline" if message.action == "drop" else "online"
                 history.status[device_id] = (wall, state, wall)
             continue
         spec = specs[device_id]
         if message.reading is not None:
             when, seq, values = formats.stored_reading(spec, message.reading)
-            if not (wall - early <= when <= wall + late and job.start <= when < job.end) or (device_id, when) in heard:
-                lost += 1
+            if not wall - early <= when <= wall + late or (device_id, when) in heard:
+                lost += inside  # refused as out of its time window, or a second reading at that time
                 continue
             heard.add((device_id, when))
+            if not job.start <= when < job.end:
+                continue  # before the stretch, or skewed past its end
             history.add(when, device_id, seq, values)
             if job.newest:
                 for metric, part, value in values:
@@ -118,7 +123,7 @@ def simulate(job: Job) -> tuple[bulkload.History, int]:
             if job.start <= when < job.end:
                 history.events.append((when, device_id, kind, severity, confidence, attrs))
         elif message.fault is not None:
-            lost += 1
+            lost += inside
     return history, lost
 
 

@@ -140,6 +140,15 @@ class Simulation:
                 device.spec.device_id
             )
         self._near = {d: self._neighbours(self._devices[d].spec) for d in self._devices}
+        # What each camera watches: flood points and (up to two) traffic detectors within its radius.
+        self._seen_by = {
+            d: (
+                [f for dist, f in self._near[d]["flood"] if dist <= CAMERA_RADIUS_KM["flood"]],
+                [self._devices[f] for dist, f in self._near[d]["traffic"] if dist <= CAMERA_RADIUS_KM["traffic"]][:2],
+            )
+            for d, device in self._devices.items()
+            if device.spec.kind == "camera"
+        }
         self._settle()
 
     def _settle(self) -> None:
@@ -361,10 +370,11 @@ class Simulation:
         device.last_flow = total
         lanes = max(1, int(spec.metadata.get("lanes", 3)))
         weights = [1.0 + 0.15 * (lanes - i) + rng.uniform(-0.05, 0.05) for i in range(lanes)]
+        weight_sum = sum(weights)
         parts: dict[str, dict[str, float]] = {}
         remaining = total.vehicle_count
         for i, w in enumerate(weights, start=1):
-            count = remaining if i == lanes else min(remaining, round(total.vehicle_count * w / sum(weights)))
+            count = remaining if i == lanes else min(remaining, round(total.vehicle_count * w / weight_sum))
             remaining -= count
             parts[f"lane:{i}"] = {
                 "vehicle_count": count,
@@ -392,17 +402,10 @@ class Simulation:
     def _camera_events(self, device: _Device, t: float, metrics: dict[str, float]) -> list[list[Message]]:
         spec, rng = device.spec, device.rng
         found: list[tuple[str, float, int, dict[str, Any]]] = []
-        flood_near = [
-            (d, f) for d, f in self._near[spec.device_id]["flood"] if d <= CAMERA_RADIUS_KM["flood"]
-        ]
-        depth = max((self._floods[f].depth_cm for _, f in flood_near), default=0.0)
+        flood_near, traffic_near = self._seen_by[spec.device_id]
+        depth = max((self._floods[f].depth_cm for f in flood_near), default=0.0)
         if self._latch(device, "flood", depth > 20, depth < 10):
             found.append(("flood.observed", 0.8 + 0.15 * rng.random(), 0, {"depth_cm": round(depth)}))
-        traffic_near = [
-            self._devices[f]
-            for d, f in self._near[spec.device_id]["traffic"]
-            if d <= CAMERA_RADIUS_KM["traffic"]
-        ][:2]
         slow = [
             d
             for d in traffic_near
