@@ -26,11 +26,12 @@ from dashboards.alerts.rules import RuleBook
 from ingest.decoders import decode, route
 from ioc.db import create_pool, init_connection, migrate
 from ioc.fleet import Fleet, load_fleet
+from ioc.grants import ROLES
 from ioc.records import Event, Measurement
 from ioc.registry import import_fleet
 from ioc.settings import REPO_ROOT, Settings
 from ioc.stack import free_port
-from ioc.up import wait_http
+from ioc.up import Stack, wait_http
 from simulators import formats
 from simulators.backfill import SPAN_S, Job, backfill, backfill_if_empty, simulate, spans
 from simulators.faults import FaultSpec
@@ -149,12 +150,17 @@ def test_faults_leave_gaps_and_skewed_readings_but_never_two_rows_for_one_key(fl
 
 
 @contextmanager
-def fresh_database(database_url: str, fleet: Fleet) -> Iterator[str]:
-    """A database of its own on the session's cluster, migrated, with the demo fleet; dropped afterwards."""
+def fresh_database(stack: Stack, fleet: Fleet) -> Iterator[str]:
+    """A database of its own on the session's cluster, migrated, with the demo fleet; dropped afterwards.
+
+    Only the superuser may create databases (the application's roles may not), so it does, for the owner role.
+    """
     name = f"ioc_history_{uuid.uuid4().hex[:8]}"
+    assert stack.postgres is not None
+    superuser = f"postgresql://postgres:{stack.postgres.password('postgres')}@127.0.0.1:{stack.postgres.port}/postgres"
 
     async def admin(sql: str) -> None:
-        conn = await asyncpg.connect(database_url)
+        conn = await asyncpg.connect(superuser)
         try:
             await conn.execute(sql)
         finally:
@@ -168,9 +174,9 @@ def fresh_database(database_url: str, fleet: Fleet) -> Iterator[str]:
         finally:
             await conn.close()
 
-    asyncio.run(admin(f"CREATE DATABASE {name}"))
+    asyncio.run(admin(f"CREATE DATABASE {name} OWNER {ROLES['owner']}"))
     try:
-        url = urlunsplit(urlsplit(database_url)._replace(path=f"/{name}"))
+        url = urlunsplit(urlsplit(stack.database_url)._replace(path=f"/{name}"))
         migrate(url)
         asyncio.run(load(url))
         yield url
@@ -179,9 +185,9 @@ def fresh_database(database_url: str, fleet: Fleet) -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def history_url(database_url: str, fleet: Fleet) -> Iterator[str]:
+def history_url(stack: Stack, fleet: Fleet) -> Iterator[str]:
     """The module's history database."""
-    with fresh_database(database_url, fleet) as url:
+    with fresh_database(stack, fleet) as url:
         yield url
 
 
@@ -350,8 +356,8 @@ async def test_simulate_backfill_adds_older_days(
     assert oldest - timedelta(hours=2.5) < older < oldest - timedelta(hours=2)
 
 
-def test_ioc_up_fills_an_empty_database_in_the_background_once(database_url: str, fleet: Fleet) -> None:
-    with fresh_database(database_url, fleet) as url:
+def test_ioc_up_fills_an_empty_database_in_the_background_once(stack: Stack, fleet: Fleet) -> None:
+    with fresh_database(stack, fleet) as url:
         assert backfill_if_empty(Settings(environment="test", sim_backfill_days=0), url, SEED) is None
         settings = Settings(environment="test", sim_backfill_days=0.05)  # 72 minutes: one or two spans
         started = datetime.now(UTC)
