@@ -133,11 +133,15 @@ class Catalogue:
                 logger.error("procedure file is invalid, keeping its previous edition: %s", exc)
                 continue
             if procedure.type != path.stem:
-                logger.error("procedure file %s declares type %r: the type must be the file's name", path, procedure.type)
+                logger.error(
+                    "procedure file %s declares type %r: the type must be the file's name", path, procedure.type
+                )
                 continue
             self.procedures[procedure.type] = procedure
             changed = True
-            logger.info("loaded procedure %s version %d (%d steps)", procedure.type, procedure.version, len(procedure.steps))
+            logger.info(
+                "loaded procedure %s version %d (%d steps)", procedure.type, procedure.version, len(procedure.steps)
+            )
         return changed
 
     def get(self, incident_type: str) -> Procedure | None:

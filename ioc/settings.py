@@ -90,6 +90,8 @@ class Settings(BaseSettings):
 
     # Live server.
     alert_rules_file: Path = REPO_ROOT / "dashboards" / "rules.yaml"
+    # Incident types and their procedures (incidents.procedures), one YAML file per type.
+    sop_dir: Path = REPO_ROOT / "sop"
     ws_coalesce_ms: int = Field(200, ge=20)  # per channel: at most 5 deltas a second
     ws_heartbeat_s: float = Field(10.0, gt=0)
     ws_compression: bool = False  # permessage-deflate: costs server CPU per client and message

@@ -50,9 +50,7 @@ def upgrade() -> None:
         sa.Column("resolved_at", TZ),
         sa.Column("closed_at", TZ),
         sa.CheckConstraint("severity IN ('warning', 'critical')", name="incidents_severity"),
-        sa.CheckConstraint(
-            "state IN ('new', 'assigned', 'in_progress', 'resolved', 'closed')", name="incidents_state"
-        ),
+        sa.CheckConstraint("state IN ('new', 'assigned', 'in_progress', 'resolved', 'closed')", name="incidents_state"),
         sa.CheckConstraint("origin IN ('alerts', 'operator')", name="incidents_origin"),
     )
     op.create_index("incidents_open", "incidents", ["type", "id"], postgresql_where=OPEN)
@@ -60,9 +58,7 @@ def upgrade() -> None:
     op.create_table(
         "incident_alerts",
         sa.Column("alert_id", sa.BigInteger, sa.ForeignKey("alerts.id", ondelete="CASCADE"), primary_key=True),
-        sa.Column(
-            "incident_id", sa.BigInteger, sa.ForeignKey("incidents.id", ondelete="CASCADE"), nullable=False
-        ),
+        sa.Column("incident_id", sa.BigInteger, sa.ForeignKey("incidents.id", ondelete="CASCADE"), nullable=False),
         sa.Column("severity", sa.Text, nullable=False),
         sa.Column("joined_at", TZ, nullable=False, server_default=sa.func.now()),
     )
@@ -79,9 +75,7 @@ def upgrade() -> None:
     op.create_table(
         "incident_events",
         sa.Column("id", sa.BigInteger, primary_key=True, autoincrement=True),
-        sa.Column(
-            "incident_id", sa.BigInteger, sa.ForeignKey("incidents.id", ondelete="CASCADE"), nullable=False
-        ),
+        sa.Column("incident_id", sa.BigInteger, sa.ForeignKey("incidents.id", ondelete="CASCADE"), nullable=False),
         sa.Column("time", TZ, nullable=False, server_default=sa.func.now()),
         sa.Column("kind", sa.Text, nullable=False),
         sa.Column("actor", sa.Text, nullable=False),
