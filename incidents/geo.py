@@ -48,7 +48,7 @@ def bounding_box(lat: float, lon: float, radius_m: float) -> Box:
     Longitude degrees shrink with cos(latitude); the widest point of the circle is nearer the pole than its
     centre, so the longitude half-width uses the latitude of the box's edge nearer the pole.
     """
-    dlat = math.degrees(radius_m / EARTH_RADIUS_M)
+    dlat = math.degrees(radius_m / EARTH_RADIUS_M) * (1 + 1e-9)  # a point exactly on the circle stays inside
     edge = min(89.9, abs(lat) + dlat)
     dlon = min(180.0, dlat / max(math.cos(math.radians(edge)), 1e-9))
     return Box(lat - dlat, lat + dlat, lon - dlon, lon + dlon)
