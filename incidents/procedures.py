@@ -56,8 +56,25 @@ class Grouping(BaseModel):
     window_min: float = Field(30.0, gt=0, le=7 * 24 * 60)
 
 
+class Limits(BaseModel):
+    """Minutes from an incident's creation to be acknowledged (taken or assigned) and resolved, per severity;
+    when one passes, the incident is escalated (once per limit). A severity left out has no limit."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    acknowledge_min: dict[Literal["warning", "critical"], float] = {}
+    resolve_min: dict[Literal["warning", "critical"], float] = {}
+
+    @model_validator(mode="after")
+    def _positive(self) -> Limits:
+        for minutes in (*self.acknowledge_min.values(), *self.resolve_min.values()):
+            if not 0 < minutes <= 7 * 24 * 60:
+                raise ValueError(f"a time limit must be more than 0 and at most a week of minutes (got {minutes})")
+        return self
+
+
 class Procedure(BaseModel):
-    """One incident type: its names, grouping rule and checklist (a file in ``sop/``)."""
+    """One incident type: its names, grouping rule, time limits and checklist (a file in ``sop/``)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -65,6 +82,7 @@ class Procedure(BaseModel):
     version: int = Field(ge=1)
     name: Text
     grouping: Grouping = Grouping()
+    limits: Limits = Limits()
     steps: tuple[Step, ...] = Field(min_length=1)
 
     @model_validator(mode="after")
@@ -100,6 +118,19 @@ def applicable_steps(procedure: dict[str, Any], severity: str) -> list[dict[str,
 def missing_required(procedure: dict[str, Any], severity: str, done: set[str]) -> list[str]:
     """Ids of required steps that apply at ``severity`` and are not in ``done``."""
     return [s["id"] for s in applicable_steps(procedure, severity) if s.get("required", True) and s["id"] not in done]
+
+
+def overdue(
+    procedure: dict[str, Any], severity: str, age_min: float, acknowledged: bool, resolved: bool
+) -> list[tuple[str, float]]:
+    """The limits (``acknowledge``, ``resolve``) an incident of this age and severity has passed, with their minutes."""
+    limits = procedure.get("limits", {})
+    out = []
+    for name, done in (("acknowledge", acknowledged), ("resolve", resolved)):
+        minutes = limits.get(f"{name}_min", {}).get(severity)
+        if minutes is not None and not done and age_min > minutes:
+            out.append((name, float(minutes)))
+    return out
 
 
 @dataclass

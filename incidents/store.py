@@ -37,6 +37,13 @@ INCIDENT_COLUMNS = (
 )
 
 
+# The time limits an incident passed (incidents.escalation), as a column of a query on incidents i.
+ESCALATIONS = (
+    "array(SELECT DISTINCT e.detail ->> 'limit' FROM incident_events e "
+    "WHERE e.incident_id = i.id AND e.kind = 'escalation') AS escalations"
+)
+
+
 class IncidentError(Exception):
     """Base of the incident errors; the message is meant for the operator."""
 
@@ -269,8 +276,8 @@ async def list_incidents(
 ) -> list[dict[str, Any]]:
     """Incidents in ``states``, most severe first, then newest; with their alert count."""
     rows = await conn.fetch(
-        f"SELECT {INCIDENT_COLUMNS}, (SELECT count(*) FROM incident_alerts ia WHERE ia.incident_id = i.id) AS alerts "
-        "FROM incidents i WHERE state = ANY($1::text[]) AND ($2::text IS NULL OR type = $2) "
+        f"SELECT {INCIDENT_COLUMNS}, (SELECT count(*) FROM incident_alerts ia WHERE ia.incident_id = i.id) AS alerts, "
+        f"{ESCALATIONS} FROM incidents i WHERE state = ANY($1::text[]) AND ($2::text IS NULL OR type = $2) "
         "ORDER BY (severity = 'critical') DESC, id DESC LIMIT $3",
         list(states),
         incident_type,
@@ -281,7 +288,9 @@ async def list_incidents(
 
 async def get(conn: asyncpg.Connection, incident_id: int) -> dict[str, Any]:
     """One incident with its alerts, checklist and timeline (its own entries and its alerts' transitions)."""
-    row = await conn.fetchrow(f"SELECT {INCIDENT_COLUMNS}, procedure FROM incidents WHERE id = $1", incident_id)
+    row = await conn.fetchrow(
+        f"SELECT {INCIDENT_COLUMNS}, {ESCALATIONS}, procedure FROM incidents i WHERE id = $1", incident_id
+    )
     if row is None:
         raise IncidentNotFound(f"incident {incident_id} not found")
     incident = dict(row)
@@ -336,7 +345,12 @@ async def get(conn: asyncpg.Connection, incident_id: int) -> dict[str, Any]:
     ]
     timeline.sort(key=lambda e: e["time"])
     incident.update(
-        procedure={"type": procedure.get("type"), "version": procedure.get("version"), "name": procedure.get("name")},
+        procedure={
+            "type": procedure.get("type"),
+            "version": procedure.get("version"),
+            "name": procedure.get("name"),
+            "limits": procedure.get("limits", {}),
+        },
         alerts=[dict(a) for a in alerts],
         checklist=checklist,
         missing_required=missing_required(procedure, incident["severity"], set(done)),

@@ -356,7 +356,8 @@ incident_events = Table(
     Column("actor", Text, nullable=False),
     Column("detail", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
     CheckConstraint(
-        "kind IN ('created', 'alert', 'state', 'severity', 'assign', 'step', 'note')", name="incident_events_kind"
+        "kind IN ('created', 'alert', 'state', 'severity', 'assign', 'step', 'note', 'escalation')",
+        name="incident_events_kind",
     ),
     Index("incident_events_incident", "incident_id", "id"),
 )

@@ -18,7 +18,9 @@ from auth_fixtures import people_fixture, signed_in  # noqa: F401 (a fixture, re
 from conftest import Broker, mosquitto_pub
 
 from dashboards.alerts.engine import AlertEngine
+from incidents import store
 from incidents.geo import haversine_m
+from incidents.procedures import parse
 from ioc.settings import Settings
 from ioc.stack import Child, free_port
 from ioc.up import wait_http
@@ -53,6 +55,16 @@ steps:
   - {id: look, text: {vi: Xem camera, en: Look at the cameras}}
   - {id: pumps, when: critical, text: {vi: Chạy trạm bơm, en: Start the pumps}}
   - {id: tell, required: false, text: {vi: Báo dân, en: Tell residents}}
+"""
+
+
+SLOW_SOP = """
+type: t_slow
+version: 1
+name: {vi: Chậm, en: Slow}
+limits: {acknowledge_min: {critical: 0.02}, resolve_min: {critical: 0.05}}
+steps:
+  - {id: look, text: {vi: Xem, en: Look}}
 """
 
 
@@ -94,6 +106,7 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     (root / "rules.yaml").write_text(RULES)
     (root / "sop").mkdir()
     (root / "sop" / "t_flood.yaml").write_text(SOP, encoding="utf-8")
+    (root / "sop" / "t_slow.yaml").write_text(SLOW_SOP, encoding="utf-8")
     return root / "rules.yaml", root / "sop"
 
 
@@ -393,3 +406,60 @@ async def test_bad_input_is_refused_with_a_reason(server: str, people: dict[str,
         assert incident["id"] in [i["id"] for i in listed]
         types = [p["type"] for p in (await op.get("/api/v1/procedures")).json()["items"]]
         assert {"flood", "traffic", "public_order", "report"} <= set(types)
+
+
+async def test_time_limits_escalate_once_each(
+    pool: asyncpg.Pool, database_url: str, files: tuple[Path, Path], people: dict[str, str]
+) -> None:
+    rules, sop = files
+    engine = AlertEngine(pool, database_url, Settings(database_url=database_url, alert_rules_file=rules, sop_dir=sop))
+    slow = parse(SLOW_SOP)  # critical: acknowledge within 1.2 s, resolve within 3 s
+    async with pool.acquire() as conn:
+        place = {"severity": "critical", "lat": LAT, "lon": LON, "zone": ZONE, "actor": "tests", "origin": "operator"}
+        late = await store.create(conn, slow, title="nobody takes it", **place)
+        prompt = await store.create(conn, slow, title="taken at once", **place)
+        await store.assign(conn, prompt, 1, people["operator"], people["operator"])
+
+    async def escalations() -> dict[int, list[str]]:
+        await engine.evaluate()
+        rows = await pool.fetch(
+            "SELECT incident_id, detail ->> 'limit' AS limit FROM incident_events "
+            "WHERE kind = 'escalation' AND incident_id = ANY($1::bigint[]) ORDER BY id",
+            [late, prompt],
+        )
+        found: dict[int, list[str]] = {late: [], prompt: []}
+        for r in rows:
+            found[r["incident_id"]].append(r["limit"])
+        return found
+
+    both = await until(
+        lambda: _when(escalations(), lambda f: len(f[late]) == 2 and f[prompt]), "both limits passed", timeout=30
+    )
+    assert both == {late: ["acknowledge", "resolve"], prompt: ["resolve"]}  # the prompt one was acknowledged in time
+    assert await escalations() == both  # once each, however many rounds follow
+    audited = await pool.fetch(
+        "SELECT target, detail FROM audit_log WHERE action = 'incident.escalate' AND actor = 'engine' "
+        "AND target = ANY($1::text[]) ORDER BY id",
+        [str(late), str(prompt)],
+    )
+    assert [(a["target"], a["detail"]["limit"]) for a in audited] == [
+        (str(late), "acknowledge"),
+        (str(late), "resolve"),
+        (str(prompt), "resolve"),
+    ]
+    async with pool.acquire() as conn:
+        listed = {
+            i["id"]: i
+            for i in await store.list_incidents(conn, states=store.OPEN_STATES, incident_type="t_slow", limit=10)
+        }
+        detail = await store.get(conn, late)
+    assert sorted(listed[late]["escalations"]) == ["acknowledge", "resolve"] and listed[prompt]["escalations"] == [
+        "resolve"
+    ]
+    assert [e["limit"] for e in detail["timeline"] if e["kind"] == "escalation"] == ["acknowledge", "resolve"]
+
+
+async def _when(value: Any, test: Any) -> Any:
+    """``await value``, returned when ``test`` accepts it, else None."""
+    result = await value
+    return result if test(result) else None

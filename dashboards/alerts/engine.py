@@ -22,6 +22,7 @@ from dashboards.alerts import store
 from dashboards.alerts.observe import Observation, observe
 from dashboards.alerts.rules import Rule, RuleBook
 from dashboards.hub import Hub
+from incidents.escalation import escalate_overdue
 from incidents.grouping import group_alerts
 from incidents.procedures import Catalogue
 from ioc.db import NOTIFY_CHANNEL, commit_notices
@@ -147,6 +148,7 @@ class AlertEngine:
                     await self._step(conn, rule, device_id, observations.get(device_id), active.get(key), now)
             try:
                 await group_alerts(conn, self.procedures)  # new and escalated alerts into incidents
+                await escalate_overdue(conn)  # incidents past their time limits
             except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError):
                 raise
             except Exception:  # a bug in grouping must not stop the alerts themselves

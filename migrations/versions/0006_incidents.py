@@ -81,7 +81,8 @@ def upgrade() -> None:
         sa.Column("actor", sa.Text, nullable=False),
         sa.Column("detail", JSONB, nullable=False, server_default=sa.text("'{}'::jsonb")),
         sa.CheckConstraint(
-            "kind IN ('created', 'alert', 'state', 'severity', 'assign', 'step', 'note')", name="incident_events_kind"
+            "kind IN ('created', 'alert', 'state', 'severity', 'assign', 'step', 'note', 'escalation')",
+            name="incident_events_kind",
         ),
     )
     op.create_index("incident_events_incident", "incident_events", ["incident_id", "id"])

@@ -45,7 +45,8 @@ function renderList() {
     create: () => {
       const node = fromHTML(
         '<li class="c-item" role="option"><span class="c-sev"></span><div class="c-item-main">' +
-          '<div class="c-item-title"></div><div class="c-item-sub"></div></div><span class="c-state"></span></li>',
+          '<div class="c-item-title"></div><div class="c-item-sub"></div><div class="c-overdue"></div></div>' +
+          '<span class="c-state"></span></li>',
       );
       node.addEventListener("click", () => { select(Number(node.dataset.key)); openIncident(Number(node.dataset.key)); });
       return node;
@@ -58,11 +59,17 @@ function renderList() {
       setText(node.querySelector(".c-item-title"), `#${i.id} ${i.title}`);
       const who = i.assignee ? t("console.assigned_to", { who: i.assignee }) : t("console.unassigned");
       setText(node.querySelector(".c-item-sub"), `${fmt.dateTime(i.created_at)} · ${fmt.ago(i.created_at, t)} · ${who} · ${t("console.alerts_n", { n: i.alerts })}`);
+      setText(node.querySelector(".c-overdue"), overdue(i));
       const state = node.querySelector(".c-state");
       setAttr(state, "data-state", i.state);
       setText(state, stateLabel(i.state));
     },
   });
+}
+
+/** The limits an incident passed, as words ("" when none). */
+function overdue(incident) {
+  return (incident.escalations || []).sort().map((limit) => t(`console.overdue.${limit}`)).join(" · ");
 }
 
 function select(id) {
@@ -102,6 +109,7 @@ function renderDetail() {
   setText($("d-created"), t("console.created", { time: fmt.dateTime(d.created_at), who: d.created_by }));
   setText($("d-zone"), d.zone ? t("nav.zone", { zone: d.zone }) : "");
   setText($("d-version"), t("console.version", { n: d.version }));
+  setText($("d-overdue"), overdue(d));
   setText($("d-procedure"), d.procedure?.version ? t("console.procedure_version", { n: d.procedure.version }) : "");
   $("severity-pick").value = d.severity === "critical" ? "warning" : "critical";
   const open = ["new", "assigned", "in_progress"].includes(d.state);
@@ -159,6 +167,7 @@ function describe(e) {
     case "assign": return t("tl.assign", { who: e.to });
     case "step": return t("tl.step", { step: txt(e.text) });
     case "note": return e.text || "";
+    case "escalation": return t("tl.escalation", { limit: t(`limit.${e.limit}`), minutes: fmt.num(e.minutes, e.minutes < 1 ? 2 : 0) });
     case "alert_history": return t("tl.alert_history", { title: e.title || "", state: t(`alert_state.${e.to}`) });
     default: return e.kind;
   }
