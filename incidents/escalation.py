@@ -1,8 +1,9 @@
 """Time limits: an open incident not acknowledged, or not resolved, within its procedure's limit is escalated.
 
 Run by the alert engine's leader after each round (so once across all server processes). An escalation is
-a timeline entry (``escalation``) and an audit row (``incident.escalate``, actor ``engine``), made once
-per limit and incident; the incident then carries it in ``escalations`` (the console marks it overdue).
+a timeline entry (``escalation``), an audit row (``incident.escalate``, actor ``engine``) and, when a
+field team holds the incident, its notifications (``incidents.notify``), made once per limit and incident;
+the incident then carries it in ``escalations`` (the console marks it overdue).
 """
 
 from __future__ import annotations
@@ -11,14 +12,14 @@ import logging
 
 import asyncpg
 
-from incidents import store
+from incidents import notify, store
 from incidents.procedures import overdue
 from ioc import audit
 
 logger = logging.getLogger(__name__)
 
 OPEN = """
-SELECT i.id, i.severity, i.procedure, i.acknowledged_at IS NOT NULL AS acknowledged,
+SELECT i.id, i.severity, i.procedure, i.team, i.acknowledged_at IS NOT NULL AS acknowledged,
        extract(epoch FROM now() - i.created_at) / 60 AS age_min,
        array_remove(array_agg(e.detail ->> 'limit'), NULL) AS escalated
 FROM incidents i LEFT JOIN incident_events e ON e.incident_id = i.id AND e.kind = 'escalation'
@@ -39,6 +40,8 @@ async def escalate_overdue(conn: asyncpg.Connection) -> list[tuple[int, str]]:
             async with conn.transaction():
                 await store.event(conn, row["id"], "escalation", store.ENGINE, detail)
                 await audit.record(conn, store.ENGINE, "incident.escalate", str(row["id"]), "success", "", detail)
+                if row["team"]:
+                    await notify.enqueue(conn, row["id"], row["team"], "incident.escalated")
             logger.warning("incident %s escalated: not %sd within %g min", row["id"], limit, minutes)
             done.append((row["id"], limit))
     return done

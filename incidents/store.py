@@ -15,6 +15,7 @@ from typing import Any
 
 import asyncpg
 
+from incidents import notify
 from incidents.procedures import SEVERITY_RANK, Procedure, applicable_steps, missing_required
 
 logger = logging.getLogger(__name__)
@@ -32,7 +33,7 @@ ALLOWED = {
     "severity": (*OPEN_STATES, "resolved"),
 }
 INCIDENT_COLUMNS = (
-    "id, type, title, severity, state, origin, lat, lon, zone, assignee, version, created_by, created_at, "
+    "id, type, title, severity, state, origin, lat, lon, zone, assignee, team, version, created_by, created_at, "
     "updated_at, updated_by, last_alert_at, acknowledged_at, resolved_at, closed_at"
 )
 
@@ -166,6 +167,28 @@ async def assign(conn: asyncpg.Connection, incident_id: int, version: int, actor
         await event(conn, incident_id, "assign", actor, {"from": row["assignee"], "to": assignee})
         if row["state"] != "assigned":
             await event(conn, incident_id, "state", actor, {"from": row["state"], "to": "assigned"})
+
+
+async def assign_team(conn: asyncpg.Connection, incident_id: int, version: int, actor: str, team: str) -> int:
+    """Hand the incident to a field team (it keeps its operator) and queue the team's notifications; returns
+    how many were queued."""
+    async with conn.transaction():
+        row = await _locked(conn, incident_id, version)
+        _check(row, "assign")
+        if not await conn.fetchval("SELECT enabled FROM field_teams WHERE team_id = $1", team):
+            raise InvalidInput(f"{team!r} is not an active field team")
+        if row["team"] == team:
+            raise IncidentConflict(f"incident {incident_id} is already with team {team}")
+        values: dict[str, Any] = {"team": team}
+        if row["state"] == "new":
+            values["state"] = "assigned"
+        if row["acknowledged_at"] is None:
+            values["acknowledged_at"] = datetime.now().astimezone()
+        await _update(conn, incident_id, actor, **values)
+        await event(conn, incident_id, "assign", actor, {"team_from": row["team"], "team": team})
+        if row["state"] == "new":
+            await event(conn, incident_id, "state", actor, {"from": "new", "to": "assigned"})
+        return await notify.enqueue(conn, incident_id, team, "incident.assigned")
 
 
 async def start(conn: asyncpg.Connection, incident_id: int, version: int, actor: str) -> None:

@@ -44,6 +44,8 @@ TABLE_GRANTS: dict[str, dict[str, str]] = {
     "incident_alerts": {"serve": "SELECT, INSERT, UPDATE", "read": "SELECT"},
     "incident_steps": {"serve": "SELECT, INSERT", "read": "SELECT"},
     "incident_events": {"serve": "SELECT, INSERT", "read": "SELECT"},
+    "field_teams": {"serve": "SELECT, INSERT, UPDATE"},
+    "notifications": {"serve": "SELECT, INSERT, UPDATE"},
 }
 
 # Retention drops whole chunks, which only the tables' owner may do: the ingest calls this function,

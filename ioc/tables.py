@@ -293,6 +293,22 @@ mqtt_accounts = Table(
 # ``version`` grows with every change an operator can collide with (optimistic concurrency); ``procedure`` is the
 # procedure (sop/*.yaml) as it was when the incident was created.
 INCIDENT_OPEN = text("state IN ('new', 'assigned', 'in_progress')")
+
+# Field teams incidents are handed to, and how they are told: a signed webhook and/or e-mail.
+field_teams = Table(
+    "field_teams",
+    metadata,
+    Column("team_id", Text, primary_key=True),
+    Column("name", Text, nullable=False),
+    Column("webhook_url", Text, nullable=True),
+    Column("webhook_secret", Text, nullable=True),  # HMAC-SHA256 key of the webhook's signature
+    Column("email", Text, nullable=True),
+    Column("members", JSONB, nullable=False, server_default=text("'[]'::jsonb")),
+    Column("enabled", Boolean, nullable=False, server_default=text("true")),
+    Column("created_at", TZ, nullable=False, server_default=func.now()),
+    CheckConstraint("(webhook_url IS NULL) = (webhook_secret IS NULL)", name="field_teams_webhook_signed"),
+)
+
 incidents = Table(
     "incidents",
     metadata,
@@ -306,6 +322,7 @@ incidents = Table(
     Column("lon", Float, nullable=True),
     Column("zone", Text, nullable=True),
     Column("assignee", Text, nullable=True),
+    Column("team", Text, ForeignKey("field_teams.team_id", ondelete="SET NULL"), nullable=True),
     Column("procedure", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
     Column("version", Integer, nullable=False, server_default=text("1")),
     Column("created_by", Text, nullable=False),
@@ -360,6 +377,28 @@ incident_events = Table(
         name="incident_events_kind",
     ),
     Index("incident_events_incident", "incident_id", "id"),
+)
+
+# Outbox of messages to field teams (incidents.notify): retried with backoff, ``dead`` after the last attempt.
+notifications = Table(
+    "notifications",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=True),
+    Column("incident_id", BigInteger, ForeignKey("incidents.id", ondelete="CASCADE"), nullable=False),
+    Column("team_id", Text, ForeignKey("field_teams.team_id", ondelete="CASCADE"), nullable=False),
+    Column("channel", Text, nullable=False),
+    Column("target", Text, nullable=False),
+    Column("event", Text, nullable=False),
+    Column("payload", JSONB, nullable=False),
+    Column("state", Text, nullable=False, server_default="pending"),
+    Column("attempts", Integer, nullable=False, server_default=text("0")),
+    Column("next_at", TZ, nullable=False, server_default=func.now()),
+    Column("last_error", Text, nullable=True),
+    Column("created_at", TZ, nullable=False, server_default=func.now()),
+    Column("sent_at", TZ, nullable=True),
+    CheckConstraint("channel IN ('webhook', 'email')", name="notifications_channel"),
+    CheckConstraint("state IN ('pending', 'sent', 'dead')", name="notifications_state"),
+    Index("notifications_due", "next_at", postgresql_where=text("state = 'pending'")),
 )
 
 # name -> time column, for create_hypertable and retention.

@@ -7,15 +7,16 @@ whatever its outcome, is audited (``incident.<action>``).
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, Request
-from pydantic import BaseModel, Field
+from pydantic import AnyHttpUrl, BaseModel, Field, model_validator
 
-from dashboards.api.deps import ConnDep, OperatorDep, SourceDep, get_settings
+from dashboards.api.deps import AdminDep, ConnDep, OperatorDep, SourceDep, get_settings
 from dashboards.api.errors import ApiError, not_found
-from incidents import nearby, store
+from incidents import nearby, notify, store
 from incidents.procedures import Catalogue, Procedure
 from ioc import audit
 from ioc.auth import User
@@ -38,9 +39,26 @@ class Versioned(BaseModel):
 
 
 class AssignIn(Versioned):
-    """Give the incident to an operator."""
+    """Give the incident to an operator (``assignee``) or hand it to a field team (``team``), one of the two."""
 
-    assignee: str = Field(min_length=1, max_length=128)
+    assignee: str | None = Field(None, min_length=1, max_length=128)
+    team: str | None = Field(None, min_length=1, max_length=64)
+
+    @model_validator(mode="after")
+    def _one(self) -> AssignIn:
+        if (self.assignee is None) == (self.team is None):
+            raise ValueError("give either assignee or team")
+        return self
+
+
+class TeamIn(BaseModel):
+    """A field team: who is in it and how it is told (a webhook, signed with a secret made here, and/or e-mail)."""
+
+    team_id: str = Field(pattern=r"^[a-z][a-z0-9_-]{0,63}$")
+    name: str = Field(min_length=1, max_length=200)
+    webhook_url: AnyHttpUrl | None = None
+    email: str | None = Field(None, pattern=r"^[^@\s]{1,64}@[^@\s]{1,255}$")
+    members: list[Annotated[str, Field(min_length=1, max_length=200)]] = Field(default_factory=list, max_length=100)
 
 
 class ResolveIn(Versioned):
@@ -217,7 +235,20 @@ async def take(incident_id: IncidentId, body: Versioned, conn: ConnDep, by: Oper
 
 @router.post("/incidents/{incident_id}/assign")
 async def assign(incident_id: IncidentId, body: AssignIn, conn: ConnDep, by: OperatorDep, source: SourceDep) -> Json:
-    """Assign (or reassign) the incident to an operator."""
+    """Assign (or reassign) the incident to an operator, or hand it to a field team (which is notified)."""
+    if body.team is not None:
+        return await _act(
+            conn,
+            by,
+            source,
+            "incident.assign",
+            incident_id,
+            body.model_dump(),
+            store.assign_team,
+            body.version,
+            by.name,
+            body.team,
+        )
     return await _act(
         conn,
         by,
@@ -329,3 +360,51 @@ async def add_note(incident_id: IncidentId, body: NoteIn, conn: ConnDep, by: Ope
     return await _act(
         conn, by, source, "incident.note", incident_id, {"text": body.text}, store.add_note, by.name, body.text
     )
+
+
+@router.get("/teams")
+async def list_teams(conn: ConnDep) -> Json:
+    """Field teams (without their webhook secrets)."""
+    rows = await conn.fetch("SELECT * FROM field_teams ORDER BY team_id")
+    return {"items": [notify.team_view(r) for r in rows]}
+
+
+@router.post("/teams", status_code=201)
+async def create_team(body: TeamIn, conn: ConnDep, by: AdminDep, source: SourceDep) -> Json:
+    """Add a field team (admin). A webhook gets a new signing secret, shown in this answer only."""
+    secret = secrets.token_urlsafe(32) if body.webhook_url else None
+    row = await conn.fetchrow(
+        "INSERT INTO field_teams (team_id, name, webhook_url, webhook_secret, email, members) "
+        "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (team_id) DO NOTHING RETURNING *",
+        body.team_id,
+        body.name,
+        str(body.webhook_url) if body.webhook_url else None,
+        secret,
+        body.email,
+        body.members,
+    )
+    detail = body.model_dump(mode="json")
+    if row is None:
+        await audit.record(
+            conn, by.name, "team.create", body.team_id, "failure", source, {**detail, "reason": "exists"}
+        )
+        raise ApiError(409, "conflict", f"team {body.team_id!r} already exists")
+    await audit.record(conn, by.name, "team.create", body.team_id, "success", source, detail)
+    return {**notify.team_view(row), "webhook_secret": secret}
+
+
+@router.get("/notifications")
+async def list_notifications(
+    conn: ConnDep,
+    by: AdminDep,
+    state: Literal["pending", "sent", "dead"] | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> Json:
+    """Notifications to field teams, newest first (admin); ``state=dead`` is the dead-letter list."""
+    rows = await conn.fetch(
+        "SELECT id, incident_id, team_id, channel, target, event, state, attempts, next_at, last_error, created_at, "
+        "sent_at FROM notifications WHERE ($1::text IS NULL OR state = $1) ORDER BY id DESC LIMIT $2",
+        state,
+        limit,
+    )
+    return {"items": [dict(r) for r in rows]}
