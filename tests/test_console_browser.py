@@ -7,7 +7,9 @@ import io
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import asyncpg
 import httpx
@@ -31,6 +33,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="session")]
 
 LAT, LON = 10.93, 106.93  # away from the demo fleet: only our cameras are near
 M_LAT = 1 / 111_195.0
+CITY = ZoneInfo("Asia/Ho_Chi_Minh")
 
 
 @asynccontextmanager
@@ -175,3 +178,21 @@ async def test_console_keyboard_workflow(
         assert problems == [], problems
         await vi.page.screenshot(path=str(screenshot_path("console-vi.png")))
         vi.assert_clean()
+
+        shift = await open_page(f"{base}/handover?lang=en")
+        await shift.page.wait_for_selector("body[data-ready='true']")
+        assert await shift.page.text_content("h1") == "Shift handover"
+        open_row = shift.page.locator(f"#open tr[data-key='{first['id']}']")
+        assert "In progress" in (await open_row.text_content() or "")
+        events = await shift.page.locator("#events tr").all_text_contents()
+        assert any(f"#{first['id']}" in e and "Step done: Start the pump station" in e for e in events)
+        assert int(await shift.page.text_content("#k-incidents") or "0") >= 2
+        shown_to = datetime.fromisoformat(await shift.page.input_value("#to")).replace(tzinfo=CITY)
+        assert abs((shown_to - datetime.now(CITY)).total_seconds()) < 120  # the city's time, as the rest of the page
+        await shift.page.screenshot(path=str(screenshot_path("handover-en.png")), full_page=True)
+        await shift.page.fill("#from", "2020-01-01T07:00")
+        await shift.page.fill("#to", "2020-01-01T15:00")
+        await shift.page.click("#range button[type='submit']")
+        await shift.page.wait_for_selector("#shift:has-text('01/01, 07:00')")  # read back as the city's time
+        assert await shift.page.locator("#worked tr.empty").count() == 1
+        shift.assert_clean()

@@ -463,3 +463,32 @@ async def _when(value: Any, test: Any) -> Any:
     """``await value``, returned when ``test`` accepts it, else None."""
     result = await value
     return result if test(result) else None
+
+
+async def test_handover_reports_what_the_shift_did(server: str, people: dict[str, str], pool: asyncpg.Pool) -> None:
+    start = await pool.fetchval("SELECT now()")
+    async with signed_in(server, people["operator"]) as op:
+        incident = await _report(op)
+        iid = incident["id"]
+        taken = (await op.post(f"/api/v1/incidents/{iid}/take", json={"version": incident["version"]})).json()
+        for step in ("record_caller", "forward_agency"):
+            await op.post(f"/api/v1/incidents/{iid}/steps/{step}", json={})
+        resolved = (await op.post(f"/api/v1/incidents/{iid}/resolve", json={"version": taken["version"]})).json()
+        closed = (await op.post(f"/api/v1/incidents/{iid}/close", json={"version": resolved["version"]})).json()
+        still_open = await _report(op)
+        end = await pool.fetchval("SELECT now() + interval '1 second'")
+        report = (await op.get("/api/v1/handover", params={"from": start.isoformat(), "to": end.isoformat()})).json()
+        earlier = (await op.get("/api/v1/handover", params={"to": start.isoformat()})).json()
+        bad = await op.get("/api/v1/handover", params={"from": end.isoformat(), "to": start.isoformat()})
+    worked = {i["id"]: i for i in report["worked"]}
+    row = worked[iid]
+    for key in ("created_at", "acknowledged_at", "resolved_at", "closed_at"):
+        assert row[key] == closed[key] and row[key] is not None, key
+    assert row["state"] == "closed" and row["steps_done"] == 2
+    assert still_open["id"] in [i["id"] for i in report["open"]] and iid not in [i["id"] for i in report["open"]]
+    kinds = [e["kind"] for e in report["events"] if e["incident_id"] == iid]
+    assert kinds == ["created", "assign", "state", "step", "step", "state", "state"]
+    assert report["kpis"]["incidents"] >= 2 and report["kpis"]["resolved"] >= 1
+    assert report["kpis"]["mean_acknowledge_s"] is not None and report["kpis"]["mean_resolve_s"] > 0
+    assert iid not in [i["id"] for i in earlier["worked"]]  # the shift before saw none of it
+    assert bad.status_code == 400

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, Request
@@ -16,7 +17,8 @@ from pydantic import AnyHttpUrl, BaseModel, Field, model_validator
 
 from dashboards.api.deps import AdminDep, ConnDep, OperatorDep, SourceDep, get_settings
 from dashboards.api.errors import ApiError, not_found
-from incidents import nearby, notify, store
+from dashboards.encoding import as_utc
+from incidents import handover, nearby, notify, store
 from incidents.procedures import Catalogue, Procedure
 from ioc import audit
 from ioc.auth import User
@@ -408,3 +410,23 @@ async def list_notifications(
         limit,
     )
     return {"items": [dict(r) for r in rows]}
+
+
+SHIFT = timedelta(hours=8)
+MAX_REPORT = timedelta(days=31)
+
+
+@router.get("/handover")
+async def get_handover(
+    conn: ConnDep,
+    start: Annotated[
+        datetime | None, Query(alias="from", description="shift start (ISO 8601); default to - 8 h")
+    ] = None,
+    end: Annotated[datetime | None, Query(alias="to", description="shift end (ISO 8601); default now")] = None,
+) -> Json:
+    """The shift handover: KPIs, incidents open at the end, incidents worked in the shift, key events."""
+    end = as_utc(end) or datetime.now(UTC)
+    start = as_utc(start) or end - SHIFT
+    if not start < end or end - start > MAX_REPORT:
+        raise ApiError(400, "bad_request", "from must be before to, at most 31 days apart")
+    return await handover.report(conn, start, end)

@@ -2,10 +2,11 @@
 // Keyboard first: j/k move, Enter opens, a takes, s starts, r resolves, n writes a note, Esc leaves a field.
 // The server owns every rule (states, required steps, versions); this page shows what it is sent and
 // shows the server's refusals as they are. It refreshes by polling the REST API every few seconds.
-import { initI18n, t, lang, bindLangToggle } from "./i18n.js";
+import { initI18n, t, bindLangToggle } from "./i18n.js";
 import * as fmt from "./format.js";
 import { getJSON, postJSON, enc, ApiError } from "./api.js";
 import { $, pageConfig, setText, setAttr, startClock, syncList, fromHTML, bindSession, kindLabel } from "./common.js";
+import { txt, stateLabel, severityLabel, describe } from "./incidents.js";
 
 const config = pageConfig();
 const canAct = Boolean(config.user?.canAct);
@@ -15,10 +16,6 @@ let selected = null; // id of the highlighted list row
 let opened = null; // the incident shown on the right, as the server last sent it
 let nearbyOf = null; // id whose nearby devices are shown
 
-/** A {vi, en} text in the page's language. */
-const txt = (pair) => (pair ? pair[lang()] || pair.vi || pair.en || "" : "");
-const stateLabel = (s) => t(`incident_state.${s}`);
-const severityLabel = (s) => t(`severity.${s}`);
 
 function say(message, isError = false) {
   const box = $("message");
@@ -156,21 +153,6 @@ function renderSteps(d, open) {
       setText(node.querySelector(".c-step-done"), by);
     },
   });
-}
-
-function describe(e) {
-  switch (e.kind) {
-    case "created": return t("tl.created", { severity: severityLabel(e.severity) });
-    case "alert": return t("tl.alert", { title: e.title || "" });
-    case "state": return t("tl.state", { from: stateLabel(e.from), to: stateLabel(e.to) });
-    case "severity": return t("tl.severity", { from: severityLabel(e.from), to: severityLabel(e.to) });
-    case "assign": return t("tl.assign", { who: e.to });
-    case "step": return t("tl.step", { step: txt(e.text) });
-    case "note": return e.text || "";
-    case "escalation": return t("tl.escalation", { limit: t(`limit.${e.limit}`), minutes: fmt.num(e.minutes, e.minutes < 1 ? 2 : 0) });
-    case "alert_history": return t("tl.alert_history", { title: e.title || "", state: t(`alert_state.${e.to}`) });
-    default: return e.kind;
-  }
 }
 
 function renderTimeline(d) {
