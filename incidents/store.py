@@ -10,7 +10,6 @@ operator changed it meanwhile), so no update is ever lost. Every successful chan
 from __future__ import annotations
 
 import logging
-from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -93,13 +92,19 @@ async def _locked(conn: asyncpg.Connection, incident_id: int, version: int | Non
     return row
 
 
+NOW = object()  # a value for _update: the database's time, as every other time of an incident
+
+
 async def _update(conn: asyncpg.Connection, incident_id: int, actor: str, **values: Any) -> None:
-    sets = ", ".join(f"{column} = ${i}" for i, column in enumerate(values, start=3))
+    params = {column: value for column, value in values.items() if value is not NOW}
+    sets = [f"{column} = ${i}" for i, column in enumerate(params, start=3)]
+    sets += [f"{column} = now()" for column, value in values.items() if value is NOW]
     await conn.execute(
-        f"UPDATE incidents SET {sets}, version = version + 1, updated_at = now(), updated_by = $2 WHERE id = $1",
+        f"UPDATE incidents SET {', '.join(sets)}, version = version + 1, updated_at = now(), updated_by = $2 "
+        "WHERE id = $1",
         incident_id,
         actor,
-        *values.values(),
+        *params.values(),
     )
 
 
@@ -162,7 +167,7 @@ async def assign(conn: asyncpg.Connection, incident_id: int, version: int, actor
             raise IncidentConflict(f"incident {incident_id} is already assigned to {assignee}")
         values: dict[str, Any] = {"assignee": assignee, "state": "assigned"}
         if row["acknowledged_at"] is None:
-            values["acknowledged_at"] = datetime.now().astimezone()
+            values["acknowledged_at"] = NOW
         await _update(conn, incident_id, actor, **values)
         await event(conn, incident_id, "assign", actor, {"from": row["assignee"], "to": assignee})
         if row["state"] != "assigned":
@@ -183,7 +188,7 @@ async def assign_team(conn: asyncpg.Connection, incident_id: int, version: int, 
         if row["state"] == "new":
             values["state"] = "assigned"
         if row["acknowledged_at"] is None:
-            values["acknowledged_at"] = datetime.now().astimezone()
+            values["acknowledged_at"] = NOW
         await _update(conn, incident_id, actor, **values)
         await event(conn, incident_id, "assign", actor, {"team_from": row["team"], "team": team})
         if row["state"] == "new":
@@ -217,7 +222,7 @@ async def resolve(
             raise IncidentConflict(
                 f"required steps not done: {', '.join(missing)}; tick them, or resolve with an override reason"
             )
-        await _update(conn, incident_id, actor, state="resolved", resolved_at=datetime.now().astimezone())
+        await _update(conn, incident_id, actor, state="resolved", resolved_at=NOW)
         detail: dict[str, Any] = {"from": row["state"], "to": "resolved"}
         if note:
             detail["note"] = note
@@ -232,7 +237,7 @@ async def close(conn: asyncpg.Connection, incident_id: int, version: int, actor:
     async with conn.transaction():
         row = await _locked(conn, incident_id, version)
         _check(row, "close")
-        await _update(conn, incident_id, actor, state="closed", closed_at=datetime.now().astimezone())
+        await _update(conn, incident_id, actor, state="closed", closed_at=NOW)
         await event(conn, incident_id, "state", actor, {"from": row["state"], "to": "closed", "note": note})
 
 

@@ -89,6 +89,9 @@ async def test_console_keyboard_workflow(
 ) -> None:
     base = live_server.url
     async with api(base, people["operator"]) as op, api(base, people["admin"]) as colleague:
+        team = f"drain-{uuid.uuid4().hex[:6]}"
+        made = await colleague.post("/api/v1/teams", json={"team_id": team, "name": f"Drainage {team}"})
+        assert made.status_code == 201, made.text
         first = await report(op, f"Ngập sâu / Deep water {uuid.uuid4().hex[:4]}")
         second = await report(op, f"Ngập / Flooding {uuid.uuid4().hex[:4]}")
 
@@ -128,6 +131,11 @@ async def test_console_keyboard_workflow(
         done = await page.text_content(".c-step[data-key='start_pumps'] .c-step-done") or ""
         assert people["operator"] in done and "pump station 3 running" in done
         await page.wait_for_selector(".c-tl-what:has-text('Step done: Start the pump station')")
+
+        # Hand it to a field team as well.
+        await page.select_option("#team-pick", team)
+        await page.click("[data-action='team']")
+        await page.wait_for_selector(f".c-tl-what:has-text('Handed to field team {team}')")
 
         # r with required steps left: the server's refusal is shown, nothing changes.
         await page.keyboard.press("r")

@@ -118,12 +118,14 @@ function renderDetail() {
     reopen: d.state === "resolved" || d.state === "closed",
     severity: d.state !== "closed",
     note: true,
+    team: open && $("team-pick").options.length > 0,
   };
   for (const button of document.querySelectorAll("[data-action]")) {
     button.hidden = !canAct;
     button.disabled = !enabled[button.dataset.action];
   }
   $("severity-pick").hidden = !canAct;
+  $("team-pick").hidden = !canAct || !$("team-pick").options.length;
   document.querySelector(".c-inputs").hidden = !canAct;
   renderSteps(d, open);
   renderTimeline(d);
@@ -248,6 +250,9 @@ async function act(action) {
   else if (action === "reopen" || action === "severity") {
     if (!reason) { say(t("console.need_reason"), true); $("reason").focus(); return; }
     Object.assign(body, action === "reopen" ? { reason } : { reason, severity: $("severity-pick").value });
+  } else if (action === "team") {
+    path = "assign";
+    body.team = $("team-pick").value;
   } else if (action === "note") {
     if (!note) { say(t("console.need_note"), true); $("note").focus(); return; }
     path = "notes";
@@ -310,6 +315,16 @@ async function refresh() {
   }
 }
 
+async function loadTeams() {
+  const teams = (await getJSON("/api/v1/teams")).items.filter((team) => team.enabled);
+  $("team-pick").replaceChildren(...teams.map((team) => {
+    const option = document.createElement("option");
+    option.value = team.team_id;
+    option.textContent = team.name;
+    return option;
+  }));
+}
+
 async function main() {
   await initI18n();
   bindLangToggle($("lang-toggle"));
@@ -317,7 +332,7 @@ async function main() {
   startClock();
   for (const button of document.querySelectorAll("[data-action]")) button.addEventListener("click", () => act(button.dataset.action));
   document.addEventListener("keydown", onKey);
-  await loadList();
+  await Promise.all([loadList(), loadTeams()]);
   const asked = Number(new URLSearchParams(location.search).get("incident"));
   if (asked) { select(asked); await openIncident(asked); }
   setInterval(refresh, REFRESH_MS);
