@@ -168,6 +168,18 @@ async def test_console_keyboard_workflow(
         problems = await page.evaluate(LAYOUT_CHECK, ".c-top, .c-list, .c-detail")
         assert problems == [], problems
         await page.screenshot(path=str(screenshot_path("console-en.png")))
+
+        # c: a phone report, entered with its place; it opens at once with its type's procedure.
+        await page.keyboard.press("c")
+        await page.wait_for_selector("#new-form:not([hidden])")
+        await page.select_option("#new-type", "report")
+        await page.keyboard.type("Fallen tree on Lê Lợi")  # the title field has the focus
+        await page.fill("#new-lat", str(LAT))
+        await page.fill("#new-lon", str(LON))
+        await page.click("#new-form button[type='submit']")
+        await page.wait_for_selector("#d-title:has-text('Fallen tree on Lê Lợi')")
+        assert await page.text_content("#d-type") == "Reported by phone"
+        assert "Record the caller" in " ".join(await page.locator(".c-step-text").all_text_contents())
         watched.problems = [p for p in watched.problems if "409" not in p]  # the refusals above were expected
         watched.assert_clean()
 

@@ -1,5 +1,6 @@
 // Operator console: open incidents (list) and one incident (actions, procedure, timeline, nearby devices).
-// Keyboard first: j/k move, Enter opens, a takes, s starts, r resolves, n writes a note, Esc leaves a field.
+// Keyboard first: j/k move, Enter opens, a takes, s starts, r resolves, n writes a note, c enters a new incident
+// (a phone report: type, title, latitude and longitude), Esc leaves a field.
 // The server owns every rule (states, required steps, versions); this page shows what it is sent and
 // shows the server's refusals as they are. It refreshes by polling the REST API every few seconds.
 import { initI18n, t, bindLangToggle } from "./i18n.js";
@@ -296,6 +297,7 @@ function onKey(ev) {
     s: () => act("start"),
     r: () => act("resolve"),
     n: () => $("note").focus(),
+    c: () => openNew(),
   };
   const run = keys[ev.key];
   if (!run) return;
@@ -315,6 +317,47 @@ async function refresh() {
   }
 }
 
+// ------------------------------------------------------------------ a new incident (a phone report)
+
+async function loadTypes() {
+  const types = (await getJSON("/api/v1/procedures")).items;
+  $("new-type").replaceChildren(...types.map((p) => {
+    const option = document.createElement("option");
+    option.value = p.type;
+    option.textContent = txt(p.name);
+    return option;
+  }));
+}
+
+function openNew() {
+  if (!canAct) return;
+  $("new-form").hidden = false;
+  $("new-title").focus();
+}
+
+async function createIncident(ev) {
+  ev.preventDefault();
+  const body = {
+    type: $("new-type").value,
+    title: $("new-title").value.trim(),
+    lat: Number($("new-lat").value),
+    lon: Number($("new-lon").value),
+    severity: $("new-severity").value,
+  };
+  try {
+    const made = await postJSON("/api/v1/incidents", body);
+    $("new-form").reset();
+    $("new-form").hidden = true;
+    say("");
+    await loadList();
+    select(made.id);
+    await openIncident(made.id);
+  } catch (err) {
+    if (!(err instanceof ApiError)) throw err;
+    say(t("console.refused", { message: err.message }), true);
+  }
+}
+
 async function loadTeams() {
   const teams = (await getJSON("/api/v1/teams")).items.filter((team) => team.enabled);
   $("team-pick").replaceChildren(...teams.map((team) => {
@@ -331,8 +374,12 @@ async function main() {
   bindSession($("logout"), config.user);
   startClock();
   for (const button of document.querySelectorAll("[data-action]")) button.addEventListener("click", () => act(button.dataset.action));
+  $("new-open").hidden = !canAct;
+  $("new-open").addEventListener("click", openNew);
+  $("new-cancel").addEventListener("click", () => { $("new-form").hidden = true; });
+  $("new-form").addEventListener("submit", createIncident);
   document.addEventListener("keydown", onKey);
-  await Promise.all([loadList(), loadTeams()]);
+  await Promise.all([loadList(), loadTeams(), loadTypes()]);
   const asked = Number(new URLSearchParams(location.search).get("incident"));
   if (asked) { select(asked); await openIncident(asked); }
   setInterval(refresh, REFRESH_MS);
