@@ -2,9 +2,9 @@
 
 Who may call what is declared per route (see ``dashboards.security``); ``/metrics`` answers loopback only.
 
-The lifespan owns the connection pool, the live hub and the alert engine; all are stopped and
-awaited on shutdown. ``app.state.availability`` follows the database through outages (see
-``dashboards.availability``).
+The lifespan owns the connection pool, the live hub, the alert engine and the field teams' notification
+deliverer; all are stopped and awaited on shutdown. ``app.state.availability`` follows the database through
+outages (see ``dashboards.availability``).
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from dashboards.api.responses import SafeJSONResponse
 from dashboards.availability import Availability
 from dashboards.housekeeping import Housekeeping
 from dashboards.hub import Hub
+from incidents.notify import Deliverer
 from ioc.audit import RefusalLog
 from ioc.auth import SessionPolicy, ThrottlePolicy
 from ioc.db import create_pool, timescaledb_version
@@ -82,7 +83,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 chores = Housekeeping(
                     pool, app.state.refusals, timedelta(days=settings.audit_retention_days), ThrottlePolicy()
                 )
-                async with engine, chores:
+                deliverer = Deliverer(
+                    pool,
+                    smtp_url=settings.smtp_url,
+                    sender=settings.smtp_from,
+                    max_attempts=settings.notify_max_attempts,
+                    backoff=settings.notify_backoff_s,
+                )
+                async with engine, chores, deliverer:
                     app.state.settings = settings
                     app.state.pool = pool
                     app.state.hub = hub

@@ -9,6 +9,13 @@ from decimal import Decimal
 from typing import Any
 
 
+def as_utc(value: datetime | None) -> datetime | None:
+    """A time in UTC; a time without an offset is read as UTC (the API's convention)."""
+    if value is None:
+        return None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
 def iso(value: datetime | None) -> str | None:
     """A datetime as ISO 8601 UTC with a ``Z`` suffix (None stays None)."""
     if value is None:

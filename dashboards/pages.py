@@ -1,4 +1,4 @@
-"""The dashboards people see: HTML pages (wall, summary, drill-down) and their static assets.
+"""The dashboards people see: HTML pages (wall, summary, drill-downs, incidents) and their static assets.
 
 Pages are plain HTML templates under ``static/pages`` with one placeholder for the page's
 configuration (JSON); the browser does the rest with ES modules, no build step. Plotly's bundle is
@@ -109,6 +109,18 @@ async def wall(request: Request, user: MaybeUser) -> Response:
 async def summary(request: Request, user: MaybeUser) -> Response:
     """The leaders' summary for tablets."""
     return _page(request, user, "summary")
+
+
+@router.get("/console", response_model=None)
+async def console(request: Request, user: MaybeUser) -> Response:
+    """The operators' incident console (viewers see it read-only)."""
+    return _page(request, user, "console")
+
+
+@router.get("/handover", response_model=None)
+async def handover(request: Request, user: MaybeUser) -> Response:
+    """The shift handover report (printable)."""
+    return _page(request, user, "handover")
 
 
 @router.get("/zones/{zone_id}", response_model=None)

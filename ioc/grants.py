@@ -40,6 +40,12 @@ TABLE_GRANTS: dict[str, dict[str, str]] = {
     "login_throttle": {"serve": "SELECT, INSERT, UPDATE, DELETE"},
     "audit_log": {"serve": "SELECT, INSERT, DELETE"},
     "mqtt_accounts": {"serve": "SELECT, INSERT, UPDATE"},
+    "incidents": {"serve": "SELECT, INSERT, UPDATE", "read": "SELECT"},
+    "incident_alerts": {"serve": "SELECT, INSERT, UPDATE", "read": "SELECT"},
+    "incident_steps": {"serve": "SELECT, INSERT", "read": "SELECT"},
+    "incident_events": {"serve": "SELECT, INSERT", "read": "SELECT"},
+    "field_teams": {"serve": "SELECT, INSERT, UPDATE"},
+    "notifications": {"serve": "SELECT, INSERT, UPDATE"},
 }
 
 # Retention drops whole chunks, which only the tables' owner may do: the ingest calls this function,

@@ -90,6 +90,13 @@ class Settings(BaseSettings):
 
     # Live server.
     alert_rules_file: Path = REPO_ROOT / "dashboards" / "rules.yaml"
+    # Incident types and their procedures (incidents.procedures), one YAML file per type.
+    sop_dir: Path = REPO_ROOT / "sop"
+    # Field teams' notifications (incidents.notify): e-mail through this server, retries and their backoff.
+    smtp_url: str = ""  # smtp://host:port
+    smtp_from: str = "ioc@localhost"
+    notify_max_attempts: int = Field(6, ge=1, le=50)
+    notify_backoff_s: float = Field(5.0, gt=0, le=3600)
     ws_coalesce_ms: int = Field(200, ge=20)  # per channel: at most 5 deltas a second
     ws_heartbeat_s: float = Field(10.0, gt=0)
     ws_compression: bool = False  # permessage-deflate: costs server CPU per client and message

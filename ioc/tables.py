@@ -60,6 +60,7 @@ devices = Table(
     Column("created_at", TZ, nullable=False, server_default=func.now()),
     Column("updated_at", TZ, nullable=False, server_default=func.now()),
     Index("devices_kind_zone", "kind", "zone"),
+    Index("devices_lat_lon", "lat", "lon"),  # the bounding box of incidents.nearby
 )
 
 # Numeric readings: one row per device, metric, part and time. The unique key makes writes idempotent.
@@ -287,6 +288,118 @@ mqtt_accounts = Table(
     Column("revoked_at", TZ, nullable=True),
     CheckConstraint("role IN ('device', 'ingest', 'serve', 'simulate')", name="mqtt_accounts_role"),
     CheckConstraint("(role = 'device') = (device_id IS NOT NULL)", name="mqtt_accounts_device"),
+)
+
+# Incidents (see incidents/): alerts grouped, or a report entered by an operator, followed through to closed.
+# ``version`` grows with every change an operator can collide with (optimistic concurrency); ``procedure`` is the
+# procedure (sop/*.yaml) as it was when the incident was created.
+INCIDENT_OPEN = text("state IN ('new', 'assigned', 'in_progress')")
+
+# Field teams incidents are handed to, and how they are told: a signed webhook and/or e-mail.
+field_teams = Table(
+    "field_teams",
+    metadata,
+    Column("team_id", Text, primary_key=True),
+    Column("name", Text, nullable=False),
+    Column("webhook_url", Text, nullable=True),
+    Column("webhook_secret", Text, nullable=True),  # HMAC-SHA256 key of the webhook's signature
+    Column("email", Text, nullable=True),
+    Column("members", JSONB, nullable=False, server_default=text("'[]'::jsonb")),
+    Column("enabled", Boolean, nullable=False, server_default=text("true")),
+    Column("created_at", TZ, nullable=False, server_default=func.now()),
+    CheckConstraint("(webhook_url IS NULL) = (webhook_secret IS NULL)", name="field_teams_webhook_signed"),
+)
+
+incidents = Table(
+    "incidents",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=True),
+    Column("type", Text, nullable=False),
+    Column("title", Text, nullable=False),
+    Column("severity", Text, nullable=False),
+    Column("state", Text, nullable=False, server_default="new"),
+    Column("origin", Text, nullable=False),
+    Column("lat", Float, nullable=True),
+    Column("lon", Float, nullable=True),
+    Column("zone", Text, nullable=True),
+    Column("assignee", Text, nullable=True),
+    Column("team", Text, ForeignKey("field_teams.team_id", ondelete="SET NULL"), nullable=True),
+    Column("procedure", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
+    Column("version", Integer, nullable=False, server_default=text("1")),
+    Column("created_by", Text, nullable=False),
+    Column("created_at", TZ, nullable=False, server_default=func.now()),
+    Column("updated_at", TZ, nullable=False, server_default=func.now()),
+    Column("updated_by", Text, nullable=False),
+    Column("last_alert_at", TZ, nullable=True),
+    Column("acknowledged_at", TZ, nullable=True),
+    Column("resolved_at", TZ, nullable=True),
+    Column("closed_at", TZ, nullable=True),
+    CheckConstraint("severity IN ('warning', 'critical')", name="incidents_severity"),
+    CheckConstraint("state IN ('new', 'assigned', 'in_progress', 'resolved', 'closed')", name="incidents_state"),
+    CheckConstraint("origin IN ('alerts', 'operator')", name="incidents_origin"),
+    Index("incidents_open", "type", "id", postgresql_where=INCIDENT_OPEN),
+    Index("incidents_created", "created_at"),
+)
+
+# An alert belongs to at most one incident; ``severity`` is the alert's as last taken into the incident.
+incident_alerts = Table(
+    "incident_alerts",
+    metadata,
+    Column("alert_id", BigInteger, ForeignKey("alerts.id", ondelete="CASCADE"), primary_key=True),
+    Column("incident_id", BigInteger, ForeignKey("incidents.id", ondelete="CASCADE"), nullable=False),
+    Column("severity", Text, nullable=False),
+    Column("joined_at", TZ, nullable=False, server_default=func.now()),
+    Index("incident_alerts_incident", "incident_id"),
+)
+
+incident_steps = Table(
+    "incident_steps",
+    metadata,
+    Column("incident_id", BigInteger, ForeignKey("incidents.id", ondelete="CASCADE"), nullable=False),
+    Column("step", Text, nullable=False),
+    Column("done_by", Text, nullable=False),
+    Column("done_at", TZ, nullable=False, server_default=func.now()),
+    Column("note", Text, nullable=True),
+    PrimaryKeyConstraint("incident_id", "step", name="incident_steps_pkey"),
+)
+
+# The timeline: every change to an incident, in order.
+incident_events = Table(
+    "incident_events",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=True),
+    Column("incident_id", BigInteger, ForeignKey("incidents.id", ondelete="CASCADE"), nullable=False),
+    Column("time", TZ, nullable=False, server_default=func.now()),
+    Column("kind", Text, nullable=False),
+    Column("actor", Text, nullable=False),
+    Column("detail", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
+    CheckConstraint(
+        "kind IN ('created', 'alert', 'state', 'severity', 'assign', 'step', 'note', 'escalation')",
+        name="incident_events_kind",
+    ),
+    Index("incident_events_incident", "incident_id", "id"),
+)
+
+# Outbox of messages to field teams (incidents.notify): retried with backoff, ``dead`` after the last attempt.
+notifications = Table(
+    "notifications",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=True),
+    Column("incident_id", BigInteger, ForeignKey("incidents.id", ondelete="CASCADE"), nullable=False),
+    Column("team_id", Text, ForeignKey("field_teams.team_id", ondelete="CASCADE"), nullable=False),
+    Column("channel", Text, nullable=False),
+    Column("target", Text, nullable=False),
+    Column("event", Text, nullable=False),
+    Column("payload", JSONB, nullable=False),
+    Column("state", Text, nullable=False, server_default="pending"),
+    Column("attempts", Integer, nullable=False, server_default=text("0")),
+    Column("next_at", TZ, nullable=False, server_default=func.now()),
+    Column("last_error", Text, nullable=True),
+    Column("created_at", TZ, nullable=False, server_default=func.now()),
+    Column("sent_at", TZ, nullable=True),
+    CheckConstraint("channel IN ('webhook', 'email')", name="notifications_channel"),
+    CheckConstraint("state IN ('pending', 'sent', 'dead')", name="notifications_state"),
+    Index("notifications_due", "next_at", postgresql_where=text("state = 'pending'")),
 )
 
 # name -> time column, for create_hypertable and retention.

@@ -260,6 +260,7 @@ def run_up(
             f"\nioc is up in {time.monotonic() - started:.1f} s\n"
             f"  Operators' wall   {base}/wall\n"
             f"  Leaders' summary  {base}/summary\n"
+            f"  Incident console  {base}/console\n"
             f"  API (OpenAPI)     {base}/docs\n"
             f"  Health            {base}/api/v1/health\n"
             f"  MQTT broker       {stack.mqtt_url}\n"

@@ -22,6 +22,9 @@ from dashboards.alerts import store
 from dashboards.alerts.observe import Observation, observe
 from dashboards.alerts.rules import Rule, RuleBook
 from dashboards.hub import Hub
+from incidents.escalation import escalate_overdue
+from incidents.grouping import group_alerts
+from incidents.procedures import Catalogue
 from ioc.db import NOTIFY_CHANNEL, commit_notices
 from ioc.settings import Settings
 
@@ -57,6 +60,7 @@ class AlertEngine:
         self.database_url = database_url
         self.settings = settings
         self.book = RuleBook(settings.alert_rules_file)
+        self.procedures = Catalogue(settings.sop_dir)
         self.tracks: dict[tuple[str, str], Track] = {}
         self.leader = False
         self._wake = asyncio.Event()
@@ -142,6 +146,13 @@ class AlertEngine:
                     key = (rule.id, device_id)
                     seen.add(key)
                     await self._step(conn, rule, device_id, observations.get(device_id), active.get(key), now)
+            try:
+                await group_alerts(conn, self.procedures)  # new and escalated alerts into incidents
+                await escalate_overdue(conn)  # incidents past their time limits
+            except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError):
+                raise
+            except Exception:  # a bug in grouping must not stop the alerts themselves
+                logger.exception("grouping alerts into incidents failed")
         for key in set(self.tracks) - seen:
             del self.tracks[key]
 

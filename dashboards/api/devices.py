@@ -14,7 +14,7 @@ from dashboards import readings
 from dashboards.api.deps import ConnDep, TimescaleDep
 from dashboards.api.errors import ApiError, not_found
 from dashboards.api.responses import SafeJSONResponse
-from dashboards.encoding import iso
+from dashboards.encoding import as_utc, iso
 from dashboards.views import META
 
 router = APIRouter(tags=["devices"])
@@ -51,12 +51,6 @@ async def get_device(device_id: str, conn: ConnDep) -> dict[str, Any]:
     return await _device(conn, device_id)
 
 
-def _utc(value: datetime | None) -> datetime | None:
-    if value is None:
-        return None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
 async def _readings(
     conn: ConnDep,
     timescale: bool,
@@ -67,8 +61,8 @@ async def _readings(
     end: datetime | None,
     bucket: str | None,
 ) -> tuple[readings.Query, list[dict[str, Any]]]:
-    end = _utc(end) or datetime.now(UTC)
-    start = _utc(start) or end - timedelta(days=1)
+    end = as_utc(end) or datetime.now(UTC)
+    start = as_utc(start) or end - timedelta(days=1)
     try:
         q = readings.make_query(device_id, metric, part, start, end, bucket)
     except readings.ReadingsError as exc:

@@ -1,0 +1,24 @@
+// Words for incidents, shared by the console and the handover report: states, severities, timeline entries.
+import { t, lang } from "./i18n.js";
+import * as fmt from "./format.js";
+
+/** A {vi, en} text in the page's language. */
+export const txt = (pair) => (pair ? pair[lang()] || pair.vi || pair.en || "" : "");
+export const stateLabel = (s) => t(`incident_state.${s}`);
+export const severityLabel = (s) => t(`severity.${s}`);
+
+/** One timeline entry (``kind`` and its fields, as the API sends them) in words. */
+export function describe(e) {
+  switch (e.kind) {
+    case "created": return t("tl.created", { severity: severityLabel(e.severity) });
+    case "alert": return t("tl.alert", { title: e.title || "" });
+    case "state": return t("tl.state", { from: stateLabel(e.from), to: stateLabel(e.to) });
+    case "severity": return t("tl.severity", { from: severityLabel(e.from), to: severityLabel(e.to) });
+    case "assign": return e.team ? t("tl.assign_team", { team: e.team }) : t("tl.assign", { who: e.to });
+    case "step": return t("tl.step", { step: txt(e.text) });
+    case "note": return e.text || "";
+    case "escalation": return t("tl.escalation", { limit: t(`limit.${e.limit}`), minutes: fmt.num(e.minutes, e.minutes < 1 ? 2 : 0) });
+    case "alert_history": return t("tl.alert_history", { title: e.title || "", state: t(`alert_state.${e.to}`) });
+    default: return e.kind;
+  }
+}

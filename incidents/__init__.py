@@ -1,0 +1,1 @@
+"""Incidents: alerts grouped into one thing to act on, followed through a procedure to closed."""

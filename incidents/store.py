@@ -1,0 +1,392 @@
+"""Incident rows, their state machine and timeline: every change is one transaction with its timeline entry.
+
+States: new -> assigned -> in_progress -> resolved -> closed; ``reopen`` brings a resolved or closed
+incident back (to assigned when someone holds it, else new). Each change an operator makes names the
+``version`` they saw: the row is locked, and a different version is a ``VersionConflict`` (another
+operator changed it meanwhile), so no update is ever lost. Every successful change adds one
+``incident_events`` row (the timeline) and increments ``version``; the caller audits.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import asyncpg
+
+from incidents import notify
+from incidents.procedures import SEVERITY_RANK, Procedure, applicable_steps, missing_required
+
+logger = logging.getLogger(__name__)
+
+OPEN_STATES = ("new", "assigned", "in_progress")
+STATES = (*OPEN_STATES, "resolved", "closed")
+ENGINE = "engine"
+# action -> states it may start from
+ALLOWED = {
+    "assign": OPEN_STATES,
+    "start": ("assigned",),
+    "resolve": OPEN_STATES,
+    "close": ("resolved",),
+    "reopen": ("resolved", "closed"),
+    "severity": (*OPEN_STATES, "resolved"),
+}
+INCIDENT_COLUMNS = (
+    "id, type, title, severity, state, origin, lat, lon, zone, assignee, team, version, created_by, created_at, "
+    "updated_at, updated_by, last_alert_at, acknowledged_at, resolved_at, closed_at"
+)
+
+
+# The time limits an incident passed (incidents.escalation), as a column of a query on incidents i.
+ESCALATIONS = (
+    "array(SELECT DISTINCT e.detail ->> 'limit' FROM incident_events e "
+    "WHERE e.incident_id = i.id AND e.kind = 'escalation') AS escalations"
+)
+
+
+class IncidentError(Exception):
+    """Base of the incident errors; the message is meant for the operator."""
+
+
+class IncidentNotFound(IncidentError, LookupError):
+    """No incident has this id."""
+
+
+class IncidentConflict(IncidentError):
+    """The action is not allowed now (the state forbids it, or required steps are not done)."""
+
+
+class VersionConflict(IncidentConflict):
+    """Someone else changed the incident since the caller read it."""
+
+    def __init__(self, incident_id: int, expected: int, row: asyncpg.Record) -> None:
+        when = row["updated_at"].strftime("%H:%M:%S UTC")
+        super().__init__(
+            f"incident {incident_id} was changed by {row['updated_by']} at {when} (now version {row['version']}, "
+            f"you had version {expected}): reload it and try again"
+        )
+        self.current = int(row["version"])
+
+
+class InvalidInput(IncidentError, ValueError):
+    """A value the incident cannot take (an unknown type, assignee or step)."""
+
+
+async def event(conn: asyncpg.Connection, incident_id: int, kind: str, actor: str, detail: dict[str, Any]) -> None:
+    """Append one timeline entry."""
+    await conn.execute(
+        "INSERT INTO incident_events (incident_id, kind, actor, detail) VALUES ($1, $2, $3, $4)",
+        incident_id,
+        kind,
+        actor,
+        detail,
+    )
+
+
+async def _locked(conn: asyncpg.Connection, incident_id: int, version: int | None) -> asyncpg.Record:
+    row = await conn.fetchrow("SELECT * FROM incidents WHERE id = $1 FOR UPDATE", incident_id)
+    if row is None:
+        raise IncidentNotFound(f"incident {incident_id} not found")
+    if version is not None and row["version"] != version:
+        raise VersionConflict(incident_id, version, row)
+    return row
+
+
+NOW = object()  # a value for _update: the database's time, as every other time of an incident
+
+
+async def _update(conn: asyncpg.Connection, incident_id: int, actor: str, **values: Any) -> None:
+    params = {column: value for column, value in values.items() if value is not NOW}
+    sets = [f"{column} = ${i}" for i, column in enumerate(params, start=3)]
+    sets += [f"{column} = now()" for column, value in values.items() if value is NOW]
+    await conn.execute(
+        f"UPDATE incidents SET {', '.join(sets)}, version = version + 1, updated_at = now(), updated_by = $2 "
+        "WHERE id = $1",
+        incident_id,
+        actor,
+        *params.values(),
+    )
+
+
+def _check(row: asyncpg.Record, action: str) -> None:
+    if row["state"] not in ALLOWED[action]:
+        raise IncidentConflict(f"incident {row['id']} is {row['state']}: cannot {action} it")
+
+
+async def create(
+    conn: asyncpg.Connection,
+    procedure: Procedure,
+    *,
+    title: str,
+    severity: str,
+    lat: float | None,
+    lon: float | None,
+    zone: str | None,
+    actor: str,
+    origin: str,
+    note: str | None = None,
+) -> int:
+    """A new incident of ``procedure``'s type (it keeps a copy of the procedure); returns its id."""
+    async with conn.transaction():
+        if zone is None and lat is not None and lon is not None:
+            zone = await conn.fetchval(
+                "SELECT zone_id FROM zones ORDER BY (lat - $1) ^ 2 + ((lon - $2) * cos(radians($1))) ^ 2 LIMIT 1",
+                lat,
+                lon,
+            )
+        incident_id: int = await conn.fetchval(
+            "INSERT INTO incidents (type, title, severity, origin, lat, lon, zone, procedure, created_by, updated_by) "
+            "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) RETURNING id",
+            procedure.type,
+            title,
+            severity,
+            origin,
+            lat,
+            lon,
+            zone,
+            procedure.snapshot(),
+            actor,
+        )
+        detail: dict[str, Any] = {"title": title, "severity": severity, "procedure_version": procedure.version}
+        if note:
+            detail["note"] = note
+        await event(conn, incident_id, "created", actor, detail)
+    logger.info("incident %s created by %s: %s (%s)", incident_id, actor, procedure.type, severity)
+    return incident_id
+
+
+async def assign(conn: asyncpg.Connection, incident_id: int, version: int, actor: str, assignee: str) -> None:
+    """Give the incident to ``assignee`` (an operator or admin); ``take`` is assigning to oneself."""
+    async with conn.transaction():
+        row = await _locked(conn, incident_id, version)
+        _check(row, "assign")
+        role = await conn.fetchval("SELECT role FROM users WHERE name = $1 AND NOT disabled", assignee)
+        if role not in ("operator", "admin"):
+            raise InvalidInput(f"{assignee!r} is not an active operator")
+        if row["assignee"] == assignee and row["state"] != "new":
+            raise IncidentConflict(f"incident {incident_id} is already assigned to {assignee}")
+        values: dict[str, Any] = {"assignee": assignee, "state": "assigned"}
+        if row["acknowledged_at"] is None:
+            values["acknowledged_at"] = NOW
+        await _update(conn, incident_id, actor, **values)
+        await event(conn, incident_id, "assign", actor, {"from": row["assignee"], "to": assignee})
+        if row["state"] != "assigned":
+            await event(conn, incident_id, "state", actor, {"from": row["state"], "to": "assigned"})
+
+
+async def assign_team(conn: asyncpg.Connection, incident_id: int, version: int, actor: str, team: str) -> int:
+    """Hand the incident to a field team (it keeps its operator) and queue the team's notifications; returns
+    how many were queued."""
+    async with conn.transaction():
+        row = await _locked(conn, incident_id, version)
+        _check(row, "assign")
+        if not await conn.fetchval("SELECT enabled FROM field_teams WHERE team_id = $1", team):
+            raise InvalidInput(f"{team!r} is not an active field team")
+        if row["team"] == team:
+            raise IncidentConflict(f"incident {incident_id} is already with team {team}")
+        values: dict[str, Any] = {"team": team}
+        if row["state"] == "new":
+            values["state"] = "assigned"
+        if row["acknowledged_at"] is None:
+            values["acknowledged_at"] = NOW
+        await _update(conn, incident_id, actor, **values)
+        await event(conn, incident_id, "assign", actor, {"team_from": row["team"], "team": team})
+        if row["state"] == "new":
+            await event(conn, incident_id, "state", actor, {"from": "new", "to": "assigned"})
+        return await notify.enqueue(conn, incident_id, team, "incident.assigned")
+
+
+async def start(conn: asyncpg.Connection, incident_id: int, version: int, actor: str) -> None:
+    """Work has begun (assigned -> in_progress)."""
+    async with conn.transaction():
+        row = await _locked(conn, incident_id, version)
+        _check(row, "start")
+        await _update(conn, incident_id, actor, state="in_progress")
+        await event(conn, incident_id, "state", actor, {"from": row["state"], "to": "in_progress"})
+
+
+async def done_steps(conn: asyncpg.Connection, incident_id: int) -> set[str]:
+    """Ids of the steps ticked on the incident."""
+    return {r["step"] for r in await conn.fetch("SELECT step FROM incident_steps WHERE incident_id = $1", incident_id)}
+
+
+async def resolve(
+    conn: asyncpg.Connection, incident_id: int, version: int, actor: str, note: str | None, override: str | None
+) -> list[str]:
+    """Resolve; required steps not ticked refuse it unless ``override`` gives a reason. Returns the steps overridden."""
+    async with conn.transaction():
+        row = await _locked(conn, incident_id, version)
+        _check(row, "resolve")
+        missing = missing_required(row["procedure"], row["severity"], await done_steps(conn, incident_id))
+        if missing and not (override and override.strip()):
+            raise IncidentConflict(
+                f"required steps not done: {', '.join(missing)}; tick them, or resolve with an override reason"
+            )
+        await _update(conn, incident_id, actor, state="resolved", resolved_at=NOW)
+        detail: dict[str, Any] = {"from": row["state"], "to": "resolved"}
+        if note:
+            detail["note"] = note
+        if missing:
+            detail.update(override=override, skipped=missing)
+        await event(conn, incident_id, "state", actor, detail)
+    return missing
+
+
+async def close(conn: asyncpg.Connection, incident_id: int, version: int, actor: str, note: str | None) -> None:
+    """Close a resolved incident (nothing left to do)."""
+    async with conn.transaction():
+        row = await _locked(conn, incident_id, version)
+        _check(row, "close")
+        await _update(conn, incident_id, actor, state="closed", closed_at=NOW)
+        await event(conn, incident_id, "state", actor, {"from": row["state"], "to": "closed", "note": note})
+
+
+async def reopen(conn: asyncpg.Connection, incident_id: int, version: int, actor: str, reason: str) -> str:
+    """Reopen a resolved or closed incident; returns its new state."""
+    async with conn.transaction():
+        row = await _locked(conn, incident_id, version)
+        _check(row, "reopen")
+        state = "assigned" if row["assignee"] else "new"
+        await _update(conn, incident_id, actor, state=state, resolved_at=None, closed_at=None)
+        await event(conn, incident_id, "state", actor, {"from": row["state"], "to": state, "note": reason})
+    return state
+
+
+async def set_severity(
+    conn: asyncpg.Connection, incident_id: int, version: int, actor: str, severity: str, reason: str
+) -> None:
+    """Change the severity by hand (the reason is kept in the timeline)."""
+    async with conn.transaction():
+        row = await _locked(conn, incident_id, version)
+        _check(row, "severity")
+        if row["severity"] == severity:
+            raise IncidentConflict(f"incident {incident_id} is already {severity}")
+        await _update(conn, incident_id, actor, severity=severity)
+        await event(conn, incident_id, "severity", actor, {"from": row["severity"], "to": severity, "note": reason})
+
+
+async def tick(conn: asyncpg.Connection, incident_id: int, step: str, actor: str, note: str | None) -> None:
+    """Mark a procedure step done by ``actor`` now; a step is ticked once (the second is a conflict)."""
+    async with conn.transaction():
+        row = await _locked(conn, incident_id, None)
+        if row["state"] not in OPEN_STATES:
+            raise IncidentConflict(f"incident {incident_id} is {row['state']}: reopen it to tick steps")
+        steps = {s["id"]: s for s in applicable_steps(row["procedure"], row["severity"])}
+        if step not in steps:
+            raise InvalidInput(f"{step!r} is not a step of this incident's procedure")
+        done = await conn.fetchrow(
+            "INSERT INTO incident_steps (incident_id, step, done_by, note) VALUES ($1, $2, $3, $4) "
+            "ON CONFLICT DO NOTHING RETURNING done_at",
+            incident_id,
+            step,
+            actor,
+            note,
+        )
+        if done is None:
+            by = await conn.fetchrow(
+                "SELECT done_by, done_at FROM incident_steps WHERE incident_id = $1 AND step = $2", incident_id, step
+            )
+            raise IncidentConflict(f"step {step!r} was already done by {by['done_by']} at {by['done_at']:%H:%M:%S}")
+        await conn.execute("UPDATE incidents SET updated_at = now() WHERE id = $1", incident_id)
+        await event(conn, incident_id, "step", actor, {"step": step, "text": steps[step]["text"], "note": note})
+
+
+async def add_note(conn: asyncpg.Connection, incident_id: int, actor: str, text: str) -> None:
+    """Append an operator's note to the timeline."""
+    async with conn.transaction():
+        await _locked(conn, incident_id, None)
+        await conn.execute("UPDATE incidents SET updated_at = now() WHERE id = $1", incident_id)
+        await event(conn, incident_id, "note", actor, {"text": text})
+
+
+async def list_incidents(
+    conn: asyncpg.Connection, *, states: tuple[str, ...], incident_type: str | None, limit: int
+) -> list[dict[str, Any]]:
+    """Incidents in ``states``, most severe first, then newest; with their alert count."""
+    rows = await conn.fetch(
+        f"SELECT {INCIDENT_COLUMNS}, (SELECT count(*) FROM incident_alerts ia WHERE ia.incident_id = i.id) AS alerts, "
+        f"{ESCALATIONS} FROM incidents i WHERE state = ANY($1::text[]) AND ($2::text IS NULL OR type = $2) "
+        "ORDER BY (severity = 'critical') DESC, id DESC LIMIT $3",
+        list(states),
+        incident_type,
+        limit,
+    )
+    return [dict(r) for r in rows]
+
+
+async def get(conn: asyncpg.Connection, incident_id: int) -> dict[str, Any]:
+    """One incident with its alerts, checklist and timeline (its own entries and its alerts' transitions)."""
+    row = await conn.fetchrow(
+        f"SELECT {INCIDENT_COLUMNS}, {ESCALATIONS}, procedure FROM incidents i WHERE id = $1", incident_id
+    )
+    if row is None:
+        raise IncidentNotFound(f"incident {incident_id} not found")
+    incident = dict(row)
+    procedure = incident.pop("procedure")
+    alerts = await conn.fetch(
+        "SELECT a.id, a.rule, a.device_id, d.name AS device_name, a.severity, a.state, a.title, a.value, "
+        "a.opened_at, a.resolved_at, ia.joined_at FROM incident_alerts ia JOIN alerts a ON a.id = ia.alert_id "
+        "LEFT JOIN devices d ON d.device_id = a.device_id WHERE ia.incident_id = $1 ORDER BY a.id",
+        incident_id,
+    )
+    done = {
+        r["step"]: r
+        for r in await conn.fetch(
+            "SELECT step, done_by, done_at, note FROM incident_steps WHERE incident_id = $1", incident_id
+        )
+    }
+    checklist = []
+    for step in applicable_steps(procedure, incident["severity"]):
+        tick = done.get(step["id"])
+        checklist.append(
+            {
+                **step,
+                "done_by": tick["done_by"] if tick else None,
+                "done_at": tick["done_at"] if tick else None,
+                "note": tick["note"] if tick else None,
+            }
+        )
+    events = await conn.fetch(
+        "SELECT id, time, kind, actor, detail FROM incident_events WHERE incident_id = $1 ORDER BY id", incident_id
+    )
+    history = await conn.fetch(
+        "SELECT h.time, h.alert_id, a.title, h.from_state, h.to_state, h.severity, h.actor, h.note, h.value "
+        "FROM alert_history h JOIN incident_alerts ia ON ia.alert_id = h.alert_id "
+        "JOIN alerts a ON a.id = h.alert_id WHERE ia.incident_id = $1",
+        incident_id,
+    )
+    timeline = [{"time": e["time"], "kind": e["kind"], "actor": e["actor"], **e["detail"]} for e in events]
+    timeline += [
+        {
+            "time": h["time"],
+            "kind": "alert_history",
+            "actor": h["actor"],
+            "alert_id": h["alert_id"],
+            "title": h["title"],
+            "from": h["from_state"],
+            "to": h["to_state"],
+            "severity": h["severity"],
+            "note": h["note"],
+            "value": h["value"],
+        }
+        for h in history
+    ]
+    timeline.sort(key=lambda e: e["time"])
+    incident.update(
+        procedure={
+            "type": procedure.get("type"),
+            "version": procedure.get("version"),
+            "name": procedure.get("name"),
+            "limits": procedure.get("limits", {}),
+        },
+        alerts=[dict(a) for a in alerts],
+        checklist=checklist,
+        missing_required=missing_required(procedure, incident["severity"], set(done)),
+        timeline=timeline,
+    )
+    return incident
+
+
+def raises_severity(current: str, candidate: str) -> bool:
+    """Whether ``candidate`` is more severe than ``current``."""
+    return SEVERITY_RANK.get(candidate, 0) > SEVERITY_RANK.get(current, 0)
