@@ -31,6 +31,7 @@ from ioc.auth import SessionPolicy, ThrottlePolicy
 from ioc.db import create_pool, timescaledb_version
 from ioc.kinds import load_kinds
 from ioc.settings import Settings, get_settings
+from opendata.api import mount as mount_open_data
 
 logger = logging.getLogger(__name__)
 
@@ -82,7 +83,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 chores = Housekeeping(
                     pool, app.state.refusals, timedelta(days=settings.audit_retention_days), ThrottlePolicy()
                 )
-                async with engine, chores:
+                async with engine, chores, open_data.running():
                     app.state.settings = settings
                     app.state.pool = pool
                     app.state.hub = hub
@@ -113,5 +114,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Prometheus scrapes from this host; nobody else (a browser elsewhere) may read the metrics.
     app.include_router(metrics.router, dependencies=[Depends(security.loopback_only)])
     app.include_router(apidocs.router)
+    open_data = mount_open_data(app, settings)  # public, read-only: /sta/v1.1 (opendata/)
     _include_pages(app)
     return app
