@@ -194,7 +194,7 @@ class Compiler:
         if rest:
             if head not in entity.json_properties:
                 raise QueryError(f"{head} has no sub-property {'/'.join(rest)}")
-            return type_coerce(col, JSONB)[tuple(rest)].astext if len(rest) > 1 else col.op("->>")(rest[0])
+            return type_coerce(col, JSONB)[tuple(rest)].astext
         return col
 
     def _Null(self, node: ast.Null) -> Any:

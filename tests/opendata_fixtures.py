@@ -96,14 +96,15 @@ def start_server(run_ioc, folder: Path, **env: str) -> Iterator[str]:  # type: i
     child.stop()
 
 
-@pytest.fixture(scope="module")
-async def open_data(pool: asyncpg.Pool) -> None:
+@pytest.fixture(scope="module", name="open_data")
+async def open_data_fixture(pool: asyncpg.Pool) -> None:
     """The open data tests' rows."""
     await load(pool)
 
 
-@pytest.fixture(scope="module")
-def sta(run_ioc, module_scratch_dir, open_data) -> Iterator[str]:  # type: ignore[no-untyped-def]
-    """The service root URL of a module-wide server."""
-    for base in start_server(run_ioc, module_scratch_dir("ioc-od-")):
+@pytest.fixture(scope="module", name="sta")
+def sta_fixture(run_ioc, module_scratch_dir, open_data) -> Iterator[str]:  # type: ignore[no-untyped-def]
+    """The service root URL of a module-wide server (its rate limit out of the way)."""
+    folder = module_scratch_dir("ioc-od-")
+    for base in start_server(run_ioc, folder, IOC_OPEN_RATE_PER_MINUTE="1000000", IOC_OPEN_RATE_BURST="100000"):
         yield base + "/sta/v1.1"
