@@ -69,6 +69,7 @@ class Scope:
     single: bool = False
     property: str | None = None
     raw_value: bool = False
+    parent: tuple[EntitySet, list[ColumnElement[bool]]] | None = None  # the entity navigated from
 
 
 class Reader:
@@ -101,7 +102,8 @@ class Reader:
                     raise QueryError(f"{entity.name} needs an id before /{seg.name}")
                 relation = entity.relations[seg.name]
                 target = self.sets[relation.target]
-                scope = Scope(target, [_joined(entity, target, relation, scope.conditions)], single=not relation.many)
+                joined = [_joined(entity, target, relation, scope.conditions)]
+                scope = Scope(target, joined, single=not relation.many, parent=(entity, scope.conditions))
                 if seg.id is not None:
                     if not relation.many:
                         raise QueryError(f"{seg.name} is a single entity: it takes no id")
@@ -131,6 +133,11 @@ class Reader:
         """The JSON body (or raw text for $value) for ``path`` with ``opts``."""
         scope = self.scope(path)
         entity = scope.entity
+        if scope.parent is not None:
+            parent, conditions = scope.parent
+            found = await self.conn.execute(select(parent.col("id")).where(*conditions).limit(1))
+            if found.first() is None:
+                raise NotFound(f"no such entity: {path}")
         if scope.single:
             rows = await self._rows(entity, scope.conditions, Options(top=1, select=opts.select, expand=opts.expand))
             if not rows:
