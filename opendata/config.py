@@ -18,13 +18,15 @@ DEFAULT_FILE = Path(__file__).with_name("open-data.yaml")
 
 
 class KindPolicy(BaseModel):
-    """What one kind publishes: its metrics, every reading (raw) or hourly aggregates only (hour)."""
+    """What one kind publishes: its metrics, every reading (raw, plus hourly aggregates as Datastreams of their
+    own) or one hourly statistic only (hour)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     metrics: tuple[str, ...] = Field(min_length=1)
     resolution: Literal["raw", "hour"] = "raw"
-    statistic: Literal["mean", "min", "max", "sum"] = "mean"
+    statistic: Literal["mean", "min", "max", "sum"] = "mean"  # of an hour-resolution kind
+    hourly: tuple[Literal["mean", "min", "max", "sum"], ...] = ("mean", "min", "max")  # extra streams of raw kinds
 
 
 class OpenDataConfig(BaseModel):

@@ -97,21 +97,24 @@ def _point(lon: ColumnElement[Any], lat: ColumnElement[Any]) -> ColumnElement[An
     return func.jsonb_build_object("type", "Point", "coordinates", func.jsonb_build_array(lon, lat))
 
 
-def _metrics(config: OpenDataConfig, kinds: dict[str, KindSpec]) -> Any:
-    """One row per public (kind, metric): unit, resolution and statistic."""
-    rows = [
-        (kind, metric, kinds[kind].metrics[metric].unit, policy.resolution, policy.statistic)
-        for kind, policy in config.kinds.items()
-        for metric in policy.metrics
-    ]
-    cols = [column(n, String) for n in ("kind", "metric", "unit", "resolution", "statistic")]
-    return values(*cols, name="open_metrics").data(rows or [("", "", "", "raw", "mean")])
+def _streams(config: OpenDataConfig, kinds: dict[str, KindSpec]) -> Any:
+    """One row per public stream of a kind: the metric as published (raw, or the kind's hourly statistic) and,
+    for raw kinds, each extra hourly aggregate (stream ``water_level_cm.hourly_mean``)."""
+    rows = []
+    for kind, policy in config.kinds.items():
+        for metric in policy.metrics:
+            unit = kinds[kind].metrics[metric].unit
+            rows.append((kind, metric, unit, policy.resolution, policy.statistic, metric))
+            if policy.resolution == "raw":
+                rows += [(kind, metric, unit, "hour", s, f"{metric}.hourly_{s}") for s in policy.hourly]
+    cols = [column(n, String) for n in ("kind", "metric", "unit", "resolution", "statistic", "stream")]
+    return values(*cols, name="open_streams").data(rows or [("", "", "", "raw", "mean", "")])
 
 
 def build(config: OpenDataConfig, kinds: dict[str, KindSpec]) -> dict[str, EntitySet]:
     """All eight entity sets for ``config``."""
     dev = _public_devices(config)
-    met = _metrics(config, kinds)
+    met = _streams(config, kinds)
     located = dev.c.lat.is_not(None)
     labels = {k: kinds[k].label.get("en", k) for k in kinds}
     kind_label = func.coalesce(_case(dev.c.kind, labels), dev.c.kind)
@@ -172,8 +175,8 @@ def build(config: OpenDataConfig, kinds: dict[str, KindSpec]) -> dict[str, Entit
     hourly = met.c.resolution == "hour"
     datastreams = (
         select(
-            (dev.c.device_id + literal(":") + met.c.metric).label("id"),
-            (dev.c.name + literal(" ") + met.c.metric).label("name"),
+            (dev.c.device_id + literal(":") + met.c.stream).label("id"),
+            (dev.c.name + literal(" ") + met.c.stream).label("name"),
             func.concat(
                 met.c.metric,
                 " of ",
@@ -200,6 +203,9 @@ def build(config: OpenDataConfig, kinds: dict[str, KindSpec]) -> dict[str, Entit
             ).label("properties"),
             dev.c.device_id.label("_device"),
             met.c.metric.label("_metric"),
+            met.c.stream.label("_stream"),
+            met.c.resolution.label("_resolution"),
+            met.c.statistic.label("_statistic"),
             (dev.c.kind + literal(".") + vendor).label("_sensor"),
         )
         .select_from(dev.join(met, met.c.kind == dev.c.kind))
@@ -222,7 +228,7 @@ def build(config: OpenDataConfig, kinds: dict[str, KindSpec]) -> dict[str, Entit
         .subquery("FeaturesOfInterest")
     )
 
-    ds_pairs = (("_device", "_device"), ("_metric", "_metric"))
+    ds_pairs = (("_device", "_device"), ("_metric", "_metric"), ("_stream", "_stream"))
     sets = [
         EntitySet(
             "Things",
@@ -318,6 +324,7 @@ def _observations(dev: Any, met: Any) -> Subquery:
             measurements.c.value.label("result"),
             measurements.c.device_id.label("_device"),
             measurements.c.metric.label("_metric"),
+            measurements.c.metric.label("_stream"),
         )
         .select_from(
             measurements.join(dev, dev.c.device_id == measurements.c.device_id).join(
@@ -332,6 +339,7 @@ def _observations(dev: Any, met: Any) -> Subquery:
             hour,
             rollups_1m.c.device_id,
             rollups_1m.c.metric,
+            met.c.stream,
             met.c.statistic,
             func.sum(rollups_1m.c.sum).label("sum"),
             func.sum(rollups_1m.c.count).label("count"),
@@ -344,29 +352,30 @@ def _observations(dev: Any, met: Any) -> Subquery:
             )
         )
         .where(rollups_1m.c.part == "", rollups_1m.c.bucket < func.date_trunc("hour", func.now()))
-        .group_by(hour, rollups_1m.c.device_id, rollups_1m.c.metric, met.c.statistic)
+        .group_by(hour, rollups_1m.c.device_id, rollups_1m.c.metric, met.c.stream, met.c.statistic)
         .subquery("per_hour")
     )
-    statistic = _case(
-        per_hour.c.statistic,
-        {
-            "mean": per_hour.c.sum / func.nullif(per_hour.c.count, 0),
-            "sum": per_hour.c.sum,
-            "min": per_hour.c.min,
-            "max": per_hour.c.max,
-        },
-    )
+    statistic = hour_statistic(per_hour.c.statistic, per_hour.c)
     hour_ms = func.floor(func.extract("epoch", per_hour.c.hour) * 1000).cast(String)
     hourly = select(
-        (per_hour.c.device_id + literal(":") + per_hour.c.metric + literal(":") + hour_ms).label("id"),
+        (per_hour.c.device_id + literal(":") + per_hour.c.stream + literal(":") + hour_ms).label("id"),
         per_hour.c.hour.label("phenomenonTime"),
         (per_hour.c.hour + literal_column("interval '1 hour'")).label("_phenomenon_end"),
         (per_hour.c.hour + literal_column("interval '1 hour'")).label("resultTime"),
         cast(statistic, Float).label("result"),
         per_hour.c.device_id.label("_device"),
         per_hour.c.metric.label("_metric"),
+        per_hour.c.stream.label("_stream"),
     )
     return union_all(raw, hourly).subquery("Observations")
+
+
+def hour_statistic(name: ColumnElement[Any], cols: Any) -> ColumnElement[Any]:
+    """The named statistic (mean, sum, min, max) of an hour from its summed rollup columns."""
+    return _case(
+        name,
+        {"mean": cols.sum / func.nullif(cols.count, 0), "sum": cols.sum, "min": cols.min, "max": cols.max},
+    )
 
 
 def _case(value: ColumnElement[Any], mapping: dict[Any, Any]) -> ColumnElement[Any]:

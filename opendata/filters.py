@@ -73,7 +73,7 @@ def _parser() -> ODataParser:
             return ast.Call(func_id, args)
         return library_call(func_id, args)
 
-    parser._function_call = function_call
+    parser._function_call = function_call  # type: ignore[method-assign,assignment]
     return parser
 
 
@@ -118,10 +118,10 @@ class Geometry:
         return func.point(x, y)
 
     def pg_polygon(self) -> ColumnElement[Any]:
-        """A PostgreSQL polygon (bound as text, cast)."""
+        """A PostgreSQL polygon: its text form bound as a parameter, read by polygon's input function."""
         assert self.ring is not None
         text = "(" + ",".join(f"({x!r},{y!r})" for x, y in self.ring) + ")"
-        return func.polygon(cast(bindparam(None, text, String), Text)).self_group()
+        return func.polygon(cast(bindparam(None, text, String), Text))
 
 
 class Compiler:

@@ -12,6 +12,7 @@ from sqlalchemy import func, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql import ColumnElement
 
+from opendata import latest
 from opendata.entities import EntitySet, Relation
 from opendata.filters import Compiler, QueryError, split_outside
 from opendata.options import Expand, Options
@@ -119,12 +120,13 @@ class Reader:
         scope.conditions.append(scope.entity.col("id") == ident)
         if scope.entity.name == "Observations":  # let the time index find one reading
             device, _, rest = ident.partition(":")
-            metric, _, millis = rest.rpartition(":")
+            stream, _, millis = rest.rpartition(":")
             if millis.isdigit():
                 at, ms = datetime.fromtimestamp(int(millis) / 1000, UTC), timedelta(milliseconds=1)
                 scope.conditions += [
                     scope.entity.col("_device") == device,
-                    scope.entity.col("_metric") == metric,
+                    scope.entity.col("_metric") == stream.partition(".")[0],
+                    scope.entity.col("_stream") == stream,
                     scope.entity.col("phenomenonTime").between(at - ms, at + ms),
                 ]
 
@@ -205,7 +207,9 @@ class Reader:
         if opts.filter:
             stmt = stmt.where(compiler.where(opts.filter))
         order = [*(compiler.order(opts.orderby) if opts.orderby else []), target.col("id")]
-        if relation.many:
+        if entity.name == "Datastreams" and latest.applies(relation.target, opts):
+            stmt = latest.latest(entity, keys)
+        elif relation.many:
             rank = func.row_number().over(partition_by=key_cols, order_by=order).label("_rank")
             ranked = stmt.add_columns(rank).subquery("ranked")
             stmt = (
@@ -251,7 +255,7 @@ class Reader:
         components = opts.select or ["id", "phenomenonTime", "resultTime", "result"]
         groups: dict[str, dict[str, Any]] = {}
         for row in rows:
-            ds = f"{row['_device']}:{row['_metric']}"
+            ds = f"{row['_device']}:{row['_stream']}"
             group = groups.setdefault(
                 ds,
                 {

@@ -25,9 +25,11 @@ OURS = "startswith(id, 'T-OD-')"
 
 
 def policy_file(folder: Path) -> Path:
-    """The shipped policy with SECRET withheld."""
+    """The shipped policy with SECRET withheld, and flood without hourly aggregates (the precondition Thing has
+    exactly two Datastreams)."""
     doc = yaml.safe_load(DEFAULT_FILE.read_text())
     doc["withheld_devices"] = [SECRET]
+    doc["kinds"]["flood"]["hourly"] = []
     path = folder / "open-data.yaml"
     path.write_text(yaml.safe_dump(doc))
     return path
@@ -69,7 +71,14 @@ async def load(pool: asyncpg.Pool) -> None:
     await pool.executemany(
         "INSERT INTO rollups_1m (bucket, device_id, metric, part, count, sum, min, max) "
         "VALUES ($1, $2, $3, '', 1, $4, $4, $4) ON CONFLICT DO NOTHING",
-        [*camera, (T0, SECRET, "water_level_cm", SECRET_VALUE)],
+        [*camera, *rows[5:7], (T0, SECRET, "water_level_cm", SECRET_VALUE)],
+    )
+    # The ingest keeps each stream's newest reading in latest_values.
+    newest = {(device, metric): (time, value) for time, device, metric, value in sorted(rows + camera)}
+    await pool.executemany(
+        "INSERT INTO latest_values (device_id, metric, part, time, value) VALUES ($1, $2, '', $3, $4) "
+        "ON CONFLICT (device_id, metric, part) DO UPDATE SET time = EXCLUDED.time, value = EXCLUDED.value",
+        [(device, metric, time, value) for (device, metric), (time, value) in newest.items()],
     )
     await pool.execute(
         "INSERT INTO events (time, device_id, type, severity, confidence, attrs) "

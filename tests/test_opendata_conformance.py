@@ -175,6 +175,32 @@ def test_top_skip_next_link_and_count(sta: str) -> None:
     assert "@iot.count" not in get(sta, f"Things('{THING}')/Datastreams?$count=false")
 
 
+def test_hourly_aggregates_of_raw_streams_are_datastreams_of_their_own(sta: str) -> None:
+    streams = get(sta, f"Things('{TRAFFIC}')/Datastreams?$filter=ObservedProperty/id eq 'vehicle_count'&$orderby=id")
+    assert [d["@iot.id"] for d in streams["value"]] == [
+        f"{TRAFFIC}:vehicle_count",
+        f"{TRAFFIC}:vehicle_count.hourly_max",
+        f"{TRAFFIC}:vehicle_count.hourly_mean",
+        f"{TRAFFIC}:vehicle_count.hourly_min",
+    ]
+    for stat, value in (("mean", 47.5), ("min", 40.0), ("max", 55.0)):
+        (obs,) = get(sta, f"Datastreams('{TRAFFIC}:vehicle_count.hourly_{stat}')/Observations")["value"]
+        assert obs["result"] == value and obs["phenomenonTime"].count("/") == 1
+        assert get(sta, f"Observations('{obs['@iot.id']}')/Datastream")["@iot.id"].endswith(stat)
+
+
+def test_latest_observation_of_every_datastream_matches_the_full_query(sta: str) -> None:
+    fast = get(
+        sta,
+        "Datastreams?$filter=startswith(id, 'T-OD-')&$top=1000"
+        "&$expand=Observations($top=1;$orderby=phenomenonTime desc)",
+    )["value"]
+    assert len(fast) >= 10
+    for stream in fast:
+        full = get(sta, f"Datastreams('{stream['@iot.id']}')/Observations?$top=1&$orderby=phenomenonTime desc")
+        assert stream["Observations"] == full["value"], stream["@iot.id"]
+
+
 def test_data_array_result_format(sta: str) -> None:
     body = get(
         sta,

@@ -9,7 +9,9 @@ import httpx
 import pytest
 from opendata_fixtures import CAMERA, T0, THING, TRAFFIC, open_data_fixture, sta_fixture  # noqa: F401 (fixtures)
 
+from opendata import latest
 from opendata.filters import STA_FUNCTIONS, parse
+from opendata.options import parse_expand
 
 ISO0 = T0.strftime("%Y-%m-%dT%H:%M:%SZ")
 ISO1 = (T0 + timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -133,3 +135,19 @@ def test_every_sensorthings_function_parses(name: str) -> None:
     args = "'a', name" if name == "substringof" else "location, geography'POINT(1 2)'"
     tree = parse(f"{name}({args})")
     assert type(tree).__name__ == "Call" and tree.func.full_name() == name
+
+
+@pytest.mark.parametrize(
+    ("expand", "fast"),
+    [
+        ("Observations($top=1;$orderby=phenomenonTime desc)", True),
+        ("Observations($orderby=phenomenonTime  DESC;$top=1)", True),
+        ("Observations($top=2;$orderby=phenomenonTime desc)", False),
+        ("Observations($top=1;$orderby=phenomenonTime)", False),
+        ("Observations($top=1;$orderby=phenomenonTime desc;$filter=result gt 1)", False),
+        ("Observations($top=1;$skip=1;$orderby=phenomenonTime desc)", False),
+    ],
+)
+def test_latest_path_is_taken_only_for_the_newest_observation(expand: str, fast: bool) -> None:
+    (item,) = parse_expand(expand)
+    assert latest.applies(item.name, item.options) is fast

@@ -26,6 +26,7 @@ PROBES = [
     f"Things?$filter=id eq '{SECRET}'",
     "Things?$filter=startswith(id, 'T-OD-S')",
     "Datastreams?$top=1000&$expand=Observations($top=1000)",
+    "Datastreams?$top=1000&$expand=Observations($top=1;$orderby=phenomenonTime desc)",  # the latest-values path
     f"Datastreams?$filter=Thing/id eq '{SECRET}'",
     f"Observations?$top=1000&$filter=result eq {SECRET_VALUE}",
     f"Observations?$filter=Datastream/Thing/id eq '{SECRET}'",
