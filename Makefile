@@ -4,7 +4,7 @@ VENV := .venv
 IOC := $(VENV)/bin/ioc
 PY := $(VENV)/bin/python
 
-.PHONY: setup system venv demo test test-fast lint bench bench-ingest bench-live bench-sim bench-wall bench-broker-restart clean
+.PHONY: setup system venv demo test test-fast lint bench bench-ingest bench-live bench-sim bench-wall bench-broker-restart bench-open clean
 
 setup: system venv  ## install system services and the virtualenv (idempotent)
 
@@ -34,6 +34,9 @@ bench-live: setup
 
 bench-wall: setup
 	$(PY) benchmarks/bench_wall_soak.py
+
+bench-open: setup  ## issue 14: the open data API's bar queries on 10 M observations (median and p95)
+	$(PY) benchmarks/bench_open.py
 
 bench-broker-restart: setup  ## issue 11: a broker restart at 2,000 msg/s, three runs, 0 lost and 0 doubled
 	$(PY) benchmarks/bench_broker_restart.py

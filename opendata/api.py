@@ -59,7 +59,6 @@ def make_engine(url: str, settings: Settings) -> AsyncEngine:
         pool_size=settings.open_pool_size,
         max_overflow=0,
         pool_timeout=settings.open_statement_timeout_ms / 1000,
-        pool_pre_ping=True,
         connect_args={
             "server_settings": {
                 "statement_timeout": str(settings.open_statement_timeout_ms),

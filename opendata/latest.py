@@ -62,7 +62,7 @@ def latest(datastreams: EntitySet, keys: list[tuple[Any, ...]]) -> Select[Any]:
         .where(of_stream, r.c.bucket < func.date_trunc("hour", func.now()))
         .lateral("last_hour")
     )
-    one_hour = literal_column("interval '1 hour'")
+    one_hour: Any = literal_column("interval '1 hour'")
     totals = (
         select(
             func.sum(r.c.sum).label("sum"),

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from opendata.filters import QueryError, split_outside
 
 DEFAULT_TOP = 100
-MAX_TOP = 1000
+MAX_TOP = 10_000  # as FROST-Server's default maxTop
 KNOWN = {"$filter", "$orderby", "$top", "$skip", "$count", "$select", "$expand", "$resultFormat"}
 _EXPAND_ITEM = re.compile(r"^\s*(?P<path>[A-Za-z/]+)\s*(?:\((?P<options>.*)\))?\s*$", re.S)
 

@@ -70,7 +70,7 @@ class Scope:
     single: bool = False
     property: str | None = None
     raw_value: bool = False
-    parent: tuple[EntitySet, list[ColumnElement[bool]]] | None = None  # the entity navigated from
+    parent: tuple[EntitySet, list[ColumnElement[bool]], Relation] | None = None  # the entity navigated from
 
 
 class Reader:
@@ -104,7 +104,7 @@ class Reader:
                 relation = entity.relations[seg.name]
                 target = self.sets[relation.target]
                 joined = [_joined(entity, target, relation, scope.conditions)]
-                scope = Scope(target, joined, single=not relation.many, parent=(entity, scope.conditions))
+                scope = Scope(target, joined, single=not relation.many, parent=(entity, scope.conditions, relation))
                 if seg.id is not None:
                     if not relation.many:
                         raise QueryError(f"{seg.name} is a single entity: it takes no id")
@@ -136,10 +136,15 @@ class Reader:
         scope = self.scope(path)
         entity = scope.entity
         if scope.parent is not None:
-            parent, conditions = scope.parent
-            found = await self.conn.execute(select(parent.col("id")).where(*conditions).limit(1))
-            if found.first() is None:
+            # The entity navigated from is read first, and its keys go into the query as values: the planner
+            # then takes them into every branch of a view (an index scan) instead of joining whole views.
+            parent, conditions, relation = scope.parent
+            keys = (
+                await self.conn.execute(select(*(parent.col(s) for _, s in relation.pairs)).where(*conditions))
+            ).all()
+            if not keys:
                 raise NotFound(f"no such entity: {path}")
+            scope.conditions[0] = _matching(entity, relation, [tuple(k) for k in keys])
         if scope.single:
             rows = await self._rows(entity, scope.conditions, Options(top=1, select=opts.select, expand=opts.expand))
             if not rows:
@@ -201,7 +206,7 @@ class Reader:
         opts = item.options
         keys = sorted({tuple(row[s] for _, s in relation.pairs) for row in rows}, key=str)
         key_cols = [target.col(t) for t, _ in relation.pairs]
-        match = tuple_(*key_cols).in_(keys) if len(key_cols) > 1 else key_cols[0].in_([k[0] for k in keys])
+        match = _matching(target, relation, keys)
         compiler = Compiler(self.sets, target)
         stmt = select(target.view).where(match)
         if opts.filter:
@@ -277,6 +282,12 @@ def _joined(
     keys = select(*(source.col(s) for _, s in relation.pairs)).where(*conditions).correlate(None)
     cols = [target.col(t) for t, _ in relation.pairs]
     return tuple_(*cols).in_(keys) if len(cols) > 1 else cols[0].in_(keys)
+
+
+def _matching(target: EntitySet, relation: Relation, keys: list[tuple[Any, ...]]) -> ColumnElement[bool]:
+    """``target``'s rows whose relation columns take one of ``keys``."""
+    cols = [target.col(t) for t, _ in relation.pairs]
+    return tuple_(*cols).in_(keys) if len(cols) > 1 else cols[0].in_([k[0] for k in keys])
 
 
 def _iso(value: datetime) -> str:
