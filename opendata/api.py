@@ -157,6 +157,8 @@ def create_router(settings: Settings) -> tuple[APIRouter, OpenData]:
             return _error(503, "open data is starting")
         query = dict(request.query_params)
         try:
+            if any("\x00" in text for text in (path, *query.values())):
+                raise QueryError("a NUL character is not allowed in a path or query option")
             opts = parse_options(query)
             async with state.engine.connect() as conn:
                 reader = Reader(state.sets, conn, base_url(request))

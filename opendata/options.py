@@ -20,7 +20,6 @@ class Options:
     filter: str | None = None
     orderby: str | None = None
     top: int = DEFAULT_TOP
-    top_given: bool = False
     skip: int = 0
     count: bool = False
     select: list[str] | None = None
@@ -47,7 +46,7 @@ def parse_options(pairs: dict[str, str], nested: bool = False) -> Options:
         elif key == "$orderby":
             opts.orderby = _nonempty(key, value)
         elif key == "$top":
-            opts.top, opts.top_given = _integer(key, value, MAX_TOP), True
+            opts.top = _integer(key, value, MAX_TOP)
         elif key == "$skip":
             opts.skip = _integer(key, value, None)
         elif key == "$count":

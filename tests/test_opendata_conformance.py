@@ -228,6 +228,8 @@ def test_hourly_datastream_is_a_datastream_of_its_own(sta: str) -> None:
         ("Things?$filter=frobnicate(name) eq 1", "frobnicate"),
         ("Things?$top=x", "$top takes a non-negative integer"),
         ("Things?$top=100001", "$top is at most"),
+        ("Things('a%00b')", "NUL character"),
+        ("Things?$filter=name eq 'a%00b'", "NUL character"),
         ("Things?$frob=1", "unknown query option '$frob'"),
         ("Things?$select=nosuch", "$select: Things has no property 'nosuch'"),
         ("Things?$expand=Nothing", "no navigation property 'Nothing'"),
