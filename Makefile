@@ -21,7 +21,7 @@ test: setup  ## README command 2: the full suite against real PostgreSQL/Timesca
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: venv
-	$(VENV)/bin/ruff check ioc ingest dashboards simulators tests benchmarks
+	$(VENV)/bin/ruff check ioc ingest dashboards simulators opendata tests benchmarks
 
 bench-ingest: setup
 	$(PY) benchmarks/bench_ingest.py
