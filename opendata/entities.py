@@ -93,7 +93,7 @@ def _public_devices(config: OpenDataConfig) -> Any:
 
 
 def _point(lon: ColumnElement[Any], lat: ColumnElement[Any]) -> ColumnElement[Any]:
-    """A GeoJSON Point as jsonb (NULL without coordinates)."""
+    """A GeoJSON Point as jsonb."""
     return func.jsonb_build_object("type", "Point", "coordinates", func.jsonb_build_array(lon, lat))
 
 
