@@ -17,6 +17,7 @@ from opendata.entities import EntitySet, Relation
 from opendata.filters import Compiler, QueryError, split_outside
 from opendata.options import Expand, Options
 
+_PLAIN_ID = re.compile(r"^[A-Za-z0-9_.:-]*\Z")
 _SEGMENT = re.compile(r"^(?P<name>\$?[A-Za-z]+)(?:\((?P<id>.*)\))?$", re.S)
 
 
@@ -51,14 +52,11 @@ def parse_path(path: str) -> list[Segment]:
 
 
 def entity_link(base: str, entity: str, ident: Any) -> str:
-    """The selfLink of an entity (string ids quoted as OData wants)."""
-    text = str(ident).replace("'", "''")
-    return f"{base}/{entity}({quote(repr_id(text), safe=chr(39) + '():')})"
-
-
-def repr_id(text: str) -> str:
-    """An id as it appears in a path: ``'FL-001'``."""
-    return f"'{text}'"
+    """The selfLink of an entity (string ids quoted as OData wants, percent-encoded where a URL needs it)."""
+    text = str(ident)
+    if not _PLAIN_ID.match(text):  # device and metric ids always match: no per-row quote() for them
+        text = quote(text.replace("'", "''"), safe="'():")
+    return f"{base}/{entity}('{text}')"
 
 
 @dataclass
@@ -291,7 +289,9 @@ def _matching(target: EntitySet, relation: Relation, keys: list[tuple[Any, ...]]
 
 
 def _iso(value: datetime) -> str:
-    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    if value.tzinfo is not UTC:  # asyncpg gives UTC already
+        value = value.astimezone(UTC)
+    return value.isoformat().replace("+00:00", "Z")
 
 
 def render_value(entity: EntitySet, row: Any, name: str) -> Any:
@@ -305,7 +305,8 @@ def render_value(entity: EntitySet, row: Any, name: str) -> Any:
 
 def render(entity: EntitySet, row: Any, chosen: list[str] | None, base: str) -> dict[str, Any]:
     """An entity as STA JSON: @iot.id, @iot.selfLink, properties, navigation links (as $select allows)."""
-    link = entity_link(base, entity.name, row["id"])
+    linked = not chosen or "id" in chosen or any(name in chosen for name in entity.relations)
+    link = entity_link(base, entity.name, row["id"]) if linked else ""
     out: dict[str, Any] = {}
     if not chosen or "id" in chosen:
         out["@iot.id"] = row["id"]

@@ -12,6 +12,7 @@ from opendata_fixtures import CAMERA, T0, THING, TRAFFIC, open_data_fixture, sta
 from opendata import latest
 from opendata.filters import STA_FUNCTIONS, parse
 from opendata.options import parse_expand
+from opendata.query import entity_link
 
 ISO0 = T0.strftime("%Y-%m-%dT%H:%M:%SZ")
 ISO1 = (T0 + timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -151,3 +152,15 @@ def test_every_sensorthings_function_parses(name: str) -> None:
 def test_latest_path_is_taken_only_for_the_newest_observation(expand: str, fast: bool) -> None:
     (item,) = parse_expand(expand)
     assert latest.applies(item.name, item.options) is fast
+
+
+@pytest.mark.parametrize(
+    ("ident", "link"),
+    [
+        ("FL-Q1-001:water_level_cm.hourly_mean", "b/Datastreams('FL-Q1-001:water_level_cm.hourly_mean')"),
+        ("flood.Acme Corp", "b/Datastreams('flood.Acme%20Corp')"),
+        ("it's", "b/Datastreams('it''s')"),
+    ],
+)
+def test_entity_links_quote_ids_only_when_needed(ident: str, link: str) -> None:
+    assert entity_link("b", "Datastreams", ident) == link
