@@ -4,7 +4,7 @@ VENV := .venv
 IOC := $(VENV)/bin/ioc
 PY := $(VENV)/bin/python
 
-.PHONY: setup system venv demo test test-fast lint bench bench-ingest bench-live bench-sim bench-wall bench-broker-restart bench-nearby clean
+.PHONY: setup system venv demo test test-fast lint bench bench-ingest bench-live bench-sim bench-wall bench-broker-restart bench-nearby clean bench-open
 
 setup: system venv  ## install system services and the virtualenv (idempotent)
 
@@ -21,7 +21,7 @@ test: setup  ## README command 2: the full suite against real PostgreSQL/Timesca
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: venv
-	$(VENV)/bin/ruff check ioc ingest dashboards simulators incidents tests benchmarks
+	$(VENV)/bin/ruff check ioc ingest dashboards simulators incidents opendata tests benchmarks
 
 bench-ingest: setup
 	$(PY) benchmarks/bench_ingest.py
@@ -37,6 +37,9 @@ bench-wall: setup
 
 bench-nearby: setup
 	$(PY) benchmarks/bench_nearby.py
+
+bench-open: setup  ## issue 14: the open data API's bar queries on 10 M observations (median and p95)
+	$(PY) benchmarks/bench_open.py
 
 bench-broker-restart: setup  ## issue 11: a broker restart at 2,000 msg/s, three runs, 0 lost and 0 doubled
 	$(PY) benchmarks/bench_broker_restart.py

@@ -32,6 +32,7 @@ from ioc.auth import SessionPolicy, ThrottlePolicy
 from ioc.db import create_pool, timescaledb_version
 from ioc.kinds import load_kinds
 from ioc.settings import Settings, get_settings
+from opendata.api import mount as mount_open_data
 
 logger = logging.getLogger(__name__)
 
@@ -90,7 +91,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                     max_attempts=settings.notify_max_attempts,
                     backoff=settings.notify_backoff_s,
                 )
-                async with engine, chores, deliverer:
+                async with engine, chores, deliverer, open_data.running():
                     app.state.settings = settings
                     app.state.pool = pool
                     app.state.hub = hub
@@ -121,5 +122,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Prometheus scrapes from this host; nobody else (a browser elsewhere) may read the metrics.
     app.include_router(metrics.router, dependencies=[Depends(security.loopback_only)])
     app.include_router(apidocs.router)
+    open_data = mount_open_data(app, settings)  # public, read-only: /sta/v1.1 (opendata/)
     _include_pages(app)
     return app

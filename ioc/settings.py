@@ -116,6 +116,15 @@ class Settings(BaseSettings):
     # While the database is away, a session confirmed this recently stays valid (0: none does).
     session_outage_grace_minutes: float = Field(10.0, ge=0, le=24 * 60)
 
+    # Open data (/sta/v1.1, public): the policy file, the read-only role's URL (empty: the embedded
+    # stack's ioc_read), its own pool and statement time-out, and the per-address request rate.
+    open_data_file: Path | None = None
+    open_database_url: str = ""
+    open_pool_size: int = Field(4, ge=1, le=64)
+    open_statement_timeout_ms: int = Field(3000, ge=100, le=600_000)
+    open_rate_per_minute: float = Field(120, gt=0)
+    open_rate_burst: int = Field(60, ge=1)
+
     @field_validator("allowed_origins", "trusted_proxies", mode="before")
     @classmethod
     def _comma_list(cls, value: object) -> object:
@@ -149,6 +158,13 @@ class Settings(BaseSettings):
     def _database_url(cls, value: str) -> str:
         if value and urlsplit(value).scheme not in {"postgresql", "postgres", "postgresql+asyncpg"}:
             raise ValueError(f"IOC_DATABASE_URL must start with postgresql:// (got {value!r})")
+        return value
+
+    @field_validator("open_database_url")
+    @classmethod
+    def _open_database_url(cls, value: str) -> str:
+        if value and urlsplit(value).scheme not in {"postgresql", "postgres"}:
+            raise ValueError(f"IOC_OPEN_DATABASE_URL must start with postgresql:// (got {value!r})")
         return value
 
     @field_validator("mqtt_url")

@@ -1,0 +1,429 @@
+"""``$filter`` and ``$orderby`` expressions: parsed by odata-query's grammar, turned into SQLAlchemy Core.
+
+Paths resolve against the entity views of ``opendata.entities`` (``Datastream/Thing/name`` becomes a
+correlated subquery through the views), literals become bound parameters: no SQL is built from strings.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, date, datetime
+from typing import Any
+
+from odata_query import ast, exceptions
+from odata_query.grammar import ODataLexer, ODataParser
+from sqlalchemy import (
+    Boolean,
+    Date,
+    Float,
+    Integer,
+    Interval,
+    Numeric,
+    String,
+    Text,
+    Time,
+    and_,
+    bindparam,
+    cast,
+    extract,
+    func,
+    literal,
+    not_,
+    or_,
+    select,
+    type_coerce,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.sql import ColumnElement
+from sqlalchemy.sql.elements import BindParameter
+
+from opendata.entities import EntitySet
+
+
+class QueryError(ValueError):
+    """A query option the API cannot answer; the message is shown to the client with a 400."""
+
+
+# SensorThings functions beyond OData's, with their argument counts.
+STA_FUNCTIONS = {
+    "substringof": 2,
+    "st_within": 2,
+    "st_intersects": 2,
+    "st_equals": 2,
+    "st_disjoint": 2,
+    "st_contains": 2,
+}
+
+
+def _parser() -> ODataParser:
+    """odata-query's parser (pinned: 0.10.0), also knowing the SensorThings functions (st_within, substringof...).
+
+    sly builds a parser class from its rules, so a subclass cannot override one method; this instance's
+    ``_function_call`` (the hook every call rule goes through) is replaced instead. tests/test_opendata_filters.py
+    parses each STA function, so an upgrade that renames the hook fails there.
+    """
+    parser = ODataParser()
+    library_call = parser._function_call
+
+    def function_call(func_id: ast.Identifier, args: list[ast._Node]) -> ast.Call:
+        name = func_id.full_name()
+        if name in STA_FUNCTIONS:
+            if len(args) != STA_FUNCTIONS[name]:
+                raise exceptions.ArgumentCountException(name, STA_FUNCTIONS[name], STA_FUNCTIONS[name], len(args))
+            return ast.Call(func_id, args)
+        return library_call(func_id, args)
+
+    parser._function_call = function_call  # type: ignore[method-assign,assignment]
+    return parser
+
+
+def parse(text: str) -> ast._Node:
+    """The syntax tree of an OData expression; QueryError on a syntax error or an unknown function."""
+    try:
+        return _parser().parse(ODataLexer().tokenize(text))
+    except exceptions.ODataException as exc:
+        raise QueryError(f"cannot parse {text!r}: {exc}") from exc
+
+
+_POINT = re.compile(r"^\s*POINT\s*\(\s*(-?[\d.eE+-]+)\s+(-?[\d.eE+-]+)\s*\)\s*$", re.I)
+_POLYGON = re.compile(r"^\s*POLYGON\s*\(\s*\((?P<ring>[^()]*)\)\s*\)\s*$", re.I)
+
+
+class Geometry:
+    """A point or polygon: a literal (WKT) or an entity's location columns."""
+
+    def __init__(self, point: tuple[Any, Any] | None = None, ring: list[tuple[float, float]] | None = None) -> None:
+        self.point = point
+        self.ring = ring
+
+    @classmethod
+    def from_wkt(cls, wkt: str) -> Geometry:
+        """Parse POINT(x y) or POLYGON((x y, ...)) (one ring); QueryError for other geometries."""
+        if m := _POINT.match(wkt):
+            return cls(point=(float(m.group(1)), float(m.group(2))))
+        if m := _POLYGON.match(wkt):
+            try:
+                ring = [(float(x), float(y)) for x, y in (p.split() for p in m.group("ring").split(","))]
+            except ValueError as exc:
+                raise QueryError(f"cannot read polygon {wkt!r}: each vertex is 'x y'") from exc
+            if len(ring) < 3:
+                raise QueryError(f"a polygon needs at least 3 vertices: {wkt!r}")
+            return cls(ring=ring)
+        raise QueryError(f"unsupported geometry {wkt!r}: only POINT(x y) and POLYGON((x y, ...)) are")
+
+    def pg_point(self) -> ColumnElement[Any]:
+        """A PostgreSQL point."""
+        assert self.point is not None
+        x, y = (v if isinstance(v, ColumnElement) else literal(v, Float) for v in self.point)
+        return func.point(x, y)
+
+    def pg_polygon(self) -> ColumnElement[Any]:
+        """A PostgreSQL polygon: its text form bound as a parameter, read by polygon's input function."""
+        assert self.ring is not None
+        text = "(" + ",".join(f"({x!r},{y!r})" for x, y in self.ring) + ")"
+        return func.polygon(cast(bindparam(None, text, String), Text))
+
+
+class Compiler:
+    """Turns one entity set's expressions into Core (``sets`` resolves navigation paths)."""
+
+    def __init__(self, sets: dict[str, EntitySet], entity: EntitySet) -> None:
+        self.sets = sets
+        self.entity = entity
+
+    # -- entry points
+    def where(self, text: str) -> ColumnElement[bool]:
+        """The WHERE clause of ``$filter=text``."""
+        value = self.expr(parse(text))
+        if isinstance(value, Geometry):
+            raise QueryError("a $filter must be true or false, not a geometry")
+        return value
+
+    def order(self, text: str) -> list[ColumnElement[Any]]:
+        """The ORDER BY of ``$orderby=text`` (comma-separated ``expr [asc|desc]``)."""
+        clauses = []
+        for part in _split(text, ","):
+            m = re.match(r"^(.*?)(?:\s+(asc|desc))?\s*$", part.strip(), re.I | re.S)
+            assert m is not None
+            if not m.group(1):
+                raise QueryError(f"empty $orderby item in {text!r}")
+            expr = self.expr(parse(m.group(1)))
+            if isinstance(expr, Geometry):
+                raise QueryError(f"cannot order by a geometry: {m.group(1)!r}")
+            desc = (m.group(2) or "asc").lower() == "desc"
+            clauses.append(expr.desc().nulls_last() if desc else expr.asc().nulls_first())
+        return clauses
+
+    # -- the tree
+    def expr(self, node: ast._Node) -> Any:
+        """Core for one node (a Geometry for geometry values)."""
+        method = getattr(self, f"_{type(node).__name__}", None)
+        if method is None:
+            raise QueryError(f"unsupported expression: {type(node).__name__}")
+        return method(node)
+
+    def _Identifier(self, node: ast.Identifier) -> Any:
+        return self._path(self.entity, [node.name] if not node.namespace else [*node.namespace, node.name])
+
+    def _Attribute(self, node: ast.Attribute) -> Any:
+        return self._path(self.entity, _flatten(node))
+
+    def _path(self, entity: EntitySet, parts: list[str]) -> Any:
+        head, rest = parts[0], parts[1:]
+        if head in entity.relations:
+            if not rest:
+                raise QueryError(f"{head} is a navigation property: name one of its properties ({head}/...)")
+            relation = entity.relations[head]
+            if relation.many:
+                raise QueryError(f"{entity.name}/{head} is a collection: filters follow only single navigations")
+            target = self.sets[relation.target]
+            inner = Compiler(self.sets, target)._path(target, rest)
+            if isinstance(inner, Geometry):
+                raise QueryError("geometry through a navigation path is not supported")
+            joined = and_(*(target.col(t) == entity.col(s) for t, s in relation.pairs))
+            return select(inner).where(joined).limit(1).scalar_subquery()
+        if head in entity.geometry:
+            if rest:
+                raise QueryError(f"{head} is a geometry: it has no property {'/'.join(rest)}")
+            lon, lat = entity.geometry[head]
+            return Geometry(point=(entity.col(lon), entity.col(lat)))
+        if head not in entity.properties and head != "id":
+            known = ", ".join([*entity.properties, *entity.relations])
+            raise QueryError(f"{entity.name} has no property {head!r} (it has {known})")
+        col = entity.col(head)
+        if rest:
+            if head not in entity.json_properties:
+                raise QueryError(f"{head} has no sub-property {'/'.join(rest)}")
+            return type_coerce(col, JSONB)[tuple(rest)].astext
+        return col
+
+    def _Null(self, node: ast.Null) -> Any:
+        return literal(None)
+
+    def _Integer(self, node: ast.Integer) -> Any:
+        return literal(int(node.val), Integer)
+
+    def _Float(self, node: ast.Float) -> Any:
+        return literal(float(node.val), Float)
+
+    def _Boolean(self, node: ast.Boolean) -> Any:
+        return literal(node.val.lower() == "true", Boolean)
+
+    def _String(self, node: ast.String) -> Any:
+        return literal(node.val, String)
+
+    def _DateTime(self, node: ast.DateTime) -> Any:
+        try:
+            value = datetime.fromisoformat(node.val.replace("Z", "+00:00"))
+        except ValueError as exc:
+            raise QueryError(f"bad date-time {node.val!r}") from exc
+        return literal(value if value.tzinfo else value.replace(tzinfo=UTC))
+
+    def _Date(self, node: ast.Date) -> Any:
+        return literal(date.fromisoformat(node.val), Date)
+
+    def _Duration(self, node: ast.Duration) -> Any:
+        return literal(node.py_val, Interval)
+
+    def _Geography(self, node: ast.Geography) -> Any:
+        return Geometry.from_wkt(node.val)
+
+    def _List(self, node: ast.List) -> Any:
+        return [self.expr(v) for v in node.val]
+
+    def _UnaryOp(self, node: ast.UnaryOp) -> Any:
+        operand = self.expr(node.operand)
+        return not_(operand) if isinstance(node.op, ast.Not) else -operand
+
+    def _BoolOp(self, node: ast.BoolOp) -> Any:
+        left, right = self.expr(node.left), self.expr(node.right)
+        return and_(left, right) if isinstance(node.op, ast.And) else or_(left, right)
+
+    def _BinOp(self, node: ast.BinOp) -> Any:
+        left, right = _numeric(self.expr(node.left)), _numeric(self.expr(node.right))
+        op = type(node.op).__name__
+        if op == "Add":
+            return left + right
+        if op == "Sub":
+            return left - right
+        if op == "Mult":
+            return left * right
+        if op == "Div":
+            return cast(left, Float) / func.nullif(cast(right, Float), 0)
+        return func.mod(cast(left, Numeric), cast(right, Numeric))
+
+    def _Compare(self, node: ast.Compare) -> Any:
+        left, right = self.expr(node.left), self.expr(node.right)
+        if isinstance(left, Geometry) or isinstance(right, Geometry):
+            raise QueryError("geometries are compared with st_equals(a, b), not eq")
+        left, right = _align(left, right)
+        op = type(node.comparator).__name__
+        if op == "In":
+            return left.in_(right if isinstance(right, list) else [right])
+        if isinstance(node.right, ast.Null) or isinstance(node.left, ast.Null):
+            value = left if isinstance(node.right, ast.Null) else right
+            if op == "Eq":
+                return value.is_(None)
+            if op == "NotEq":
+                return value.is_not(None)
+            raise QueryError("null can only be compared with eq or ne")
+        return {
+            "Eq": lambda: left == right,
+            "NotEq": lambda: left != right,
+            "Lt": lambda: left < right,
+            "LtE": lambda: left <= right,
+            "Gt": lambda: left > right,
+            "GtE": lambda: left >= right,
+        }[op]()
+
+    def _Call(self, node: ast.Call) -> Any:
+        name = node.func.full_name()
+        args = [self.expr(a) for a in node.args]
+        handler = _FUNCTIONS.get(name)
+        if handler is None:
+            raise QueryError(f"function {name}() is not supported")
+        return handler(*args)
+
+
+def _flatten(node: ast._Node) -> list[str]:
+    if isinstance(node, ast.Identifier):
+        return [*node.namespace, node.name]
+    if isinstance(node, ast.Attribute):
+        return [*_flatten(node.owner), node.attr]
+    raise QueryError(f"unsupported path element {type(node).__name__}")
+
+
+def _numeric(value: Any) -> Any:
+    """JSON text paths take part in arithmetic as numbers."""
+    if isinstance(value, Geometry):
+        raise QueryError("geometries take no part in arithmetic")
+    if isinstance(value.type, (String, Text)) and not isinstance(value.type, JSONB):
+        return cast(value, Float)
+    return value
+
+
+def _align(left: Any, right: Any) -> tuple[Any, Any]:
+    """A JSON text path compared with a number or boolean is read as one."""
+    for a, b in ((left, right), (right, left)):
+        if (
+            isinstance(getattr(a, "type", None), (Float, Integer, Boolean))
+            and isinstance(getattr(b, "type", None), (String, Text))
+            and not isinstance(b, type(literal("")))
+        ):
+            target = Boolean if isinstance(a.type, Boolean) else Float
+            return (a, cast(b, target)) if a is left else (cast(b, target), a)
+    return left, right
+
+
+def _text(value: Any) -> Any:
+    if isinstance(value, Geometry):
+        raise QueryError("a geometry is not text")
+    return cast(value, Text) if not isinstance(value.type, (String, Text)) else value
+
+
+def _like(value: Any, pattern: Any, how: str) -> Any:
+    """contains/startswith/endswith; a literal pattern has its % and _ escaped."""
+    if isinstance(pattern, BindParameter) and isinstance(pattern.value, str):
+        return getattr(_text(value), how)(pattern.value, autoescape=True)
+    return getattr(_text(value), how)(_text(pattern))
+
+
+def _utc_part(field: str) -> Any:
+    def part(value: Any) -> Any:
+        return cast(func.floor(extract(field, func.timezone("UTC", value))), Integer)
+
+    return part
+
+
+def _geom(value: Any) -> Geometry:
+    if not isinstance(value, Geometry):
+        raise QueryError("geo functions take a location (property) and a geography'...' literal")
+    return value
+
+
+def _distance(a: Any, b: Any) -> Any:
+    """Planar distance in degrees between two points (as FROST-Server's on geometry)."""
+    ga, gb = _geom(a), _geom(b)
+    if ga.point is None or gb.point is None:
+        raise QueryError("geo.distance is defined here for two points")
+    return ga.pg_point().op("<->", return_type=Float)(gb.pg_point())
+
+
+def _intersects(a: Any, b: Any) -> Any:
+    ga, gb = _geom(a), _geom(b)
+    if ga.point is not None and gb.point is not None:
+        return ga.pg_point().op("~=", return_type=Boolean)(gb.pg_point())
+    if ga.point is not None and gb.ring is not None:
+        return ga.pg_point().op("<@", return_type=Boolean)(gb.pg_polygon())
+    if gb.point is not None and ga.ring is not None:
+        return gb.pg_point().op("<@", return_type=Boolean)(ga.pg_polygon())
+    return ga.pg_polygon().op("&&", return_type=Boolean)(gb.pg_polygon())
+
+
+def _within(a: Any, b: Any) -> Any:
+    ga, gb = _geom(a), _geom(b)
+    if gb.ring is not None and ga.point is not None:
+        return ga.pg_point().op("<@", return_type=Boolean)(gb.pg_polygon())
+    if gb.point is not None and ga.point is not None:
+        return ga.pg_point().op("~=", return_type=Boolean)(gb.pg_point())
+    raise QueryError("st_within(a, b) is defined here for a point within a polygon or point")
+
+
+_FUNCTIONS: dict[str, Any] = {
+    "contains": lambda s, sub: _like(s, sub, "contains"),
+    "substringof": lambda sub, s: _like(s, sub, "contains"),
+    "startswith": lambda s, p: _like(s, p, "startswith"),
+    "endswith": lambda s, p: _like(s, p, "endswith"),
+    "length": lambda s: func.char_length(_text(s)),
+    "indexof": lambda s, sub: func.strpos(_text(s), sub) - 1,
+    "substring": lambda s, start, n=None: (
+        func.substr(_text(s), start + 1) if n is None else func.substr(_text(s), start + 1, n)
+    ),
+    "tolower": lambda s: func.lower(_text(s)),
+    "toupper": lambda s: func.upper(_text(s)),
+    "trim": lambda s: func.trim(_text(s)),
+    "concat": lambda a, b: func.concat(_text(a), _text(b)),
+    "year": _utc_part("year"),
+    "month": _utc_part("month"),
+    "day": _utc_part("day"),
+    "hour": _utc_part("hour"),
+    "minute": _utc_part("minute"),
+    "second": _utc_part("second"),
+    "fractionalseconds": lambda v: extract("microseconds", v) / 1e6 - func.floor(extract("second", v)),
+    "date": lambda v: cast(func.timezone("UTC", v), Date),
+    "time": lambda v: cast(func.timezone("UTC", v), Time),
+    "totaloffsetminutes": lambda v: literal(0, Integer),
+    "now": lambda: func.now(),
+    "mindatetime": lambda: literal(datetime(1, 1, 1, tzinfo=UTC)),
+    "maxdatetime": lambda: literal(datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC)),
+    "round": lambda v: func.round(_numeric(v)),
+    "floor": lambda v: func.floor(_numeric(v)),
+    "ceiling": lambda v: func.ceil(_numeric(v)),
+    "geo.distance": _distance,
+    "geo.intersects": _intersects,
+    "st_intersects": _intersects,
+    "st_disjoint": lambda a, b: not_(_intersects(a, b)),
+    "st_equals": lambda a, b: _within(a, b) if _geom(b).point is not None else literal(False),
+    "st_within": _within,
+    "st_contains": lambda a, b: _within(b, a),
+}
+
+
+def _split(text: str, sep: str) -> list[str]:
+    """Split ``text`` on ``sep`` outside parentheses and quotes."""
+    parts, depth, quoted, start = [], 0, False, 0
+    for i, ch in enumerate(text):
+        if ch == "'":
+            quoted = not quoted
+        elif not quoted and ch == "(":
+            depth += 1
+        elif not quoted and ch == ")":
+            depth -= 1
+        elif not quoted and depth == 0 and ch == sep:
+            parts.append(text[start:i])
+            start = i + 1
+    parts.append(text[start:])
+    return parts
+
+
+split_outside = _split
