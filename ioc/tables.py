@@ -134,7 +134,7 @@ latest_values = Table(
     PrimaryKeyConstraint("device_id", "metric", "part", name="latest_values_pkey"),
 )
 
-# 1-minute rollups maintained by the writer in the same transaction as the raw rows.
+# 1-minute rollups, recomputed from raw rows by ingest.rollups for the minutes the writer marks dirty (rollup_dirty).
 rollups_1m = Table(
     "rollups_1m",
     metadata,
@@ -288,9 +288,6 @@ mqtt_accounts = Table(
     CheckConstraint("role IN ('device', 'ingest', 'serve', 'simulate')", name="mqtt_accounts_role"),
     CheckConstraint("(role = 'device') = (device_id IS NOT NULL)", name="mqtt_accounts_device"),
 )
-
-# name -> time column, for create_hypertable and retention.
-HYPERTABLES = {"measurements": "time", "events": "time", "rollups_1m": "bucket"}
 
 # create_hypertable makes these (time DESC) indexes; 0001 makes the same ones itself on plain PostgreSQL.
 Index("measurements_time_idx", measurements.c.time.desc())
