@@ -29,8 +29,8 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from ingest.spool import RawMessage
 from ioc.errors import ConfigError
+from ioc.records import RawMessage
 from ioc.tls import client_context
 
 logger = logging.getLogger(__name__)

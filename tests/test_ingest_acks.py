@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from ingest.service import AckSequencer
-from ingest.spool import RawMessage
+from ioc.records import RawMessage
 
 
 def batch(n: int) -> list[RawMessage]:

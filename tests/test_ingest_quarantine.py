@@ -25,7 +25,7 @@ from prometheus_client import REGISTRY
 from ingest.decoders import canonical
 from ingest.quarantine import TOPIC_CHARS, QuarantineBudget, QuarantinePolicy
 from ingest.service import IngestService, Item, Slot
-from ingest.spool import RawMessage
+from ioc.records import RawMessage
 from ioc.reasons import Reason
 from ioc.records import Event
 from ioc.settings import Settings
