@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from ingest.service import AckSequencer
+from ingest.acks import AckSequencer
 from ioc.records import RawMessage
 
 
