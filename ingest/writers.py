@@ -14,7 +14,7 @@ from ingest.spooling import Spooler
 
 logger = logging.getLogger(__name__)
 
-IDLE_S = 0.5  # a writer with held-back work (spool, throttled latest values) looks at it this often
+IDLE_S = 0.5  # writer 0, and a writer with throttled latest values, look for work without a batch this often
 
 
 class Writers:
@@ -36,12 +36,15 @@ class Writers:
             if spool and slot.index == 0 and await self.connections.ensure(slot):
                 await self.spooler.replay(slot)
                 continue
-            idle_work = bool(spool) or (slot.writer is not None and slot.writer.latest_pending)
+            latest_pending = slot.writer is not None and bool(slot.writer.latest_pending)
+            # Writer 0 never waits for a batch unboundedly: another writer may spool one at any moment (it saw
+            # the spool non-empty just before a replay emptied it), and it must not wait for the next message.
+            idle_work = slot.index == 0 or bool(spool) or latest_pending
             queue = self.batches.queue
             try:
                 seq, items = await asyncio.wait_for(queue.get(), IDLE_S) if idle_work else await queue.get()
             except TimeoutError:
-                if not spool:
+                if not spool and latest_pending:
                     await self.flush_latest(slot)
                 continue
             with self.batches.writing_one():
