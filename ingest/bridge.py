@@ -8,7 +8,7 @@ paho runs on the worker's event loop through its external-loop API (``loop_read`
 the thread cost more than it gave: each message was ~4 ``recv`` system calls by the paho thread, and
 each call had to win the GIL back from the decoding and writing thread. Here one ``recv`` reads up to
 64 KiB (hundreds of messages) and nothing waits for the GIL. Only the blocking TCP/TLS connect runs
-in a thread of the default executor.
+in a thread of the default executor. paho's private members are used only through ``ingest.paho_fast``.
 """
 
 from __future__ import annotations
@@ -16,12 +16,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import socket
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
 import paho.mqtt.client as mqtt
@@ -29,98 +29,18 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from ingest.spool import RawMessage
+from ingest.paho_fast import FastClient
+from ioc.backoff import Backoff
 from ioc.errors import ConfigError
+from ioc.records import RawMessage
 from ioc.tls import client_context
+
+if TYPE_CHECKING:
+    from paho.mqtt.client import SocketLike
 
 logger = logging.getLogger(__name__)
 
-PUBACK = 0x40
-PUBACK_HEADER = b"\x40\x02"  # PUBACK, remaining length 2 (packet id; v5 omits the success reason code)
-READ_CHUNK = 65536
 PACKETS_PER_TURN = 2000  # then yield to the event loop so the writers keep committing
-
-
-PublishSink = Callable[[str, bytes, int, int], None]
-
-
-def parse_publish(command: int, packet: bytes | bytearray) -> tuple[str, int, int, bytes]:
-    """(topic, packet id, QoS, payload) of an MQTT 5 PUBLISH at QoS 0 or 1; ValueError when malformed.
-
-    Properties are skipped: the broker sends none that matter here (no topic aliases are allowed, as
-    the client's Topic Alias Maximum is 0).
-    """
-    qos = (command & 0x06) >> 1
-    try:
-        end = 2 + ((packet[0] << 8) | packet[1])
-        if end > len(packet):
-            raise ValueError("topic longer than the packet")
-        topic = packet[2:end].decode("utf-8", "replace")
-        mid = 0
-        if qos:
-            mid = (packet[end] << 8) | packet[end + 1]
-            end += 2
-        length, shift = 0, 0
-        while True:
-            byte = packet[end]
-            end += 1
-            length |= (byte & 0x7F) << shift
-            if not byte & 0x80:
-                break
-            shift += 7
-            if shift > 21:
-                raise ValueError("property length longer than 4 bytes")
-        end += length
-    except IndexError:
-        raise ValueError("PUBLISH shorter than its header") from None
-    if end > len(packet):
-        raise ValueError("properties longer than the packet")
-    return topic, mid, qos, bytes(packet[end:])
-
-
-class BufferedClient(mqtt.Client):
-    """A paho client with two shortcuts on its receive path, both measured (see the module docstring).
-
-    - Socket reads go through a buffer: paho reads a packet as several small ``recv`` calls (command
-      byte, each length byte, the rest); one large read here serves many packets.
-    - With ``publish_sink`` set, an MQTT 5 PUBLISH at QoS 0/1 is parsed by ``parse_publish`` and handed
-      to the sink directly, without paho's message object, property parsing and callback matching
-      (a third of the ingest's CPU at 10,000 msg/s).
-    Both override paho helpers; should a paho release rename them, the overrides are simply unused and
-    paho's own path (``on_message``) runs: slower, still correct.
-    """
-
-    def __init__(self, *args: object, **kwargs: object) -> None:
-        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
-        self.read_buffer = bytearray()
-        self.publish_sink: PublishSink | None = None
-
-    def _handle_publish(self) -> MQTTErrorCode:
-        sink = self.publish_sink
-        try:
-            command, packet = self._in_packet["command"], self._in_packet["packet"]
-        except (AttributeError, KeyError, TypeError):
-            sink = None
-        if sink is None or self.protocol != mqtt.MQTTv5 or command & 0x06 > 0x02:
-            return super()._handle_publish()  # QoS 2 or another protocol: paho's own path
-        try:
-            topic, mid, qos, payload = parse_publish(command, packet)
-        except ValueError as exc:
-            logger.error("malformed PUBLISH from the broker (%s): reconnecting", exc)
-            return MQTTErrorCode.MQTT_ERR_PROTOCOL
-        sink(topic, payload, mid, qos)
-        return MQTTErrorCode.MQTT_ERR_SUCCESS
-
-    def _sock_recv(self, bufsize: int) -> bytes:
-        buf = self.read_buffer
-        if not buf:
-            data = super()._sock_recv(READ_CHUNK)  # BlockingIOError when nothing is there; b"" when closed
-            if len(data) <= bufsize:
-                return data
-            buf += data
-        out = bytes(buf[:bufsize])
-        del buf[:bufsize]
-        return out
 
 
 def client_from_url(
@@ -159,9 +79,9 @@ class Bridge:
         tls_ca: Path | None = None,
     ) -> None:
         client, self.host, self.port = client_from_url(
-            url, client_id, manual_ack=True, tls_ca=tls_ca, factory=BufferedClient
+            url, client_id, manual_ack=True, tls_ca=tls_ca, factory=FastClient
         )
-        assert isinstance(client, BufferedClient)
+        assert isinstance(client, FastClient)
         self.client = client
         self.filters = [f"$share/{share_group}/{f}" if share_group else f for f in filters]
         self.receive_maximum = receive_maximum
@@ -170,11 +90,11 @@ class Bridge:
         self.buffer: deque[RawMessage] = deque()
         self.ready = asyncio.Event()
         self.connected = asyncio.Event()
-        self._sock: socket.socket | None = None
+        self._sock: SocketLike | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._connecting = False
         self._stopping = False
-        self._backoff = 0.5
+        self._retry = Backoff(first=0.5, ceiling=10.0)
         self.unacked = 0  # QoS 1 messages received on this connection and not yet acknowledged
         self._paused = False
         self._loop_thread = threading.get_ident()
@@ -193,7 +113,7 @@ class Bridge:
             logger.error("broker refused the connection: %s", reason)
             return
         client.subscribe([(f, 1) for f in self.filters])
-        self._backoff = 0.5
+        self._retry.succeeded()
         logger.info(
             "connected to the broker",
             extra={"host": self.host, "port": self.port, "session_present": getattr(flags, "session_present", None)},
@@ -210,7 +130,7 @@ class Bridge:
         self._spawn(self._connect_loop())
 
     def _on_message(self, client: mqtt.Client, userdata: object, msg: mqtt.MQTTMessage) -> None:
-        self._on_publish(msg.topic, msg.payload, msg.mid, msg.qos)
+        self._on_publish(msg.topic, bytes(msg.payload), msg.mid, msg.qos)
 
     def _on_publish(self, topic: str, payload: bytes, mid: int, qos: int) -> None:
         self.buffer.append(RawMessage(topic, payload, time.time(), mid, qos))
@@ -244,7 +164,7 @@ class Bridge:
         else:
             self.loop.call_soon_threadsafe(fn)
 
-    def _on_socket_open(self, client: mqtt.Client, userdata: object, sock: socket.socket) -> None:
+    def _on_socket_open(self, client: mqtt.Client, userdata: object, sock: SocketLike) -> None:
         def attach() -> None:
             self._sock = sock
             self.unacked, self._paused = 0, False  # the broker redelivers what the last connection left unacked
@@ -252,7 +172,7 @@ class Bridge:
 
         self._in_loop(attach)
 
-    def _on_socket_close(self, client: mqtt.Client, userdata: object, sock: socket.socket) -> None:
+    def _on_socket_close(self, client: mqtt.Client, userdata: object, sock: SocketLike) -> None:
         def detach() -> None:
             with contextlib.suppress(ValueError, OSError):
                 self.loop.remove_reader(sock)
@@ -263,10 +183,10 @@ class Bridge:
         self.client.read_buffer.clear()
         self._in_loop(detach)
 
-    def _on_register_write(self, client: mqtt.Client, userdata: object, sock: socket.socket) -> None:
+    def _on_register_write(self, client: mqtt.Client, userdata: object, sock: SocketLike) -> None:
         self._in_loop(lambda: self.loop.add_writer(sock, self._writable))
 
-    def _on_unregister_write(self, client: mqtt.Client, userdata: object, sock: socket.socket) -> None:
+    def _on_unregister_write(self, client: mqtt.Client, userdata: object, sock: SocketLike) -> None:
         def unregister() -> None:
             with contextlib.suppress(ValueError, OSError):
                 self.loop.remove_writer(sock)
@@ -312,13 +232,12 @@ class Bridge:
                     return
                 except (OSError, ValueError) as exc:
                     logger.warning("cannot reach the broker at %s:%s (%s): retrying", self.host, self.port, exc)
-                await asyncio.sleep(self._backoff)
-                self._backoff = min(self._backoff * 2, 10.0)
+                await asyncio.sleep(self._retry.failed())
         finally:
             self._connecting = False
 
-    def _spawn(self, coro: object) -> None:
-        task = self.loop.create_task(coro)  # type: ignore[arg-type]
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = self.loop.create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
@@ -354,7 +273,7 @@ class Bridge:
             if self.client.loop_write() != MQTTErrorCode.MQTT_ERR_SUCCESS:
                 break
         if self._sock is not None:
-            self.client._sock_close()  # noqa: SLF001 - paho closes only once the DISCONNECT is written
+            self.client.close_socket()
 
     def take(self, limit: int) -> list[RawMessage]:
         """Up to ``limit`` buffered messages, oldest first."""
@@ -367,11 +286,9 @@ class Bridge:
         return out
 
     def ack(self, messages: Sequence[RawMessage]) -> None:
-        """Acknowledge messages whose rows are committed (or spooled), in receive order.
+        """Acknowledge messages whose rows are committed (or spooled), in receive order, as one write.
 
-        paho sends each ``ack()`` as its own packet; a batch's PUBACKs go out as one write through paho's
-        packet queue instead (0.3 us each, measured). The public per-message call is the fallback should
-        that internal method change. Nothing is sent while disconnected: the broker redelivers.
+        Nothing is sent while disconnected: the broker redelivers.
         """
         if not self.connected.is_set():
             return
@@ -381,9 +298,4 @@ class Bridge:
         self.unacked = max(0, self.unacked - len(mids))
         if self._paused and self.unacked <= self.receive_maximum * 3 // 4:
             self._resume()
-        queue = getattr(self.client, "_packet_queue", None)
-        if queue is None:
-            for mid in mids:
-                self.client.ack(mid, 1)
-            return
-        queue(PUBACK, b"".join(PUBACK_HEADER + mid.to_bytes(2, "big") for mid in mids), 0, 0)
+        self.client.queue_pubacks(mids)

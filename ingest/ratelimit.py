@@ -5,8 +5,6 @@ from __future__ import annotations
 import logging
 from itertools import islice
 
-from ioc.errors import PayloadError
-from ioc.reasons import Reason
 from ioc.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -57,11 +55,6 @@ class RateLimiter:
             bucket.tokens -= 1.0
             return True
         return False
-
-    def check(self, device_id: str, now: float) -> None:
-        """Like ``allow`` but raises PayloadError ``rate_limited`` when the bucket is empty."""
-        if not self.allow(device_id, now):
-            raise PayloadError(Reason.RATE_LIMITED, f"device {device_id!r} exceeds {self.rate_per_s:g} msg/s")
 
     def _evict(self, now: float) -> None:
         """Drop idle (hence full) buckets; if none is idle, drop the oldest tenth."""

@@ -11,24 +11,14 @@ import logging
 import os
 import struct
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
+
+from ioc.records import RawMessage
 
 logger = logging.getLogger(__name__)
 
 HEADER = struct.Struct(">dHI")
 SEGMENT_BYTES = 16 * 1024 * 1024
-
-
-@dataclass(frozen=True, slots=True)
-class RawMessage:
-    """A message as it came off the broker (``mid`` is only meaningful for the live connection)."""
-
-    topic: str
-    payload: bytes
-    received_at: float
-    mid: int = 0
-    qos: int = 0
 
 
 class SpoolFull(Exception):

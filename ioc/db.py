@@ -11,6 +11,7 @@ import asyncpg
 
 from ioc.errors import StackError
 from ioc.settings import REPO_ROOT
+from ioc.timescale import INSTALLED_VERSION_SQL
 
 logger = logging.getLogger(__name__)
 
@@ -22,6 +23,8 @@ UNREACHABLE_HINT = "check IOC_DATABASE_URL (beside `ioc up`: run from its folder
 # A batch touching more devices than fit in one payload (< 8,000 bytes) sends further notices
 # {"w", "t", "devices"} in the same transaction. A notice without "devices" means "reload them all".
 NOTIFY_CHANNEL = "ioc_ingest"
+# Sent (empty payload) after ``ioc devices import`` changes the registry: ingest workers and the live hub reload it.
+REGISTRY_CHANNEL = "ioc_registry"
 NOTICE_BYTES = 7000  # a notice's payload at most (PostgreSQL refuses 8,000 bytes, failing the transaction)
 
 
@@ -86,7 +89,7 @@ async def create_pool(url: str, *, min_size: int = 1, max_size: int = 10, **kwar
 
 async def timescaledb_version(conn: asyncpg.Connection) -> str | None:
     """The installed TimescaleDB version, or None on plain PostgreSQL."""
-    return await conn.fetchval("SELECT extversion FROM pg_extension WHERE extname = 'timescaledb'")  # type: ignore[no-any-return]
+    return await conn.fetchval(INSTALLED_VERSION_SQL)  # type: ignore[no-any-return]
 
 
 async def timescaledb_license(conn: asyncpg.Connection) -> str | None:

@@ -12,6 +12,8 @@ from typing import Any
 
 from sqlalchemy import text
 
+from ioc.timescale import INSTALLED_VERSION_SQL
+
 logger = logging.getLogger(__name__)
 
 # Role of each purpose (the keys are what `ioc up`, the CLI and compose speak of).
@@ -50,7 +52,7 @@ TABLE_GRANTS: dict[str, dict[str, str]] = {
 
 # Retention drops whole chunks, which only the tables' owner may do: the ingest calls this function,
 # which runs with the owner's rights and does nothing else.
-RETENTION_FUNCTION = """
+RETENTION_FUNCTION = f"""
 CREATE OR REPLACE FUNCTION ioc_apply_retention(raw_days integer, rollup_days integer) RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public AS $$
 DECLARE
@@ -59,7 +61,7 @@ BEGIN
     FOR target IN SELECT * FROM (VALUES ('measurements', 'time', raw_days), ('events', 'time', raw_days),
                                         ('rollups_1m', 'bucket', rollup_days)) AS t(tbl, col, days)
     LOOP
-        IF EXISTS (SELECT FROM pg_extension WHERE extname = 'timescaledb') THEN
+        IF EXISTS ({INSTALLED_VERSION_SQL}) THEN
             PERFORM drop_chunks(target.tbl::regclass, older_than => now() - make_interval(days => target.days));
         ELSE
             EXECUTE format('DELETE FROM %I WHERE %I < now() - make_interval(days => $1)', target.tbl, target.col)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -23,10 +22,6 @@ class MetricSpec:
     unit: str
     min: float
     max: float
-
-    def plausible(self, value: float) -> bool:
-        """True when ``value`` is finite and inside the plausible range."""
-        return math.isfinite(value) and self.min <= value <= self.max
 
 
 @dataclass(frozen=True)

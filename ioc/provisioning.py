@@ -20,7 +20,6 @@ import secrets
 import signal
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 from urllib.parse import quote
 
 import asyncpg
@@ -28,7 +27,7 @@ import asyncpg
 from ioc import audit
 from ioc.errors import IocError
 from ioc.stack import GUARD_PLUGIN
-from ioc.topics import valid_device_id
+from ioc.topics import CANONICAL, CANONICAL_PREFIX, TOPIC_FORMS, TopicForm, valid_device_id
 
 logger = logging.getLogger(__name__)
 
@@ -95,21 +94,13 @@ def verify_mosquitto_hash(secret: str, encoded: str) -> bool:
     return hmac.compare_digest(digest, expected)
 
 
-def _formats() -> dict[str, Any]:
-    """The payload formats (decoder modules with ``TOPIC_FILTER`` and ``TOPIC_RE``), by name."""
-    # The decoders own the topic table; imported here, not at module level, to keep ioc importable alone.
-    from ingest.decoders import FORMATS
-
-    return {fmt.FORMAT: fmt for fmt in FORMATS}
-
-
-def _device_filter(fmt: Any, device_id: str) -> str:
+def _device_filter(form: TopicForm, device_id: str) -> str:
     """A format's filter narrowed to one device: the ``+`` its topic regex reads as the id becomes the id."""
-    parts = fmt.TOPIC_FILTER.split("/")
+    parts = form.filter.split("/")
     probe = "/".join(f"p{i}" if p == "+" else p for i, p in enumerate(parts))
-    m = fmt.TOPIC_RE.match(probe)
+    m = form.pattern.match(probe)
     if m is None or not m["device_id"].startswith("p"):
-        raise ProvisioningError(f"cannot tell where the device id goes in {fmt.TOPIC_FILTER!r}")
+        raise ProvisioningError(f"cannot tell where the device id goes in {form.filter!r}")
     index = int(m["device_id"][1:])
     return "/".join(device_id if i == index else p for i, p in enumerate(parts))
 
@@ -119,21 +110,20 @@ def reserved_prefix(client_id: str) -> str | None:
     return next((p for p in RESERVED_CLIENT_PREFIXES.values() if client_id.startswith(p)), None)
 
 
-def device_topics(device_id: str, kind: str, fmt: str, prefix: str = "ioc/v1") -> list[str]:
+def device_topics(device_id: str, kind: str, fmt: str, prefix: str = CANONICAL_PREFIX) -> list[str]:
     """The filters a device may publish to: its contract topics (one channel level) and its vendor topic."""
     if not valid_device_id(device_id):
         raise ProvisioningError(f"device id {device_id!r} must match [A-Za-z0-9_-]{{1,64}}")
     # "+", not "#": a deeper topic is refused by the broker (MQTT 5: PUBACK 0x87), never silently dropped.
     topics = [f"{prefix}/{kind}/{device_id}/+"]
-    formats = _formats()
-    if fmt != "canonical" and fmt in formats:
-        topics.append(_device_filter(formats[fmt], device_id))
+    if fmt != CANONICAL.format and fmt in TOPIC_FORMS:
+        topics.append(_device_filter(TOPIC_FORMS[fmt], device_id))
     return topics
 
 
 def service_acl(role: str) -> list[str]:
     """ACL lines for a service account: ingest and serve read the device topics, simulate writes them."""
-    filters = [fmt.TOPIC_FILTER for fmt in _formats().values()]
+    filters = [form.filter for form in TOPIC_FORMS.values()]
     if role in {"ingest", "serve"}:
         # Mosquitto checks "$share/group/filter" against "filter", so these cover shared subscriptions too.
         return [f"topic read {f}" for f in filters]

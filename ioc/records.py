@@ -1,4 +1,4 @@
-"""Typed records: what a device message becomes after decoding, before it becomes rows."""
+"""The message types of the data flow: a raw broker message, and the typed records it becomes after decoding."""
 
 from __future__ import annotations
 
@@ -7,6 +7,17 @@ from datetime import datetime
 from typing import Any
 
 SEVERITIES = ("info", "low", "medium", "high", "critical")
+
+
+@dataclass(frozen=True, slots=True)
+class RawMessage:
+    """A message as it came off the broker (``mid`` is only meaningful for the live connection)."""
+
+    topic: str
+    payload: bytes
+    received_at: float
+    mid: int = 0
+    qos: int = 0
 
 
 @dataclass(frozen=True, slots=True)

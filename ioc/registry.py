@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING
 
 import asyncpg
 
+from ioc.db import REGISTRY_CHANNEL
+
 if TYPE_CHECKING:
     from ioc.fleet import Fleet
 
@@ -52,6 +54,6 @@ async def import_fleet(conn: asyncpg.Connection, fleet: Fleet) -> tuple[int, int
                 for d in fleet.devices
             ],
         )
-        await conn.execute("SELECT pg_notify('ioc_registry', 'import')")  # ingest workers reload the registry
+        await conn.execute("SELECT pg_notify($1, 'import')", REGISTRY_CHANNEL)  # ingest workers reload the registry
     logger.info("fleet imported", extra={"zones": len(fleet.zones), "devices": len(fleet.devices)})
     return len(fleet.zones), len(fleet.devices)

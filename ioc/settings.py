@@ -50,7 +50,6 @@ class Settings(BaseSettings):
     # Device contract.
     topic_prefix: str = "ioc/v1"
     kinds_file: Path | None = None
-    zones_file: Path | None = None
     fleet_file: Path = REPO_ROOT / "simulators" / "fleets" / "hcmc.yaml"
     # History the first `ioc up` with simulators stores (days before now; 0 = none), and its device faults.
     sim_backfill_days: float = Field(14, ge=0, le=400)
@@ -108,7 +107,6 @@ class Settings(BaseSettings):
     # empty = none: the peer's own address is the client's.
     trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
     audit_retention_days: int = Field(365, ge=1)
-    session_secret: str = ""
     # Sessions: people log in per shift; display accounts (the wall) stay logged in for days.
     session_idle_minutes: int = Field(120, ge=1)
     session_absolute_hours: int = Field(12, ge=1)

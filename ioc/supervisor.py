@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from ioc.backoff import delay
 from ioc.stack import Child
 
 logger = logging.getLogger(__name__)
@@ -49,7 +50,7 @@ class _Entry:
 
 def backoff(failures: int) -> float:
     """Seconds to wait before the next start after ``failures`` exits in a row (0 after a stable run)."""
-    return 0.0 if failures <= 0 else min(BACKOFF_FIRST_S * 2.0 ** (failures - 1), BACKOFF_MAX_S)
+    return delay(failures, BACKOFF_FIRST_S, BACKOFF_MAX_S)
 
 
 class Supervisor:

@@ -135,7 +135,7 @@ latest_values = Table(
     PrimaryKeyConstraint("device_id", "metric", "part", name="latest_values_pkey"),
 )
 
-# 1-minute rollups maintained by the writer in the same transaction as the raw rows.
+# 1-minute rollups, recomputed from raw rows by ingest.rollups for the minutes the writer marks dirty (rollup_dirty).
 rollups_1m = Table(
     "rollups_1m",
     metadata,
@@ -401,9 +401,6 @@ notifications = Table(
     CheckConstraint("state IN ('pending', 'sent', 'dead')", name="notifications_state"),
     Index("notifications_due", "next_at", postgresql_where=text("state = 'pending'")),
 )
-
-# name -> time column, for create_hypertable and retention.
-HYPERTABLES = {"measurements": "time", "events": "time", "rollups_1m": "bucket"}
 
 # create_hypertable makes these (time DESC) indexes; 0001 makes the same ones itself on plain PostgreSQL.
 Index("measurements_time_idx", measurements.c.time.desc())

@@ -9,6 +9,10 @@ from sqlalchemy import text
 
 logger = logging.getLogger(__name__)
 
+# The one test of "is TimescaleDB here": its installed version in this database, no row on plain PostgreSQL.
+# Used by migrations (``installed``), the live server (``ioc.db.timescaledb_version``) and retention (ioc.grants).
+INSTALLED_VERSION_SQL = "SELECT extversion FROM pg_extension WHERE extname = 'timescaledb'"
+
 
 def enable(conn: Any) -> bool:
     """Create the extension when the server can load it; return False (with a warning) on plain PostgreSQL."""
@@ -29,14 +33,11 @@ def enable(conn: Any) -> bool:
 
 def installed(conn: Any) -> bool:
     """True when the timescaledb extension is installed in this database."""
-    return conn.execute(text("SELECT 1 FROM pg_extension WHERE extname = 'timescaledb'")).first() is not None
+    return conn.execute(text(INSTALLED_VERSION_SQL)).first() is not None
 
 
 def make_hypertable(conn: Any, table: str, column: str, chunk: str) -> None:
-    """Turn ``table`` into a hypertable partitioned on ``column`` (no-op without TimescaleDB)."""
-    if not installed(conn):
-        logger.warning("skipping create_hypertable(%s): TimescaleDB not installed", table)
-        return
+    """Turn ``table`` into a hypertable partitioned on ``column`` (the caller checked ``installed``)."""
     conn.execute(
         text(
             f"SELECT create_hypertable('{table}', '{column}', chunk_time_interval => interval '{chunk}', "

@@ -226,6 +226,27 @@ def _raise_stop(signum: int, frame: FrameType | None) -> None:
     raise _Stop()
 
 
+def _banner(stack: Stack, base: str, took_s: float, simulated: str) -> str:
+    """What ``ioc up`` prints once everything is running: where each part is."""
+    return (
+        f"\nioc is up in {took_s:.1f} s\n"
+        f"  Operators' wall   {base}/wall\n"
+        f"  Leaders' summary  {base}/summary\n"
+        f"  Incident console  {base}/console\n"
+        f"  API (OpenAPI)     {base}/docs\n"
+        f"  Health            {base}/api/v1/health\n"
+        f"  MQTT broker       {stack.mqtt_url}\n"
+        f"  Database          {describe(stack.database_url)}{stack.database_password_hint()}\n"
+        f"  State and logs    {stack.state_dir}  (logs/*.log)\n"
+        f"  Simulators        {simulated}"
+        + "".join(
+            f"\n  Demo user {name:9s} password {pw}  (one-time: change it at first login)"
+            for name, pw in stack.demo_passwords.items()
+        )
+        + "\nPress Ctrl-C to stop."
+    )
+
+
 def run_up(
     settings: Settings, *, reset: bool, simulators: bool, speed: float, seed: int | None, scenario: str | None
 ) -> int:
@@ -256,24 +277,8 @@ def run_up(
             if scenario:
                 sim += ["--scenario", scenario]
             stack.start_app("simulate", sim)
-        print(
-            f"\nioc is up in {time.monotonic() - started:.1f} s\n"
-            f"  Operators' wall   {base}/wall\n"
-            f"  Leaders' summary  {base}/summary\n"
-            f"  Incident console  {base}/console\n"
-            f"  API (OpenAPI)     {base}/docs\n"
-            f"  Health            {base}/api/v1/health\n"
-            f"  MQTT broker       {stack.mqtt_url}\n"
-            f"  Database          {describe(stack.database_url)}{stack.database_password_hint()}\n"
-            f"  State and logs    {stack.state_dir}  (logs/*.log)\n"
-            f"  Simulators        {f'running at x{speed:g} speed' if simulators else 'off (--no-simulators)'}"
-            + "".join(
-                f"\n  Demo user {name:9s} password {pw}  (one-time: change it at first login)"
-                for name, pw in stack.demo_passwords.items()
-            )
-            + "\nPress Ctrl-C to stop.",
-            flush=True,
-        )
+        simulated = f"running at x{speed:g} speed" if simulators else "off (--no-simulators)"
+        print(_banner(stack, base, time.monotonic() - started, simulated), flush=True)
         while True:
             time.sleep(0.5)  # the tick of the loop; restarts are scheduled, never waited for here
             stack.supervise_once()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import math
+import subprocess
+import sys
 from dataclasses import fields
 from datetime import UTC, datetime, timedelta
 
@@ -17,6 +19,7 @@ from ioc.errors import PayloadError
 from ioc.kinds import load_kinds
 from ioc.records import Event, Measurement, Record, Snapshot, StatusChange
 from ioc.settings import Settings
+from ioc.topics import TOPIC_FORMS
 
 NOW = datetime(2026, 11, 21, 7, 10, tzinfo=UTC)
 T0 = datetime(2026, 11, 21, 7, 0, tzinfo=UTC)
@@ -466,8 +469,21 @@ def test_route_rejects(topic: str, reason: str) -> None:
     assert exc.value.reason == reason
 
 
+def test_every_topic_form_of_the_contract_has_one_decoder() -> None:
+    """ioc.topics holds the topic grammar; the decoders register against it, one module per form."""
+    assert {fmt.FORMAT: fmt.TOPIC for fmt in FORMATS} == TOPIC_FORMS
+
+
+def test_the_core_does_not_import_the_ingest() -> None:
+    """Provisioning builds the broker ACL from ioc.topics alone: ioc does not depend on a feature package."""
+    loaded = "' '.join(m for m in sys.modules if m.split('.')[0] == 'ingest')"
+    code = f"import sys, ioc.provisioning; sys.exit({loaded} or None)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+
+
 def test_subscriptions_cover_every_format() -> None:
-    assert SUBSCRIPTIONS == tuple(fmt.TOPIC_FILTER for fmt in FORMATS)
+    assert SUBSCRIPTIONS == tuple(form.filter for form in TOPIC_FORMS.values())
     assert SUBSCRIPTIONS == (
         "ioc/v1/+/+/+",
         "legacy/flood/+",

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
-from ingest.service import AckSequencer
-from ingest.spool import RawMessage
+from ingest.acks import AckSequencer
+from ioc.records import RawMessage
 
 
 def batch(n: int) -> list[RawMessage]:

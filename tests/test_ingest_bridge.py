@@ -1,17 +1,22 @@
-"""The ingest's MQTT bridge against the real broker: a bounded receive window and batched acknowledgements."""
+"""The ingest's MQTT bridge against the real broker: a bounded receive window, batched acknowledgements, and
+the fast paths through paho's privates (ingest/paho_fast.py) really taken."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
+from collections.abc import AsyncIterator
 
+import paho.mqtt
 import paho.mqtt.client as mqtt
 import pytest
 from conftest import Broker
 from paho.mqtt import _packet as paho_packet
 from paho.mqtt.enums import CallbackAPIVersion
 
-from ingest.bridge import Bridge, BufferedClient, parse_publish
+from ingest.bridge import Bridge
+from ingest.paho_fast import TESTED_MINOR, FastClient, PahoIncompatible, check_paho, parse_publish
 
 
 async def wait_until(predicate, timeout: float = 10.0) -> None:  # type: ignore[no-untyped-def]
@@ -36,16 +41,27 @@ def publish(broker: Broker, topic: str, count: int) -> None:
         pub.loop_stop()
 
 
-async def test_unacknowledged_messages_never_exceed_the_receive_window(broker: Broker) -> None:
-    """Memory stays bounded when the database is slow: at most ``receive_maximum`` messages held unacked."""
-    device = f"win-{uuid.uuid4().hex[:8]}"
+@contextlib.asynccontextmanager
+async def subscribed_bridge(broker: Broker, name: str) -> AsyncIterator[tuple[Bridge, str]]:
+    """A bridge (receive window 100) and the topic it is subscribed to, its SUBACK received; stopped at the end."""
+    device = f"{name}-{uuid.uuid4().hex[:8]}"
     topic = f"ioc/v1/flood/{device}/telemetry"
     loop = asyncio.get_running_loop()
-    bridge = Bridge(broker.reader_url, f"test-window-{device}", [topic], None, 100, loop, 60)
+    bridge = Bridge(broker.reader_url, f"test-{device}", [topic], None, 100, loop, 60)
+    subscribed = asyncio.Event()
+    bridge.client.on_subscribe = lambda *args: loop.call_soon_threadsafe(subscribed.set)
     bridge.start()
     try:
-        await asyncio.wait_for(bridge.connected.wait(), 10)
-        await asyncio.sleep(0.3)  # the SUBACK
+        await asyncio.wait_for(subscribed.wait(), 10)
+        yield bridge, topic
+    finally:
+        bridge.stop()
+
+
+async def test_unacknowledged_messages_never_exceed_the_receive_window(broker: Broker) -> None:
+    """Memory stays bounded when the database is slow: at most ``receive_maximum`` messages held unacked."""
+    loop = asyncio.get_running_loop()
+    async with subscribed_bridge(broker, "win") as (bridge, topic):
         await loop.run_in_executor(None, publish, broker, topic, 1000)
         await wait_until(lambda: len(bridge.buffer) >= 100)
         await asyncio.sleep(0.5)
@@ -67,8 +83,6 @@ async def test_unacknowledged_messages_never_exceed_the_receive_window(broker: B
             received += bridge.take(1000)
         bodies = [m.payload for m in received]
         assert bodies == [f'{{"n": {i}}}'.encode() for i in range(1000)]  # all, once each, in order
-    finally:
-        bridge.stop()
 
 
 def test_buffered_reads_split_packets_exactly() -> None:
@@ -86,7 +100,7 @@ def test_buffered_reads_split_packets_exactly() -> None:
         def close(self) -> None:
             self.chunks = []
 
-    client = BufferedClient(CallbackAPIVersion.VERSION2, client_id="buffer-test", protocol=mqtt.MQTTv5)
+    client = FastClient(CallbackAPIVersion.VERSION2, client_id="buffer-test", protocol=mqtt.MQTTv5)
     client._sock = FakeSock([b"abcdefgh", b"ij"])  # type: ignore[assignment]
     assert client._sock_recv(1) == b"a"
     assert client._sock_recv(3) == b"bcd"
@@ -131,3 +145,51 @@ def test_parse_publish_agrees_with_paho(qos: int, properties: bytes) -> None:
 def test_parse_publish_refuses_truncated_packets(body: bytes) -> None:
     with pytest.raises(ValueError):
         parse_publish(0x32, bytearray(body))
+
+
+async def test_the_fast_paths_are_taken(broker: Broker) -> None:
+    """Each PUBLISH goes through the lean parser and a batch's PUBACKs through one queued write.
+
+    paho's own path would deliver the same messages, only slower, so without this test a paho change
+    (or a broken override) could drop the fast path with every other test still green.
+    """
+    loop = asyncio.get_running_loop()
+    async with subscribed_bridge(broker, "fast") as (bridge, topic):
+        client = bridge.client
+        queued: list[list[int]] = []
+        queue_pubacks = client.queue_pubacks
+        client.queue_pubacks = lambda mids: (queued.append(list(mids)), queue_pubacks(mids))[-1]  # type: ignore[method-assign]
+        await loop.run_in_executor(None, publish, broker, topic, 50)
+        await wait_until(lambda: len(bridge.buffer) >= 50)
+        assert client.fast_publishes == 50  # every PUBLISH parsed by parse_publish, none by paho's path
+        received = bridge.take(100)
+        bridge.ack(received)
+        assert queued == [[m.mid for m in received]]  # one queued write for the batch
+        await wait_until(lambda: not client.want_write())  # and written
+
+
+def test_paho_check_refuses_another_version(monkeypatch: pytest.MonkeyPatch) -> None:
+    """pyproject pins paho to the tested minor version; another one is refused at start, with the reason."""
+    check_paho(version=f"{TESTED_MINOR}.9")
+    with pytest.raises(PahoIncompatible, match="constraints.txt"):
+        check_paho(version="2.3.0")
+    monkeypatch.setattr(paho.mqtt, "__version__", "2.3.0")
+    with pytest.raises(PahoIncompatible):  # an IocError: `ioc ingest` prints it and exits 1
+        FastClient(CallbackAPIVersion.VERSION2, client_id="paho-check", protocol=mqtt.MQTTv5)
+
+
+def test_paho_check_refuses_a_changed_private() -> None:
+    """A private renamed away or given other parameters is refused at start, naming it."""
+
+    class Renamed(mqtt.Client):
+        _handle_publish = None  # type: ignore[assignment]
+
+    class Reshaped(mqtt.Client):
+        def _packet_queue(self, command: int, packet: bytes, mid: int, qos: int, info: object, retain: bool) -> None:  # type: ignore[override]
+            pass
+
+    with pytest.raises(PahoIncompatible, match="_handle_publish"):
+        check_paho(Renamed)
+
+    with pytest.raises(PahoIncompatible, match="_packet_queue"):
+        check_paho(Reshaped)

@@ -22,12 +22,13 @@ from conftest import Broker, register_devices
 from paho.mqtt.enums import CallbackAPIVersion
 from prometheus_client import REGISTRY
 
+from ingest.connections import Slot
 from ingest.decoders import canonical
+from ingest.pipeline import Item
 from ingest.quarantine import TOPIC_CHARS, QuarantineBudget, QuarantinePolicy
-from ingest.service import IngestService, Item, Slot
-from ingest.spool import RawMessage
+from ingest.service import IngestService
 from ioc.reasons import Reason
-from ioc.records import Event
+from ioc.records import Event, RawMessage
 from ioc.settings import Settings
 from ioc.stack import free_port
 from ioc.up import wait_http
@@ -146,14 +147,12 @@ async def service(settings: Settings, tmp_path: Path) -> AsyncIterator[tuple[Ing
             update={"ingest_client_id": "ingest-in-process", "ingest_spool_dir": tmp_path, "ingest_metrics_port": 0}
         )
     )
-    slot = svc.slots[0]
-    assert await svc.ensure_db(slot)
+    slot = svc.connections.slots[0]
+    assert await svc.connections.ensure(slot)
     try:
         yield svc, slot
     finally:
-        for conn in (*(s.conn for s in svc.slots), svc._aux_conn):
-            if conn is not None:
-                await conn.close()
+        await svc.connections.close()
 
 
 def counted(reason: Reason) -> float:
@@ -172,11 +171,11 @@ async def test_quarantined_messages_are_counted_by_reason(
     svc, slot = service
     device = "T-QCOUNT-1"
     await register_devices(pool, (device, "flood", "canonical"))
-    await svc.load_registry(slot.conn)  # type: ignore[arg-type]
+    await svc.registry.load(slot.conn)  # type: ignore[arg-type]
     before = {r: counted(r) for r in (Reason.BAD_JSON, Reason.UNKNOWN_TOPIC, Reason.BAD_DEVICE_ID)}
     messages = [raw(f"ioc/v1/flood/{device}/telemetry", b"{not json") for _ in range(25)]
     messages += [raw(f"ioc/v1/flood/{device}/rumours", b"{}"), raw("ioc/v1/flood/bad.id/telemetry", b"{}")]
-    await svc.commit(slot, await svc.decode_all(messages, rate_limit=True))
+    await svc.committer.commit(slot, await svc.pipeline.decode_all(messages, rate_limit=True))
     assert counted(Reason.BAD_JSON) - before[Reason.BAD_JSON] == 25
     assert counted(Reason.UNKNOWN_TOPIC) - before[Reason.UNKNOWN_TOPIC] == 1
     assert counted(Reason.BAD_DEVICE_ID) - before[Reason.BAD_DEVICE_ID] == 1
@@ -184,7 +183,7 @@ async def test_quarantined_messages_are_counted_by_reason(
     over = await pool.fetchval(
         "SELECT sum(messages) FROM quarantine_overflow WHERE device_id = $1 AND reason = 'bad_json'", device
     )
-    assert (rows, over) == (svc.quarantine.policy.samples, 25 - svc.quarantine.policy.samples)
+    assert (rows, over) == (svc.pipeline.quarantine.policy.samples, 25 - svc.pipeline.quarantine.policy.samples)
 
 
 async def test_unknown_kinds_and_shapes_are_unknown_topics(
@@ -199,9 +198,9 @@ async def test_unknown_kinds_and_shapes_are_unknown_topics(
         f"ioc/v1/flood/{device}/rumours",  # an unknown channel
         f"fiware/AirQualityObserved/{device}",  # a FIWARE type no decoder handles
     ]
-    items = await svc.decode_all([raw(t, b'{"ts": 1, "metrics": {}}') for t in topics], rate_limit=False)
+    items = await svc.pipeline.decode_all([raw(t, b'{"ts": 1, "metrics": {}}') for t in topics], rate_limit=False)
     assert [it.reason for it in items] == [Reason.UNKNOWN_TOPIC] * 3
-    await svc.commit(slot, items)
+    await svc.committer.commit(slot, items)
     got = await pool.fetch("SELECT topic, reason, device_id FROM quarantine WHERE topic = ANY($1::text[])", topics)
     assert sorted((r["topic"], r["reason"]) for r in got) == sorted((t, "unknown_topic") for t in topics)
     # A device's own canonical tree names it: its unknown topics are charged to its budget, and shown with it.
@@ -222,8 +221,8 @@ async def test_a_decoder_bug_is_quarantined_and_counted(
 
     monkeypatch.setattr(canonical, "decode", broken)
     before = counted(Reason.INTERNAL_ERROR)
-    items = await svc.decode_all([raw(f"ioc/v1/flood/{device}/telemetry", b"{}")], rate_limit=False)
-    await svc.commit(slot, items)
+    items = await svc.pipeline.decode_all([raw(f"ioc/v1/flood/{device}/telemetry", b"{}")], rate_limit=False)
+    await svc.committer.commit(slot, items)
     assert counted(Reason.INTERNAL_ERROR) - before == 1
     row = await pool.fetchrow("SELECT reason, detail FROM quarantine WHERE device_id = $1", device)
     assert row["reason"] == "internal_error" and "a bug" in row["detail"]
@@ -249,7 +248,7 @@ async def test_a_row_the_database_refuses_is_quarantined(
         for d, attrs in ((good, {"lane": 1}), (bad, {"note": "a\x00b"}))
     ]
     before = counted(Reason.DB_REJECTED)
-    await svc.commit(slot, items)
+    await svc.committer.commit(slot, items)
     assert counted(Reason.DB_REJECTED) - before == 1
     assert await pool.fetchval("SELECT count(*) FROM events WHERE device_id = $1", good) == 1
     row = await pool.fetchrow("SELECT reason, detail FROM quarantine WHERE device_id = $1", bad)
@@ -275,15 +274,15 @@ async def test_admins_read_samples_and_counts(
     device = "T-QAPI-1"
     await register_devices(pool, (device, "flood", "canonical"))
     payload = b"{" + b"x" * 5000  # not JSON, and longer than a sample
-    items = await svc.decode_all(
+    items = await svc.pipeline.decode_all(
         [raw(f"ioc/v1/flood/{device}/telemetry", payload) for _ in range(15)], rate_limit=False
     )
-    await svc.commit(slot, items)
+    await svc.committer.commit(slot, items)
     async with signed_in(api, people["admin"]) as admin:
         body = (await admin.get("/api/v1/quarantine", params={"reason": "bad_json", "limit": 1000})).json()
     samples = [i for i in body["items"] if i["device_id"] == device]
     counts = [o for o in body["overflow"] if o["device_id"] == device]
-    policy = svc.quarantine.policy
+    policy = svc.pipeline.quarantine.policy
     assert len(samples) == policy.samples
     assert all(s["size"] == len(payload) and s["truncated"] for s in samples)
     assert [(c["reason"], c["messages"], c["bytes"]) for c in counts] == [

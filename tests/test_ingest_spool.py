@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from ingest import spool as spool_module
-from ingest.spool import HEADER, RawMessage, Spool, SpoolFull, read_segment
+from ingest.spool import HEADER, Spool, SpoolFull, read_segment
+from ioc.records import RawMessage
 
 MiB = 1024 * 1024
 

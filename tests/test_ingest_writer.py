@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 import pytest
 
-from ingest.service import DB_DOWN
+from ingest.connections import DB_DOWN
 from ingest.writer import DEVICE_WRITE_EVERY_S, LATEST_EVERY_S, Batch, Throttles, Writer
 from ioc.db import init_connection
 from ioc.records import Event, Measurement

@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 
 from ingest.ratelimit import RateLimiter
-from ioc.errors import PayloadError
 from ioc.settings import Settings
 
 
@@ -51,12 +50,11 @@ def test_memory_is_bounded_and_idle_devices_are_forgotten() -> None:
         assert len(limiter) <= 100
 
 
-def test_check_raises_rate_limited() -> None:
+def test_from_settings_uses_the_configured_rate_and_burst() -> None:
     limiter = RateLimiter.from_settings(Settings(ingest_rate_limit_per_s=1.0, ingest_rate_burst=1))
-    limiter.check("A", 0.0)
-    with pytest.raises(PayloadError) as exc:
-        limiter.check("A", 0.0)
-    assert exc.value.reason == "rate_limited"
+    assert limiter.allow("A", 0.0)
+    assert not limiter.allow("A", 0.0)
+    assert limiter.allow("A", 1.0)
 
 
 def test_rejects_nonsense_configuration() -> None:

@@ -143,7 +143,7 @@ def ingest_subscriber(locked: LockedBroker, topic_filter: str) -> Client:
 @pytest.mark.parametrize("fmt", sorted(f.FORMAT for f in FORMATS))
 def test_every_topic_a_device_may_publish_reaches_the_ingest(fmt: str) -> None:
     """Issue 12 item 4: the device ACL is inside the ingest's subscriptions (nothing allowed and unread)."""
-    ingest_filters = [f.TOPIC_FILTER for f in FORMATS]
+    ingest_filters = [f.TOPIC.filter for f in FORMATS]
     for pattern in provisioning.device_topics("DEV-1", "flood", fmt):
         assert "#" not in pattern, pattern
         concrete = pattern.replace("+", "anything")

@@ -1,10 +1,10 @@
 """Topic routing and decoding: raw MQTT bytes become typed records here and nowhere else.
 
-One module per payload format; each declares ``FORMAT``, ``KIND`` (the kind its devices usually
-are, a hint for auto-registration), ``CHANNEL`` (when the topic does not name one), ``TOPIC_FILTER``,
-``TOPIC_RE`` (named groups ``device_id`` and optionally ``kind``/``channel``) and ``decode``; a
-format whose topic selects among several decoders (FIWARE entity types) also has ``decoder_for(match)``.
-Adding a vendor is one module plus one line in ``FORMATS``.
+One module per payload format; each declares ``TOPIC`` (its form in ``ioc.topics``, the one
+definition of the topic grammar), ``FORMAT``, ``KIND`` (the kind its devices usually are, a hint
+for auto-registration), ``CHANNEL`` (when the topic does not name one) and ``decode``; a format
+whose topic selects among several decoders (FIWARE entity types) also has ``decoder_for(match)``.
+Adding a vendor is its topic form in ``ioc/topics.py``, one module here and one line in ``FORMATS``.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from ingest.decoders.parsing import DEFAULT_LIMITS, Limits, show
 from ioc.errors import PayloadError
 from ioc.reasons import Reason
 from ioc.records import Record
-from ioc.topics import DEVICE_ID_RE
+from ioc.topics import CANONICAL, DEVICE_ID_RE, TopicForm
 
 __all__ = [
     "DEFAULT_LIMITS",
@@ -53,8 +53,7 @@ class TopicFormat(DecoderModule, Protocol):
     """A registered format: a decoder plus the topics it owns."""
 
     CHANNEL: str | None
-    TOPIC_FILTER: str
-    TOPIC_RE: re.Pattern[str]
+    TOPIC: TopicForm
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,12 +77,12 @@ class Route:
 
 
 FORMATS: tuple[TopicFormat, ...] = (canonical, legacy_flood, trafficx, camx, fiware)
-SUBSCRIPTIONS: tuple[str, ...] = tuple(fmt.TOPIC_FILTER for fmt in FORMATS)
+SUBSCRIPTIONS: tuple[str, ...] = tuple(fmt.TOPIC.filter for fmt in FORMATS)
 
-_CANONICAL_HEAD = canonical.TOPIC_FILTER.partition("+")[0]
+_CANONICAL_HEAD = CANONICAL.head
 # The literal head of each filter lets route() skip formats with one startswith().
 _TABLE: tuple[tuple[str, TopicFormat, Callable[[re.Match[str]], DecoderModule | None] | None], ...] = tuple(
-    (fmt.TOPIC_FILTER.partition("+")[0], fmt, getattr(fmt, "decoder_for", None)) for fmt in FORMATS
+    (fmt.TOPIC.head, fmt, getattr(fmt, "decoder_for", None)) for fmt in FORMATS
 )
 
 
@@ -95,7 +94,7 @@ def route(topic: str, kinds: Container[str] | None = None) -> Route:
     for head, fmt, decoder_for in _TABLE:
         if not topic.startswith(head):
             continue
-        match = fmt.TOPIC_RE.match(topic)
+        match = fmt.TOPIC.pattern.match(topic)
         if match is None:
             break
         device_id = match["device_id"]

@@ -12,11 +12,11 @@ attrs={"rule": "Accident", "count": 3}).
 from __future__ import annotations
 
 import logging
-import re
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from ingest.decoders.parsing import Limits, field, integer, load_json, mapping, number, show, text, timestamp
+from ioc import topics
 from ioc.errors import PayloadError
 from ioc.reasons import Reason
 from ioc.records import Event, Record
@@ -26,11 +26,10 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-FORMAT = "camx"
+TOPIC = topics.CAMX
+FORMAT = TOPIC.format
 KIND: str | None = "camera"
 CHANNEL: str | None = "event"
-TOPIC_FILTER = "vendor/camx/+/event"
-TOPIC_RE = re.compile(r"^vendor/camx/(?P<device_id>[^/]*)/event\Z")
 
 # Rule -> (event type, severity).
 RULES: dict[str, tuple[str, str]] = {

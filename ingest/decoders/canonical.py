@@ -34,6 +34,7 @@ from ingest.decoders.parsing import (
     timestamp,
     utf8,
 )
+from ioc import topics
 from ioc.errors import PayloadError
 from ioc.reasons import Reason
 from ioc.records import SEVERITIES, Event, Measurement, Record, Snapshot, StatusChange
@@ -43,13 +44,10 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-FORMAT = "canonical"
+TOPIC = topics.CANONICAL
+FORMAT = TOPIC.format
 KIND: str | None = None  # the topic names the kind
 CHANNEL: str | None = None  # the topic names the channel
-TOPIC_FILTER = "ioc/v1/+/+/+"
-TOPIC_RE = re.compile(
-    r"^ioc/v1/(?P<kind>[a-z][a-z0-9_]{0,31})/(?P<device_id>[^/]*)/(?P<channel>telemetry|event|status|snapshot)\Z"
-)
 
 EVENT_TYPE_RE = re.compile(r"^[a-z][a-z0-9_]{0,31}\.[a-z][a-z0-9_]{0,31}\Z")
 _SEQ_MAX = 2**63 - 1

@@ -32,6 +32,7 @@ from ingest.decoders.parsing import (
     text,
     timestamp,
 )
+from ioc import topics
 from ioc.errors import PayloadError
 from ioc.reasons import Reason
 from ioc.records import Measurement, Record
@@ -41,11 +42,10 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-FORMAT = "fiware"
+TOPIC = topics.FIWARE
+FORMAT = TOPIC.format
 KIND: str | None = None  # depends on the entity type; see ENTITY_DECODERS
 CHANNEL: str | None = "telemetry"
-TOPIC_FILTER = "fiware/+/+"
-TOPIC_RE = re.compile(r"^fiware/(?P<entity_type>[^/]*)/(?P<device_id>[^/]*)\Z")
 
 # UN/CEFACT unit codes accepted for lengths and speeds, as factors to cm and km/h.
 _LENGTH_TO_CM = {None: 100.0, "MTR": 100.0, "CMT": 1.0, "MMT": 0.1}

@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from ingest.decoders.parsing import Limits, epoch, show, utf8
+from ioc import topics
 from ioc.errors import PayloadError
 from ioc.reasons import Reason
 from ioc.records import Measurement, Record
@@ -24,11 +25,10 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-FORMAT = "legacy_flood"
+TOPIC = topics.LEGACY_FLOOD
+FORMAT = TOPIC.format
 KIND: str | None = "flood"
 CHANNEL: str | None = "telemetry"
-TOPIC_FILTER = "legacy/flood/+"
-TOPIC_RE = re.compile(r"^legacy/flood/(?P<device_id>[^/]*)\Z")
 
 COLUMNS = ("station", "epoch_s", "level_mm", "rain_mm_5min", "battery_v")
 _NUMBER = re.compile(r"^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?\Z")

@@ -13,7 +13,6 @@ occupancy_pct=21.5; and per lane (part ``lane:1``, ``lane:2``): vehicle_count, a
 from __future__ import annotations
 
 import logging
-import re
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -29,6 +28,7 @@ from ingest.decoders.parsing import (
     text,
     timestamp,
 )
+from ioc import topics
 from ioc.errors import PayloadError
 from ioc.reasons import Reason
 from ioc.records import Measurement, Record
@@ -38,11 +38,10 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-FORMAT = "trafficx"
+TOPIC = topics.TRAFFICX
+FORMAT = TOPIC.format
 KIND: str | None = "traffic"
 CHANNEL: str | None = "telemetry"
-TOPIC_FILTER = "vendor/trafficx/+"
-TOPIC_RE = re.compile(r"^vendor/trafficx/(?P<device_id>[^/]*)\Z")
 
 _MAX_LANE = 999
 
