@@ -145,6 +145,12 @@ def test_static_files_stay_inside_the_static_folder(client: TestClient) -> None:
     assert client.get("/i18n/fr.json").status_code == 404
 
 
+@pytest.mark.parametrize("path", ["/devices/FL-1%0A", "/zones/q1%0A", "/devices/FL-1%0D", "/devices/" + "F" * 65])
+def test_ids_outside_the_contract_are_refused(client: TestClient, path: str) -> None:
+    """Page ids follow ioc.topics' one id pattern: a trailing newline (which ``$`` lets through) is a 404."""
+    assert client.get(path).status_code == 404
+
+
 def test_no_external_assets() -> None:
     """Pages, styles and scripts reference nothing on another origin (they must work offline)."""
     for path in [*TEMPLATES, *JS_DIR.glob("*.js"), *(pages.STATIC_DIR / "css").glob("*.css")]:
