@@ -22,8 +22,10 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 
 from dashboards.security import PAGE_HEADERS, optional_user
+from dashboards.views import META
 from ioc.auth import User
 from ioc.fleet import ZONE_ID_RE
+from ioc.kinds import load_kinds
 from ioc.settings import Settings, get_settings
 from ioc.topics import DEVICE_ID_RE
 
@@ -57,14 +59,22 @@ def _settings(request: Request) -> Settings:
     return getattr(request.app.state, "settings", None) or get_settings()
 
 
+def page_meta(settings: Settings) -> dict[str, Any]:
+    """The live channels' ``meta`` (list keys, thresholds, channel names) and each kind's metrics with units."""
+    kinds = load_kinds(settings.kinds_file)
+    units = {name: {m: spec.unit for m, spec in kind.metrics.items()} for name, kind in kinds.items()}
+    return {**META, "kinds": units}
+
+
 def page_config(settings: Settings, page: str, user: User, **extra: Any) -> dict[str, Any]:
-    """What a page's script needs from the server: who is looking, map tiles, heartbeat, its subject."""
+    """What a page's script needs from the server: who is looking, map tiles, heartbeat, the contract, its subject."""
     return {
         "page": page,
         "user": {"name": user.name, "role": user.role, "canAct": user.can("operator")},
         "mapTileUrl": settings.map_tile_url,
         "heartbeatS": settings.ws_heartbeat_s,
         "staleAfterIntervals": settings.stale_after_intervals,
+        "meta": page_meta(settings),
         **extra,
     }
 
