@@ -74,6 +74,7 @@ function onKind(kind, data) {
   state.devices[kind] = data.devices || [];
   for (const d of state.devices[kind]) state.byId.set(d.device_id, d);
   if (kind === "camera") showCameraIncidents(); else mapPanel.setDevices(state.devices[kind]);
+  mapPanel.updateScale(); // new devices may have widened the map
   draw.health();
   if (kind === "flood") draw.flood();
   if (kind === "camera") draw.cameras();

@@ -89,7 +89,7 @@ export function init(state, tileUrl) {
 export function setZones(zones) { map.setZones(zones); updateScale(); }
 
 /** Add or update devices of one kind. */
-export function setDevices(devices) { map.setDevices(devices); updateScale(); }
+export function setDevices(devices) { map.setDevices(devices); }
 
 /** Rings around devices with an active alert. */
 export function setAlerts(alerts) { map?.setAlerts(alerts); }
