@@ -25,6 +25,7 @@ from ioc.thresholds import (
     INCIDENT_WINDOW_S,
     MEAN_SPEED_CRITICAL_KMH,
     MEAN_SPEED_WARNING_KMH,
+    QUIET_SEVERITY,
 )
 
 logger = logging.getLogger(__name__)
@@ -115,7 +116,7 @@ def thresholds_meta() -> Row:
             "mean_speed_critical_kmh": MEAN_SPEED_CRITICAL_KMH,
             "mean_speed_warning_kmh": MEAN_SPEED_WARNING_KMH,
         },
-        "cameras": {"incident_window_s": INCIDENT_WINDOW_S},
+        "cameras": {"incident_window_s": INCIDENT_WINDOW_S, "quiet_severity": QUIET_SEVERITY},
     }
 
 
@@ -347,9 +348,10 @@ async def incidents_by_zone(conn: asyncpg.Connection, at: datetime | None = None
         "SELECT d.zone, count(*) AS n FROM events e LEFT JOIN devices d ON d.device_id = e.device_id "
         "WHERE e.time > coalesce($1::timestamptz, now()) - $2::interval "
         "AND e.time <= coalesce($1::timestamptz, now()) "
-        "AND e.severity <> 'info' GROUP BY d.zone",
+        "AND e.severity <> $3 GROUP BY d.zone",
         at,
         timedelta(seconds=INCIDENT_WINDOW_S),
+        QUIET_SEVERITY,
     )
     return {r["zone"]: int(r["n"]) for r in rows}
 

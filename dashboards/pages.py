@@ -22,14 +22,16 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 
 from dashboards.security import PAGE_HEADERS, optional_user
+from dashboards.views import META
 from ioc.auth import User
+from ioc.fleet import ZONE_ID_RE
+from ioc.kinds import load_kinds
 from ioc.settings import Settings, get_settings
+from ioc.topics import DEVICE_ID_RE
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 I18N_DIR = Path(__file__).resolve().parent / "i18n"
 LANGUAGES = ("vi", "en")
-# Identifiers as the device contract allows them; anything else is a 404 before any template work.
-_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 # A static file's path: up to 5 names of [A-Za-z0-9._-], none starting with "."; anything else (NUL,
 # "..", over-long names, odd bytes) is a 404 before the file system sees it.
 _STATIC_PATH = re.compile(r"^(?:[A-Za-z0-9_-][A-Za-z0-9._-]{0,99}/){0,4}[A-Za-z0-9_-][A-Za-z0-9._-]{0,99}\Z")
@@ -57,14 +59,22 @@ def _settings(request: Request) -> Settings:
     return getattr(request.app.state, "settings", None) or get_settings()
 
 
+def page_meta(settings: Settings) -> dict[str, Any]:
+    """The live channels' ``meta`` (list keys, thresholds, channel names) and each kind's metrics with units."""
+    kinds = load_kinds(settings.kinds_file)
+    units = {name: {m: spec.unit for m, spec in kind.metrics.items()} for name, kind in kinds.items()}
+    return {**META, "kinds": units}
+
+
 def page_config(settings: Settings, page: str, user: User, **extra: Any) -> dict[str, Any]:
-    """What a page's script needs from the server: who is looking, map tiles, heartbeat, its subject."""
+    """What a page's script needs from the server: who is looking, map tiles, heartbeat, the contract, its subject."""
     return {
         "page": page,
         "user": {"name": user.name, "role": user.role, "canAct": user.can("operator")},
         "mapTileUrl": settings.map_tile_url,
         "heartbeatS": settings.ws_heartbeat_s,
         "staleAfterIntervals": settings.stale_after_intervals,
+        "meta": page_meta(settings),
         **extra,
     }
 
@@ -126,7 +136,7 @@ async def handover(request: Request, user: MaybeUser) -> Response:
 @router.get("/zones/{zone_id}", response_model=None)
 async def zone(request: Request, zone_id: str, user: MaybeUser) -> Response:
     """Drill-down on one zone."""
-    if not _ID.match(zone_id):
+    if not ZONE_ID_RE.match(zone_id):
         raise HTTPException(404, "unknown zone")
     return _page(request, user, "zone", zoneId=zone_id)
 
@@ -134,7 +144,7 @@ async def zone(request: Request, zone_id: str, user: MaybeUser) -> Response:
 @router.get("/devices/{device_id}", response_model=None)
 async def device(request: Request, device_id: str, user: MaybeUser) -> Response:
     """Drill-down on one device."""
-    if not _ID.match(device_id):
+    if not DEVICE_ID_RE.match(device_id):
         raise HTTPException(404, "unknown device")
     return _page(request, user, "device", deviceId=device_id)
 

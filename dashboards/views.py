@@ -25,8 +25,15 @@ logger = logging.getLogger(__name__)
 Row = dict[str, Any]
 FIXED_CHANNELS = ("summary", "alerts", "events")
 # In every channel's state (so in every snapshot and REST view, never in a delta: it does not change):
-# how each list's items are keyed, and the defaults and bands behind every level the server computes.
-META: Row = {"keys": LIST_KEYS, "thresholds": agg.thresholds_meta()}
+# how each list's items are keyed, the defaults and bands behind every level the server computes, and
+# the channel names: the fixed ones, and a template per family ("{}" stands for the zone, kind or device).
+CHANNEL_NAMES: Row = {
+    **{name: name for name in FIXED_CHANNELS},
+    "zone": "zone:{}",
+    "kind": "kind:{}",
+    "device": "device:{}",
+}
+META: Row = {"keys": LIST_KEYS, "thresholds": agg.thresholds_meta(), "channels": CHANNEL_NAMES}
 PREFIXES = ("zone:", "kind:", "device:")
 
 

@@ -14,6 +14,7 @@ DEFAULT_FREE_FLOW_KMH = 50.0  # traffic: the speed of an empty road, against whi
 CONGESTION_RATIOS = (0.7, 0.5, 0.3)
 # Camera events other than ``info`` this recent count as incidents (the hour's count, the marks on the wall).
 INCIDENT_WINDOW_S = 3600
+QUIET_SEVERITY = "info"  # the one camera-event severity that is never an incident
 # The city's mean speed: below the first km/h it is critical, below the second a warning.
 MEAN_SPEED_CRITICAL_KMH = 15.0
 MEAN_SPEED_WARNING_KMH = 25.0

@@ -186,8 +186,9 @@ def publish_level(broker: Broker, device_id: str, level_cm: float, *, ago_s: flo
     mosquitto_pub(broker, f"ioc/v1/flood/{device_id}/telemetry", payload)
 
 
-async def wait_live(page: Page, timeout_ms: float = 15000) -> None:
-    """Wait until the page's connection indicator says live."""
+async def wait_live(page: Page, timeout_ms: float = 45000) -> None:
+    """Wait until the page's connection indicator says live: a deadline, not a wait (on the shared 2-core
+    machine at a load average of 15-19, a wall with the simulated city running took 6-34 s to go live)."""
     await page.wait_for_selector('#conn[data-state="live"]', timeout=timeout_ms)
 
 

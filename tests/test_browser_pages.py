@@ -26,24 +26,31 @@ from browser_fixtures import (  # noqa: F401 - fixtures
 
 from dashboards.delta import diff, list_key
 from dashboards.testing import LiveClient, login
-from dashboards.views import META
+from dashboards.views import CHANNEL_NAMES, META
 
 pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="session")]
 
 
-@pytest.mark.parametrize(("path", "ready"), [
-    ("/wall", "#health-body tr"),
-    ("/summary", "#areas-list li"),
-    ("/zones/binhthanh?range=1h", "#device-list li"),
-    ("/devices/FL-BT-001?range=1h", "#metric-charts .chart-box"),
+FIXED = [CHANNEL_NAMES["summary"], CHANNEL_NAMES["alerts"], CHANNEL_NAMES["events"]]
+
+
+@pytest.mark.parametrize(("path", "ready", "channels"), [
+    ("/wall", "#health-body tr", [*FIXED, *(CHANNEL_NAMES["kind"].format(k) for k in ("flood", "traffic", "camera"))]),
+    ("/summary", "#areas-list li", FIXED),
+    ("/zones/binhthanh?range=1h", "#device-list li", [CHANNEL_NAMES["zone"].format("binhthanh")]),
+    ("/devices/FL-BT-001?range=1h", "#metric-charts .chart-box", [CHANNEL_NAMES["device"].format("FL-BT-001")]),
 ])
 async def test_page_loads_clean(live_server: LiveServer, populated: None, open_page,  # noqa: F811
-                                path: str, ready: str) -> None:
+                                path: str, ready: str, channels: list[str]) -> None:
     """With the simulated city running, the page loads, goes live and renders, without any console error,
-    failed request or HTTP error, and asks nothing of other origins."""
+    failed request or HTTP error, and asks nothing of other origins. It subscribes to the channels the
+    server names (``meta.channels``), and each answered with a snapshot."""
     watched = await open_page(live_server.url + path)
     await wait_live(watched.page)
     await watched.page.wait_for_selector(ready, timeout=10000)
+    subscribed = await watched.page.evaluate("window.iocLive.channels")
+    assert sorted(subscribed) == sorted(channels)
+    await watched.page.wait_for_function("window.iocLive.channels.every((c) => window.iocLive.state.has(c))")
     await settle(1.5)
     if path.startswith(("/zones", "/devices")):
         target = screenshot_path(path.split("?")[0].strip("/").replace("/", "-") + ".png")

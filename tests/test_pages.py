@@ -6,13 +6,16 @@ import json
 import re
 from html.parser import HTMLParser
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from dashboards import pages
+from dashboards.delta import LIST_KEYS
 from dashboards.security import optional_user
+from dashboards.views import CHANNEL_NAMES
 from ioc.auth import User
 from ioc.settings import Settings
 
@@ -27,6 +30,13 @@ def make_client(user: User | None) -> TestClient:
     app.include_router(pages.router)
     app.dependency_overrides[optional_user] = lambda: user
     return TestClient(app)
+
+
+def _config(page: str) -> dict[str, Any]:
+    """The configuration a page embeds for its script."""
+    blob = re.search(r'<script id="ioc-config" type="application/json">(.*?)</script>', page, re.S)
+    assert blob is not None, "no ioc-config block"
+    return json.loads(blob.group(1))  # type: ignore[no-any-return]
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +60,7 @@ def test_every_key_used_is_in_the_catalogue() -> None:
     used: set[str] = set()
     for template in TEMPLATES:
         used |= set(re.findall(r'data-i18n(?:-title|-aria|-placeholder)?="([^"]+)"', template.read_text()))
-    for script in JS_DIR.glob("*.js"):
+    for script in JS_DIR.rglob("*.js"):
         used |= set(re.findall(r'\bt\("([a-z0-9_.]+)"', script.read_text()))
     assert used - keys == set()
 
@@ -91,9 +101,7 @@ def test_pages_embed_their_config(client: TestClient, path: str) -> None:
     resp = client.get(path)
     assert resp.status_code == 200
     assert resp.headers["content-type"].startswith("text/html")
-    blob = re.search(r'<script id="ioc-config" type="application/json">(.*?)</script>', resp.text, re.S)
-    assert blob is not None
-    config = json.loads(blob.group(1))
+    config = _config(resp.text)
     assert config["mapTileUrl"] == "http://tiles.invalid/{z}/{x}/{y}.png"
     assert config["heartbeatS"] > 0
     assert config["user"] == {"name": "lan", "role": "operator", "canAct": True}
@@ -101,6 +109,39 @@ def test_pages_embed_their_config(client: TestClient, path: str) -> None:
     csp = resp.headers["content-security-policy"]
     assert "default-src 'self'" in csp
     assert csp.endswith("; img-src 'self' http://tiles.invalid")  # the configured tile server, nothing else
+
+
+def test_pages_carry_the_servers_contract(client: TestClient) -> None:
+    """Every page gets the live channels' ``meta`` (list keys, thresholds, channel names) and each kind's metric
+    units from the server: the browser defines none of them."""
+    config = _config(client.get("/wall").text)
+    meta = config["meta"]
+    assert meta["keys"] == LIST_KEYS
+    assert meta["channels"] == CHANNEL_NAMES
+    assert meta["thresholds"]["cameras"]["quiet_severity"] == "info"
+    assert meta["kinds"]["flood"]["water_level_cm"] == "cm"
+    assert list(meta["kinds"]) == ["flood", "traffic", "camera"]
+
+
+def test_scripts_spell_no_channel_name_or_domain_rule() -> None:
+    """Channel names, the incident severity and the congestion bands are the server's (``meta``): no script
+    writes one of them as a literal."""
+    forbidden = [
+        r"""["'`](?:zone|kind|device):""",  # a channel family's prefix
+        r"""(?:channel|name)\s*===?\s*["'`]""",  # a channel compared with a name written out
+        r"""channels:\s*\[\s*["'`]""",  # a subscription to a name written out
+        r"""severity\s*!==?\s*["']info["']""",
+        r"""\[\s*"ok",\s*"warning",\s*"warning",\s*"critical"\s*\]""",
+        r"""incident_window_s|(?:warning_cm|danger_cm|free_flow_kmh)\s*[:=]\s*\d""",  # a threshold read or set here
+    ]
+    found = [
+        f"{path.relative_to(JS_DIR)}: {m.group(0)}"
+        for path in JS_DIR.rglob("*.js")
+        if path.name != "contract.js"
+        for pattern in forbidden
+        for m in re.finditer(pattern, path.read_text())
+    ]
+    assert found == []
 
 
 @pytest.mark.parametrize("user", [None, User("new", "operator", must_change=True)], ids=["anonymous", "must-change"])
@@ -115,9 +156,7 @@ def test_pages_need_a_session(user: User | None) -> None:
 
 def test_viewers_cannot_act() -> None:
     """A viewer's page says so (the wall hides acknowledge and resolve)."""
-    resp = make_client(User("an", "viewer")).get("/wall")
-    config = json.loads(re.search(r'<script id="ioc-config" type="application/json">(.*?)</script>', resp.text, re.S)
-                        .group(1))  # type: ignore[union-attr]
+    config = _config(make_client(User("an", "viewer")).get("/wall").text)
     assert config["user"]["canAct"] is False
 
 
@@ -145,9 +184,15 @@ def test_static_files_stay_inside_the_static_folder(client: TestClient) -> None:
     assert client.get("/i18n/fr.json").status_code == 404
 
 
+@pytest.mark.parametrize("path", ["/devices/FL-1%0A", "/zones/q1%0A", "/devices/FL-1%0D", "/devices/" + "F" * 65])
+def test_ids_outside_the_contract_are_refused(client: TestClient, path: str) -> None:
+    """Page ids follow ioc.topics' one id pattern: a trailing newline (which ``$`` lets through) is a 404."""
+    assert client.get(path).status_code == 404
+
+
 def test_no_external_assets() -> None:
     """Pages, styles and scripts reference nothing on another origin (they must work offline)."""
-    for path in [*TEMPLATES, *JS_DIR.glob("*.js"), *(pages.STATIC_DIR / "css").glob("*.css")]:
+    for path in [*TEMPLATES, *JS_DIR.rglob("*.js"), *(pages.STATIC_DIR / "css").glob("*.css")]:
         text = path.read_text()
         external = r"""(src|href)=["']https?://|url\(\s*["']?https?://|import .* from ["']https?://"""
         assert not re.search(external, text), path

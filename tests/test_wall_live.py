@@ -148,23 +148,50 @@ async def test_new_critical_alert_draws_the_eye(live_server: LiveServer, open_pa
     watched.assert_clean()
 
 
+VISIBLE_BUTTONS = "[...document.querySelectorAll('#alert-list button')].filter((b) => b.offsetParent !== null).length"
+
+
+async def open_alert(pool: asyncpg.Pool, rule: str) -> int:
+    """An open critical alert of ``rule`` (a rule no engine evaluates) on DEVICE, announced to the live server."""
+    alert_id = await pool.fetchval(
+        "INSERT INTO alerts (rule, device_id, zone, severity, title, value) "
+        "SELECT $1, device_id, zone, 'critical', 'test', 55 FROM devices WHERE device_id = $2 RETURNING id",
+        rule,
+        DEVICE,
+    )
+    await pool.execute("SELECT pg_notify('ioc_alerts', '{}')")
+    return int(alert_id)
+
+
+@pytest.mark.parametrize("role", ["viewer", "operator"])
 async def test_login_then_the_wall_and_viewers_only_look(live_server: LiveServer, open_page,  # noqa: F811
-                                                         people: dict[str, str]) -> None:  # noqa: F811
-    """No session: the wall sends you to the login page and back; a viewer sees alerts without the buttons."""
-    watched = await open_page(live_server.url + "/wall", role=None)
-    page = watched.page
-    await page.wait_for_url("**/login?next=/wall")
-    await page.fill("#name", people["viewer"])
-    await page.fill("#password", PASSWORD)
-    await page.click("#login-form button[type=submit]")
-    await page.wait_for_url("**/wall")
-    await wait_live(page)
-    assert await page.evaluate("document.body.classList.contains('read-only')")
-    await page.wait_for_function("window.iocLive.state.has('alerts')")
-    visible = await page.evaluate(
-        "[...document.querySelectorAll('#alert-list button')].filter((b) => b.offsetParent !== null).length")
-    assert visible == 0
-    assert people["viewer"] in (await page.get_attribute("#logout", "title") or "")
-    await page.click("#logout")
-    await page.wait_for_url("**/login")
-    watched.assert_clean()
+                                                         people: dict[str, str], pool: asyncpg.Pool,  # noqa: F811
+                                                         role: str) -> None:
+    """No session: the wall sends you to the login page and back; with an open alert on the wall, a viewer sees
+    its card without the buttons (an operator, the control, sees both)."""
+    rule = f"test_looks_{role}"
+    await open_alert(pool, rule)
+    try:
+        watched = await open_page(live_server.url + "/wall", role=None)
+        page = watched.page
+        await page.wait_for_url("**/login?next=/wall")
+        await page.fill("#name", people[role])
+        await page.fill("#password", PASSWORD)
+        await page.click("#login-form button[type=submit]")
+        await page.wait_for_url("**/wall")
+        await wait_live(page)
+        assert await page.evaluate("document.body.classList.contains('read-only')") == (role == "viewer")
+        await page.wait_for_selector(f'#alert-list li.alert[data-rule="{rule}"][data-state="open"]', timeout=10000)
+        visible = await page.evaluate(
+            f"[...document.querySelectorAll('#alert-list li.alert[data-rule=\"{rule}\"] button')]"
+            ".filter((b) => b.offsetParent !== null).map((b) => b.dataset.action)")
+        assert visible == ([] if role == "viewer" else ["ack", "resolve"])
+        if role == "viewer":
+            assert await page.evaluate(VISIBLE_BUTTONS) == 0
+        assert people[role] in (await page.get_attribute("#logout", "title") or "")
+        await page.click("#logout")
+        await page.wait_for_url("**/login")
+        watched.assert_clean()
+    finally:
+        await pool.execute("DELETE FROM alerts WHERE rule = $1", rule)
+        await pool.execute("SELECT pg_notify('ioc_alerts', '{}')")

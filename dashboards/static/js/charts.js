@@ -52,23 +52,10 @@ export function react(div, data, layout, config = CONFIG) {
   return true;
 }
 
-/** Units and the catalogue key of each metric's label. */
-export const METRICS = {
-  water_level_cm: { unit: "cm", digits: 1 },
-  rainfall_mm_h: { unit: "mm/h", digits: 1 },
-  battery_pct: { unit: "%", digits: 0 },
-  vehicle_count: { unit: "count", digits: 0 },
-  interval_s: { unit: "s", digits: 0 },
-  avg_speed_kmh: { unit: "km/h", digits: 1 },
-  occupancy_pct: { unit: "%", digits: 0 },
-  people_count: { unit: "count", digits: 0 },
-};
-
-export const KIND_METRICS = {
-  flood: ["water_level_cm", "rainfall_mm_h", "battery_pct"],
-  traffic: ["avg_speed_kmh", "vehicle_count", "occupancy_pct"],
-  camera: ["people_count", "vehicle_count"],
-};
+/** Decimals shown for a value in ``unit`` (the server's canonical units): tenths of lengths, rates and speeds. */
+export function digitsOf(unit) {
+  return !unit || ["cm", "mm/h", "km/h"].includes(unit) ? 1 : 0;
+}
 
 /** The time ranges offered on drill-down pages. */
 export const RANGES = { "1h": 3600, "6h": 6 * 3600, "24h": 86400, "7d": 7 * 86400 };

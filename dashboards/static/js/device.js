@@ -3,7 +3,8 @@ import { initI18n, t, applyI18n, bindLangToggle } from "./i18n.js";
 import * as fmt from "./format.js";
 import { getJSON, enc } from "./api.js";
 import { LiveClient } from "./live.js";
-import { COLORS, KIND_METRICS, METRICS, baseLayout, historyTraces, react, rem } from "./charts.js";
+import { channel, metrics } from "./contract.js";
+import { COLORS, baseLayout, digitsOf, historyTraces, react, rem } from "./charts.js";
 import {
   $, pageConfig, setText, setAttr, startClock, showConnection, kindLabel, eventLabel, syncList, fromHTML, shortZone, zoneName,
   bindSession,
@@ -17,11 +18,16 @@ let zoneLabel = "";
 let range = () => "24h";
 const charts = new Map(); // metric -> section
 
+// The kind's metrics (the server's registry, in its order) and any other the device reported; not the
+// counting interval, which is the period of vehicle_count rather than a reading of its own.
 function metricsOf(d) {
-  const known = KIND_METRICS[d.kind] || [];
+  const known = Object.keys(metrics(d.kind));
   const reported = Object.keys(d.latest || {}).filter((m) => !m.includes("."));
   return [...new Set([...known, ...reported])].filter((m) => m !== "interval_s");
 }
+
+/** The canonical unit of ``metric`` (the server's), as shown. */
+const unitOf = (metric) => unitLabel(metrics(device.kind)[metric]);
 
 function renderHeader() {
   const d = device;
@@ -40,15 +46,14 @@ function renderHeader() {
 }
 
 function renderCards() {
-  const metrics = metricsOf(device);
-  syncList($("latest-cards"), metrics, {
+  syncList($("latest-cards"), metricsOf(device), {
     key: (m) => m,
     create: () => fromHTML('<div class="card"><div class="card-label"></div><div class="card-value"><span class="v"></span><small></small></div><div class="card-sub"></div></div>'),
     fill: (node, m) => {
       const cur = device.latest?.[m];
       setText(node.querySelector(".card-label"), metricLabel(m));
-      setText(node.querySelector(".v"), fmt.num(cur?.value ?? null, METRICS[m]?.digits ?? 1));
-      setText(node.querySelector("small"), unitLabel(m));
+      setText(node.querySelector(".v"), fmt.num(cur?.value ?? null, digitsOf(metrics(device.kind)[m])));
+      setText(node.querySelector("small"), unitOf(m));
       setText(node.querySelector(".card-sub"), cur ? `${fmt.time(cur.time)} · ${fmt.ago(cur.time, t)}` : t("level.none"));
       if (m === "water_level_cm") setAttr(node, "data-level", device.level || "none");
     },
@@ -60,7 +65,7 @@ async function drawChart(metric) {
   if (!box) {
     box = $("tpl-chart").content.firstElementChild.cloneNode(true);
     applyI18n(box);
-    setText(box.querySelector(".chart-title"), `${metricLabel(metric)} (${unitLabel(metric)})`);
+    setText(box.querySelector(".chart-title"), `${metricLabel(metric)} (${unitOf(metric)})`);
     $("metric-charts").appendChild(box);
     charts.set(metric, box);
   }
@@ -130,9 +135,9 @@ async function main() {
   drawCharts();
   loadEvents();
   const live = new LiveClient({
-    channels: [`device:${id}`],
+    channels: [channel("device", id)],
     heartbeatS: config.heartbeatS || 10,
-    onData: (channel, data) => {
+    onData: (_channel, data) => {
       if (!data.device) return;
       device = data.device;
       renderHeader();

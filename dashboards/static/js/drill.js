@@ -2,7 +2,7 @@
 import { t } from "./i18n.js";
 import * as fmt from "./format.js";
 import { getJSON, enc } from "./api.js";
-import { METRICS, RANGES, readingsQuery } from "./charts.js";
+import { RANGES, readingsQuery } from "./charts.js";
 import { setText, setAttr, latest, kindLabel } from "./common.js";
 
 /** The chosen range (?range=, default 24h) and the buttons wired to change it. */
@@ -41,8 +41,8 @@ export function csvUrl(deviceId, metric, range) {
 
 export function metricLabel(metric) { const k = `metric.${metric}`; const v = t(k); return v === k ? metric : v; }
 
-export function unitLabel(metric) {
-  const unit = METRICS[metric]?.unit;
+/** A unit as shown ("count" is a word, translated; the others are symbols). */
+export function unitLabel(unit) {
   return unit === "count" ? t("unit.count") : unit || "";
 }
 

@@ -54,12 +54,13 @@ export function merge(target, delta, keys = target.meta?.keys || {}) {
   return target;
 }
 
-function tidy(channel, data) {
+// Events newest first (bounded); an alert the server sent once as resolved leaves the list (any channel's).
+function tidy(data) {
   if (Array.isArray(data.events)) {
     data.events.sort((a, b) => (a.time < b.time ? 1 : a.time > b.time ? -1 : 0));
     if (data.events.length > EVENTS_CAP) data.events.length = EVENTS_CAP;
   }
-  if (channel === "alerts" && Array.isArray(data.alerts)) {
+  if (Array.isArray(data.alerts)) {
     const active = data.alerts.filter((a) => a.state !== "resolved");
     if (active.length !== data.alerts.length) { data.alerts.length = 0; data.alerts.push(...active); }
   }
@@ -131,7 +132,7 @@ export class LiveClient {
       } else {
         merge(state, data);
       }
-      tidy(msg.channel, state);
+      tidy(state);
       try { this.onData(msg.channel, state, msg); } catch (err) { console.warn("render failed", msg.channel, err); }
     } else if (msg.type === "status") {
       const data = msg.data || {};

@@ -3,6 +3,7 @@ import { initI18n, t, bindLangToggle } from "./i18n.js";
 import * as fmt from "./format.js";
 import { enc, getJSON } from "./api.js";
 import { LiveClient } from "./live.js";
+import { channel, congestionState, incidentWindowS, isIncident } from "./contract.js";
 import {
   $, pageConfig, setText, setAttr, startClock, showConnection, later, shortZone, trend, syncList, fromHTML,
   eventLabel, zoneName, alertTitle,
@@ -101,14 +102,13 @@ function renderFlood() {
 
 function renderTraffic() {
   const worst = [...(state.summary?.traffic?.worst || [])].sort((a, b) => a.speed_ratio - b.speed_ratio);
-  const cgState = ["ok", "warning", "warning", "critical"];
   syncList($("traffic-list"), worst, {
     key: (w) => w.device_id,
     max: 8,
     create: () => fromHTML(ROW),
     fill: (li, w) => fillRow(li, {
       href: `/devices/${enc(w.device_id)}`,
-      state: fmt.isNum(w.congestion) ? cgState[w.congestion] : "none",
+      state: congestionState(w.congestion),
       mark: fmt.isNum(w.congestion) ? t(`congestion.${w.congestion}`) : fmt.DASH,
       name: w.name || w.device_id,
       line: `${fmt.isNum(w.congestion) ? t(`congestion.${w.congestion}`) : fmt.DASH} · ${shortZone(state.zoneNames.get(w.zone) || w.zone || "")} · ${t("summary.free_flow", { v: fmt.num(w.free_flow_kmh) })}`,
@@ -125,8 +125,8 @@ function renderIncidents() {
     line: `${a.device_name || a.device_id || ""} · ${shortZone(state.zoneNames.get(a.zone) || a.zone || "")} · ${fmt.hm(a.opened_at)} · ${t(`alert_state.${a.state}`)}`,
   }));
   const now = Date.now();
-  const windowS = state.summary?.meta?.thresholds?.cameras?.incident_window_s ?? 0; // the server's
-  const events = state.events.filter((e) => e.severity !== "info" && fmt.ageS(e.time, now) < windowS).map((e) => ({
+  const windowS = incidentWindowS();
+  const events = state.events.filter((e) => isIncident(e) && fmt.ageS(e.time, now) < windowS).map((e) => ({
     key: `e${e.id}`, state: ["high", "critical"].includes(e.severity) ? "critical" : "warning",
     mark: t("summary.event"), name: eventLabel(e.type), href: `/devices/${enc(e.device_id)}`,
     line: `${e.device_name || e.device_id} · ${shortZone(state.zoneNames.get(e.zone) || e.zone || "")} · ${fmt.hm(e.time)}`,
@@ -137,8 +137,8 @@ function renderIncidents() {
   setText($("incidents-note"), t("summary.incidents_note", { alerts: fmt.num(alerts.length), events: fmt.num(events.length) }));
 }
 
-function onData(channel, data, msg) {
-  if (channel === "summary") {
+function onData(name, data, msg) {
+  if (name === channel("summary")) {
     state.summary = data;
     for (const z of data.zones || []) if (!state.zoneNames.has(z.zone_id)) state.zoneNames.set(z.zone_id, z.name);
     renderKpis();
@@ -146,10 +146,10 @@ function onData(channel, data, msg) {
     renderFlood();
     renderTraffic();
     later("incidents", renderIncidents, 100);
-  } else if (channel === "alerts") {
+  } else if (name === channel("alerts")) {
     state.alerts = data.alerts || [];
     later("incidents", renderIncidents, 100);
-  } else if (channel === "events") {
+  } else if (name === channel("events")) {
     state.events = data.events || [];
     later("incidents", renderIncidents, 100);
   }
@@ -171,7 +171,7 @@ async function main() {
   startClock();
   await loadZoneNames();
   const live = new LiveClient({
-    channels: ["summary", "alerts", "events"], heartbeatS: config.heartbeatS || 10, onData, onStatus: showConnection,
+    channels: [channel("summary"), channel("alerts"), channel("events")], heartbeatS: config.heartbeatS || 10, onData, onStatus: showConnection,
   });
   window.iocLive = live;
   live.start();

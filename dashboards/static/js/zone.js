@@ -3,6 +3,7 @@ import { initI18n, t, bindLangToggle } from "./i18n.js";
 import * as fmt from "./format.js";
 import { getJSON, enc } from "./api.js";
 import { LiveClient } from "./live.js";
+import { channel } from "./contract.js";
 import { COLORS, SERIES, baseLayout, historyTraces, react, rem } from "./charts.js";
 import {
   $, pageConfig, setText, setAttr, startClock, showConnection, later, syncList, fromHTML, shortZone, zoneName, alertTitle,
@@ -106,9 +107,9 @@ async function main() {
   range = bindRanges(() => drawCharts());
   drawCharts();
   const live = new LiveClient({
-    channels: [`zone:${id}`],
+    channels: [channel("zone", id)],
     heartbeatS: config.heartbeatS || 10,
-    onData: (channel, data) => { zone = data; later("render", render, 300); },
+    onData: (_channel, data) => { zone = data; later("render", render, 300); },
     onStatus: showConnection,
   });
   window.iocLive = live;
