@@ -1,4 +1,4 @@
-"""Pure view functions: flood levels, congestion, summary figures, and channel deltas."""
+"""figures (pure): flood levels, congestion, summary and yesterday figures; and channel deltas (delta)."""
 
 from __future__ import annotations
 
@@ -167,6 +167,39 @@ def test_levels_and_bands_are_computed_by_the_server() -> None:
     live = LiveState({"flood"})
     assert live.view("alerts") == {"alerts": [], "meta": META}
     assert META["thresholds"]["traffic"]["free_flow_kmh"] == thresholds.DEFAULT_FREE_FLOW_KMH
+
+
+def test_yesterday_figures_from_rollup_rows() -> None:
+    """The same-time-yesterday line from rollup rows, without a database: levels judged by each device's
+    thresholds, flow from each detector's own reporting interval (its rollup, else its registry entry)."""
+    meta = {"warning_cm": 20, "danger_cm": 30}
+
+    def row(device_id: str, metric: str, avg: float | None, top: float | None = None) -> dict[str, Any]:
+        return {"device_id": device_id, "metric": metric, "avg": avg, "max": top, "metadata": meta, "interval_s": 60}
+
+    rows = [
+        row("F1", "water_level_cm", 24.0, 25.04),
+        row("F2", "water_level_cm", 9.0, 10.0),
+        row("T1", "avg_speed_kmh", 30.0),
+        row("T2", "avg_speed_kmh", 41.0),
+        row("T1", "vehicle_count", 10.0),
+        row("T1", "interval_s", 30.0),
+        row("T2", "vehicle_count", 5.0),
+    ]
+    assert figures.yesterday(rows, {"z1": 2, None: 1}) == {
+        "max_level_cm": 25.0,
+        "mean_speed_kmh": 35.5,
+        "flow_veh_h": 1500,  # T1: 10 per 30 s, T2: 5 per 60 s
+        "incidents_1h": 3,
+        "points_warning": 1,
+    }
+    assert figures.yesterday([], {}) == {
+        "max_level_cm": None,
+        "mean_speed_kmh": None,
+        "flow_veh_h": None,
+        "incidents_1h": 0,
+        "points_warning": 0,
+    }
 
 
 def test_merged_deltas_equal_applying_both() -> None:
