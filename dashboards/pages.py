@@ -23,13 +23,13 @@ from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Resp
 
 from dashboards.security import PAGE_HEADERS, optional_user
 from ioc.auth import User
+from ioc.fleet import ZONE_ID_RE
 from ioc.settings import Settings, get_settings
+from ioc.topics import DEVICE_ID_RE
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 I18N_DIR = Path(__file__).resolve().parent / "i18n"
 LANGUAGES = ("vi", "en")
-# Identifiers as the device contract allows them; anything else is a 404 before any template work.
-_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 # A static file's path: up to 5 names of [A-Za-z0-9._-], none starting with "."; anything else (NUL,
 # "..", over-long names, odd bytes) is a 404 before the file system sees it.
 _STATIC_PATH = re.compile(r"^(?:[A-Za-z0-9_-][A-Za-z0-9._-]{0,99}/){0,4}[A-Za-z0-9_-][A-Za-z0-9._-]{0,99}\Z")
@@ -114,7 +114,7 @@ async def summary(request: Request, user: MaybeUser) -> Response:
 @router.get("/zones/{zone_id}", response_model=None)
 async def zone(request: Request, zone_id: str, user: MaybeUser) -> Response:
     """Drill-down on one zone."""
-    if not _ID.match(zone_id):
+    if not ZONE_ID_RE.match(zone_id):  # the registry's id pattern; anything else is a 404 before any template work
         raise HTTPException(404, "unknown zone")
     return _page(request, user, "zone", zoneId=zone_id)
 
@@ -122,7 +122,7 @@ async def zone(request: Request, zone_id: str, user: MaybeUser) -> Response:
 @router.get("/devices/{device_id}", response_model=None)
 async def device(request: Request, device_id: str, user: MaybeUser) -> Response:
     """Drill-down on one device."""
-    if not _ID.match(device_id):
+    if not DEVICE_ID_RE.match(device_id):
         raise HTTPException(404, "unknown device")
     return _page(request, user, "device", deviceId=device_id)
 
