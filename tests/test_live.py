@@ -18,7 +18,7 @@ from conftest import Broker, mosquitto_pub
 from dashboards import queries
 from dashboards.live_state import LiveState
 from dashboards.testing import LiveClient, StuckClient, login, session_headers
-from ioc.db import commit_notices
+from ioc.db import REGISTRY_CHANNEL, commit_notices
 from ioc.stack import free_port
 from ioc.up import wait_http
 
@@ -57,7 +57,7 @@ async def live_devices(pool: asyncpg.Pool) -> list[str]:
         "ON CONFLICT (device_id) DO NOTHING",
         [(FLOOD, ZONE), (FLOOD2, ZONE)],
     )
-    await pool.execute("SELECT pg_notify('ioc_registry', 'test')")
+    await pool.execute("SELECT pg_notify($1, 'test')", REGISTRY_CHANNEL)
     await asyncio.sleep(1.0)  # the ingest reloads its registry
     return [FLOOD, FLOOD2]
 
