@@ -59,18 +59,36 @@ def _latest_entry(metric: str, part: str, value: Any, time: datetime) -> tuple[s
     return (metric if not part else f"{metric}.{part}"), {"value": number(value), "time": iso(time)}
 
 
-def _filters(
-    kind: str | None, zone: str | None, status: str | None, device_ids: list[str] | None
-) -> tuple[str, list[Any]]:
-    clauses, args = ["d.enabled"], []
-    for column, value in (("kind", kind), ("zone", zone), ("status", status)):
+class _Where:
+    """A WHERE clause built from optional filters, and its numbered arguments."""
+
+    def __init__(self, *always: str) -> None:
+        self.clauses = list(always)
+        self.args: list[Any] = []
+
+    def arg(self, value: Any) -> str:
+        """Add an argument; returns its placeholder (``$n``)."""
+        self.args.append(value)
+        return f"${len(self.args)}"
+
+    def add(self, clause: str, value: Any) -> None:
+        """Add ``clause`` (``{}`` stands for the argument) unless ``value`` is None."""
         if value is not None:
-            args.append(value)
-            clauses.append(f"d.{column} = ${len(args)}")
-    if device_ids is not None:
-        args.append(device_ids)
-        clauses.append(f"d.device_id = ANY(${len(args)}::text[])")
-    return " AND ".join(clauses), args
+            self.clauses.append(clause.format(self.arg(value)))
+
+    def sql(self) -> str:
+        """``WHERE ...``, or nothing without a filter."""
+        return f"WHERE {' AND '.join(self.clauses)}" if self.clauses else ""
+
+
+def _device_filters(
+    kind: str | None, zone: str | None, status: str | None, device_ids: list[str] | None
+) -> _Where:
+    where = _Where("d.enabled")
+    for column, value in (("kind", kind), ("zone", zone), ("status", status)):
+        where.add(f"d.{column} = {{}}", value)
+    where.add("d.device_id = ANY({}::text[])", device_ids)
+    return where
 
 
 async def load_devices(
@@ -84,12 +102,10 @@ async def load_devices(
     offset: int = 0,
 ) -> list[Row]:
     """Devices (ordered by id) with their latest values, level and congestion."""
-    where, args = _filters(kind, zone, status, device_ids)
-    page = ""
-    if limit is not None:
-        args += [limit, offset]
-        page = f" LIMIT ${len(args) - 1} OFFSET ${len(args)}"
-    rows = await conn.fetch(f"SELECT {DEVICE_COLUMNS} FROM devices d WHERE {where} ORDER BY d.device_id{page}", *args)
+    where = _device_filters(kind, zone, status, device_ids)
+    page = f" LIMIT {where.arg(limit)} OFFSET {where.arg(offset)}" if limit is not None else ""
+    sql = f"SELECT {DEVICE_COLUMNS} FROM devices d {where.sql()} ORDER BY d.device_id{page}"
+    rows = await conn.fetch(sql, *where.args)
     if not rows:
         return []
     ids = [r["device_id"] for r in rows]
@@ -140,8 +156,8 @@ async def count_devices(
     conn: asyncpg.Connection, *, kind: str | None = None, zone: str | None = None, status: str | None = None
 ) -> int:
     """How many enabled devices match the filters."""
-    where, args = _filters(kind, zone, status, None)
-    return int(await conn.fetchval(f"SELECT count(*) FROM devices d WHERE {where}", *args))
+    where = _device_filters(kind, zone, status, None)
+    return int(await conn.fetchval(f"SELECT count(*) FROM devices d {where.sql()}", *where.args))
 
 
 async def load_zones(conn: asyncpg.Connection, zone_id: str | None = None) -> list[Row]:
@@ -179,22 +195,14 @@ async def load_alerts(
     limit: int = 1000,
 ) -> list[Row]:
     """Alerts newest first; ``state`` may be ``active`` (open + acknowledged)."""
-    clauses, args = [], []
-    if state == "active":
-        clauses.append("a.state <> 'resolved'")
-    elif state is not None:
-        args.append(state)
-        clauses.append(f"a.state = ${len(args)}")
+    where = _Where("a.state <> 'resolved'") if state == "active" else _Where()
+    if state != "active":
+        where.add("a.state = {}", state)
     for column, value in (("severity", severity), ("zone", zone)):
-        if value is not None:
-            args.append(value)
-            clauses.append(f"a.{column} = ${len(args)}")
-    if ids is not None:
-        args.append(ids)
-        clauses.append(f"a.id = ANY(${len(args)}::bigint[])")
-    args.append(limit)
-    where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
-    rows = await conn.fetch(f"{ALERT_SELECT} {where} ORDER BY a.id DESC LIMIT ${len(args)}", *args)
+        where.add(f"a.{column} = {{}}", value)
+    where.add("a.id = ANY({}::bigint[])", ids)
+    sql = f"{ALERT_SELECT} {where.sql()} ORDER BY a.id DESC LIMIT {where.arg(limit)}"
+    rows = await conn.fetch(sql, *where.args)
     return [alert_row(r) for r in rows]
 
 
@@ -217,24 +225,18 @@ async def load_events(
     limit: int = EVENTS_N,
 ) -> list[Row]:
     """Events newest first, with the device's name and zone."""
-    clauses, args = [], []
+    where = _Where()
     for column, value in (("e.type", type), ("e.device_id", device_id), ("d.zone", zone)):
-        if value is not None:
-            args.append(value)
-            clauses.append(f"{column} = ${len(args)}")
-    if since is not None:
-        args.append(since)
-        clauses.append(f"e.time >= ${len(args)}")
-    args.append(limit)
-    where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
-    rows = await conn.fetch(
+        where.add(f"{column} = {{}}", value)
+    where.add("e.time >= {}", since)
+    sql = (
         "SELECT e.time, e.device_id, d.name AS device_name, d.zone, e.type, e.severity, e.confidence, "
         "e.attrs, "
         "EXISTS (SELECT 1 FROM snapshots s WHERE s.device_id = e.device_id) AS has_snapshot "
-        f"FROM events e LEFT JOIN devices d ON d.device_id = e.device_id {where} "
-        f"ORDER BY e.time DESC LIMIT ${len(args)}",
-        *args,
+        f"FROM events e LEFT JOIN devices d ON d.device_id = e.device_id {where.sql()} "
+        f"ORDER BY e.time DESC LIMIT {where.arg(limit)}"
     )
+    rows = await conn.fetch(sql, *where.args)
     return [event_row(r) for r in rows]
 
 
