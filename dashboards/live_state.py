@@ -98,10 +98,10 @@ class LiveState:
             rows = await queries.load_devices(conn, device_ids=device_ids)
         else:
             known = [d for d in device_ids if d in self.devices]
-            new = [d for d in device_ids if d not in self.devices]
+            unknown = [d for d in device_ids if d not in self.devices]
             rows = await queries.reload_live_fields(conn, self.devices, known) if known else []
-            if new:
-                rows += await queries.load_devices(conn, device_ids=new)
+            if unknown:
+                rows += await queries.load_devices(conn, device_ids=unknown)
         changed: set[str] = set()
         fresh = {d["device_id"]: d for d in rows}
         gone = (set(self.devices) - set(fresh)) if device_ids is None else (set(device_ids) - set(fresh))

@@ -107,7 +107,7 @@ def test_delta_carries_only_changes_by_key() -> None:
         "devices": [{"device_id": "x", "v": 1, "name": "X"}, {"device_id": "y", "v": 2}],
         "tags": [1, 2],
     }
-    new = {
+    new: dict[str, Any] = {
         "a": 1,
         "devices": [{"device_id": "x", "v": 5, "name": "X"}, {"device_id": "z", "v": 3}],
         "tags": [1, 2],
