@@ -115,8 +115,10 @@ def live_socket(url: str, token: str, open_timeout: float) -> Any:
 
 
 def probe_values(text: bytes | str) -> list[int]:
-    """The probe's water levels (its sequence numbers) in one zone-channel message."""
+    """The probe's water levels (its sequence numbers) in one zone-channel message (none in others)."""
     msg = json.loads(text)
+    if not str(msg.get("channel")).startswith("zone:"):  # the summary's "devices" holds counts, not devices
+        return []
     return [
         int(d["latest"]["water_level_cm"]["value"])
         for d in msg["data"].get("devices", [])

@@ -19,7 +19,7 @@ from importlib import metadata
 from fastapi import Depends, FastAPI
 from starlette.types import ASGIApp
 
-from dashboards import apidocs, live, metrics, security
+from dashboards import apidocs, metrics, security, websocket
 from dashboards.alerts.engine import AlertEngine
 from dashboards.api import build_router, errors
 from dashboards.api.responses import SafeJSONResponse
@@ -118,7 +118,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.middleware("http")(metrics.time_requests)
     app.include_router(build_router())
     app.include_router(security.router)
-    app.include_router(live.router)
+    app.include_router(websocket.router)
     # Prometheus scrapes from this host; nobody else (a browser elsewhere) may read the metrics.
     app.include_router(metrics.router, dependencies=[Depends(security.loopback_only)])
     app.include_router(apidocs.router)

@@ -1,4 +1,4 @@
-"""Deltas between two states of a channel, and how to merge and apply them.
+"""Deltas: what changed between two states of a channel, and one delta equivalent to two in a row.
 
 A delta has the state's shape but only what changed. A list named in ``LIST_KEYS`` is a keyed list:
 each of its objects is identified by that field, and the delta lists only changed or new items
@@ -103,27 +103,3 @@ def merge(first: Any, second: Any, name: str = "") -> Any:
                 items[k] = merge(old, item)
         return list(items.values())
     return second
-
-
-def apply(state: Any, delta: Any, name: str = "") -> Any:
-    """The state after ``delta`` (what a client does with each delta message)."""
-    if isinstance(state, dict) and isinstance(delta, dict):
-        out = dict(state)
-        for k, v in delta.items():
-            out[k] = apply(state[k], v, k) if k in state else v
-        return out
-    if isinstance(state, list) and isinstance(delta, list):
-        key = list_key(name, state, delta)
-        if key is None:
-            return delta
-        items = {i[key]: i for i in state}
-        for item in delta:
-            k = item[key]
-            if item.get(REMOVED):
-                items.pop(k, None)
-            elif k in items:
-                items[k] = apply(items[k], item)
-            else:
-                items[k] = item
-        return list(items.values())
-    return delta

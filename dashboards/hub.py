@@ -1,16 +1,17 @@
 """The live hub: database notifications in, one coalesced delta per channel out to every subscriber.
 
-``NOTIFY ioc_ingest`` / ``ioc_alerts`` -> pending changes -> refresh only what changed (at most every
-REFRESH_MIN_S, and at once when a held channel is due) -> recompute each affected channel that has
-subscribers, once -> diff against the channel's last state -> offer the delta to each subscriber's slot.
+``NOTIFY ioc_ingest`` / ``ioc_alerts`` / ``ioc_registry`` -> ``changes.Pending`` -> ``LiveState.refresh``
+(only what changed, at most every REFRESH_MIN_S, and at once when a held channel is due) -> recompute
+each affected channel that has subscribers, once -> diff against the channel's last state -> offer the
+delta to each subscriber's outbox (``subscriber.Subscriber``).
 
 Coalescing is per channel: a channel sends at most one delta per ``ws_coalesce_ms``. A change to a
 channel that has been quiet for that long goes out at once (leading edge); one that comes sooner is
 held and sent, merged with whatever else changed, when the interval is up (trailing edge). So a
 quiet channel is fast, a busy one is capped, and one busy channel never delays another.
 
-A slot holds at most one message per channel: a slow client's undelivered delta is merged with the
-next one, so it always receives the newest state and never an unbounded queue.
+An outbox holds at most one message per channel: a slow client's undelivered delta is merged with
+the next one, so it always receives the newest state and never an unbounded queue.
 
 When the database is away the hub keeps its last state, tells every client (a ``status`` message:
 "database unavailable since ...") and keeps retrying; its first successful refresh after the outage
@@ -22,33 +23,29 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import json
 import logging
 import time
-from collections import deque
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import asyncpg
 
 from dashboards import metrics
 from dashboards.availability import Availability, is_unavailable
-from dashboards.delta import NOTHING, diff, merge
-from dashboards.encoding import dumps, iso
-from dashboards.views import LiveState
-from ioc.db import NOTIFY_CHANNEL
+from dashboards.changes import Pending
+from dashboards.delta import NOTHING, diff
+from dashboards.encoding import iso
+from dashboards.live_state import LiveState
+from dashboards.subscriber import Message, Subscriber
+from ioc.db import ALERTS_CHANNEL, NOTIFY_CHANNEL, REGISTRY_CHANNEL
 
 logger = logging.getLogger(__name__)
 
-ALERTS_CHANNEL = "ioc_alerts"
-REGISTRY_CHANNEL = "ioc_registry"  # sent by ``ioc devices import``
 WINDOW_REFRESH_S = 10.0  # "last hour" / "yesterday" figures move with the clock
 FULL_RELOAD_S = 60.0  # catches registry edits and anything a lost notification hid
 MAX_CHANNELS_PER_CLIENT = 500
-MAX_CONTROL_MESSAGES = 64
 SLOW_REFRESH_S = 1.0
 TIMER_SLACK_S = 0.002
 REFRESH_MIN_S = 0.02  # at most 50 database refreshes a second, however often the ingest commits
@@ -62,112 +59,8 @@ def _set_event(event: asyncio.Event, *_: object) -> None:
     event.set()
 
 
-def now_iso() -> str:
-    """The current time as ISO UTC."""
-    return iso(datetime.now(UTC)) or ""
-
-
-@dataclass(eq=False)
-class Message:
-    """One server message; its JSON text is built once however many clients receive it."""
-
-    channel: str
-    type: str
-    data: dict[str, Any]
-    ts: str = field(default_factory=now_iso)
-    _text: str | None = None
-
-    def text(self) -> str:
-        """The message as JSON text."""
-        if self._text is None:
-            self._text = dumps({"channel": self.channel, "type": self.type, "ts": self.ts, "data": self.data})
-        return self._text
-
-
-@dataclass
-class Pending:
-    """What changed since the last update."""
-
-    full: bool = False
-    windows: bool = False
-    all_devices: bool = False
-    devices: set[str] = field(default_factory=set)
-    alerts: bool = False
-    events: bool = False
-
-    def __bool__(self) -> bool:
-        """True when something is to be refreshed."""
-        return self.full or self.windows or self.all_devices or bool(self.devices) or self.alerts or self.events
-
-
-class Subscriber:
-    """One websocket's subscriptions and its bounded outbox: the newest message per channel."""
-
-    def __init__(self, hub: Hub) -> None:
-        self.hub = hub
-        self.channels: set[str] = set()
-        self.pending: dict[str, Message] = {}
-        self.control: deque[Message] = deque(maxlen=MAX_CONTROL_MESSAGES)
-        self.wake = asyncio.Event()
-
-    def offer(self, message: Message) -> None:
-        """Queue ``message``, merging it with an undelivered one of the same channel."""
-        waiting = self.pending.get(message.channel)
-        if waiting is not None:
-            metrics.WS_DROPPED.inc()
-        if waiting is not None and message.type == "delta":
-            if waiting.type == "snapshot":
-                message = Message(message.channel, "snapshot", self.hub.states[message.channel], message.ts)
-            else:
-                message = Message(message.channel, "delta", merge(waiting.data, message.data), message.ts)
-        self.pending[message.channel] = message
-        self.wake.set()
-
-    def say(self, message: Message) -> None:
-        """Queue a control message (error, heartbeat); the oldest is dropped beyond a small bound."""
-        self.control.append(message)
-        self.wake.set()
-
-    def take(self) -> list[Message]:
-        """Everything waiting to be sent, control messages first."""
-        out = list(self.control) + list(self.pending.values())
-        self.control.clear()
-        self.pending.clear()
-        self.wake.clear()
-        return out
-
-    async def subscribe(self, channels: list[str]) -> None:
-        """Subscribe to channels; each gets a snapshot, an unknown one an error message."""
-        await self.hub.ready(0.0 if self.hub.availability.down else 30.0)
-        for channel in channels:
-            if channel in self.channels:
-                self.offer(Message(channel, "snapshot", self.hub.states[channel]))
-            elif len(self.channels) >= MAX_CHANNELS_PER_CLIENT:
-                self.say(
-                    Message(
-                        channel,
-                        "error",
-                        {
-                            "code": "too_many_channels",
-                            "message": f"at most {MAX_CHANNELS_PER_CLIENT} channels",
-                        },
-                    )
-                )
-            elif not self.hub.live.channel_exists(channel):
-                self.say(
-                    Message(
-                        channel,
-                        "error",
-                        {"code": "unknown_channel", "message": f"unknown channel {channel!r}"},
-                    )
-                )
-            else:
-                self.hub.attach(self, channel)
-
-    def unsubscribe(self, channels: list[str]) -> None:
-        """Stop receiving ``channels`` (unknown ones are ignored)."""
-        for channel in channels:
-            self.hub.detach(self, channel)
+def _error(channel: str, code: str, message: str) -> Message:
+    return Message(channel, "error", {"code": code, "message": message})
 
 
 class Hub:
@@ -187,10 +80,10 @@ class Hub:
         self.availability.listeners.append(self._availability_changed)
         self.live = LiveState(kinds)
         self.interval = coalesce_ms / 1000.0
-        self.states: dict[str, dict[str, Any]] = {}
-        self.subscribers: dict[str, set[Subscriber]] = {}
-        self.clients: set[Subscriber] = set()
-        self.listeners: list[Notice] = []
+        self._states: dict[str, dict[str, Any]] = {}  # channel -> the state its subscribers last got
+        self._subscribers: dict[str, set[Subscriber]] = {}
+        self._clients: set[Subscriber] = set()
+        self._listeners: list[Notice] = []
         self._pending = Pending(full=True)
         self._last_sent: dict[str, float] = {}  # channel -> loop time of its last delta
         self._held: set[str] = set()  # channels with a change waiting for their interval to end
@@ -228,6 +121,10 @@ class Hub:
         async with asyncio.timeout(within):
             await self._ready.wait()
 
+    def on_notification(self, listener: Notice) -> None:
+        """Call ``listener(channel, payload)`` for every database notification (no I/O in it)."""
+        self._listeners.append(listener)
+
     def status(self) -> Message:
         """The ``status`` control message: is the database answering, and if not since when."""
         since = self.availability.down_since
@@ -235,7 +132,7 @@ class Hub:
 
     def _availability_changed(self, since: datetime | None) -> None:
         message = self.status()
-        for sub in list(self.clients):
+        for sub in list(self._clients):
             sub.say(message)
         if since is not None:  # whoever noticed first (a request, a session check): the hub retries now
             self._pending.full = True
@@ -246,75 +143,69 @@ class Hub:
     @asynccontextmanager
     async def connect(self) -> AsyncIterator[Subscriber]:
         """A subscriber for one client; all its subscriptions end when the block exits."""
-        sub = Subscriber(self)
+        sub = Subscriber()
         metrics.WS_CLIENTS.inc()
-        self.clients.add(sub)
+        self._clients.add(sub)
         if self.availability.down:
             sub.say(self.status())
         try:
             yield sub
         finally:
-            self.clients.discard(sub)
+            self._clients.discard(sub)
             metrics.WS_CLIENTS.dec()
-            for channel in list(sub.channels):
-                self.detach(sub, channel)
+            self.unsubscribe(sub, sub.channels())
 
-    def attach(self, sub: Subscriber, channel: str) -> None:
+    async def subscribe(self, sub: Subscriber, channels: list[str]) -> None:
+        """Subscribe ``sub`` to channels; each gets a snapshot, an unknown one an error message."""
+        await self.ready(0.0 if self.availability.down else 30.0)
+        for channel in channels:
+            if sub.watches(channel):
+                state = self._states[channel]
+                sub.offer(Message(channel, "snapshot", state), state)
+            elif len(sub.channels()) >= MAX_CHANNELS_PER_CLIENT:
+                sub.say(_error(channel, "too_many_channels", f"at most {MAX_CHANNELS_PER_CLIENT} channels"))
+            elif not self.live.channel_exists(channel):
+                sub.say(_error(channel, "unknown_channel", f"unknown channel {channel!r}"))
+            else:
+                self._attach(sub, channel)
+
+    def unsubscribe(self, sub: Subscriber, channels: list[str]) -> None:
+        """Stop sending ``channels`` to ``sub`` (unknown ones are ignored)."""
+        for channel in channels:
+            self._detach(sub, channel)
+
+    def _attach(self, sub: Subscriber, channel: str) -> None:
         """Register ``sub`` on ``channel`` and give it the channel's current state as a snapshot."""
-        if channel not in self.states:
-            self.states[channel] = self.live.view(channel)
-        self.subscribers.setdefault(channel, set()).add(sub)
-        sub.channels.add(channel)
-        sub.pending[channel] = Message(channel, "snapshot", self.states[channel])
-        sub.wake.set()
+        if channel not in self._states:
+            self._states[channel] = self.live.view(channel)
+        self._subscribers.setdefault(channel, set()).add(sub)
+        sub.watch(channel, Message(channel, "snapshot", self._states[channel]))
 
-    def detach(self, sub: Subscriber, channel: str) -> None:
+    def _detach(self, sub: Subscriber, channel: str) -> None:
         """Unregister ``sub`` from ``channel``; a channel nobody watches is no longer computed."""
-        sub.channels.discard(channel)
-        sub.pending.pop(channel, None)
-        subs = self.subscribers.get(channel)
+        sub.unwatch(channel)
+        subs = self._subscribers.get(channel)
         if subs is None:
             return
         subs.discard(sub)
         if not subs:
-            del self.subscribers[channel]
-            self.states.pop(channel, None)
+            del self._subscribers[channel]
+            self._states.pop(channel, None)
             self._last_sent.pop(channel, None)
             self._held.discard(channel)
 
     def view(self, channel: str) -> dict[str, Any]:
         """The current state of a channel (for REST), from the last update."""
-        return self.states.get(channel) or self.live.view(channel)
+        return self._states.get(channel) or self.live.view(channel)
 
     # ------------------------------------------------------------ notifications
 
     def _notified(self, conn: object, pid: int, channel: str, payload: str) -> None:
         """asyncpg listener callback: record what changed and wake the update loop (no I/O here)."""
         metrics.NOTIFICATIONS.labels(channel).inc()
-        try:
-            doc = json.loads(payload) if channel != REGISTRY_CHANNEL else {}
-        except ValueError:
-            doc = {}
-        if not isinstance(doc, dict):
-            doc = {}
-        p = self._pending
-        if channel == ALERTS_CHANNEL:
-            p.alerts = True
-        elif channel == REGISTRY_CHANNEL:
-            p.full = True
-        else:
-            devices = doc.get("devices")
-            # A notice that does not name its devices (another writer, an older ingest): reload them all.
-            if isinstance(devices, list):
-                before = len(p.devices)
-                p.devices.update(str(d) for d in devices)
-                metrics.LIVE_COALESCED.inc(before + len(devices) - len(p.devices))
-            else:
-                p.all_devices = True
-            if doc.get("events"):
-                p.events = True
+        doc = self._pending.note(channel, payload)
         self._wake.set()
-        for listener in self.listeners:
+        for listener in self._listeners:
             try:
                 listener(channel, doc)
             except Exception:  # one bad listener must not stop the hub
@@ -329,9 +220,8 @@ class Hub:
                 conn = await asyncpg.connect(self.database_url, timeout=10)
                 lost = asyncio.Event()
                 conn.add_termination_listener(functools.partial(_set_event, lost))
-                await conn.add_listener(NOTIFY_CHANNEL, self._notified)
-                await conn.add_listener(ALERTS_CHANNEL, self._notified)
-                await conn.add_listener(REGISTRY_CHANNEL, self._notified)
+                for channel in (NOTIFY_CHANNEL, ALERTS_CHANNEL, REGISTRY_CHANNEL):
+                    await conn.add_listener(channel, self._notified)
                 self._pending.full = True  # notifications may have been missed while disconnected
                 self._wake.set()
                 logger.info("live hub listening on %s and %s", NOTIFY_CHANNEL, ALERTS_CHANNEL)
@@ -411,26 +301,15 @@ class Hub:
 
     async def _update(self, p: Pending) -> set[str]:
         """Refresh what ``p`` says changed; returns the affected channels."""
-        changed: set[str] = set()
         if not p:
-            return changed
+            return set()
         # One connection kept for refreshes: a pool hand-back resets the session, a round trip that
         # would come with every refresh (tens a second under load).
         if self._conn is None:
             self._conn = await self.pool.acquire()
         conn = self._conn
         try:
-            if p.full:
-                changed |= await self.live.load_all(conn)
-            else:
-                if p.all_devices or p.devices:
-                    changed |= await self.live.refresh_devices(conn, None if p.all_devices else sorted(p.devices))
-                if p.alerts:
-                    changed |= await self.live.refresh_alerts(conn)
-                if p.events:
-                    changed |= await self.live.refresh_events(conn)
-                if p.windows:
-                    changed |= await self.live.refresh_windows(conn)
+            changed = await self.live.refresh(conn, p)
         except BaseException:
             self._conn = None
             await self.pool.release(conn)  # a broken connection is replaced by the pool
@@ -447,7 +326,7 @@ class Hub:
         loop = asyncio.get_running_loop()
         now = loop.time()
         earliest: float | None = None
-        for channel in (changed | self._held) & self.subscribers.keys():
+        for channel in (changed | self._held) & self._subscribers.keys():
             due = self._last_sent.get(channel, -self.interval) + self.interval
             if now < due - TIMER_SLACK_S:  # a timer may fire a hair early (float sums, a millisecond clock)
                 self._held.add(channel)
@@ -458,19 +337,19 @@ class Hub:
             if not self.live.channel_exists(channel):
                 continue
             new = self.live.view(channel)
-            delta = diff(self.states[channel], new)
+            delta = diff(self._states[channel], new)
             if delta is NOTHING:
                 continue
-            self.states[channel] = new
+            self._states[channel] = new
             # A held channel keeps its beat (due, not now: the refresh before a flush takes a moment),
             # so a busy channel sends once per interval, not per interval + refresh. A quiet channel,
             # or one held far past its time (a stalled loop), starts a new beat now.
             self._last_sent[channel] = due if held and now - due < self.interval / 2 else now
             metrics.LIVE_UPDATES.labels(channel.partition(":")[0]).inc()
             message = Message(channel, "delta", self.live.show_resolved(channel, delta))
-            for sub in list(self.subscribers[channel]):
-                sub.offer(message)
-        self._held &= self.subscribers.keys()
+            for sub in list(self._subscribers[channel]):
+                sub.offer(message, new)
+        self._held &= self._subscribers.keys()
         if earliest is not None and (self._flush_at is None or self._flush_at.when() > earliest):
             if self._flush_at is not None:
                 self._flush_at.cancel()

@@ -22,7 +22,7 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 
 from dashboards.security import PAGE_HEADERS, optional_user
-from dashboards.views import META
+from dashboards.live_state import META
 from ioc.auth import User
 from ioc.fleet import ZONE_ID_RE
 from ioc.kinds import load_kinds
@@ -136,7 +136,7 @@ async def handover(request: Request, user: MaybeUser) -> Response:
 @router.get("/zones/{zone_id}", response_model=None)
 async def zone(request: Request, zone_id: str, user: MaybeUser) -> Response:
     """Drill-down on one zone."""
-    if not ZONE_ID_RE.match(zone_id):
+    if not ZONE_ID_RE.match(zone_id):  # the registry's id pattern; anything else is a 404 before any template work
         raise HTTPException(404, "unknown zone")
     return _page(request, user, "zone", zoneId=zone_id)
 

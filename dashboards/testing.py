@@ -21,7 +21,7 @@ import httpx
 from websockets.asyncio.client import ClientConnection, connect
 
 from dashboards.api.deps import SESSION_COOKIE
-from dashboards.delta import apply
+from dashboards.delta import REMOVED, list_key
 
 logger = logging.getLogger(__name__)
 
@@ -58,6 +58,30 @@ def http_origin(url: str) -> str:
 def session_headers(token: str) -> dict[str, str]:
     """The Cookie header of a session."""
     return {"Cookie": f"{SESSION_COOKIE}={token}"}
+
+
+def apply(state: Any, delta: Any, name: str = "") -> Any:
+    """The state after ``delta`` (what a client does with each delta message)."""
+    if isinstance(state, dict) and isinstance(delta, dict):
+        out = dict(state)
+        for k, v in delta.items():
+            out[k] = apply(state[k], v, k) if k in state else v
+        return out
+    if isinstance(state, list) and isinstance(delta, list):
+        key = list_key(name, state, delta)
+        if key is None:
+            return delta
+        items = {i[key]: i for i in state}
+        for item in delta:
+            k = item[key]
+            if item.get(REMOVED):
+                items.pop(k, None)
+            elif k in items:
+                items[k] = apply(items[k], item)
+            else:
+                items[k] = item
+        return list(items.values())
+    return delta
 
 
 class LiveClient:

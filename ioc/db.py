@@ -23,8 +23,8 @@ UNREACHABLE_HINT = "check IOC_DATABASE_URL (beside `ioc up`: run from its folder
 # A batch touching more devices than fit in one payload (< 8,000 bytes) sends further notices
 # {"w", "t", "devices"} in the same transaction. A notice without "devices" means "reload them all".
 NOTIFY_CHANNEL = "ioc_ingest"
-# Sent (empty payload) after ``ioc devices import`` changes the registry: ingest workers and the live hub reload it.
-REGISTRY_CHANNEL = "ioc_registry"
+ALERTS_CHANNEL = "ioc_alerts"  # every alert transition (dashboards.alerts.store)
+REGISTRY_CHANNEL = "ioc_registry"  # the device registry changed (``ioc devices import``)
 NOTICE_BYTES = 7000  # a notice's payload at most (PostgreSQL refuses 8,000 bytes, failing the transaction)
 
 

@@ -13,6 +13,7 @@ import pytest
 from auth_fixtures import people_fixture, signed_in  # noqa: F401 (a fixture, requested as people)
 
 from dashboards.encoding import iso
+from ioc.db import REGISTRY_CHANNEL
 from ioc.stack import free_port
 from ioc.up import wait_http
 
@@ -89,7 +90,7 @@ async def devices(pool: asyncpg.Pool) -> list[str]:
         "'test_reason', 'bad bytes')",
         b"\xff\x00not json",
     )
-    await pool.execute("SELECT pg_notify('ioc_registry', 'test')")
+    await pool.execute("SELECT pg_notify($1, 'test')", REGISTRY_CHANNEL)
     return [FLOOD, TRAFFIC, CAMERA]
 
 

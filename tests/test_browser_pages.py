@@ -25,8 +25,8 @@ from browser_fixtures import (  # noqa: F401 - fixtures
 )
 
 from dashboards.delta import diff, list_key
+from dashboards.live_state import CHANNEL_NAMES, META
 from dashboards.testing import LiveClient, login
-from dashboards.views import CHANNEL_NAMES, META
 
 pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="session")]
 

@@ -15,10 +15,10 @@ import pytest
 from auth_fixtures import PASSWORD, people_fixture  # noqa: F401 (a fixture, requested as people)
 from conftest import Broker, mosquitto_pub
 
-from dashboards import aggregates as agg
+from dashboards import queries
+from dashboards.live_state import LiveState
 from dashboards.testing import LiveClient, StuckClient, login, session_headers
-from dashboards.views import LiveState
-from ioc.db import commit_notices
+from ioc.db import REGISTRY_CHANNEL, commit_notices
 from ioc.stack import free_port
 from ioc.up import wait_http
 
@@ -57,7 +57,7 @@ async def live_devices(pool: asyncpg.Pool) -> list[str]:
         "ON CONFLICT (device_id) DO NOTHING",
         [(FLOOD, ZONE), (FLOOD2, ZONE)],
     )
-    await pool.execute("SELECT pg_notify('ioc_registry', 'test')")
+    await pool.execute("SELECT pg_notify($1, 'test')", REGISTRY_CHANNEL)
     await asyncio.sleep(1.0)  # the ingest reloads its registry
     return [FLOOD, FLOOD2]
 
@@ -281,7 +281,7 @@ async def test_partial_refresh_matches_a_full_load(pool: asyncpg.Pool) -> None:
         new = "T-LIVE-PR4"  # registered after this server loaded its state
         await conn.execute("INSERT INTO devices (device_id, kind, name, zone) VALUES ($1, 'flood', $1, $2)", new, ZONE)
         changed = await live.refresh_devices(conn, [*ids, new])
-        full = {d["device_id"]: d for d in await agg.load_devices(conn, device_ids=[*ids, new])}
+        full = {d["device_id"]: d for d in await queries.load_devices(conn, device_ids=[*ids, new])}
         assert {i: live.devices[i] for i in [*ids, new]} == full
         assert live.devices[ids[0]]["level"] == "warning" and live.devices[ids[2]]["congestion"] == 2
         assert live.devices[ids[1]]["snapshot_at"] is not None

@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 from dashboards import pages
 from dashboards.delta import LIST_KEYS
 from dashboards.security import optional_user
-from dashboards.views import CHANNEL_NAMES
+from dashboards.live_state import CHANNEL_NAMES
 from ioc.auth import User
 from ioc.settings import Settings
 
@@ -181,6 +181,14 @@ def test_static_files_stay_inside_the_static_folder(client: TestClient) -> None:
     assert client.get("/static/../pages.py").status_code == 404
     assert client.get("/static/%2e%2e/pages.py").status_code == 404
     assert client.get("/devices/bad%20id").status_code == 404
+
+
+def test_page_ids_follow_the_one_id_pattern(client: TestClient) -> None:
+    """A zone or device page takes exactly the ids the registry takes (ioc.topics): no trailing newline."""
+    assert client.get("/devices/FL-BT-001").status_code == 200
+    assert client.get("/devices/FL-BT-001%0A").status_code == 404
+    assert client.get("/zones/q1%0A").status_code == 404
+    assert client.get(f"/zones/{'z' * 65}").status_code == 404
     assert client.get("/i18n/fr.json").status_code == 404
 
 

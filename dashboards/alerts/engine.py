@@ -66,7 +66,7 @@ class AlertEngine:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         if hub is not None:
-            hub.listeners.append(self._notified)
+            hub.on_notification(self._notified)
 
     async def __aenter__(self) -> AlertEngine:
         self.book.refresh()

@@ -9,8 +9,8 @@ from typing import Any
 import asyncpg
 
 from dashboards import metrics
-from dashboards.aggregates import ALERT_SELECT, alert_row
-from dashboards.hub import ALERTS_CHANNEL
+from dashboards.queries import ALERT_SELECT, alert_row
+from ioc.db import ALERTS_CHANNEL
 
 logger = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Body, Path, Query
 from pydantic import BaseModel, Field
 
-from dashboards import aggregates as agg
+from dashboards import queries
 from dashboards.alerts import store
 from dashboards.api.deps import ConnDep, OperatorDep, SourceDep
 from dashboards.api.errors import ApiError, not_found
@@ -40,7 +40,7 @@ async def list_alerts(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> dict[str, Any]:
     """Alerts newest first; ``state=active`` means open or acknowledged."""
-    return {"items": await agg.load_alerts(conn, state=state, severity=severity, zone=zone, limit=limit)}
+    return {"items": await queries.load_alerts(conn, state=state, severity=severity, zone=zone, limit=limit)}
 
 
 @router.get("/alerts/{alert_id}")

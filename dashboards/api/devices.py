@@ -9,13 +9,12 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Response
 
-from dashboards import aggregates as agg
-from dashboards import readings
+from dashboards import queries, readings
 from dashboards.api.deps import ConnDep, TimescaleDep
 from dashboards.api.errors import ApiError, not_found
 from dashboards.api.responses import SafeJSONResponse
 from dashboards.encoding import as_utc, iso
-from dashboards.views import META
+from dashboards.live_state import META
 
 router = APIRouter(tags=["devices"])
 
@@ -33,13 +32,13 @@ async def list_devices(
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> dict[str, Any]:
     """Devices ordered by id, filtered by kind, zone and status, with their latest values."""
-    items = await agg.load_devices(conn, kind=kind, zone=zone, status=status, limit=limit, offset=offset)
-    total = await agg.count_devices(conn, kind=kind, zone=zone, status=status)
+    items = await queries.load_devices(conn, kind=kind, zone=zone, status=status, limit=limit, offset=offset)
+    total = await queries.count_devices(conn, kind=kind, zone=zone, status=status)
     return {"items": items, "total": total, "meta": META}
 
 
 async def _device(conn: ConnDep, device_id: str) -> dict[str, Any]:
-    found = await agg.load_devices(conn, device_ids=[device_id])
+    found = await queries.load_devices(conn, device_ids=[device_id])
     if not found:
         raise not_found(f"device {device_id!r}")
     return found[0]

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
-from dashboards import aggregates as agg
+from dashboards import queries
 from dashboards.api.deps import ConnDep, HubDep
 
 router = APIRouter(tags=["summary"])
@@ -29,4 +29,5 @@ async def list_events(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> dict[str, Any]:
     """Events newest first, filtered by type, device, zone and time."""
-    return {"items": await agg.load_events(conn, type=type, device_id=device_id, zone=zone, since=since, limit=limit)}
+    items = await queries.load_events(conn, type=type, device_id=device_id, zone=zone, since=since, limit=limit)
+    return {"items": items}

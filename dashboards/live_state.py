@@ -1,7 +1,7 @@
-"""The live state every channel is computed from, kept in memory and refreshed piecewise.
+"""Live state: the in-memory zones, devices, alerts and events every channel is computed from.
 
-The hub refreshes only what a notification says changed (the touched devices, the alerts, the
-events) and asks which channels that affects; channel views are then pure functions of this state.
+The hub hands it what the notifications say changed (``changes.Pending``); it reloads just that through
+``queries`` and returns the channels affected. A channel's view is then ``figures`` over this state.
 
 A device whose only change is the clock (``last_seen``, the times of unchanged latest values) does
 not make its channels send: a busy fleet would otherwise keep every channel at its rate cap with
@@ -12,12 +12,13 @@ real one, or with the periodic clock refresh (every few seconds).
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
 
-from dashboards import aggregates as agg
+from dashboards import figures, queries
+from dashboards.changes import Pending
 from dashboards.delta import LIST_KEYS
 
 logger = logging.getLogger(__name__)
@@ -25,16 +26,15 @@ logger = logging.getLogger(__name__)
 Row = dict[str, Any]
 FIXED_CHANNELS = ("summary", "alerts", "events")
 # In every channel's state (so in every snapshot and REST view, never in a delta: it does not change):
-# how each list's items are keyed, the defaults and bands behind every level the server computes, and
-# the channel names: the fixed ones, and a template per family ("{}" stands for the zone, kind or device).
+# how each list's items are keyed, and the defaults and bands behind every level the server computes.
+# The channel names: the fixed ones, and a template per family ("{}" stands for the zone, kind or device).
 CHANNEL_NAMES: Row = {
     **{name: name for name in FIXED_CHANNELS},
     "zone": "zone:{}",
     "kind": "kind:{}",
     "device": "device:{}",
 }
-META: Row = {"keys": LIST_KEYS, "thresholds": agg.thresholds_meta(), "channels": CHANNEL_NAMES}
-PREFIXES = ("zone:", "kind:", "device:")
+META: Row = {"keys": LIST_KEYS, "thresholds": figures.thresholds_meta(), "channels": CHANNEL_NAMES}
 
 
 def _without_clock(device: Row) -> Row:
@@ -70,9 +70,24 @@ class LiveState:
 
     # ------------------------------------------------------------ refreshing
 
+    async def refresh(self, conn: asyncpg.Connection, p: Pending) -> set[str]:
+        """Reload what ``p`` says changed; returns the affected channels."""
+        if p.full:
+            return await self.load_all(conn)
+        changed: set[str] = set()
+        if p.all_devices or p.devices:
+            changed |= await self.refresh_devices(conn, None if p.all_devices else sorted(p.devices))
+        if p.alerts:
+            changed |= await self.refresh_alerts(conn)
+        if p.events:
+            changed |= await self.refresh_events(conn)
+        if p.windows:
+            changed |= await self.refresh_windows(conn)
+        return changed
+
     async def load_all(self, conn: asyncpg.Connection) -> set[str]:
         """Reload everything; returns every affected channel."""
-        self.zones = {z["zone_id"]: z for z in await agg.load_zones(conn)}
+        self.zones = {z["zone_id"]: z for z in await queries.load_zones(conn)}
         changed = await self.refresh_devices(conn, None)
         changed |= await self.refresh_alerts(conn)
         changed |= await self.refresh_events(conn)
@@ -87,13 +102,13 @@ class LiveState:
         new to this server is loaded whole.
         """
         if device_ids is None or not self.devices:
-            rows = await agg.load_devices(conn, device_ids=device_ids)
+            rows = await queries.load_devices(conn, device_ids=device_ids)
         else:
             known = [d for d in device_ids if d in self.devices]
-            new = [d for d in device_ids if d not in self.devices]
-            rows = await agg.reload_live_fields(conn, self.devices, known) if known else []
-            if new:
-                rows += await agg.load_devices(conn, device_ids=new)
+            unknown = [d for d in device_ids if d not in self.devices]
+            rows = await queries.reload_live_fields(conn, self.devices, known) if known else []
+            if unknown:
+                rows += await queries.load_devices(conn, device_ids=unknown)
         changed: set[str] = set()
         fresh = {d["device_id"]: d for d in rows}
         gone = (set(self.devices) - set(fresh)) if device_ids is None else (set(device_ids) - set(fresh))
@@ -118,9 +133,9 @@ class LiveState:
 
     async def refresh_alerts(self, conn: asyncpg.Connection) -> set[str]:
         """Reload active alerts; alerts that left the active set are kept once in ``resolved``."""
-        active = {a["id"]: a for a in await agg.load_alerts(conn, state="active")}
+        active = {a["id"]: a for a in await queries.load_alerts(conn, state="active")}
         left = [i for i in self.alerts if i not in active]
-        self.resolved = {a["id"]: a for a in await agg.load_alerts(conn, ids=left)} if left else {}
+        self.resolved = {a["id"]: a for a in await queries.load_alerts(conn, ids=left)} if left else {}
         changed: set[str] = set()
         for alert_id in set(active) | set(self.alerts):
             old, new = self.alerts.get(alert_id), active.get(alert_id)
@@ -131,19 +146,22 @@ class LiveState:
 
     async def refresh_events(self, conn: asyncpg.Connection) -> set[str]:
         """Reload the latest events and the incident counts."""
-        events = await agg.load_events(conn, limit=agg.EVENTS_N)
+        events = await queries.load_events(conn, limit=queries.EVENTS_N)
         if events == self.events:
             return set()
         known = {e["id"] for e in self.events}
         changed = {"events", "summary"} | {f"zone:{e['zone']}" for e in events if e["id"] not in known}
         self.events = events
-        self.incidents = await agg.incidents_by_zone(conn)
+        self.incidents = await queries.incidents_by_zone(conn)
         return changed
 
     async def refresh_windows(self, conn: asyncpg.Connection) -> set[str]:
         """Recompute figures that move with the clock (incidents in the last hour, same time yesterday)."""
-        self.incidents = await agg.incidents_by_zone(conn)
-        self.yesterday = await agg.load_yesterday(conn, datetime.now(UTC))
+        self.incidents = await queries.incidents_by_zone(conn)
+        at = datetime.now(UTC) - timedelta(days=1)
+        self.yesterday = figures.yesterday(
+            await queries.yesterday_rows(conn, at), await queries.incidents_by_zone(conn, at)
+        )
         clock_only, self.clock_only = self.clock_only, set()
         return {"summary"} | {f"zone:{z}" for z in self.zones} | clock_only
 
@@ -173,7 +191,7 @@ class LiveState:
     def _view(self, channel: str) -> Row:
         if channel == "summary":
             zones = list(self.zones.values())
-            return agg.summary_view(
+            return figures.summary_view(
                 zones,
                 sorted(self.devices.values(), key=lambda d: d["device_id"]),
                 self._active_alerts(),
@@ -187,7 +205,7 @@ class LiveState:
         prefix, _, name = channel.partition(":")
         if prefix == "zone":
             devices = sorted((d for d in self.devices.values() if d["zone"] == name), key=lambda d: d["device_id"])
-            return agg.zone_view(self.zones[name], devices, self._active_alerts(name), self.incidents.get(name, 0))
+            return figures.zone_view(self.zones[name], devices, self._active_alerts(name), self.incidents.get(name, 0))
         if prefix == "kind":
             return {
                 "devices": sorted((d for d in self.devices.values() if d["kind"] == name), key=lambda d: d["device_id"])
@@ -195,6 +213,15 @@ class LiveState:
         if prefix == "device":
             return {"device": self.devices[name]}
         raise KeyError(channel)
+
+    def zone_summaries(self) -> list[Row]:
+        """Every zone with its summary line and device counts (``GET /zones``)."""
+        items = []
+        for zone in self.zones.values():
+            devices = [d for d in self.devices.values() if d["zone"] == zone["zone_id"]]
+            alerts = [a for a in self.alerts.values() if a["zone"] == zone["zone_id"]]
+            items.append(figures.zone_summary(zone, devices, alerts, self.incidents.get(zone["zone_id"], 0)))
+        return items
 
     def show_resolved(self, channel: str, delta: Row) -> Row:
         """Replace an alert's removal marker by the resolved alert, so clients see it once as resolved."""

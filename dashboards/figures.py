@@ -1,22 +1,12 @@
-"""Where every number on the wall comes from: the SQL of each view, and the pure functions that shape it.
-
-Live views read ``devices`` + ``latest_values`` (never raw scans), ``alerts``, recent ``events`` and,
-for "same time yesterday", ``rollups_1m``. The loaders return JSON-ready dicts (ISO UTC times,
-finite numbers) so the hub can diff and send them without further conversion.
-"""
+"""Figures: pure functions from loaded rows to the numbers, levels and bands on the wall (no I/O)."""
 
 from __future__ import annotations
 
 import heapq
-import logging
 import math
 from collections import defaultdict
-from datetime import datetime, timedelta
 from typing import Any
 
-import asyncpg
-
-from dashboards.encoding import iso, jsonable, number
 from ioc.thresholds import (
     CONGESTION_RATIOS,
     DEFAULT_DANGER_CM,
@@ -28,23 +18,15 @@ from ioc.thresholds import (
     QUIET_SEVERITY,
 )
 
-logger = logging.getLogger(__name__)
-
 Row = dict[str, Any]
 
 TOP_N = 10
-EVENTS_N = 50
 STATUSES = ("online", "offline", "stale", "unknown")
 # Readings from devices in these states are old news: they do not feed live figures.
 SILENT = ("offline", "stale")
 
-DEVICE_COLUMNS = (
-    "d.device_id, d.kind, d.format, d.vendor, d.name, d.zone, d.lat, d.lon, d.interval_s, d.status, "
-    "d.last_seen, d.metadata, (SELECT s.time FROM snapshots s WHERE s.device_id = d.device_id) AS snapshot_at"
-)
 
-
-# ---------------------------------------------------------------- per-device derived figures
+# ---------------------------------------------------------------- one device
 
 
 def _meta_number(metadata: Row, key: str, default: float) -> float:
@@ -125,7 +107,7 @@ def _value(device: Row, metric: str) -> float | None:
     return entry["value"] if entry else None
 
 
-def _derive(device: Row, metadata: Row) -> Row:
+def with_bands(device: Row, metadata: Row) -> Row:
     """Set the device's flood level or congestion band from its latest values; returns it."""
     if device["kind"] == "flood":
         device["level"] = flood_level(_value(device, "water_level_cm"), metadata)
@@ -134,243 +116,9 @@ def _derive(device: Row, metadata: Row) -> Row:
     return device
 
 
-def _device(row: asyncpg.Record, latest: dict[str, Row]) -> Row:
-    """A device row and its latest values as the API's device object."""
-    metadata = row["metadata"] if isinstance(row["metadata"], dict) else {}
-    device: Row = {
-        "device_id": row["device_id"],
-        "kind": row["kind"],
-        "format": row["format"],
-        "vendor": row["vendor"],
-        "name": row["name"],
-        "zone": row["zone"],
-        "lat": number(row["lat"]),
-        "lon": number(row["lon"]),
-        "interval_s": row["interval_s"],
-        "status": row["status"],
-        "last_seen": iso(row["last_seen"]),
-        "snapshot_at": iso(row["snapshot_at"]),  # time of the latest camera snapshot (cache key of its image)
-        "metadata": jsonable(metadata),
-        "thresholds": device_thresholds(row["kind"], metadata),
-        "latest": latest,
-        "level": None,
-        "congestion": None,
-    }
-    return _derive(device, metadata)
 
-
-def _latest_entry(metric: str, part: str, value: Any, time: datetime) -> tuple[str, Row]:
-    return (metric if not part else f"{metric}.{part}"), {"value": number(value), "time": iso(time)}
-
-
-def _filters(
-    kind: str | None, zone: str | None, status: str | None, device_ids: list[str] | None
-) -> tuple[str, list[Any]]:
-    clauses, args = ["d.enabled"], []
-    for column, value in (("kind", kind), ("zone", zone), ("status", status)):
-        if value is not None:
-            args.append(value)
-            clauses.append(f"d.{column} = ${len(args)}")
-    if device_ids is not None:
-        args.append(device_ids)
-        clauses.append(f"d.device_id = ANY(${len(args)}::text[])")
-    return " AND ".join(clauses), args
-
-
-async def load_devices(
-    conn: asyncpg.Connection,
-    *,
-    kind: str | None = None,
-    zone: str | None = None,
-    status: str | None = None,
-    device_ids: list[str] | None = None,
-    limit: int | None = None,
-    offset: int = 0,
-) -> list[Row]:
-    """Devices (ordered by id) with their latest values, level and congestion."""
-    where, args = _filters(kind, zone, status, device_ids)
-    page = ""
-    if limit is not None:
-        args += [limit, offset]
-        page = f" LIMIT ${len(args) - 1} OFFSET ${len(args)}"
-    rows = await conn.fetch(f"SELECT {DEVICE_COLUMNS} FROM devices d WHERE {where} ORDER BY d.device_id{page}", *args)
-    if not rows:
-        return []
-    ids = [r["device_id"] for r in rows]
-    latest: dict[str, dict[str, Row]] = defaultdict(dict)
-    for lv in await conn.fetch(
-        "SELECT device_id, metric, part, time, value FROM latest_values "
-        "WHERE device_id = ANY($1::text[]) ORDER BY device_id, metric, part",
-        ids,
-    ):
-        name, entry = _latest_entry(lv["metric"], lv["part"], lv["value"], lv["time"])
-        latest[lv["device_id"]][name] = entry
-    return [_device(r, latest.get(r["device_id"], {})) for r in rows]
-
-
-async def reload_live_fields(conn: asyncpg.Connection, known: dict[str, Row], device_ids: list[str]) -> list[Row]:
-    """The ``known`` devices among ``device_ids`` with fresh status, last_seen, snapshot time and latest
-    values, in one round trip; the registry fields (name, zone, metadata...) are kept from ``known``.
-
-    This is the live hub's hot path: the ingest names the devices it touched several times a second.
-    Registry edits come with their own notification and a full reload. Devices that are no longer
-    enabled are missing from the result.
-    """
-    fresh: dict[str, Row] = {}
-    for r in await conn.fetch(
-        "SELECT d.device_id, d.status, d.last_seen, s.time AS snapshot_at, lv.metric, lv.part, lv.time, lv.value "
-        "FROM devices d LEFT JOIN snapshots s ON s.device_id = d.device_id "
-        "LEFT JOIN latest_values lv ON lv.device_id = d.device_id "
-        "WHERE d.enabled AND d.device_id = ANY($1::text[])",
-        device_ids,
-    ):
-        device = fresh.get(r["device_id"])
-        if device is None:
-            base = known[r["device_id"]]
-            device = fresh[r["device_id"]] = {
-                **base,
-                "status": r["status"],
-                "last_seen": iso(r["last_seen"]),
-                "snapshot_at": iso(r["snapshot_at"]),
-                "latest": {},
-            }
-        if r["metric"] is not None:
-            name, entry = _latest_entry(r["metric"], r["part"], r["value"], r["time"])
-            device["latest"][name] = entry
-    return [_derive(device, device["metadata"]) for device in fresh.values()]
-
-
-async def count_devices(
-    conn: asyncpg.Connection, *, kind: str | None = None, zone: str | None = None, status: str | None = None
-) -> int:
-    """How many enabled devices match the filters."""
-    where, args = _filters(kind, zone, status, None)
-    return int(await conn.fetchval(f"SELECT count(*) FROM devices d WHERE {where}", *args))
-
-
-async def load_zones(conn: asyncpg.Connection, zone_id: str | None = None) -> list[Row]:
-    """Zones, priority first then by id."""
-    rows = await conn.fetch(
-        "SELECT zone_id, name, lat, lon, priority, metadata FROM zones "
-        "WHERE ($1::text IS NULL OR zone_id = $1) ORDER BY priority DESC, zone_id",
-        zone_id,
-    )
-    return [jsonable(dict(r)) for r in rows]
-
-
-# ---------------------------------------------------------------- alerts and events
-
-ALERT_SELECT = """
-SELECT a.id, a.rule, a.device_id, d.name AS device_name, a.zone, d.kind, a.severity, a.state, a.title,
-       a.message, a.value, a.opened_at, a.updated_at, a.acknowledged_at, a.acknowledged_by, a.note,
-       a.resolved_at
-FROM alerts a LEFT JOIN devices d ON d.device_id = a.device_id
-"""
-
-
-def alert_row(row: asyncpg.Record) -> Row:
-    """An alerts row as the API's alert object."""
-    return jsonable(dict(row))  # type: ignore[no-any-return]
-
-
-async def load_alerts(
-    conn: asyncpg.Connection,
-    *,
-    state: str | None = None,
-    severity: str | None = None,
-    zone: str | None = None,
-    ids: list[int] | None = None,
-    limit: int = 1000,
-) -> list[Row]:
-    """Alerts newest first; ``state`` may be ``active`` (open + acknowledged)."""
-    clauses, args = [], []
-    if state == "active":
-        clauses.append("a.state <> 'resolved'")
-    elif state is not None:
-        args.append(state)
-        clauses.append(f"a.state = ${len(args)}")
-    for column, value in (("severity", severity), ("zone", zone)):
-        if value is not None:
-            args.append(value)
-            clauses.append(f"a.{column} = ${len(args)}")
-    if ids is not None:
-        args.append(ids)
-        clauses.append(f"a.id = ANY(${len(args)}::bigint[])")
-    args.append(limit)
-    where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
-    rows = await conn.fetch(f"{ALERT_SELECT} {where} ORDER BY a.id DESC LIMIT ${len(args)}", *args)
-    return [alert_row(r) for r in rows]
-
-
-def event_row(row: asyncpg.Record) -> Row:
-    """An events row as the API's event object (``id`` identifies it in deltas)."""
-    event = jsonable(dict(row))
-    event["id"] = f"{event['device_id']}|{event['type']}|{event['time']}"
-    event["snapshot_url"] = f"/api/v1/devices/{event['device_id']}/snapshot" if row["has_snapshot"] else None
-    del event["has_snapshot"]
-    return event  # type: ignore[no-any-return]
-
-
-async def load_events(
-    conn: asyncpg.Connection,
-    *,
-    type: str | None = None,
-    device_id: str | None = None,
-    zone: str | None = None,
-    since: datetime | None = None,
-    limit: int = EVENTS_N,
-) -> list[Row]:
-    """Events newest first, with the device's name and zone."""
-    clauses, args = [], []
-    for column, value in (("e.type", type), ("e.device_id", device_id), ("d.zone", zone)):
-        if value is not None:
-            args.append(value)
-            clauses.append(f"{column} = ${len(args)}")
-    if since is not None:
-        args.append(since)
-        clauses.append(f"e.time >= ${len(args)}")
-    args.append(limit)
-    where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
-    rows = await conn.fetch(
-        "SELECT e.time, e.device_id, d.name AS device_name, d.zone, e.type, e.severity, e.confidence, "
-        "e.attrs, "
-        "EXISTS (SELECT 1 FROM snapshots s WHERE s.device_id = e.device_id) AS has_snapshot "
-        f"FROM events e LEFT JOIN devices d ON d.device_id = e.device_id {where} "
-        f"ORDER BY e.time DESC LIMIT ${len(args)}",
-        *args,
-    )
-    return [event_row(r) for r in rows]
-
-
-async def incidents_by_zone(conn: asyncpg.Connection, at: datetime | None = None) -> dict[str | None, int]:
-    """Events other than ``info`` in the INCIDENT_WINDOW_S (an hour) before ``at`` (default now), per zone."""
-    rows = await conn.fetch(
-        "SELECT d.zone, count(*) AS n FROM events e LEFT JOIN devices d ON d.device_id = e.device_id "
-        "WHERE e.time > coalesce($1::timestamptz, now()) - $2::interval "
-        "AND e.time <= coalesce($1::timestamptz, now()) "
-        "AND e.severity <> $3 GROUP BY d.zone",
-        at,
-        timedelta(seconds=INCIDENT_WINDOW_S),
-        QUIET_SEVERITY,
-    )
-    return {r["zone"]: int(r["n"]) for r in rows}
-
-
-async def load_yesterday(conn: asyncpg.Connection, now: datetime) -> Row:
-    """The summary's headline figures at the same time yesterday, from 1-minute rollups and events."""
-    at = now - timedelta(days=1)
-    rows = await conn.fetch(
-        """
-        SELECT r.device_id, r.metric, max(r.max) AS max, sum(r.sum) / nullif(sum(r.count), 0) AS avg,
-               d.metadata, d.interval_s
-        FROM rollups_1m r JOIN devices d ON d.device_id = r.device_id
-        WHERE r.bucket > $1::timestamptz - interval '5 minutes' AND r.bucket <= $1::timestamptz
-          AND r.part = ''
-          AND r.metric IN ('water_level_cm', 'avg_speed_kmh', 'vehicle_count', 'interval_s')
-        GROUP BY r.device_id, r.metric, d.metadata, d.interval_s
-        """,
-        at,
-    )
+def yesterday(rows: list[Row], incidents: dict[str | None, int]) -> Row:
+    """The summary's headline figures at the same time yesterday, from ``queries.yesterday_rows``."""
     levels: list[float] = []
     speeds: list[float] = []
     flow = 0.0
@@ -387,7 +135,6 @@ async def load_yesterday(conn: asyncpg.Connection, now: datetime) -> Row:
         elif r["metric"] == "vehicle_count" and r["avg"] is not None:
             interval = intervals.get(r["device_id"]) or r["interval_s"] or 60
             flow += r["avg"] * 3600.0 / interval
-    incidents = await incidents_by_zone(conn, at)
     return {
         "max_level_cm": _round(max(levels)) if levels else None,
         "mean_speed_kmh": _round(sum(speeds) / len(speeds)) if speeds else None,
@@ -397,7 +144,7 @@ async def load_yesterday(conn: asyncpg.Connection, now: datetime) -> Row:
     }
 
 
-# ---------------------------------------------------------------- pure views over loaded state
+# ---------------------------------------------------------------- the city, a zone
 
 
 def _round(value: float | None, digits: int = 1) -> float | None:

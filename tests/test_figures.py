@@ -1,4 +1,4 @@
-"""Pure view functions: flood levels, congestion, summary figures, and channel deltas."""
+"""figures (pure): flood levels, congestion, summary and yesterday figures; and channel deltas (delta)."""
 
 from __future__ import annotations
 
@@ -7,10 +7,11 @@ from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 
-from dashboards import aggregates as agg
-from dashboards.delta import LIST_KEYS, NOTHING, apply, diff, merge
+from dashboards import figures
+from dashboards.delta import LIST_KEYS, NOTHING, diff, merge
 from dashboards.encoding import dumps
-from dashboards.views import META, LiveState
+from dashboards.live_state import META, LiveState
+from dashboards.testing import apply
 from ioc import thresholds
 
 
@@ -27,27 +28,27 @@ def device(
         "status": status,
         "interval_s": 60,
         "metadata": metadata,
-        "thresholds": agg.device_thresholds(kind, metadata),
+        "thresholds": figures.device_thresholds(kind, metadata),
         "latest": {k: {"value": v, "time": "2026-11-21T00:00:00Z"} for k, v in latest.items()},
     }
-    d["level"] = agg.flood_level(latest.get("water_level_cm"), metadata) if kind == "flood" else None
-    d["congestion"] = agg.congestion(latest.get("avg_speed_kmh"), metadata) if kind == "traffic" else None
+    d["level"] = figures.flood_level(latest.get("water_level_cm"), metadata) if kind == "flood" else None
+    d["congestion"] = figures.congestion(latest.get("avg_speed_kmh"), metadata) if kind == "traffic" else None
     return d
 
 
 def test_flood_level_uses_device_thresholds() -> None:
-    assert [agg.flood_level(v, {"warning_cm": 15, "danger_cm": 25}) for v in (None, 14.9, 15, 25)] == [
+    assert [figures.flood_level(v, {"warning_cm": 15, "danger_cm": 25}) for v in (None, 14.9, 15, 25)] == [
         None,
         "ok",
         "warning",
         "danger",
     ]
-    assert agg.flood_level(20, {}) == "warning" and agg.flood_level(30, {}) == "danger"
+    assert figures.flood_level(20, {}) == "warning" and figures.flood_level(30, {}) == "danger"
 
 
 def test_congestion_bands() -> None:
     meta = {"free_flow_kmh": 40}
-    assert [agg.congestion(v, meta) for v in (None, 28, 27.9, 20, 12, 11.9)] == [None, 0, 1, 1, 2, 3]
+    assert [figures.congestion(v, meta) for v in (None, 28, 27.9, 20, 12, 11.9)] == [None, 0, 1, 1, 2, 3]
 
 
 def test_summary_counts_and_rankings() -> None:
@@ -64,7 +65,7 @@ def test_summary_counts_and_rankings() -> None:
         {"zone_id": "z2", "name": "Z2", "priority": False},
     ]
     alerts = [{"id": 1, "zone": "z2", "severity": "warning", "state": "acknowledged"}]
-    s = agg.summary_view(zones, devices, alerts, {"z1": 2}, {"max_level_cm": None})
+    s = figures.summary_view(zones, devices, alerts, {"z1": 2}, {"max_level_cm": None})
     assert (
         s["devices"]["total"] == 6
         and s["devices"]["stale"] == 1
@@ -87,9 +88,9 @@ def test_rankings_keep_the_top_ten_in_order_with_ties_by_id() -> None:
     devices = [device(f"F{i:02d}", "flood", zone=f"z{i % 2}", water_level_cm=v) for i, v in enumerate(levels)]
     devices += [device(f"T{i}", "traffic", zone="z1", avg_speed_kmh=v) for i, v in enumerate((30, 12, 49, 12))]
     devices[7]["metadata"] = {"warning_cm": True, "danger_cm": float("nan")}  # not numbers: the defaults apply
-    devices[7]["thresholds"] = agg.device_thresholds("flood", devices[7]["metadata"])
+    devices[7]["thresholds"] = figures.device_thresholds("flood", devices[7]["metadata"])
     zones = [{"zone_id": z, "name": z, "priority": False} for z in ("z0", "z1")]
-    s = agg.summary_view(zones, devices, [], {}, {})
+    s = figures.summary_view(zones, devices, [], {}, {})
     top = s["flood"]["top"]
     assert [t["device_id"] for t in top] == ["F03", "F04", "F09", "F07", "F10", "F11", "F06", "F01", "F02", "F08"]
     assert [t["level_cm"] for t in top[-3:]] == [12.0, 12.0, 8]
@@ -106,7 +107,7 @@ def test_delta_carries_only_changes_by_key() -> None:
         "devices": [{"device_id": "x", "v": 1, "name": "X"}, {"device_id": "y", "v": 2}],
         "tags": [1, 2],
     }
-    new = {
+    new: dict[str, Any] = {
         "a": 1,
         "devices": [{"device_id": "x", "v": 5, "name": "X"}, {"device_id": "z", "v": 3}],
         "tags": [1, 2],
@@ -148,7 +149,7 @@ def test_levels_and_bands_are_computed_by_the_server() -> None:
         device("T3", "traffic", zone="z2", avg_speed_kmh=45),
     ]
     zones = [{"zone_id": "z1", "name": "Z1", "priority": False}, {"zone_id": "z2", "name": "Z2", "priority": False}]
-    s = agg.summary_view(zones, devices, [], {}, {})
+    s = figures.summary_view(zones, devices, [], {}, {})
     assert s["flood"]["top"][0] == {
         "device_id": "F1", "name": "F1", "zone": "z1", "level_cm": 25, "level": "warning",
         "warning_cm": 20, "danger_cm": 30, "rain_mm_h": None,
@@ -157,15 +158,48 @@ def test_levels_and_bands_are_computed_by_the_server() -> None:
         ("T1", 0.24, 3), ("T2", 0.8, 0), ("T3", 0.9, 0)
     ]
     assert s["traffic"]["mean_speed_kmh"] == 32.3 and s["traffic"]["mean_speed_level"] == "ok"
-    assert agg.mean_speed_level(14.9) == "critical" and agg.mean_speed_level(24.9) == "warning"
+    assert figures.mean_speed_level(14.9) == "critical" and figures.mean_speed_level(24.9) == "warning"
     by_zone = {z["zone_id"]: z["congestion"] for z in s["zones"]}
     assert by_zone == {"z1": 1, "z2": 0}  # z1: mean ratio (0.24 + 0.8) / 2 = 0.52 -> slow
     assert device("T9", "traffic")["thresholds"] == {"free_flow_kmh": 50}
-    assert agg.device_thresholds("traffic", {}) == {"free_flow_kmh": thresholds.DEFAULT_FREE_FLOW_KMH}
-    assert agg.device_thresholds("camera", {"warning_cm": 1}) == {}
+    assert figures.device_thresholds("traffic", {}) == {"free_flow_kmh": thresholds.DEFAULT_FREE_FLOW_KMH}
+    assert figures.device_thresholds("camera", {"warning_cm": 1}) == {}
     live = LiveState({"flood"})
     assert live.view("alerts") == {"alerts": [], "meta": META}
     assert META["thresholds"]["traffic"]["free_flow_kmh"] == thresholds.DEFAULT_FREE_FLOW_KMH
+
+
+def test_yesterday_figures_from_rollup_rows() -> None:
+    """The same-time-yesterday line from rollup rows, without a database: levels judged by each device's
+    thresholds, flow from each detector's own reporting interval (its rollup, else its registry entry)."""
+    meta = {"warning_cm": 20, "danger_cm": 30}
+
+    def row(device_id: str, metric: str, avg: float | None, top: float | None = None) -> dict[str, Any]:
+        return {"device_id": device_id, "metric": metric, "avg": avg, "max": top, "metadata": meta, "interval_s": 60}
+
+    rows = [
+        row("F1", "water_level_cm", 24.0, 25.04),
+        row("F2", "water_level_cm", 9.0, 10.0),
+        row("T1", "avg_speed_kmh", 30.0),
+        row("T2", "avg_speed_kmh", 41.0),
+        row("T1", "vehicle_count", 10.0),
+        row("T1", "interval_s", 30.0),
+        row("T2", "vehicle_count", 5.0),
+    ]
+    assert figures.yesterday(rows, {"z1": 2, None: 1}) == {
+        "max_level_cm": 25.0,
+        "mean_speed_kmh": 35.5,
+        "flow_veh_h": 1500,  # T1: 10 per 30 s, T2: 5 per 60 s
+        "incidents_1h": 3,
+        "points_warning": 1,
+    }
+    assert figures.yesterday([], {}) == {
+        "max_level_cm": None,
+        "mean_speed_kmh": None,
+        "flow_veh_h": None,
+        "incidents_1h": 0,
+        "points_warning": 0,
+    }
 
 
 def test_merged_deltas_equal_applying_both() -> None:
@@ -202,4 +236,4 @@ def test_simulator_and_server_share_one_free_flow_speed() -> None:
     metrics = {"vehicle_count": 10.0, "interval_s": 60.0, "avg_speed_kmh": 18.0, "occupancy_pct": 50.0}
     feed = _traffic_flow_observed(spec, Reading(datetime(2026, 11, 21, tzinfo=UTC), 1, metrics))
     assert feed["congested"] is True
-    assert agg.congestion(18.0, {}) == 2
+    assert figures.congestion(18.0, {}) == 2

@@ -1,8 +1,8 @@
-"""The websocket ``/ws/v1/live``: subscribe to channels, receive a snapshot and then deltas.
+"""Websocket: the route ``/ws/v1/live``, where a client subscribes to channels and gets a snapshot, then deltas.
 
 Only a viewer or above with an allowed Origin gets in (``websocket_guard``). Each connection has two
-tasks: the receiver handles ``subscribe`` / ``unsubscribe`` / ``ping``; the sender drains the
-subscriber's outbox and sends heartbeats, re-checking the session at each one. A client that stops
+tasks: the receiver handles ``subscribe`` / ``unsubscribe`` / ``ping`` (through the hub); the sender
+drains the subscriber's outbox and sends heartbeats, re-checking the session at each one. A client that stops
 reading only blocks its own sender, while its outbox keeps just the newest state.
 
 While the database is away an open socket stays open (its session was confirmed shortly before, see
@@ -22,8 +22,9 @@ from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
 from dashboards import metrics
 from dashboards.availability import DatabaseUnavailable
-from dashboards.hub import Hub, Message, Subscriber
+from dashboards.hub import Hub
 from dashboards.security import WS_POLICY_VIOLATION, websocket_guard, websocket_user
+from dashboards.subscriber import Message, Subscriber
 
 logger = logging.getLogger(__name__)
 
@@ -36,7 +37,7 @@ def _error(code: str, message: str, channel: str = "") -> Message:
     return Message(channel, "error", {"code": code, "message": message})
 
 
-def handle(sub: Subscriber, text: str) -> list[str] | None:
+def handle(hub: Hub, sub: Subscriber, text: str) -> list[str] | None:
     """Interpret one client frame: the channels to subscribe to (None when nothing to await)."""
     if len(text) > MAX_FRAME_CHARS:
         sub.say(_error("bad_request", f"message longer than {MAX_FRAME_CHARS} characters"))
@@ -58,12 +59,12 @@ def handle(sub: Subscriber, text: str) -> list[str] | None:
         sub.say(_error("bad_request", "channels must be a list of strings"))
         return None
     if op == "unsubscribe":
-        sub.unsubscribe(channels)
+        hub.unsubscribe(sub, channels)
         return None
     return list(dict.fromkeys(channels))
 
 
-async def _receive(websocket: WebSocket, sub: Subscriber) -> None:
+async def _receive(websocket: WebSocket, hub: Hub, sub: Subscriber) -> None:
     while True:
         message = await websocket.receive()
         if message["type"] == "websocket.disconnect":
@@ -72,10 +73,10 @@ async def _receive(websocket: WebSocket, sub: Subscriber) -> None:
         if text is None:
             sub.say(_error("bad_request", "send text frames"))
             continue
-        channels = handle(sub, text)
+        channels = handle(hub, sub, text)
         if channels:
             try:
-                await sub.subscribe(channels)
+                await hub.subscribe(sub, channels)
             except TimeoutError:
                 sub.say(_error("unavailable", "the live state is not loaded yet; try again"))
 
@@ -84,10 +85,7 @@ async def _send(websocket: WebSocket, sub: Subscriber, heartbeat_s: float) -> No
     """Drain the outbox; at each heartbeat re-check the session, closing with 1008 once it has ended."""
     next_beat = time.monotonic() + heartbeat_s
     while True:
-        try:
-            await asyncio.wait_for(sub.wake.wait(), max(0.0, next_beat - time.monotonic()))
-        except TimeoutError:
-            pass
+        await sub.wait(next_beat - time.monotonic())
         messages = sub.take()
         if time.monotonic() >= next_beat:
             try:
@@ -121,7 +119,7 @@ async def live(websocket: WebSocket) -> None:
     await websocket.accept()
     async with hub.connect() as sub:
         tasks = {
-            asyncio.create_task(_receive(websocket, sub), name="ws-receive"),
+            asyncio.create_task(_receive(websocket, hub, sub), name="ws-receive"),
             asyncio.create_task(_send(websocket, sub, heartbeat_s), name="ws-send"),
         }
         try:

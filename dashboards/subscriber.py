@@ -1,0 +1,106 @@
+"""Subscriber: one websocket client's channels and its bounded outbox (the newest message per channel).
+
+The hub offers messages; the websocket route takes them. An undelivered delta is merged with the next
+one, so a slow client always receives the newest state and never an unbounded queue.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from dashboards import metrics
+from dashboards.delta import merge
+from dashboards.encoding import dumps, iso
+
+MAX_CONTROL_MESSAGES = 64
+
+
+def now_iso() -> str:
+    """The current time as ISO UTC."""
+    return iso(datetime.now(UTC)) or ""
+
+
+@dataclass(eq=False)
+class Message:
+    """One server message; its JSON text is built once however many clients receive it."""
+
+    channel: str
+    type: str
+    data: dict[str, Any]
+    ts: str = field(default_factory=now_iso)
+    _text: str | None = None
+
+    def text(self) -> str:
+        """The message as JSON text."""
+        if self._text is None:
+            self._text = dumps({"channel": self.channel, "type": self.type, "ts": self.ts, "data": self.data})
+        return self._text
+
+
+class Subscriber:
+    """One client's channels and outbox: at most one message per channel, plus a few control messages."""
+
+    def __init__(self) -> None:
+        self._channels: set[str] = set()
+        self._pending: dict[str, Message] = {}
+        self._control: deque[Message] = deque(maxlen=MAX_CONTROL_MESSAGES)
+        self._wake = asyncio.Event()
+
+    def channels(self) -> list[str]:
+        """The channels this client watches."""
+        return list(self._channels)
+
+    def watches(self, channel: str) -> bool:
+        """True when this client watches ``channel``."""
+        return channel in self._channels
+
+    def watch(self, channel: str, snapshot: Message) -> None:
+        """Start watching ``channel``; its ``snapshot`` message replaces anything waiting for it."""
+        self._channels.add(channel)
+        self._pending[channel] = snapshot
+        self._wake.set()
+
+    def unwatch(self, channel: str) -> None:
+        """Stop watching ``channel`` and drop what waits for it."""
+        self._channels.discard(channel)
+        self._pending.pop(channel, None)
+
+    def offer(self, message: Message, state: dict[str, Any]) -> None:
+        """Queue ``message``, merging it with an undelivered one of the same channel.
+
+        ``state`` is the channel's full state once ``message`` is applied: a delta that meets an
+        undelivered snapshot becomes a snapshot of it.
+        """
+        waiting = self._pending.get(message.channel)
+        if waiting is not None:
+            metrics.WS_DROPPED.inc()
+        if waiting is not None and message.type == "delta":
+            if waiting.type == "snapshot":
+                message = Message(message.channel, "snapshot", state, message.ts)
+            else:
+                message = Message(message.channel, "delta", merge(waiting.data, message.data), message.ts)
+        self._pending[message.channel] = message
+        self._wake.set()
+
+    def say(self, message: Message) -> None:
+        """Queue a control message (error, heartbeat, status); the oldest is dropped beyond a small bound."""
+        self._control.append(message)
+        self._wake.set()
+
+    def take(self) -> list[Message]:
+        """Everything waiting to be sent, control messages first."""
+        out = list(self._control) + list(self._pending.values())
+        self._control.clear()
+        self._pending.clear()
+        self._wake.clear()
+        return out
+
+    async def wait(self, within: float) -> None:
+        """Return when something is waiting to be taken, or after ``within`` seconds."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), max(0.0, within))
