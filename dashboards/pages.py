@@ -21,8 +21,8 @@ from urllib.parse import quote, urlsplit
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 
-from dashboards.security import PAGE_HEADERS, optional_user
 from dashboards.live_state import META
+from dashboards.security import PAGE_HEADERS, optional_user
 from ioc.auth import User
 from ioc.fleet import ZONE_ID_RE
 from ioc.kinds import load_kinds

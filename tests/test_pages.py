@@ -14,8 +14,8 @@ from fastapi.testclient import TestClient
 
 from dashboards import pages
 from dashboards.delta import LIST_KEYS
-from dashboards.security import optional_user
 from dashboards.live_state import CHANNEL_NAMES
+from dashboards.security import optional_user
 from ioc.auth import User
 from ioc.settings import Settings
 
