@@ -14,12 +14,12 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
-from auth_fixtures import PASSWORD, people_fixture  # noqa: F401 (a fixture, requested as people)
-from conftest import Broker, mosquitto_pub, wait_for
 
-from dashboards.testing import LiveClient, login, session_headers
 from ioc.stack import Child, free_port
 from ioc.up import wait_http
+from tests.support.auth import PASSWORD
+from tests.support.live import LiveClient, login, session_headers
+from tests.support.stack import Broker, mosquitto_pub, wait_for
 
 pytestmark = pytest.mark.usefixtures("ingest", "alert_devices")
 

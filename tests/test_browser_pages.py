@@ -10,23 +10,12 @@ from typing import Any
 
 import asyncpg
 import pytest
-from browser_fixtures import (  # noqa: F401 - fixtures
-    LAYOUT_CHECK,
-    PASSWORD,
-    LiveServer,
-    browser,
-    live_server,
-    open_page,
-    people,
-    populated,
-    screenshot_path,
-    settle,
-    wait_live,
-)
 
 from dashboards.delta import diff, list_key
-from dashboards.testing import LiveClient, login
 from dashboards.views import META
+from tests.support.auth import PASSWORD
+from tests.support.browser import LAYOUT_CHECK, LiveServer, screenshot_path, settle, wait_live
+from tests.support.live import LiveClient, login
 
 pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="session")]
 
@@ -37,7 +26,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="session")]
     ("/zones/binhthanh?range=1h", "#device-list li"),
     ("/devices/FL-BT-001?range=1h", "#metric-charts .chart-box"),
 ])
-async def test_page_loads_clean(live_server: LiveServer, populated: None, open_page,  # noqa: F811
+async def test_page_loads_clean(live_server: LiveServer, populated: None, open_page,
                                 path: str, ready: str) -> None:
     """With the simulated city running, the page loads, goes live and renders, without any console error,
     failed request or HTTP error, and asks nothing of other origins."""
@@ -55,7 +44,7 @@ async def test_page_loads_clean(live_server: LiveServer, populated: None, open_p
     assert elsewhere == [], "pages must work offline: nothing from other origins"
 
 
-async def test_map_tiles_only_when_configured(live_server: LiveServer, open_page) -> None:  # noqa: F811
+async def test_map_tiles_only_when_configured(live_server: LiveServer, open_page) -> None:
     """No tile URL: no tiles; with one: slippy-map tiles at one zoom cover the fleet's bounding box."""
     watched = await open_page(live_server.url + "/wall")
     page = watched.page
@@ -80,7 +69,7 @@ async def test_map_tiles_only_when_configured(live_server: LiveServer, open_page
     watched.assert_clean()
 
 
-async def test_english_toggle_is_remembered(live_server: LiveServer, open_page) -> None:  # noqa: F811
+async def test_english_toggle_is_remembered(live_server: LiveServer, open_page) -> None:
     """?lang=en gives English; the choice survives a visit without the parameter; the toggle goes back."""
     watched = await open_page(live_server.url + "/summary?lang=en")
     page = watched.page
@@ -103,7 +92,7 @@ async def test_english_toggle_is_remembered(live_server: LiveServer, open_page) 
     ("/summary", "summary-1024x768.png", 1024, 768, ".s-top, .s-kpi, .panel"),
     ("/summary", "summary-768x1024.png", 768, 1024, ".s-top, .s-kpi, .panel"),
 ])
-async def test_screen_fits(live_server: LiveServer, populated: None, open_page, path: str, name: str,  # noqa: F811
+async def test_screen_fits(live_server: LiveServer, populated: None, open_page, path: str, name: str,
                            width: int, height: int, panels: str) -> None:
     """Screenshot at the target size; no panel overflows, overlaps another or leaves the viewport."""
     watched = await open_page(live_server.url + path, width, height)
@@ -118,7 +107,7 @@ async def test_screen_fits(live_server: LiveServer, populated: None, open_page, 
     watched.assert_clean()
 
 
-async def test_wall_scales_to_4k(live_server: LiveServer, open_page) -> None:  # noqa: F811
+async def test_wall_scales_to_4k(live_server: LiveServer, open_page) -> None:
     """3840x2160 is the same layout as 1920x1080, twice as large (every panel at the same relative place)."""
     rects = []
     for width, height in [(1920, 1080), (3840, 2160)]:
@@ -135,7 +124,7 @@ async def test_wall_scales_to_4k(live_server: LiveServer, open_page) -> None:  #
         assert all(abs(a - b) < 0.01 for a, b in zip(small[1:], large[1:], strict=True)), (small, large)
 
 
-async def test_summary_touch_targets(live_server: LiveServer, open_page) -> None:  # noqa: F811
+async def test_summary_touch_targets(live_server: LiveServer, open_page) -> None:
     """Every link and button on the tablet summary is at least 48 x 48 CSS px."""
     watched = await open_page(live_server.url + "/summary", 768, 1024, has_touch=True)
     await wait_live(watched.page)
@@ -149,7 +138,7 @@ async def test_summary_touch_targets(live_server: LiveServer, open_page) -> None
     watched.assert_clean()
 
 
-async def test_drill_down_from_summary_with_ranges_and_csv(live_server: LiveServer, open_page) -> None:  # noqa: F811
+async def test_drill_down_from_summary_with_ranges_and_csv(live_server: LiveServer, open_page) -> None:
     """Summary -> zone page -> device page by links; the range buttons re-query; the CSV link downloads."""
     watched = await open_page(live_server.url + "/summary", 1024, 768)
     page = watched.page
@@ -191,7 +180,7 @@ def keyed(value: Any, name: str = "") -> Any:
 
 
 async def test_browser_merges_recorded_frames_as_the_server_does(
-    live_server: LiveServer, open_page, people: dict[str, str], pool: asyncpg.Pool  # noqa: F811
+    live_server: LiveServer, open_page, people: dict[str, str], pool: asyncpg.Pool
 ) -> None:
     """Frames recorded from the real server, among them an event changed after it was first sent (its camera
     snapshot stored later: the delta carries only its ``id`` and ``snapshot_url``), merged by live.js give
@@ -291,7 +280,7 @@ async def test_browser_merges_recorded_frames_as_the_server_does(
 
 
 async def test_names_are_drawn_as_written_in_charts(
-    live_server: LiveServer, open_page, pool: asyncpg.Pool  # noqa: F811
+    live_server: LiveServer, open_page, pool: asyncpg.Pool
 ) -> None:
     """A zone named ``<b>bold</b>`` and a device named ``<a href=x>x</a>``: Plotly draws the names as text
     (tick labels on the wall, legend on the zone page), never as a link or bold type."""

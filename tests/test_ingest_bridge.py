@@ -7,11 +7,11 @@ import uuid
 
 import paho.mqtt.client as mqtt
 import pytest
-from conftest import Broker
 from paho.mqtt import _packet as paho_packet
 from paho.mqtt.enums import CallbackAPIVersion
 
 from ingest.bridge import Bridge, BufferedClient, parse_publish
+from tests.support.stack import Broker
 
 
 async def wait_until(predicate, timeout: float = 10.0) -> None:  # type: ignore[no-untyped-def]

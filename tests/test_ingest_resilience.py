@@ -13,11 +13,11 @@ from pathlib import Path
 
 import asyncpg
 import pytest
-from conftest import log_tail
 
 from ioc.settings import Settings
 from ioc.stack import Child, free_port, spawn
 from ioc.up import Stack
+from tests.support.stack import log_tail
 
 DEVICES = 100
 

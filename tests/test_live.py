@@ -12,15 +12,15 @@ from pathlib import Path
 import asyncpg
 import httpx
 import pytest
-from auth_fixtures import PASSWORD, people_fixture  # noqa: F401 (a fixture, requested as people)
-from conftest import Broker, mosquitto_pub
 
 from dashboards import aggregates as agg
-from dashboards.testing import LiveClient, StuckClient, login, session_headers
 from dashboards.views import LiveState
 from ioc.db import commit_notices
 from ioc.stack import free_port
 from ioc.up import wait_http
+from tests.support.auth import PASSWORD
+from tests.support.live import LiveClient, StuckClient, login, session_headers
+from tests.support.stack import Broker, mosquitto_pub
 
 pytestmark = pytest.mark.usefixtures("ingest", "live_devices")
 

@@ -12,7 +12,6 @@ import asyncpg
 import httpx
 import pytest
 import uvicorn
-from auth_fixtures import create_people
 from fastapi import FastAPI, WebSocket
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
@@ -24,8 +23,8 @@ from ioc import audit
 from ioc.auth import ThrottlePolicy
 from ioc.settings import Settings
 from ioc.stack import free_port
+from tests.support.auth import PASSWORD, create_people
 
-PASSWORD = "a long enough password"
 ORIGIN = "http://testserver"
 
 
@@ -65,12 +64,6 @@ def make_app(pool: asyncpg.Pool, settings: Settings) -> FastAPI:
         await websocket.close()
 
     return app
-
-
-@pytest.fixture(scope="module")
-async def people(pool: asyncpg.Pool) -> dict[str, str]:
-    """One user per role: {role: name}."""
-    return await create_people(pool, "http", PASSWORD)
 
 
 @pytest.fixture

@@ -20,19 +20,14 @@ import hypothesis
 import pytest
 import requests
 import schemathesis
-from auth_fixtures import (  # noqa: F401 (people_fixture: a fixture, requested as people)
-    PASSWORD,
-    create_people,
-    people_fixture,
-    signed_in,
-)
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
-from dashboards.testing import login, session_headers
 from ioc import auth
 from ioc.stack import free_port
 from ioc.up import wait_http
+from tests.support.auth import PASSWORD, create_people, signed_in
+from tests.support.live import login, session_headers
 
 EVIL = "https://evil.example"
 DEVICE = "T-SEC-FL1"

@@ -17,10 +17,10 @@ from pathlib import Path
 
 import psutil
 import pytest
-from conftest import wait_for
 
 from ioc.settings import REPO_ROOT
 from ioc.stack import CLUSTERS_DIR, free_port, port_free
+from tests.support.stack import wait_for
 
 
 def ioc_up(state: Path, *args: str, env: dict[str, str] | None = None) -> tuple[subprocess.Popen[str], dict[str, int]]:

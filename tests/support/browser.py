@@ -1,7 +1,6 @@
 """Fixtures for the browser tests: the live server (ingest + ``ioc serve``) and a real headless Chromium.
 
-Imported by name by the browser test modules (``from browser_fixtures import ...``), so
-tests/conftest.py stays the lead's.
+A plugin (tests/conftest.py's ``pytest_plugins``); the users are ``people`` from tests/support/auth.py.
 """
 
 from __future__ import annotations
@@ -16,19 +15,17 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import pytest
 import pytest_asyncio
-from auth_fixtures import create_people
-from conftest import ARTIFACTS, Broker, mosquitto_pub
 from playwright.async_api import Browser, ConsoleMessage, Page, Request, Response, async_playwright
 
-from dashboards.testing import CHROMIUM, CHROMIUM_ARGS
 from ioc.stack import Child, free_port
 from ioc.up import Stack
+from tests.support.auth import PASSWORD
+from tests.support.chromium import CHROMIUM, CHROMIUM_ARGS
+from tests.support.stack import ARTIFACTS, Broker, mosquitto_pub
 
 SCREENSHOTS = ARTIFACTS / "screenshots"
-PASSWORD = "wall test password 1"
 HEARTBEAT_S = 2.0  # short, so "stale data" (no message for 2 heartbeats) can be seen within a test
 
 
@@ -98,12 +95,6 @@ def populated(live_server: LiveServer, run_ioc: Callable[..., Child]) -> Iterato
     time.sleep(8.0)  # every device has reported at least once (x60: 8 model minutes)
     yield
     child.stop()
-
-
-@pytest_asyncio.fixture(scope="session", loop_scope="session")
-async def people(pool: asyncpg.Pool) -> dict[str, str]:
-    """One user per role for the browser tests: {role: name}, all with PASSWORD."""
-    return await create_people(pool, "wall", PASSWORD)
 
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
