@@ -37,9 +37,13 @@ FUZZ_BUDGET_S = 50.0  # per role: the operations not reached in time are reporte
 NOT_FUZZED = {"/api/v1/auth/login", "/api/v1/auth/logout", "/api/v1/auth/password"}
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def server(run_ioc) -> Iterator[str]:  # type: ignore[no-untyped-def]
-    """One server for this module, with 1 s heartbeats so a closed session is noticed quickly."""
+    """A server of the test's own, with 1 s heartbeats so a closed session is noticed quickly.
+
+    Per test: a server writes the first refusal of a kind per minute and only counts its repeats
+    (ioc.audit.RefusalLog), so a test checking for its refusal rows must not follow another's.
+    """
     port = free_port()
     child = run_ioc("serve-security", "serve", "--port", str(port), env={"IOC_WS_HEARTBEAT_S": "1"})
     base = f"http://127.0.0.1:{port}"
@@ -51,7 +55,7 @@ def server(run_ioc) -> Iterator[str]:  # type: ignore[no-untyped-def]
 OLD_ENTRY = "t-retention-old-entry"
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def proxied(run_ioc, database_url: str) -> Iterator[str]:  # type: ignore[no-untyped-def]
     """A server behind a (pretend) proxy on 127.0.0.1, with a public URL, another origin and 30-day audit.
 
