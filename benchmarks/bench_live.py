@@ -31,15 +31,16 @@ from paho.mqtt.enums import CallbackAPIVersion
 from websockets.asyncio.client import connect
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(1, str(Path(__file__).resolve().parents[1]))  # the repository: tests.support
 import rawws  # noqa: E402
 from common import histogram_quantile, scrape_url  # noqa: E402
 
-from dashboards.testing import http_origin, login, session_headers
-from ioc import auth
-from ioc.db import NOTIFY_CHANNEL, create_pool
-from ioc.settings import Settings
-from ioc.stack import free_port, remove_linked_clusters
-from ioc.up import Stack, wait_http
+from ioc import auth  # noqa: E402
+from ioc.db import NOTIFY_CHANNEL, create_pool  # noqa: E402
+from ioc.settings import Settings  # noqa: E402
+from ioc.stack import free_port, remove_linked_clusters  # noqa: E402
+from ioc.up import Stack, wait_http  # noqa: E402
+from tests.support.live import http_origin, login, session_headers  # noqa: E402
 
 PROBE = "BENCH-PROBE"  # the probe devices are BENCH-PROBE-0 .. -9, all in zone q1
 # Probe readings go round-robin over several devices, so each reports every few seconds as field

@@ -53,6 +53,11 @@ def describe(url: str) -> str:
     return f"{parts.scheme}://{user}{host}:{parts.port or 5432}{parts.path}"
 
 
+def sqlalchemy_url(url: str) -> str:
+    """A libpq URL as SQLAlchemy's asyncpg dialect takes it (Alembic's driver, so no second PostgreSQL driver)."""
+    return url.replace("postgresql://", "postgresql+asyncpg://", 1)
+
+
 def migrate(url: str, revision: str = "head") -> None:
     """Apply Alembic migrations up to ``revision``, with a one-line StackError when the database is unreachable."""
     from alembic import command
@@ -67,6 +72,8 @@ def migrate(url: str, revision: str = "head") -> None:
     except OperationalError as exc:
         first = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
         raise StackError(f"cannot reach the database at {describe(url)} ({first}): {UNREACHABLE_HINT}") from exc
+    except OSError as exc:  # asyncpg's connect raises the socket's error itself (refused, no such host)
+        raise StackError(f"cannot reach the database at {describe(url)} ({exc}): {UNREACHABLE_HINT}") from exc
 
 
 async def init_connection(conn: asyncpg.Connection) -> None:

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Create .venv with the project installed editable (with [dev]), at the versions in constraints.txt;
+# Create .venv with the project installed editable (with [dev,sim]), at the versions in constraints.txt;
 # cached by a stamp of pyproject.toml and constraints.txt.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,6 +15,6 @@ fi
   || { echo "[setup] ERROR: '$PY -m venv' failed; install python3-venv (as root: apt-get install python3-venv)" >&2; exit 1; }
 echo "[setup] installing the project into .venv"
 .venv/bin/python -m pip install -q --upgrade pip
-.venv/bin/python -m pip install -q -c constraints.txt -e '.[dev]' 2> >(grep -v 'is ignored' >&2)
+.venv/bin/python -m pip install -q -c constraints.txt -e '.[dev,sim]' 2> >(grep -v 'is ignored' >&2)
 echo "$want" > "$stamp"
 echo "[setup] .venv ready"

@@ -7,7 +7,10 @@ import random
 from datetime import datetime
 from functools import lru_cache
 
-from PIL import Image, ImageDraw, ImageFont
+try:
+    from PIL import Image, ImageDraw, ImageFont
+except ImportError as exc:  # Pillow is the [sim] extra: a deployment without simulators does not need it
+    raise ImportError("the simulators need Pillow: install the [sim] extra (pip install 'ioc[sim]')") from exc
 
 from simulators.models.geo import LOCAL_TZ
 

@@ -1,52 +1,32 @@
 """Session fixtures: the real embedded stack (PostgreSQL+TimescaleDB, Mosquitto) on free ports.
 
-The same code as ``ioc up`` (ioc.up.Stack) starts it, so the suite tests what users run.
+The same code as ``ioc up`` (ioc.up.Stack) starts it, so the suite tests what users run. Helpers that
+tests import live in tests/support/ (never import this module); the users and browser fixtures
+are plugins, loaded for every test module below.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import AsyncIterator, Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import quote, unquote
+from urllib.parse import unquote
 
 import asyncpg
 import pytest
 
 from ioc.db import create_pool
-from ioc.settings import REPO_ROOT, Settings
+from ioc.settings import Settings
 from ioc.stack import Child, free_port, remove_linked_clusters, spawn
 from ioc.up import Stack
+from tests.support.stack import Broker, log_tail, wait_for
 
-ARTIFACTS = Path(os.environ.get("IOC_TEST_ARTIFACTS", REPO_ROOT / "artifacts"))
+pytest_plugins = ["tests.support.auth", "tests.support.browser"]
 
-
-@dataclass(frozen=True)
-class Broker:
-    """Where the test broker listens, and two of its accounts (anonymous clients are refused)."""
-
-    host: str
-    port: int
-    user: str = ""  # may publish on every device topic (the simulators' account)
-    password: str = ""
-    reader: str = ""  # may subscribe to every device topic (the ingest's account)
-    reader_password: str = ""
-
-    @property
-    def url(self) -> str:
-        """mqtt:// URL with the publishing account."""
-        return f"mqtt://{quote(self.user, safe='')}:{quote(self.password, safe='')}@{self.host}:{self.port}"
-
-    @property
-    def reader_url(self) -> str:
-        """mqtt:// URL with the subscribing account."""
-        return f"mqtt://{quote(self.reader, safe='')}:{quote(self.reader_password, safe='')}@{self.host}:{self.port}"
 
 
 def _scratch(request: pytest.FixtureRequest) -> Iterator[Callable[[str], Path]]:
@@ -165,50 +145,6 @@ def run_ioc(stack: Stack, app_env: dict[str, str]) -> Iterator[object]:
         child.stop()
 
 
-def wait_for(predicate, timeout: float = 10.0, interval: float = 0.05, what: str = "condition"):  # type: ignore[no-untyped-def]
-    """Poll ``predicate`` until it returns a truthy value; fail the test with ``what`` on timeout."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}")
-
-
-def log_tail(child: Child, lines: int = 30) -> str:
-    """The end of a child's log, for assertion messages."""
-    if child.log is None:
-        return ""
-    child.log.flush()
-    return "\n".join(Path(child.log.name).read_text(errors="replace").splitlines()[-lines:])
-
-
-def mosquitto_pub(
-    broker: Broker, topic: str, payload: bytes, *, qos: int = 1, retain: bool = False, lines: bool = False
-) -> None:
-    """Publish with the real mosquitto_pub client: one message, or one per line of ``payload`` (``lines``)."""
-    cmd = [
-        "mosquitto_pub",
-        "-h",
-        broker.host,
-        "-p",
-        str(broker.port),
-        "-u",
-        broker.user,
-        "-P",
-        broker.password,
-        "-t",
-        topic,
-        "-q",
-        str(qos),
-    ]
-    cmd.append("-l" if lines else "-s" if payload else "-n")  # -s refuses empty input; -n sends zero bytes
-    if retain:
-        cmd.append("-r")
-    subprocess.run(cmd, input=payload, check=True, timeout=10)
-
-
 @pytest.fixture(scope="session")
 def ingest(run_ioc, pool: asyncpg.Pool, stack: Stack) -> Child:  # type: ignore[no-untyped-def]
     """One `ioc ingest` worker for the session, ready when its heartbeat row appears."""
@@ -216,8 +152,6 @@ def ingest(run_ioc, pool: asyncpg.Pool, stack: Stack) -> Child:  # type: ignore[
     dsn = stack.database_url
 
     def heartbeat() -> bool:
-        import asyncio
-
         async def check() -> bool:
             conn = await asyncpg.connect(dsn)
             try:
@@ -237,25 +171,3 @@ def ingest(run_ioc, pool: asyncpg.Pool, stack: Stack) -> Child:  # type: ignore[
     return child
 
 
-async def register_devices(pool: asyncpg.Pool, *devices: tuple[str, str, str]) -> None:
-    """Register (device_id, kind, format) test devices and tell the ingest workers to reload."""
-    await pool.executemany(
-        "INSERT INTO devices (device_id, kind, format, name, metadata) VALUES ($1, $2, $3, $1, '{}') "
-        "ON CONFLICT (device_id) DO UPDATE SET kind = EXCLUDED.kind, format = EXCLUDED.format",
-        list(devices),
-    )
-    await pool.execute("SELECT pg_notify('ioc_registry', 'test')")
-
-
-async def wait_rows(pool: asyncpg.Pool, sql: str, *args: object, count: int = 1, timeout: float = 10.0) -> list:  # type: ignore[type-arg]
-    """Poll ``sql`` until it returns at least ``count`` rows."""
-    import asyncio
-
-    deadline = time.monotonic() + timeout
-    rows: list = []  # type: ignore[type-arg]
-    while time.monotonic() < deadline:
-        rows = await pool.fetch(sql, *args)
-        if len(rows) >= count:
-            return rows
-        await asyncio.sleep(0.1)
-    pytest.fail(f"timed out after {timeout:.0f} s: {len(rows)} of {count} rows for {sql!r} {args!r}")

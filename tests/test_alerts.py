@@ -14,12 +14,12 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
-from auth_fixtures import PASSWORD, people_fixture  # noqa: F401 (a fixture, requested as people)
-from conftest import Broker, mosquitto_pub, wait_for
 
-from dashboards.testing import LiveClient, login, session_headers
 from ioc.stack import Child, free_port
 from ioc.up import wait_http
+from tests.support.auth import PASSWORD
+from tests.support.live import LiveClient, login, session_headers
+from tests.support.stack import Broker, mosquitto_pub, wait_for
 
 pytestmark = pytest.mark.usefixtures("ingest", "alert_devices")
 
@@ -81,6 +81,8 @@ def servers(run_ioc, tmp_path_factory) -> Iterator[Servers]:  # type: ignore[no-
     s = Servers(run_ioc, rules)
     s.start()
     s.start()
+    # One leader per database: a server of another module still running would evaluate its own rules instead.
+    wait_for(lambda: leaders(list(s.children)), 15, 0.2, "one of this module's servers to lead the alert engine")
     yield s
     s.stop_all()
 
@@ -94,8 +96,8 @@ async def alert_devices(pool: asyncpg.Pool) -> list[str]:
         "ON CONFLICT (device_id) DO NOTHING",
         [(STORM, meta), (ACKED, meta), (FAILOVER, meta)],
     )
+    # No wait for the reload: the ingest looks a device it has not loaded up in the database (lookup_device).
     await pool.execute("SELECT pg_notify('ioc_registry', 'test')")
-    await asyncio.sleep(1.0)  # the ingest reloads its registry
     return [STORM, ACKED, FAILOVER]
 
 
@@ -197,6 +199,7 @@ async def test_acknowledged_alert_survives_restart(
         publish_level(
             broker, ACKED, 41.0
         )  # the condition still holds: the engine must not reopen or change it
+        # The thing under test is that nothing happens: let several evaluations (every 0.5 s) pass, then look.
         await asyncio.sleep(2.0)
         again = alert_of(client, ACKED)
         assert again is not None and again["id"] == alert["id"] and again["state"] == "acknowledged"

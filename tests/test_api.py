@@ -10,12 +10,12 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
-from auth_fixtures import people_fixture, signed_in  # noqa: F401 (a fixture, requested as people)
 
 from dashboards.encoding import iso
 from ioc.db import REGISTRY_CHANNEL
 from ioc.stack import free_port
 from ioc.up import wait_http
+from tests.support.auth import signed_in
 
 NOW = datetime.now(UTC).replace(second=0, microsecond=0)
 FLOOD = "T-API-FL1"

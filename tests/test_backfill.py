@@ -18,7 +18,6 @@ from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import pytest
-from auth_fixtures import create_people, signed_in
 
 from dashboards.alerts.engine import AlertEngine
 from dashboards.alerts.observe import observe
@@ -36,6 +35,7 @@ from simulators import formats
 from simulators.backfill import SPAN_S, Job, backfill, backfill_if_empty, simulate, spans
 from simulators.faults import FaultSpec
 from simulators.runner import Message, Simulation
+from tests.support.auth import create_people, signed_in
 
 FILLED_DAYS = 1.1  # the readings' 24 hours plus "the same time yesterday", kept short for the suite
 NOW = datetime.now(UTC)

@@ -15,12 +15,12 @@ from urllib.parse import unquote
 import asyncpg
 import paho.mqtt.client as mqtt
 import pytest
-from conftest import log_tail, register_devices, wait_rows
 from paho.mqtt.enums import CallbackAPIVersion
 
 from ioc import provisioning
 from ioc.stack import Child
 from ioc.up import Stack
+from tests.support.stack import log_tail, register_devices, wait_rows
 
 SUFFIX = uuid.uuid4().hex[:6]
 ATTACKERS = [f"evil{i}{SUFFIX}" for i in range(3)]

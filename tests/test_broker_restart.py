@@ -11,12 +11,12 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from conftest import log_tail
 
 from ioc.settings import Settings
 from ioc.stack import free_port
 from ioc.up import Stack
 from tests.restart_load import restart_under_load, start_worker
+from tests.support.stack import log_tail
 
 DEVICES = 250
 IDS = [f"LOAD-{i:05d}" for i in range(1, DEVICES + 1)]

@@ -10,23 +10,12 @@ from typing import Any
 
 import asyncpg
 import pytest
-from browser_fixtures import (  # noqa: F401 - fixtures
-    LAYOUT_CHECK,
-    PASSWORD,
-    LiveServer,
-    browser,
-    live_server,
-    open_page,
-    people,
-    populated,
-    screenshot_path,
-    settle,
-    wait_live,
-)
 
 from dashboards.delta import diff, list_key
 from dashboards.live_state import CHANNEL_NAMES, META
-from dashboards.testing import LiveClient, login
+from tests.support.auth import PASSWORD
+from tests.support.browser import LAYOUT_CHECK, LiveServer, screenshot_path, settle, wait_live
+from tests.support.live import LiveClient, login
 
 pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="session")]
 
@@ -40,7 +29,7 @@ FIXED = [CHANNEL_NAMES["summary"], CHANNEL_NAMES["alerts"], CHANNEL_NAMES["event
     ("/zones/binhthanh?range=1h", "#device-list li", [CHANNEL_NAMES["zone"].format("binhthanh")]),
     ("/devices/FL-BT-001?range=1h", "#metric-charts .chart-box", [CHANNEL_NAMES["device"].format("FL-BT-001")]),
 ])
-async def test_page_loads_clean(live_server: LiveServer, populated: None, open_page,  # noqa: F811
+async def test_page_loads_clean(live_server: LiveServer, populated: None, open_page,
                                 path: str, ready: str, channels: list[str]) -> None:
     """With the simulated city running, the page loads, goes live and renders, without any console error,
     failed request or HTTP error, and asks nothing of other origins. It subscribes to the channels the
@@ -62,7 +51,7 @@ async def test_page_loads_clean(live_server: LiveServer, populated: None, open_p
     assert elsewhere == [], "pages must work offline: nothing from other origins"
 
 
-async def test_map_tiles_only_when_configured(live_server: LiveServer, open_page) -> None:  # noqa: F811
+async def test_map_tiles_only_when_configured(live_server: LiveServer, open_page) -> None:
     """No tile URL: no tiles; with one: slippy-map tiles at one zoom cover the fleet's bounding box."""
     watched = await open_page(live_server.url + "/wall")
     page = watched.page
@@ -87,7 +76,7 @@ async def test_map_tiles_only_when_configured(live_server: LiveServer, open_page
     watched.assert_clean()
 
 
-async def test_english_toggle_is_remembered(live_server: LiveServer, open_page) -> None:  # noqa: F811
+async def test_english_toggle_is_remembered(live_server: LiveServer, open_page) -> None:
     """?lang=en gives English; the choice survives a visit without the parameter; the toggle goes back."""
     watched = await open_page(live_server.url + "/summary?lang=en")
     page = watched.page
@@ -110,7 +99,7 @@ async def test_english_toggle_is_remembered(live_server: LiveServer, open_page) 
     ("/summary", "summary-1024x768.png", 1024, 768, ".s-top, .s-kpi, .panel"),
     ("/summary", "summary-768x1024.png", 768, 1024, ".s-top, .s-kpi, .panel"),
 ])
-async def test_screen_fits(live_server: LiveServer, populated: None, open_page, path: str, name: str,  # noqa: F811
+async def test_screen_fits(live_server: LiveServer, populated: None, open_page, path: str, name: str,
                            width: int, height: int, panels: str) -> None:
     """Screenshot at the target size; no panel overflows, overlaps another or leaves the viewport."""
     watched = await open_page(live_server.url + path, width, height)
@@ -125,7 +114,7 @@ async def test_screen_fits(live_server: LiveServer, populated: None, open_page, 
     watched.assert_clean()
 
 
-async def test_wall_scales_to_4k(live_server: LiveServer, open_page) -> None:  # noqa: F811
+async def test_wall_scales_to_4k(live_server: LiveServer, open_page) -> None:
     """3840x2160 is the same layout as 1920x1080, twice as large (every panel at the same relative place)."""
     rects = []
     for width, height in [(1920, 1080), (3840, 2160)]:
@@ -142,7 +131,7 @@ async def test_wall_scales_to_4k(live_server: LiveServer, open_page) -> None:  #
         assert all(abs(a - b) < 0.01 for a, b in zip(small[1:], large[1:], strict=True)), (small, large)
 
 
-async def test_summary_touch_targets(live_server: LiveServer, open_page) -> None:  # noqa: F811
+async def test_summary_touch_targets(live_server: LiveServer, open_page) -> None:
     """Every link and button on the tablet summary is at least 48 x 48 CSS px."""
     watched = await open_page(live_server.url + "/summary", 768, 1024, has_touch=True)
     await wait_live(watched.page)
@@ -156,7 +145,7 @@ async def test_summary_touch_targets(live_server: LiveServer, open_page) -> None
     watched.assert_clean()
 
 
-async def test_drill_down_from_summary_with_ranges_and_csv(live_server: LiveServer, open_page) -> None:  # noqa: F811
+async def test_drill_down_from_summary_with_ranges_and_csv(live_server: LiveServer, open_page) -> None:
     """Summary -> zone page -> device page by links; the range buttons re-query; the CSV link downloads."""
     watched = await open_page(live_server.url + "/summary", 1024, 768)
     page = watched.page
@@ -198,7 +187,7 @@ def keyed(value: Any, name: str = "") -> Any:
 
 
 async def test_browser_merges_recorded_frames_as_the_server_does(
-    live_server: LiveServer, open_page, people: dict[str, str], pool: asyncpg.Pool  # noqa: F811
+    live_server: LiveServer, open_page, people: dict[str, str], pool: asyncpg.Pool
 ) -> None:
     """Frames recorded from the real server, among them an event changed after it was first sent (its camera
     snapshot stored later: the delta carries only its ``id`` and ``snapshot_url``), merged by live.js give
@@ -298,7 +287,7 @@ async def test_browser_merges_recorded_frames_as_the_server_does(
 
 
 async def test_names_are_drawn_as_written_in_charts(
-    live_server: LiveServer, open_page, pool: asyncpg.Pool  # noqa: F811
+    live_server: LiveServer, open_page, pool: asyncpg.Pool
 ) -> None:
     """A zone named ``<b>bold</b>`` and a device named ``<a href=x>x</a>``: Plotly draws the names as text
     (tick labels on the wall, legend on the zone page), never as a link or bold type."""

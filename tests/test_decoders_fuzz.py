@@ -7,6 +7,7 @@ import math
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -256,34 +257,25 @@ def test_arbitrary_text(topic: str, text: str) -> None:
     check(topic, text.encode("utf-8", "surrogatepass"))
 
 
-@FUZZ
-@given(case=STRUCTURED["canonical"])
-def test_structured_canonical(case: tuple[str, bytes]) -> None:
-    check(*case)
+# The share of the structured cases (mostly valid, a few fields broken) each decoder must accept: about a third
+# of the share measured over three runs of 300 cases (camx 0.55-0.64, canonical 0.16-0.21, fiware 0.18-0.25,
+# legacy_flood 0.06-0.07, trafficx 0.32-0.35). A decoder that rejects everything fails here, not "no crash".
+ACCEPTED_AT_LEAST = {"camx": 0.2, "canonical": 0.05, "fiware": 0.06, "legacy_flood": 0.02, "trafficx": 0.1}
 
 
-@FUZZ
-@given(case=STRUCTURED["legacy_flood"])
-def test_structured_legacy_flood(case: tuple[str, bytes]) -> None:
-    check(*case)
+@pytest.mark.parametrize("fmt", sorted(STRUCTURED))
+def test_structured(fmt: str) -> None:
+    """Sound records or a PayloadError for every case, and a fair share of the mostly valid cases accepted."""
+    outcomes: list[bool] = []
 
+    @FUZZ
+    @given(case=STRUCTURED[fmt])
+    def run(case: tuple[str, bytes]) -> None:
+        outcomes.append(bool(check(*case)))
 
-@FUZZ
-@given(case=STRUCTURED["trafficx"])
-def test_structured_trafficx(case: tuple[str, bytes]) -> None:
-    check(*case)
-
-
-@FUZZ
-@given(case=STRUCTURED["camx"])
-def test_structured_camx(case: tuple[str, bytes]) -> None:
-    check(*case)
-
-
-@FUZZ
-@given(case=STRUCTURED["fiware"])
-def test_structured_fiware(case: tuple[str, bytes]) -> None:
-    check(*case)
+    run()
+    share = sum(outcomes) / len(outcomes)
+    assert share >= ACCEPTED_AT_LEAST[fmt], f"{fmt}: only {sum(outcomes)} of {len(outcomes)} cases accepted"
 
 
 @FUZZ

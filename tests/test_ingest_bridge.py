@@ -11,12 +11,12 @@ from collections.abc import AsyncIterator
 import paho.mqtt
 import paho.mqtt.client as mqtt
 import pytest
-from conftest import Broker
 from paho.mqtt import _packet as paho_packet
 from paho.mqtt.enums import CallbackAPIVersion
 
 from ingest.bridge import Bridge
 from ingest.paho_fast import TESTED_MINOR, FastClient, PahoIncompatible, check_paho, parse_publish
+from tests.support.stack import Broker
 
 
 async def wait_until(predicate, timeout: float = 10.0) -> None:  # type: ignore[no-untyped-def]
@@ -64,13 +64,13 @@ async def test_unacknowledged_messages_never_exceed_the_receive_window(broker: B
     async with subscribed_bridge(broker, "win") as (bridge, topic):
         await loop.run_in_executor(None, publish, broker, topic, 1000)
         await wait_until(lambda: len(bridge.buffer) >= 100)
-        await asyncio.sleep(0.5)
+        await asyncio.sleep(0.5)  # the thing under test is an absence: no 101st message arrives meanwhile
         assert len(bridge.buffer) == 100  # the window, not the 1000 the broker holds for us
 
         first = bridge.take(1000)
         bridge.ack(first[:50])  # 50 committed: room for 50 more (hysteresis: resume at 3/4 of the window)
         await wait_until(lambda: len(bridge.buffer) >= 50)
-        await asyncio.sleep(0.5)
+        await asyncio.sleep(0.5)  # the thing under test is an absence: no 51st message arrives meanwhile
         assert len(bridge.buffer) == 50
         assert bridge.unacked == 100
 

@@ -8,7 +8,8 @@ from datetime import UTC, datetime, timedelta
 
 import asyncpg
 import pytest
-from conftest import Broker, mosquitto_pub, register_devices, wait_rows
+
+from tests.support.stack import Broker, mosquitto_pub, register_devices, wait_rows
 
 pytestmark = pytest.mark.usefixtures("ingest")
 
@@ -176,7 +177,7 @@ async def test_redelivered_message_is_stored_once(broker: Broker, pool: asyncpg.
         json.dumps({"ts": iso(NOW + timedelta(seconds=1)), "metrics": {"water_level_cm": 6.0}}).encode(),
     )
     await wait_rows(pool, "SELECT 1 FROM measurements WHERE device_id = 'T-DUP-1' AND value = 6.0")
-    time.sleep(0.3)
+    time.sleep(0.3)  # the thing under test is an absence (no third row): give stray duplicates a moment to land
     assert await pool.fetchval("SELECT count(*) FROM measurements WHERE device_id = 'T-DUP-1'") == 2
 
 

@@ -17,8 +17,6 @@ from pathlib import Path
 import asyncpg
 import paho.mqtt.client as mqtt
 import pytest
-from auth_fixtures import people_fixture, signed_in  # noqa: F401 (a fixture, requested as people)
-from conftest import Broker, register_devices
 from paho.mqtt.enums import CallbackAPIVersion
 from prometheus_client import REGISTRY
 
@@ -32,6 +30,8 @@ from ioc.records import Event, RawMessage
 from ioc.settings import Settings
 from ioc.stack import free_port
 from ioc.up import wait_http
+from tests.support.auth import signed_in
+from tests.support.stack import Broker, register_devices
 
 logger = logging.getLogger(__name__)
 

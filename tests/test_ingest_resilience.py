@@ -13,11 +13,11 @@ from pathlib import Path
 
 import asyncpg
 import pytest
-from conftest import log_tail
 
 from ioc.settings import Settings
 from ioc.stack import Child, free_port, spawn
 from ioc.up import Stack
+from tests.support.stack import log_tail, wait_for
 
 DEVICES = 100
 
@@ -120,7 +120,7 @@ async def test_sigkill_mid_stream_loses_and_doubles_nothing(clean: Stack, tmp_pa
     manifest = tmp_path / "manifest.json"
     first = worker(clean, "kill-me")
     sender = load(clean, 1500, 12, manifest)
-    await asyncio.sleep(4)
+    await asyncio.sleep(4)  # the scenario: the kill lands mid-stream, 4 s into the load
     first.proc.send_signal(signal.SIGKILL)
     first.proc.wait(5)
     await asyncio.sleep(2)
@@ -139,7 +139,7 @@ async def test_thirty_second_database_outage_is_spooled_and_replayed(clean: Stac
     w = worker(clean, "outage")
     sender = load(clean, 1000, 42, manifest)
     try:
-        await asyncio.sleep(5)
+        await asyncio.sleep(5)  # the scenario: 5 s of load, then a 30 s database outage under load
         clean.postgres.stop()
         await asyncio.sleep(30)
         clean.postgres.start(clean.state_dir / "logs" / "postgres.log")
@@ -162,16 +162,15 @@ async def test_two_workers_share_the_stream_each_message_stored_once(clean: Stac
     try:
         assert sender.proc.wait(60) == 0, log_tail(sender)
         await assert_matches_manifest(clean, manifest)
-        await asyncio.sleep(6)  # next heartbeat carries the final counts
-        stats = {
-            r.split("|")[0]: json.loads(r.split("|")[1])
-            for r in clean.postgres.psql(
-                "SELECT worker_id, stats FROM ingest_workers WHERE worker_id LIKE 'share-%'"
-            ).splitlines()
-        }
-        stored = {w: s["stored"] for w, s in stats.items()}
-        assert all(n > 0 for n in stored.values()), f"both workers took part: {stored}"
-        assert sum(stored.values()) == 3 * json.loads(manifest.read_text())["sent"]
+        sent = json.loads(manifest.read_text())["sent"]
+
+        def stored() -> dict[str, int]:
+            rows = clean.postgres.psql("SELECT worker_id, stats FROM ingest_workers WHERE worker_id LIKE 'share-%'")
+            return {r.split("|")[0]: json.loads(r.split("|")[1])["stored"] for r in rows.splitlines()}
+
+        # The heartbeats (every 5 s) carry the counts: wait for the ones after the last commit.
+        wait_for(lambda: sum(stored().values()) == 3 * sent, 20, 0.5, f"heartbeats counting {3 * sent} rows")
+        assert all(n > 0 for n in stored().values()), f"both workers took part: {stored()}"
     finally:
         a.stop()
         b.stop()
@@ -188,7 +187,7 @@ async def test_worker_rides_out_a_broker_restart(clean: Stack, tmp_path: Path) -
         await assert_matches_manifest(clean, before)
 
         clean.mosquitto.stop()
-        await asyncio.sleep(3)
+        await asyncio.sleep(3)  # the scenario: the broker stays away for 3 s
         assert w.proc.poll() is None, "the worker survived the broker's absence"
         clean.mosquitto.start(clean.state_dir / "logs" / "mosquitto-restarted.log")
         clean.postgres.psql("TRUNCATE measurements, latest_values, rollup_dirty")

@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta
 
 import asyncpg
 import pytest
-from conftest import Broker, mosquitto_pub, register_devices, wait_rows
 
 from ingest.rollups import apply_retention
+from tests.support.stack import Broker, mosquitto_pub, register_devices, wait_rows
 
 pytestmark = pytest.mark.usefixtures("ingest")
 

@@ -12,15 +12,15 @@ from pathlib import Path
 import asyncpg
 import httpx
 import pytest
-from auth_fixtures import PASSWORD, people_fixture  # noqa: F401 (a fixture, requested as people)
-from conftest import Broker, mosquitto_pub
 
 from dashboards import queries
 from dashboards.live_state import LiveState
-from dashboards.testing import LiveClient, StuckClient, login, session_headers
 from ioc.db import REGISTRY_CHANNEL, commit_notices
 from ioc.stack import free_port
 from ioc.up import wait_http
+from tests.support.auth import PASSWORD
+from tests.support.live import LiveClient, StuckClient, login, session_headers
+from tests.support.stack import Broker, mosquitto_pub, until
 
 pytestmark = pytest.mark.usefixtures("ingest", "live_devices")
 
@@ -57,8 +57,8 @@ async def live_devices(pool: asyncpg.Pool) -> list[str]:
         "ON CONFLICT (device_id) DO NOTHING",
         [(FLOOD, ZONE), (FLOOD2, ZONE)],
     )
+    # No wait for the reload: the ingest looks a device it has not loaded up in the database (lookup_device).
     await pool.execute("SELECT pg_notify($1, 'test')", REGISTRY_CHANNEL)
-    await asyncio.sleep(1.0)  # the ingest reloads its registry
     return [FLOOD, FLOOD2]
 
 
@@ -160,9 +160,12 @@ async def test_compression_only_when_configured(servers: list[str], token: str) 
 
 async def test_heartbeats_on_an_idle_connection(servers: list[str], token: str) -> None:
     async with LiveClient(ws_url(servers[1]), token) as client:
-        await asyncio.sleep(2.5)
-        beats = [m for m in client.messages if m["type"] == "heartbeat"]
-        assert len(beats) >= 2 and all(b["channel"] == "" for b in beats)
+        beats = await client.wait_for(
+            lambda c: (b := [m for m in c.messages if m["type"] == "heartbeat"]) and len(b) >= 2 and b,
+            within=10,
+            what="two heartbeats",
+        )
+        assert all(b["channel"] == "" for b in beats)
 
 
 async def test_stuck_client_does_not_delay_others(servers: list[str], broker: Broker, token: str) -> None:
@@ -209,12 +212,15 @@ async def test_two_servers_show_the_same_state(servers: list[str], broker: Broke
                 ),
                 what="the reading on both servers",
             )
-        await asyncio.sleep(0.5)  # let both settle on the same snapshot
-        zone_a, zone_b = a.states[f"zone:{ZONE}"], b.states[f"zone:{ZONE}"]
         by_id = lambda z: {d["device_id"]: d for d in z["devices"]}  # noqa: E731 - order is the client's
-        assert by_id(zone_a) == by_id(zone_b)
-        assert zone_a["flood"] == zone_b["flood"] and zone_a["flood"]["max_level_cm"] >= 33.3
-        assert a.states["summary"]["devices"] == b.states["summary"]["devices"]
+
+        def settled() -> bool:
+            za, zb = a.states[f"zone:{ZONE}"], b.states[f"zone:{ZONE}"]
+            summaries = a.states["summary"]["devices"] == b.states["summary"]["devices"]
+            return by_id(za) == by_id(zb) and za["flood"] == zb["flood"] and summaries
+
+        await until(settled, 10, what="both servers settled on the same snapshot")
+        assert a.states[f"zone:{ZONE}"]["flood"]["max_level_cm"] >= 33.3
 
 
 async def test_a_busy_channel_is_capped_at_one_delta_per_interval(

@@ -3,32 +3,39 @@ ioc.grants decides every table's privileges, and the migrated database grants ex
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from pprint import pformat
+from typing import Any
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import Connection, create_engine, pool, text
+from sqlalchemy import Connection, pool, text
+from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 
+from ioc.db import sqlalchemy_url
 from ioc.grants import ROLES, RUNTIME, TABLE_GRANTS
 from ioc.tables import metadata
 
 
 @pytest.fixture
-def conn(database_url: str) -> Iterator[Connection]:
-    """A sync connection with the same driver as migrations/env.py (and so as `alembic revision --autogenerate`)."""
-    engine = create_engine(database_url.replace("postgresql://", "postgresql+psycopg2://", 1), poolclass=pool.NullPool)
+async def conn(database_url: str) -> AsyncIterator[AsyncConnection]:
+    """A connection with the same driver as migrations/env.py (and so as `alembic revision --autogenerate`)."""
+    engine = create_async_engine(sqlalchemy_url(database_url), poolclass=pool.NullPool)
     try:
-        with engine.connect() as connection:
+        async with engine.connect() as connection:
             yield connection
     finally:
-        engine.dispose()
+        await engine.dispose()
 
 
-def test_autogenerate_finds_no_difference(conn: Connection) -> None:
+def _compare(conn: Connection) -> list[Any]:
     context = MigrationContext.configure(conn, opts={"compare_type": True, "compare_server_default": True})
-    diff = compare_metadata(context, metadata)
+    return compare_metadata(context, metadata)
+
+
+async def test_autogenerate_finds_no_difference(conn: AsyncConnection) -> None:
+    diff = await conn.run_sync(_compare)
     assert diff == [], f"ioc/tables.py and the migrations disagree:\n{pformat(diff)}"
 
 
@@ -54,13 +61,18 @@ def _definitions(conn: Connection, schema: str) -> set[tuple[str, str, str]]:
     return {(table, name, definition) for table, name, definition in rows}
 
 
-def test_constraints_and_indexes_match_the_migrated_database(conn: Connection) -> None:
+def _both_definitions(conn: Connection) -> tuple[set[tuple[str, str, str]], set[tuple[str, str, str]]]:
     with conn.begin() as transaction:
         migrated = _definitions(conn, "public")
         conn.execute(text("CREATE SCHEMA ioc_schema_check"))
         metadata.create_all(conn.execution_options(schema_translate_map={None: "ioc_schema_check"}))
         described = _definitions(conn, "ioc_schema_check")
         transaction.rollback()
+    return migrated, described
+
+
+async def test_constraints_and_indexes_match_the_migrated_database(conn: AsyncConnection) -> None:
+    migrated, described = await conn.run_sync(_both_definitions)
     assert migrated, "no constraints found in the migrated database"
     assert described == migrated, (
         f"only in ioc/tables.py:\n{pformat(sorted(described - migrated))}\n"
@@ -76,8 +88,8 @@ def test_every_table_has_its_grants_decided() -> None:
         assert "SELECT" in grants.get("serve", ""), f"the server reads every table ({table})"
 
 
-def test_the_migrated_database_grants_exactly_ioc_grants(conn: Connection) -> None:
-    rows = conn.execute(
+async def test_the_migrated_database_grants_exactly_ioc_grants(conn: AsyncConnection) -> None:
+    rows = await conn.execute(
         text(
             "SELECT grantee, table_name, privilege_type FROM information_schema.role_table_grants "
             "WHERE table_schema = 'public' AND grantee = ANY(:roles)"

@@ -26,7 +26,7 @@ from ioc.settings import Settings
 from ioc.stack import EmbeddedMosquitto, free_port
 from ioc.tls import TlsListener, client_context
 from ioc.up import Stack
-from tests.conftest import register_devices
+from tests.support.stack import register_devices
 
 SUFFIX = uuid.uuid4().hex[:6]
 DEV_A, DEV_B, DEV_L = f"secA{SUFFIX}", f"secB{SUFFIX}", f"secL{SUFFIX}"

@@ -12,7 +12,6 @@ import asyncpg
 import httpx
 import pytest
 import uvicorn
-from auth_fixtures import create_people
 from fastapi import FastAPI, WebSocket
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
@@ -24,8 +23,8 @@ from ioc import audit
 from ioc.auth import ThrottlePolicy
 from ioc.settings import Settings
 from ioc.stack import free_port
+from tests.support.auth import PASSWORD, create_people
 
-PASSWORD = "a long enough password"
 ORIGIN = "http://testserver"
 
 
@@ -65,12 +64,6 @@ def make_app(pool: asyncpg.Pool, settings: Settings) -> FastAPI:
         await websocket.close()
 
     return app
-
-
-@pytest.fixture(scope="module")
-async def people(pool: asyncpg.Pool) -> dict[str, str]:
-    """One user per role: {role: name}."""
-    return await create_people(pool, "http", PASSWORD)
 
 
 @pytest.fixture
@@ -229,7 +222,7 @@ async def test_password_change_is_throttled(app: FastAPI, pool: asyncpg.Pool) ->
         assert r.json()["error"]["code"] == "too_many_requests" and int(r.headers["retry-after"]) >= 1
         r = await c.post("/api/v1/auth/password", json={"current": PASSWORD, "new": "x" * 12})
         assert r.status_code == 429  # even the right one, until the wait ends
-        await asyncio.sleep(0.3)
+        await asyncio.sleep(0.3)  # the thing under test: the throttle's wait passes
         assert (await c.post("/api/v1/auth/password", json={"current": PASSWORD, "new": "x" * 12})).status_code == 204
 
 
@@ -243,7 +236,7 @@ async def test_repeated_failures_get_429_with_retry_after(app: FastAPI, people: 
         assert int(r.headers["retry-after"]) >= 1
         r = await c.post("/api/v1/auth/login", json={"name": people["viewer"], "password": PASSWORD})
         assert r.status_code == 429
-        await asyncio.sleep(0.3)
+        await asyncio.sleep(0.3)  # the thing under test: the throttle's wait passes
         r = await c.post("/api/v1/auth/login", json={"name": people["viewer"], "password": PASSWORD})
         assert r.status_code == 200
 

@@ -20,19 +20,14 @@ import hypothesis
 import pytest
 import requests
 import schemathesis
-from auth_fixtures import (  # noqa: F401 (people_fixture: a fixture, requested as people)
-    PASSWORD,
-    create_people,
-    people_fixture,
-    signed_in,
-)
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
-from dashboards.testing import login, session_headers
 from ioc import auth
 from ioc.stack import free_port
 from ioc.up import wait_http
+from tests.support.auth import PASSWORD, create_people, signed_in
+from tests.support.live import login, session_headers
 
 EVIL = "https://evil.example"
 DEVICE = "T-SEC-FL1"
@@ -42,9 +37,13 @@ FUZZ_BUDGET_S = 150.0  # per role (46 operations): the operations not reached in
 NOT_FUZZED = {"/api/v1/auth/login", "/api/v1/auth/logout", "/api/v1/auth/password"}
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def server(run_ioc) -> Iterator[str]:  # type: ignore[no-untyped-def]
-    """One server for this module, with 1 s heartbeats so a closed session is noticed quickly."""
+    """A server of the test's own, with 1 s heartbeats so a closed session is noticed quickly.
+
+    Per test: a server writes the first refusal of a kind per minute and only counts its repeats
+    (ioc.audit.RefusalLog), so a test checking for its refusal rows must not follow another's.
+    """
     port = free_port()
     child = run_ioc("serve-security", "serve", "--port", str(port), env={"IOC_WS_HEARTBEAT_S": "1"})
     base = f"http://127.0.0.1:{port}"
@@ -56,7 +55,7 @@ def server(run_ioc) -> Iterator[str]:  # type: ignore[no-untyped-def]
 OLD_ENTRY = "t-retention-old-entry"
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def proxied(run_ioc, database_url: str) -> Iterator[str]:  # type: ignore[no-untyped-def]
     """A server behind a (pretend) proxy on 127.0.0.1, with a public URL, another origin and 30-day audit.
 

@@ -11,13 +11,13 @@ from pathlib import Path
 from urllib.parse import unquote
 
 import pytest
-from conftest import log_tail
-from test_security_broker import throwaway_ca  # noqa: F401 - the CA fixture
 
 from ioc.provisioning import with_credentials
 from ioc.settings import Settings
 from ioc.stack import free_port, spawn
 from ioc.up import Stack
+from tests.support.stack import log_tail
+from tests.test_security_broker import throwaway_ca  # noqa: F401 - the CA fixture
 
 
 def test_ingest_over_tls_with_a_throwaway_ca(throwaway_ca: Path, scratch_dir: Callable[[str], Path]) -> None:  # noqa: F811

@@ -17,18 +17,17 @@ import asyncpg
 import httpx
 import pytest
 import pytest_asyncio
-from auth_fixtures import PASSWORD, create_people
-from browser_fixtures import browser  # noqa: F401 - fixture
 from playwright.async_api import Browser
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 from dashboards.api.deps import SESSION_COOKIE
-from dashboards.testing import LiveClient, http_origin, login, session_headers
 from ioc.db import create_pool
 from ioc.settings import Settings
 from ioc.stack import Child, free_port, spawn
 from ioc.up import Stack, wait_http
+from tests.support.auth import PASSWORD, create_people
+from tests.support.live import LiveClient, http_origin, login, session_headers
 
 pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="session")]
 
@@ -100,7 +99,7 @@ async def test_the_wall_rides_through_a_database_outage(
     outage_stack: Stack,
     outage_server: tuple[str, Child],
     viewers: dict[str, str],
-    browser: Browser,  # noqa: F811
+    browser: Browser,
 ) -> None:
     base, child = outage_server
     assert outage_stack.postgres is not None

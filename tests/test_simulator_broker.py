@@ -24,7 +24,7 @@ from ioc.settings import REPO_ROOT
 from simulators.models.geo import LOCAL_TZ
 from simulators.publisher import RunSummary, play
 from simulators.runner import Simulation
-from tests.conftest import Broker
+from tests.support.stack import Broker
 
 pytestmark = pytest.mark.timeout(240)
 

@@ -60,7 +60,7 @@ def test_rainy_season_days_have_afternoon_storms_and_dry_season_days_rarely() ->
     assert statistics.mean(rainy) > 1.2 > 0.5 > statistics.mean(dry)
     cells = [c for d in range(30) for c in daily_cells(7, local(2025, 9, 1, 0) + timedelta(days=d))]
     hours = [datetime.fromtimestamp(c.born, LOCAL_TZ).hour for c in cells]
-    assert all(11 <= h <= 19 for h in hours)
+    assert hours and all(11 <= h <= 19 for h in hours)
 
 
 def test_a_passing_cell_gives_50_to_100_mm_in_one_to_two_hours() -> None:

@@ -10,7 +10,6 @@ import time
 from pathlib import Path
 
 import pytest
-from browser_fixtures import browser, live_server, open_page, people  # noqa: F401 - fixtures
 
 from ioc.stack import Child, spawn
 from ioc.supervisor import BACKOFF_MAX_S, FAILING_AFTER, STABLE_S, STATUS_FILE, Supervisor, backoff, read_status

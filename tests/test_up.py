@@ -17,10 +17,10 @@ from pathlib import Path
 
 import psutil
 import pytest
-from conftest import wait_for
 
 from ioc.settings import REPO_ROOT
 from ioc.stack import CLUSTERS_DIR, free_port, port_free
+from tests.support.stack import wait_for
 
 
 def ioc_up(state: Path, *args: str, env: dict[str, str] | None = None) -> tuple[subprocess.Popen[str], dict[str, int]]:
@@ -143,8 +143,11 @@ def test_up_serves_live_data_and_ctrl_c_leaves_no_process(state: Path) -> None:
         proc.send_signal(signal.SIGINT)
         code = proc.wait(90)
     assert code == 0
-    time.sleep(0.5)
-    alive = [p for p in descendants if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+    deadline = time.monotonic() + 5  # a child may still be on its way out
+    while (alive := [p for p in descendants if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]) and (
+        time.monotonic() < deadline
+    ):
+        time.sleep(0.1)
     assert not alive, f"left behind: {[p.cmdline() for p in alive]}"
     assert all(port_free(p) for p in ports.values())
 

@@ -9,19 +9,10 @@ import time
 
 import asyncpg
 import pytest
-from browser_fixtures import (  # noqa: F401 - fixtures
-    HEARTBEAT_S,
-    PASSWORD,
-    LiveServer,
-    browser,
-    live_server,
-    open_page,
-    people,
-    publish_level,
-    publish_online,
-    wait_live,
-)
-from conftest import Broker
+
+from tests.support.auth import PASSWORD
+from tests.support.browser import HEARTBEAT_S, LiveServer, publish_level, publish_online, wait_live
+from tests.support.stack import Broker
 
 pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="session")]
 
@@ -34,7 +25,7 @@ async def marker_state(page) -> str | None:  # type: ignore[no-untyped-def]
     return await page.get_attribute(MARKER, "data-state")
 
 
-async def test_reading_changes_the_wall_within_2s(live_server: LiveServer, open_page, broker: Broker) -> None:  # noqa: F811
+async def test_reading_changes_the_wall_within_2s(live_server: LiveServer, open_page, broker: Broker) -> None:
     """A reading published over MQTT recolours its map marker in under 2 s."""
     watched = await open_page(live_server.url + "/wall")
     page = watched.page
@@ -52,8 +43,8 @@ async def test_reading_changes_the_wall_within_2s(live_server: LiveServer, open_
     watched.assert_clean()
 
 
-async def test_acknowledge_from_the_wall(live_server: LiveServer, open_page, broker: Broker,  # noqa: F811
-                                         pool: asyncpg.Pool, people: dict[str, str]) -> None:  # noqa: F811
+async def test_acknowledge_from_the_wall(live_server: LiveServer, open_page, broker: Broker,
+                                         pool: asyncpg.Pool, people: dict[str, str]) -> None:
     """An alert acknowledged on the wall is acknowledged in the database."""
     watched = await open_page(live_server.url + "/wall")
     page = watched.page
@@ -83,7 +74,7 @@ async def test_acknowledge_from_the_wall(live_server: LiveServer, open_page, bro
     watched.assert_clean()
 
 
-async def test_wall_survives_a_server_restart(live_server: LiveServer, open_page, broker: Broker) -> None:  # noqa: F811
+async def test_wall_survives_a_server_restart(live_server: LiveServer, open_page, broker: Broker) -> None:
     """Server gone: the indicator says so; server back on the same port: live again and updating."""
     watched = await open_page(live_server.url + "/wall")
     page = watched.page
@@ -105,7 +96,7 @@ async def test_wall_survives_a_server_restart(live_server: LiveServer, open_page
     assert not unexpected, "\n".join(unexpected)
 
 
-async def test_silent_server_shows_stale_data(live_server: LiveServer, open_page) -> None:  # noqa: F811
+async def test_silent_server_shows_stale_data(live_server: LiveServer, open_page) -> None:
     """A server that stops talking (frozen, connection still open) turns the indicator to stale data."""
     watched = await open_page(live_server.url + "/wall")
     page = watched.page
@@ -122,7 +113,7 @@ async def test_silent_server_shows_stale_data(live_server: LiveServer, open_page
     await wait_live(page, timeout_ms=20000)
 
 
-async def test_new_critical_alert_draws_the_eye(live_server: LiveServer, open_page) -> None:  # noqa: F811
+async def test_new_critical_alert_draws_the_eye(live_server: LiveServer, open_page) -> None:
     """A critical alert arriving while the wall runs flashes the alert panel and marks the page title."""
     watched = await open_page(live_server.url + "/wall")
     page = watched.page
@@ -164,8 +155,8 @@ async def open_alert(pool: asyncpg.Pool, rule: str) -> int:
 
 
 @pytest.mark.parametrize("role", ["viewer", "operator"])
-async def test_login_then_the_wall_and_viewers_only_look(live_server: LiveServer, open_page,  # noqa: F811
-                                                         people: dict[str, str], pool: asyncpg.Pool,  # noqa: F811
+async def test_login_then_the_wall_and_viewers_only_look(live_server: LiveServer, open_page,
+                                                         people: dict[str, str], pool: asyncpg.Pool,
                                                          role: str) -> None:
     """No session: the wall sends you to the login page and back; with an open alert on the wall, a viewer sees
     its card without the buttons (an operator, the control, sees both)."""

@@ -1,4 +1,4 @@
-"""Test and benchmark helpers: logging in, and a websocket client that keeps channel states as a browser does.
+"""Logging in, and websocket clients of the live server (one keeps channel states as a browser does).
 
 The live socket wants what a browser sends: the session cookie and the page's Origin (the server's own).
 """
@@ -33,19 +33,6 @@ async def login(base: str, name: str, password: str, **client: Any) -> str:
     if resp.status_code != 200:
         raise PermissionError(f"login of {name!r} failed: {resp.status_code} {resp.text[:200]}")
     return resp.cookies[SESSION_COOKIE]
-
-
-# Debian's Chromium for browser tests and the wall soak (Playwright cannot download its own here).
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
 
 
 def http_origin(url: str) -> str:

@@ -1,8 +1,8 @@
-"""Shared by the tests of a real ``ioc serve``: one user per role, logged in through the API.
+"""Users for the tests of a real ``ioc serve``: one per role, logged in through the API.
 
-Import the fixture into a test module (``from auth_fixtures import people_fixture``; it is requested as
-``people``) so each module gets its own users; ``signed_in`` gives an HTTP client holding a session
-cookie and sending the page's Origin.
+A plugin (tests/conftest.py's ``pytest_plugins``): the ``people`` fixture gives each test module its own
+users, all with ``PASSWORD``; ``signed_in`` gives an HTTP client holding a session cookie and sending
+the page's Origin.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ import httpx
 import pytest
 
 from dashboards.api.deps import SESSION_COOKIE
-from dashboards.testing import http_origin, login
 from ioc import auth
+from tests.support.live import http_origin, login
 
 PASSWORD = "correct horse battery staple"
 
@@ -32,8 +32,8 @@ async def create_people(pool: asyncpg.Pool, prefix: str, password: str = PASSWOR
     return names
 
 
-@pytest.fixture(scope="module", name="people")
-async def people_fixture(pool: asyncpg.Pool) -> dict[str, str]:
+@pytest.fixture(scope="module")
+async def people(pool: asyncpg.Pool) -> dict[str, str]:
     """One user per role with ``PASSWORD``, named uniquely for the module: {role: name}."""
     return await create_people(pool, "t")
 

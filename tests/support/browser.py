@@ -1,7 +1,6 @@
 """Fixtures for the browser tests: the live server (ingest + ``ioc serve``) and a real headless Chromium.
 
-Imported by name by the browser test modules (``from browser_fixtures import ...``), so
-tests/conftest.py stays the lead's.
+A plugin (tests/conftest.py's ``pytest_plugins``); the users are ``people`` from tests/support/auth.py.
 """
 
 from __future__ import annotations
@@ -19,16 +18,16 @@ from typing import Any
 import asyncpg
 import pytest
 import pytest_asyncio
-from auth_fixtures import create_people
-from conftest import ARTIFACTS, Broker, mosquitto_pub
 from playwright.async_api import Browser, ConsoleMessage, Page, Request, Response, async_playwright
 
-from dashboards.testing import CHROMIUM, CHROMIUM_ARGS
+from ioc.fleet import load_fleet
 from ioc.stack import Child, free_port
 from ioc.up import Stack
+from tests.support.auth import PASSWORD
+from tests.support.chromium import CHROMIUM, CHROMIUM_ARGS
+from tests.support.stack import ARTIFACTS, Broker, mosquitto_pub, until
 
 SCREENSHOTS = ARTIFACTS / "screenshots"
-PASSWORD = "wall test password 1"
 HEARTBEAT_S = 2.0  # short, so "stale data" (no message for 2 heartbeats) can be seen within a test
 
 
@@ -82,28 +81,35 @@ def wait_http(url: str, child: Child, timeout: float = 40.0) -> None:
     pytest.fail(f"{url} did not answer within {timeout:.0f} s")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def live_server(stack: Stack, run_ioc: Callable[..., Child], ingest: Child) -> Iterator[LiveServer]:
-    """The API/pages server of the test stack on a port of its own, fed by the session's ingest worker."""
+    """The API/pages server of the test stack on a port of its own, fed by the session's ingest worker.
+
+    Per module: a server left running would hold the alert engine's leadership (one leader per database)
+    with the default rules, and test_alerts' servers with its own rules would never lead.
+    """
     server = LiveServer(start=run_ioc, port=free_port())
     server.launch()
     yield server
     server.stop()
 
 
-@pytest.fixture(scope="module")
-def populated(live_server: LiveServer, run_ioc: Callable[..., Child]) -> Iterator[None]:
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def populated(
+    live_server: LiveServer, run_ioc: Callable[..., Child], pool: asyncpg.Pool, stack: Stack
+) -> AsyncIterator[None]:
     """The simulated city (storm scenario) publishing during the module's tests: screens show real data."""
+    fleet = [d.device_id for d in load_fleet(stack.settings.fleet_file).devices]
+    started = await pool.fetchval("SELECT now()")
     child = run_ioc("simulate-pages", "simulate", "--scenario", "storm", "--speed", "60", "--seed", "7")
-    time.sleep(8.0)  # every device has reported at least once (x60: 8 model minutes)
+
+    async def all_reported() -> bool:
+        sql = "SELECT count(*) FROM devices WHERE device_id = ANY($1) AND last_seen >= $2"
+        return await pool.fetchval(sql, fleet, started) == len(fleet)
+
+    await until(all_reported, 60, 0.2, f"every one of the {len(fleet)} devices of the fleet reporting")
     yield
     child.stop()
-
-
-@pytest_asyncio.fixture(scope="session", loop_scope="session")
-async def people(pool: asyncpg.Pool) -> dict[str, str]:
-    """One user per role for the browser tests: {role: name}, all with PASSWORD."""
-    return await create_people(pool, "wall", PASSWORD)
 
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
