@@ -14,20 +14,12 @@ from zoneinfo import ZoneInfo
 import asyncpg
 import httpx
 import pytest
-from browser_fixtures import (  # noqa: F401 - fixtures
-    LAYOUT_CHECK,
-    PASSWORD,
-    LiveServer,
-    browser,
-    live_server,
-    open_page,
-    people,
-    screenshot_path,
-)
 from PIL import Image
 
 from dashboards.api.deps import SESSION_COOKIE
-from dashboards.testing import http_origin, login
+from tests.support.auth import PASSWORD
+from tests.support.browser import LAYOUT_CHECK, LiveServer, screenshot_path
+from tests.support.live import http_origin, login
 
 pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="session")]
 

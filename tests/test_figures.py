@@ -11,8 +11,8 @@ from dashboards import figures
 from dashboards.delta import LIST_KEYS, NOTHING, diff, merge
 from dashboards.encoding import dumps
 from dashboards.live_state import META, LiveState
-from dashboards.testing import apply
 from ioc import thresholds
+from tests.support.live import apply
 
 
 def device(

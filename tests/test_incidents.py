@@ -14,8 +14,6 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
-from auth_fixtures import people_fixture, signed_in  # noqa: F401 (a fixture, requested as people)
-from conftest import Broker, mosquitto_pub
 
 from dashboards.alerts.engine import AlertEngine
 from incidents import store
@@ -24,6 +22,8 @@ from incidents.procedures import parse
 from ioc.settings import Settings
 from ioc.stack import Child, free_port
 from ioc.up import wait_http
+from tests.support.auth import signed_in
+from tests.support.stack import Broker, mosquitto_pub
 
 # A place of our own, ~35 km from the demo fleet, so nothing else is near it.
 LAT, LON = 10.95, 106.95

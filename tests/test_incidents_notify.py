@@ -15,11 +15,11 @@ from typing import Any
 import asyncpg
 import pytest
 from aiosmtpd.controller import Controller
-from auth_fixtures import people_fixture, signed_in  # noqa: F401 (a fixture, requested as people)
 
 from incidents.notify import DELIVERY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, backoff_s, sign
 from ioc.stack import Child, free_port
 from ioc.up import wait_http
+from tests.support.auth import signed_in
 
 LAT, LON = 10.96, 106.96
 

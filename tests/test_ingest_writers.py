@@ -10,11 +10,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import asyncpg
-from conftest import register_devices
 
 from ingest.service import IngestService
 from ioc.records import RawMessage
 from ioc.settings import Settings
+from tests.support.stack import register_devices
 
 
 async def test_a_batch_spooled_after_the_spool_emptied_is_replayed_without_new_traffic(

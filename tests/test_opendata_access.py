@@ -8,9 +8,9 @@ from collections.abc import Iterator
 import asyncpg
 import httpx
 import pytest
-from opendata_fixtures import THING, open_data_fixture, start_server  # noqa: F401 (fixtures)
 
 from opendata.api import RateLimiter
+from tests.opendata_fixtures import THING, open_data_fixture, start_server  # noqa: F401 (fixtures)
 
 
 @pytest.fixture(scope="module")

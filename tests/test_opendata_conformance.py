@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from opendata_fixtures import CAMERA, THING, TRAFFIC, open_data_fixture, sta_fixture  # noqa: F401 (fixtures)
+
+from tests.opendata_fixtures import CAMERA, THING, TRAFFIC, open_data_fixture, sta_fixture  # noqa: F401 (fixtures)
 
 REQUIRED = {
     "Things": {"name", "description"},

@@ -7,12 +7,12 @@ from datetime import timedelta
 
 import httpx
 import pytest
-from opendata_fixtures import CAMERA, T0, THING, TRAFFIC, open_data_fixture, sta_fixture  # noqa: F401 (fixtures)
 
 from opendata import latest
 from opendata.filters import STA_FUNCTIONS, parse
 from opendata.options import parse_expand
 from opendata.query import entity_link
+from tests.opendata_fixtures import CAMERA, T0, THING, TRAFFIC, open_data_fixture, sta_fixture  # noqa: F401 (fixtures)
 
 ISO0 = T0.strftime("%Y-%m-%dT%H:%M:%SZ")
 ISO1 = (T0 + timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -5,7 +5,11 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from opendata_fixtures import (  # noqa: F401 (fixtures)
+
+from ioc.errors import ConfigError
+from ioc.kinds import load_kinds
+from opendata.config import OpenDataConfig, load_config
+from tests.opendata_fixtures import (  # noqa: F401 (fixtures)
     CAMERA,
     SECRET,
     SECRET_VALUE,
@@ -14,10 +18,6 @@ from opendata_fixtures import (  # noqa: F401 (fixtures)
     open_data_fixture,
     sta_fixture,
 )
-
-from ioc.errors import ConfigError
-from ioc.kinds import load_kinds
-from opendata.config import OpenDataConfig, load_config
 
 # Every route a client could try to reach what is withheld.
 PROBES = [

@@ -10,8 +10,8 @@ from prometheus_client import REGISTRY
 
 from dashboards.changes import Pending
 from dashboards.subscriber import MAX_CONTROL_MESSAGES, Message, Subscriber
-from dashboards.testing import apply
 from ioc.db import ALERTS_CHANNEL, NOTIFY_CHANNEL, REGISTRY_CHANNEL
+from tests.support.live import apply
 
 
 def dropped() -> float:
