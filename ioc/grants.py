@@ -40,6 +40,10 @@ TABLE_GRANTS: dict[str, dict[str, str]] = {
     "login_throttle": {"serve": "SELECT, INSERT, UPDATE, DELETE"},
     "audit_log": {"serve": "SELECT, INSERT, DELETE"},
     "mqtt_accounts": {"serve": "SELECT, INSERT, UPDATE"},
+    # The forecast job runs in `ioc serve`: it stores forecasts every minute and a new model version daily.
+    "forecast_models": {"serve": "SELECT, INSERT, DELETE"},
+    "forecasts": {"serve": "SELECT, INSERT, UPDATE, DELETE", "read": "SELECT"},
+    "forecast_backtests": {"serve": "SELECT, INSERT", "read": "SELECT"},
 }
 
 # Retention drops whole chunks, which only the tables' owner may do: the ingest calls this function,

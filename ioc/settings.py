@@ -109,6 +109,15 @@ class Settings(BaseSettings):
     # While the database is away, a session confirmed this recently stays valid (0: none does).
     session_outage_grace_minutes: float = Field(10.0, ge=0, le=24 * 60)
 
+    # Forecasts (forecast/, docs/forecasting.md): the job in `ioc serve` forecasts every forecast_every_s
+    # and trains new models every forecast_retrain_hours on the last forecast_history_days of rollups.
+    forecast_enabled: bool = True
+    forecast_tide_file: Path = REPO_ROOT / "forecast" / "tide.yaml"
+    forecast_every_s: float = Field(60.0, ge=5, le=3600)
+    forecast_retrain_hours: float = Field(24.0, gt=0, le=24 * 30)
+    forecast_history_days: int = Field(28, ge=3, le=365)
+    forecast_threads: int = Field(2, ge=1, le=64)
+
     @field_validator("allowed_origins", "trusted_proxies", mode="before")
     @classmethod
     def _comma_list(cls, value: object) -> object:
