@@ -4,7 +4,7 @@ VENV := .venv
 IOC := $(VENV)/bin/ioc
 PY := $(VENV)/bin/python
 
-.PHONY: setup system venv demo test test-fast lint bench bench-ingest bench-live bench-sim bench-wall bench-broker-restart clean
+.PHONY: setup system venv demo test test-fast lint bench bench-ingest bench-live bench-sim bench-wall bench-broker-restart bench-forecast clean
 
 setup: system venv  ## install system services and the virtualenv (idempotent)
 
@@ -21,7 +21,7 @@ test: setup  ## README command 2: the full suite against real PostgreSQL/Timesca
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: venv
-	$(VENV)/bin/ruff check ioc ingest dashboards simulators tests benchmarks
+	$(VENV)/bin/ruff check ioc ingest dashboards simulators forecast tests benchmarks
 
 bench-ingest: setup
 	$(PY) benchmarks/bench_ingest.py
@@ -37,6 +37,9 @@ bench-wall: setup
 
 bench-broker-restart: setup  ## issue 11: a broker restart at 2,000 msg/s, three runs, 0 lost and 0 doubled
 	$(PY) benchmarks/bench_broker_restart.py
+
+bench-forecast: setup  ## issue 13: training and inference times, then the 7-day rolling backtest (needs history)
+	$(PY) benchmarks/bench_forecast.py
 
 clean:  ## delete the state folder, and root's database cluster that .ioc/postgres links to
 	if [ -L .ioc/postgres ]; then rm -rf "$$(readlink -f .ioc/postgres)"; fi

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from forecast.data import FLOOD_METRICS, TRAFFIC_METRICS, Device, Grid
+from forecast.data import FLOOD_METRICS, Device, Grid
 from forecast.features import WEEK_MIN, at, ffill, history_average, lookup
 from forecast.models import (
     FLOOD_HORIZONS,
@@ -27,9 +27,9 @@ from forecast.models import (
     _wet,
     flood_series,
     history_tables,
+    traffic_series,
     train_flood,
     train_traffic,
-    traffic_series,
 )
 from forecast.tide import TideModel
 
@@ -91,10 +91,14 @@ def crossings(y: np.ndarray, level: float, start: int, end: int) -> list[int]:
 def score_crossings(alarm: np.ndarray, events: list[int], offset: int) -> dict[str, Any]:
     """Hits, misses, lead times and false alarms of an alarm series (index = origin - ``offset``)."""
     leads = []
+    previous = -(10**9)
     for c in events:
-        window = alarm[max(c - ALARM_WINDOW_MIN - offset, 0) : max(c - offset, 0)]
+        # Alarms raised before the previous crossing belonged to it.
+        first = max(c - ALARM_WINDOW_MIN, previous + 1)
+        window = alarm[max(first - offset, 0) : max(c - offset, 0)]
         on = np.flatnonzero(window)
         leads.append(int(len(window) - on[0]) if len(on) else None)
+        previous = c
     false_alarms = 0
     on = np.flatnonzero(alarm)
     if len(on):
@@ -118,7 +122,9 @@ def run_backtest(
     """Backtest the last ``days`` days of ``grid``; origins every ``stride`` minutes."""
     test_start = grid.minutes - days * 1440
     if test_start < 3 * 1440:
-        raise ValueError(f"a {days}-day backtest needs at least {days + 3} days of history (have {grid.minutes / 1440:.1f})")
+        raise ValueError(
+            f"a {days}-day backtest needs at least {days + 3} days of history (have {grid.minutes / 1440:.1f})"
+        )
     scores: dict[tuple[str, str, int, str], Scores] = {}
     levels = {d.device_id: d for d in devices if d.kind == "flood"}
     alarms = {(d, name): np.zeros(days * 1440, dtype=bool) for d in levels for name in ("warning", "danger")}
@@ -178,7 +184,9 @@ def run_backtest(
                 score(("traffic", metric, h, "history"), lookup(tables[device_id][metric], at(epoch, last + h)), y)
                 score(("traffic", metric, h, "seasonal_naive"), at(grid.get(device_id, metric), last + h - WEEK_MIN), y)
 
-    results = [{"kind": k, "metric": m, "horizon_min": h, "method": meth, **s.row()} for (k, m, h, meth), s in scores.items()]
+    results = [
+        {"kind": k, "metric": m, "horizon_min": h, "method": meth, **s.row()} for (k, m, h, meth), s in scores.items()
+    ]
     results.sort(key=lambda r: (r["kind"], r["metric"], r["horizon_min"], r["method"]))
     cross = []
     for name in ("warning", "danger"):
@@ -216,26 +224,30 @@ def format_table(report: dict[str, Any]) -> str:
     """The backtest as a fixed-width text table (what the CLI prints)."""
     lines = [
         f"rolling-origin backtest, {report['days']} days: {report['test_from']:%Y-%m-%d %H:%M} to "
-        f"{report['test_until']:%Y-%m-%d %H:%M} UTC (model retrained before each day on everything earlier)",
+        f"{report['test_until']:%Y-%m-%d %H:%M} UTC (retrained before each day on everything earlier)",
         "",
-        f"{'kind':<12} {'metric':<15} {'h':>4} {'method':<15} {'n':>8} {'MAE':>8} {'RMSE':>8} {'cover80':>8} {'vs persist':>10}",
+        f"{'kind':<12} {'metric':<15} {'h':>4} {'method':<15} {'n':>8} "
+        f"{'MAE':>8} {'RMSE':>8} {'cover80':>8} {'vs persist':>10}",
     ]
-    base = {(r["kind"], r["metric"], r["horizon_min"]): r["mae"] for r in report["results"] if r["method"] == "persistence"}
+    base = {
+        (r["kind"], r["metric"], r["horizon_min"]): r["mae"] for r in report["results"] if r["method"] == "persistence"
+    }
     for r in report["results"]:
         ref = base.get((r["kind"], r["metric"], r["horizon_min"]))
         rel = f"{100 * (r['mae'] / ref - 1):+.0f} %" if r["mae"] is not None and ref else ""
         cover = f"{100 * r['coverage']:.1f} %" if r["coverage"] is not None else ""
         mae = f"{r['mae']:.3f}" if r["mae"] is not None else "-"
         rmse = f"{r['rmse']:.3f}" if r["rmse"] is not None else "-"
-        lines.append(
-            f"{r['kind']:<12} {r['metric']:<15} {r['horizon_min']:>4} {r['method']:<15} {r['n']:>8} {mae:>8} {rmse:>8} {cover:>8} {rel:>10}"
-        )
-    lines += ["", f"{'crossing':<10} {'events':>7} {'hits':>6} {'>=30min':>8} {'misses':>7} {'false':>6} {'median lead':>12}"]
+        head = f"{r['kind']:<12} {r['metric']:<15} {r['horizon_min']:>4} {r['method']:<15} {r['n']:>8}"
+        lines.append(f"{head} {mae:>8} {rmse:>8} {cover:>8} {rel:>10}")
+    lines += [
+        "",
+        f"{'crossing':<10} {'events':>7} {'hits':>6} {'>=30min':>8} {'misses':>7} {'false':>6} {'median lead':>12}",
+    ]
     for c in report["crossings"]:
         lead = f"{c['median_lead_min']:.0f} min" if c["median_lead_min"] is not None else "-"
-        lines.append(
-            f"{c['level']:<10} {c['crossings']:>7} {c['hits']:>6} {c['hits_30min']:>8} {c['misses']:>7} {c['false_alarms']:>6} {lead:>12}"
-        )
+        counts = f"{c['crossings']:>7} {c['hits']:>6} {c['hits_30min']:>8} {c['misses']:>7} {c['false_alarms']:>6}"
+        lines.append(f"{c['level']:<10} {counts} {lead:>12}")
     cpu = report["train_cpu_s"]
     lines.append(f"\ntraining: {len(cpu)} runs, {min(cpu):.1f}-{max(cpu):.1f} CPU-s each" if cpu else "")
     return "\n".join(lines)

@@ -23,11 +23,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The sub-commands of ``ioc forecast``."""
     sub = parser.add_subparsers(dest="forecast_command", required=True)
     train = sub.add_parser("train", help="train the flood and traffic models now and store them as new versions")
-    train.add_argument("--days", type=int, default=None, help="history to learn from (default IOC_FORECAST_HISTORY_DAYS)")
+    train.add_argument(
+        "--days", type=int, default=None, help="history to learn from (default IOC_FORECAST_HISTORY_DAYS)"
+    )
     sub.add_parser("predict", help="run one forecast round for every device and store it")
     back = sub.add_parser("backtest", help="rolling-origin evaluation of the last DAYS days (stored and printed)")
     back.add_argument("--days", type=int, default=7, help="days to evaluate (default 7)")
-    back.add_argument("--history-days", type=int, default=None, help="history before them (default all stored, at most 60)")
+    back.add_argument(
+        "--history-days", type=int, default=None, help="history before them (default all stored, at most 60)"
+    )
     back.add_argument("--stride", type=int, default=1, help="minutes between forecast origins (default 1)")
     back.add_argument("--json", action="store_true", help="print the result as JSON")
     tide = sub.add_parser("tide", help="print the predicted tide's high and low waters")

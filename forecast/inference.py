@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from dataclasses import dataclass, field
@@ -61,7 +62,9 @@ class Forecaster:
                 setattr(self, kind, (found[0], models.load_model(found[2])))
                 logger.info("forecast: using %s model version %d", kind, found[0])
             except ValueError as exc:
-                logger.warning("forecast: %s model version %d unusable (%s): persistence until retrained", kind, found[0], exc)
+                logger.warning(
+                    "forecast: %s model version %d unusable (%s): persistence until retrained", kind, found[0], exc
+                )
         self.devices = await load_devices(conn)
 
     def tide_in_use(self) -> TideModel:
@@ -78,7 +81,8 @@ class Forecaster:
         grid = await recent(conn, origin)
         flood = self.flood[1] if self.flood else None
         traffic = self.traffic[1] if self.traffic else None
-        forecasts = models.predict_all(grid, self.devices, self.tide_in_use(), flood, traffic)
+        # The arithmetic in a thread: the server's event loop keeps serving the wall meanwhile.
+        forecasts = await asyncio.to_thread(models.predict_all, grid, self.devices, self.tide_in_use(), flood, traffic)
         ids = {"flood": self.flood[0] if self.flood else None, "traffic": self.traffic[0] if self.traffic else None}
         rows = await store.write_forecasts(conn, origin, forecasts, ids)
         return rows, time.perf_counter() - started

@@ -87,8 +87,11 @@ def _wet(x: np.ndarray) -> np.ndarray:
     names = FLOOD_FEATURES
     level, rain180 = x[:, names.index("level")], x[:, names.index("rain180")]
     ring0, ring1 = x[:, names.index("ring0_mean15")], x[:, names.index("ring1_mean15")]
-    return (np.nan_to_num(level) >= 1.0) | (np.nan_to_num(rain180) > 0) | (np.nan_to_num(ring0) > 0) | (
-        np.nan_to_num(ring1) > 0
+    return (
+        (np.nan_to_num(level) >= 1.0)
+        | (np.nan_to_num(rain180) > 0)
+        | (np.nan_to_num(ring0) > 0)
+        | (np.nan_to_num(ring1) > 0)
     )
 
 

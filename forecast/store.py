@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from datetime import datetime
 from typing import Any
@@ -29,14 +28,14 @@ async def save_model(
     """Store a new version of ``kind``'s model (it becomes the one in use); older versions beyond KEEP_VERSIONS go."""
     async with conn.transaction():
         model_id: int = await conn.fetchval(
-            "INSERT INTO forecast_models (kind, trained_from, trained_until, library, train_seconds, evaluation, model) "
-            "VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7) RETURNING id",
+            "INSERT INTO forecast_models (kind, trained_from, trained_until, library, train_seconds, evaluation, "
+            "model) VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7) RETURNING id",
             kind,
             trained_from,
             trained_until,
             library,
             seconds,
-            json.dumps(evaluation),
+            evaluation,
             blob,
         )
         await conn.execute(
@@ -107,7 +106,7 @@ async def save_backtest(
         days,
         test_from,
         test_until,
-        json.dumps(results),
-        json.dumps(crossings),
+        results,
+        crossings,
     )
     return backtest_id

@@ -116,7 +116,9 @@ class Settings(BaseSettings):
     forecast_every_s: float = Field(60.0, ge=5, le=3600)
     forecast_retrain_hours: float = Field(24.0, gt=0, le=24 * 30)
     forecast_history_days: int = Field(28, ge=3, le=365)
-    forecast_threads: int = Field(2, ge=1, le=64)
+    # One thread: LightGBM's OpenMP threads spin-wait, and on a shared 2-core machine two threads took 15x the
+    # CPU of one for the same model (docs/forecasting.md).
+    forecast_threads: int = Field(1, ge=1, le=64)
 
     @field_validator("allowed_origins", "trusted_proxies", mode="before")
     @classmethod
