@@ -26,7 +26,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     train.add_argument(
         "--days", type=int, default=None, help="history to learn from (default IOC_FORECAST_HISTORY_DAYS)"
     )
-    sub.add_parser("predict", help="run one forecast round for every device and store it")
+    predict = sub.add_parser("predict", help="run forecast rounds for every device and store them")
+    predict.add_argument("--at", type=datetime.fromisoformat, default=None, help="origin (ISO time; default now)")
+    predict.add_argument("--rounds", type=int, default=1, help="rounds to run and time (default 1)")
     back = sub.add_parser("backtest", help="rolling-origin evaluation of the last DAYS days (stored and printed)")
     back.add_argument("--days", type=int, default=7, help="days to evaluate (default 7)")
     back.add_argument(
@@ -80,8 +82,11 @@ async def _run_db(args: argparse.Namespace, settings: Settings, tide: Any) -> in
                 )
                 return 0
             if args.forecast_command == "predict":
-                rows, seconds = await inference.Forecaster(tide).round(conn)
-                print(f"{rows} forecasts stored in {seconds:.3f} s")
+                forecaster = inference.Forecaster(tide)
+                for _ in range(args.rounds):
+                    cpu = time.process_time()
+                    rows, seconds = await forecaster.round(conn, args.at)
+                    print(f"{rows} forecasts stored in {seconds:.3f} s ({time.process_time() - cpu:.3f} CPU-s here)")
                 return 0
             # backtest
             newest = await conn.fetchval("SELECT max(bucket) FROM rollups_1m")

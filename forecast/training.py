@@ -78,5 +78,7 @@ async def train_all(
             conn, "traffic", models.dump_traffic(traffic), start, until, library(), spent, traffic.evaluation
         )
     if flood is None and traffic is None:
-        logger.warning("forecast training: less than %d days of history, persistence only", models.MIN_TRAIN_MIN // 1440)
+        logger.warning(
+            "forecast training: less than %d days of history, persistence only", models.MIN_TRAIN_MIN // 1440
+        )
     return Trained(ids, spent, time.perf_counter() - wall, grid.minutes)
