@@ -142,7 +142,7 @@ class FloodSeries:
             self.rings.append((mean, trailing_mean(mean, 15), peak))
         # The tide on a minute axis reaching 120 minutes past the grid (targets of the newest origins).
         self.tide = tide.level_m(grid.start.timestamp() + 60.0 * np.arange(grid.minutes + 121))
-        self.tide_max = {}
+        self.tide_max: dict[int, np.ndarray] = {}
         self.epoch = grid.epoch()
 
     def matrix(self, last: np.ndarray, h: int) -> np.ndarray:

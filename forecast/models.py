@@ -4,8 +4,9 @@ Flood: per horizon, one LightGBM regression of the change of level, pooled over 
 interval is the 10-90 % range of its errors on a held-out last day, taken separately per band of
 predicted level (split conformal, "Mondrian" by band: the errors of a street under 25 cm of water are
 not those of a dry one). Quantile objectives gave similar intervals at five times the training time.
-Traffic: per metric and horizon one LightGBM (absolute error) of the departure from the detector's
-historical average for that weekday and 15 minutes; its interval is the held-out residuals' 10-90 %.
+Traffic: per metric and horizon one LightGBM (absolute error) of the departure from the value a week
+before the target (the historical average for that weekday and 15 minutes where there is none); its
+interval is the held-out residuals' 10-90 %.
 
 lightgbm is imported inside the functions that need it: ``ioc serve`` imports this package only when
 the forecast job starts.
@@ -226,10 +227,15 @@ class TrafficModel:
 
     def predict_rows(self, x: np.ndarray, metric: str, h: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(lower, value, upper) for feature rows."""
-        hist = x[:, TRAFFIC_FEATURES.index("hist_target")]
-        mid = np.maximum(hist + self.boosters[(metric, h)].predict(x, num_threads=1), 0.0)
+        mid = np.maximum(traffic_base(x) + self.boosters[(metric, h)].predict(x, num_threads=1), 0.0)
         q10, q90 = self.bands[(metric, h)]
         return np.maximum(mid + q10, 0.0), mid, mid + q90
+
+
+def traffic_base(x: np.ndarray) -> np.ndarray:
+    """What the traffic model corrects: the value a week before the target, else the historical average."""
+    week = x[:, TRAFFIC_FEATURES.index("snaive_week")]
+    return np.where(np.isfinite(week), week, x[:, TRAFFIC_FEATURES.index("hist_target")])
 
 
 def history_tables(grid: Grid, devices: list[Device], end: int) -> dict[str, dict[str, np.ndarray]]:
@@ -264,10 +270,11 @@ def train_traffic(grid: Grid, devices: list[Device], threads: int = 2) -> Traffi
             last = _origins(0, split - h, TRAFFIC_STRIDE)
             x = np.vstack([s.matrix(last, h) for s in chosen.values()])
             y = np.concatenate([s.value[last + h] for s in chosen.values()])
-            hist = x[:, TRAFFIC_FEATURES.index("hist_target")]
-            ok = np.isfinite(y) & np.isfinite(hist)
-            data = lgb.Dataset(x[ok], (y - hist)[ok], feature_name=list(TRAFFIC_FEATURES), free_raw_data=True)
-            boosters[(metric, h)] = lgb.train({**PARAMS, "num_threads": threads}, data, num_boost_round=ROUNDS)
+            base = traffic_base(x)
+            ok = np.isfinite(y) & np.isfinite(base)
+            data = lgb.Dataset(x[ok], (y - base)[ok], feature_name=list(TRAFFIC_FEATURES), free_raw_data=True)
+            params = {**PARAMS, "objective": "l1", "num_threads": threads}
+            boosters[(metric, h)] = lgb.train(params, data, num_boost_round=ROUNDS)
             held = _origins(split, grid.minutes - h)
             cx = np.vstack([s.matrix(held, h) for s in chosen.values()])
             cy = np.concatenate([s.value[held + h] for s in chosen.values()])
@@ -351,9 +358,12 @@ def load_model(blob: bytes) -> FloodModel | TrafficModel:
     for key, s in doc["boosters"].items():
         metric, h = key.rsplit(":", 1)
         keyed[(metric, int(h))] = lgb.Booster(model_str=s)
-    bands = {(k.rsplit(":", 1)[0], int(k.rsplit(":", 1)[1])): (v[0], v[1]) for k, v in doc["bands"].items()}
+    spans: dict[tuple[str, int], tuple[float, float]] = {}
+    for key, v in doc["bands"].items():
+        metric, h = key.rsplit(":", 1)
+        spans[(metric, int(h))] = (float(v[0]), float(v[1]))
     tables = {d: {m: _unarray(t) for m, t in by.items()} for d, by in doc["tables"].items()}
-    return TrafficModel(keyed, bands, tables, until)
+    return TrafficModel(keyed, spans, tables, until)
 
 
 # ---------------------------------------------------------------- inference
@@ -391,10 +401,10 @@ def predict_all(
         if d.kind != "traffic":
             continue
         for metric in TRAFFIC_METRICS:
-            s = ts.get((d.device_id, metric))
+            detector = ts.get((d.device_id, metric))
             for h in TRAFFIC_HORIZONS:
-                if s is not None and traffic is not None and (metric, h) in traffic.boosters:
-                    x = s.matrix(last, h)
+                if detector is not None and traffic is not None and (metric, h) in traffic.boosters:
+                    x = detector.matrix(last, h)
                     if np.isfinite(x[0, 0]):
                         lo, mid, hi = traffic.predict_rows(x, metric, h)
                         out.append(Forecast(d.device_id, metric, h, float(mid[0]), float(lo[0]), float(hi[0]), "model"))

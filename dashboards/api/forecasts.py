@@ -44,13 +44,15 @@ async def list_forecasts(
 @router.get("/forecasts/tide")
 async def tide(settings: SettingsDep, hours: Annotated[float, Query(gt=0, le=168)] = 24.0) -> dict[str, Any]:
     """The predicted reference tide from now: a point every 10 minutes, and the high and low waters (m)."""
-    from forecast.tide import load_tide  # numpy: only when asked
+    import numpy as np  # numpy and the tide only when asked: the server starts without them
+
+    from forecast.tide import load_tide
 
     model = load_tide(settings.forecast_tide_file)
     now = time.time() // 600 * 600
     end = now + hours * 3600
     steps = [now + 600 * i for i in range(int(hours * 6) + 1)]
-    levels = model.level_m(steps)
+    levels = model.level_m(np.asarray(steps))
     at = lambda t: datetime.fromtimestamp(t, UTC).isoformat()  # noqa: E731
     return {
         "station": model.station,
