@@ -13,6 +13,7 @@ import resource
 import statistics
 import sys
 import time
+from datetime import timedelta
 
 from ioc.cli import _settings, build_parser
 from ioc.db import create_pool
@@ -34,7 +35,12 @@ async def main(days: int, history: int, rounds: int) -> int:
     pool = await create_pool(settings.resolved_database_url(), max_size=1)
     try:
         async with pool.acquire() as conn:
-            done = await training.train_all(conn, tide, history, settings.forecast_threads)
+            newest = await conn.fetchval("SELECT max(bucket) FROM rollups_1m")
+            if newest is None:
+                print("no stored history: run `ioc simulate --backfill 21` first", file=sys.stderr)
+                return 1
+            until = newest.replace(second=0, microsecond=0) + timedelta(minutes=1)  # the newest data's origin
+            done = await training.train_all(conn, tide, history, settings.forecast_threads, until=until)
             print(
                 f"training: {done.minutes / 1440:.1f} days of history, {done.wall_seconds:.1f} s wall, "
                 f"{done.cpu_seconds:.1f} CPU-s (threads={settings.forecast_threads}), versions {done.model_ids}"
@@ -43,17 +49,13 @@ async def main(days: int, history: int, rounds: int) -> int:
             timings = []
             rows = 0
             for _ in range(rounds):
-                rows, seconds = await forecaster.round(conn)
+                rows, seconds = await forecaster.round(conn, until)
                 timings.append(seconds)
             print(
                 f"inference: {rows} forecasts per round, median {statistics.median(timings):.3f} s, "
                 f"max {max(timings):.3f} s over {rounds} rounds; peak RSS {_rss_mb():.0f} MB "
                 f"({_rss_mb() - before:.0f} MB above the process before the forecaster was imported)"
             )
-            until = await conn.fetchval("SELECT max(bucket) FROM rollups_1m")
-            from datetime import timedelta
-
-            until = until.replace(second=0, microsecond=0) + timedelta(minutes=1)
             grid = await training.history(conn, until, history)
             devices = await load_devices(conn)
         started = time.perf_counter()
