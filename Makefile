@@ -4,7 +4,7 @@ VENV := .venv
 IOC := $(VENV)/bin/ioc
 PY := $(VENV)/bin/python
 
-.PHONY: setup system venv demo test test-fast lint bench bench-ingest bench-live bench-sim bench-wall bench-broker-restart bench-nearby clean bench-open test-random
+.PHONY: setup system venv demo test test-fast lint bench bench-ingest bench-live bench-sim bench-wall bench-broker-restart bench-nearby clean bench-open test-random bench-forecast
 
 setup: system venv  ## install system services and the virtualenv (idempotent)
 
@@ -26,8 +26,8 @@ test-random: setup  ## the suite shuffled; the header prints the seed
 	$(PY) -m pytest -p randomly $(PYTEST_ARGS)
 
 lint: venv  ## ruff over all Python, mypy over the packages (CI runs it before the tests)
-	$(VENV)/bin/ruff check ioc ingest dashboards simulators incidents opendata migrations tests benchmarks
-	$(VENV)/bin/mypy ioc ingest dashboards simulators incidents opendata
+	$(VENV)/bin/ruff check ioc ingest dashboards simulators incidents opendata forecast migrations tests benchmarks
+	$(VENV)/bin/mypy ioc ingest dashboards simulators incidents opendata forecast
 
 bench-ingest: setup
 	$(PY) benchmarks/bench_ingest.py
@@ -49,6 +49,9 @@ bench-open: setup  ## issue 14: the open data API's bar queries on 10 M observat
 
 bench-broker-restart: setup  ## issue 11: a broker restart at 2,000 msg/s, three runs, 0 lost and 0 doubled
 	$(PY) benchmarks/bench_broker_restart.py
+
+bench-forecast: setup  ## issue 13: training and inference times, then the 7-day rolling backtest (needs history)
+	$(PY) benchmarks/bench_forecast.py
 
 clean:  ## delete the state folder, and root's database cluster that .ioc/postgres links to
 	if [ -L .ioc/postgres ]; then rm -rf "$$(readlink -f .ioc/postgres)"; fi

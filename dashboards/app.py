@@ -2,9 +2,9 @@
 
 Who may call what is declared per route (see ``dashboards.security``); ``/metrics`` answers loopback only.
 
-The lifespan owns the connection pool, the live hub, the alert engine and the field teams' notification
-deliverer; all are stopped and awaited on shutdown. ``app.state.availability`` follows the database through
-outages (see ``dashboards.availability``).
+The lifespan owns the connection pool, the live hub, the alert engine, the field teams' notification
+deliverer and the forecast job; all are stopped and awaited on shutdown. ``app.state.availability`` follows
+the database through outages (see ``dashboards.availability``).
 """
 
 from __future__ import annotations
@@ -12,9 +12,10 @@ from __future__ import annotations
 import importlib
 import logging
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 from datetime import timedelta
 from importlib import metadata
+from typing import Any
 
 from fastapi import Depends, FastAPI
 from starlette.types import ASGIApp
@@ -56,6 +57,15 @@ def _include_pages(app: FastAPI) -> None:
     app.include_router(pages.router)
 
 
+def _forecast_job(pool: Any, url: str, settings: Settings) -> AbstractAsyncContextManager[Any]:
+    """The forecast job (forecast.job) when IOC_FORECAST_ENABLED, else nothing."""
+    if not settings.forecast_enabled:
+        return nullcontext()
+    from forecast.job import ForecastJob
+
+    return ForecastJob(pool, url, settings)
+
+
 class _App(FastAPI):
     """FastAPI with ``security.NoSniff`` outside everything, even the 500 handler's middleware."""
 
@@ -91,7 +101,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                     max_attempts=settings.notify_max_attempts,
                     backoff=settings.notify_backoff_s,
                 )
-                async with engine, chores, deliverer, open_data.running():
+                async with engine, chores, deliverer, open_data.running(), _forecast_job(pool, url, settings) as job:
+                    app.state.forecast_job = job
                     app.state.settings = settings
                     app.state.pool = pool
                     app.state.hub = hub

@@ -21,6 +21,7 @@ SERVICES = {
     "ingest": ("ingest.service", "consume MQTT and store normalised rows in TimescaleDB"),
     "serve": ("dashboards.server", "run the REST/websocket API and the dashboards"),
     "simulate": ("simulators.cli", "simulate the city's field devices (or a steady load)"),
+    "forecast": ("forecast.cli", "train, run and backtest the flood, traffic and tide forecasts"),
 }
 # The database role (ioc/grants.py) each command uses on the embedded cluster; the others administer
 # (migrations, people, devices) as the owner. None: the command finds its own database, or needs none.

@@ -122,6 +122,16 @@ class Settings(BaseSettings):
     open_statement_timeout_ms: int = Field(3000, ge=100, le=600_000)
     open_rate_per_minute: float = Field(120, gt=0)
     open_rate_burst: int = Field(60, ge=1)
+    # Forecasts (forecast/, docs/forecasting.md): the job in `ioc serve` forecasts every forecast_every_s
+    # and trains new models every forecast_retrain_hours on the last forecast_history_days of rollups.
+    forecast_enabled: bool = True
+    forecast_tide_file: Path = REPO_ROOT / "forecast" / "tide.yaml"
+    forecast_every_s: float = Field(60.0, ge=5, le=3600)
+    forecast_retrain_hours: float = Field(24.0, gt=0, le=24 * 30)
+    forecast_history_days: int = Field(28, ge=3, le=365)
+    # One thread: LightGBM's OpenMP threads spin-wait, and on a shared 2-core machine two threads took 15x the
+    # CPU of one for the same model (docs/forecasting.md).
+    forecast_threads: int = Field(1, ge=1, le=64)
 
     @field_validator("allowed_origins", "trusted_proxies", mode="before")
     @classmethod

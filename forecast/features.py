@@ -1,0 +1,258 @@
+"""Features of the learned models: pure numpy over a ``Grid``, per device and forecast origin.
+
+``last`` is the index of the newest complete minute at the origin (the origin is the end of that
+minute); a horizon ``h`` targets the minute ``last + h``. Every feature reads indices <= ``last`` only
+(``tests/test_forecast_future.py`` proves it by altering everything later), except the tide prediction,
+which is a function of time, not of data.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from forecast.data import Device, Grid
+from forecast.tide import TideModel
+
+LOCAL_OFFSET_S = 7 * 3600  # Asia/Ho_Chi_Minh: UTC+7 all year (no daylight saving)
+M2_MIN = 745  # one M2 tidal period (12.42 h) in minutes: the same phase of the previous tide
+WEEK_MIN = 7 * 1440
+SLOT_MIN = 15
+RAIN_RINGS_KM = ((0.0, 3.0), (3.0, 8.0), (8.0, 15.0))
+TRAFFIC_FLOOD_KM = 1.5
+
+FLOOD_FEATURES = (
+    "level", "d1", "d5", "d15", "d30", "d60", "max60", "min60",
+    "rain", "rain15", "rain60", "rain_max30", "rain_d15", "rain180",
+    *(f"ring{i}_{what}" for i in range(len(RAIN_RINGS_KM)) for what in ("now", "mean15", "d15", "max")),
+    "tide_now", "tide_target", "tide_max", "tide_d",
+    "m2_target", "m2_now", "hour_sin", "hour_cos",
+)  # fmt: skip
+TRAFFIC_FEATURES = (
+    "value", "mean5", "mean15", "mean60", "hist_target", "hist_now", "dev5", "dev15", "dev60",
+    "snaive_week", "snaive_day", "other_dev15", "flood_near", "rain_near",
+    "hour_sin", "hour_cos", "weekend",
+)  # fmt: skip
+
+
+def distance_km(a: Device, b: Device) -> float:
+    """Great-circle distance between two devices (equirectangular: the city is small)."""
+    dy = (a.lat - b.lat) * 111.32
+    dx = (a.lon - b.lon) * 111.32 * math.cos(math.radians((a.lat + b.lat) / 2))
+    return math.hypot(dx, dy)
+
+
+def ffill(y: np.ndarray, limit: int = 10) -> np.ndarray:
+    """Forward-fill NaN gaps of at most ``limit`` minutes (a device that misses a reading or two)."""
+    n = len(y)
+    idx = np.where(np.isfinite(y), np.arange(n), -1)
+    np.maximum.accumulate(idx, out=idx)
+    out = np.where(idx >= 0, y[np.maximum(idx, 0)], np.nan)
+    stale = np.arange(n) - idx > limit
+    out[stale] = np.nan
+    out[np.isfinite(y)] = y[np.isfinite(y)]
+    return out
+
+
+def trailing_mean(y: np.ndarray, window: int) -> np.ndarray:
+    """Mean of the finite values of the ``window`` minutes ending at each index (NaN when none)."""
+    finite = np.isfinite(y)
+    s = np.concatenate(([0.0], np.cumsum(np.where(finite, y, 0.0))))
+    c = np.concatenate(([0], np.cumsum(finite)))
+    hi = np.arange(1, len(y) + 1)
+    lo = np.maximum(hi - window, 0)
+    count = c[hi] - c[lo]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(count > 0, (s[hi] - s[lo]) / np.maximum(count, 1), np.nan)
+
+
+def trailing_extreme(y: np.ndarray, window: int, fn: str) -> np.ndarray:
+    """Max or min (``fn``) of the ``window`` minutes ending at each index, ignoring NaN."""
+    fill = -np.inf if fn == "max" else np.inf
+    padded = np.concatenate((np.full(window - 1, fill), np.where(np.isfinite(y), y, fill)))
+    view = np.lib.stride_tricks.sliding_window_view(padded, window)
+    out = view.max(axis=1) if fn == "max" else view.min(axis=1)
+    return np.where(np.isfinite(out), out, np.nan)
+
+
+def at(y: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    """``y[idx]`` with NaN where ``idx`` is outside the array."""
+    ok = (idx >= 0) & (idx < len(y))
+    return np.where(ok, y[np.clip(idx, 0, len(y) - 1)], np.nan)
+
+
+def column_mean(stack: np.ndarray) -> np.ndarray:
+    """Mean over rows of the finite values in each column (NaN where none)."""
+    finite = np.isfinite(stack)
+    count = finite.sum(axis=0)
+    return np.where(count > 0, np.where(finite, stack, 0.0).sum(axis=0) / np.maximum(count, 1), np.nan)
+
+
+def column_max(stack: np.ndarray) -> np.ndarray:
+    """Max over rows of the finite values in each column (NaN where none)."""
+    peak = np.where(np.isfinite(stack), stack, -np.inf).max(axis=0)
+    return np.where(np.isfinite(peak), peak, np.nan)
+
+
+def local_hour(epoch: np.ndarray) -> np.ndarray:
+    """Local hour of day (float) at epoch seconds."""
+    return ((epoch + LOCAL_OFFSET_S) % 86400) / 3600.0
+
+
+def local_weekday(epoch: np.ndarray) -> np.ndarray:
+    """Local weekday, Monday 0 (1970-01-01 was a Thursday)."""
+    return ((np.floor((epoch + LOCAL_OFFSET_S) / 86400) + 3) % 7).astype(int)
+
+
+def rain_rings(device: Device, others: list[Device]) -> list[list[str]]:
+    """Flood sensors (their rain gauges) in each ring of RAIN_RINGS_KM around ``device``, itself excluded."""
+    rings: list[list[str]] = [[] for _ in RAIN_RINGS_KM]
+    for other in others:
+        if other.device_id == device.device_id:
+            continue
+        d = distance_km(device, other)
+        for i, (lo, hi) in enumerate(RAIN_RINGS_KM):
+            if lo <= d < hi:
+                rings[i].append(other.device_id)
+    return rings
+
+
+class FloodSeries:
+    """One flood sensor's derived minute series (computed once, then indexed per origin)."""
+
+    def __init__(self, grid: Grid, device: Device, rings: list[list[str]], tide: TideModel) -> None:
+        level = ffill(grid.get(device.device_id, "water_level_cm"))
+        rain = ffill(grid.get(device.device_id, "rainfall_mm_h"))
+        self.level = level
+        self.max60 = trailing_extreme(level, 60, "max")
+        self.min60 = trailing_extreme(level, 60, "min")
+        self.rain = rain
+        self.rain15 = trailing_mean(rain, 15)
+        self.rain60 = trailing_mean(rain, 60)
+        self.rain180 = trailing_mean(rain, 180)
+        self.rain_max30 = trailing_extreme(rain, 30, "max")
+        self.rings = []
+        for members in rings:
+            if members:
+                stack = np.vstack([ffill(grid.get(m, "rainfall_mm_h")) for m in members])
+                mean, peak = column_mean(stack), column_max(stack)
+            else:
+                mean = peak = np.full(grid.minutes, np.nan)
+            self.rings.append((mean, trailing_mean(mean, 15), peak))
+        # The tide on a minute axis reaching 120 minutes past the grid (targets of the newest origins).
+        self.tide = tide.level_m(grid.start.timestamp() + 60.0 * np.arange(grid.minutes + 121))
+        self.tide_max: dict[int, np.ndarray] = {}
+        self.epoch = grid.epoch()
+
+    def matrix(self, last: np.ndarray, h: int) -> np.ndarray:
+        """Feature rows (FLOOD_FEATURES) for origins ending at minutes ``last``, horizon ``h`` minutes."""
+        lv = at(self.level, last)
+        target = last + h
+        cols = [
+            lv,
+            lv - at(self.level, last - 1),
+            lv - at(self.level, last - 5),
+            lv - at(self.level, last - 15),
+            lv - at(self.level, last - 30),
+            lv - at(self.level, last - 60),
+            at(self.max60, last),
+            at(self.min60, last),
+            at(self.rain, last),
+            at(self.rain15, last),
+            at(self.rain60, last),
+            at(self.rain_max30, last),
+            at(self.rain, last) - at(self.rain, last - 15),
+            at(self.rain180, last),
+        ]
+        for mean, mean15, peak in self.rings:
+            now = at(mean, last)
+            cols += [now, at(mean15, last), now - at(mean, last - 15), at(peak, last)]
+        if h not in self.tide_max:
+            self.tide_max[h] = trailing_extreme(self.tide, h, "max")
+        cols += [
+            at(self.tide, last),
+            at(self.tide, target),
+            at(self.tide_max[h], target),
+            at(self.tide, target) - at(self.tide, last),
+            at(self.level, target - M2_MIN),
+            at(self.level, last - M2_MIN),
+        ]
+        hour = local_hour(at(self.epoch, last) + 60.0)
+        cols += [np.sin(2 * np.pi * hour / 24), np.cos(2 * np.pi * hour / 24)]
+        return np.column_stack(cols)
+
+
+def history_average(y: np.ndarray, epoch: np.ndarray) -> np.ndarray:
+    """Mean of ``y`` per local weekday and 15-minute slot, shape (7, 96); NaN where never seen.
+
+    A slot never seen on its weekday falls back to the same slot on any day, then to the overall mean.
+    """
+    slots = 1440 // SLOT_MIN
+    ok = np.isfinite(y)
+    weekday = local_weekday(epoch[ok])
+    slot = (local_hour(epoch[ok]) * 60 // SLOT_MIN).astype(int)
+    key = weekday * slots + slot
+    total = np.bincount(key, weights=y[ok], minlength=7 * slots)
+    count = np.bincount(key, minlength=7 * slots)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        table = (total / count).reshape(7, slots)
+        any_day = total.reshape(7, slots).sum(axis=0) / count.reshape(7, slots).sum(axis=0)
+    table = np.where(np.isfinite(table), table, any_day[None, :])
+    overall = float(np.nanmean(y)) if ok.any() else np.nan
+    return np.where(np.isfinite(table), table, overall)
+
+
+def lookup(table: np.ndarray, epoch: np.ndarray) -> np.ndarray:
+    """``history_average`` values at epoch seconds."""
+    slot = (local_hour(epoch) * 60 // SLOT_MIN).astype(int)
+    return table[local_weekday(epoch), slot]
+
+
+class TrafficSeries:
+    """One detector's derived series for one metric (speed or count)."""
+
+    def __init__(
+        self, grid: Grid, device: Device, metric: str, other: str, tables: dict[str, np.ndarray], near: list[str]
+    ) -> None:
+        self.value = ffill(grid.get(device.device_id, metric))
+        self.epoch = np.concatenate((grid.epoch(), grid.epoch()[-1:] + 60.0 * np.arange(1, 121)))
+        self.hist = lookup(tables[metric], self.epoch)
+        self.mean5 = trailing_mean(self.value, 5)
+        self.mean15 = trailing_mean(self.value, 15)
+        self.mean60 = trailing_mean(self.value, 60)
+        other_value = ffill(grid.get(device.device_id, other))
+        self.other_dev15 = trailing_mean(other_value, 15) - lookup(tables[other], self.epoch[: grid.minutes])
+        if near:
+            self.flood = column_max(np.vstack([ffill(grid.get(f, "water_level_cm")) for f in near]))
+            self.rain = column_mean(np.vstack([ffill(grid.get(f, "rainfall_mm_h")) for f in near]))
+        else:
+            self.flood = self.rain = np.full(grid.minutes, np.nan)
+
+    def matrix(self, last: np.ndarray, h: int) -> np.ndarray:
+        """Feature rows (TRAFFIC_FEATURES) for origins ending at minutes ``last``, horizon ``h`` minutes."""
+        target = last + h
+        hist_now = at(self.hist, last)
+        hour = local_hour(at(self.epoch, target))
+        weekday = local_weekday(np.nan_to_num(at(self.epoch, target)))
+        return np.column_stack(
+            [
+                at(self.value, last),
+                at(self.mean5, last),
+                at(self.mean15, last),
+                at(self.mean60, last),
+                at(self.hist, target),
+                hist_now,
+                at(self.mean5, last) - hist_now,
+                at(self.mean15, last) - hist_now,
+                at(self.mean60, last) - hist_now,
+                at(self.value, target - WEEK_MIN),
+                at(self.value, target - 1440),
+                at(self.other_dev15, last),
+                at(self.flood, last),
+                at(self.rain, last),
+                np.sin(2 * np.pi * hour / 24),
+                np.cos(2 * np.pi * hour / 24),
+                (weekday >= 5).astype(float),
+            ]
+        )

@@ -1,0 +1,129 @@
+"""The forecast job of ``ioc serve``: one leader across servers forecasts every minute and retrains daily.
+
+Leadership is a PostgreSQL advisory lock on a dedicated connection (as the alert engine's). Forecast
+rounds run in this process (the CPU part in a thread); training runs in a child process (``ioc forecast
+train``) so its memory and CPU never sit in the server. numpy and lightgbm are imported by the first
+round, not when the server starts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from types import TracebackType
+from typing import Any
+
+import asyncpg
+
+from ioc.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+LOCK_KEY = 0x10C_F0CA  # pg advisory lock id of the forecast leader
+LEADER_RETRY_S = 5.0
+TRAIN_TIMEOUT_S = 1800.0
+RETRY_TRAIN_S = 3600.0  # after a training that stored nothing (too little history) or failed
+
+
+class ForecastJob:
+    """An async context manager: competes for leadership and, while leader, runs rounds and retraining."""
+
+    def __init__(self, pool: asyncpg.Pool, database_url: str, settings: Settings) -> None:
+        self.pool = pool
+        self.database_url = database_url
+        self.settings = settings
+        self.leader = False
+        self.last_round: dict[str, Any] = {}
+        self._task: asyncio.Task[None] | None = None
+        self._training: asyncio.Task[None] | None = None
+        self._tried_at: float | None = None
+
+    async def __aenter__(self) -> ForecastJob:
+        self._task = asyncio.create_task(self._run(), name="forecast-job")
+        return self
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        for task in (self._task, self._training):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+
+    async def _run(self) -> None:
+        while True:
+            conn: asyncpg.Connection | None = None
+            try:
+                conn = await asyncpg.connect(self.database_url, timeout=10)
+                if await conn.fetchval("SELECT pg_try_advisory_lock($1)", LOCK_KEY):
+                    await self._lead(conn)
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as exc:
+                logger.warning("forecast job: %s", exc)
+            finally:
+                self.leader = False
+                if conn is not None and not conn.is_closed():
+                    conn.terminate()
+            await asyncio.sleep(LEADER_RETRY_S)
+
+    async def _lead(self, lock: asyncpg.Connection) -> None:
+        from forecast.inference import Forecaster
+        from forecast.tide import load_tide
+
+        self.leader = True
+        forecaster = Forecaster(load_tide(self.settings.forecast_tide_file))
+        logger.info("forecast job: this process is the leader")
+        while True:
+            started = time.monotonic()
+            await lock.fetchval("SELECT 1", timeout=5)  # a dead lock connection means we are no longer leader
+            try:
+                async with self.pool.acquire() as conn:
+                    await self._maybe_train(conn)
+                    rows, seconds = await forecaster.round(conn)
+                self.last_round = {"at": datetime.now(UTC).isoformat(), "rows": rows, "seconds": round(seconds, 3)}
+                logger.debug("forecast round: %d rows in %.3f s", rows, seconds)
+            except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError, ValueError) as exc:
+                logger.warning("forecast round failed: %s", exc)
+            await asyncio.sleep(max(1.0, self.settings.forecast_every_s - (time.monotonic() - started)))
+
+    async def _maybe_train(self, conn: asyncpg.Connection) -> None:
+        """Start a training child when the newest model is older than IOC_FORECAST_RETRAIN_HOURS (or none)."""
+        if self._training is not None and not self._training.done():
+            return
+        newest = await conn.fetchval("SELECT max(created_at) FROM forecast_models")
+        due = timedelta(hours=self.settings.forecast_retrain_hours)
+        recently = self._tried_at is not None and time.monotonic() - self._tried_at < min(
+            RETRY_TRAIN_S, due.total_seconds()
+        )
+        if (newest is None or datetime.now(UTC) - newest >= due) and not recently:
+            self._tried_at = time.monotonic()
+            self._training = asyncio.create_task(self.train(), name="forecast-training")
+
+    async def train(self) -> None:
+        """``ioc forecast train`` in a child process with this server's database role."""
+        env = {**os.environ, "IOC_DATABASE_URL": self.database_url}
+        child = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "ioc.cli", "forecast", "train",
+            env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+        )  # fmt: skip
+        try:
+            out, _ = await asyncio.wait_for(child.communicate(), TRAIN_TIMEOUT_S)
+        except TimeoutError:
+            child.kill()
+            await child.wait()
+            logger.warning("forecast training took over %.0f s: stopped", TRAIN_TIMEOUT_S)
+            return
+        finally:
+            if child.returncode is None:
+                child.kill()
+                await child.wait()
+        tail = out.decode(errors="replace").strip().splitlines()[-1:] if out else []
+        if child.returncode == 0:
+            logger.info("forecast training: %s", tail[0] if tail else "done")
+        else:
+            logger.warning("forecast training failed (exit %s): %s", child.returncode, tail[0] if tail else "")
