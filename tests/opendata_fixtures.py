@@ -20,6 +20,8 @@ TRAFFIC = "T-OD-2"
 CAMERA = "T-OD-CAM"
 SECRET = "T-OD-SECRET"  # withheld by the test policy
 SECRET_VALUE = 999.25
+# A withheld metric's value, distinctive enough that no public reading of the shared test database prints it.
+WITHHELD_VALUE = 77.0317
 T0 = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=3)
 OURS = "startswith(id, 'T-OD-')"
 
@@ -54,7 +56,7 @@ async def load(pool: asyncpg.Pool) -> None:
         (T0 + timedelta(minutes=1), THING, "water_level_cm", 12.5),
         (T0, THING, "rainfall_mm_h", 0.0),
         (T0 + timedelta(minutes=1), THING, "rainfall_mm_h", 3.0),
-        (T0, THING, "battery_pct", 77.0),  # not a public metric
+        (T0, THING, "battery_pct", WITHHELD_VALUE),  # not a public metric
         (T0, TRAFFIC, "vehicle_count", 40.0),
         (T0 + timedelta(minutes=1), TRAFFIC, "vehicle_count", 55.0),
         (T0, TRAFFIC, "avg_speed_kmh", 30.5),

@@ -12,8 +12,8 @@ from pathlib import Path
 
 from ioc.settings import REPO_ROOT
 
-PRODUCT = ["ioc", "ingest", "dashboards", "simulators", "migrations"]
-OWN = {"ioc", "ingest", "dashboards", "simulators", "tests", "common", "rawws"}
+PRODUCT = ["ioc", "ingest", "dashboards", "simulators", "incidents", "opendata", "forecast", "migrations"]
+OWN = {"ioc", "ingest", "dashboards", "simulators", "incidents", "opendata", "forecast", "tests", "common", "rawws"}
 PROJECT = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]
 # Declared but used as data or through another package, not imported: say which, so the list stays honest.
 NOT_IMPORTED = {
