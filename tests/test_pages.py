@@ -122,7 +122,8 @@ def test_pages_carry_the_servers_contract(client: TestClient) -> None:
     assert meta["channels"] == CHANNEL_NAMES
     assert meta["thresholds"]["cameras"]["quiet_severity"] == "info"
     assert meta["kinds"]["flood"]["water_level_cm"] == "cm"
-    assert list(meta["kinds"]) == ["flood", "traffic", "camera"]
+    assert list(meta["kinds"]) == ["flood", "traffic", "camera", "air"]
+    assert meta["kinds"]["air"]["pm25_ugm3"] == "ug/m3"
 
 
 def test_scripts_spell_no_channel_name_or_domain_rule() -> None:
