@@ -25,6 +25,7 @@ from dashboards.alerts.engine import AlertEngine
 from dashboards.api import build_router, errors
 from dashboards.api.responses import SafeJSONResponse
 from dashboards.availability import Availability
+from dashboards.diagnostics import stacks_on_sigusr1
 from dashboards.housekeeping import Housekeeping
 from dashboards.hub import Hub
 from incidents.notify import Deliverer
@@ -108,7 +109,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                     app.state.hub = hub
                     app.state.engine = engine
                     logger.info("live server ready (timescaledb=%s)", timescale)
-                    yield
+                    with stacks_on_sigusr1():
+                        yield
         finally:
             await pool.close()
 

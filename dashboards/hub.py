@@ -52,6 +52,11 @@ REFRESH_MIN_S = 0.02  # at most 50 database refreshes a second, however often th
 RETRY_S = 1.0  # after a failed refresh
 LISTEN_BACKOFF_MAX_S = 2.0  # the LISTEN connection retries at least this often, so an outage ends within seconds
 
+# What a refresh may meet when the database goes away under it. InternalClientError is asyncpg's protocol
+# state after the server dropped a connection mid-query ("cannot switch to state ...; another operation is
+# in progress"): it once ended the update loop silently, and the wall never heard the database was back.
+REFRESH_ERRORS = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, asyncpg.InternalClientError, TimeoutError)
+
 Notice = Callable[[str, dict[str, Any]], None]
 
 
@@ -272,7 +277,7 @@ class Hub:
             changed: set[str] = set()
             try:
                 changed = await self._update(pending)
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as exc:
+            except REFRESH_ERRORS as exc:
                 if is_unavailable(exc):
                     self.availability.failed(exc)  # logged once per outage, not once per retry
                 else:
@@ -280,6 +285,12 @@ class Hub:
                 self._pending.full = True
                 self._wake.set()
                 self.publish(set())  # held channels still go out, with the state we have
+                await asyncio.sleep(RETRY_S)
+                continue
+            except Exception:  # a bug, not an outage: said loudly, and the hub keeps serving
+                logger.exception("live update failed; retrying with a full reload")
+                self._pending.full = True
+                self._wake.set()
                 await asyncio.sleep(RETRY_S)
                 continue
             finally:
@@ -312,7 +323,10 @@ class Hub:
             changed = await self.live.refresh(conn, p)
         except BaseException:
             self._conn = None
-            await self.pool.release(conn)  # a broken connection is replaced by the pool
+            try:
+                await self.pool.release(conn)  # a broken connection is replaced by the pool
+            except Exception:  # its reset failed too: close it (the pool opens a new one when needed)
+                conn.terminate()
             raise
         self._ready.set()
         return changed
