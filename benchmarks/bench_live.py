@@ -36,9 +36,10 @@ import rawws  # noqa: E402
 from common import histogram_quantile, scrape_url  # noqa: E402
 
 from ioc import auth  # noqa: E402
+from ioc.cluster import remove_linked_clusters  # noqa: E402
 from ioc.db import NOTIFY_CHANNEL, create_pool  # noqa: E402
+from ioc.processes import free_port  # noqa: E402
 from ioc.settings import Settings  # noqa: E402
-from ioc.stack import free_port, remove_linked_clusters  # noqa: E402
 from ioc.up import Stack, wait_http  # noqa: E402
 from tests.support.live import http_origin, login, session_headers  # noqa: E402
 

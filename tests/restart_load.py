@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import asyncpg
 
 from ioc.errors import StackError
-from ioc.stack import Child, spawn
+from ioc.processes import Child, spawn
 from ioc.up import Stack
 from simulators.load import connect_packet, publish_packet
 from simulators.mqtt import BrokerAddress
@@ -177,7 +177,7 @@ async def restart_under_load(
     tasks = [asyncio.create_task(link.run(ids, rate / connections, stop)) for link in links]
     await asyncio.sleep(before_s)
     # Both on this (the main) thread, blocking the publishers for a moment: a child started from a worker
-    # thread would get its parent-death signal when that thread ends (ioc.stack.spawn).
+    # thread would get its parent-death signal when that thread ends (ioc.processes.spawn).
     stack.mosquitto.stop()
     await asyncio.sleep(down_s)
     stack.mosquitto.start(stack.state_dir / "logs" / "mosquitto-restarted.log")

@@ -15,7 +15,7 @@ import asyncpg
 import httpx
 import pytest
 
-from ioc.stack import Child, free_port
+from ioc.processes import Child, free_port
 from ioc.up import wait_http
 from tests.support.auth import PASSWORD
 from tests.support.live import LiveClient, login, session_headers

@@ -13,7 +13,7 @@ import pytest
 
 from dashboards.encoding import iso
 from ioc.db import REGISTRY_CHANNEL
-from ioc.stack import free_port
+from ioc.processes import free_port
 from ioc.up import wait_http
 from tests.support.auth import signed_in
 

@@ -18,7 +18,7 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from ioc import provisioning
-from ioc.stack import Child
+from ioc.processes import Child
 from ioc.up import Stack
 from tests.support.stack import log_tail, register_devices, wait_rows
 

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from ioc.processes import free_port
 from ioc.settings import Settings
-from ioc.stack import free_port
 from ioc.up import Stack
 from tests.restart_load import restart_under_load, start_worker
 from tests.support.stack import log_tail

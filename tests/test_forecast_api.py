@@ -9,7 +9,7 @@ import asyncpg
 import httpx
 import pytest
 
-from ioc.stack import free_port
+from ioc.processes import free_port
 from ioc.up import wait_http
 from tests.support.auth import signed_in
 from tests.support.stack import wait_rows

@@ -19,8 +19,8 @@ from dashboards.alerts.engine import AlertEngine
 from incidents import store
 from incidents.geo import haversine_m
 from incidents.procedures import parse
+from ioc.processes import Child, free_port
 from ioc.settings import Settings
-from ioc.stack import Child, free_port
 from ioc.up import wait_http
 from tests.support.auth import signed_in
 from tests.support.stack import Broker, mosquitto_pub

@@ -17,7 +17,7 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from incidents.notify import DELIVERY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, backoff_s, sign
-from ioc.stack import Child, free_port
+from ioc.processes import Child, free_port
 from ioc.up import wait_http
 from tests.support.auth import signed_in
 

@@ -25,10 +25,10 @@ from ingest.decoders import canonical
 from ingest.pipeline import Item
 from ingest.quarantine import TOPIC_CHARS, QuarantineBudget, QuarantinePolicy
 from ingest.service import IngestService
+from ioc.processes import free_port
 from ioc.reasons import Reason
 from ioc.records import Event, RawMessage
 from ioc.settings import Settings
-from ioc.stack import free_port
 from ioc.up import wait_http
 from tests.support.auth import signed_in
 from tests.support.stack import Broker, register_devices

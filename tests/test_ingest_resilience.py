@@ -14,8 +14,8 @@ from pathlib import Path
 import asyncpg
 import pytest
 
+from ioc.processes import Child, free_port, spawn
 from ioc.settings import Settings
-from ioc.stack import Child, free_port, spawn
 from ioc.up import Stack
 from tests.support.stack import log_tail, wait_for
 

@@ -21,9 +21,10 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from ingest.decoders import FORMATS
 from ioc import audit, provisioning, security_cli
+from ioc.broker import EmbeddedMosquitto
+from ioc.processes import free_port
 from ioc.provisioning import BrokerFiles, ProvisioningError
 from ioc.settings import Settings
-from ioc.stack import EmbeddedMosquitto, free_port
 from ioc.tls import TlsListener, client_context
 from ioc.up import Stack
 from tests.support.stack import register_devices

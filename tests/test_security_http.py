@@ -21,8 +21,8 @@ from dashboards.api import errors
 from dashboards.security import AdminDep, OperatorDep, ViewerDep
 from ioc import audit
 from ioc.auth import ThrottlePolicy
+from ioc.processes import free_port
 from ioc.settings import Settings
-from ioc.stack import free_port
 from tests.support.auth import PASSWORD, create_people
 
 ORIGIN = "http://testserver"

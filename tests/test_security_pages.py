@@ -15,8 +15,8 @@ from playwright.async_api import Route, async_playwright
 from dashboards import apidocs, pages, security
 from dashboards.api import errors
 from ioc import audit, auth
+from ioc.processes import free_port
 from ioc.settings import Settings
-from ioc.stack import free_port
 from tests.support.chromium import CHROMIUM, CHROMIUM_ARGS
 
 pytestmark = pytest.mark.browser

@@ -24,7 +24,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 from ioc import auth
-from ioc.stack import free_port
+from ioc.processes import free_port
 from ioc.up import wait_http
 from tests.support.auth import PASSWORD, create_people, signed_in
 from tests.support.live import login, session_headers

@@ -12,9 +12,9 @@ from urllib.parse import unquote
 
 import pytest
 
+from ioc.processes import free_port, spawn
 from ioc.provisioning import with_credentials
 from ioc.settings import Settings
-from ioc.stack import free_port, spawn
 from ioc.up import Stack
 from tests.support.stack import log_tail
 from tests.test_security_broker import throwaway_ca  # noqa: F401 - the CA fixture

@@ -15,8 +15,8 @@ from urllib.parse import quote
 import asyncpg
 import pytest
 
+from ioc.processes import Child
 from ioc.settings import REPO_ROOT
-from ioc.stack import Child
 
 T = TypeVar("T")
 
