@@ -29,10 +29,11 @@ from dashboards.housekeeping import Housekeeping
 from dashboards.hub import Hub
 from incidents.notify import Deliverer
 from ioc.audit import RefusalLog
-from ioc.auth import SessionPolicy, ThrottlePolicy
 from ioc.db import create_pool, timescaledb_version
 from ioc.kinds import load_kinds
+from ioc.sessions import SessionPolicy
 from ioc.settings import Settings, get_settings
+from ioc.throttle import ThrottlePolicy
 from opendata.api import mount as mount_open_data
 
 logger = logging.getLogger(__name__)

@@ -17,7 +17,8 @@ from types import TracebackType
 
 import asyncpg
 
-from ioc import audit, auth
+from ioc import audit
+from ioc.throttle import ThrottlePolicy, prune_throttle
 
 logger = logging.getLogger(__name__)
 
@@ -30,7 +31,7 @@ class Housekeeping:
         pool: asyncpg.Pool,
         refusals: audit.RefusalLog,
         audit_keep: timedelta,
-        throttle: auth.ThrottlePolicy,
+        throttle: ThrottlePolicy,
         *,
         tick_s: float = 5.0,
         prune_every_s: float = 3600.0,
@@ -60,7 +61,7 @@ class Housekeeping:
     async def prune(self) -> tuple[int, int]:
         """Apply the audit retention and drop stale throttle counters; returns (audit rows, counters) removed."""
         entries = await audit.prune(self.pool, self.audit_keep)
-        counters = await auth.prune_throttle(self.pool, self.throttle)
+        counters = await prune_throttle(self.pool, self.throttle)
         if entries or counters:
             logger.info(
                 "pruned %d audit entries older than %s, %d throttle counters",

@@ -18,7 +18,7 @@ from typing import TypeVar
 
 import asyncpg
 
-from ioc.auth import ensure_demo_users
+from ioc.accounts import ensure_demo_users
 from ioc.broker import EmbeddedMosquitto
 from ioc.cluster import EmbeddedPostgres
 from ioc.db import create_pool, describe, migrate

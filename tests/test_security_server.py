@@ -23,7 +23,7 @@ import schemathesis
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
-from ioc import auth
+from ioc import accounts, throttle
 from ioc.processes import free_port
 from ioc.up import wait_http
 from tests.support.auth import PASSWORD, create_people, signed_in
@@ -267,7 +267,7 @@ async def guesser(pool: asyncpg.Pool) -> AsyncIterator[str]:
     """A user whose password is being guessed; the guesses come from 127.0.0.2 (its lockout is cleared after)."""
     name = f"t-guessed-{int(time.time() * 1000) % 10**8}"
     async with pool.acquire() as conn:
-        await auth.create_user(conn, name, "viewer", PASSWORD)
+        await accounts.create_user(conn, name, "viewer", PASSWORD)
     yield name
     await pool.execute(
         "DELETE FROM login_throttle WHERE key = ANY($1::text[])",
@@ -371,7 +371,7 @@ async def test_a_guessers_own_logins_do_not_reset_its_address_counter(
                 codes.append(r.status_code)
             if r.status_code == 429:
                 break
-    assert codes.count(401) == auth.ThrottlePolicy().address_threshold and codes[-1] == 429, codes
+    assert codes.count(401) == throttle.ThrottlePolicy().address_threshold and codes[-1] == 429, codes
 
 
 async def test_five_bad_passwords_from_elsewhere_do_not_lock_the_owner_out(

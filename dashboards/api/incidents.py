@@ -21,7 +21,7 @@ from dashboards.encoding import as_utc
 from incidents import handover, nearby, notify, store
 from incidents.procedures import Catalogue, Procedure
 from ioc import audit
-from ioc.auth import User
+from ioc.accounts import User
 
 router = APIRouter(tags=["incidents"])
 
