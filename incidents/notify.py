@@ -26,6 +26,8 @@ from urllib.parse import urlsplit
 
 import asyncpg
 
+from ioc.backoff import delay
+
 logger = logging.getLogger(__name__)
 
 SIGNATURE_HEADER = "X-IOC-Signature"
@@ -44,7 +46,7 @@ def sign(secret: str, timestamp: str, body: bytes) -> str:
 
 def backoff_s(base: float, attempts: int) -> float:
     """Seconds before the next attempt after ``attempts`` failures."""
-    return float(min(MAX_BACKOFF_S, base * 2 ** max(0, attempts - 1)))
+    return delay(attempts, base, MAX_BACKOFF_S)
 
 
 async def enqueue(conn: asyncpg.Connection, incident_id: int, team_id: str, event: str) -> int:
