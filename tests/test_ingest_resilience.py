@@ -14,10 +14,9 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from ioc.processes import Child, free_port, spawn
-from ioc.settings import Settings
+from ioc.processes import Child, spawn
 from ioc.up import Stack
-from tests.support.stack import log_tail, wait_for
+from tests.support.stack import log_tail, own_stack, start_worker, wait_for
 
 DEVICES = 100
 
@@ -25,43 +24,17 @@ DEVICES = 100
 @pytest.fixture(scope="module")
 def private_stack(module_scratch_dir: Callable[[str], Path]) -> Iterator[Stack]:
     """A database and broker of our own: these tests stop the database and kill workers."""
-    root = module_scratch_dir("ioc-resilience-")
-    stack = Stack(
-        Settings(state_dir=root, db_port=free_port(), mqtt_port=free_port(), environment="test"), fast_db=True
-    )
-    stack.prepare_state(reset=False)
-    stack.start_services()
-    try:
-        stack.load_data(None)
-        assert stack.postgres is not None
-        stack.postgres.psql(
-            "INSERT INTO devices (device_id, kind, name) SELECT 'LOAD-' || lpad(i::text, 5, '0'), "
-            f"'flood', 'load' FROM generate_series(1, {DEVICES}) i"
-        )
+    with own_stack(module_scratch_dir("ioc-resilience-"), DEVICES) as stack:
         yield stack
-    finally:
-        stack.stop()
 
 
 def start(stack: Stack, name: str, *args: str) -> Child:
-    env = {**stack.child_env(args[0]), "IOC_INGEST_METRICS_PORT": "0", "IOC_INGEST_RATE_LIMIT_PER_S": "1000"}
+    env = {**stack.child_env(args[0]), "IOC_INGEST_METRICS_PORT": "0"}
     return spawn(name, [sys.executable, "-m", "ioc.cli", *args], stack.state_dir / "logs" / f"{name}.log", env=env)
 
 
 def worker(stack: Stack, client_id: str) -> Child:
-    child = start(stack, client_id, "ingest", "--client-id", client_id)
-    assert stack.postgres is not None
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        seen = stack.postgres.psql(
-            f"SELECT count(*) FROM ingest_workers WHERE worker_id = '{client_id}' "
-            "AND heartbeat_at > now() - interval '10 seconds'"
-        )
-        if seen == "1":
-            return child
-        assert child.proc.poll() is None, log_tail(child)
-        time.sleep(0.2)
-    pytest.fail(f"worker {client_id} did not start: {log_tail(child)}")
+    return start_worker(stack, client_id, {"IOC_INGEST_RATE_LIMIT_PER_S": "1000"}, timeout=30)
 
 
 def load(stack: Stack, rate: int, seconds: int, manifest: Path) -> Child:
