@@ -157,8 +157,5 @@ async def guard(
     if wait <= 0:
         return
     detail = {"retry_after_s": round(wait, 1)}
-    if refusals is not None:
-        await refusals.record(conn, name, action, name, "throttled", source, detail)
-    else:
-        await audit.record(conn, name, action, name, "throttled", source, detail)
+    await audit.record(conn, name, action, name, "throttled", source, detail, refusals=refusals)
     raise Throttled(wait)

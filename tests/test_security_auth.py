@@ -353,7 +353,7 @@ async def test_a_thousand_refusals_make_two_rows(pool: asyncpg.Pool) -> None:
     log = audit.RefusalLog(window_s=60.0, clock=clock)
     before = await pool.fetchval("SELECT coalesce(max(id), 0) FROM audit_log")
     for _ in range(1000):
-        await log.record(pool, "", "GET /api/v1/zones", "", "denied", source, {"reason": "no session"})
+        await audit.record(pool, "", "GET /api/v1/zones", "", "denied", source, {"reason": "no session"}, refusals=log)
     rows = await pool.fetch("SELECT * FROM audit_log WHERE id > $1 AND source = $2 ORDER BY id", before, source)
     assert len(rows) == 1 and rows[0]["detail"] == {"reason": "no session"}  # the first, at once
     clock.now += 60.0  # the window closes: its repeats become one row
@@ -369,9 +369,11 @@ async def test_refusal_rows_are_bounded_whatever_the_paths_and_sources(pool: asy
     log = audit.RefusalLog(window_s=60.0, per_source=5, max_keys=20, clock=clock)
     before = await pool.fetchval("SELECT coalesce(max(id), 0) FROM audit_log")
     for i in range(300):  # one source, 300 different paths
-        await log.record(pool, "", f"GET /api/v1/devices/{i}", "", "denied", f"{prefix}.1", {"reason": "no session"})
+        path, reason = f"GET /api/v1/devices/{i}", {"reason": "no session"}
+        await audit.record(pool, "", path, "", "denied", f"{prefix}.1", reason, refusals=log)
     for i in range(200):  # 200 sources
-        await log.record(pool, "", "GET /api/v1/zones", "", "denied", f"{prefix}.{i + 2}", {"reason": "no session"})
+        source, reason = f"{prefix}.{i + 2}", {"reason": "no session"}
+        await audit.record(pool, "", "GET /api/v1/zones", "", "denied", source, reason, refusals=log)
     await log.flush(pool, now=True)
     rows = await pool.fetch(
         "SELECT * FROM audit_log WHERE id > $1 AND (source LIKE $2 || '.%' OR source = '*')", before, prefix

@@ -165,15 +165,8 @@ async def refused(conn: HTTPConnection, actor: str, reason: str, **detail: objec
     """
     method = getattr(conn, "method", "WS")  # a WebSocket has no method
     try:
-        await refusal_log(conn).record(
-            get_pool(conn),
-            actor,
-            f"{method} {conn.url.path}",
-            "",
-            "denied",
-            source_address(conn),
-            {"reason": reason, **detail},
-        )
+        action, source, why = f"{method} {conn.url.path}", source_address(conn), {"reason": reason, **detail}
+        await audit.record(get_pool(conn), actor, action, "", "denied", source, why, refusals=refusal_log(conn))
     except Exception as exc:
         if not is_unavailable(exc):
             raise
