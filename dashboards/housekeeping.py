@@ -13,17 +13,17 @@ import contextlib
 import logging
 import time
 from datetime import timedelta
-from types import TracebackType
 
 import asyncpg
 
 from ioc import audit
+from ioc.background import Background
 from ioc.throttle import ThrottlePolicy, prune_throttle
 
 logger = logging.getLogger(__name__)
 
 
-class Housekeeping:
+class Housekeeping(Background):
     """An async context manager running the chores in one task, cancelled and awaited on exit."""
 
     def __init__(
@@ -42,19 +42,11 @@ class Housekeeping:
         self.throttle = throttle
         self.tick_s = tick_s
         self.prune_every_s = prune_every_s
-        self._task: asyncio.Task[None] | None = None
 
-    async def __aenter__(self) -> Housekeeping:
-        self._task = asyncio.create_task(self._run(), name="housekeeping")
-        return self
+    task_name = "housekeeping"
 
-    async def __aexit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+    async def __aexit__(self, *exc: object) -> None:
+        await super().__aexit__(*exc)
         with contextlib.suppress(OSError, asyncpg.PostgresError):
             await self.refusals.flush(self.pool, now=True)  # the open minute's counts are not lost
 
@@ -71,7 +63,8 @@ class Housekeeping:
             )
         return entries, counters
 
-    async def _run(self) -> None:
+    async def run(self) -> None:
+        """Flush refusal summaries every ``tick_s``; prune every ``prune_every_s``."""
         last_prune = -self.prune_every_s
         while True:
             try:

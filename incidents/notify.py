@@ -26,6 +26,7 @@ from urllib.parse import urlsplit
 
 import asyncpg
 
+from ioc.background import Background
 from ioc.backoff import delay
 
 logger = logging.getLogger(__name__)
@@ -104,7 +105,7 @@ def _mail(smtp_url: str, sender: str, to: str, subject: str, text: str) -> None:
         smtp.send_message(message)
 
 
-class Deliverer:
+class Deliverer(Background):
     """Sends due notifications until stopped (an async context manager owning one task)."""
 
     def __init__(self, pool: asyncpg.Pool, *, smtp_url: str, sender: str, max_attempts: int, backoff: float) -> None:
@@ -113,19 +114,11 @@ class Deliverer:
         self.sender = sender
         self.max_attempts = max_attempts
         self.backoff = backoff
-        self._task: asyncio.Task[None] | None = None
 
-    async def __aenter__(self) -> Deliverer:
-        self._task = asyncio.create_task(self._run(), name="notification-deliverer")
-        return self
+    task_name = "notification-deliverer"
 
-    async def __aexit__(self, *exc: object) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
-
-    async def _run(self) -> None:
+    async def run(self) -> None:
+        """Deliver what is due, then wait for more."""
         while True:
             try:
                 sent = await self.deliver_due()

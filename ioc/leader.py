@@ -14,12 +14,14 @@ from collections.abc import Awaitable, Callable
 
 import asyncpg
 
+from ioc.background import Background
+
 logger = logging.getLogger(__name__)
 
 DB_ERRORS: tuple[type[Exception], ...] = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError)
 
 
-class LeaderJob:
+class LeaderJob(Background):
     """Runs ``work`` in rounds while this process holds advisory lock ``lock_key`` (an async context manager).
 
     A round starts every ``interval()`` seconds (from the start of the one before), sooner when ``wake()`` is
@@ -41,7 +43,7 @@ class LeaderJob:
         errors: tuple[type[Exception], ...] = DB_ERRORS,
         on_lead: Callable[[bool], None] | None = None,
     ) -> None:
-        self.name = name
+        self.name = self.task_name = name
         self.database_url = database_url
         self.lock_key = lock_key
         self.work = work
@@ -52,23 +54,12 @@ class LeaderJob:
         self.on_lead = on_lead
         self.leader = False
         self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-
-    async def __aenter__(self) -> LeaderJob:
-        self._task = asyncio.create_task(self._elect(), name=self.name)
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
 
     def wake(self) -> None:
         """Run the next round now (or as soon as ``min_gap_s`` allows) rather than at its time."""
         self._wake.set()
 
-    async def _elect(self) -> None:
+    async def run(self) -> None:
         """Try to take the lock every ``retry_s``; lead while it is held."""
         while True:
             conn: asyncpg.Connection | None = None
