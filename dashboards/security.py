@@ -223,6 +223,18 @@ def _refused(exc: accounts.AuthError) -> ApiError:
     return ApiError(400, "bad_request", str(exc))
 
 
+def _guessing(request: Request) -> dict[str, Any]:
+    """What a password check needs to count a wrong guess: the address, the throttle and the refusal log."""
+    return {"source": source_address(request), "throttle": throttle_policy(request), "refusals": refusal_log(request)}
+
+
+def _signed_out(request: Request) -> Response:
+    """204, clearing the session cookie."""
+    response = Response(status_code=204)
+    response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="strict", secure=is_https(request))
+    return response
+
+
 router = APIRouter()
 
 
@@ -233,15 +245,9 @@ async def login(body: LoginBody, request: Request, conn: ConnDep) -> Response:
         origin = audit.log_safe(request.headers.get("origin", ""), 100)
         raise ApiError(403, "forbidden", f"login refused from {origin}: not IOC_PUBLIC_URL nor in IOC_ALLOWED_ORIGINS")
     try:
+        agent, policy = request.headers.get("user-agent", ""), session_policy(request)
         result = await sessions.login(
-            conn,
-            body.name,
-            body.password,
-            source=source_address(request),
-            user_agent=request.headers.get("user-agent", ""),
-            sessions=session_policy(request),
-            throttle=throttle_policy(request),
-            refusals=refusal_log(request),
+            conn, body.name, body.password, user_agent=agent, sessions=policy, **_guessing(request)
         )
     except throttle.Throttled as exc:
         return _too_many(exc)
@@ -267,9 +273,7 @@ async def logout(request: Request, conn: ConnDep) -> Response:
         raise ApiError(403, "forbidden", "cross-origin request refused")
     await sessions.logout(conn, request.cookies.get(SESSION_COOKIE), source=source_address(request))
     get_availability(request).forget(request.cookies.get(SESSION_COOKIE))  # not even through an outage
-    response = Response(status_code=204)
-    response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="strict", secure=is_https(request))
-    return response
+    return _signed_out(request)
 
 
 @router.post("/api/v1/auth/password", status_code=204)
@@ -279,24 +283,14 @@ async def change_password(body: PasswordBody, user: UserDep, request: Request, c
     A wrong current password counts as a failed login (429 + Retry-After once there are too many).
     """
     try:
-        await sessions.change_own_password(
-            conn,
-            user.name,
-            body.current,
-            body.new,
-            source=source_address(request),
-            throttle=throttle_policy(request),
-            refusals=refusal_log(request),
-        )
+        await sessions.change_own_password(conn, user.name, body.current, body.new, **_guessing(request))
     except throttle.Throttled as exc:
         return _too_many(exc)
     except accounts.LoginFailed as exc:
         raise ApiError(403, "forbidden", str(exc)) from exc
     except accounts.AuthError as exc:
         raise ApiError(400, "bad_request", str(exc)) from exc
-    response = Response(status_code=204)
-    response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="strict", secure=is_https(request))
-    return response
+    return _signed_out(request)
 
 
 @router.get("/api/v1/me")
