@@ -19,11 +19,9 @@ from dashboards.alerts.engine import AlertEngine
 from incidents import store
 from incidents.geo import haversine_m
 from incidents.procedures import parse
-from ioc.processes import Child, free_port
 from ioc.settings import Settings
-from ioc.up import wait_http
 from tests.support.auth import signed_in
-from tests.support.stack import Broker, mosquitto_pub
+from tests.support.stack import Broker, mosquitto_pub, serving
 
 # A place of our own, ~35 km from the demo fleet, so nothing else is near it.
 LAT, LON = 10.95, 106.95
@@ -113,12 +111,8 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 @pytest.fixture(scope="module")
 def server(run_ioc: Any, places: Any) -> Iterator[str]:
     """One ``ioc serve`` with the repository's procedures (sop/); its base URL."""
-    port = free_port()
-    child: Child = run_ioc(f"serve-incidents-{port}", "serve", "--port", str(port))
-    base = f"http://127.0.0.1:{port}"
-    wait_http(f"{base}/api/v1/health", 30, child)
-    yield base
-    child.stop()
+    with serving(run_ioc, "serve-incidents") as base:
+        yield base
 
 
 async def publish_level(pool: asyncpg.Pool, broker: Broker, device_id: str, level: float) -> None:

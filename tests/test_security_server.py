@@ -24,10 +24,9 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 from ioc import accounts, throttle
-from ioc.processes import free_port
-from ioc.up import wait_http
 from tests.support.auth import PASSWORD, create_people, signed_in
 from tests.support.live import login, session_headers
+from tests.support.stack import serving
 
 EVIL = "https://evil.example"
 DEVICE = "T-SEC-FL1"
@@ -44,12 +43,8 @@ def server(run_ioc) -> Iterator[str]:  # type: ignore[no-untyped-def]
     Per test: a server writes the first refusal of a kind per minute and only counts its repeats
     (ioc.audit.RefusalLog), so a test checking for its refusal rows must not follow another's.
     """
-    port = free_port()
-    child = run_ioc("serve-security", "serve", "--port", str(port), env={"IOC_WS_HEARTBEAT_S": "1"})
-    base = f"http://127.0.0.1:{port}"
-    wait_http(f"{base}/api/v1/health", 30, child)
-    yield base
-    child.stop()
+    with serving(run_ioc, "serve-security", {"IOC_WS_HEARTBEAT_S": "1"}) as base:
+        yield base
 
 
 OLD_ENTRY = "t-retention-old-entry"
@@ -74,18 +69,14 @@ def proxied(run_ioc, database_url: str) -> Iterator[str]:  # type: ignore[no-unt
             await conn.close()
 
     asyncio.run(plant())
-    port = free_port()
     env = {
         "IOC_TRUSTED_PROXIES": "127.0.0.1",
         "IOC_PUBLIC_URL": "https://ioc.example.vn",
         "IOC_ALLOWED_ORIGINS": "https://wall.example.vn",
         "IOC_AUDIT_RETENTION_DAYS": "30",
     }
-    child = run_ioc("serve-proxied", "serve", "--port", str(port), env=env)
-    base = f"http://127.0.0.1:{port}"
-    wait_http(f"{base}/api/v1/health", 30, child)
-    yield base
-    child.stop()
+    with serving(run_ioc, "serve-proxied", env) as base:
+        yield base
 
 
 @pytest.fixture

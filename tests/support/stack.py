@@ -20,7 +20,7 @@ import pytest
 from ioc.errors import StackError
 from ioc.processes import Child, free_port, spawn
 from ioc.settings import REPO_ROOT, Settings
-from ioc.up import Stack
+from ioc.up import Stack, wait_http
 
 T = TypeVar("T")
 
@@ -171,3 +171,17 @@ def start_worker(stack: Stack, client_id: str, env: dict[str, str] | None = None
     tail = log_tail(child)
     child.stop()
     raise StackError(f"ingest worker {client_id} did not start within {timeout:.0f} s:\n{tail}")
+
+
+@contextmanager
+def serving(run_ioc: Callable[..., Child], name: str, env: dict[str, str] | None = None) -> Iterator[str]:
+    """`ioc serve` of a test's own on a free port (``run_ioc`` is the fixture): its base URL once healthy; stopped
+    on exit."""
+    port = free_port()
+    child = run_ioc(f"{name}-{port}", "serve", "--port", str(port), env=env)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_http(f"{base}/api/v1/health", 30, child)
+        yield base
+    finally:
+        child.stop()
