@@ -26,7 +26,7 @@ from ioc.settings import Settings
 from ioc.up import Stack
 from tests.support.stack import Broker, log_tail, wait_for
 
-pytest_plugins = ["tests.support.auth", "tests.support.browser", "tests.support.incidents"]
+pytest_plugins = ["tests.support.auth", "tests.support.browser", "tests.support.incidents", "tests.support.tls"]
 
 
 
