@@ -115,7 +115,8 @@ async def test_alerts_group_into_incidents_by_place_and_escalate_them(
 
     await publish_level(pool, broker, FLOOD_A, 24.0)
     first = await round_until(lambda: incident_of(pool, FLOOD_A), "an incident for A's alert")
-    assert (first["type"], first["severity"], first["state"], first["origin"]) == ("t_flood", "warning", "new", "alerts")
+    made = (first["type"], first["severity"], first["state"], first["origin"])
+    assert made == ("t_flood", "warning", "new", "alerts")
     assert (first["lat"], first["lon"], first["zone"]) == (LAT, LON, ZONE)
     assert first["procedure"]["version"] == 3 and first["created_by"] == "engine"
 
