@@ -20,7 +20,8 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 sys.path.insert(0, str(ROOT))
 from common import private_stack, progress  # noqa: E402
 
-from tests.restart_load import restart_under_load, start_worker  # noqa: E402
+from tests.restart_load import restart_under_load  # noqa: E402
+from tests.support.stack import start_worker  # noqa: E402
 
 
 def main() -> int:

@@ -19,7 +19,8 @@ import psutil
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import histogram_quantile, ioc, median, private_stack, progress, scrape  # noqa: E402
 
-from ioc.stack import Child, free_port, remove_linked_clusters, spawn  # noqa: E402
+from ioc.cluster import remove_linked_clusters  # noqa: E402
+from ioc.processes import Child, free_port, spawn  # noqa: E402
 
 
 def count_rows(stack) -> int:  # type: ignore[no-untyped-def]

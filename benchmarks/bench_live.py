@@ -35,10 +35,11 @@ sys.path.insert(1, str(Path(__file__).resolve().parents[1]))  # the repository: 
 import rawws  # noqa: E402
 from common import histogram_quantile, scrape_url  # noqa: E402
 
-from ioc import auth  # noqa: E402
+from ioc import accounts  # noqa: E402
+from ioc.cluster import remove_linked_clusters  # noqa: E402
 from ioc.db import NOTIFY_CHANNEL, create_pool  # noqa: E402
+from ioc.processes import free_port  # noqa: E402
 from ioc.settings import Settings  # noqa: E402
-from ioc.stack import free_port, remove_linked_clusters  # noqa: E402
 from ioc.up import Stack, wait_http  # noqa: E402
 from tests.support.live import http_origin, login, session_headers  # noqa: E402
 
@@ -340,7 +341,7 @@ async def main(args: argparse.Namespace) -> None:
         base = f"http://127.0.0.1:{settings.http_port}"
         serve_with(stack, base, args.live_coalesce_ms)
         async with pool.acquire() as conn:  # one viewer session serves every benchmark client
-            await auth.create_user(conn, "bench-viewer", "viewer", BENCH_PASSWORD, actor="bench")
+            await accounts.create_user(conn, "bench-viewer", "viewer", BENCH_PASSWORD, actor="bench")
         token = await login(base, "bench-viewer", BENCH_PASSWORD)
         print(f"stack up in {root}; server {base}")
         if not args.skip_live:

@@ -23,8 +23,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import private_stack, progress  # noqa: E402
 
 from incidents.nearby import NEARBY, nearby_devices, with_readings
+from ioc.cluster import remove_linked_clusters
 from ioc.db import create_pool
-from ioc.stack import remove_linked_clusters
 
 BOX = (10.65, 10.90, 106.55, 106.85)  # lat min, lat max, lon min, lon max
 

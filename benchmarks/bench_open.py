@@ -28,9 +28,10 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from ioc.cluster import remove_linked_clusters
 from ioc.db import create_pool
+from ioc.processes import free_port
 from ioc.settings import Settings
-from ioc.stack import free_port, remove_linked_clusters
 from ioc.up import Stack, wait_http
 from opendata.config import DEFAULT_FILE
 

@@ -22,9 +22,10 @@ import tempfile
 import time
 from pathlib import Path
 
+from ioc.broker import EmbeddedMosquitto
 from ioc.fleet import load_fleet
+from ioc.processes import free_port
 from ioc.settings import Settings
-from ioc.stack import EmbeddedMosquitto, free_port
 from ioc.up import Stack
 from simulators.backfill import FIRST_WAIT, MAX_WORKERS, plan, run
 from simulators.load import LoadResult, run_load

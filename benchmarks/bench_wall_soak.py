@@ -24,10 +24,11 @@ from pathlib import Path
 from playwright.sync_api import CDPSession, sync_playwright
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository: tests.support
-from ioc import auth  # noqa: E402
+from ioc import accounts  # noqa: E402
+from ioc.cluster import remove_linked_clusters  # noqa: E402
 from ioc.db import create_pool  # noqa: E402
+from ioc.processes import free_port  # noqa: E402
 from ioc.settings import Settings  # noqa: E402
-from ioc.stack import free_port, remove_linked_clusters  # noqa: E402
 from ioc.up import Stack, wait_http  # noqa: E402
 from tests.support.chromium import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
 
@@ -86,7 +87,7 @@ async def add_viewer(database_url: str) -> None:
     pool = await create_pool(database_url, max_size=1)
     try:
         async with pool.acquire() as conn:
-            await auth.create_user(conn, USER, "viewer", PASSWORD)
+            await accounts.create_user(conn, USER, "viewer", PASSWORD)
     finally:
         await pool.close()
 

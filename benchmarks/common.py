@@ -10,8 +10,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+from ioc.processes import Child, free_port, spawn
 from ioc.settings import Settings
-from ioc.stack import Child, free_port, spawn
 from ioc.up import Stack
 
 

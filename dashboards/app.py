@@ -30,10 +30,11 @@ from dashboards.housekeeping import Housekeeping
 from dashboards.hub import Hub
 from incidents.notify import Deliverer
 from ioc.audit import RefusalLog
-from ioc.auth import SessionPolicy, ThrottlePolicy
 from ioc.db import create_pool, timescaledb_version
 from ioc.kinds import load_kinds
+from ioc.sessions import SessionPolicy
 from ioc.settings import Settings, get_settings
+from ioc.throttle import ThrottlePolicy
 from opendata.api import mount as mount_open_data
 
 logger = logging.getLogger(__name__)
@@ -75,49 +76,51 @@ class _App(FastAPI):
         return security.NoSniff(super().build_middleware_stack())
 
 
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """The server's services from start-up to shutdown: pool, hub, alerts, chores, deliverer, open data, forecasts."""
+    settings: Settings = app.state.settings
+    url = settings.resolved_database_url()
+    # No connection floor: asyncpg would otherwise retry it through an outage with a traceback per try
+    # (the outage is reported once, by dashboards.availability); released connections stay pooled.
+    pool = await create_pool(url, min_size=0, max_size=16)
+    try:
+        async with pool.acquire() as conn:
+            timescale = await timescaledb_version(conn) is not None
+        kinds = set(load_kinds(settings.kinds_file))
+        app.state.timescale = timescale  # readings use time_bucket when TimescaleDB is present, else date_bin
+        async with Hub(pool, url, kinds, settings.ws_coalesce_ms, app.state.availability) as hub:
+            engine = AlertEngine(pool, url, settings, hub)
+            chores = Housekeeping(
+                pool, app.state.refusals, timedelta(days=settings.audit_retention_days), ThrottlePolicy()
+            )
+            deliverer = Deliverer(
+                pool,
+                smtp_url=settings.smtp_url,
+                sender=settings.smtp_from,
+                max_attempts=settings.notify_max_attempts,
+                backoff=settings.notify_backoff_s,
+            )
+            forecasts = _forecast_job(pool, url, settings)
+            async with engine, chores, deliverer, app.state.open_data.running(), forecasts as job:
+                app.state.forecast_job = job
+                app.state.pool = pool
+                app.state.hub = hub
+                app.state.engine = engine
+                logger.info("live server ready (timescaledb=%s)", timescale)
+                with stacks_on_sigusr1():
+                    yield
+    finally:
+        await pool.close()
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the application for ``settings`` (default: the environment's)."""
     settings = settings or get_settings()
-
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        url = settings.resolved_database_url()
-        # No connection floor: asyncpg would otherwise retry it through an outage with a traceback per try
-        # (the outage is reported once, by dashboards.availability); released connections stay pooled.
-        pool = await create_pool(url, min_size=0, max_size=16)
-        try:
-            async with pool.acquire() as conn:
-                timescale = await timescaledb_version(conn) is not None
-            kinds = set(load_kinds(settings.kinds_file))
-            app.state.timescale = timescale  # readings use time_bucket when TimescaleDB is present, else date_bin
-            async with Hub(pool, url, kinds, settings.ws_coalesce_ms, app.state.availability) as hub:
-                engine = AlertEngine(pool, url, settings, hub)
-                chores = Housekeeping(
-                    pool, app.state.refusals, timedelta(days=settings.audit_retention_days), ThrottlePolicy()
-                )
-                deliverer = Deliverer(
-                    pool,
-                    smtp_url=settings.smtp_url,
-                    sender=settings.smtp_from,
-                    max_attempts=settings.notify_max_attempts,
-                    backoff=settings.notify_backoff_s,
-                )
-                async with engine, chores, deliverer, open_data.running(), _forecast_job(pool, url, settings) as job:
-                    app.state.forecast_job = job
-                    app.state.settings = settings
-                    app.state.pool = pool
-                    app.state.hub = hub
-                    app.state.engine = engine
-                    logger.info("live server ready (timescaledb=%s)", timescale)
-                    with stacks_on_sigusr1():
-                        yield
-        finally:
-            await pool.close()
-
     app = _App(
         title="ioc: Intelligent Operations Centre API",
         version=_version(),
-        lifespan=lifespan,
+        lifespan=_lifespan,
         default_response_class=SafeJSONResponse,
         docs_url=None,  # served by dashboards.apidocs from local files
         redoc_url=None,
@@ -135,6 +138,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Prometheus scrapes from this host; nobody else (a browser elsewhere) may read the metrics.
     app.include_router(metrics.router, dependencies=[Depends(security.loopback_only)])
     app.include_router(apidocs.router)
-    open_data = mount_open_data(app, settings)  # public, read-only: /sta/v1.1 (opendata/)
+    mount_open_data(app, settings)  # public, read-only: /sta/v1.1 (opendata/)
     _include_pages(app)
     return app

@@ -16,7 +16,8 @@ from datetime import UTC, datetime, timedelta
 
 import asyncpg
 
-from ioc.auth import User, token_hash
+from ioc.accounts import User
+from ioc.sessions import token_hash
 
 logger = logging.getLogger(__name__)
 

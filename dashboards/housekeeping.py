@@ -13,16 +13,17 @@ import contextlib
 import logging
 import time
 from datetime import timedelta
-from types import TracebackType
 
 import asyncpg
 
-from ioc import audit, auth
+from ioc import audit
+from ioc.background import Background
+from ioc.throttle import ThrottlePolicy, prune_throttle
 
 logger = logging.getLogger(__name__)
 
 
-class Housekeeping:
+class Housekeeping(Background):
     """An async context manager running the chores in one task, cancelled and awaited on exit."""
 
     def __init__(
@@ -30,7 +31,7 @@ class Housekeeping:
         pool: asyncpg.Pool,
         refusals: audit.RefusalLog,
         audit_keep: timedelta,
-        throttle: auth.ThrottlePolicy,
+        throttle: ThrottlePolicy,
         *,
         tick_s: float = 5.0,
         prune_every_s: float = 3600.0,
@@ -41,26 +42,18 @@ class Housekeeping:
         self.throttle = throttle
         self.tick_s = tick_s
         self.prune_every_s = prune_every_s
-        self._task: asyncio.Task[None] | None = None
 
-    async def __aenter__(self) -> Housekeeping:
-        self._task = asyncio.create_task(self._run(), name="housekeeping")
-        return self
+    task_name = "housekeeping"
 
-    async def __aexit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+    async def __aexit__(self, *exc: object) -> None:
+        await super().__aexit__(*exc)
         with contextlib.suppress(OSError, asyncpg.PostgresError):
             await self.refusals.flush(self.pool, now=True)  # the open minute's counts are not lost
 
     async def prune(self) -> tuple[int, int]:
         """Apply the audit retention and drop stale throttle counters; returns (audit rows, counters) removed."""
         entries = await audit.prune(self.pool, self.audit_keep)
-        counters = await auth.prune_throttle(self.pool, self.throttle)
+        counters = await prune_throttle(self.pool, self.throttle)
         if entries or counters:
             logger.info(
                 "pruned %d audit entries older than %s, %d throttle counters",
@@ -70,7 +63,8 @@ class Housekeeping:
             )
         return entries, counters
 
-    async def _run(self) -> None:
+    async def run(self) -> None:
+        """Flush refusal summaries every ``tick_s``; prune every ``prune_every_s``."""
         last_prune = -self.prune_every_s
         while True:
             try:

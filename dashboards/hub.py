@@ -39,6 +39,7 @@ from dashboards.delta import NOTHING, diff
 from dashboards.encoding import iso
 from dashboards.live_state import LiveState
 from dashboards.subscriber import Message, Subscriber
+from ioc.backoff import Backoff
 from ioc.db import ALERTS_CHANNEL, NOTIFY_CHANNEL, REGISTRY_CHANNEL
 
 logger = logging.getLogger(__name__)
@@ -218,7 +219,7 @@ class Hub:
 
     async def _listen(self) -> None:
         """Hold a LISTEN connection, reconnecting with backoff; after a gap, reload everything."""
-        backoff = 0.5
+        retry = Backoff(first=0.5, ceiling=LISTEN_BACKOFF_MAX_S)
         while True:
             conn: asyncpg.Connection | None = None
             try:
@@ -230,7 +231,7 @@ class Hub:
                 self._pending.full = True  # notifications may have been missed while disconnected
                 self._wake.set()
                 logger.info("live hub listening on %s and %s", NOTIFY_CHANNEL, ALERTS_CHANNEL)
-                backoff = 0.5
+                retry.succeeded()
                 while not lost.is_set():
                     try:
                         await asyncio.wait_for(lost.wait(), 5.0)
@@ -242,12 +243,11 @@ class Hub:
                 self._pending.full = True
                 self._wake.set()
                 log = logger.debug if self.availability.down else logger.warning
-                log("live hub lost its LISTEN connection (%s); reconnecting in %.1f s", exc, backoff)
+                log("live hub lost its LISTEN connection (%s); reconnecting in %.1f s", exc, retry.upcoming)
             finally:
                 if conn is not None and not conn.is_closed():
                     conn.terminate()
-            await asyncio.sleep(backoff)
-            backoff = min(backoff * 2, LISTEN_BACKOFF_MAX_S)
+            await asyncio.sleep(retry.failed())
 
     async def _clock(self) -> None:
         """Mark clock-driven figures stale every few seconds, and everything once a minute."""

@@ -23,7 +23,7 @@ from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Resp
 
 from dashboards.live_state import META
 from dashboards.security import PAGE_HEADERS, optional_user
-from ioc.auth import User
+from ioc.accounts import User
 from ioc.fleet import ZONE_ID_RE
 from ioc.kinds import load_kinds
 from ioc.settings import Settings, get_settings

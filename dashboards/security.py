@@ -42,8 +42,8 @@ from dashboards.api.deps import (
     throttle_policy,
 )
 from dashboards.api.errors import ApiError, error_body
-from ioc import audit, auth
-from ioc.auth import User
+from ioc import accounts, audit, sessions, throttle
+from ioc.accounts import User
 
 __all__ = [
     "SESSION_COOKIE",
@@ -177,14 +177,14 @@ class LoginBody(BaseModel):
     """Credentials of a login."""
 
     name: str = Field(min_length=1, max_length=64)
-    password: str = Field(min_length=1, max_length=auth.MAX_PASSWORD)
+    password: str = Field(min_length=1, max_length=accounts.MAX_PASSWORD)
 
 
 class PasswordBody(BaseModel):
     """A user's own password change."""
 
-    current: str = Field(min_length=1, max_length=auth.MAX_PASSWORD)
-    new: str = Field(min_length=auth.MIN_PASSWORD, max_length=auth.MAX_PASSWORD)
+    current: str = Field(min_length=1, max_length=accounts.MAX_PASSWORD)
+    new: str = Field(min_length=accounts.MIN_PASSWORD, max_length=accounts.MAX_PASSWORD)
 
 
 class NewUserBody(BaseModel):
@@ -192,7 +192,7 @@ class NewUserBody(BaseModel):
 
     name: str = Field(min_length=1, max_length=64)
     role: str
-    password: str | None = Field(default=None, min_length=auth.MIN_PASSWORD, max_length=auth.MAX_PASSWORD)
+    password: str | None = Field(default=None, min_length=accounts.MIN_PASSWORD, max_length=accounts.MAX_PASSWORD)
     display: bool = Field(False, description="a wall display account: viewer only, sessions last days")
 
 
@@ -206,7 +206,7 @@ def _user_json(user: User) -> dict[str, Any]:
     }
 
 
-def _too_many(exc: auth.Throttled) -> JSONResponse:
+def _too_many(exc: throttle.Throttled) -> JSONResponse:
     retry = max(1, int(exc.retry_after + 0.999))
     return JSONResponse(
         error_body("too_many_requests", str(exc), retry_after_s=retry),
@@ -215,12 +215,24 @@ def _too_many(exc: auth.Throttled) -> JSONResponse:
     )
 
 
-def _refused(exc: auth.AuthError) -> ApiError:
-    if isinstance(exc, auth.UserExists):
+def _refused(exc: accounts.AuthError) -> ApiError:
+    if isinstance(exc, accounts.UserExists):
         return ApiError(409, "conflict", str(exc))
-    if isinstance(exc, auth.NoSuchUser):
+    if isinstance(exc, accounts.NoSuchUser):
         return ApiError(404, "not_found", str(exc))
     return ApiError(400, "bad_request", str(exc))
+
+
+def _guessing(request: Request) -> dict[str, Any]:
+    """What a password check needs to count a wrong guess: the address, the throttle and the refusal log."""
+    return {"source": source_address(request), "throttle": throttle_policy(request), "refusals": refusal_log(request)}
+
+
+def _signed_out(request: Request) -> Response:
+    """204, clearing the session cookie."""
+    response = Response(status_code=204)
+    response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="strict", secure=is_https(request))
+    return response
 
 
 router = APIRouter()
@@ -233,19 +245,13 @@ async def login(body: LoginBody, request: Request, conn: ConnDep) -> Response:
         origin = audit.log_safe(request.headers.get("origin", ""), 100)
         raise ApiError(403, "forbidden", f"login refused from {origin}: not IOC_PUBLIC_URL nor in IOC_ALLOWED_ORIGINS")
     try:
-        result = await auth.login(
-            conn,
-            body.name,
-            body.password,
-            source=source_address(request),
-            user_agent=request.headers.get("user-agent", ""),
-            sessions=session_policy(request),
-            throttle=throttle_policy(request),
-            refusals=refusal_log(request),
+        agent, policy = request.headers.get("user-agent", ""), session_policy(request)
+        result = await sessions.login(
+            conn, body.name, body.password, user_agent=agent, sessions=policy, **_guessing(request)
         )
-    except auth.Throttled as exc:
+    except throttle.Throttled as exc:
         return _too_many(exc)
-    except auth.LoginFailed as exc:
+    except accounts.LoginFailed as exc:
         raise ApiError(401, "unauthorized", str(exc)) from exc
     response = JSONResponse(_user_json(result.user), headers=NO_STORE)
     response.set_cookie(
@@ -265,11 +271,9 @@ async def logout(request: Request, conn: ConnDep) -> Response:
     """End the session (if any) and clear the cookie."""
     if not origin_allowed(request, required=False):
         raise ApiError(403, "forbidden", "cross-origin request refused")
-    await auth.logout(conn, request.cookies.get(SESSION_COOKIE), source=source_address(request))
+    await sessions.logout(conn, request.cookies.get(SESSION_COOKIE), source=source_address(request))
     get_availability(request).forget(request.cookies.get(SESSION_COOKIE))  # not even through an outage
-    response = Response(status_code=204)
-    response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="strict", secure=is_https(request))
-    return response
+    return _signed_out(request)
 
 
 @router.post("/api/v1/auth/password", status_code=204)
@@ -279,24 +283,14 @@ async def change_password(body: PasswordBody, user: UserDep, request: Request, c
     A wrong current password counts as a failed login (429 + Retry-After once there are too many).
     """
     try:
-        await auth.change_own_password(
-            conn,
-            user.name,
-            body.current,
-            body.new,
-            source=source_address(request),
-            throttle=throttle_policy(request),
-            refusals=refusal_log(request),
-        )
-    except auth.Throttled as exc:
+        await sessions.change_own_password(conn, user.name, body.current, body.new, **_guessing(request))
+    except throttle.Throttled as exc:
         return _too_many(exc)
-    except auth.LoginFailed as exc:
+    except accounts.LoginFailed as exc:
         raise ApiError(403, "forbidden", str(exc)) from exc
-    except auth.AuthError as exc:
+    except accounts.AuthError as exc:
         raise ApiError(400, "bad_request", str(exc)) from exc
-    response = Response(status_code=204)
-    response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="strict", secure=is_https(request))
-    return response
+    return _signed_out(request)
 
 
 @router.get("/api/v1/me")
@@ -308,14 +302,14 @@ async def me(user: UserDep) -> dict[str, Any]:
 @router.get("/api/v1/users")
 async def users(admin: AdminDep, conn: ConnDep) -> dict[str, Any]:
     """Every user (admin)."""
-    return {"users": [_user_json(u) for u in await auth.list_users(conn)]}
+    return {"users": [_user_json(u) for u in await accounts.list_users(conn)]}
 
 
 @router.post("/api/v1/users", status_code=201)
 async def add_user(body: NewUserBody, admin: AdminDep, request: Request, conn: ConnDep) -> JSONResponse:
     """Add a user (admin); a generated one-time password is in the answer, once."""
     try:
-        password = await auth.create_user(
+        password = await accounts.create_user(
             conn,
             body.name,
             body.role,
@@ -324,9 +318,9 @@ async def add_user(body: NewUserBody, admin: AdminDep, request: Request, conn: C
             source=source_address(request),
             display=body.display,
         )
-    except auth.AuthError as exc:
+    except accounts.AuthError as exc:
         raise _refused(exc) from exc
-    answer: dict[str, Any] = {"name": auth.normalise_name(body.name), "role": body.role, "display": body.display}
+    answer: dict[str, Any] = {"name": accounts.normalise_name(body.name), "role": body.role, "display": body.display}
     if body.password is None:
         answer["password"] = password
     return JSONResponse(answer, status_code=201, headers=NO_STORE)
@@ -338,8 +332,8 @@ async def disable_user(name: str, admin: AdminDep, request: Request, conn: ConnD
     if name.lower() == admin.name:
         raise ApiError(409, "conflict", "you cannot disable yourself")
     try:
-        await auth.set_disabled(conn, name, True, actor=admin.name, source=source_address(request))
-    except auth.AuthError as exc:
+        await accounts.set_disabled(conn, name, True, actor=admin.name, source=source_address(request))
+    except accounts.AuthError as exc:
         raise _refused(exc) from exc
     return {"name": name.lower(), "disabled": True}
 
@@ -348,8 +342,8 @@ async def disable_user(name: str, admin: AdminDep, request: Request, conn: ConnD
 async def enable_user(name: str, admin: AdminDep, request: Request, conn: ConnDep) -> dict[str, Any]:
     """Enable a disabled user (admin)."""
     try:
-        await auth.set_disabled(conn, name, False, actor=admin.name, source=source_address(request))
-    except auth.AuthError as exc:
+        await accounts.set_disabled(conn, name, False, actor=admin.name, source=source_address(request))
+    except accounts.AuthError as exc:
         raise _refused(exc) from exc
     return {"name": name.lower(), "disabled": False}
 
@@ -358,8 +352,8 @@ async def enable_user(name: str, admin: AdminDep, request: Request, conn: ConnDe
 async def reset_password(name: str, admin: AdminDep, request: Request, conn: ConnDep) -> JSONResponse:
     """Give a user a new one-time password (admin); their sessions end."""
     try:
-        password = await auth.set_password(conn, name, actor=admin.name, source=source_address(request))
-    except auth.AuthError as exc:
+        password = await accounts.set_password(conn, name, actor=admin.name, source=source_address(request))
+    except accounts.AuthError as exc:
         raise _refused(exc) from exc
     return JSONResponse({"name": name.lower(), "password": password}, headers=NO_STORE)
 

@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from forecast.data import FLOOD_METRICS, Device, Grid
-from forecast.features import WEEK_MIN, at, ffill, history_average, lookup
+from forecast.features import WEEK_MIN, FloodSeries, at, ffill, history_average, lookup
 from forecast.models import (
     FLOOD_HORIZONS,
     TRAFFIC_HORIZONS,
@@ -116,6 +117,9 @@ def _head(grid: Grid, end: int) -> Grid:
     return Grid(grid.start, end, {k: v[:end] for k, v in grid.series.items()})
 
 
+Score = Callable[..., None]  # score(key, pred, y, *band): add forecasts to the scores of ``key``
+
+
 def run_backtest(
     grid: Grid, devices: list[Device], tide: TideModel, days: int, threads: int = 2, stride: int = 1
 ) -> dict[str, Any]:
@@ -145,56 +149,103 @@ def run_backtest(
         logger.info("backtest day %d/%d: trained in %.1f CPU-s", day + 1, days, train_seconds[-1])
         last = np.arange(cut - 1, min(cut + 1439, grid.minutes - 1), stride)
         for device_id, s in fs.items():
-            hist = history_average(past.get(device_id, FLOOD_METRICS[0]), past.epoch())
-            best = {name: np.full(len(last), -np.inf) for name in ("warning", "danger")}
-            for h in FLOOD_HORIZONS:
-                x = s.matrix(last, h)
-                y = at(s.level, last + h)
-                ok = last + h < grid.minutes
-                y = np.where(ok, y, np.nan)
-                wet = _wet(x)
-                persist = x[:, 0]
-                hist_pred = lookup(hist, at(epoch, last + h))
-                if flood is None:
-                    continue
-                lo, mid, hi = flood.predict_rows(x, h)
-                mid = np.where(np.isfinite(persist), mid, np.nan)
-                for subset, mask in (("flood", np.ones(len(last), bool)), ("flood (wet)", wet)):
-                    score((subset, FLOOD_METRICS[0], h, "model"), mid[mask], y[mask], lo[mask], hi[mask])
-                    score((subset, FLOOD_METRICS[0], h, "persistence"), persist[mask], y[mask])
-                    score((subset, FLOOD_METRICS[0], h, "history"), hist_pred[mask], y[mask])
-                for name in best:
-                    best[name] = np.maximum(best[name], np.nan_to_num(mid, nan=-np.inf))
+            best = _score_flood(score, s, flood, grid, past, epoch, last, device_id)
             device = levels[device_id]
             now = at(s.level, last)
             for name, threshold in (("warning", device.warning_cm), ("danger", device.danger_cm)):
                 on = (np.nan_to_num(now, nan=np.inf) < threshold) & (best[name] >= threshold)
                 alarms[(device_id, name)][last - test_start + 1] = on
-        if traffic is None:
-            continue
-        tables = history_tables(past, devices, cut)
-        for (device_id, metric), ts in traffic_series(grid, devices, tables).items():
-            value = ffill(grid.get(device_id, metric))
-            for h in TRAFFIC_HORIZONS:
-                x = ts.matrix(last, h)
-                y = np.where(last + h < grid.minutes, at(grid.get(device_id, metric), last + h), np.nan)
-                lo, mid, hi = traffic.predict_rows(x, metric, h)
-                score(("traffic", metric, h, "model"), mid, y, lo, hi)
-                score(("traffic", metric, h, "persistence"), at(value, last), y)
-                score(("traffic", metric, h, "history"), lookup(tables[device_id][metric], at(epoch, last + h)), y)
-                score(("traffic", metric, h, "seasonal_naive"), at(grid.get(device_id, metric), last + h - WEEK_MIN), y)
+        if traffic is not None:
+            _score_traffic(score, traffic, grid, devices, past, cut, epoch, last)
 
     results = [
         {"kind": k, "metric": m, "horizon_min": h, "method": meth, **s.row()} for (k, m, h, meth), s in scores.items()
     ]
     results.sort(key=lambda r: (r["kind"], r["metric"], r["horizon_min"], r["method"]))
+    return {
+        "days": days,
+        "test_from": grid.time(test_start),
+        "test_until": grid.time(grid.minutes),
+        "results": results,
+        "crossings": _crossings_report(fs, levels, alarms, test_start, grid.minutes),
+        "train_cpu_s": train_seconds,
+    }
+
+
+def _score_flood(
+    score: Score,
+    s: FloodSeries,
+    flood: FloodModel | None,
+    grid: Grid,
+    past: Grid,
+    epoch: np.ndarray,
+    last: np.ndarray,
+    device_id: str,
+) -> dict[str, np.ndarray]:
+    """Score one flood sensor's forecasts from the origins ``last``; returns the highest level forecast at each
+    origin over the horizons (what a warning or danger alarm would be raised on)."""
+    hist = history_average(past.get(device_id, FLOOD_METRICS[0]), past.epoch())
+    best = {name: np.full(len(last), -np.inf) for name in ("warning", "danger")}
+    for h in FLOOD_HORIZONS:
+        x = s.matrix(last, h)
+        y = at(s.level, last + h)
+        ok = last + h < grid.minutes
+        y = np.where(ok, y, np.nan)
+        wet = _wet(x)
+        persist = x[:, 0]
+        hist_pred = lookup(hist, at(epoch, last + h))
+        if flood is None:
+            continue
+        lo, mid, hi = flood.predict_rows(x, h)
+        mid = np.where(np.isfinite(persist), mid, np.nan)
+        for subset, mask in (("flood", np.ones(len(last), bool)), ("flood (wet)", wet)):
+            score((subset, FLOOD_METRICS[0], h, "model"), mid[mask], y[mask], lo[mask], hi[mask])
+            score((subset, FLOOD_METRICS[0], h, "persistence"), persist[mask], y[mask])
+            score((subset, FLOOD_METRICS[0], h, "history"), hist_pred[mask], y[mask])
+        for name in best:
+            best[name] = np.maximum(best[name], np.nan_to_num(mid, nan=-np.inf))
+    return best
+
+
+def _score_traffic(
+    score: Score,
+    traffic: TrafficModel,
+    grid: Grid,
+    devices: list[Device],
+    past: Grid,
+    cut: int,
+    epoch: np.ndarray,
+    last: np.ndarray,
+) -> None:
+    """Score every traffic series' forecasts from the origins ``last``, with the baselines beside the model."""
+    tables = history_tables(past, devices, cut)
+    for (device_id, metric), ts in traffic_series(grid, devices, tables).items():
+        value = ffill(grid.get(device_id, metric))
+        for h in TRAFFIC_HORIZONS:
+            x = ts.matrix(last, h)
+            y = np.where(last + h < grid.minutes, at(grid.get(device_id, metric), last + h), np.nan)
+            lo, mid, hi = traffic.predict_rows(x, metric, h)
+            score(("traffic", metric, h, "model"), mid, y, lo, hi)
+            score(("traffic", metric, h, "persistence"), at(value, last), y)
+            score(("traffic", metric, h, "history"), lookup(tables[device_id][metric], at(epoch, last + h)), y)
+            score(("traffic", metric, h, "seasonal_naive"), at(grid.get(device_id, metric), last + h - WEEK_MIN), y)
+
+
+def _crossings_report(
+    fs: dict[str, FloodSeries],
+    levels: dict[str, Device],
+    alarms: dict[tuple[str, str], np.ndarray],
+    test_start: int,
+    end: int,
+) -> list[dict[str, Any]]:
+    """Per level (warning, danger): the crossings in the test days, hits, misses, false alarms and lead times."""
     cross = []
     for name in ("warning", "danger"):
         leads: list[int | None] = []
         false_alarms = 0
         for device_id, s in fs.items():
             threshold = levels[device_id].warning_cm if name == "warning" else levels[device_id].danger_cm
-            events = crossings(s.level, threshold, test_start, grid.minutes)
+            events = crossings(s.level, threshold, test_start, end)
             got = score_crossings(alarms[(device_id, name)], events, test_start - 1)
             leads += got["leads"]
             false_alarms += got["false_alarms"]
@@ -210,14 +261,7 @@ def run_backtest(
                 "median_lead_min": float(np.median(hits)) if hits else None,
             }
         )
-    return {
-        "days": days,
-        "test_from": grid.time(test_start),
-        "test_until": grid.time(grid.minutes),
-        "results": results,
-        "crossings": cross,
-        "train_cpu_s": train_seconds,
-    }
+    return cross
 
 
 def format_table(report: dict[str, Any]) -> str:

@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 
 import asyncpg
 
-from forecast import models, store
+from forecast import models, store, stored
 from forecast.data import FLOOD_METRICS, TRAFFIC_METRICS, Device, Grid, floor_minute, load_devices, load_grid
 from forecast.features import M2_MIN, WEEK_MIN
 from forecast.tide import TideModel, from_dict
@@ -59,7 +59,7 @@ class Forecaster:
             if found is None:
                 continue
             try:
-                setattr(self, kind, (found[0], models.load_model(found[2])))
+                setattr(self, kind, (found[0], stored.load_model(found[2])))
                 logger.info("forecast: using %s model version %d", kind, found[0])
             except ValueError as exc:
                 logger.warning(

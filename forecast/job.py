@@ -1,6 +1,6 @@
 """The forecast job of ``ioc serve``: one leader across servers forecasts every minute and retrains daily.
 
-Leadership is a PostgreSQL advisory lock on a dedicated connection (as the alert engine's). Forecast
+Leadership is a PostgreSQL advisory lock (``ioc.leader``, as the alert engine's). Forecast
 rounds run in this process (the CPU part in a thread); training runs in a child process (``ioc forecast
 train``) so its memory and CPU never sit in the server. numpy and lightgbm are imported by the first
 round, not when the server starts.
@@ -16,11 +16,15 @@ import sys
 import time
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import asyncpg
 
+from ioc.leader import DB_ERRORS, LeaderJob
 from ioc.settings import Settings
+
+if TYPE_CHECKING:
+    from forecast.inference import Forecaster
 
 logger = logging.getLogger(__name__)
 
@@ -37,59 +41,56 @@ class ForecastJob:
         self.pool = pool
         self.database_url = database_url
         self.settings = settings
-        self.leader = False
         self.last_round: dict[str, Any] = {}
-        self._task: asyncio.Task[None] | None = None
+        self.job = LeaderJob(
+            "forecast job",
+            database_url,
+            LOCK_KEY,
+            self.round,
+            interval=lambda: settings.forecast_every_s,
+            retry_s=LEADER_RETRY_S,
+            min_gap_s=1.0,
+            errors=(*DB_ERRORS, ValueError),
+            on_lead=self._on_lead,
+        )
+        self._forecaster: Forecaster | None = None
         self._training: asyncio.Task[None] | None = None
         self._tried_at: float | None = None
 
+    @property
+    def leader(self) -> bool:
+        """True while this process runs the forecasts."""
+        return self.job.leader
+
     async def __aenter__(self) -> ForecastJob:
-        self._task = asyncio.create_task(self._run(), name="forecast-job")
+        await self.job.__aenter__()
         return self
 
     async def __aexit__(
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        for task in (self._task, self._training):
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+        await self.job.__aexit__(kind, exc, tb)
+        if self._training is not None:
+            self._training.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._training
 
-    async def _run(self) -> None:
-        while True:
-            conn: asyncpg.Connection | None = None
-            try:
-                conn = await asyncpg.connect(self.database_url, timeout=10)
-                if await conn.fetchval("SELECT pg_try_advisory_lock($1)", LOCK_KEY):
-                    await self._lead(conn)
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as exc:
-                logger.warning("forecast job: %s", exc)
-            finally:
-                self.leader = False
-                if conn is not None and not conn.is_closed():
-                    conn.terminate()
-            await asyncio.sleep(LEADER_RETRY_S)
+    def _on_lead(self, leader: bool) -> None:
+        if leader:
+            self._forecaster = None  # made afresh by the first round of each lead
 
-    async def _lead(self, lock: asyncpg.Connection) -> None:
-        from forecast.inference import Forecaster
-        from forecast.tide import load_tide
+    async def round(self) -> None:
+        """Retrain when due (in a child), then forecast every series once."""
+        if self._forecaster is None:
+            from forecast.inference import Forecaster
+            from forecast.tide import load_tide
 
-        self.leader = True
-        forecaster = Forecaster(load_tide(self.settings.forecast_tide_file))
-        logger.info("forecast job: this process is the leader")
-        while True:
-            started = time.monotonic()
-            await lock.fetchval("SELECT 1", timeout=5)  # a dead lock connection means we are no longer leader
-            try:
-                async with self.pool.acquire() as conn:
-                    await self._maybe_train(conn)
-                    rows, seconds = await forecaster.round(conn)
-                self.last_round = {"at": datetime.now(UTC).isoformat(), "rows": rows, "seconds": round(seconds, 3)}
-                logger.debug("forecast round: %d rows in %.3f s", rows, seconds)
-            except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError, ValueError) as exc:
-                logger.warning("forecast round failed: %s", exc)
-            await asyncio.sleep(max(1.0, self.settings.forecast_every_s - (time.monotonic() - started)))
+            self._forecaster = Forecaster(load_tide(self.settings.forecast_tide_file))
+        async with self.pool.acquire() as conn:
+            await self._maybe_train(conn)
+            rows, seconds = await self._forecaster.round(conn)
+        self.last_round = {"at": datetime.now(UTC).isoformat(), "rows": rows, "seconds": round(seconds, 3)}
+        logger.debug("forecast round: %d rows in %.3f s", rows, seconds)
 
     async def _maybe_train(self, conn: asyncpg.Connection) -> None:
         """Start a training child when the newest model is older than IOC_FORECAST_RETRAIN_HOURS (or none)."""

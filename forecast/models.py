@@ -14,11 +14,8 @@ the forecast job starts.
 
 from __future__ import annotations
 
-import base64
-import json
 import logging
 import time
-import zlib
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -77,7 +74,8 @@ class Forecast:
     method: str  # model | persistence
 
 
-def _lgb() -> Any:
+def load_lightgbm() -> Any:
+    """lightgbm, imported on first use (the server starts without it)."""
     import lightgbm
 
     return lightgbm
@@ -182,7 +180,7 @@ def _flood_samples(
 
 def train_flood(grid: Grid, devices: list[Device], tide: TideModel, threads: int = 2) -> FloodModel | None:
     """Train on every minute of ``grid`` (its last day held out for calibration); None if history is short."""
-    lgb = _lgb()
+    lgb = load_lightgbm()
     series = flood_series(grid, devices, tide)
     split = grid.minutes - CALIBRATION_MIN
     if not series or split < MIN_TRAIN_MIN - CALIBRATION_MIN:
@@ -253,7 +251,7 @@ def history_tables(grid: Grid, devices: list[Device], end: int) -> dict[str, dic
 
 def train_traffic(grid: Grid, devices: list[Device], threads: int = 2) -> TrafficModel | None:
     """Train on ``grid`` (its last day held out); None if history is short."""
-    lgb = _lgb()
+    lgb = load_lightgbm()
     split = grid.minutes - CALIBRATION_MIN
     if split < MIN_TRAIN_MIN - CALIBRATION_MIN:
         return None
@@ -292,78 +290,6 @@ def train_traffic(grid: Grid, devices: list[Device], threads: int = 2) -> Traffi
                 "mae_history": float(np.mean(np.abs(cy[ok] - hist_c))) if len(resid) else None,
             }
     return TrafficModel(boosters, bands, tables, grid.time(grid.minutes), {"traffic": evaluation})
-
-
-# ---------------------------------------------------------------- storage form (no pickle: text and JSON)
-
-
-def _pack(doc: dict[str, Any]) -> bytes:
-    return zlib.compress(json.dumps(doc, separators=(",", ":")).encode(), 6)
-
-
-def _array(a: np.ndarray) -> dict[str, Any]:
-    return {"shape": list(a.shape), "data": base64.b64encode(a.astype("<f8").tobytes()).decode()}
-
-
-def _unarray(doc: dict[str, Any]) -> np.ndarray:
-    return np.frombuffer(base64.b64decode(doc["data"]), dtype="<f8").reshape(doc["shape"]).copy()
-
-
-def dump_flood(model: FloodModel) -> bytes:
-    """The model as compressed JSON (LightGBM's own text format inside)."""
-    return _pack(
-        {
-            "format": FORMAT,
-            "kind": "flood",
-            "features": list(FLOOD_FEATURES),
-            "boosters": {str(h): b.model_to_string() for h, b in model.boosters.items()},
-            "bands": {str(h): [list(q) for q in qs] for h, qs in model.bands.items()},
-            "trained_until": model.trained_until.isoformat(),
-            "tide": model.tide,
-        }
-    )
-
-
-def dump_traffic(model: TrafficModel) -> bytes:
-    """The model as compressed JSON."""
-    return _pack(
-        {
-            "format": FORMAT,
-            "kind": "traffic",
-            "features": list(TRAFFIC_FEATURES),
-            "boosters": {f"{m}:{h}": b.model_to_string() for (m, h), b in model.boosters.items()},
-            "bands": {f"{m}:{h}": list(v) for (m, h), v in model.bands.items()},
-            "tables": {d: {m: _array(t) for m, t in by.items()} for d, by in model.tables.items()},
-            "trained_until": model.trained_until.isoformat(),
-        }
-    )
-
-
-def load_model(blob: bytes) -> FloodModel | TrafficModel:
-    """A model from ``dump_flood``/``dump_traffic`` output; ValueError when it is of another format."""
-    lgb = _lgb()
-    doc = json.loads(zlib.decompress(blob))
-    until = datetime.fromisoformat(doc["trained_until"])
-    if doc.get("format") != FORMAT:
-        raise ValueError(f"stored model format {doc.get('format')!r}, this version reads {FORMAT}")
-    if doc["kind"] == "flood":
-        if doc["features"] != list(FLOOD_FEATURES):
-            raise ValueError("stored flood model has other features: retrain")
-        boosters = {int(h): lgb.Booster(model_str=s) for h, s in doc["boosters"].items()}
-        bands = {int(h): [(float(q[0]), float(q[1])) for q in qs] for h, qs in doc["bands"].items()}
-        return FloodModel(boosters, bands, until, tide=doc.get("tide"))
-    if doc["features"] != list(TRAFFIC_FEATURES):
-        raise ValueError("stored traffic model has other features: retrain")
-    keyed = {}
-    for key, s in doc["boosters"].items():
-        metric, h = key.rsplit(":", 1)
-        keyed[(metric, int(h))] = lgb.Booster(model_str=s)
-    spans: dict[tuple[str, int], tuple[float, float]] = {}
-    for key, v in doc["bands"].items():
-        metric, h = key.rsplit(":", 1)
-        spans[(metric, int(h))] = (float(v[0]), float(v[1]))
-    tables = {d: {m: _unarray(t) for m, t in by.items()} for d, by in doc["tables"].items()}
-    return TrafficModel(keyed, spans, tables, until)
 
 
 # ---------------------------------------------------------------- inference

@@ -13,7 +13,7 @@ from importlib import metadata
 
 import asyncpg
 
-from forecast import models, store
+from forecast import models, store, stored
 from forecast.data import FLOOD_METRICS, TRAFFIC_METRICS, Grid, floor_minute, load_devices, load_grid, load_levels
 from forecast.tide import TideModel, fit
 
@@ -71,11 +71,11 @@ async def train_all(
         flood.tide = tide.to_dict() if tide.fitted else None
         evaluation = {**flood.evaluation, "tide_fitted": list(tide.fitted)}
         ids["flood"] = await store.save_model(
-            conn, "flood", models.dump_flood(flood), start, until, library(), spent, evaluation
+            conn, "flood", stored.dump_flood(flood), start, until, library(), spent, evaluation
         )
     if traffic is not None:
         ids["traffic"] = await store.save_model(
-            conn, "traffic", models.dump_traffic(traffic), start, until, library(), spent, traffic.evaluation
+            conn, "traffic", stored.dump_traffic(traffic), start, until, library(), spent, traffic.evaluation
         )
     if flood is None and traffic is None:
         logger.warning(

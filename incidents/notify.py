@@ -26,6 +26,9 @@ from urllib.parse import urlsplit
 
 import asyncpg
 
+from ioc.background import Background
+from ioc.backoff import delay
+
 logger = logging.getLogger(__name__)
 
 SIGNATURE_HEADER = "X-IOC-Signature"
@@ -44,7 +47,7 @@ def sign(secret: str, timestamp: str, body: bytes) -> str:
 
 def backoff_s(base: float, attempts: int) -> float:
     """Seconds before the next attempt after ``attempts`` failures."""
-    return float(min(MAX_BACKOFF_S, base * 2 ** max(0, attempts - 1)))
+    return delay(attempts, base, MAX_BACKOFF_S)
 
 
 async def enqueue(conn: asyncpg.Connection, incident_id: int, team_id: str, event: str) -> int:
@@ -102,7 +105,7 @@ def _mail(smtp_url: str, sender: str, to: str, subject: str, text: str) -> None:
         smtp.send_message(message)
 
 
-class Deliverer:
+class Deliverer(Background):
     """Sends due notifications until stopped (an async context manager owning one task)."""
 
     def __init__(self, pool: asyncpg.Pool, *, smtp_url: str, sender: str, max_attempts: int, backoff: float) -> None:
@@ -111,19 +114,11 @@ class Deliverer:
         self.sender = sender
         self.max_attempts = max_attempts
         self.backoff = backoff
-        self._task: asyncio.Task[None] | None = None
 
-    async def __aenter__(self) -> Deliverer:
-        self._task = asyncio.create_task(self._run(), name="notification-deliverer")
-        return self
+    task_name = "notification-deliverer"
 
-    async def __aexit__(self, *exc: object) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
-
-    async def _run(self) -> None:
+    async def run(self) -> None:
+        """Deliver what is due, then wait for more."""
         while True:
             try:
                 sent = await self.deliver_due()

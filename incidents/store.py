@@ -314,38 +314,16 @@ async def list_incidents(
     return [dict(r) for r in rows]
 
 
-async def get(conn: asyncpg.Connection, incident_id: int) -> dict[str, Any]:
-    """One incident with its alerts, checklist and timeline (its own entries and its alerts' transitions)."""
-    row = await conn.fetchrow(
-        f"SELECT {INCIDENT_COLUMNS}, {ESCALATIONS}, procedure FROM incidents i WHERE id = $1", incident_id
-    )
-    if row is None:
-        raise IncidentNotFound(f"incident {incident_id} not found")
-    incident = dict(row)
-    procedure = incident.pop("procedure")
-    alerts = await conn.fetch(
-        "SELECT a.id, a.rule, a.device_id, d.name AS device_name, a.severity, a.state, a.title, a.value, "
-        "a.opened_at, a.resolved_at, ia.joined_at FROM incident_alerts ia JOIN alerts a ON a.id = ia.alert_id "
-        "LEFT JOIN devices d ON d.device_id = a.device_id WHERE ia.incident_id = $1 ORDER BY a.id",
-        incident_id,
-    )
-    done = {
-        r["step"]: r
-        for r in await conn.fetch(
-            "SELECT step, done_by, done_at, note FROM incident_steps WHERE incident_id = $1", incident_id
-        )
-    }
-    checklist = []
-    for step in applicable_steps(procedure, incident["severity"]):
-        tick = done.get(step["id"])
-        checklist.append(
-            {
-                **step,
-                "done_by": tick["done_by"] if tick else None,
-                "done_at": tick["done_at"] if tick else None,
-                "note": tick["note"] if tick else None,
-            }
-        )
+def _checklist(procedure: dict[str, Any], severity: str, done: dict[str, asyncpg.Record]) -> list[dict[str, Any]]:
+    """The procedure's steps for ``severity``, each with who ticked it, when and their note (None when not done)."""
+    return [
+        {**step, **{k: done[step["id"]][k] if step["id"] in done else None for k in ("done_by", "done_at", "note")}}
+        for step in applicable_steps(procedure, severity)
+    ]
+
+
+async def _timeline(conn: asyncpg.Connection, incident_id: int) -> list[dict[str, Any]]:
+    """The incident's own entries and its alerts' transitions, oldest first."""
     events = await conn.fetch(
         "SELECT id, time, kind, actor, detail FROM incident_events WHERE incident_id = $1 ORDER BY id", incident_id
     )
@@ -372,6 +350,32 @@ async def get(conn: asyncpg.Connection, incident_id: int) -> dict[str, Any]:
         for h in history
     ]
     timeline.sort(key=lambda e: e["time"])
+    return timeline
+
+
+async def get(conn: asyncpg.Connection, incident_id: int) -> dict[str, Any]:
+    """One incident with its alerts, checklist and timeline (its own entries and its alerts' transitions)."""
+    row = await conn.fetchrow(
+        f"SELECT {INCIDENT_COLUMNS}, {ESCALATIONS}, procedure FROM incidents i WHERE id = $1", incident_id
+    )
+    if row is None:
+        raise IncidentNotFound(f"incident {incident_id} not found")
+    incident = dict(row)
+    procedure = incident.pop("procedure")
+    alerts = await conn.fetch(
+        "SELECT a.id, a.rule, a.device_id, d.name AS device_name, a.severity, a.state, a.title, a.value, "
+        "a.opened_at, a.resolved_at, ia.joined_at FROM incident_alerts ia JOIN alerts a ON a.id = ia.alert_id "
+        "LEFT JOIN devices d ON d.device_id = a.device_id WHERE ia.incident_id = $1 ORDER BY a.id",
+        incident_id,
+    )
+    done = {
+        r["step"]: r
+        for r in await conn.fetch(
+            "SELECT step, done_by, done_at, note FROM incident_steps WHERE incident_id = $1", incident_id
+        )
+    }
+    checklist = _checklist(procedure, incident["severity"], done)
+    timeline = await _timeline(conn, incident_id)
     incident.update(
         procedure={
             "type": procedure.get("type"),

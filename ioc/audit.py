@@ -27,6 +27,8 @@ MAX_FIELD = 512
 MAX_DETAIL_STRING = 2048
 OUTCOMES = ("success", "failure", "denied", "throttled")
 
+Entry = tuple[str, str, str, str, str]  # actor, action, target, outcome, source
+
 
 @dataclass(frozen=True, slots=True)
 class AuditEntry:
@@ -95,8 +97,22 @@ async def record(
     outcome: str,
     source: str = "",
     detail: dict[str, Any] | None = None,
-) -> int:
-    """Append one entry (time is the database's UTC now) and log it as one safe line; returns its id."""
+    *,
+    refusals: RefusalLog | None = None,
+) -> int | None:
+    """Append one entry (time is the database's UTC now), log it as one safe line and return its id.
+
+    Through ``refusals`` (a refusal) the entry is only counted, and None returned, when its kind already has a
+    row in the refusal log's current window.
+    """
+    entry = (actor, action, target, outcome, source)
+    if refusals is not None:
+        return await refusals.count(conn, entry, detail or {})
+    return await _insert(conn, entry, detail or {})
+
+
+async def _insert(conn: asyncpg.Connection | asyncpg.Pool, entry: Entry, detail: dict[str, Any]) -> int:
+    actor, action, target, outcome, source = entry
     if outcome not in OUTCOMES:
         raise ValueError(f"outcome must be one of {', '.join(OUTCOMES)} (got {outcome!r})")
     row_id: int = await conn.fetchval(
@@ -107,7 +123,7 @@ async def record(
         _storable(target, MAX_FIELD),
         outcome,
         _storable(source, MAX_FIELD),
-        _storable_detail(detail or {}),
+        _storable_detail(detail),
     )
     logger.info(
         "audit %s %s target=%s outcome=%s actor=%s source=%s",
@@ -165,7 +181,7 @@ async def prune(conn: asyncpg.Connection | asyncpg.Pool, keep: timedelta, batch:
 class _Burst:
     """The refusals of one key in the current window: the first was written, ``repeats`` were not yet."""
 
-    entry: tuple[str, str, str, str, str]  # actor, action, target, outcome, source
+    entry: Entry
     detail: dict[str, Any]
     first_at: datetime
     last_at: datetime
@@ -192,20 +208,15 @@ class RefusalLog:
     _bursts: dict[tuple[str, ...], _Burst] = field(default_factory=dict, init=False)
     _per_source: Counter[str] = field(default_factory=Counter, init=False)
 
-    async def record(
-        self,
-        conn: asyncpg.Connection | asyncpg.Pool,
-        actor: str,
-        action: str,
-        target: str,
-        outcome: str,
-        source: str = "",
-        detail: dict[str, Any] | None = None,
-    ) -> None:
-        """Count one refusal: written now when it opens its key's window, else counted for the window's summary."""
+    async def count(
+        self, conn: asyncpg.Connection | asyncpg.Pool, entry: Entry, detail: dict[str, Any]
+    ) -> int | None:
+        """Count one refusal: written now (its id returned) when it opens its kind's window, else counted for the
+        window's summary (None)."""
         await self.flush(conn)
         now = datetime.now(UTC)
-        key: tuple[str, ...] = (source, actor, action, outcome, str((detail or {}).get("reason", "")))
+        actor, action, target, outcome, source = entry
+        key: tuple[str, ...] = (source, actor, action, outcome, str(detail.get("reason", "")))
         burst = self._bursts.get(key)
         if burst is None and self._per_source[source] >= self.per_source:
             key, action, target = (source, actor, "*", outcome), "*", ""
@@ -218,11 +229,11 @@ class RefusalLog:
         if burst is not None:
             burst.repeats += 1
             burst.last_at = now
-            return
-        detail = dict(detail or {})
-        self._bursts[key] = _Burst((actor, action, target, outcome, source), detail, now, now)
+            return None
+        entry, detail = (actor, action, target, outcome, source), dict(detail)
+        self._bursts[key] = _Burst(entry, detail, now, now)
         self._per_source[source] += 1
-        await record(conn, actor, action, target, outcome, source, detail)
+        return await _insert(conn, entry, detail)
 
     async def flush(self, conn: asyncpg.Connection | asyncpg.Pool, *, now: bool = False) -> int:
         """Write the summaries of a window that has closed (or of the open one, ``now``); returns rows written."""
@@ -240,6 +251,6 @@ class RefusalLog:
                     "first_at": burst.first_at.isoformat(),
                     "last_at": burst.last_at.isoformat(),
                 }
-                await record(conn, *burst.entry, summary)
+                await _insert(conn, burst.entry, summary)
                 written += 1
         return written

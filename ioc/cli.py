@@ -11,10 +11,10 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from ioc.cluster import embedded_database_url
 from ioc.errors import IocError
 from ioc.logs import setup_logging
 from ioc.settings import Settings
-from ioc.stack import embedded_database_url
 
 # Services live in their own packages; each exposes add_arguments(parser) and run(args, settings) -> int.
 SERVICES = {

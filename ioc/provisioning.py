@@ -25,8 +25,8 @@ from urllib.parse import quote
 import asyncpg
 
 from ioc import audit
+from ioc.broker import GUARD_PLUGIN
 from ioc.errors import IocError
-from ioc.stack import GUARD_PLUGIN
 from ioc.topics import CANONICAL, CANONICAL_PREFIX, TOPIC_FORMS, TopicForm, valid_device_id
 
 logger = logging.getLogger(__name__)

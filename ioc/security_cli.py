@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 
 import asyncpg
 
-from ioc import auth, provisioning
+from ioc import accounts, provisioning
 from ioc.db import create_pool
 from ioc.settings import Settings
 
@@ -52,7 +52,7 @@ def _users_add(args: argparse.Namespace, settings: Settings) -> int:
     password = _password(args)
 
     def add(conn: asyncpg.Connection) -> Awaitable[str]:
-        return auth.create_user(
+        return accounts.create_user(
             conn, args.name, args.role, password, actor=_actor(), source=SOURCE, display=args.display
         )
 
@@ -66,7 +66,7 @@ def _users_add(args: argparse.Namespace, settings: Settings) -> int:
 
 def _users_passwd(args: argparse.Namespace, settings: Settings) -> int:
     password = _password(args)
-    secret = _run(settings, lambda c: auth.set_password(c, args.name, password, actor=_actor(), source=SOURCE))
+    secret = _run(settings, lambda c: accounts.set_password(c, args.name, password, actor=_actor(), source=SOURCE))
     if password is None:
         print(f"new one-time password for {args.name} (must be changed at next login):\n{secret}")
     else:
@@ -75,13 +75,13 @@ def _users_passwd(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _users_disable(args: argparse.Namespace, settings: Settings) -> int:
-    _run(settings, lambda c: auth.set_disabled(c, args.name, not args.enable, actor=_actor(), source=SOURCE))
+    _run(settings, lambda c: accounts.set_disabled(c, args.name, not args.enable, actor=_actor(), source=SOURCE))
     print(f"{args.name} {'enabled' if args.enable else 'disabled; their sessions have ended'}")
     return 0
 
 
 def _users_list(args: argparse.Namespace, settings: Settings) -> int:
-    for user in _run(settings, auth.list_users):
+    for user in _run(settings, accounts.list_users):
         pairs = (("disabled", user.disabled), ("must-change", user.must_change), ("display", user.display))
         flags = ",".join(f for f, on in pairs if on)
         print(f"{user.name}\t{user.role}\t{flags}")
@@ -176,7 +176,7 @@ def add_parsers(subparsers: Any) -> None:
     usub = users.add_subparsers(dest="users_command", required=True)
     add = usub.add_parser("add", help="add a user (prints a one-time password)")
     add.add_argument("name")
-    add.add_argument("--role", choices=auth.ROLES, required=True)
+    add.add_argument("--role", choices=accounts.ROLES, required=True)
     add.add_argument(
         "--display",
         action="store_true",

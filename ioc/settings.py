@@ -203,7 +203,7 @@ class Settings(BaseSettings):
 
     def resolved_database_url(self) -> str:
         """The database URL in libpq form (``postgresql://``); empty: the embedded cluster's owner, whose
-        password the ``ioc`` command reads from the state folder (ioc.stack.embedded_database_url)."""
+        password the ``ioc`` command reads from the state folder (ioc.cluster.embedded_database_url)."""
         url = self.database_url or f"postgresql://ioc_owner@127.0.0.1:{self.db_port}/ioc"
         return url.replace("postgresql+asyncpg://", "postgresql://").replace("postgres://", "postgresql://")
 

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ioc.backoff import delay
-from ioc.stack import Child
+from ioc.processes import Child
 
 logger = logging.getLogger(__name__)
 

@@ -18,12 +18,14 @@ from typing import TypeVar
 
 import asyncpg
 
-from ioc.auth import ensure_demo_users
+from ioc.accounts import ensure_demo_users
+from ioc.broker import EmbeddedMosquitto
+from ioc.cluster import EmbeddedPostgres
 from ioc.db import create_pool, describe, migrate
 from ioc.errors import StackError
+from ioc.processes import Child, require_port, spawn
 from ioc.provisioning import BrokerFiles, prepare_broker, with_credentials
 from ioc.settings import Settings
-from ioc.stack import Child, EmbeddedMosquitto, EmbeddedPostgres, require_port, spawn
 from ioc.supervisor import STATUS_FILE, Supervisor
 from ioc.tls import TlsListener
 

@@ -15,10 +15,10 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from ioc.cluster import embedded_database_url
 from ioc.grants import ROLES
 from ioc.kinds import load_kinds
 from ioc.settings import Settings
-from ioc.stack import embedded_database_url
 from opendata.config import OpenDataConfig, load_config
 from opendata.entities import EntitySet, build
 from opendata.filters import QueryError

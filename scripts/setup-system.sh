@@ -9,7 +9,7 @@ PG_CONFIG="/usr/lib/postgresql/${PG_MAJOR}/bin/pg_config"
 CACHE_DIR="${IOC_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/ioc}"
 REPO_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 MOSQUITTO_PREFIX=/usr/local
-# What ioc.stack looks for: our broker, the guard plugin beside it, and a stamp naming the exact build.
+# What ioc.broker looks for: our broker, the guard plugin beside it, and a stamp naming the exact build.
 MOSQUITTO_LIBDIR="$MOSQUITTO_PREFIX/lib/ioc-mosquitto"
 PACKAGES=(
   "postgresql-${PG_MAJOR}" "postgresql-server-dev-${PG_MAJOR}" postgresql-client

@@ -19,13 +19,14 @@ from urllib.parse import unquote
 import asyncpg
 import pytest
 
+from ioc.cluster import remove_linked_clusters
 from ioc.db import create_pool
+from ioc.processes import Child, free_port, spawn
 from ioc.settings import Settings
-from ioc.stack import Child, free_port, remove_linked_clusters, spawn
 from ioc.up import Stack
 from tests.support.stack import Broker, log_tail, wait_for
 
-pytest_plugins = ["tests.support.auth", "tests.support.browser"]
+pytest_plugins = ["tests.support.auth", "tests.support.browser", "tests.support.incidents", "tests.support.tls"]
 
 
 

@@ -11,7 +11,7 @@ import asyncpg
 import pytest
 import yaml
 
-from ioc.stack import free_port
+from ioc.processes import free_port
 from ioc.up import wait_http
 from opendata.config import DEFAULT_FILE
 

@@ -8,14 +8,11 @@ Used by tests/test_broker_restart.py (one run) and benchmarks/bench_broker_resta
 from __future__ import annotations
 
 import asyncio
-import sys
 import time
 from dataclasses import dataclass, field
 
 import asyncpg
 
-from ioc.errors import StackError
-from ioc.stack import Child, spawn
 from ioc.up import Stack
 from simulators.load import connect_packet, publish_packet
 from simulators.mqtt import BrokerAddress
@@ -23,27 +20,6 @@ from simulators.mqtt import BrokerAddress
 SLICE_S = 0.01
 RECONNECT_S = 0.1
 MAX_INFLIGHT = 20_000
-
-
-def start_worker(stack: Stack, client_id: str) -> Child:
-    """`ioc ingest` with its own client id, returned once subscribed (its first heartbeat row)."""
-    env = {**stack.child_env("ingest"), "IOC_INGEST_METRICS_PORT": "0"}
-    log = stack.state_dir / "logs" / f"{client_id}.log"
-    child = spawn(client_id, [sys.executable, "-m", "ioc.cli", "ingest", "--client-id", client_id], log, env=env)
-    assert stack.postgres is not None
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        seen = stack.postgres.psql(
-            f"SELECT count(*) FROM ingest_workers WHERE worker_id = '{client_id}' "
-            "AND heartbeat_at > now() - interval '10 seconds'"
-        )
-        if seen == "1":
-            return child
-        if child.proc.poll() is not None:
-            break
-        time.sleep(0.2)
-    child.stop()
-    raise StackError(f"ingest worker {client_id} did not start; see {log}")
 
 
 @dataclass
@@ -177,7 +153,7 @@ async def restart_under_load(
     tasks = [asyncio.create_task(link.run(ids, rate / connections, stop)) for link in links]
     await asyncio.sleep(before_s)
     # Both on this (the main) thread, blocking the publishers for a moment: a child started from a worker
-    # thread would get its parent-death signal when that thread ends (ioc.stack.spawn).
+    # thread would get its parent-death signal when that thread ends (ioc.processes.spawn).
     stack.mosquitto.stop()
     await asyncio.sleep(down_s)
     stack.mosquitto.start(stack.state_dir / "logs" / "mosquitto-restarted.log")

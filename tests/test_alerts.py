@@ -15,11 +15,11 @@ import asyncpg
 import httpx
 import pytest
 
-from ioc.stack import Child, free_port
+from ioc.processes import Child, free_port
 from ioc.up import wait_http
 from tests.support.auth import PASSWORD
 from tests.support.live import LiveClient, login, session_headers
-from tests.support.stack import Broker, mosquitto_pub, wait_for
+from tests.support.stack import Broker, mosquitto_pub, until, wait_for
 
 pytestmark = pytest.mark.usefixtures("ingest", "alert_devices")
 
@@ -170,8 +170,18 @@ async def test_storm_escalates_then_resolves(servers: Servers, broker: Broker, t
     ]
 
 
+def evaluations(bases: list[str]) -> float:
+    """Alert evaluation rounds so far, over every server (only the leader's count moves)."""
+    total = 0.0
+    for base in bases:
+        for line in httpx.get(f"{base}/metrics", timeout=5).text.splitlines():
+            if line.startswith("ioc_alert_evaluations_total "):
+                total += float(line.split()[1])
+    return total
+
+
 async def test_acknowledged_alert_survives_restart(
-    servers: Servers, broker: Broker, token: str, people: dict[str, str]
+    servers: Servers, broker: Broker, token: str, people: dict[str, str], pool: asyncpg.Pool
 ) -> None:
     publish_level(broker, ACKED, 40.0)
     base = next(iter(servers.children))
@@ -196,11 +206,13 @@ async def test_acknowledged_alert_survives_restart(
     async with LiveClient(ws_url(base), token) as client:
         await client.subscribe("alerts")
         await client.wait_for(lambda c: alert_of(c, ACKED), what="the alert after restart")
-        publish_level(
-            broker, ACKED, 41.0
-        )  # the condition still holds: the engine must not reopen or change it
-        # The thing under test is that nothing happens: let several evaluations (every 0.5 s) pass, then look.
-        await asyncio.sleep(2.0)
+        publish_level(broker, ACKED, 41.0)  # the condition still holds: the engine must not reopen or change it
+        # The thing under test is that nothing happens: once the reading is stored, let the leader evaluate the
+        # rules three more times, then look.
+        stored = "SELECT count(*) FROM measurements WHERE device_id = $1 AND metric = 'water_level_cm' AND value = 41"
+        await until(lambda: pool.fetchval(stored, ACKED), 15, 0.1, "the new reading stored")
+        rounds = evaluations(list(servers.children))
+        await until(lambda: evaluations(list(servers.children)) >= rounds + 3, 15, 0.1, "three evaluations")
         again = alert_of(client, ACKED)
         assert again is not None and again["id"] == alert["id"] and again["state"] == "acknowledged"
         assert again["acknowledged_by"] == acked["acknowledged_by"] == people["operator"]

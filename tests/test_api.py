@@ -13,9 +13,8 @@ import pytest
 
 from dashboards.encoding import iso
 from ioc.db import REGISTRY_CHANNEL
-from ioc.stack import free_port
-from ioc.up import wait_http
 from tests.support.auth import signed_in
+from tests.support.stack import serving
 
 NOW = datetime.now(UTC).replace(second=0, microsecond=0)
 FLOOD = "T-API-FL1"
@@ -27,12 +26,8 @@ JPEG = b"\xff\xd8\xff\xe0" + b"\x00" * 32 + b"\xff\xd9"
 @pytest.fixture(scope="module")
 def api(run_ioc) -> Iterator[str]:  # type: ignore[no-untyped-def]
     """One API server for this module, stopped at its end."""
-    port = free_port()
-    child = run_ioc("serve-api", "serve", "--port", str(port))
-    base = f"http://127.0.0.1:{port}"
-    wait_http(f"{base}/api/v1/health", 30, child)
-    yield base
-    child.stop()
+    with serving(run_ioc, "serve-api") as base:
+        yield base
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,7 @@ from datetime import timedelta
 import asyncpg as pg
 
 from dashboards.availability import Availability, is_unavailable
-from ioc.auth import User
+from ioc.accounts import User
 
 
 def test_sessions_ride_through_an_outage_for_the_grace_period_only() -> None:

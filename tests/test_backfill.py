@@ -26,10 +26,10 @@ from ingest.decoders import decode, route
 from ioc.db import create_pool, init_connection, migrate
 from ioc.fleet import Fleet, load_fleet
 from ioc.grants import ROLES
+from ioc.processes import free_port
 from ioc.records import Event, Measurement
 from ioc.registry import import_fleet
 from ioc.settings import REPO_ROOT, Settings
-from ioc.stack import free_port
 from ioc.up import Stack, wait_http
 from simulators import formats
 from simulators.backfill import SPAN_S, Job, backfill, backfill_if_empty, simulate, spans

@@ -5,7 +5,6 @@ worker's client id; the city's readings are all stored."""
 from __future__ import annotations
 
 import json
-import queue
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -13,36 +12,18 @@ from pathlib import Path
 from urllib.parse import unquote
 
 import asyncpg
-import paho.mqtt.client as mqtt
 import pytest
-from paho.mqtt.enums import CallbackAPIVersion
 
 from ioc import provisioning
-from ioc.stack import Child
+from ioc.processes import Child
 from ioc.up import Stack
+from tests.support.mqtt import connect
 from tests.support.stack import log_tail, register_devices, wait_rows
 
 SUFFIX = uuid.uuid4().hex[:6]
 ATTACKERS = [f"evil{i}{SUFFIX}" for i in range(3)]
 VICTIMS = [f"city{i}{SUFFIX}" for i in range(10)]
 READINGS_EACH = 100
-
-
-def mqtt5(port: int, user: str, password: str, client_id: str) -> tuple[mqtt.Client, object]:
-    """A connected MQTT 5 client (network loop running) and its CONNACK reason."""
-    connack: queue.Queue[object] = queue.Queue()
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
-    client.username_pw_set(user, password)
-    client.on_connect = lambda c, u, flags, reason, p: connack.put(reason)
-    client.connect("127.0.0.1", port)
-    client.loop_start()
-    return client, connack.get(timeout=10)
-
-
-def close(client: mqtt.Client) -> None:
-    """Disconnect and stop the network loop."""
-    client.disconnect()
-    client.loop_stop()
 
 
 @pytest.fixture(scope="module")
@@ -56,8 +37,8 @@ async def attackers(stack: Stack, pool: asyncpg.Pool) -> AsyncIterator[dict[str,
     stack.mosquitto.reload()
     deadline = time.monotonic() + 10
     while True:  # the broker re-reads its files on SIGHUP, asynchronously
-        client, reason = mqtt5(stack.mosquitto.port, ATTACKERS[0], secrets[ATTACKERS[0]], ATTACKERS[0])
-        close(client)
+        client, reason = connect(stack.mosquitto.port, ATTACKERS[0], secrets[ATTACKERS[0]], client_id=ATTACKERS[0])
+        client.stop()
         if not reason.is_failure or time.monotonic() > deadline:  # type: ignore[attr-defined]
             break
         time.sleep(0.1)
@@ -75,24 +56,23 @@ async def test_devices_in_the_ingest_share_group_cost_no_reading(
     """Issue 11 observation 1 run as written: 3 device connections SUBSCRIBE the ingest's $share group."""
     assert stack.mosquitto is not None and stack.broker_files is not None
     port = stack.mosquitto.port
-    subacks: queue.Queue[list[int]] = queue.Queue()
     evil = []
     for device_id, secret in attackers.items():
-        client, reason = mqtt5(port, device_id, secret, device_id)
+        client, reason = connect(port, device_id, secret, client_id=device_id)
         assert not reason.is_failure, reason  # type: ignore[attr-defined]
-        client.on_subscribe = lambda c, u, mid, reasons, p: subacks.put([r.value for r in reasons])
-        client.subscribe([("$share/ioc-ingest/ioc/v1/+/+/+", 1), ("$share/ioc-ingest/legacy/flood/+", 1)])
+        client.client.subscribe([("$share/ioc-ingest/ioc/v1/+/+/+", 1), ("$share/ioc-ingest/legacy/flood/+", 1)])
         evil.append(client)
     try:
-        assert [subacks.get(timeout=5) for _ in evil] == [[0x87, 0x87]] * len(evil)
+        refused = [[r.value for r in c.subacks.get(timeout=5)] for c in evil]  # type: ignore[attr-defined]
+        assert refused == [[0x87, 0x87]] * len(evil)
 
         user, password = (unquote(p) for p in stack.broker_files.credentials["simulate"].split(":", 1))
-        city, reason = mqtt5(port, user, password, f"sim-abuse-{SUFFIX}")
+        city, reason = connect(port, user, password, client_id=f"sim-abuse-{SUFFIX}")
         assert not reason.is_failure, reason  # type: ignore[attr-defined]
         base = time.time() - 120
         try:
             infos = [
-                city.publish(
+                city.client.publish(
                     f"ioc/v1/flood/{device_id}/telemetry",
                     json.dumps({"ts": base + seq / 1000, "seq": seq, "metrics": {"water_level_cm": seq}}),
                     qos=1,
@@ -103,7 +83,7 @@ async def test_devices_in_the_ingest_share_group_cost_no_reading(
             for info in infos:
                 info.wait_for_publish(10)
         finally:
-            close(city)
+            city.stop()
         total = READINGS_EACH * len(VICTIMS)
         rows = await wait_rows(
             pool,
@@ -116,7 +96,7 @@ async def test_devices_in_the_ingest_share_group_cost_no_reading(
         assert len({(r["device_id"], r["seq"]) for r in rows}) == total
     finally:
         for client in evil:
-            close(client)
+            client.stop()
     assert ingest.proc.poll() is None, log_tail(ingest)
 
 
@@ -131,8 +111,8 @@ async def test_device_using_the_worker_client_id_is_refused_and_the_worker_stays
     worker_log = Path(ingest.log.name)
     before = worker_log.read_text(errors="replace")
     for _ in range(5):
-        client, reason = mqtt5(stack.mosquitto.port, device_id, attackers[device_id], worker_id)
-        close(client)
+        client, reason = connect(stack.mosquitto.port, device_id, attackers[device_id], client_id=worker_id)
+        client.stop()
         assert reason.value == 0x87, reason  # type: ignore[attr-defined]
     after = worker_log.read_text(errors="replace")[len(before) :]
     assert "disconnected from the broker" not in after, after
@@ -143,13 +123,13 @@ async def test_device_using_the_worker_client_id_is_refused_and_the_worker_stays
     victim = VICTIMS[0]
     await register_devices(pool, (victim, "flood", "canonical"))
     user, password = (unquote(p) for p in stack.broker_files.credentials["simulate"].split(":", 1))  # type: ignore[union-attr]
-    city, _ = mqtt5(stack.mosquitto.port, user, password, f"sim-takeover-{SUFFIX}")
+    city, _ = connect(stack.mosquitto.port, user, password, client_id=f"sim-takeover-{SUFFIX}")
     try:
-        city.publish(
+        city.client.publish(
             f"ioc/v1/flood/{victim}/telemetry",
             json.dumps({"ts": time.time() - 1, "seq": 10_000, "metrics": {"water_level_cm": 1}}),
             qos=1,
         ).wait_for_publish(10)
     finally:
-        close(city)
+        city.stop()
     await wait_rows(pool, "SELECT 1 FROM measurements WHERE device_id = $1 AND seq = 10000", victim, timeout=20)

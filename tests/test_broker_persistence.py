@@ -16,8 +16,9 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from ioc.broker import MOSQUITTO_LIBDIR, EmbeddedMosquitto
 from ioc.errors import StackError
-from ioc.stack import MOSQUITTO_LIBDIR, EmbeddedMosquitto, free_port
+from ioc.processes import free_port
 
 SHARE = "$share/ioc-ingest/restart/+"
 
@@ -86,7 +87,7 @@ def test_missing_plugin_is_refused_and_an_unpatched_broker_warned(
     if not debian.exists():
         pytest.fail("Debian's mosquitto package (make setup installs it for its clients) is missing")
     broker = EmbeddedMosquitto(tmp_path, free_port(), binary=debian)
-    with caplog.at_level(logging.WARNING, logger="ioc.stack"):
+    with caplog.at_level(logging.WARNING, logger="ioc.broker"):
         broker.start()
     broker.stop()
     assert "is not ioc's Mosquitto build" in caplog.text

@@ -12,11 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from ioc.settings import Settings
-from ioc.stack import free_port
 from ioc.up import Stack
-from tests.restart_load import restart_under_load, start_worker
-from tests.support.stack import log_tail
+from tests.restart_load import restart_under_load
+from tests.support.stack import log_tail, own_stack, start_worker
 
 DEVICES = 250
 IDS = [f"LOAD-{i:05d}" for i in range(1, DEVICES + 1)]
@@ -25,24 +23,8 @@ IDS = [f"LOAD-{i:05d}" for i in range(1, DEVICES + 1)]
 @pytest.fixture(scope="module")
 def restart_stack(module_scratch_dir: Callable[[str], Path]) -> Iterator[Stack]:
     """A database and broker of our own (this test stops the broker), with 250 load devices."""
-    stack = Stack(
-        Settings(
-            state_dir=module_scratch_dir("ioc-restart-"), db_port=free_port(), mqtt_port=free_port(), environment="test"
-        ),
-        fast_db=True,
-    )
-    stack.prepare_state(reset=False)
-    stack.start_services()
-    try:
-        stack.load_data(None)
-        assert stack.postgres is not None
-        stack.postgres.psql(
-            "INSERT INTO devices (device_id, kind, name) SELECT 'LOAD-' || lpad(i::text, 5, '0'), "
-            f"'flood', 'load' FROM generate_series(1, {DEVICES}) i"
-        )
+    with own_stack(module_scratch_dir("ioc-restart-"), DEVICES) as stack:
         yield stack
-    finally:
-        stack.stop()
 
 
 async def test_broker_restart_under_load_loses_and_doubles_nothing(restart_stack: Stack) -> None:

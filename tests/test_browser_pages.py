@@ -153,6 +153,9 @@ async def test_drill_down_from_summary_with_ranges_and_csv(live_server: LiveServ
     await page.click("#areas-list li:first-child a")
     await page.wait_for_url("**/zones/*")
     await page.wait_for_selector("#device-list li a.name")
+    # The zone's history charts fetch every device's readings once: leaving before they answer aborts the
+    # requests, which the page's watcher rightly reports (it made this test fail at random).
+    await page.wait_for_load_state("networkidle")
     await page.click("#device-list li:first-child a.name")
     await page.wait_for_url("**/devices/*")
     await page.wait_for_selector("#metric-charts .chart-box .csv[href]")

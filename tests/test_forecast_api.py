@@ -9,10 +9,8 @@ import asyncpg
 import httpx
 import pytest
 
-from ioc.stack import free_port
-from ioc.up import wait_http
 from tests.support.auth import signed_in
-from tests.support.stack import wait_rows
+from tests.support.stack import serving, wait_rows
 
 FLOOD = "T-FC-API-FL1"
 
@@ -20,12 +18,8 @@ FLOOD = "T-FC-API-FL1"
 @pytest.fixture(scope="module")
 def api(run_ioc) -> Iterator[str]:  # type: ignore[no-untyped-def]
     """One API server (with its forecast job) for this module."""
-    port = free_port()
-    child = run_ioc("serve-forecast", "serve", "--port", str(port))
-    base = f"http://127.0.0.1:{port}"
-    wait_http(f"{base}/api/v1/health", 30, child)
-    yield base
-    child.stop()
+    with serving(run_ioc, "serve-forecast") as base:
+        yield base
 
 
 @pytest.fixture(scope="module")

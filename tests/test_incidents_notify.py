@@ -17,9 +17,9 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from incidents.notify import DELIVERY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, backoff_s, sign
-from ioc.stack import Child, free_port
-from ioc.up import wait_http
+from ioc.processes import free_port
 from tests.support.auth import signed_in
+from tests.support.stack import serving, until
 
 LAT, LON = 10.96, 106.96
 
@@ -82,29 +82,14 @@ def mailbox() -> Iterator[tuple[Mailbox, int]]:
 @pytest.fixture(scope="module")
 def server(run_ioc: Any, mailbox: tuple[Mailbox, int]) -> Iterator[str]:
     """``ioc serve`` sending e-mail to the test SMTP server, retrying fast (0.2 s, 0.4 s, ...; 4 attempts)."""
-    port = free_port()
     env = {
         "IOC_SMTP_URL": f"smtp://127.0.0.1:{mailbox[1]}",
         "IOC_SMTP_FROM": "ioc-test@localhost",
         "IOC_NOTIFY_BACKOFF_S": "0.2",
         "IOC_NOTIFY_MAX_ATTEMPTS": "4",
     }
-    child: Child = run_ioc(f"serve-notify-{port}", "serve", "--port", str(port), env=env)
-    base = f"http://127.0.0.1:{port}"
-    wait_http(f"{base}/api/v1/health", 30, child)
-    yield base
-    child.stop()
-
-
-async def until(check: Any, what: str, timeout: float = 20.0) -> Any:
-    """Await ``check()`` until truthy."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while asyncio.get_running_loop().time() < deadline:
-        value = await check()
-        if value:
-            return value
-        await asyncio.sleep(0.1)
-    pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}")
+    with serving(run_ioc, "serve-notify", env) as base:
+        yield base
 
 
 def test_backoff_doubles_up_to_an_hour() -> None:
@@ -143,7 +128,7 @@ async def test_a_team_is_told_by_signed_webhook_and_email(
         async def delivered() -> bool:
             return len(receiver.requests) >= 3 and bool(mailbox[0].messages)
 
-        await until(delivered, "the webhook (after two failures) and the e-mail")
+        await until(delivered, 20, 0.1, "the webhook (after two failures) and the e-mail")
         headers, body = receiver.requests[-1]
         assert len({h[DELIVERY_HEADER.lower()] for h, _ in receiver.requests}) == 1  # the same delivery, retried
         expected = sign(secret, headers[TIMESTAMP_HEADER.lower()], body)
@@ -190,7 +175,7 @@ async def test_a_webhook_that_never_answers_ends_in_the_dead_letters(
             items = (await admin.get("/api/v1/notifications", params={"state": "dead"})).json()["items"]
             return [n for n in items if n["incident_id"] == incident["id"]]
 
-        letters = await until(dead, "the notification to give up after 4 attempts")
+        letters = await until(dead, 20, 0.1, "the notification to give up after 4 attempts")
         assert letters[0]["attempts"] == 4 and letters[0]["team_id"] == "tree-crew"
         assert "refused" in letters[0]["last_error"].lower() or "errno" in letters[0]["last_error"].lower()
         assert (await op.get("/api/v1/notifications")).status_code == 403  # admins only

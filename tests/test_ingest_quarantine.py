@@ -28,10 +28,8 @@ from ingest.service import IngestService
 from ioc.reasons import Reason
 from ioc.records import Event, RawMessage
 from ioc.settings import Settings
-from ioc.stack import free_port
-from ioc.up import wait_http
 from tests.support.auth import signed_in
-from tests.support.stack import Broker, register_devices
+from tests.support.stack import Broker, register_devices, serving
 
 logger = logging.getLogger(__name__)
 
@@ -258,12 +256,8 @@ async def test_a_row_the_database_refuses_is_quarantined(
 @pytest.fixture(scope="module")
 def api(run_ioc) -> Iterator[str]:  # type: ignore[no-untyped-def]
     """An API server for this module's admin reads, stopped at its end."""
-    port = free_port()
-    child = run_ioc("serve-quarantine", "serve", "--port", str(port))
-    base = f"http://127.0.0.1:{port}"
-    wait_http(f"{base}/api/v1/health", 30, child)
-    yield base
-    child.stop()
+    with serving(run_ioc, "serve-quarantine") as base:
+        yield base
 
 
 async def test_admins_read_samples_and_counts(

@@ -14,10 +14,9 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from ioc.settings import Settings
-from ioc.stack import Child, free_port, spawn
+from ioc.processes import Child, spawn
 from ioc.up import Stack
-from tests.support.stack import log_tail, wait_for
+from tests.support.stack import log_tail, own_stack, start_worker, wait_for
 
 DEVICES = 100
 
@@ -25,43 +24,17 @@ DEVICES = 100
 @pytest.fixture(scope="module")
 def private_stack(module_scratch_dir: Callable[[str], Path]) -> Iterator[Stack]:
     """A database and broker of our own: these tests stop the database and kill workers."""
-    root = module_scratch_dir("ioc-resilience-")
-    stack = Stack(
-        Settings(state_dir=root, db_port=free_port(), mqtt_port=free_port(), environment="test"), fast_db=True
-    )
-    stack.prepare_state(reset=False)
-    stack.start_services()
-    try:
-        stack.load_data(None)
-        assert stack.postgres is not None
-        stack.postgres.psql(
-            "INSERT INTO devices (device_id, kind, name) SELECT 'LOAD-' || lpad(i::text, 5, '0'), "
-            f"'flood', 'load' FROM generate_series(1, {DEVICES}) i"
-        )
+    with own_stack(module_scratch_dir("ioc-resilience-"), DEVICES) as stack:
         yield stack
-    finally:
-        stack.stop()
 
 
 def start(stack: Stack, name: str, *args: str) -> Child:
-    env = {**stack.child_env(args[0]), "IOC_INGEST_METRICS_PORT": "0", "IOC_INGEST_RATE_LIMIT_PER_S": "1000"}
+    env = {**stack.child_env(args[0]), "IOC_INGEST_METRICS_PORT": "0"}
     return spawn(name, [sys.executable, "-m", "ioc.cli", *args], stack.state_dir / "logs" / f"{name}.log", env=env)
 
 
 def worker(stack: Stack, client_id: str) -> Child:
-    child = start(stack, client_id, "ingest", "--client-id", client_id)
-    assert stack.postgres is not None
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        seen = stack.postgres.psql(
-            f"SELECT count(*) FROM ingest_workers WHERE worker_id = '{client_id}' "
-            "AND heartbeat_at > now() - interval '10 seconds'"
-        )
-        if seen == "1":
-            return child
-        assert child.proc.poll() is None, log_tail(child)
-        time.sleep(0.2)
-    pytest.fail(f"worker {client_id} did not start: {log_tail(child)}")
+    return start_worker(stack, client_id, {"IOC_INGEST_RATE_LIMIT_PER_S": "1000"}, timeout=30)
 
 
 def load(stack: Stack, rate: int, seconds: int, manifest: Path) -> Child:
@@ -123,7 +96,7 @@ async def test_sigkill_mid_stream_loses_and_doubles_nothing(clean: Stack, tmp_pa
     await asyncio.sleep(4)  # the scenario: the kill lands mid-stream, 4 s into the load
     first.proc.send_signal(signal.SIGKILL)
     first.proc.wait(5)
-    await asyncio.sleep(2)
+    await asyncio.sleep(2)  # the scenario: the load goes on for 2 s with no worker (the broker queues it)
     second = worker(clean, "kill-me")  # same client id: the broker resumes the persistent session
     try:
         assert sender.proc.wait(60) == 0, log_tail(sender)
@@ -145,9 +118,15 @@ async def test_thirty_second_database_outage_is_spooled_and_replayed(clean: Stac
         clean.postgres.start(clean.state_dir / "logs" / "postgres.log")
         assert sender.proc.wait(60) == 0, log_tail(sender)
         await assert_matches_manifest(clean, manifest, timeout=90)
-        await asyncio.sleep(6)  # the next heartbeat carries the final counts
-        stats = json.loads(clean.postgres.psql("SELECT stats FROM ingest_workers WHERE worker_id = 'outage'"))
-        assert stats["spooled"] > 10_000 and stats["replayed"] >= stats["spooled"]
+
+        def stats() -> dict[str, int]:
+            return json.loads(clean.postgres.psql("SELECT stats FROM ingest_workers WHERE worker_id = 'outage'"))
+
+        # The heartbeats (every 5 s) carry the counts: wait for one after the last replay.
+        counts = wait_for(
+            lambda: (s := stats())["spooled"] and s["replayed"] >= s["spooled"] and s, 20, 0.5, "the replay counted"
+        )
+        assert counts["spooled"] > 10_000
         assert w.proc.poll() is None, "the worker kept running through the outage"
     finally:
         w.stop()

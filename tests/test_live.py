@@ -16,7 +16,7 @@ import pytest
 from dashboards import queries
 from dashboards.live_state import LiveState
 from ioc.db import REGISTRY_CHANNEL, commit_notices
-from ioc.stack import free_port
+from ioc.processes import free_port
 from ioc.up import wait_http
 from tests.support.auth import PASSWORD
 from tests.support.live import LiveClient, StuckClient, login, session_headers

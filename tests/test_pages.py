@@ -16,7 +16,7 @@ from dashboards import pages
 from dashboards.delta import LIST_KEYS
 from dashboards.live_state import CHANNEL_NAMES
 from dashboards.security import optional_user
-from ioc.auth import User
+from ioc.accounts import User
 from ioc.settings import Settings
 
 JS_DIR = pages.STATIC_DIR / "js"

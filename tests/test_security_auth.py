@@ -13,9 +13,10 @@ import asyncpg
 import pytest
 from argon2 import PasswordHasher
 
-from ioc import audit, auth, security_cli
-from ioc.auth import SessionPolicy, ThrottlePolicy
+from ioc import accounts, audit, security_cli, sessions, throttle
+from ioc.sessions import SessionPolicy
 from ioc.settings import Settings
+from ioc.throttle import ThrottlePolicy
 
 PASSWORD = "correct horse battery"
 
@@ -28,12 +29,12 @@ def unique(prefix: str) -> str:
 async def test_passwords_are_argon2_and_rehashed(pool: asyncpg.Pool) -> None:
     name = unique("hash")
     async with pool.acquire() as conn:
-        await auth.create_user(conn, name, "viewer", PASSWORD)
+        await accounts.create_user(conn, name, "viewer", PASSWORD)
         stored = await conn.fetchval("SELECT password_hash FROM users WHERE name = $1", name)
         assert stored.startswith("$argon2id$") and PASSWORD not in stored
         weak = PasswordHasher(time_cost=1, memory_cost=8192, parallelism=1).hash(PASSWORD)
         await conn.execute("UPDATE users SET password_hash = $2 WHERE name = $1", name, weak)
-        await auth.login(conn, name, PASSWORD, source="10.1.0.1")
+        await sessions.login(conn, name, PASSWORD, source="10.1.0.1")
         rehashed = await conn.fetchval("SELECT password_hash FROM users WHERE name = $1", name)
     assert rehashed != weak and not PasswordHasher().check_needs_rehash(rehashed)
 
@@ -41,17 +42,17 @@ async def test_passwords_are_argon2_and_rehashed(pool: asyncpg.Pool) -> None:
 async def test_login_success_and_failure_are_audited(pool: asyncpg.Pool) -> None:
     name = unique("login")
     async with pool.acquire() as conn:
-        await auth.create_user(conn, name, "operator", PASSWORD, actor="tester")
-        with pytest.raises(auth.LoginFailed):
-            await auth.login(conn, name, "wrong password!", source="10.1.0.2")
-        with pytest.raises(auth.LoginFailed):
-            await auth.login(conn, unique("nobody"), PASSWORD, source="10.1.0.2")
-        result = await auth.login(conn, name.upper(), PASSWORD, source="10.1.0.2", user_agent="pytest")
-        assert result.user == auth.User(name, "operator")
+        await accounts.create_user(conn, name, "operator", PASSWORD, actor="tester")
+        with pytest.raises(accounts.LoginFailed):
+            await sessions.login(conn, name, "wrong password!", source="10.1.0.2")
+        with pytest.raises(accounts.LoginFailed):
+            await sessions.login(conn, unique("nobody"), PASSWORD, source="10.1.0.2")
+        result = await sessions.login(conn, name.upper(), PASSWORD, source="10.1.0.2", user_agent="pytest")
+        assert result.user == accounts.User(name, "operator")
         assert len(result.token) >= 43  # 32 random bytes, url-safe base64
-        assert await auth.session_user(conn, result.token) == result.user
+        assert await sessions.session_user(conn, result.token) == result.user
         stored = await conn.fetchval("SELECT token_hash FROM sessions WHERE user_name = $1", name)
-        assert stored == auth.token_hash(result.token) and result.token.encode() not in stored
+        assert stored == sessions.token_hash(result.token) and result.token.encode() not in stored
         rows = await audit.recent(conn, target=name)
     assert [(r.action, r.outcome) for r in rows] == [
         ("login", "success"),
@@ -67,21 +68,21 @@ async def test_ten_bad_passwords_slow_further_attempts(pool: asyncpg.Pool) -> No
     waits: list[float] = []
     started = time.monotonic()
     async with pool.acquire() as conn:
-        await auth.create_user(conn, name, "viewer", PASSWORD)
+        await accounts.create_user(conn, name, "viewer", PASSWORD)
         for _ in range(10):
             while True:
                 try:
-                    await auth.login(conn, name, "not the password", source="10.1.0.3", throttle=policy)
-                except auth.Throttled as exc:
+                    await sessions.login(conn, name, "not the password", source="10.1.0.3", throttle=policy)
+                except throttle.Throttled as exc:
                     waits.append(exc.retry_after)
                     await asyncio.sleep(exc.retry_after)
                     continue
-                except auth.LoginFailed:
+                except accounts.LoginFailed:
                     break
         elapsed = time.monotonic() - started
         # Locked now for this address: even the right password is refused until the wait ends.
-        with pytest.raises(auth.Throttled) as locked:
-            await auth.login(conn, name, PASSWORD, source="10.1.0.3", throttle=policy)
+        with pytest.raises(throttle.Throttled) as locked:
+            await sessions.login(conn, name, PASSWORD, source="10.1.0.3", throttle=policy)
         assert locked.value.retry_after > 0.5
         throttled = await conn.fetchval(
             "SELECT count(*) FROM audit_log WHERE target = $1 AND outcome = 'throttled'", name
@@ -97,13 +98,13 @@ async def test_an_address_guessing_many_accounts_is_capped(pool: asyncpg.Pool) -
     policy = ThrottlePolicy(base_s=2.0)
     async with pool.acquire() as conn:
         for _ in range(policy.address_threshold):
-            with pytest.raises(auth.LoginFailed):
-                await auth.login(conn, unique("spray"), "whatever123", source="10.1.0.4", throttle=policy)
+            with pytest.raises(accounts.LoginFailed):
+                await sessions.login(conn, unique("spray"), "whatever123", source="10.1.0.4", throttle=policy)
         name = unique("victim")
-        await auth.create_user(conn, name, "viewer", PASSWORD)
-        with pytest.raises(auth.Throttled):
-            await auth.login(conn, name, PASSWORD, source="10.1.0.4", throttle=policy)
-        assert (await auth.login(conn, name, PASSWORD, source="10.1.0.5", throttle=policy)).user.name == name
+        await accounts.create_user(conn, name, "viewer", PASSWORD)
+        with pytest.raises(throttle.Throttled):
+            await sessions.login(conn, name, PASSWORD, source="10.1.0.4", throttle=policy)
+        assert (await sessions.login(conn, name, PASSWORD, source="10.1.0.5", throttle=policy)).user.name == name
 
 
 async def test_a_guessers_own_logins_do_not_reset_the_address_counter(pool: asyncpg.Pool) -> None:
@@ -112,18 +113,18 @@ async def test_a_guessers_own_logins_do_not_reset_the_address_counter(pool: asyn
     own, source = unique("attacker"), "10.1.0.10"
     victims = [unique("target") for _ in range(8)]
     async with pool.acquire() as conn:
-        await auth.create_user(conn, own, "viewer", PASSWORD)
+        await accounts.create_user(conn, own, "viewer", PASSWORD)
         for victim in victims:
-            await auth.create_user(conn, victim, "viewer", PASSWORD)
+            await accounts.create_user(conn, victim, "viewer", PASSWORD)
         guesses = 0
-        with pytest.raises(auth.Throttled):
+        with pytest.raises(throttle.Throttled):
             for _ in range(100):
                 victim = victims[guesses % len(victims)]
-                with pytest.raises(auth.LoginFailed):
-                    await auth.login(conn, victim, f"guess {guesses}", source=source, throttle=policy)
+                with pytest.raises(accounts.LoginFailed):
+                    await sessions.login(conn, victim, f"guess {guesses}", source=source, throttle=policy)
                 guesses += 1
                 if guesses % 4 == 0:
-                    await auth.login(conn, own, PASSWORD, source=source, throttle=policy)
+                    await sessions.login(conn, own, PASSWORD, source=source, throttle=policy)
     assert guesses == policy.address_threshold
 
 
@@ -132,30 +133,30 @@ async def test_strangers_cannot_lock_the_owner_out(pool: asyncpg.Pool) -> None:
     policy = ThrottlePolicy(base_s=0.2, account_max_s=1.0)
     name = unique("owner")
     async with pool.acquire() as conn:
-        await auth.create_user(conn, name, "operator", PASSWORD)
-        await auth.login(conn, name, PASSWORD, source="10.1.1.1", throttle=policy)  # the owner's console
+        await accounts.create_user(conn, name, "operator", PASSWORD)
+        await sessions.login(conn, name, PASSWORD, source="10.1.1.1", throttle=policy)  # the owner's console
         outcomes = []
         for i in range(40):  # 40 addresses, 3 guesses each: under every pair and address threshold
             for _ in range(3):
-                with pytest.raises((auth.LoginFailed, auth.Throttled)) as refused:
-                    await auth.login(conn, name, "a wrong guess", source=f"10.1.2.{i}", throttle=policy)
+                with pytest.raises((accounts.LoginFailed, throttle.Throttled)) as refused:
+                    await sessions.login(conn, name, "a wrong guess", source=f"10.1.2.{i}", throttle=policy)
                 outcomes.append(refused.type)
-        assert outcomes.count(auth.Throttled) > 40, "the account slows strangers once it has 10 failures"
+        assert outcomes.count(throttle.Throttled) > 40, "the account slows strangers once it has 10 failures"
         # The owner at their console: not slowed at all by the strangers' failures.
-        assert (await auth.login(conn, name, PASSWORD, source="10.1.1.1", throttle=policy)).user.name == name
+        assert (await sessions.login(conn, name, PASSWORD, source="10.1.1.1", throttle=policy)).user.name == name
         while True:  # one more stranger's failure, so the account is being slowed right now
             try:
-                await auth.login(conn, name, "a wrong guess", source="10.1.2.200", throttle=policy)
-            except auth.Throttled as exc:
+                await sessions.login(conn, name, "a wrong guess", source="10.1.2.200", throttle=policy)
+            except throttle.Throttled as exc:
                 await asyncio.sleep(exc.retry_after)
-            except auth.LoginFailed:
+            except accounts.LoginFailed:
                 break
         # From a new place: a wait of at most account_max_s, never a lock.
-        with pytest.raises(auth.Throttled) as slowed:
-            await auth.login(conn, name, PASSWORD, source="10.1.3.1", throttle=policy)
+        with pytest.raises(throttle.Throttled) as slowed:
+            await sessions.login(conn, name, PASSWORD, source="10.1.3.1", throttle=policy)
         assert 0 < slowed.value.retry_after <= policy.account_max_s
         await asyncio.sleep(slowed.value.retry_after + 0.05)
-        assert (await auth.login(conn, name, PASSWORD, source="10.1.3.1", throttle=policy)).user.name == name
+        assert (await sessions.login(conn, name, PASSWORD, source="10.1.3.1", throttle=policy)).user.name == name
 
 
 async def test_wrong_current_passwords_are_throttled(pool: asyncpg.Pool) -> None:
@@ -163,18 +164,18 @@ async def test_wrong_current_passwords_are_throttled(pool: asyncpg.Pool) -> None
     policy = ThrottlePolicy(base_s=0.5)
     name = unique("changer")
     async with pool.acquire() as conn:
-        await auth.create_user(conn, name, "viewer", PASSWORD)
+        await accounts.create_user(conn, name, "viewer", PASSWORD)
         for i in range(policy.pair_threshold):
-            with pytest.raises(auth.LoginFailed):
-                await auth.change_own_password(
+            with pytest.raises(accounts.LoginFailed):
+                await sessions.change_own_password(
                     conn, name, f"guess {i} of it", "a brand new password", source="10.1.4.1", throttle=policy
                 )
-        with pytest.raises(auth.Throttled):  # even the right one, until the wait ends
-            await auth.change_own_password(
+        with pytest.raises(throttle.Throttled):  # even the right one, until the wait ends
+            await sessions.change_own_password(
                 conn, name, PASSWORD, "a brand new password", source="10.1.4.1", throttle=policy
             )
-        with pytest.raises(auth.Throttled):  # and logins from there: a guess is a guess
-            await auth.login(conn, name, PASSWORD, source="10.1.4.1", throttle=policy)
+        with pytest.raises(throttle.Throttled):  # and logins from there: a guess is a guess
+            await sessions.login(conn, name, PASSWORD, source="10.1.4.1", throttle=policy)
         rows = await audit.recent(conn, target=name, action="user.passwd", limit=10)
     assert [r.outcome for r in rows] == ["throttled"] + ["failure"] * policy.pair_threshold
 
@@ -191,7 +192,7 @@ async def test_stale_counters_are_pruned(pool: asyncpg.Pool) -> None:
             locking,
             known,
         )
-        await auth.prune_throttle(conn, ThrottlePolicy())
+        await throttle.prune_throttle(conn, ThrottlePolicy())
         left = await conn.fetch("SELECT key FROM login_throttle WHERE key = ANY($1::text[])", [old, locking, known])
     assert [r["key"] for r in left] == [locking]  # still locking something
 
@@ -199,20 +200,20 @@ async def test_stale_counters_are_pruned(pool: asyncpg.Pool) -> None:
 async def test_sessions_expire_idle_and_absolute(pool: asyncpg.Pool) -> None:
     name = unique("expiry")
     async with pool.acquire() as conn:
-        await auth.create_user(conn, name, "viewer", PASSWORD)
+        await accounts.create_user(conn, name, "viewer", PASSWORD)
         short = SessionPolicy(idle=timedelta(seconds=1), absolute=timedelta(hours=1))
-        idle = await auth.login(conn, name, PASSWORD, source="10.1.0.6", sessions=short)
-        assert await auth.session_user(conn, idle.token, short) is not None
+        idle = await sessions.login(conn, name, PASSWORD, source="10.1.0.6", sessions=short)
+        assert await sessions.session_user(conn, idle.token, short) is not None
         await asyncio.sleep(1.2)  # the thing under test: the idle limit (1 s) passes
-        assert await auth.session_user(conn, idle.token, short) is None
-        absolute = await auth.login(conn, name, PASSWORD, source="10.1.0.6")
+        assert await sessions.session_user(conn, idle.token, short) is None
+        absolute = await sessions.login(conn, name, PASSWORD, source="10.1.0.6")
         await conn.execute(
             "UPDATE sessions SET expires_at = now() - interval '1 second' WHERE token_hash = $1",
-            auth.token_hash(absolute.token),
+            sessions.token_hash(absolute.token),
         )
-        assert await auth.session_user(conn, absolute.token) is None
-        assert await auth.session_user(conn, "forged-token") is None
-        assert await auth.session_user(conn, None) is None
+        assert await sessions.session_user(conn, absolute.token) is None
+        assert await sessions.session_user(conn, "forged-token") is None
+        assert await sessions.session_user(conn, None) is None
 
 
 async def test_display_accounts_stay_logged_in_for_days_and_only_view(pool: asyncpg.Pool) -> None:
@@ -220,23 +221,23 @@ async def test_display_accounts_stay_logged_in_for_days_and_only_view(pool: asyn
     wall, person = unique("wall"), unique("shift")
     policy = SessionPolicy(idle=timedelta(seconds=1), absolute=timedelta(hours=12), display=timedelta(days=30))
     async with pool.acquire() as conn:
-        with pytest.raises(auth.AuthError, match="viewer"):
-            await auth.create_user(conn, unique("wall-op"), "operator", PASSWORD, display=True)
-        await auth.create_user(conn, wall, "viewer", PASSWORD, display=True)
-        await auth.create_user(conn, person, "viewer", PASSWORD)
-        shown = await auth.login(conn, wall, PASSWORD, source="10.1.0.7", sessions=policy)
-        shift = await auth.login(conn, person, PASSWORD, source="10.1.0.7", sessions=policy)
+        with pytest.raises(accounts.AuthError, match="viewer"):
+            await accounts.create_user(conn, unique("wall-op"), "operator", PASSWORD, display=True)
+        await accounts.create_user(conn, wall, "viewer", PASSWORD, display=True)
+        await accounts.create_user(conn, person, "viewer", PASSWORD)
+        shown = await sessions.login(conn, wall, PASSWORD, source="10.1.0.7", sessions=policy)
+        shift = await sessions.login(conn, person, PASSWORD, source="10.1.0.7", sessions=policy)
         now = await conn.fetchval("SELECT now()")
         assert timedelta(days=29, hours=23) < shown.expires_at - now <= timedelta(days=30)
         assert timedelta(hours=11, minutes=59) < shift.expires_at - now <= timedelta(hours=12)
         assert shown.user.display and not shift.user.display
         await asyncio.sleep(1.2)  # longer than a person's idle limit
-        user = await auth.session_user(conn, shown.token, policy)
+        user = await sessions.session_user(conn, shown.token, policy)
         assert user is not None and user.name == wall and user.role == "viewer" and not user.can("operator")
-        assert await auth.session_user(conn, shift.token, policy) is None
+        assert await sessions.session_user(conn, shift.token, policy) is None
         # Another login's clean-up removes idle people's sessions, never the display's.
-        await auth.login(conn, person, PASSWORD, source="10.1.0.7", sessions=policy)
-        assert await auth.session_user(conn, shown.token, policy) is not None
+        await sessions.login(conn, person, PASSWORD, source="10.1.0.7", sessions=policy)
+        assert await sessions.session_user(conn, shown.token, policy) is not None
         with pytest.raises(asyncpg.CheckViolationError):
             await conn.execute("UPDATE users SET role = 'operator' WHERE name = $1", wall)
 
@@ -244,15 +245,15 @@ async def test_display_accounts_stay_logged_in_for_days_and_only_view(pool: asyn
 async def test_disable_and_password_change_end_sessions(pool: asyncpg.Pool) -> None:
     name = unique("disable")
     async with pool.acquire() as conn:
-        await auth.create_user(conn, name, "operator", PASSWORD)
-        first = await auth.login(conn, name, PASSWORD, source="10.1.0.7")
-        await auth.set_password(conn, name, "another long password", actor="admin")
-        assert await auth.session_user(conn, first.token) is None
-        second = await auth.login(conn, name, "another long password", source="10.1.0.7")
-        await auth.set_disabled(conn, name, actor="admin", source="10.9.9.9")
-        assert await auth.session_user(conn, second.token) is None
-        with pytest.raises(auth.LoginFailed):
-            await auth.login(conn, name, "another long password", source="10.1.0.7")
+        await accounts.create_user(conn, name, "operator", PASSWORD)
+        first = await sessions.login(conn, name, PASSWORD, source="10.1.0.7")
+        await accounts.set_password(conn, name, "another long password", actor="admin")
+        assert await sessions.session_user(conn, first.token) is None
+        second = await sessions.login(conn, name, "another long password", source="10.1.0.7")
+        await accounts.set_disabled(conn, name, actor="admin", source="10.9.9.9")
+        assert await sessions.session_user(conn, second.token) is None
+        with pytest.raises(accounts.LoginFailed):
+            await sessions.login(conn, name, "another long password", source="10.1.0.7")
         rows = await audit.recent(conn, target=name, limit=3)
     assert [(r.action, r.actor, r.outcome) for r in rows] == [
         ("login", name, "failure"),
@@ -265,31 +266,31 @@ async def test_disable_and_password_change_end_sessions(pool: asyncpg.Pool) -> N
 async def test_generated_passwords_must_be_changed(pool: asyncpg.Pool) -> None:
     name = unique("onetime")
     async with pool.acquire() as conn:
-        one_time = await auth.create_user(conn, name, "viewer")
+        one_time = await accounts.create_user(conn, name, "viewer")
         assert len(one_time) >= 20
-        result = await auth.login(conn, name, one_time, source="10.1.0.8")
+        result = await sessions.login(conn, name, one_time, source="10.1.0.8")
         assert result.user.must_change
-        with pytest.raises(auth.LoginFailed):
-            await auth.change_own_password(conn, name, "not it at all", "a brand new password")
-        await auth.change_own_password(conn, name, one_time, "a brand new password")
-        assert await auth.session_user(conn, result.token) is None
-        again = await auth.login(conn, name, "a brand new password", source="10.1.0.8")
+        with pytest.raises(accounts.LoginFailed):
+            await sessions.change_own_password(conn, name, "not it at all", "a brand new password")
+        await sessions.change_own_password(conn, name, one_time, "a brand new password")
+        assert await sessions.session_user(conn, result.token) is None
+        again = await sessions.login(conn, name, "a brand new password", source="10.1.0.8")
         assert not again.user.must_change
-        with pytest.raises(auth.AuthError):
-            await auth.create_user(conn, name, "viewer", PASSWORD)
-        with pytest.raises(auth.AuthError):
-            await auth.create_user(conn, "bad name\n", "viewer", PASSWORD)
-        with pytest.raises(auth.AuthError):
-            await auth.create_user(conn, unique("role"), "root", PASSWORD)
-        with pytest.raises(auth.AuthError):
-            await auth.create_user(conn, unique("short"), "viewer", "short")
+        with pytest.raises(accounts.AuthError):
+            await accounts.create_user(conn, name, "viewer", PASSWORD)
+        with pytest.raises(accounts.AuthError):
+            await accounts.create_user(conn, "bad name\n", "viewer", PASSWORD)
+        with pytest.raises(accounts.AuthError):
+            await accounts.create_user(conn, unique("role"), "root", PASSWORD)
+        with pytest.raises(accounts.AuthError):
+            await accounts.create_user(conn, unique("short"), "viewer", "short")
 
 
 async def test_demo_users_are_created_once(pool: asyncpg.Pool) -> None:
     async with pool.acquire() as conn:
-        await auth.ensure_demo_users(conn)
-        assert await auth.ensure_demo_users(conn) == {}
-        users = {u.name: u for u in await auth.list_users(conn)}
+        await accounts.ensure_demo_users(conn)
+        assert await accounts.ensure_demo_users(conn) == {}
+        users = {u.name: u for u in await accounts.list_users(conn)}
     assert {users[n].role for n in ("admin", "operator", "viewer")} == {"admin", "operator", "viewer"}
 
 
@@ -352,7 +353,7 @@ async def test_a_thousand_refusals_make_two_rows(pool: asyncpg.Pool) -> None:
     log = audit.RefusalLog(window_s=60.0, clock=clock)
     before = await pool.fetchval("SELECT coalesce(max(id), 0) FROM audit_log")
     for _ in range(1000):
-        await log.record(pool, "", "GET /api/v1/zones", "", "denied", source, {"reason": "no session"})
+        await audit.record(pool, "", "GET /api/v1/zones", "", "denied", source, {"reason": "no session"}, refusals=log)
     rows = await pool.fetch("SELECT * FROM audit_log WHERE id > $1 AND source = $2 ORDER BY id", before, source)
     assert len(rows) == 1 and rows[0]["detail"] == {"reason": "no session"}  # the first, at once
     clock.now += 60.0  # the window closes: its repeats become one row
@@ -368,9 +369,11 @@ async def test_refusal_rows_are_bounded_whatever_the_paths_and_sources(pool: asy
     log = audit.RefusalLog(window_s=60.0, per_source=5, max_keys=20, clock=clock)
     before = await pool.fetchval("SELECT coalesce(max(id), 0) FROM audit_log")
     for i in range(300):  # one source, 300 different paths
-        await log.record(pool, "", f"GET /api/v1/devices/{i}", "", "denied", f"{prefix}.1", {"reason": "no session"})
+        path, reason = f"GET /api/v1/devices/{i}", {"reason": "no session"}
+        await audit.record(pool, "", path, "", "denied", f"{prefix}.1", reason, refusals=log)
     for i in range(200):  # 200 sources
-        await log.record(pool, "", "GET /api/v1/zones", "", "denied", f"{prefix}.{i + 2}", {"reason": "no session"})
+        source, reason = f"{prefix}.{i + 2}", {"reason": "no session"}
+        await audit.record(pool, "", "GET /api/v1/zones", "", "denied", source, reason, refusals=log)
     await log.flush(pool, now=True)
     rows = await pool.fetch(
         "SELECT * FROM audit_log WHERE id > $1 AND (source LIKE $2 || '.%' OR source = '*')", before, prefix

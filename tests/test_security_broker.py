@@ -8,87 +8,28 @@ import shutil
 import socket
 import ssl
 import subprocess
-import threading
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import asyncpg
 import paho.mqtt.client as mqtt
 import pytest
-from paho.mqtt.enums import CallbackAPIVersion
 
 from ingest.decoders import FORMATS
 from ioc import audit, provisioning, security_cli
+from ioc.broker import EmbeddedMosquitto
+from ioc.processes import free_port
 from ioc.provisioning import BrokerFiles, ProvisioningError
 from ioc.settings import Settings
-from ioc.stack import EmbeddedMosquitto, free_port
 from ioc.tls import TlsListener, client_context
 from ioc.up import Stack
+from tests.support.mqtt import Client, connect, userinfo
 from tests.support.stack import register_devices
 
 SUFFIX = uuid.uuid4().hex[:6]
 DEV_A, DEV_B, DEV_L = f"secA{SUFFIX}", f"secB{SUFFIX}", f"secL{SUFFIX}"
-
-
-@dataclass
-class Client:
-    """A paho client that records its CONNACK, SUBACKs, messages and disconnects."""
-
-    client: mqtt.Client
-    connack: queue.Queue[object] = field(default_factory=queue.Queue)
-    subacks: queue.Queue[list[object]] = field(default_factory=queue.Queue)
-    messages: queue.Queue[tuple[str, bytes]] = field(default_factory=queue.Queue)
-    pubacks: queue.Queue[int] = field(default_factory=queue.Queue)
-    disconnected: threading.Event = field(default_factory=threading.Event)
-
-    def publish(self, topic: str, payload: bytes, *, retain: bool = False) -> int:
-        """Publish at QoS 1 and return the PUBACK's reason code (0 accepted, 0x87 refused by the broker)."""
-        self.client.publish(topic, payload, qos=1, retain=retain).wait_for_publish(5)
-        return self.pubacks.get(timeout=5)
-
-    def stop(self) -> None:
-        """Disconnect and stop the network thread."""
-        self.client.disconnect()
-        self.client.loop_stop()
-
-
-def connect(
-    port: int,
-    user: str | None,
-    password: str | None,
-    *,
-    context: ssl.SSLContext | None = None,
-    client_id: str | None = None,
-) -> tuple[Client, object]:
-    """Connect (MQTT 5) and return the client with its CONNACK reason code."""
-    if client_id is None:
-        # A device must use its own id (ioc_guard); a service account any id outside the reserved prefixes.
-        client_id = user if user and "." not in user else f"t-{uuid.uuid4().hex[:8]}"
-    c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
-    rec = Client(c)
-    if user is not None:
-        c.username_pw_set(user, password)
-    if context is not None:
-        c.tls_set_context(context)
-    c.on_connect = lambda cl, ud, flags, reason, props: rec.connack.put(reason)
-    c.on_subscribe = lambda cl, ud, mid, reasons, props: rec.subacks.put(list(reasons))
-    c.on_message = lambda cl, ud, msg: rec.messages.put((msg.topic, msg.payload))
-    c.on_publish = lambda cl, ud, mid, reason, props: rec.pubacks.put(reason.value)
-    c.on_disconnect = lambda cl, ud, flags, reason, props: rec.disconnected.set()
-    c.connect("127.0.0.1" if context is None else "localhost", port, keepalive=10)
-    c.loop_start()
-    reason = rec.connack.get(timeout=10)
-    return rec, reason
-
-
-def userinfo(credentials: str) -> tuple[str, str]:
-    """``user:password`` (percent-encoded) split into its parts."""
-    from urllib.parse import unquote
-
-    user, _, password = credentials.partition(":")
-    return unquote(user), unquote(password)
 
 
 @dataclass
@@ -412,65 +353,6 @@ def test_cli_provisions_and_rewrites_files(
     args = parser.parse_args(["devices", "provision", "bad+id", "--dir", str(tmp_path)])
     with pytest.raises(ProvisioningError):
         args.func(args, settings)
-
-
-def _openssl(*args: str, cwd: Path) -> None:
-    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True)
-
-
-@pytest.fixture(scope="module")
-def throwaway_ca(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A CA and a server certificate for localhost/127.0.0.1 signed by it (made with the openssl CLI)."""
-    d = tmp_path_factory.mktemp("pki")
-    _openssl(
-        "req",
-        "-x509",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-keyout",
-        "ca.key",
-        "-out",
-        "ca.crt",
-        "-days",
-        "2",
-        "-subj",
-        "/CN=ioc test CA",
-        cwd=d,
-    )
-    _openssl(
-        "req",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-keyout",
-        "server.key",
-        "-out",
-        "server.csr",
-        "-subj",
-        "/CN=localhost",
-        cwd=d,
-    )
-    (d / "san.ext").write_text("subjectAltName=DNS:localhost,IP:127.0.0.1\n")
-    _openssl(
-        "x509",
-        "-req",
-        "-in",
-        "server.csr",
-        "-CA",
-        "ca.crt",
-        "-CAkey",
-        "ca.key",
-        "-CAcreateserial",
-        "-out",
-        "server.crt",
-        "-days",
-        "2",
-        "-extfile",
-        "san.ext",
-        cwd=d,
-    )
-    return d
 
 
 def test_tls_listener_with_throwaway_ca(locked: LockedBroker, throwaway_ca: Path, tmp_path: Path) -> None:

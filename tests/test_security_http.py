@@ -20,9 +20,9 @@ from dashboards import security
 from dashboards.api import errors
 from dashboards.security import AdminDep, OperatorDep, ViewerDep
 from ioc import audit
-from ioc.auth import ThrottlePolicy
+from ioc.processes import free_port
 from ioc.settings import Settings
-from ioc.stack import free_port
+from ioc.throttle import ThrottlePolicy
 from tests.support.auth import PASSWORD, create_people
 
 ORIGIN = "http://testserver"

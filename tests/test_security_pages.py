@@ -14,9 +14,9 @@ from playwright.async_api import Route, async_playwright
 
 from dashboards import apidocs, pages, security
 from dashboards.api import errors
-from ioc import audit, auth
+from ioc import accounts, audit
+from ioc.processes import free_port
 from ioc.settings import Settings
-from ioc.stack import free_port
 from tests.support.chromium import CHROMIUM, CHROMIUM_ARGS
 
 pytestmark = pytest.mark.browser
@@ -51,7 +51,7 @@ async def site(pool: asyncpg.Pool, settings: Settings) -> AsyncIterator[str]:
 async def test_first_login_then_admin_page_shows_audit_as_text(site: str, pool: asyncpg.Pool) -> None:
     name = f"boss-{uuid.uuid4().hex[:6]}"
     async with pool.acquire() as conn:
-        one_time = await auth.create_user(conn, name, "admin")
+        one_time = await accounts.create_user(conn, name, "admin")
     marker = uuid.uuid4().hex[:8]
     await audit.record(
         pool,

@@ -12,15 +12,14 @@ from urllib.parse import unquote
 
 import pytest
 
+from ioc.processes import free_port, spawn
 from ioc.provisioning import with_credentials
 from ioc.settings import Settings
-from ioc.stack import free_port, spawn
 from ioc.up import Stack
 from tests.support.stack import log_tail
-from tests.test_security_broker import throwaway_ca  # noqa: F401 - the CA fixture
 
 
-def test_ingest_over_tls_with_a_throwaway_ca(throwaway_ca: Path, scratch_dir: Callable[[str], Path]) -> None:  # noqa: F811
+def test_ingest_over_tls_with_a_throwaway_ca(throwaway_ca: Path, scratch_dir: Callable[[str], Path]) -> None:
     root = scratch_dir("ioc-tls-")
     tls_port = free_port()
     settings = Settings(

@@ -23,8 +23,8 @@ from websockets.exceptions import ConnectionClosed
 
 from dashboards.api.deps import SESSION_COOKIE
 from ioc.db import create_pool
+from ioc.processes import Child, free_port, spawn
 from ioc.settings import Settings
-from ioc.stack import Child, free_port, spawn
 from ioc.up import Stack, wait_http
 from tests.support.auth import PASSWORD, create_people
 from tests.support.live import LiveClient, http_origin, login, session_headers

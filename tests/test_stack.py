@@ -10,9 +10,10 @@ import subprocess
 import asyncpg
 import pytest
 
+from ioc.broker import EmbeddedMosquitto
 from ioc.db import timescaledb_version
 from ioc.grants import ROLES
-from ioc.stack import EmbeddedMosquitto, port_free
+from ioc.processes import port_free
 
 
 async def test_database_has_timescaledb_and_hypertables(pool: asyncpg.Pool) -> None:
@@ -52,8 +53,9 @@ def test_broker_config_is_the_repository_file_with_private_paths(stack) -> None:
 
 async def test_migrations_degrade_on_plain_postgresql(scratch_dir) -> None:  # type: ignore[no-untyped-def]
     """Without TimescaleDB loaded the schema is still created, with plain tables and time indexes."""
+    from ioc.cluster import EmbeddedPostgres
     from ioc.db import create_pool, migrate
-    from ioc.stack import EmbeddedPostgres, free_port
+    from ioc.processes import free_port
 
     root = scratch_dir("ioc-plain-")
     pg = EmbeddedPostgres(root / "pg", free_port(), fast=True, timescaledb=False)
@@ -189,8 +191,9 @@ async def test_each_runtime_role_does_its_work_and_nothing_else(stack, purpose: 
 
 def test_a_cluster_made_by_an_older_ioc_is_refused_with_the_way_out(scratch_dir) -> None:  # type: ignore[no-untyped-def]
     """Older clusters trusted every local user; they are not started as if nothing had changed."""
+    from ioc.cluster import EmbeddedPostgres
     from ioc.errors import StackError
-    from ioc.stack import EmbeddedPostgres, free_port
+    from ioc.processes import free_port
 
     old = EmbeddedPostgres(scratch_dir("ioc-old-") / "pg", free_port())
     (old.root / "data").mkdir(parents=True)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from ioc.stack import Child, spawn
+from ioc.processes import Child, spawn
 from ioc.supervisor import BACKOFF_MAX_S, FAILING_AFTER, STABLE_S, STATUS_FILE, Supervisor, backoff, read_status
 
 

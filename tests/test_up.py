@@ -18,8 +18,9 @@ from pathlib import Path
 import psutil
 import pytest
 
+from ioc.cluster import CLUSTERS_DIR
+from ioc.processes import free_port, port_free
 from ioc.settings import REPO_ROOT
-from ioc.stack import CLUSTERS_DIR, free_port, port_free
 from tests.support.stack import wait_for
 
 

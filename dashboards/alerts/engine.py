@@ -1,14 +1,11 @@
-"""The alert engine: exactly one leader across server processes evaluates the rules.
+"""The alert engine: exactly one leader across server processes evaluates the rules (``ioc.leader``).
 
-Leadership is a PostgreSQL advisory lock held on a dedicated connection: when the leader dies its
-connection drops, the lock frees, and another process (retrying every few seconds) takes over.
 The leader evaluates on ingest notifications and on a timer (durations, stale devices), marks
 silent devices ``stale``, and records every alert transition (which NOTIFYs ``ioc_alerts``).
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from dataclasses import dataclass, field
@@ -26,6 +23,7 @@ from incidents.escalation import escalate_overdue
 from incidents.grouping import group_alerts
 from incidents.procedures import Catalogue
 from ioc.db import NOTIFY_CHANNEL, commit_notices
+from ioc.leader import LeaderJob
 from ioc.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -57,71 +55,44 @@ class AlertEngine:
 
     def __init__(self, pool: asyncpg.Pool, database_url: str, settings: Settings, hub: Hub | None = None) -> None:
         self.pool = pool
-        self.database_url = database_url
         self.settings = settings
         self.book = RuleBook(settings.alert_rules_file)
         self.procedures = Catalogue(settings.sop_dir)
         self.tracks: dict[tuple[str, str], Track] = {}
-        self.leader = False
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        self.job = LeaderJob(
+            "alert engine",
+            database_url,
+            LOCK_KEY,
+            self.evaluate,
+            interval=lambda: self.book.current.evaluate_every_s,
+            retry_s=LEADER_RETRY_S,
+            min_gap_s=MIN_GAP_S,
+            on_lead=self._on_lead,
+        )
         if hub is not None:
             hub.on_notification(self._notified)
 
+    @property
+    def leader(self) -> bool:
+        """True while this process runs the engine."""
+        return self.job.leader
+
     async def __aenter__(self) -> AlertEngine:
         self.book.refresh()
-        self._task = asyncio.create_task(self._run(), name="alert-engine")
+        await self.job.__aenter__()
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
+        await self.job.__aexit__(*exc)
 
     def _notified(self, channel: str, doc: dict[str, Any]) -> None:
         if channel == NOTIFY_CHANNEL and doc.get("w") != "alert-engine":
-            self._wake.set()
+            self.job.wake()
 
-    # ------------------------------------------------------------ leadership
-
-    async def _run(self) -> None:
-        """Try to become leader every few seconds; lead until the lock connection fails."""
-        while True:
-            conn: asyncpg.Connection | None = None
-            try:
-                conn = await asyncpg.connect(self.database_url, timeout=10)
-                if await conn.fetchval("SELECT pg_try_advisory_lock($1)", LOCK_KEY):
-                    await self._lead(conn)
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as exc:
-                logger.warning("alert engine: %s", exc)
-            finally:
-                if self.leader:
-                    logger.warning("alert engine: leadership lost")
-                self.leader = False
-                metrics.ALERT_ENGINE_LEADER.set(0)
-                if conn is not None and not conn.is_closed():
-                    conn.terminate()
-            await asyncio.sleep(LEADER_RETRY_S)
-
-    async def _lead(self, lock: asyncpg.Connection) -> None:
-        self.leader = True
-        self.tracks.clear()
-        metrics.ALERT_ENGINE_LEADER.set(1)
-        logger.info("alert engine: this process is the leader (%d rules)", len(self.book.current.rules))
-        while True:
-            started = time.monotonic()
-            await lock.fetchval("SELECT 1", timeout=5)  # a dead lock connection means we are no longer leader
-            try:
-                await self.evaluate()
-            except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError) as exc:
-                logger.warning("alert evaluation failed: %s", exc)
-            self._wake.clear()
-            try:
-                await asyncio.wait_for(self._wake.wait(), self.book.current.evaluate_every_s)
-            except TimeoutError:
-                pass
-            await asyncio.sleep(max(0.0, MIN_GAP_S - (time.monotonic() - started)))
+    def _on_lead(self, leader: bool) -> None:
+        if leader:
+            self.tracks.clear()  # timings start over: another process may have moved the alerts meanwhile
+        metrics.ALERT_ENGINE_LEADER.set(1 if leader else 0)
 
     # ------------------------------------------------------------ evaluation
 

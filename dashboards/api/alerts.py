@@ -12,7 +12,7 @@ from dashboards.alerts import store
 from dashboards.api.deps import ConnDep, OperatorDep, SourceDep
 from dashboards.api.errors import ApiError, not_found
 from ioc import audit
-from ioc.auth import User
+from ioc.accounts import User
 
 router = APIRouter(tags=["alerts"])
 

@@ -22,10 +22,12 @@ from starlette.requests import HTTPConnection
 from dashboards.api.errors import ApiError
 from dashboards.availability import Availability, DatabaseUnavailable, is_unavailable
 from dashboards.hub import Hub
-from ioc import audit, auth
-from ioc.auth import SessionPolicy, ThrottlePolicy, User
+from ioc import accounts, audit, sessions
+from ioc.accounts import User
+from ioc.sessions import SessionPolicy
 from ioc.settings import Settings
 from ioc.settings import get_settings as environment_settings
+from ioc.throttle import ThrottlePolicy
 
 logger = logging.getLogger(__name__)
 
@@ -139,7 +141,7 @@ async def optional_user(conn: HTTPConnection) -> User | None:
     token = conn.cookies.get(SESSION_COOKIE)
     availability = get_availability(conn)
     try:
-        user = await auth.session_user(get_pool(conn), token, session_policy(conn))
+        user = await sessions.session_user(get_pool(conn), token, session_policy(conn))
     except Exception as exc:
         if not is_unavailable(exc):
             raise
@@ -163,15 +165,8 @@ async def refused(conn: HTTPConnection, actor: str, reason: str, **detail: objec
     """
     method = getattr(conn, "method", "WS")  # a WebSocket has no method
     try:
-        await refusal_log(conn).record(
-            get_pool(conn),
-            actor,
-            f"{method} {conn.url.path}",
-            "",
-            "denied",
-            source_address(conn),
-            {"reason": reason, **detail},
-        )
+        action, source, why = f"{method} {conn.url.path}", source_address(conn), {"reason": reason, **detail}
+        await audit.record(get_pool(conn), actor, action, "", "denied", source, why, refusals=refusal_log(conn))
     except Exception as exc:
         if not is_unavailable(exc):
             raise
@@ -194,7 +189,7 @@ async def current_user(request: Request) -> User:
 
 def require_role(role: str) -> Callable[..., Awaitable[User]]:
     """A dependency admitting users whose role includes ``role`` and who have no pending password change."""
-    auth.check_role(role)
+    accounts.check_role(role)
 
     async def dependency(request: Request, user: Annotated[User, Depends(current_user)]) -> User:
         if user.must_change:

@@ -7,7 +7,7 @@ import io
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Depends, Query, Response
 
 from dashboards import queries, readings
 from dashboards.api.deps import ConnDep, TimescaleDep
@@ -50,16 +50,24 @@ async def get_device(device_id: str, conn: ConnDep) -> dict[str, Any]:
     return await _device(conn, device_id)
 
 
-async def _readings(
-    conn: ConnDep,
-    timescale: bool,
+Metric = Annotated[str, Query(min_length=1, max_length=64, description="metric name, e.g. water_level_cm")]
+Part = Annotated[str, Query(max_length=64, description="sub-component, e.g. lane:2 (default: the device)")]
+From = Annotated[datetime | None, Query(alias="from", description="start (ISO 8601); default to - 24 h")]
+To = Annotated[datetime | None, Query(alias="to", description="end (ISO 8601); default now")]
+Bucket = Annotated[str | None, Query(description="raw, or like 10s, 1m, 5m, 1h, 1d; default from the range")]
+
+
+async def history(
     device_id: str,
-    metric: str,
-    part: str,
-    start: datetime | None,
-    end: datetime | None,
-    bucket: str | None,
+    conn: ConnDep,
+    timescale: TimescaleDep,
+    metric: Metric,
+    part: Part = "",
+    start: From = None,
+    end: To = None,
+    bucket: Bucket = None,
 ) -> tuple[readings.Query, list[dict[str, Any]]]:
+    """Dependency of the readings routes: the checked query and its points (400 on a bad range, 404 on a device)."""
     end = as_utc(end) or datetime.now(UTC)
     start = as_utc(start) or end - timedelta(days=1)
     try:
@@ -75,32 +83,19 @@ async def _readings(
     return q, points
 
 
-Metric = Annotated[str, Query(min_length=1, max_length=64, description="metric name, e.g. water_level_cm")]
-Part = Annotated[str, Query(max_length=64, description="sub-component, e.g. lane:2 (default: the device)")]
-From = Annotated[datetime | None, Query(alias="from", description="start (ISO 8601); default to - 24 h")]
-To = Annotated[datetime | None, Query(alias="to", description="end (ISO 8601); default now")]
-Bucket = Annotated[str | None, Query(description="raw, or like 10s, 1m, 5m, 1h, 1d; default from the range")]
+History = Annotated[tuple[readings.Query, list[dict[str, Any]]], Depends(history)]
 
 
 @router.get("/devices/{device_id}/readings", response_model=dict[str, Any])
-async def get_readings(
-    device_id: str,
-    conn: ConnDep,
-    timescale: TimescaleDep,
-    metric: Metric,
-    part: Part = "",
-    start: From = None,
-    end: To = None,
-    bucket: Bucket = None,
-) -> SafeJSONResponse:
+async def get_readings(found: History) -> SafeJSONResponse:
     """A metric's history: 1-minute rollups re-aggregated for buckets >= 1 min, raw rows below."""
-    q, points = await _readings(conn, timescale, device_id, metric, part, start, end, bucket)
+    q, points = found
     # Returned as a response: up to thousands of points are encoded once, not validated again first.
     return SafeJSONResponse(
         {
-            "device_id": device_id,
-            "metric": metric,
-            "part": part,
+            "device_id": q.device_id,
+            "metric": q.metric,
+            "part": q.part,
             "bucket": q.bucket,
             "from": iso(q.start),
             "to": iso(q.end),
@@ -115,24 +110,15 @@ async def get_readings(
     response_class=Response,
     responses={200: {"content": {"text/csv": {}}}},
 )
-async def get_readings_csv(
-    device_id: str,
-    conn: ConnDep,
-    timescale: TimescaleDep,
-    metric: Metric,
-    part: Part = "",
-    start: From = None,
-    end: To = None,
-    bucket: Bucket = None,
-) -> Response:
+async def get_readings_csv(found: History) -> Response:
     """The same history as CSV (header row, UTC ISO times)."""
-    q, points = await _readings(conn, timescale, device_id, metric, part, start, end, bucket)
+    q, points = found
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(["time", "avg", "min", "max", "count"])
     for p in points:
         writer.writerow(["" if v is None else v for v in (p["t"], p["avg"], p["min"], p["max"], p["count"])])
-    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in f"{device_id}_{metric}")
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in f"{q.device_id}_{q.metric}")
     return Response(
         out.getvalue(),
         media_type="text/csv; charset=utf-8",

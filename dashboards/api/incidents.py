@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Path, Query, Request
+import asyncpg
+from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import AnyHttpUrl, BaseModel, Field, model_validator
 
 from dashboards.api.deps import AdminDep, ConnDep, OperatorDep, SourceDep, get_settings
@@ -21,7 +23,7 @@ from dashboards.encoding import as_utc
 from incidents import handover, nearby, notify, store
 from incidents.procedures import Catalogue, Procedure
 from ioc import audit
-from ioc.auth import User
+from ioc.accounts import User
 
 router = APIRouter(tags=["incidents"])
 
@@ -121,34 +123,46 @@ def procedures(request: Request) -> Catalogue:
     return state.procedures  # type: ignore[no-any-return]
 
 
-async def _act(
-    conn: ConnDep,
-    user: User,
-    source: str,
-    action: str,
-    incident_id: int,
-    detail: Json,
-    operation: Callable[..., Awaitable[Any]],
-    *args: Any,
-) -> Json:
-    """Run ``operation(conn, incident_id, *args)``, audit it (success or why not), answer with the incident."""
-    target = str(incident_id)
-    try:
-        await operation(conn, incident_id, *args)
-    except store.IncidentNotFound as exc:
-        await audit.record(conn, user.name, action, target, "failure", source, {**detail, "reason": "not found"})
-        raise not_found(f"incident {incident_id}") from exc
-    except store.VersionConflict as exc:
-        await audit.record(conn, user.name, action, target, "failure", source, {**detail, "reason": str(exc)})
-        raise ApiError(409, "version_conflict", str(exc)) from exc
-    except store.IncidentConflict as exc:
-        await audit.record(conn, user.name, action, target, "failure", source, {**detail, "reason": str(exc)})
-        raise ApiError(409, "conflict", str(exc)) from exc
-    except store.InvalidInput as exc:
-        await audit.record(conn, user.name, action, target, "failure", source, {**detail, "reason": str(exc)})
-        raise ApiError(422, "invalid", str(exc)) from exc
-    await audit.record(conn, user.name, action, target, "success", source, detail)
-    return await store.get(conn, incident_id)
+def _refusal(exc: store.IncidentError, incident_id: int) -> ApiError:
+    """The API's answer to a change the store refused."""
+    if isinstance(exc, store.IncidentNotFound):
+        return not_found(f"incident {incident_id}")
+    if isinstance(exc, store.VersionConflict):
+        return ApiError(409, "version_conflict", str(exc))
+    if isinstance(exc, store.IncidentConflict):
+        return ApiError(409, "conflict", str(exc))
+    return ApiError(422, "invalid", str(exc))
+
+
+@dataclass(frozen=True, slots=True)
+class Acting:
+    """An operator acting on one incident, from one address."""
+
+    conn: asyncpg.Connection
+    user: User
+    source: str
+    incident_id: int
+
+    async def __call__(self, action: str, detail: Json, operation: Callable[..., Awaitable[Any]], *args: Any) -> Json:
+        """Run ``operation(conn, incident_id, *args)``, audit it (success or why not), answer with the incident."""
+        target = str(self.incident_id)
+        try:
+            await operation(self.conn, self.incident_id, *args)
+        except store.IncidentError as exc:
+            reason = "not found" if isinstance(exc, store.IncidentNotFound) else str(exc)
+            failure = {**detail, "reason": reason}
+            await audit.record(self.conn, self.user.name, action, target, "failure", self.source, failure)
+            raise _refusal(exc, self.incident_id) from exc
+        await audit.record(self.conn, self.user.name, action, target, "success", self.source, detail)
+        return await store.get(self.conn, self.incident_id)
+
+
+def acting(incident_id: IncidentId, conn: ConnDep, by: OperatorDep, source: SourceDep) -> Acting:
+    """Dependency of the incident actions (operator)."""
+    return Acting(conn, by, source, incident_id)
+
+
+Act = Annotated[Acting, Depends(acting)]
 
 
 @router.get("/procedures")
@@ -219,149 +233,63 @@ async def get_nearby(
 
 
 @router.post("/incidents/{incident_id}/take")
-async def take(incident_id: IncidentId, body: Versioned, conn: ConnDep, by: OperatorDep, source: SourceDep) -> Json:
+async def take(body: Versioned, act: Act) -> Json:
     """Take the incident: assign it to yourself (acknowledges it)."""
-    return await _act(
-        conn,
-        by,
-        source,
-        "incident.take",
-        incident_id,
-        {"version": body.version},
-        store.assign,
-        body.version,
-        by.name,
-        by.name,
-    )
+    return await act("incident.take", body.model_dump(), store.assign, body.version, act.user.name, act.user.name)
 
 
 @router.post("/incidents/{incident_id}/assign")
-async def assign(incident_id: IncidentId, body: AssignIn, conn: ConnDep, by: OperatorDep, source: SourceDep) -> Json:
+async def assign(body: AssignIn, act: Act) -> Json:
     """Assign (or reassign) the incident to an operator, or hand it to a field team (which is notified)."""
+    by, detail = act.user.name, body.model_dump()
     if body.team is not None:
-        return await _act(
-            conn,
-            by,
-            source,
-            "incident.assign",
-            incident_id,
-            body.model_dump(),
-            store.assign_team,
-            body.version,
-            by.name,
-            body.team,
-        )
-    return await _act(
-        conn,
-        by,
-        source,
-        "incident.assign",
-        incident_id,
-        body.model_dump(),
-        store.assign,
-        body.version,
-        by.name,
-        body.assignee,
-    )
+        return await act("incident.assign", detail, store.assign_team, body.version, by, body.team)
+    return await act("incident.assign", detail, store.assign, body.version, by, body.assignee)
 
 
 @router.post("/incidents/{incident_id}/start")
-async def start(incident_id: IncidentId, body: Versioned, conn: ConnDep, by: OperatorDep, source: SourceDep) -> Json:
+async def start(body: Versioned, act: Act) -> Json:
     """Work has started (assigned -> in_progress)."""
-    return await _act(
-        conn, by, source, "incident.start", incident_id, body.model_dump(), store.start, body.version, by.name
-    )
+    return await act("incident.start", body.model_dump(), store.start, body.version, act.user.name)
 
 
 @router.post("/incidents/{incident_id}/resolve")
-async def resolve(incident_id: IncidentId, body: ResolveIn, conn: ConnDep, by: OperatorDep, source: SourceDep) -> Json:
+async def resolve(body: ResolveIn, act: Act) -> Json:
     """Resolve; 409 while required steps are not ticked, unless ``override_reason`` is given."""
-    return await _act(
-        conn,
-        by,
-        source,
-        "incident.resolve",
-        incident_id,
-        body.model_dump(),
-        store.resolve,
-        body.version,
-        by.name,
-        body.note,
-        body.override_reason,
-    )
+    by, reason = act.user.name, body.override_reason
+    return await act("incident.resolve", body.model_dump(), store.resolve, body.version, by, body.note, reason)
 
 
 @router.post("/incidents/{incident_id}/close")
-async def close(incident_id: IncidentId, body: CloseIn, conn: ConnDep, by: OperatorDep, source: SourceDep) -> Json:
+async def close(body: CloseIn, act: Act) -> Json:
     """Close a resolved incident."""
-    return await _act(
-        conn,
-        by,
-        source,
-        "incident.close",
-        incident_id,
-        body.model_dump(),
-        store.close,
-        body.version,
-        by.name,
-        body.note,
-    )
+    return await act("incident.close", body.model_dump(), store.close, body.version, act.user.name, body.note)
 
 
 @router.post("/incidents/{incident_id}/reopen")
-async def reopen(incident_id: IncidentId, body: ReopenIn, conn: ConnDep, by: OperatorDep, source: SourceDep) -> Json:
+async def reopen(body: ReopenIn, act: Act) -> Json:
     """Reopen a resolved or closed incident (to assigned when it has an assignee, else new)."""
-    return await _act(
-        conn,
-        by,
-        source,
-        "incident.reopen",
-        incident_id,
-        body.model_dump(),
-        store.reopen,
-        body.version,
-        by.name,
-        body.reason,
-    )
+    return await act("incident.reopen", body.model_dump(), store.reopen, body.version, act.user.name, body.reason)
 
 
 @router.post("/incidents/{incident_id}/severity")
-async def severity(
-    incident_id: IncidentId, body: SeverityIn, conn: ConnDep, by: OperatorDep, source: SourceDep
-) -> Json:
+async def severity(body: SeverityIn, act: Act) -> Json:
     """Change the severity by hand, with a reason."""
-    return await _act(
-        conn,
-        by,
-        source,
-        "incident.severity",
-        incident_id,
-        body.model_dump(),
-        store.set_severity,
-        body.version,
-        by.name,
-        body.severity,
-        body.reason,
-    )
+    by, detail = act.user.name, body.model_dump()
+    return await act("incident.severity", detail, store.set_severity, body.version, by, body.severity, body.reason)
 
 
 @router.post("/incidents/{incident_id}/steps/{step}")
-async def tick_step(
-    incident_id: IncidentId, step: StepId, conn: ConnDep, by: OperatorDep, source: SourceDep, body: StepIn | None = None
-) -> Json:
+async def tick_step(step: StepId, act: Act, body: StepIn | None = None) -> Json:
     """Tick a procedure step as done (by you, now, with an optional note); each step is ticked once."""
     note = body.note if body else None
-    return await _act(
-        conn, by, source, "incident.step", incident_id, {"step": step, "note": note}, store.tick, step, by.name, note
-    )
+    return await act("incident.step", {"step": step, "note": note}, store.tick, step, act.user.name, note)
 
 
 @router.post("/incidents/{incident_id}/notes")
-async def add_note(incident_id: IncidentId, body: NoteIn, conn: ConnDep, by: OperatorDep, source: SourceDep) -> Json:
+async def add_note(body: NoteIn, act: Act) -> Json:
     """Add a note to the timeline."""
-    return await _act(
-        conn, by, source, "incident.note", incident_id, {"text": body.text}, store.add_note, by.name, body.text
-    )
+    return await act("incident.note", body.model_dump(), store.add_note, act.user.name, body.text)
 
 
 @router.get("/teams")

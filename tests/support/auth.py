@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from dashboards.api.deps import SESSION_COOKIE
-from ioc import auth
+from ioc import accounts
 from tests.support.live import http_origin, login
 
 PASSWORD = "correct horse battery staple"
@@ -25,10 +25,10 @@ PASSWORD = "correct horse battery staple"
 
 async def create_people(pool: asyncpg.Pool, prefix: str, password: str = PASSWORD) -> dict[str, str]:
     """One user per role with ``password``, named ``<prefix>-<role>-<random>``: {role: name}."""
-    names = {role: f"{prefix}-{role}-{uuid.uuid4().hex[:8]}" for role in auth.ROLES}
+    names = {role: f"{prefix}-{role}-{uuid.uuid4().hex[:8]}" for role in accounts.ROLES}
     async with pool.acquire() as conn:
         for role, name in names.items():
-            await auth.create_user(conn, name, role, password, actor="tests", source="local")
+            await accounts.create_user(conn, name, role, password, actor="tests", source="local")
     return names
 
 

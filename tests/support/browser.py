@@ -21,7 +21,7 @@ import pytest_asyncio
 from playwright.async_api import Browser, ConsoleMessage, Page, Request, Response, async_playwright
 
 from ioc.fleet import load_fleet
-from ioc.stack import Child, free_port
+from ioc.processes import Child, free_port
 from ioc.up import Stack
 from tests.support.auth import PASSWORD
 from tests.support.chromium import CHROMIUM, CHROMIUM_ARGS

@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 
 import httpx
 from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
 
 from dashboards.api.deps import SESSION_COOKIE
 from dashboards.delta import REMOVED, list_key
@@ -203,3 +204,49 @@ class StuckClient:
             else bytes([0x80 | 127]) + struct.pack("!Q", n)
         )
         self.sock.sendall(header + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(data)))
+
+
+async def raw_ws_handshake(
+    base: str, path: str, *, host: str | None = None, origin: str | None = None, cookie: str = ""
+) -> tuple[str, dict[str, str], bytes]:
+    """Send a websocket upgrade by hand (any Host and Origin); returns (status line, headers, first bytes after)."""
+    address, port = base.removeprefix("http://").split(":")
+    reader, writer = await asyncio.open_connection(address, int(port))
+    try:
+        writer.write(
+            f"GET {path} HTTP/1.1\r\nHost: {host or f'{address}:{port}'}\r\nUpgrade: websocket\r\n"
+            "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+            f"Origin: {origin or base}\r\nCookie: {auth_cookie(cookie)}\r\n\r\n".encode()
+        )
+        head = (await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)).decode("latin-1")
+        status, *lines = head.strip().split("\r\n")
+        headers = {k.strip().lower(): v.strip() for k, v in (line.split(":", 1) for line in lines)}
+        body = await asyncio.wait_for(reader.read(int(headers.get("content-length", "0")) or 65536), 5)
+        return status, headers, body
+    finally:
+        writer.close()
+
+
+def auth_cookie(token: str) -> str:
+    """The Cookie header value of a session token (empty without one)."""
+    return session_headers(token)["Cookie"] if token else ""
+
+
+async def live_socket(
+    base: str, token: str | None, origin: str | None, within: float = 5.0
+) -> tuple[int | None, list[str]]:
+    """Open the live socket, subscribe, read until it closes; returns (close code or None if open, frames)."""
+    url = base.replace("http://", "ws://") + "/ws/v1/live"
+    received: list[str] = []
+    headers = session_headers(token) if token else {}
+    async with connect(url, origin=origin, additional_headers=headers, open_timeout=10) as ws:  # type: ignore[arg-type]
+        try:
+            await ws.send('{"op": "subscribe", "channels": ["summary"]}')
+            deadline = time.monotonic() + within
+            while (left := deadline - time.monotonic()) > 0:
+                received.append(str(await asyncio.wait_for(ws.recv(), left)))
+        except ConnectionClosed as exc:
+            return (exc.rcvd.code if exc.rcvd else None), received
+        except TimeoutError:
+            pass
+    return None, received

@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import os
 import subprocess
+import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -15,8 +17,10 @@ from urllib.parse import quote
 import asyncpg
 import pytest
 
-from ioc.settings import REPO_ROOT
-from ioc.stack import Child
+from ioc.errors import StackError
+from ioc.processes import Child, free_port, spawn
+from ioc.settings import REPO_ROOT, Settings
+from ioc.up import Stack, wait_http
 
 T = TypeVar("T")
 
@@ -126,3 +130,58 @@ async def wait_rows(
             return rows
         await asyncio.sleep(0.1)
     pytest.fail(f"timed out after {timeout:.0f} s: {len(rows)} of {count} rows for {sql!r} {args!r}")
+
+
+@contextmanager
+def own_stack(root: Path, devices: int = 0) -> Iterator[Stack]:
+    """A database and broker of a test's own (for tests that stop or kill them), with ``devices`` flood devices
+    ``LOAD-00001``... (the ids `ioc simulate --load` publishes as); stopped on exit."""
+    stack = Stack(
+        Settings(state_dir=root, db_port=free_port(), mqtt_port=free_port(), environment="test"), fast_db=True
+    )
+    stack.prepare_state(reset=False)
+    stack.start_services()
+    try:
+        stack.load_data(None)
+        assert stack.postgres is not None
+        stack.postgres.psql(
+            "INSERT INTO devices (device_id, kind, name) SELECT 'LOAD-' || lpad(i::text, 5, '0'), "
+            f"'flood', 'load' FROM generate_series(1, {devices}) i"
+        )
+        yield stack
+    finally:
+        stack.stop()
+
+
+def start_worker(stack: Stack, client_id: str, env: dict[str, str] | None = None, timeout: float = 60) -> Child:
+    """`ioc ingest` with its own client id (and ``env`` added), returned once subscribed (its first heartbeat row)."""
+    env = {**stack.child_env("ingest"), "IOC_INGEST_METRICS_PORT": "0", **(env or {})}
+    log = stack.state_dir / "logs" / f"{client_id}.log"
+    child = spawn(client_id, [sys.executable, "-m", "ioc.cli", "ingest", "--client-id", client_id], log, env=env)
+    assert stack.postgres is not None
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and child.proc.poll() is None:
+        seen = stack.postgres.psql(
+            f"SELECT count(*) FROM ingest_workers WHERE worker_id = '{client_id}' "
+            "AND heartbeat_at > now() - interval '10 seconds'"
+        )
+        if seen == "1":
+            return child
+        time.sleep(0.2)  # the poll interval of a wait with a deadline
+    tail = log_tail(child)
+    child.stop()
+    raise StackError(f"ingest worker {client_id} did not start within {timeout:.0f} s:\n{tail}")
+
+
+@contextmanager
+def serving(run_ioc: Callable[..., Child], name: str, env: dict[str, str] | None = None) -> Iterator[str]:
+    """`ioc serve` of a test's own on a free port (``run_ioc`` is the fixture): its base URL once healthy; stopped
+    on exit."""
+    port = free_port()
+    child = run_ioc(f"{name}-{port}", "serve", "--port", str(port), env=env)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_http(f"{base}/api/v1/health", 30, child)
+        yield base
+    finally:
+        child.stop()

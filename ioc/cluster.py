@@ -1,157 +1,33 @@
-"""The embedded stack: a private PostgreSQL+TimescaleDB cluster and a private Mosquitto under a state folder.
+"""The embedded database: a private PostgreSQL+TimescaleDB cluster under the state folder.
 
-`ioc up` and the test fixtures both use this module, so the tests exercise what users run.
-Children are started from the main thread with a parent-death signal, so they never outlive us.
+`ioc up` and the test fixtures both use it, so the tests exercise what users run.
 """
 
 from __future__ import annotations
 
-import ctypes
-import getpass
 import logging
 import os
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
 
 from ioc.errors import StackError
 from ioc.grants import ROLES
+from ioc.processes import SETUP_HINT, Child, find_installed, require_port, spawn, wait_port
 from ioc.settings import REPO_ROOT
 
 logger = logging.getLogger(__name__)
 
 PG_MAJOR = 15
 PG_BINDIR_CANDIDATES = (Path(f"/usr/lib/postgresql/{PG_MAJOR}/bin"), Path("/usr/local/pgsql/bin"))
-# Our build first (scripts/setup-system.sh: Mosquitto 2.0.21 with broker/'s patch), then a distribution's.
-MOSQUITTO_CANDIDATES = (Path("/usr/local/sbin/mosquitto"), Path("/usr/sbin/mosquitto"), Path("/usr/bin/mosquitto"))
-# Where that build puts the ioc_guard plugin and its BUILD stamp (a binary without the stamp is unpatched).
-MOSQUITTO_LIBDIR = Path("/usr/local/lib/ioc-mosquitto")
-GUARD_PLUGIN = MOSQUITTO_LIBDIR / "ioc_guard.so"
 # Where root's embedded clusters live when the state folder is private (the postgres user cannot enter it).
 CLUSTERS_DIR = Path("/var/lib/ioc")
 ROLES_SQL = REPO_ROOT / "migrations" / "roles.sql"
-SETUP_HINT = "run 'make setup' (as root or with sudo) to install it"
-_PR_SET_PDEATHSIG = 1
-
-
-def _die_with_parent() -> None:
-    """preexec_fn: ask the kernel to SIGTERM the child when its parent dies (even by kill -9)."""
-    ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
-
-
-def port_free(port: int, host: str = "127.0.0.1") -> bool:
-    """True when nothing listens on ``host:port``."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind((host, port))
-        except OSError:
-            return False
-    return True
-
-
-def free_port() -> int:
-    """A TCP port that is free right now on 127.0.0.1."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def require_port(port: int, what: str, flag: str) -> None:
-    """Raise a one-line StackError when ``port`` is taken."""
-    if not port_free(port):
-        raise StackError(
-            f"port {port} for {what} is already in use: stop whatever listens there "
-            f"(e.g. 'ss -ltnp | grep :{port}') or choose another with {flag} N"
-        )
-
-
-def wait_port(port: int, timeout: float, proc: subprocess.Popen[bytes] | None = None, what: str = "") -> None:
-    """Wait until something accepts on 127.0.0.1:port, failing early if ``proc`` exits."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc is not None and proc.poll() is not None:
-            raise StackError(f"{what or 'process'} exited with code {proc.returncode} during start-up")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise StackError(f"{what or 'service'} did not accept connections on port {port} within {timeout:.0f} s")
-
-
-@dataclass
-class Child:
-    """A supervised child process and its log file."""
-
-    name: str
-    proc: subprocess.Popen[bytes]
-    log: IO[bytes] | None = None
-    stop_signal: int = signal.SIGTERM
-
-    def stop(self, timeout: float = 15.0) -> None:
-        """Signal the child, wait, and kill it if it does not exit in time."""
-        if self.proc.poll() is None:
-            try:
-                self.proc.send_signal(self.stop_signal)
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                logger.warning("%s did not stop within %.0f s: killing it", self.name, timeout)
-                self.proc.kill()
-                self.proc.wait(5)
-            except ProcessLookupError:
-                pass
-        if self.log is not None:
-            self.log.close()
-
-
-def _private_opener(path: str, flags: int) -> int:
-    """``open`` opener creating files readable by their owner only."""
-    return os.open(path, flags, 0o600)
-
-
-def spawn(
-    name: str,
-    argv: Sequence[str],
-    log_path: Path | None,
-    *,
-    env: dict[str, str] | None = None,
-    user: str | None = None,
-    stop_signal: int = signal.SIGTERM,
-    cwd: Path | None = None,
-) -> Child:
-    """Start ``argv`` with output to ``log_path`` (or inherited), dying with this process."""
-    # Logs are private: they name devices, users and addresses.
-    # Private (0600) from creation; opened by name so ``log.name`` stays the path callers show.
-    log = open(log_path, "ab", opener=_private_opener) if log_path else None  # noqa: SIM115 - owned by the Child
-    proc = subprocess.Popen(  # noqa: S603 - argv is built here, never from user strings
-        list(argv),
-        stdout=log,
-        stderr=subprocess.STDOUT if log else None,
-        stdin=subprocess.DEVNULL,
-        env=env,
-        user=user,
-        preexec_fn=_die_with_parent,
-        start_new_session=True,
-        cwd=cwd,
-    )
-    logger.debug("started %s pid=%s", name, proc.pid)
-    return Child(name, proc, log, stop_signal)
-
-
-def _find(candidates: Sequence[Path], what: str) -> Path:
-    for path in candidates:
-        if path.exists():
-            return path
-    raise StackError(f"{what} not found at {', '.join(map(str, candidates))}: {SETUP_HINT}")
 
 
 @dataclass
@@ -175,7 +51,7 @@ class EmbeddedPostgres:
     def bindir(self) -> Path:
         """PostgreSQL's server binaries."""
         candidates = (self.bindir_override,) if self.bindir_override else PG_BINDIR_CANDIDATES
-        found = _find(candidates, f"PostgreSQL {PG_MAJOR} server")
+        found = find_installed(candidates, f"PostgreSQL {PG_MAJOR} server")
         if not (found / "postgres").exists():
             raise StackError(f"PostgreSQL {PG_MAJOR} server not found in {found}: {SETUP_HINT}")
         return found
@@ -346,7 +222,7 @@ class EmbeddedPostgres:
             logger.warning("TimescaleDB is not installed for PostgreSQL %s: running without it", PG_MAJOR)
         if self.fast:
             lines += ["fsync = off", "synchronous_commit = off", "full_page_writes = off"]
-        return "\n# written by ioc.stack\n" + "\n".join(lines) + "\n"
+        return "\n# written by ioc.cluster\n" + "\n".join(lines) + "\n"
 
     def start(self, log_path: Path | None = None, timeout: float = 30.0) -> None:
         """Start the server, wait until it accepts connections, and make sure the roles exist."""
@@ -459,98 +335,3 @@ def remove_linked_clusters(folder: Path) -> None:
             path = Path(parent, name)
             if path.is_symlink() and path.resolve().parent == CLUSTERS_DIR:
                 shutil.rmtree(path.resolve(), ignore_errors=True)
-
-
-@dataclass
-class EmbeddedMosquitto:
-    """A private Mosquitto configured from the repository's mosquitto.conf."""
-
-    root: Path
-    port: int
-    template: Path = REPO_ROOT / "mosquitto.conf"
-    extra: list[str] = field(default_factory=list)
-    binary: Path | None = None
-    child: Child | None = field(default=None, init=False)
-
-    REPLACED = (
-        "listener",
-        "persistence_location",
-        "log_dest",
-        "allow_anonymous",
-        "password_file",
-        "acl_file",
-        "user",
-        "include_dir",
-    )
-
-    @property
-    def conf_path(self) -> Path:
-        """The generated configuration file."""
-        return self.root / "mosquitto.conf"
-
-    def write_config(self) -> Path:
-        """Write the broker configuration: the repository's file with our ports and paths."""
-        self.root.mkdir(parents=True, exist_ok=True)
-        (self.root / "data").mkdir(exist_ok=True)
-        try:
-            template = self.template.read_text()
-        except OSError as exc:
-            raise StackError(f"cannot read {self.template}: {exc}") from exc
-        kept = [ln for ln in template.splitlines() if ln.split(" ", 1)[0] not in self.REPLACED]
-        kept += [
-            "# --- written by ioc.stack ---",
-            f"user {getpass.getuser()}",
-            f"listener {self.port} 127.0.0.1",
-            f"persistence_location {self.root / 'data'}/",
-            "log_dest stdout",
-            *(self.extra or ["allow_anonymous true"]),
-        ]
-        # 0600: the file names the password and ACL files and the plugin's rules; no one else needs it.
-        fd = os.open(self.conf_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            fh.write("\n".join(kept) + "\n")
-        os.chmod(self.conf_path, 0o600)
-        return self.conf_path
-
-    def find_binary(self) -> Path:
-        """The mosquitto executable, or a StackError saying how to install it."""
-        return _find((self.binary,) if self.binary else MOSQUITTO_CANDIDATES, "Mosquitto broker")
-
-    def check_build(self, binary: Path, config: str) -> None:
-        """Refuse a config whose plugin is not installed; warn loudly when the broker lacks ioc's patch."""
-        for line in config.splitlines():
-            if line.startswith("plugin ") and not Path(line.split(" ", 1)[1]).is_file():
-                raise StackError(f"the broker plugin {line.split(' ', 1)[1]} is missing: {SETUP_HINT}")
-        if not (binary.resolve().parent.parent / "lib" / MOSQUITTO_LIBDIR.name / "BUILD").is_file():
-            logger.warning(
-                "%s is not ioc's Mosquitto build: it forgets the ingest's shared subscription on restart, so "
-                "messages published while the ingest reconnects after a broker restart are lost (%s)",
-                binary,
-                SETUP_HINT,
-            )
-
-    def start(self, log_path: Path | None = None, timeout: float = 15.0) -> None:
-        """Start the broker and wait until it accepts connections."""
-        binary = self.find_binary()
-        require_port(self.port, "MQTT", "--mqtt-port")
-        self.check_build(binary, self.write_config().read_text())
-        self.child = spawn(
-            "mosquitto", [str(binary), "-c", str(self.conf_path)], log_path or self.root / "mosquitto.log"
-        )
-        wait_port(self.port, timeout, self.child.proc, f"Mosquitto (log: {log_path or self.root / 'mosquitto.log'})")
-
-    def reload(self) -> None:
-        """Ask the broker to re-read its password and ACL files (SIGHUP)."""
-        if self.child and self.child.proc.poll() is None:
-            self.child.proc.send_signal(signal.SIGHUP)
-
-    def stop(self) -> None:
-        """Stop the broker (it saves its persistence file on SIGTERM)."""
-        if self.child:
-            self.child.stop()
-            self.child = None
-
-    @property
-    def url(self) -> str:
-        """The broker URL."""
-        return f"mqtt://127.0.0.1:{self.port}"
