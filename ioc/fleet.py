@@ -14,9 +14,10 @@ import yaml
 
 from ioc.errors import ConfigError
 from ioc.kinds import KindSpec, load_kinds
-from ioc.topics import DEVICE_ID_RE
+from ioc.topics import DEVICE_ID_RE, TOPIC_FORMS
 
-FORMATS = ("canonical", "senml", "legacy_flood", "trafficx", "camx", "fiware")
+# A device's payload format: every topic form of the contract, and SenML (canonical topics, SenML packs).
+FORMATS = ("canonical", "senml", *(form for form in TOPIC_FORMS if form != "canonical"))
 DEVICE_COLUMNS = ("device_id", "kind", "format", "name", "zone", "lat", "lon", "interval_s", "vendor")
 ZONE_ID_RE = DEVICE_ID_RE
 
