@@ -52,10 +52,11 @@ class DeviceSpec:
 
 @dataclass(frozen=True)
 class Fleet:
-    """Zones and devices of one fleet file."""
+    """Zones and devices of one fleet file, with the kinds it was checked against (what simulators model)."""
 
     zones: tuple[ZoneSpec, ...]
     devices: tuple[DeviceSpec, ...]
+    kinds: dict[str, KindSpec] = field(default_factory=dict)
 
     def device(self, device_id: str) -> DeviceSpec:
         """The device with ``device_id`` (KeyError when absent)."""
@@ -83,7 +84,7 @@ def load_fleet(path: str | Path, kinds: Mapping[str, KindSpec] | None = None) ->
     else:
         raise ConfigError(f"fleet file {path}: unknown extension {suffix!r}; use .yaml, .csv or .geojson")
     devices = _devices(rows, path, known, {z.zone_id for z in zones})
-    return Fleet(zones=zones, devices=devices)
+    return Fleet(zones=zones, devices=devices, kinds=known)
 
 
 def _fail(path: Path, where: str, problem: str) -> ConfigError:

@@ -27,7 +27,15 @@ SENML_NAMES: dict[str, tuple[str, str, float]] = {
     "avg_speed_kmh": ("avg_speed", "km/h", 1.0),
     "occupancy_pct": ("occupancy", "%", 1.0),
     "people_count": ("people_count", "count", 1.0),
+    "pm25_ugm3": ("pm25", "ug/m3", 1.0),
+    "pm10_ugm3": ("pm10", "ug/m3", 1.0),
+    "no2_ugm3": ("no2", "ug/m3", 1.0),
+    "temperature_c": ("temperature", "Cel", 1.0),
+    "humidity_pct": ("humidity", "%RH", 1.0),
 }
+# Sensor.Community value types by the instrument in a device's metadata (``sensor``, ``climate``).
+SC_PM_PREFIX = {"SDS011": "SDS", "PMS7003": "PMS", "SPS30": "SPS30"}
+SC_CLIMATE = {"BME280": ("BME280_temperature", "BME280_humidity"), "DHT22": ("temperature", "humidity")}
 CAMX_RULES = {
     "traffic.accident": "Accident",
     "traffic.wrong_way": "WrongWay",
@@ -158,6 +166,40 @@ def fiware(device: DeviceSpec, reading: Reading) -> tuple[str, bytes]:
     return f"fiware/{entity_type}/{device.device_id}", _dumps(doc)
 
 
+def _sc_value_types(device: DeviceSpec) -> dict[str, str]:
+    """Canonical metric -> the Sensor.Community value type the device's instruments send it as."""
+    pm = SC_PM_PREFIX[str(device.metadata.get("sensor", "SDS011"))]
+    temperature, humidity = SC_CLIMATE[str(device.metadata.get("climate", "BME280"))]
+    return {"pm10_ugm3": f"{pm}_P1", "pm25_ugm3": f"{pm}_P2", "temperature_c": temperature, "humidity_pct": humidity}
+
+
+def sensorcommunity(device: DeviceSpec, reading: Reading) -> tuple[str, bytes]:
+    """``vendor/sensorcommunity/{id}``: the airRohr firmware's JSON, values as strings with two decimals."""
+    types = _sc_value_types(device)
+    values = [{"value_type": types[m], "value": f"{v:.2f}"} for m, v in reading.metrics.items() if m in types]
+    values.append({"value_type": "samples", "value": str(600_000 + reading.seq % 400_000)})
+    values.append({"value_type": "signal", "value": "-71"})
+    doc = {
+        "esp8266id": str(device.metadata["hardware_id"]),
+        "software_version": "NRZ-2020-133",
+        "sensordatavalues": values,
+    }
+    return f"vendor/sensorcommunity/{device.device_id}", _dumps(doc)
+
+
+def _air_quality_observed(device: DeviceSpec, reading: Reading) -> dict[str, Any]:
+    m = reading.metrics
+    attrs: dict[str, Any] = {"dateObserved": iso_z(reading.ts), "typeofLocation": "outdoor"}
+    for metric, value in m.items():
+        if metric.endswith("_ugm3"):
+            attrs[metric.removesuffix("_ugm3")] = value
+    if "temperature_c" in m:
+        attrs["temperature"] = m["temperature_c"]
+    if "humidity_pct" in m:
+        attrs["relativeHumidity"] = round(m["humidity_pct"] / 100, 3)
+    return attrs
+
+
 def _traffic_flow_observed(device: DeviceSpec, reading: Reading) -> dict[str, Any]:
     m = reading.metrics
     start = datetime.fromtimestamp(reading.ts.timestamp() - m["interval_s"], UTC)
@@ -217,6 +259,7 @@ FIWARE_ATTRIBUTES: dict[str, Callable[[DeviceSpec, Reading], dict[str, Any]]] = 
     "FloodMonitoring": _flood_monitoring,
     "WaterObserved": _water_observed,
     "CrowdFlowObserved": _crowd_flow_observed,
+    "AirQualityObserved": _air_quality_observed,
 }
 TELEMETRY_ENCODERS: dict[str, Callable[[DeviceSpec, Reading], tuple[str, bytes]]] = {
     "canonical": canonical,
@@ -224,6 +267,7 @@ TELEMETRY_ENCODERS: dict[str, Callable[[DeviceSpec, Reading], tuple[str, bytes]]
     "legacy_flood": legacy_flood,
     "trafficx": trafficx,
     "fiware": fiware,
+    "sensorcommunity": sensorcommunity,
     # camx cameras report counts on the canonical channel; only their analytics events are vendor-shaped.
     "camx": canonical,
 }
@@ -308,6 +352,10 @@ def stored_reading(device: DeviceSpec, reading: Reading) -> tuple[datetime, int 
         return _seconds(reading.ts), None, _trafficx_stored(m, reading.parts)
     if fmt == "fiware":
         return _ms(reading.ts), None, _fiware_stored(device, reading)
+    if fmt == "sensorcommunity":
+        types = _sc_value_types(device)
+        # Stored at the time of receipt: in history, the publish time (the broker's latency is not simulated).
+        return reading.ts, None, [(k, "", float(f"{v:.2f}")) for k, v in m.items() if k in types]
     raise ValueError(f"no stored form for format {fmt!r}")
 
 
@@ -346,6 +394,8 @@ def _fiware_stored(device: DeviceSpec, reading: Reading) -> list[Stored]:
         return [("water_level_cm", "", _wire_metres(m["water_level_cm"]))]
     if entity_type == "CrowdFlowObserved":
         return [("people_count", "", float(int(m["people_count"])))]
+    if entity_type == "AirQualityObserved":
+        return [(k, "", _wire_ratio(v) if k == "humidity_pct" else float(v)) for k, v in m.items()]
     raise ValueError(f"no stored form for FIWARE type {entity_type!r}")
 
 
@@ -353,8 +403,14 @@ def stored_event(device: DeviceSpec, ev: CameraEvent) -> tuple[datetime, str, st
     """What the ingest stores from camera event ``ev``: (time, type, severity, confidence, attrs)."""
     if device.format == "camx":
         when = datetime.fromtimestamp(int(ev.ts.timestamp()), UTC)
-        return when, ev.type, EVENT_SEVERITY[ev.type], round(ev.confidence * 100) / 100.0, {
-            "rule": CAMX_RULES[ev.type],
-            "count": ev.count,
-        }
+        return (
+            when,
+            ev.type,
+            EVENT_SEVERITY[ev.type],
+            round(ev.confidence * 100) / 100.0,
+            {
+                "rule": CAMX_RULES[ev.type],
+                "count": ev.count,
+            },
+        )
     return _ms(ev.ts), ev.type, EVENT_SEVERITY[ev.type], round(ev.confidence, 2), {"count": ev.count, **ev.attrs}

@@ -16,11 +16,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from ioc.fleet import DeviceSpec, Fleet
+from ioc.kinds import load_kinds
 from ioc.thresholds import DEFAULT_FREE_FLOW_KMH
 from ioc.topics import canonical_topic
 from simulators import faults as faultlib
 from simulators import formats
 from simulators.faults import FaultSpec
+from simulators.models import air, generic
 from simulators.models.crowd import people
 from simulators.models.flood import FloodPoint
 from simulators.models.geo import distance_km
@@ -121,6 +123,10 @@ class Simulation:
         self._announced: set[Incident] = set()
         self._devices: dict[str, _Device] = {}
         self._floods: dict[str, FloodPoint] = {}
+        self._air: dict[str, air.AirSite] = {}
+        self._kinds = fleet.kinds or load_kinds()
+        self._generic = {name: generic.models(spec) for name, spec in self._kinds.items() if spec.simulate}
+        burning = {z.zone_id for z in fleet.zones if z.metadata.get("burning_risk")}
         for spec in sorted(fleet.devices, key=lambda d: d.device_id):
             rng = random.Random(f"{seed}:device:{spec.device_id}")
             # A device reports at a fixed phase of the clock, so runs started at any time keep its cadence.
@@ -133,12 +139,22 @@ class Simulation:
                 self._floods[spec.device_id] = FloodPoint.from_device(
                     spec.device_id, spec.lat, spec.lon, spec.metadata, seed
                 )
+            elif spec.kind == "air":
+                self._air[spec.device_id] = air.AirSite(
+                    spec.device_id,
+                    spec.lat,
+                    spec.lon,
+                    float(spec.metadata.get("roadside", 1.0)),
+                    spec.metadata.get("sensor") != "reference",
+                    spec.zone in burning,
+                    str(spec.metadata.get("sensor_fault", "")),
+                )
+            elif spec.kind not in ("traffic", "camera") and spec.kind not in self._generic:
+                raise ValueError(f"device {spec.device_id}: kind {spec.kind!r} has no model; give it a simulate block")
         self._traffic = [d for d in self._devices.values() if d.spec.kind == "traffic"]
         self._by_kind_format: dict[tuple[str, str], list[str]] = {}
         for device in self._devices.values():
-            self._by_kind_format.setdefault((device.spec.kind, device.spec.format), []).append(
-                device.spec.device_id
-            )
+            self._by_kind_format.setdefault((device.spec.kind, device.spec.format), []).append(device.spec.device_id)
         self._near = {d: self._neighbours(self._devices[d].spec) for d in self._devices}
         # What each camera watches: flood points and (up to two) traffic detectors within its radius.
         self._seen_by = {
@@ -295,9 +311,7 @@ class Simulation:
 
     def _status(self, device: _Device, online: bool, t: float, action: str) -> Message:
         topic, payload = formats.status(device.spec, online)
-        return Message(
-            self._dt(t), self.wall_time(t), device.spec.device_id, topic, payload, True, 1, action, "status"
-        )
+        return Message(self._dt(t), self.wall_time(t), device.spec.device_id, topic, payload, True, 1, action, "status")
 
     def _report(self, device: _Device, t: float) -> list[tuple[float, str, int, Message]]:
         spec = device.spec
@@ -329,6 +343,14 @@ class Simulation:
             }, {}
         if spec.kind == "traffic":
             return self._traffic_reading(device, t)
+        if spec.kind == "air":
+            return self._air_reading(device, t, battery), {}
+        if spec.kind in self._generic:
+            load, rain = demand(t) * device.centrality, self.rain.rate_mm_h(t, spec.lat, spec.lon)
+            values = {m.metric.name: m.value(load, rain, rng) for m in self._generic[spec.kind]}
+            if "battery_pct" in self._kinds[spec.kind].metrics:
+                values["battery_pct"] = battery
+            return values, {}
         nearest = self._near[spec.device_id]["traffic"][:1]
         vehicles = 0
         if nearest:
@@ -337,6 +359,22 @@ class Simulation:
             vehicles = max(0, round(seen.vehicle_count * rng.uniform(0.5, 0.8)))
         base = 160.0 if spec.metadata.get("usage") == "SURVEILLANCE" else 25.0
         return {"people_count": people(t, base, rng.gauss(1, 0.08)), "vehicle_count": vehicles}, {}
+
+    def _air_reading(self, device: _Device, t: float, battery: float) -> dict[str, float]:
+        spec = device.spec
+        site = self._air[spec.device_id]
+        t = air.sample_time(site, t)
+        nearest = self._near[spec.device_id]["traffic"][:1]
+        congestion = self._slowdown(self._devices[nearest[0][1]].spec, t) if nearest else 0.0
+        recent = sum(self.rain.rate_mm_h(t - k * 1800.0, spec.lat, spec.lon) for k in range(1, 5)) / 4
+        conditions = air.Conditions(
+            demand(t) * device.centrality, congestion, self.rain.rate_mm_h(t, spec.lat, spec.lon), recent
+        )
+        smoke = air.burning(t, self.seed, spec.zone) if site.burning_risk else 0.0
+        values = air.reading(site, t, conditions, smoke, device.rng)
+        measures = spec.metadata.get("measures") or air.MEASURES[spec.format]
+        metrics = {m: round(values[m], air.DIGITS[m]) for m in measures}
+        return metrics | ({"battery_pct": battery} if spec.metadata.get("battery") else {})
 
     def _slowdown(self, spec: DeviceSpec, t: float) -> float:
         loss = 0.0
@@ -362,9 +400,7 @@ class Simulation:
             noise,
         )
 
-    def _traffic_reading(
-        self, device: _Device, t: float
-    ) -> tuple[dict[str, float], dict[str, dict[str, float]]]:
+    def _traffic_reading(self, device: _Device, t: float) -> tuple[dict[str, float], dict[str, dict[str, float]]]:
         rng, spec = device.rng, device.spec
         total = self._flow(device, t)
         device.last_flow = total
@@ -378,9 +414,7 @@ class Simulation:
             remaining -= count
             parts[f"lane:{i}"] = {
                 "vehicle_count": count,
-                "avg_speed_kmh": round(
-                    max(1.0, total.avg_speed_kmh * (1.08 - 0.05 * i) * rng.uniform(0.95, 1.05)), 1
-                ),
+                "avg_speed_kmh": round(max(1.0, total.avg_speed_kmh * (1.08 - 0.05 * i) * rng.uniform(0.95, 1.05)), 1),
                 "occupancy_pct": round(min(99.0, total.occupancy_pct * rng.uniform(0.9, 1.1)), 1),
             }
         counted = sum(p["vehicle_count"] for p in parts.values())
@@ -505,9 +539,7 @@ class Simulation:
         when, wall = self._dt(t), reading.ts
 
         def msg(topic: str, payload: bytes) -> Message:
-            return Message(
-                when, wall, spec.device_id, topic, payload, False, self.qos, "publish", "telemetry"
-            )
+            return Message(when, wall, spec.device_id, topic, payload, False, self.qos, "publish", "telemetry")
 
         if kind is None:
             if not self.encode:
@@ -529,14 +561,10 @@ class Simulation:
             topic, payload = formats.status(spec, False)
             out = [Message(when, wall, spec.device_id, topic, payload, True, 1, "drop", "status")]
         elif kind == "out_of_range":
-            metric, value = faultlib.OUT_OF_RANGE[spec.kind]
+            metric, value = faultlib.out_of_range(self._kinds[spec.kind])
             parts = {p: {**v, metric: value} if metric in v else v for p, v in reading.parts.items()}
             out = [
-                msg(
-                    *formats.telemetry(
-                        spec, replace(reading, metrics={**reading.metrics, metric: value}, parts=parts)
-                    )
-                )
+                msg(*formats.telemetry(spec, replace(reading, metrics={**reading.metrics, metric: value}, parts=parts)))
             ]
         elif kind == "clock_skew":
             skewed = replace(reading, ts=reading.ts + timedelta(seconds=faultlib.skew_s(rng)))
@@ -546,11 +574,7 @@ class Simulation:
             out = [msg(*formats.canonical(ghost, reading))]
         elif kind == "wrong_topic":
             others = [o for o in self._by_kind_format[(spec.kind, spec.format)] if o != spec.device_id]
-            other = (
-                self._devices[rng.choice(others)].spec
-                if others
-                else replace(spec, device_id=f"{spec.device_id}-X")
-            )
+            other = self._devices[rng.choice(others)].spec if others else replace(spec, device_id=f"{spec.device_id}-X")
             payload = formats.telemetry(spec, reading)[1]
             out = [msg(formats.telemetry(other, reading)[0], payload)]
         else:
