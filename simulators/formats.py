@@ -11,28 +11,16 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ioc.fleet import DeviceSpec
+from ioc.kinds import load_kinds
 from ioc.thresholds import DEFAULT_DANGER_CM, DEFAULT_FREE_FLOW_KMH, DEFAULT_WARNING_CM
 from ioc.topics import canonical_topic
 from simulators.models.geo import LOCAL_TZ
 
 BATTERY_EMPTY_V, BATTERY_FULL_V = 3.3, 4.2
 NGSI_LD_CONTEXT = "https://uri.etsi.org/ngsi-ld/v1/ngsi-ld-core-context.jsonld"
-SENML_NAMES: dict[str, tuple[str, str, float]] = {
-    # canonical metric -> (SenML name, unit, factor from the canonical unit)
-    "water_level_cm": ("water_level", "m", 0.01),
-    "rainfall_mm_h": ("rainfall", "mm/h", 1.0),
-    "battery_pct": ("battery", "%", 1.0),
-    "vehicle_count": ("vehicle_count", "count", 1.0),
-    "interval_s": ("interval", "s", 1.0),
-    "avg_speed_kmh": ("avg_speed", "km/h", 1.0),
-    "occupancy_pct": ("occupancy", "%", 1.0),
-    "people_count": ("people_count", "count", 1.0),
-    "pm25_ugm3": ("pm25", "ug/m3", 1.0),
-    "pm10_ugm3": ("pm10", "ug/m3", 1.0),
-    "no2_ugm3": ("no2", "ug/m3", 1.0),
-    "temperature_c": ("temperature", "Cel", 1.0),
-    "humidity_pct": ("humidity", "%RH", 1.0),
-}
+# SenML names and units come from the kind registry (a metric's short ``senml`` name with its canonical unit);
+# the simulated gauges send water levels in metres, to exercise the ingest's conversion.
+SENML_WIRE_UNITS: dict[str, tuple[str, float]] = {"water_level_cm": ("m", 0.01)}
 # Sensor.Community value types by the instrument in a device's metadata (``sensor``, ``climate``).
 SC_PM_PREFIX = {"SDS011": "SDS", "PMS7003": "PMS", "SPS30": "SPS30"}
 SC_CLIMATE = {"BME280": ("BME280_temperature", "BME280_humidity"), "DHT22": ("temperature", "humidity")}
@@ -92,6 +80,17 @@ def snapshot_topic(device: DeviceSpec) -> str:
     return canonical_topic(device.kind, device.device_id, "snapshot")
 
 
+def senml_wire(kind: str, metric: str) -> tuple[str, str, float]:
+    """(SenML name, unit, factor from the canonical unit) of a metric: its short name in the kind registry, else
+    its canonical name without a unit (which the ingest reads as the canonical unit)."""
+    spec = load_kinds().get(kind)
+    known = spec.metrics.get(metric) if spec is not None else None
+    if known is None or not known.senml:
+        return metric, "", 1.0
+    unit, factor = SENML_WIRE_UNITS.get(metric, (known.unit, 1.0))
+    return known.senml, unit, factor
+
+
 def canonical(device: DeviceSpec, reading: Reading) -> tuple[str, bytes]:
     """``ioc/v1/{kind}/{id}/telemetry`` with ts, seq, device_id and metrics."""
     doc = {
@@ -107,7 +106,7 @@ def senml(device: DeviceSpec, reading: Reading) -> tuple[str, bytes]:
     """A SenML pack on the telemetry channel; base name ``urn:dev:ioc:{id}:``, base time in epoch seconds."""
     records: list[dict[str, Any]] = []
     for metric, value in reading.metrics.items():
-        name, unit, factor = SENML_NAMES.get(metric, (metric, "", 1.0))
+        name, unit, factor = senml_wire(device.kind, metric)
         record: dict[str, Any] = {"n": name, "u": unit, "v": round(value * factor, 4)}
         if not records:
             record = {
@@ -332,7 +331,7 @@ def stored_reading(device: DeviceSpec, reading: Reading) -> tuple[datetime, int 
     if fmt == "senml":
         values = []
         for metric, value in m.items():
-            factor = SENML_NAMES.get(metric, (metric, "", 1.0))[2]
+            factor = senml_wire(device.kind, metric)[2]
             values.append((metric, "", round(value * factor, 4) * (100.0 if factor == 0.01 else 1.0)))
         when = datetime.fromtimestamp(round(reading.ts.timestamp(), 3), UTC)
         return when, None, values
