@@ -57,7 +57,9 @@ class FaultSpec:
             kind, sep, value = item.partition("=")
             kind = kind.strip().replace("-", "_")
             if not sep or kind not in FAULT_KINDS:
-                raise ValueError(f"--faults {item!r}: expected KIND=RATE with KIND one of {', '.join(FAULT_KINDS)}")
+                raise ValueError(
+                    f"--faults {item!r}: expected KIND=RATE with KIND one of {', '.join(FAULT_KINDS)}"
+                )
             try:
                 rates[kind] = float(value)
             except ValueError:

@@ -402,14 +402,8 @@ def stored_event(device: DeviceSpec, ev: CameraEvent) -> tuple[datetime, str, st
     """What the ingest stores from camera event ``ev``: (time, type, severity, confidence, attrs)."""
     if device.format == "camx":
         when = datetime.fromtimestamp(int(ev.ts.timestamp()), UTC)
-        return (
-            when,
-            ev.type,
-            EVENT_SEVERITY[ev.type],
-            round(ev.confidence * 100) / 100.0,
-            {
-                "rule": CAMX_RULES[ev.type],
-                "count": ev.count,
-            },
-        )
+        return when, ev.type, EVENT_SEVERITY[ev.type], round(ev.confidence * 100) / 100.0, {
+            "rule": CAMX_RULES[ev.type],
+            "count": ev.count,
+        }
     return _ms(ev.ts), ev.type, EVENT_SEVERITY[ev.type], round(ev.confidence, 2), {"count": ev.count, **ev.attrs}

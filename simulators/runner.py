@@ -154,7 +154,9 @@ class Simulation:
         self._traffic = [d for d in self._devices.values() if d.spec.kind == "traffic"]
         self._by_kind_format: dict[tuple[str, str], list[str]] = {}
         for device in self._devices.values():
-            self._by_kind_format.setdefault((device.spec.kind, device.spec.format), []).append(device.spec.device_id)
+            self._by_kind_format.setdefault((device.spec.kind, device.spec.format), []).append(
+                device.spec.device_id
+            )
         self._near = {d: self._neighbours(self._devices[d].spec) for d in self._devices}
         # What each camera watches: flood points and (up to two) traffic detectors within its radius.
         self._seen_by = {
@@ -311,7 +313,9 @@ class Simulation:
 
     def _status(self, device: _Device, online: bool, t: float, action: str) -> Message:
         topic, payload = formats.status(device.spec, online)
-        return Message(self._dt(t), self.wall_time(t), device.spec.device_id, topic, payload, True, 1, action, "status")
+        return Message(
+            self._dt(t), self.wall_time(t), device.spec.device_id, topic, payload, True, 1, action, "status"
+        )
 
     def _report(self, device: _Device, t: float) -> list[tuple[float, str, int, Message]]:
         spec = device.spec
@@ -400,7 +404,9 @@ class Simulation:
             noise,
         )
 
-    def _traffic_reading(self, device: _Device, t: float) -> tuple[dict[str, float], dict[str, dict[str, float]]]:
+    def _traffic_reading(
+        self, device: _Device, t: float
+    ) -> tuple[dict[str, float], dict[str, dict[str, float]]]:
         rng, spec = device.rng, device.spec
         total = self._flow(device, t)
         device.last_flow = total
@@ -414,7 +420,9 @@ class Simulation:
             remaining -= count
             parts[f"lane:{i}"] = {
                 "vehicle_count": count,
-                "avg_speed_kmh": round(max(1.0, total.avg_speed_kmh * (1.08 - 0.05 * i) * rng.uniform(0.95, 1.05)), 1),
+                "avg_speed_kmh": round(
+                    max(1.0, total.avg_speed_kmh * (1.08 - 0.05 * i) * rng.uniform(0.95, 1.05)), 1
+                ),
                 "occupancy_pct": round(min(99.0, total.occupancy_pct * rng.uniform(0.9, 1.1)), 1),
             }
         counted = sum(p["vehicle_count"] for p in parts.values())
@@ -539,7 +547,9 @@ class Simulation:
         when, wall = self._dt(t), reading.ts
 
         def msg(topic: str, payload: bytes) -> Message:
-            return Message(when, wall, spec.device_id, topic, payload, False, self.qos, "publish", "telemetry")
+            return Message(
+                when, wall, spec.device_id, topic, payload, False, self.qos, "publish", "telemetry"
+            )
 
         if kind is None:
             if not self.encode:
@@ -564,7 +574,11 @@ class Simulation:
             metric, value = faultlib.out_of_range(self._kinds[spec.kind])
             parts = {p: {**v, metric: value} if metric in v else v for p, v in reading.parts.items()}
             out = [
-                msg(*formats.telemetry(spec, replace(reading, metrics={**reading.metrics, metric: value}, parts=parts)))
+                msg(
+                    *formats.telemetry(
+                        spec, replace(reading, metrics={**reading.metrics, metric: value}, parts=parts)
+                    )
+                )
             ]
         elif kind == "clock_skew":
             skewed = replace(reading, ts=reading.ts + timedelta(seconds=faultlib.skew_s(rng)))
@@ -574,7 +588,11 @@ class Simulation:
             out = [msg(*formats.canonical(ghost, reading))]
         elif kind == "wrong_topic":
             others = [o for o in self._by_kind_format[(spec.kind, spec.format)] if o != spec.device_id]
-            other = self._devices[rng.choice(others)].spec if others else replace(spec, device_id=f"{spec.device_id}-X")
+            other = (
+                self._devices[rng.choice(others)].spec
+                if others
+                else replace(spec, device_id=f"{spec.device_id}-X")
+            )
             payload = formats.telemetry(spec, reading)[1]
             out = [msg(formats.telemetry(other, reading)[0], payload)]
         else:
