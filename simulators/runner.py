@@ -37,6 +37,8 @@ logger = logging.getLogger(__name__)
 STEP_S = 30.0
 CENTRAL_ZONES = frozenset({"q1", "q3", "q5", "q10", "binhthanh", "phunhuan", "tanbinh"})
 CAMERA_RADIUS_KM = {"accident": 1.0, "traffic": 1.5, "flood": 1.0}
+# Kinds with a model of their own; any other is simulated from its kinds file's ``simulate`` block (generic.py).
+MODELLED_KINDS = frozenset({"flood", "traffic", "camera", "air"})
 WRONG_WAY_PER_HOUR = 0.03
 INCIDENTS_PER_PEAK_HOUR = 1.2
 # Before its start a simulation lets the streets settle for this long (physics only): a drain empties within
@@ -128,6 +130,9 @@ class Simulation:
         self._generic = {name: generic.models(spec) for name, spec in self._kinds.items() if spec.simulate}
         burning = {z.zone_id for z in fleet.zones if z.metadata.get("burning_risk")}
         for spec in sorted(fleet.devices, key=lambda d: d.device_id):
+            if spec.kind not in MODELLED_KINDS and spec.kind not in self._generic:
+                logger.warning("device %s is not simulated: kind %r has no simulate block", spec.device_id, spec.kind)
+                continue
             rng = random.Random(f"{seed}:device:{spec.device_id}")
             # A device reports at a fixed phase of the clock, so runs started at any time keep its cadence.
             phase = round(rng.uniform(0, spec.interval_s), 1)
@@ -149,8 +154,6 @@ class Simulation:
                     spec.zone in burning,
                     str(spec.metadata.get("sensor_fault", "")),
                 )
-            elif spec.kind not in ("traffic", "camera") and spec.kind not in self._generic:
-                raise ValueError(f"device {spec.device_id}: kind {spec.kind!r} has no model; give it a simulate block")
         self._traffic = [d for d in self._devices.values() if d.spec.kind == "traffic"]
         self._by_kind_format: dict[tuple[str, str], list[str]] = {}
         for device in self._devices.values():
@@ -195,6 +198,10 @@ class Simulation:
         return datetime.fromtimestamp(t, UTC)
 
     # -- state for tests and the wall -----------------------------------------------------------------
+
+    def simulated(self) -> list[DeviceSpec]:
+        """The fleet's devices this simulation runs (a kind without any model is left out)."""
+        return [d.spec for d in self._devices.values()]
 
     def flood_depths(self) -> dict[str, float]:
         """Current street water depth (cm) at every flood point."""

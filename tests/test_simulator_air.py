@@ -6,6 +6,7 @@ from __future__ import annotations
 import random
 import statistics
 from collections import Counter, defaultdict
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 import pytest
@@ -130,3 +131,12 @@ def test_simulated_air_readings_follow_the_traffic_over_a_day(fleet: Fleet) -> N
     assert metrics["AQ-Q1-001"] >= set(air.POLLUTANTS)  # a reference station measures every pollutant
     assert metrics["AQ-Q1-002"] == {"pm10_ugm3", "pm25_ugm3", "temperature_c", "humidity_pct"}
     assert "battery_pct" in metrics["AQ-Q1-004"]
+
+
+def test_a_kind_without_a_model_is_left_out_not_fatal(fleet: Fleet) -> None:
+    ghost = replace(fleet.devices[0], device_id="NS-X-1", kind="noise")
+    noise = replace(next(iter(fleet.kinds.values())), name="noise")
+    city = Fleet(fleet.zones, (*fleet.devices[:3], ghost), {**fleet.kinds, "noise": noise})
+    sim = Simulation(city, seed=1, start=datetime.fromtimestamp(local(1, 14, 8), LOCAL_TZ))
+    assert [d.device_id for d in sim.simulated()] == sorted(d.device_id for d in fleet.devices[:3])
+    assert {m.device_id for m in sim.messages(300)} == {d.device_id for d in fleet.devices[:3]}
