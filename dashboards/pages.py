@@ -60,10 +60,15 @@ def _settings(request: Request) -> Settings:
 
 
 def page_meta(settings: Settings) -> dict[str, Any]:
-    """The live channels' ``meta`` (list keys, thresholds, channel names) and each kind's metrics with units."""
+    """The live channels' ``meta`` (list keys, thresholds, channel names), each kind's metrics with units, and
+    the kinds' and metrics' labels of the kinds file (what a page shows for a kind its catalogue lacks)."""
     kinds = load_kinds(settings.kinds_file)
     units = {name: {m: spec.unit for m, spec in kind.metrics.items()} for name, kind in kinds.items()}
-    return {**META, "kinds": units}
+    labels = {
+        "kinds": {name: kind.label for name, kind in kinds.items() if kind.label},
+        "metrics": {m: spec.label for kind in kinds.values() for m, spec in kind.metrics.items() if spec.label},
+    }
+    return {**META, "kinds": units, "labels": labels}
 
 
 def page_config(settings: Settings, page: str, user: User, **extra: Any) -> dict[str, Any]:

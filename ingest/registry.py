@@ -20,11 +20,15 @@ logger = logging.getLogger(__name__)
 UNKNOWN_TTL_S = 10.0  # an id found in neither the registry nor the database is not looked up again for this long
 UNKNOWN_MAX = 10_000  # remembered unknown ids at most (then forgotten at once)
 LOOKUPS_PER_S = 50  # database lookups of ids missing from memory, at most
-FIND = "SELECT kind, format, enabled FROM devices WHERE device_id = $1"
+FIND = "SELECT kind, format, enabled, metadata->>'hardware_id' AS hardware_id FROM devices WHERE device_id = $1"
 AUTO_REGISTER = """
 INSERT INTO devices (device_id, kind, format, name, metadata)
 VALUES ($1, $2, $3, $1, '{"auto_registered": true}'::jsonb) ON CONFLICT (device_id) DO NOTHING
 """
+
+
+def _info(device_id: str, row: asyncpg.Record) -> DeviceInfo:
+    return DeviceInfo(device_id, row["kind"], row["format"], row["enabled"], row["hardware_id"])
 
 
 class AuxConnection(Protocol):
@@ -48,8 +52,10 @@ class DeviceRegistry:
 
     async def load(self, conn: asyncpg.Connection) -> None:
         """Read the device registry into memory."""
-        rows = await conn.fetch("SELECT device_id, kind, format, enabled FROM devices")
-        self.devices = {r["device_id"]: DeviceInfo(r["device_id"], r["kind"], r["format"], r["enabled"]) for r in rows}
+        rows = await conn.fetch(
+            "SELECT device_id, kind, format, enabled, metadata->>'hardware_id' AS hardware_id FROM devices"
+        )
+        self.devices = {r["device_id"]: _info(r["device_id"], r) for r in rows}
         self._unknown.clear()
         logger.info("device registry loaded", extra={"devices": len(self.devices)})
 
@@ -93,7 +99,7 @@ class DeviceRegistry:
         return self._remember(device_id, row)
 
     def _remember(self, device_id: str, row: asyncpg.Record) -> DeviceInfo:
-        info = DeviceInfo(device_id, row["kind"], row["format"], row["enabled"])
+        info = _info(device_id, row)
         self.devices[device_id] = info
         return info
 

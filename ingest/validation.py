@@ -11,7 +11,7 @@ from ingest.decoders.parsing import show
 from ioc.errors import PayloadError
 from ioc.kinds import KindSpec
 from ioc.reasons import Reason
-from ioc.records import SEVERITIES, Event, Measurement, Record
+from ioc.records import SEVERITIES, Event, HardwareClaim, Measurement, Record
 from ioc.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -25,6 +25,7 @@ class DeviceInfo:
     kind: str
     format: str
     enabled: bool = True
+    hardware_id: str | None = None  # ``metadata.hardware_id``: the board a payload must claim (Sensor.Community)
 
 
 def validate(
@@ -35,7 +36,7 @@ def validate(
     settings: Settings,
     now: datetime,
 ) -> list[Record]:
-    """Return ``records`` when every one is acceptable for the device; else raise PayloadError."""
+    """The records to store (``records`` without hardware claims) when all are acceptable; else PayloadError."""
     if device is None:
         raise PayloadError(Reason.UNKNOWN_DEVICE, f"device {route.device_id!r} is not registered")
     if not device.enabled:
@@ -53,6 +54,7 @@ def validate(
     latest = now + timedelta(seconds=settings.ingest_future_skew_s)
     metrics = spec.metrics
     device_id = route.device_id
+    claims = 0
     for record in records:
         if record.device_id != device_id:
             raise PayloadError(Reason.DEVICE_MISMATCH, f"payload names {show(record.device_id)}, topic {device_id!r}")
@@ -81,4 +83,11 @@ def validate(
                 raise PayloadError(Reason.BAD_EVENT, f"severity {show(record.severity)} is unknown")
             if not 0.0 <= record.confidence <= 1.0:
                 raise PayloadError(Reason.BAD_EVENT, f"confidence {record.confidence!r} is outside 0..1")
-    return records
+        elif type(record) is HardwareClaim:
+            if record.hardware_id != device.hardware_id:
+                raise PayloadError(
+                    Reason.DEVICE_MISMATCH,
+                    f"payload's board {show(record.hardware_id)} is not the registered hardware_id of {device_id!r}",
+                )
+            claims += 1
+    return [r for r in records if type(r) is not HardwareClaim] if claims else records

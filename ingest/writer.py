@@ -16,7 +16,7 @@ import asyncpg
 
 from ingest.quarantine import NO_DEVICE, TOPIC_CHARS
 from ioc.db import NOTIFY_CHANNEL, commit_notices
-from ioc.records import Event, Measurement, Snapshot, StatusChange
+from ioc.records import Event, Measurement, Record, Snapshot, StatusChange
 
 logger = logging.getLogger(__name__)
 
@@ -120,10 +120,8 @@ class Batch:
     # Devices that sent an explicit status (or whose will fired): always written, never throttled.
     announced: set[str] = field(default_factory=set)
 
-    def add(
-        self, records: list[Measurement | Event | StatusChange | Snapshot], received_at: datetime, kind: str
-    ) -> None:
-        """Add the records of one accepted message."""
+    def add(self, records: list[Record], received_at: datetime, kind: str) -> None:
+        """Add the records of one accepted message (validated: hardware claims are already dropped)."""
         self.kinds.add(kind)
         for r in records:
             if type(r) is Measurement:

@@ -74,9 +74,10 @@ def _cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
 def _cmd_devices_import(args: argparse.Namespace, settings: Settings) -> int:
     from ioc.db import create_pool
     from ioc.fleet import load_fleet
+    from ioc.kinds import load_kinds
     from ioc.registry import import_fleet
 
-    fleet = load_fleet(Path(args.file))
+    fleet = load_fleet(Path(args.file), load_kinds(settings.kinds_file))
 
     async def go() -> tuple[int, int]:
         pool = await create_pool(settings.resolved_database_url(), max_size=1)

@@ -14,9 +14,10 @@ import yaml
 
 from ioc.errors import ConfigError
 from ioc.kinds import KindSpec, load_kinds
-from ioc.topics import DEVICE_ID_RE
+from ioc.topics import DEVICE_ID_RE, TOPIC_FORMS
 
-FORMATS = ("canonical", "senml", "legacy_flood", "trafficx", "camx", "fiware")
+# A device's payload format: every topic form of the contract, and SenML (canonical topics, SenML packs).
+FORMATS = ("canonical", "senml", *(form for form in TOPIC_FORMS if form != "canonical"))
 DEVICE_COLUMNS = ("device_id", "kind", "format", "name", "zone", "lat", "lon", "interval_s", "vendor")
 ZONE_ID_RE = DEVICE_ID_RE
 
@@ -51,10 +52,11 @@ class DeviceSpec:
 
 @dataclass(frozen=True)
 class Fleet:
-    """Zones and devices of one fleet file."""
+    """Zones and devices of one fleet file, with the kinds it was checked against (what simulators model)."""
 
     zones: tuple[ZoneSpec, ...]
     devices: tuple[DeviceSpec, ...]
+    kinds: dict[str, KindSpec] = field(default_factory=dict)
 
     def device(self, device_id: str) -> DeviceSpec:
         """The device with ``device_id`` (KeyError when absent)."""
@@ -82,7 +84,7 @@ def load_fleet(path: str | Path, kinds: Mapping[str, KindSpec] | None = None) ->
     else:
         raise ConfigError(f"fleet file {path}: unknown extension {suffix!r}; use .yaml, .csv or .geojson")
     devices = _devices(rows, path, known, {z.zone_id for z in zones})
-    return Fleet(zones=zones, devices=devices)
+    return Fleet(zones=zones, devices=devices, kinds=known)
 
 
 def _fail(path: Path, where: str, problem: str) -> ConfigError:

@@ -63,4 +63,16 @@ class Snapshot:
     content_type: str = "image/jpeg"
 
 
-Record = Measurement | Event | StatusChange | Snapshot
+@dataclass(frozen=True, slots=True)
+class HardwareClaim:
+    """The hardware a payload says it comes from (Sensor.Community's ``esp8266id``).
+
+    Validation compares it with the registry's ``metadata.hardware_id`` of the topic's device and drops it:
+    it is checked, never stored."""
+
+    time: datetime
+    device_id: str
+    hardware_id: str
+
+
+Record = Measurement | Event | StatusChange | Snapshot | HardwareClaim

@@ -43,9 +43,14 @@ LEGACY_FLOOD = TopicForm("legacy_flood", "legacy/flood/+", re.compile(r"^legacy/
 TRAFFICX = TopicForm("trafficx", "vendor/trafficx/+", re.compile(r"^vendor/trafficx/(?P<device_id>[^/]*)\Z"))
 CAMX = TopicForm("camx", "vendor/camx/+/event", re.compile(r"^vendor/camx/(?P<device_id>[^/]*)/event\Z"))
 FIWARE = TopicForm("fiware", "fiware/+/+", re.compile(r"^fiware/(?P<entity_type>[^/]*)/(?P<device_id>[^/]*)\Z"))
+SENSORCOMMUNITY = TopicForm(
+    "sensorcommunity", "vendor/sensorcommunity/+", re.compile(r"^vendor/sensorcommunity/(?P<device_id>[^/]*)\Z")
+)
 
 # Every form a device may publish in, canonical first; the ingest subscribes to exactly these filters.
-TOPIC_FORMS: dict[str, TopicForm] = {form.format: form for form in (CANONICAL, LEGACY_FLOOD, TRAFFICX, CAMX, FIWARE)}
+TOPIC_FORMS: dict[str, TopicForm] = {
+    form.format: form for form in (CANONICAL, LEGACY_FLOOD, TRAFFICX, CAMX, FIWARE, SENSORCOMMUNITY)
+}
 
 
 def canonical_topic(kind: str, device_id: str, channel: str) -> str:

@@ -135,9 +135,10 @@ class Stack:
     def load_data(self, fleet_file: Path | None) -> None:
         """Import the fleet (if any) and create the demo users (their new one-time passwords are kept)."""
         from ioc.fleet import load_fleet
+        from ioc.kinds import load_kinds
         from ioc.registry import import_fleet
 
-        fleet = load_fleet(fleet_file) if fleet_file else None
+        fleet = load_fleet(fleet_file, load_kinds(self.settings.kinds_file)) if fleet_file else None
 
         async def go(conn: asyncpg.Connection) -> dict[str, str]:
             if fleet is not None:

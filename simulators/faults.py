@@ -8,6 +8,8 @@ import random
 from dataclasses import dataclass
 from typing import Any
 
+from ioc.kinds import KindSpec
+
 FAULT_KINDS = (
     "drop",
     "malformed",
@@ -20,11 +22,12 @@ FAULT_KINDS = (
     "wrong_topic",
 )
 OVERSIZE_BYTES = 64 * 1024 + 4096
-# Values past every kind's plausible range (ioc/kinds.yaml).
+# Values past a kind's plausible range (ioc/kinds.yaml): these for the built-in kinds, else out_of_range().
 OUT_OF_RANGE = {
     "flood": ("water_level_cm", 9999.0),
     "traffic": ("avg_speed_kmh", 999.0),
     "camera": ("people_count", 250000),
+    "air": ("pm25_ugm3", 5000.0),
 }
 SKEW_MINUTES = (5, 12, 30, 90, 180, 600)
 
@@ -79,6 +82,14 @@ class FaultSpec:
         return None
 
 
+def out_of_range(kind: KindSpec) -> tuple[str, float]:
+    """A metric of ``kind`` and a value past its plausible range."""
+    if kind.name in OUT_OF_RANGE:
+        return OUT_OF_RANGE[kind.name]
+    metric = next(iter(kind.metrics.values()))
+    return metric.name, metric.max + max(1.0, abs(metric.max))
+
+
 def malformed(payload: bytes, rng: random.Random) -> bytes:
     """Cut the payload short and append junk: no decoder can read it."""
     cut = rng.randint(1, max(1, len(payload) - 1))
@@ -108,7 +119,10 @@ def with_nan(payload: bytes) -> bytes:
         fields = payload.decode().split(",")
         fields[2] = "NaN"
         return ",".join(fields).encode()
-    _replace_first_number(doc, skip={"seq", "period", "bt", "lane", "Confidence"})
+    if isinstance(doc, dict) and doc.get("sensordatavalues"):
+        doc["sensordatavalues"][0]["value"] = "nan"  # Sensor.Community sends its numbers as strings
+    else:
+        _replace_first_number(doc, skip={"seq", "period", "bt", "lane", "Confidence"})
     return json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode()
 
 

@@ -11,23 +11,19 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ioc.fleet import DeviceSpec
+from ioc.kinds import load_kinds
 from ioc.thresholds import DEFAULT_DANGER_CM, DEFAULT_FREE_FLOW_KMH, DEFAULT_WARNING_CM
 from ioc.topics import canonical_topic
 from simulators.models.geo import LOCAL_TZ
 
 BATTERY_EMPTY_V, BATTERY_FULL_V = 3.3, 4.2
 NGSI_LD_CONTEXT = "https://uri.etsi.org/ngsi-ld/v1/ngsi-ld-core-context.jsonld"
-SENML_NAMES: dict[str, tuple[str, str, float]] = {
-    # canonical metric -> (SenML name, unit, factor from the canonical unit)
-    "water_level_cm": ("water_level", "m", 0.01),
-    "rainfall_mm_h": ("rainfall", "mm/h", 1.0),
-    "battery_pct": ("battery", "%", 1.0),
-    "vehicle_count": ("vehicle_count", "count", 1.0),
-    "interval_s": ("interval", "s", 1.0),
-    "avg_speed_kmh": ("avg_speed", "km/h", 1.0),
-    "occupancy_pct": ("occupancy", "%", 1.0),
-    "people_count": ("people_count", "count", 1.0),
-}
+# SenML names and units come from the kind registry (a metric's short ``senml`` name with its canonical unit);
+# the simulated gauges send water levels in metres, to exercise the ingest's conversion.
+SENML_WIRE_UNITS: dict[str, tuple[str, float]] = {"water_level_cm": ("m", 0.01)}
+# Sensor.Community value types by the instrument in a device's metadata (``sensor``, ``climate``).
+SC_PM_PREFIX = {"SDS011": "SDS", "PMS7003": "PMS", "SPS30": "SPS30"}
+SC_CLIMATE = {"BME280": ("BME280_temperature", "BME280_humidity"), "DHT22": ("temperature", "humidity")}
 CAMX_RULES = {
     "traffic.accident": "Accident",
     "traffic.wrong_way": "WrongWay",
@@ -84,6 +80,17 @@ def snapshot_topic(device: DeviceSpec) -> str:
     return canonical_topic(device.kind, device.device_id, "snapshot")
 
 
+def senml_wire(kind: str, metric: str) -> tuple[str, str, float]:
+    """(SenML name, unit, factor from the canonical unit) of a metric: its short name in the kind registry, else
+    its canonical name without a unit (which the ingest reads as the canonical unit)."""
+    spec = load_kinds().get(kind)
+    known = spec.metrics.get(metric) if spec is not None else None
+    if known is None or not known.senml:
+        return metric, "", 1.0
+    unit, factor = SENML_WIRE_UNITS.get(metric, (known.unit, 1.0))
+    return known.senml, unit, factor
+
+
 def canonical(device: DeviceSpec, reading: Reading) -> tuple[str, bytes]:
     """``ioc/v1/{kind}/{id}/telemetry`` with ts, seq, device_id and metrics."""
     doc = {
@@ -99,7 +106,7 @@ def senml(device: DeviceSpec, reading: Reading) -> tuple[str, bytes]:
     """A SenML pack on the telemetry channel; base name ``urn:dev:ioc:{id}:``, base time in epoch seconds."""
     records: list[dict[str, Any]] = []
     for metric, value in reading.metrics.items():
-        name, unit, factor = SENML_NAMES.get(metric, (metric, "", 1.0))
+        name, unit, factor = senml_wire(device.kind, metric)
         record: dict[str, Any] = {"n": name, "u": unit, "v": round(value * factor, 4)}
         if not records:
             record = {
@@ -156,6 +163,40 @@ def fiware(device: DeviceSpec, reading: Reading) -> tuple[str, bytes]:
         doc["location"] = location
     doc["@context"] = NGSI_LD_CONTEXT
     return f"fiware/{entity_type}/{device.device_id}", _dumps(doc)
+
+
+def _sc_value_types(device: DeviceSpec) -> dict[str, str]:
+    """Canonical metric -> the Sensor.Community value type the device's instruments send it as."""
+    pm = SC_PM_PREFIX[str(device.metadata.get("sensor", "SDS011"))]
+    temperature, humidity = SC_CLIMATE[str(device.metadata.get("climate", "BME280"))]
+    return {"pm10_ugm3": f"{pm}_P1", "pm25_ugm3": f"{pm}_P2", "temperature_c": temperature, "humidity_pct": humidity}
+
+
+def sensorcommunity(device: DeviceSpec, reading: Reading) -> tuple[str, bytes]:
+    """``vendor/sensorcommunity/{id}``: the airRohr firmware's JSON, values as strings with two decimals."""
+    types = _sc_value_types(device)
+    values = [{"value_type": types[m], "value": f"{v:.2f}"} for m, v in reading.metrics.items() if m in types]
+    values.append({"value_type": "samples", "value": str(600_000 + reading.seq % 400_000)})
+    values.append({"value_type": "signal", "value": "-71"})
+    doc = {
+        "esp8266id": str(device.metadata["hardware_id"]),
+        "software_version": "NRZ-2020-133",
+        "sensordatavalues": values,
+    }
+    return f"vendor/sensorcommunity/{device.device_id}", _dumps(doc)
+
+
+def _air_quality_observed(device: DeviceSpec, reading: Reading) -> dict[str, Any]:
+    m = reading.metrics
+    attrs: dict[str, Any] = {"dateObserved": iso_z(reading.ts), "typeofLocation": "outdoor"}
+    for metric, value in m.items():
+        if metric.endswith("_ugm3"):
+            attrs[metric.removesuffix("_ugm3")] = value
+    if "temperature_c" in m:
+        attrs["temperature"] = m["temperature_c"]
+    if "humidity_pct" in m:
+        attrs["relativeHumidity"] = round(m["humidity_pct"] / 100, 3)
+    return attrs
 
 
 def _traffic_flow_observed(device: DeviceSpec, reading: Reading) -> dict[str, Any]:
@@ -217,6 +258,7 @@ FIWARE_ATTRIBUTES: dict[str, Callable[[DeviceSpec, Reading], dict[str, Any]]] = 
     "FloodMonitoring": _flood_monitoring,
     "WaterObserved": _water_observed,
     "CrowdFlowObserved": _crowd_flow_observed,
+    "AirQualityObserved": _air_quality_observed,
 }
 TELEMETRY_ENCODERS: dict[str, Callable[[DeviceSpec, Reading], tuple[str, bytes]]] = {
     "canonical": canonical,
@@ -224,6 +266,7 @@ TELEMETRY_ENCODERS: dict[str, Callable[[DeviceSpec, Reading], tuple[str, bytes]]
     "legacy_flood": legacy_flood,
     "trafficx": trafficx,
     "fiware": fiware,
+    "sensorcommunity": sensorcommunity,
     # camx cameras report counts on the canonical channel; only their analytics events are vendor-shaped.
     "camx": canonical,
 }
@@ -288,7 +331,7 @@ def stored_reading(device: DeviceSpec, reading: Reading) -> tuple[datetime, int 
     if fmt == "senml":
         values = []
         for metric, value in m.items():
-            factor = SENML_NAMES.get(metric, (metric, "", 1.0))[2]
+            factor = senml_wire(device.kind, metric)[2]
             values.append((metric, "", round(value * factor, 4) * (100.0 if factor == 0.01 else 1.0)))
         when = datetime.fromtimestamp(round(reading.ts.timestamp(), 3), UTC)
         return when, None, values
@@ -308,6 +351,10 @@ def stored_reading(device: DeviceSpec, reading: Reading) -> tuple[datetime, int 
         return _seconds(reading.ts), None, _trafficx_stored(m, reading.parts)
     if fmt == "fiware":
         return _ms(reading.ts), None, _fiware_stored(device, reading)
+    if fmt == "sensorcommunity":
+        types = _sc_value_types(device)
+        # Stored at the time of receipt: in history, the publish time (the broker's latency is not simulated).
+        return reading.ts, None, [(k, "", float(f"{v:.2f}")) for k, v in m.items() if k in types]
     raise ValueError(f"no stored form for format {fmt!r}")
 
 
@@ -346,6 +393,8 @@ def _fiware_stored(device: DeviceSpec, reading: Reading) -> list[Stored]:
         return [("water_level_cm", "", _wire_metres(m["water_level_cm"]))]
     if entity_type == "CrowdFlowObserved":
         return [("people_count", "", float(int(m["people_count"])))]
+    if entity_type == "AirQualityObserved":
+        return [(k, "", _wire_ratio(v) if k == "humidity_pct" else float(v)) for k, v in m.items()]
     raise ValueError(f"no stored form for FIWARE type {entity_type!r}")
 
 

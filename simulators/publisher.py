@@ -57,7 +57,7 @@ class LiveFleet:
     def __init__(self, sim: Simulation, address: BrokerAddress) -> None:
         self._sim = sim
         self._address = address
-        self._specs = {d.device_id: d for d in sim.fleet.devices}
+        self._specs = {d.device_id: d for d in sim.simulated()}
         self._links: dict[str, DeviceConnection] = {}
         self._retired_acks = 0
         self._retired_errors = 0

@@ -16,11 +16,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from ioc.fleet import DeviceSpec, Fleet
+from ioc.kinds import load_kinds
 from ioc.thresholds import DEFAULT_FREE_FLOW_KMH
 from ioc.topics import canonical_topic
 from simulators import faults as faultlib
 from simulators import formats
 from simulators.faults import FaultSpec
+from simulators.models import air, generic
 from simulators.models.crowd import people
 from simulators.models.flood import FloodPoint
 from simulators.models.geo import distance_km
@@ -35,6 +37,8 @@ logger = logging.getLogger(__name__)
 STEP_S = 30.0
 CENTRAL_ZONES = frozenset({"q1", "q3", "q5", "q10", "binhthanh", "phunhuan", "tanbinh"})
 CAMERA_RADIUS_KM = {"accident": 1.0, "traffic": 1.5, "flood": 1.0}
+# Kinds with a model of their own; any other is simulated from its kinds file's ``simulate`` block (generic.py).
+MODELLED_KINDS = frozenset({"flood", "traffic", "camera", "air"})
 WRONG_WAY_PER_HOUR = 0.03
 INCIDENTS_PER_PEAK_HOUR = 1.2
 # Before its start a simulation lets the streets settle for this long (physics only): a drain empties within
@@ -121,7 +125,14 @@ class Simulation:
         self._announced: set[Incident] = set()
         self._devices: dict[str, _Device] = {}
         self._floods: dict[str, FloodPoint] = {}
+        self._air: dict[str, air.AirSite] = {}
+        self._kinds = fleet.kinds or load_kinds()
+        self._generic = {name: generic.models(spec) for name, spec in self._kinds.items() if spec.simulate}
+        burning = {z.zone_id for z in fleet.zones if z.metadata.get("burning_risk")}
         for spec in sorted(fleet.devices, key=lambda d: d.device_id):
+            if spec.kind not in MODELLED_KINDS and spec.kind not in self._generic:
+                logger.warning("device %s is not simulated: kind %r has no simulate block", spec.device_id, spec.kind)
+                continue
             rng = random.Random(f"{seed}:device:{spec.device_id}")
             # A device reports at a fixed phase of the clock, so runs started at any time keep its cadence.
             phase = round(rng.uniform(0, spec.interval_s), 1)
@@ -132,6 +143,16 @@ class Simulation:
             if spec.kind == "flood":
                 self._floods[spec.device_id] = FloodPoint.from_device(
                     spec.device_id, spec.lat, spec.lon, spec.metadata, seed
+                )
+            elif spec.kind == "air":
+                self._air[spec.device_id] = air.AirSite(
+                    spec.device_id,
+                    spec.lat,
+                    spec.lon,
+                    float(spec.metadata.get("roadside", 1.0)),
+                    spec.metadata.get("sensor") != "reference",
+                    spec.zone in burning,
+                    str(spec.metadata.get("sensor_fault", "")),
                 )
         self._traffic = [d for d in self._devices.values() if d.spec.kind == "traffic"]
         self._by_kind_format: dict[tuple[str, str], list[str]] = {}
@@ -177,6 +198,10 @@ class Simulation:
         return datetime.fromtimestamp(t, UTC)
 
     # -- state for tests and the wall -----------------------------------------------------------------
+
+    def simulated(self) -> list[DeviceSpec]:
+        """The fleet's devices this simulation runs (a kind without any model is left out)."""
+        return [d.spec for d in self._devices.values()]
 
     def flood_depths(self) -> dict[str, float]:
         """Current street water depth (cm) at every flood point."""
@@ -329,6 +354,14 @@ class Simulation:
             }, {}
         if spec.kind == "traffic":
             return self._traffic_reading(device, t)
+        if spec.kind == "air":
+            return self._air_reading(device, t, battery), {}
+        if spec.kind in self._generic:
+            load, rain = demand(t) * device.centrality, self.rain.rate_mm_h(t, spec.lat, spec.lon)
+            values = {m.metric.name: m.value(load, rain, rng) for m in self._generic[spec.kind]}
+            if "battery_pct" in self._kinds[spec.kind].metrics:
+                values["battery_pct"] = battery
+            return values, {}
         nearest = self._near[spec.device_id]["traffic"][:1]
         vehicles = 0
         if nearest:
@@ -337,6 +370,22 @@ class Simulation:
             vehicles = max(0, round(seen.vehicle_count * rng.uniform(0.5, 0.8)))
         base = 160.0 if spec.metadata.get("usage") == "SURVEILLANCE" else 25.0
         return {"people_count": people(t, base, rng.gauss(1, 0.08)), "vehicle_count": vehicles}, {}
+
+    def _air_reading(self, device: _Device, t: float, battery: float) -> dict[str, float]:
+        spec = device.spec
+        site = self._air[spec.device_id]
+        t = air.sample_time(site, t)
+        nearest = self._near[spec.device_id]["traffic"][:1]
+        congestion = self._slowdown(self._devices[nearest[0][1]].spec, t) if nearest else 0.0
+        recent = sum(self.rain.rate_mm_h(t - k * 1800.0, spec.lat, spec.lon) for k in range(1, 5)) / 4
+        conditions = air.Conditions(
+            demand(t) * device.centrality, congestion, self.rain.rate_mm_h(t, spec.lat, spec.lon), recent
+        )
+        smoke = air.burning(t, self.seed, spec.zone) if site.burning_risk else 0.0
+        values = air.reading(site, t, conditions, smoke, device.rng)
+        measures = spec.metadata.get("measures") or air.MEASURES[spec.format]
+        metrics = {m: round(values[m], air.DIGITS[m]) for m in measures}
+        return metrics | ({"battery_pct": battery} if spec.metadata.get("battery") else {})
 
     def _slowdown(self, spec: DeviceSpec, t: float) -> float:
         loss = 0.0
@@ -529,7 +578,7 @@ class Simulation:
             topic, payload = formats.status(spec, False)
             out = [Message(when, wall, spec.device_id, topic, payload, True, 1, "drop", "status")]
         elif kind == "out_of_range":
-            metric, value = faultlib.OUT_OF_RANGE[spec.kind]
+            metric, value = faultlib.out_of_range(self._kinds[spec.kind])
             parts = {p: {**v, metric: value} if metric in v else v for p, v in reading.parts.items()}
             out = [
                 msg(

@@ -31,6 +31,8 @@ DEVICES = {
         DeviceInfo("TR-Q3-002", "traffic", "fiware"),
         DeviceInfo("CAM-Q1-001", "camera", "camx"),
         DeviceInfo("FL-OFF-001", "flood", "canonical", enabled=False),
+        DeviceInfo("AQ-Q1-001", "air", "sensorcommunity", hardware_id="13463510"),
+        DeviceInfo("AQ-Q3-001", "air", "fiware"),
     )
 }
 TEL = "ioc/v1/flood/FL-BT-001/telemetry"
@@ -39,6 +41,8 @@ TRX = "vendor/trafficx/TR-Q1-001"
 CAMX = "vendor/camx/CAM-Q1-001/event"
 TFO = "fiware/TrafficFlowObserved/TR-Q3-002"
 LEGACY = "legacy/flood/FL-Q7-003"
+SC = "vendor/sensorcommunity/AQ-Q1-001"
+AQO = "fiware/AirQualityObserved/AQ-Q3-001"
 
 
 def tel(metrics: str = '{"water_level_cm": 12.5}', ts: str = str(TS), extra: str = "") -> bytes:
@@ -64,6 +68,25 @@ def camx(**overrides: object) -> bytes:
         "Confidence": 87,
     }
     doc.update(overrides)
+    return json.dumps(doc).encode()
+
+
+def sc(values: object = None, board: object = "13463510") -> bytes:
+    values = [{"value_type": "SDS_P2", "value": "7.30"}] if values is None else values
+    return json.dumps({"esp8266id": board, "sensordatavalues": values}).encode()
+
+
+def aqo(**overrides: object) -> bytes:
+    doc: dict[str, object] = {
+        "id": "urn:ngsi-ld:AirQualityObserved:AQ-Q3-001",
+        "type": "AirQualityObserved",
+        "dateObserved": "2026-11-21T07:05:00Z",
+        "pm25": 31.0,
+    }
+    doc.update({k: v for k, v in overrides.items() if v is not None})
+    for k, v in overrides.items():
+        if v is None:
+            doc.pop(k, None)
     return json.dumps(doc).encode()
 
 
@@ -244,7 +267,7 @@ ROWS: list[tuple[str, str, bytes, str]] = [
     ("camx-other-source", CAMX, camx(Source="CAM-Q1-002"), "device_mismatch"),
     # FIWARE
     ("fiware-id-other-device", TFO, tfo(id="urn:ngsi-ld:TrafficFlowObserved:TR-Q3-003"), "device_mismatch"),
-    ("fiware-unknown-type-topic", "fiware/AirQualityObserved/TR-Q3-002", tfo(), "unknown_topic"),
+    ("fiware-unknown-type-topic", "fiware/WeatherObserved/TR-Q3-002", tfo(), "unknown_topic"),
     ("fiware-type-differs", TFO, tfo(type="WaterObserved"), "bad_schema"),
     ("fiware-id-not-urn", TFO, tfo(id="TR-Q3-002"), "bad_schema"),
     ("fiware-no-attributes", TFO, tfo(intensity=None), "empty"),
@@ -256,6 +279,29 @@ ROWS: list[tuple[str, str, bytes, str]] = [
     ),
     ("fiware-property-without-value", TFO, tfo(intensity={"type": "Property"}), "bad_schema"),
     ("fiware-no-date", TFO, tfo(dateObserved=None), "bad_schema"),
+    # Sensor.Community and FIWARE AirQualityObserved
+    ("sc-other-board", SC, sc(board="99999999"), "device_mismatch"),
+    ("sc-no-board", SC, b'{"sensordatavalues": [{"value_type": "SDS_P2", "value": "7.3"}]}', "bad_schema"),
+    ("sc-value-words", SC, sc([{"value_type": "SDS_P1", "value": "twelve"}]), "bad_schema"),
+    ("sc-value-nan", SC, sc([{"value_type": "SDS_P1", "value": "nan"}]), "non_finite"),
+    ("sc-values-not-a-list", SC, sc({"SDS_P1": "12.8"}), "bad_schema"),
+    ("sc-only-diagnostics", SC, sc([{"value_type": "samples", "value": "880142"}]), "empty"),
+    (
+        "sc-pm25-twice",
+        SC,
+        sc([{"value_type": "SDS_P2", "value": "7"}, {"value_type": "PMS_P2", "value": "8"}]),
+        "bad_schema",
+    ),
+    ("sc-humidity-150", SC, sc([{"value_type": "DHT22_humidity", "value": "150"}]), "out_of_range"),
+    (
+        "aqo-pm25-in-ppm",
+        AQO,
+        aqo(pm25={"type": "Number", "value": 3, "metadata": {"unitCode": {"value": "59"}}}),
+        "bad_unit",
+    ),
+    ("aqo-humidity-percent-as-ratio", AQO, aqo(relativeHumidity=72), "out_of_range"),
+    ("aqo-no-date", AQO, aqo(dateObserved=None), "bad_schema"),
+    ("aqo-nothing-measured", AQO, aqo(pm25=None, airQualityIndex=80), "empty"),
     # Events, status, snapshots
     ("event-severity-urgent", EVT, evt(severity="urgent"), "bad_event"),
     ("event-severity-number", EVT, evt(severity=3), "bad_event"),

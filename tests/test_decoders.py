@@ -6,7 +6,7 @@ import json
 import math
 import subprocess
 import sys
-from dataclasses import fields
+from dataclasses import fields, replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -16,8 +16,8 @@ from ingest.decoders import FORMATS, SUBSCRIPTIONS, Limits, decode, route, topic
 from ingest.decoders.parsing import DEFAULT_LIMITS
 from ingest.validation import DeviceInfo, validate
 from ioc.errors import PayloadError
-from ioc.kinds import load_kinds
-from ioc.records import Event, Measurement, Record, Snapshot, StatusChange
+from ioc.kinds import MetricSpec, load_kinds
+from ioc.records import Event, HardwareClaim, Measurement, Record, Snapshot, StatusChange
 from ioc.settings import Settings
 from ioc.topics import TOPIC_FORMS
 
@@ -76,6 +76,45 @@ TFO_NORMALIZED = {
     "occupancy": {"type": "Property", "value": 0.18},
     "congested": {"type": "Property", "value": False},
 }
+BOARD = "13463510"  # the esp8266id every Sensor.Community case's device is registered with
+SC_REPORT = {
+    "esp8266id": BOARD,
+    "software_version": "NRZ-2020-133",
+    "sensordatavalues": [
+        {"value_type": "SDS_P1", "value": "12.80"},
+        {"value_type": "SDS_P2", "value": "7.30"},
+        {"value_type": "BME280_temperature", "value": "31.2"},
+        {"value_type": "BME280_humidity", "value": "78.1"},
+        {"value_type": "BME280_pressure", "value": "100720.5"},
+        {"value_type": "samples", "value": "880142"},
+        {"value_type": "signal", "value": "-71"},
+    ],
+}
+AQO_V2_NORMALIZED = {
+    "id": "urn:ngsi-ld:AirQualityObserved:AQ-Q3-001",
+    "type": "AirQualityObserved",
+    "dateObserved": {"type": "DateTime", "value": "2026-11-21T14:00:00+07:00"},
+    "pm25": {"type": "Number", "value": 38.5, "metadata": {"unitCode": {"value": "GQ"}}},
+    "pm10": {"type": "Number", "value": 61},
+    "no2": {"type": "Number", "value": 42.3, "metadata": {"unitCode": {"value": "GQ"}}},
+    "o3": {"type": "Number", "value": 55},
+    "co": {"type": "Number", "value": 0.9, "metadata": {"unitCode": {"value": "GP"}}},
+    "so2": {"type": "Number", "value": 8.4},
+    "temperature": {"type": "Number", "value": 31.5},
+    "relativeHumidity": {"type": "Number", "value": 0.72},
+    "airQualityLevel": {"type": "Text", "value": "moderate"},
+    "location": {"type": "geo:json", "value": {"type": "Point", "coordinates": [106.686, 10.783]}},
+}
+AQO_RECORDS: list[Record] = [
+    m("AQ-Q3-001", "pm25_ugm3", 38.5),
+    m("AQ-Q3-001", "pm10_ugm3", 61.0),
+    m("AQ-Q3-001", "no2_ugm3", 42.3),
+    m("AQ-Q3-001", "o3_ugm3", 55.0),
+    m("AQ-Q3-001", "co_ugm3", 900.0),
+    m("AQ-Q3-001", "so2_ugm3", 8.4),
+    m("AQ-Q3-001", "temperature_c", 31.5),
+    m("AQ-Q3-001", "humidity_pct", 72.0),
+]
 TFO_RECORDS: list[Record] = [
     m("TR-Q3-002", "vehicle_count", 42.0, time=T5),
     m("TR-Q3-002", "avg_speed_kmh", 27.5, time=T5),
@@ -85,6 +124,115 @@ TFO_RECORDS: list[Record] = [
 
 # (id, topic, payload, registry kind, expected records)
 CASES: list[tuple[str, str, bytes, str, list[Record]]] = [
+    (
+        "canonical-telemetry-air",
+        "ioc/v1/air/AQ-Q1-001/telemetry",
+        js({"ts": "2026-11-21T07:00:00Z", "seq": 3, "metrics": {"pm25_ugm3": 41.2, "humidity_pct": 80}}),
+        "air",
+        [m("AQ-Q1-001", "pm25_ugm3", 41.2, seq=3), m("AQ-Q1-001", "humidity_pct", 80.0, seq=3)],
+    ),
+    (
+        "senml-air-units",
+        "ioc/v1/air/AQ-Q1-002/telemetry",
+        js(
+            [
+                {"bn": "urn:dev:ioc:AQ-Q1-002:", "bt": T0_EPOCH, "n": "pm25", "u": "ug/m3", "v": 35.2},
+                {"n": "co", "u": "mg/m3", "v": 0.85},
+                {"n": "temperature", "u": "Cel", "v": 30.5},
+                {"n": "humidity", "u": "%RH", "v": 81},
+                {"n": "no2_ugm3", "v": 40},
+            ]
+        ),
+        "air",
+        [
+            m("AQ-Q1-002", "pm25_ugm3", 35.2),
+            m("AQ-Q1-002", "co_ugm3", 850.0),
+            m("AQ-Q1-002", "temperature_c", 30.5),
+            m("AQ-Q1-002", "humidity_pct", 81.0),
+            m("AQ-Q1-002", "no2_ugm3", 40.0),
+        ],
+    ),
+    (
+        "sensorcommunity-sds011-bme280",
+        "vendor/sensorcommunity/AQ-Q1-003",
+        js(SC_REPORT),
+        "air",
+        [
+            HardwareClaim(NOW, "AQ-Q1-003", BOARD),
+            m("AQ-Q1-003", "pm10_ugm3", 12.8, time=NOW),
+            m("AQ-Q1-003", "pm25_ugm3", 7.3, time=NOW),
+            m("AQ-Q1-003", "temperature_c", 31.2, time=NOW),
+            m("AQ-Q1-003", "humidity_pct", 78.1, time=NOW),
+        ],
+    ),
+    (
+        "sensorcommunity-pms-dht22-numeric-id",
+        "vendor/sensorcommunity/AQ-Q1-003",
+        js(
+            {
+                "esp8266id": int(BOARD),
+                "sensordatavalues": [
+                    {"value_type": "PMS_P0", "value": "20"},
+                    {"value_type": "PMS_P1", "value": "55.0"},
+                    {"value_type": "PMS_P2", "value": " 41 "},
+                    {"value_type": "temperature", "value": "29.80"},
+                    {"value_type": "humidity", "value": 88.5},
+                ],
+            }
+        ),
+        "air",
+        [
+            HardwareClaim(NOW, "AQ-Q1-003", BOARD),
+            m("AQ-Q1-003", "pm10_ugm3", 55.0, time=NOW),
+            m("AQ-Q1-003", "pm25_ugm3", 41.0, time=NOW),
+            m("AQ-Q1-003", "temperature_c", 29.8, time=NOW),
+            m("AQ-Q1-003", "humidity_pct", 88.5, time=NOW),
+        ],
+    ),
+    (
+        "sensorcommunity-sps30",
+        "vendor/sensorcommunity/AQ-Q1-003",
+        js(
+            {
+                "esp8266id": BOARD,
+                "sensordatavalues": [
+                    {"value_type": "SPS30_P2", "value": "9.5"},
+                    {"value_type": "SPS30_P4", "value": "10.1"},
+                ],
+            }
+        ),
+        "air",
+        [HardwareClaim(NOW, "AQ-Q1-003", BOARD), m("AQ-Q1-003", "pm25_ugm3", 9.5, time=NOW)],
+    ),
+    (
+        "fiware-air-quality-ngsi-v2-normalized",
+        "fiware/AirQualityObserved/AQ-Q3-001",
+        js(AQO_V2_NORMALIZED),
+        "air",
+        AQO_RECORDS,
+    ),
+    (
+        "fiware-air-quality-keyvalues",
+        "fiware/AirQualityObserved/AQ-Q3-001",
+        js(
+            {
+                "id": "urn:ngsi-ld:AirQualityObserved:AQ-Q3-001",
+                "type": "AirQualityObserved",
+                "dateObserved": "2026-11-21T07:00:00Z",
+                "pm25": 38.5,
+                "pm10": 61,
+                "no2": 42.3,
+                "o3": 55,
+                "co": 900,
+                "so2": 8.4,
+                "temperature": 31.5,
+                "relativeHumidity": 0.72,
+                "airQualityIndex": 87,
+            }
+        ),
+        "air",
+        AQO_RECORDS,
+    ),
     (
         "canonical-telemetry",
         "ioc/v1/flood/FL-BT-001/telemetry",
@@ -403,8 +551,9 @@ def test_decodes_exactly(topic: str, payload: bytes, kind: str, expected: list[R
     r = route(topic)
     records = decode(r, payload, NOW)
     assert_same(records, expected)
-    device = DeviceInfo(r.device_id, kind, r.format)
-    assert validate(r, records, device, KINDS, SETTINGS, NOW) is records
+    device = DeviceInfo(r.device_id, kind, r.format, hardware_id=BOARD)
+    stored = [rec for rec in records if not isinstance(rec, HardwareClaim)]
+    assert validate(r, records, device, KINDS, SETTINGS, NOW) == stored
 
 
 def test_every_format_has_a_case() -> None:
@@ -425,6 +574,8 @@ def test_every_format_has_a_case() -> None:
         ("fiware/FloodMonitoring/FL-1", "fiware", "FL-1", None, "telemetry", "flood"),
         ("fiware/WaterObserved/FL-2", "fiware", "FL-2", None, "telemetry", "flood"),
         ("fiware/CrowdFlowObserved/CAM-1", "fiware", "CAM-1", None, "telemetry", "camera"),
+        ("fiware/AirQualityObserved/AQ-1", "fiware", "AQ-1", None, "telemetry", "air"),
+        ("vendor/sensorcommunity/AQ-2", "sensorcommunity", "AQ-2", None, "telemetry", "air"),
         ("ioc/v1/flood/" + "x" * 64 + "/event", "canonical", "x" * 64, "flood", "event", "flood"),
     ],
 )
@@ -490,6 +641,7 @@ def test_subscriptions_cover_every_format() -> None:
         "vendor/trafficx/+",
         "vendor/camx/+/event",
         "fiware/+/+",
+        "vendor/sensorcommunity/+",
     )
 
 
@@ -502,6 +654,7 @@ def test_subscriptions_cover_every_format() -> None:
         "vendor/trafficx/TR-1",
         "vendor/camx/CAM-1/event",
         "fiware/AnyType/TR-1",
+        "vendor/sensorcommunity/AQ-1",
     ],
 )
 def test_every_topic_a_device_may_publish_reaches_the_ingest(topic: str) -> None:
@@ -535,6 +688,30 @@ def test_route_refuses_kinds_it_does_not_know() -> None:
         route("ioc/v1/submarine/FL-1/telemetry", KINDS)
     assert exc.value.reason == "unknown_topic" and "submarine" in exc.value.detail
     assert route("ioc/v1/submarine/FL-1/telemetry").kind == "submarine"  # without kinds: validation decides
+
+
+def test_a_board_other_than_the_registered_one_is_refused() -> None:
+    r = route("vendor/sensorcommunity/AQ-Q1-003", KINDS)
+    records = decode(r, js(SC_REPORT), NOW)
+    for registered in ("99999999", None):
+        with pytest.raises(PayloadError) as exc:
+            validate(r, records, DeviceInfo(r.device_id, "air", r.format, hardware_id=registered), KINDS, SETTINGS, NOW)
+        assert exc.value.reason == "device_mismatch" and BOARD in exc.value.detail
+
+
+def test_senml_names_come_from_the_kind_registry() -> None:
+    """A kind's metrics (and their short SenML names) are the names its packs may use; units convert by table."""
+    kinds = load_kinds()
+    noise = replace(kinds["air"], name="noise", metrics={"laeq_db": MetricSpec("laeq_db", "dB", 0, 140, "laeq")})
+    r = route("ioc/v1/noise/NS-1/telemetry", {**kinds, "noise": noise})
+    [rec] = decode(r, js([{"n": "laeq", "u": "dB", "t": T0_EPOCH, "v": 61.5}]), NOW)
+    assert rec == m("NS-1", "laeq_db", 61.5)
+    with pytest.raises(PayloadError) as exc:
+        decode(r, js([{"n": "laeq", "u": "dBA", "t": T0_EPOCH, "v": 61.5}]), NOW)
+    assert exc.value.reason == "bad_unit"
+    with pytest.raises(PayloadError) as exc:
+        decode(r, js([{"n": "water_level", "u": "m", "t": T0_EPOCH, "v": 1}]), NOW)
+    assert exc.value.reason == "unknown_metric"
 
 
 def test_limits_follow_settings() -> None:

@@ -194,7 +194,7 @@ UNREGISTERED = ("ioc/v1/flood/T-BAD-ghost/telemetry", tel(), "unknown_device")
 # Topics outside the subscriptions never reach the ingest (and the broker ACL refuses them); these do.
 UNKNOWN_CHANNEL = ("ioc/v1/flood/T-BAD-sentinel/rumours", tel(), "unknown_topic")
 UNKNOWN_KIND = ("ioc/v1/submarine/T-BAD-sentinel/telemetry", tel(), "unknown_topic")
-UNKNOWN_FIWARE_TYPE = ("fiware/AirQualityObserved/T-BAD-sentinel", b"{}", "unknown_topic")
+UNKNOWN_FIWARE_TYPE = ("fiware/WeatherObserved/T-BAD-sentinel", b"{}", "unknown_topic")
 BAD_ID = ("ioc/v1/flood/bad.id!/telemetry", tel(), "bad_device_id")
 
 

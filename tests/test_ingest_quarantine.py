@@ -194,7 +194,7 @@ async def test_unknown_kinds_and_shapes_are_unknown_topics(
     topics = [
         f"ioc/v1/submarine/{device}/telemetry",  # a kind the kinds file does not define
         f"ioc/v1/flood/{device}/rumours",  # an unknown channel
-        f"fiware/AirQualityObserved/{device}",  # a FIWARE type no decoder handles
+        f"fiware/WeatherObserved/{device}",  # a FIWARE type no decoder handles
     ]
     items = await svc.pipeline.decode_all([raw(t, b'{"ts": 1, "metrics": {}}') for t in topics], rate_limit=False)
     assert [it.reason for it in items] == [Reason.UNKNOWN_TOPIC] * 3

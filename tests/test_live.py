@@ -16,6 +16,7 @@ import pytest
 from dashboards import queries
 from dashboards.live_state import LiveState
 from ioc.db import REGISTRY_CHANNEL, commit_notices
+from ioc.kinds import load_kinds
 from ioc.processes import free_port
 from ioc.up import wait_http
 from tests.support.auth import PASSWORD
@@ -174,7 +175,7 @@ async def test_stuck_client_does_not_delay_others(servers: list[str], broker: Br
     async with httpx.AsyncClient(base_url=base, headers=session_headers(token)) as http:
         zones = [z["zone_id"] for z in (await http.get("/api/v1/zones")).json()["items"]]
         devices = [d["device_id"] for d in (await http.get("/api/v1/devices", params={"limit": 1000})).json()["items"]]
-    everything = ["summary", "alerts", "events", "kind:flood", "kind:traffic", "kind:camera"]
+    everything = ["summary", "alerts", "events", *(f"kind:{k}" for k in load_kinds())]
     everything += [f"zone:{z}" for z in zones] + [f"device:{d}" for d in devices]
     with StuckClient(ws_url(base), token) as stuck:
         async with LiveClient(ws_url(base), token) as good:
@@ -267,7 +268,7 @@ async def test_partial_refresh_matches_a_full_load(pool: asyncpg.Pool) -> None:
         ],
     )
     async with pool.acquire() as conn:
-        live = LiveState({"flood", "traffic", "camera"})
+        live = LiveState(set(load_kinds()))
         await live.load_all(conn)
         assert live.devices[ids[0]]["level"] is None
         await conn.execute(

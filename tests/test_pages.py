@@ -124,6 +124,9 @@ def test_pages_carry_the_servers_contract(client: TestClient) -> None:
     assert meta["kinds"]["flood"]["water_level_cm"] == "cm"
     assert list(meta["kinds"]) == ["flood", "traffic", "camera", "air"]
     assert meta["kinds"]["air"]["pm25_ugm3"] == "ug/m3"
+    # Labels of the kinds file, for kinds and metrics a page's catalogue does not name.
+    assert meta["labels"]["kinds"]["air"] == {"vi": "Cảm biến không khí", "en": "Air-quality sensor"}
+    assert meta["labels"]["metrics"]["humidity_pct"]["en"] == "Humidity"
 
 
 def test_scripts_spell_no_channel_name_or_domain_rule() -> None:

@@ -77,9 +77,7 @@ def test_legacy_flood_csv_line() -> None:
 
 
 def test_trafficx_lanes_in_local_time() -> None:
-    topic, payload = formats.telemetry(
-        device("TR-Q1-001", "traffic", "trafficx"), Reading(TS, 1, TRAFFIC, LANES)
-    )
+    topic, payload = formats.telemetry(device("TR-Q1-001", "traffic", "trafficx"), Reading(TS, 1, TRAFFIC, LANES))
     assert topic == "vendor/trafficx/TR-Q1-001"
     assert json.loads(payload) == {
         "ctrl": "TR-Q1-001",
@@ -136,10 +134,7 @@ def test_fiware_entities(form: str) -> None:
                 "type": "GeoProperty",
                 "value": {"type": "Point", "coordinates": [106.719, 10.7905]},
             }
-            return {
-                k: v["value"] if isinstance(v, dict) and v.get("type") == "Property" else v
-                for k, v in doc.items()
-            }
+            return {k: v["value"] if isinstance(v, dict) and v.get("type") == "Property" else v for k, v in doc.items()}
         assert doc["location"] == {"type": "Point", "coordinates": [106.719, 10.7905]}
         return doc
 
@@ -196,6 +191,7 @@ def test_every_format_and_fiware_type_is_used_by_several_demo_devices() -> None:
     assert {("flood", f) for f in ("canonical", "senml", "legacy_flood", "fiware")} <= kinds_formats
     assert {("traffic", f) for f in ("canonical", "trafficx", "fiware", "senml")} <= kinds_formats
     assert {("camera", f) for f in ("canonical", "camx", "fiware")} <= kinds_formats
+    assert {("air", f) for f in ("canonical", "senml", "sensorcommunity", "fiware")} <= kinds_formats
 
 
 def test_the_ingest_decodes_every_simulated_message_to_the_values_sent() -> None:
@@ -203,16 +199,20 @@ def test_the_ingest_decodes_every_simulated_message_to_the_values_sent() -> None
     sim = Simulation(fleet, seed=11, speed=60, start=datetime(2025, 10, 14, 8, tzinfo=UTC), scenario="storm")
     seen: Counter[str] = Counter()
     for message in sim.messages(3600):
-        records = decode(route(message.topic), message.payload, message.wall_time + timedelta(seconds=1))
+        r = route(message.topic)
+        received = message.wall_time + timedelta(seconds=1)
+        records = decode(r, message.payload, received)
         assert records
         assert {r.device_id for r in records} == {message.device_id}
+        # Sensor.Community sends no time: its readings are stamped on receipt.
+        sent = received if r.format == "sensorcommunity" else message.wall_time
         for record in records:
             seen[type(record).__name__] += 1
             if isinstance(record, Measurement | Event):
-                assert abs(record.time - message.wall_time) < timedelta(seconds=1)
+                assert abs(record.time - sent) < timedelta(seconds=1)
             if isinstance(record, Snapshot):
                 assert record.data.startswith(b"\xff\xd8\xff") and len(record.data) < 64 * 1024
-    assert seen["Measurement"] > 10000 and seen["StatusChange"] == 104
+    assert seen["Measurement"] > 10000 and seen["StatusChange"] == len(fleet.devices)
     assert seen["Event"] >= 10 and seen["Snapshot"] == seen["Event"]
 
 
@@ -223,9 +223,7 @@ def test_broken_payload_faults_are_refused_by_the_ingest(kind: str, reason: str)
     fleet = load_fleet(REPO_ROOT / "simulators" / "fleets" / "hcmc.yaml")
     sim = Simulation(fleet, seed=3, start=datetime(2025, 10, 14, 8, tzinfo=UTC), faults=f"{kind}=0.5")
     broken = [
-        m
-        for m in sim.messages(600)
-        if m.channel == "telemetry" and m.device_id in {f["device"] for f in sim.fault_log}
+        m for m in sim.messages(600) if m.channel == "telemetry" and m.device_id in {f["device"] for f in sim.fault_log}
     ]
     assert len(sim.fault_log) > 50
     refused = 0

@@ -11,14 +11,15 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable, Container
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
 
-from ingest.decoders import camx, canonical, fiware, legacy_flood, trafficx
+from ingest.decoders import camx, canonical, fiware, legacy_flood, sensorcommunity, trafficx
 from ingest.decoders.parsing import DEFAULT_LIMITS, Limits, show
 from ioc.errors import PayloadError
+from ioc.kinds import KindSpec
 from ioc.reasons import Reason
 from ioc.records import Record
 from ioc.topics import CANONICAL, DEVICE_ID_RE, TopicForm
@@ -58,12 +59,15 @@ class TopicFormat(DecoderModule, Protocol):
 
 @dataclass(frozen=True, slots=True)
 class Route:
-    """What the topic says: which decoder, which device, which kind (canonical only) and channel."""
+    """What the topic says: which decoder, which device, which kind (canonical only) and channel.
+
+    ``spec`` is the topic's kind as the registry defines it, when ``route`` was given the kinds."""
 
     decoder: DecoderModule
     device_id: str
     kind: str | None
     channel: str
+    spec: KindSpec | None = None
 
     @property
     def format(self) -> str:
@@ -76,7 +80,7 @@ class Route:
         return self.kind or self.decoder.KIND
 
 
-FORMATS: tuple[TopicFormat, ...] = (canonical, legacy_flood, trafficx, camx, fiware)
+FORMATS: tuple[TopicFormat, ...] = (canonical, legacy_flood, trafficx, camx, fiware, sensorcommunity)
 SUBSCRIPTIONS: tuple[str, ...] = tuple(fmt.TOPIC.filter for fmt in FORMATS)
 
 _CANONICAL_HEAD = CANONICAL.head
@@ -86,7 +90,7 @@ _TABLE: tuple[tuple[str, TopicFormat, Callable[[re.Match[str]], DecoderModule | 
 )
 
 
-def route(topic: str, kinds: Container[str] | None = None) -> Route:
+def route(topic: str, kinds: Mapping[str, KindSpec] | None = None) -> Route:
     """Route a topic to its decoder; PayloadError ``unknown_topic`` or ``bad_device_id`` otherwise.
 
     With ``kinds``, a canonical topic naming a kind not among them is an ``unknown_topic`` too.
@@ -105,11 +109,14 @@ def route(topic: str, kinds: Container[str] | None = None) -> Route:
         if decoder is None:
             break
         kind = groups.get("kind")
-        if kind is not None and kinds is not None and kind not in kinds:
-            raise PayloadError(Reason.UNKNOWN_TOPIC, f"no device kind {show(kind)} (topic {show(topic)})")
+        spec = None
+        if kind is not None and kinds is not None:
+            spec = kinds.get(kind)
+            if spec is None:
+                raise PayloadError(Reason.UNKNOWN_TOPIC, f"no device kind {show(kind)} (topic {show(topic)})")
         channel = groups.get("channel") or fmt.CHANNEL
         assert channel is not None
-        return Route(decoder, device_id, kind, channel)
+        return Route(decoder, device_id, kind, channel, spec)
     raise PayloadError(Reason.UNKNOWN_TOPIC, f"no decoder for topic {show(topic)}")
 
 

@@ -36,6 +36,7 @@ from ingest.decoders.parsing import (
 )
 from ioc import topics
 from ioc.errors import PayloadError
+from ioc.kinds import KindSpec, load_kinds
 from ioc.reasons import Reason
 from ioc.records import SEVERITIES, Event, Measurement, Record, Snapshot, StatusChange
 
@@ -62,13 +63,23 @@ def decode(route: Route, payload: bytes, received_at: datetime, limits: Limits) 
     if channel == "telemetry":
         doc = load_json(payload, limits)
         if type(doc) is list:
-            return senml.decode_pack(doc, route.device_id, received_at)
+            return senml.decode_pack(doc, route.device_id, received_at, _kind(route))
         return _telemetry(doc, route.device_id)
     if channel == "event":
         return [_event(load_json(payload, limits), route.device_id)]
     if channel == "status":
         return [_status(payload, route.device_id, received_at)]
     return [_snapshot(payload, route.device_id, received_at)]
+
+
+def _kind(route: Route) -> KindSpec:
+    """The topic's kind: as routed with the registry's kinds, else the built-in one (pure callers, tests)."""
+    if route.spec is not None:
+        return route.spec
+    spec = load_kinds().get(route.kind or "")
+    if spec is None:
+        raise PayloadError(Reason.UNKNOWN_METRIC, f"no device kind {show(route.kind)} to read SenML names by")
+    return spec
 
 
 def device_named(doc: dict[str, Any], default: str) -> str:

@@ -1,6 +1,7 @@
-"""FIWARE Smart Data Models (NGSI-LD, normalized or keyValues) on ``fiware/{type}/{device_id}``.
+"""FIWARE Smart Data Models (NGSI-LD or NGSI-v2, normalized or keyValues) on ``fiware/{type}/{device_id}``.
 
-Example (keyValues; normalized wraps each attribute as ``{"type": "Property", "value": ...}``)::
+Example (keyValues; normalized wraps each attribute as ``{"type": "Property", "value": ...}`` in NGSI-LD,
+``{"type": "Number", "value": ..., "metadata": {"unitCode": {"value": ...}}}`` in NGSI-v2)::
 
     {"id": "urn:ngsi-ld:TrafficFlowObserved:TR-Q3-002", "type": "TrafficFlowObserved",
      "dateObserved": "2026-11-21T07:05:00Z", "dateObservedFrom": "2026-11-21T07:04:00Z",
@@ -52,12 +53,23 @@ _LENGTH_TO_CM = {None: 100.0, "MTR": 100.0, "CMT": 1.0, "MMT": 0.1}
 _SPEED_TO_KMH = {None: 1.0, "KMH": 1.0, "MTS": 3.6}
 _UNITLESS: dict[str | None, float] = {None: 1.0}
 _RATIO_TO_PCT = {None: 100.0, "C62": 100.0, "P1": 1.0}
+# Concentrations: micrograms (GQ, the model's default) or milligrams (GP) per cubic metre, as ug/m3.
+_CONCENTRATION_TO_UGM3 = {None: 1.0, "GQ": 1.0, "GP": 1000.0}
+_CELSIUS = {None: 1.0, "CEL": 1.0}
+AIR_POLLUTANTS = {
+    "pm25": "pm25_ugm3",
+    "pm10": "pm10_ugm3",
+    "no2": "no2_ugm3",
+    "o3": "o3_ugm3",
+    "co": "co_ugm3",
+    "so2": "so2_ugm3",
+}
 
 Attribute = tuple[Any, str | None]  # (value, unitCode)
 
 
 def _attribute(entity: dict[str, Any], name: str) -> Attribute | None:
-    """An attribute's value and unit code in either form; None when absent or null."""
+    """An attribute's value and unit code in any form; None when absent or null."""
     raw = entity.get(name)
     if raw is None:
         return None
@@ -65,6 +77,9 @@ def _attribute(entity: dict[str, Any], name: str) -> Attribute | None:
         if "value" not in raw:
             raise PayloadError(Reason.BAD_SCHEMA, f"{name} must be a value or a Property with a value")
         unit = raw.get("unitCode")
+        metadata = raw.get("metadata")
+        if unit is None and type(metadata) is dict and type(metadata.get("unitCode")) is dict:
+            unit = metadata["unitCode"].get("value")  # NGSI-v2: the unit is metadata
         if unit is not None and type(unit) is not str:
             raise PayloadError(Reason.BAD_SCHEMA, f"{name}.unitCode must be a string, got {kind_of(unit)}")
         return raw["value"], unit
@@ -148,6 +163,17 @@ def _crowd_flow(entity: dict[str, Any], out: dict[str, float]) -> tuple[datetime
     return time, ""
 
 
+def _air_quality(entity: dict[str, Any], out: dict[str, float]) -> tuple[datetime, str]:
+    for name, metric in AIR_POLLUTANTS.items():
+        _metric(entity, name, _CONCENTRATION_TO_UGM3, metric, out)
+    _metric(entity, "temperature", _CELSIUS, "temperature_c", out)
+    _metric(entity, "relativeHumidity", _RATIO_TO_PCT, "humidity_pct", out)  # 0..1 in the model
+    time = _time(entity, "dateObserved")
+    if time is None:
+        raise PayloadError(Reason.BAD_SCHEMA, "missing field dateObserved")
+    return time, ""
+
+
 Handler = Callable[[dict[str, Any], dict[str, float]], tuple[datetime, str]]
 
 
@@ -199,6 +225,7 @@ ENTITY_DECODERS: dict[str, EntityDecoder] = {
         EntityDecoder("FloodMonitoring", "flood", _flood_monitoring),
         EntityDecoder("WaterObserved", "flood", _water_observed),
         EntityDecoder("CrowdFlowObserved", "camera", _crowd_flow),
+        EntityDecoder("AirQualityObserved", "air", _air_quality),
     )
 }
 

@@ -7,6 +7,7 @@ Example::
      {"n": "battery", "u": "%", "v": 88}]
 
 gives water_level_cm=12.5, rainfall_mm_h=12.0 and battery_pct=88.0 for FL-BT-001 at 2025-11-21T07:00:00Z.
+Which names a pack may use comes from the topic's kind in the kind registry (``ioc/kinds.yaml``).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any
 
 from ingest.decoders.parsing import epoch, number, show, text
 from ioc.errors import PayloadError
+from ioc.kinds import KindSpec
 from ioc.reasons import Reason
 from ioc.records import Measurement, Record
 
@@ -27,28 +29,19 @@ URN_PREFIX = "urn:dev:ioc:"
 _RELATIVE_BELOW = 2**28
 _NO_UNIT = ""
 
-# SenML name -> (canonical metric, {accepted unit: factor to the canonical unit}).
-_LEVEL = {"m": 100.0, "cm": 1.0, "mm": 0.1}
-_RAIN = {"mm/h": 1.0, "m/s": 3_600_000.0}
-_PERCENT = {"%": 1.0, "/": 100.0}
-_COUNT = {"count": 1.0, _NO_UNIT: 1.0}
-_SPEED = {"km/h": 1.0, "m/s": 3.6}
-UNITS: dict[str, tuple[str, dict[str, float]]] = {
-    "water_level": ("water_level_cm", _LEVEL),
-    "rainfall": ("rainfall_mm_h", _RAIN),
-    "battery": ("battery_pct", _PERCENT),
-    "vehicle_count": ("vehicle_count", _COUNT),
-    "interval": ("interval_s", {"s": 1.0}),
-    "avg_speed": ("avg_speed_kmh", _SPEED),
-    "occupancy": ("occupancy_pct", _PERCENT),
-    "people_count": ("people_count", _COUNT),
-    # Canonical names with their canonical unit (or none) pass as they are.
-    "water_level_cm": ("water_level_cm", {"cm": 1.0, _NO_UNIT: 1.0}),
-    "rainfall_mm_h": ("rainfall_mm_h", {"mm/h": 1.0, _NO_UNIT: 1.0}),
-    "battery_pct": ("battery_pct", {"%": 1.0, _NO_UNIT: 1.0}),
-    "interval_s": ("interval_s", {"s": 1.0, _NO_UNIT: 1.0}),
-    "avg_speed_kmh": ("avg_speed_kmh", {"km/h": 1.0, _NO_UNIT: 1.0}),
-    "occupancy_pct": ("occupancy_pct", {"%": 1.0, _NO_UNIT: 1.0}),
+# The names come from the kind registry (ioc/kinds.yaml): a metric's canonical name takes its canonical unit
+# (or none), its short ``senml`` name takes any unit below that converts to the canonical one.
+# Canonical unit -> {accepted SenML unit: factor to the canonical unit}.
+CONVERSIONS: dict[str, dict[str, float]] = {
+    "cm": {"m": 100.0, "cm": 1.0, "mm": 0.1},
+    "mm/h": {"mm/h": 1.0, "m/s": 3_600_000.0},
+    "%": {"%": 1.0, "/": 100.0},
+    "%RH": {"%RH": 1.0, "%": 1.0, "/": 100.0},
+    "count": {"count": 1.0, _NO_UNIT: 1.0},
+    "km/h": {"km/h": 1.0, "m/s": 3.6},
+    "s": {"s": 1.0, "min": 60.0, "h": 3600.0},
+    "ug/m3": {"ug/m3": 1.0, "mg/m3": 1000.0, "kg/m3": 1e9},
+    "Cel": {"Cel": 1.0},
 }
 _BASE_FIELDS = ("bn", "bt", "bu", "bv", "bver")
 
@@ -74,8 +67,19 @@ def _relative(received_at: datetime, offset_s: float, where: str) -> datetime:
         raise PayloadError(Reason.TIMESTAMP_OUT_OF_WINDOW, f"{where}: time {offset_s!r} is out of range") from None
 
 
-def decode_pack(pack: list[Any], device_id: str, received_at: datetime) -> list[Record]:
-    """Resolve a SenML pack into measurements; ``device_id`` is the topic's, used when bn names none."""
+def _factors(spec: KindSpec, name: str, where: str) -> tuple[str, dict[str, float]]:
+    """The canonical metric a SenML name stands for in ``spec`` and the units it accepts, with their factors."""
+    metric = spec.metrics.get(name)
+    if metric is not None:
+        return name, {metric.unit: 1.0, _NO_UNIT: 1.0}
+    metric = spec.senml_metric(name)
+    if metric is None:
+        raise PayloadError(Reason.UNKNOWN_METRIC, f"{where}: SenML name {show(name)} is not a {spec.name} metric")
+    return metric.name, CONVERSIONS.get(metric.unit, {metric.unit: 1.0})
+
+
+def decode_pack(pack: list[Any], device_id: str, received_at: datetime, spec: KindSpec) -> list[Record]:
+    """Resolve a SenML pack into measurements of kind ``spec``; ``device_id`` (the topic's) when bn names none."""
     if not pack:
         raise PayloadError(Reason.EMPTY, "SenML pack is empty")
     base_name = ""
@@ -106,10 +110,7 @@ def decode_pack(pack: list[Any], device_id: str, received_at: datetime) -> list[
         if "v" not in rec:
             raise PayloadError(Reason.BAD_SENML, f"{where} has no numeric value v (vs, vb and vd are not supported)")
         device, senml_name = _split_name(name, device_id, where)
-        entry = UNITS.get(senml_name)
-        if entry is None:
-            raise PayloadError(Reason.UNKNOWN_METRIC, f"{where}: SenML name {show(senml_name)} has no mapping")
-        metric, factors = entry
+        metric, factors = _factors(spec, senml_name, where)
         unit = text(rec["u"], f"{where}.u") if "u" in rec else base_unit
         factor = factors.get(unit)
         if factor is None:

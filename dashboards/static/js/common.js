@@ -2,12 +2,10 @@
 import { t, lang } from "./i18n.js";
 import * as fmt from "./format.js";
 import { postJSON, startLogout } from "./api.js";
+import { serverLabel } from "./contract.js";
 
 /** The page's configuration embedded by dashboards/pages.py. */
-export function pageConfig() {
-  const node = document.getElementById("ioc-config");
-  try { return JSON.parse(node.textContent); } catch { return {}; }
-}
+export { pageConfig } from "./contract.js";
 
 export const $ = (id) => document.getElementById(id);
 
@@ -108,7 +106,8 @@ export function alertTitle(a) {
   return text === key ? a.title || a.rule || "" : text;
 }
 
-export function kindLabel(kind) { const k = `kind.${kind}`; const v = t(k); return v === k ? kind : v; }
+/** A kind's name: the catalogue's, else the kinds file's label, else the kind itself. */
+export function kindLabel(kind) { const k = `kind.${kind}`; const v = t(k); return v === k ? serverLabel("kinds", kind, lang()) || kind : v; }
 
 export function eventLabel(type) {
   const k = `event.${type}`;

@@ -1,7 +1,12 @@
 // The server's contract, as every page's configuration carries it (dashboards/pages.py page_meta: the live
 // channels' ``meta`` plus each kind's metrics): channel names, list keys, thresholds and bands, metric units.
 // Nothing here is a rule of the browser's own; every value comes from the server.
-import { pageConfig } from "./common.js";
+
+/** The page's configuration as the server embedded it (who is looking, heartbeat, tiles, subject, ``meta``). */
+export function pageConfig() {
+  const node = document.getElementById("ioc-config");
+  try { return JSON.parse(node.textContent); } catch { return {}; }
+}
 
 export const meta = pageConfig().meta || {};
 
@@ -17,6 +22,12 @@ export function kinds() { return Object.keys(meta.kinds || {}); }
 
 /** The metrics of ``kind``: metric name -> canonical unit. */
 export function metrics(kind) { return meta.kinds?.[kind] || {}; }
+
+/** The kinds file's label of a kind or a metric (``family`` "kinds" or "metrics") in ``language``, else null. */
+export function serverLabel(family, name, language) {
+  const labels = meta.labels?.[family]?.[name];
+  return labels ? labels[language] || labels.en || null : null;
+}
 
 /** How long (s) a camera event counts as recent: the window of the incident counts. */
 export function incidentWindowS() { return meta.thresholds?.cameras?.incident_window_s ?? 0; }

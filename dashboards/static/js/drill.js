@@ -1,9 +1,10 @@
 // What the drill-down pages share: the time-range buttons, device rows, history fetches.
-import { t } from "./i18n.js";
+import { t, lang } from "./i18n.js";
 import * as fmt from "./format.js";
 import { getJSON, enc } from "./api.js";
 import { RANGES, readingsQuery } from "./charts.js";
 import { setText, setAttr, latest, kindLabel } from "./common.js";
+import { metrics, serverLabel } from "./contract.js";
 
 /** The chosen range (?range=, default 24h) and the buttons wired to change it. */
 export function bindRanges(onChange) {
@@ -39,7 +40,11 @@ export function csvUrl(deviceId, metric, range) {
   return `/api/v1/devices/${enc(deviceId)}/readings.csv?${readingsQuery(metric, range)}`;
 }
 
-export function metricLabel(metric) { const k = `metric.${metric}`; const v = t(k); return v === k ? metric : v; }
+export function metricLabel(metric) {
+  const k = `metric.${metric}`;
+  const v = t(k);
+  return v === k ? serverLabel("metrics", metric, lang()) || metric : v;
+}
 
 /** A unit as shown ("count" is a word, translated; the others are symbols). */
 export function unitLabel(unit) {
@@ -57,7 +62,9 @@ export function keyValue(d) {
   if (d.kind === "flood") return `${fmt.num(latest(d, "water_level_cm"), 1)} ${t("unit.cm")}`;
   if (d.kind === "traffic") return `${fmt.num(latest(d, "avg_speed_kmh"), 0)} ${t("unit.kmh")}`;
   if (d.kind === "camera") return `${fmt.num(latest(d, "people_count"), 0)} ${t("unit.people")}`;
-  return fmt.DASH;
+  // Any other kind: its first metric (the kinds file's order) with the server's unit.
+  const [first, unit] = Object.entries(metrics(d.kind))[0] || [];
+  return first ? `${fmt.num(latest(d, first), 1)} ${unitLabel(unit)}` : fmt.DASH;
 }
 
 export const DEVICE_ROW = `<li class="row"><span class="kind-icon" aria-hidden="true"></span><a class="name"></a>

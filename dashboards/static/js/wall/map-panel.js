@@ -5,6 +5,8 @@ import { enc } from "../api.js";
 import { CityMap } from "../map.js";
 import { $, setText, latest, kindLabel, eventLabel } from "../common.js";
 import { recentEvent } from "./cameras.js";
+import { metrics } from "../contract.js";
+import { metricLabel, unitLabel } from "../drill.js";
 
 const SCALE_KM = 2;
 let map = null;
@@ -26,6 +28,11 @@ function cardRows(state, d) {
   } else if (d.kind === "camera") {
     const e = recentEvent(state, d.device_id);
     rows.push([t("cameras.last_event"), e ? `${eventLabel(e.type)} · ${fmt.hm(e.time)}` : fmt.DASH]);
+  } else {
+    // Any other kind: each metric of the kind (the server's list and units) with its latest value.
+    for (const [metric, unit] of Object.entries(metrics(d.kind))) {
+      if (latest(d, metric) !== null) rows.push([metricLabel(metric), `${fmt.num(latest(d, metric), 1)} ${unitLabel(unit)}`]);
+    }
   }
   return rows;
 }
