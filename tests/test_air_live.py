@@ -17,7 +17,7 @@ from dashboards import air
 from ioc import aqi
 from ioc.stack import free_port
 from ioc.up import wait_http
-from tests.support.air import Sensor, seed_air
+from tests.support.air import Sensor, remove_air, seed_air
 from tests.support.auth import PASSWORD
 from tests.support.live import LiveClient, login, session_headers
 from tests.support.stack import Broker, mosquitto_pub
@@ -43,6 +43,8 @@ async def seeded(pool: asyncpg.Pool) -> AsyncIterator[datetime]:
     """The five sensors with 12 hours of history, before the server starts."""
     await seed_air(pool, f"{ZONE}-2", "Air test zone 2", [REPORTER])
     yield await seed_air(pool, ZONE, "Air test zone", SENSORS)
+    await remove_air(pool, [REPORTER.device_id], f"{ZONE}-2")
+    await remove_air(pool, [s.device_id for s in SENSORS], ZONE)
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 import asyncpg
 
 from ioc import aqi
-from ioc.db import NOTIFY_CHANNEL
+from ioc.db import NOTIFY_CHANNEL, REGISTRY_CHANNEL
 
 
 @dataclass(frozen=True)
@@ -79,3 +79,14 @@ async def write_hours(conn: asyncpg.Connection, device_id: str, hours: dict[str,
 async def announce(pool: asyncpg.Pool, device_ids: list[str]) -> None:
     """Tell the live servers these devices have new rows (the notice a commit of the ingest sends)."""
     await pool.execute("SELECT pg_notify($1, $2)", NOTIFY_CHANNEL, json.dumps({"w": "test", "devices": device_ids}))
+
+
+async def remove_air(pool: asyncpg.Pool, device_ids: list[str], zone: str | None = None) -> None:
+    """Delete the sensors (their rows everywhere) and, if given, their zone; the servers reload the registry."""
+    async with pool.acquire() as conn, conn.transaction():
+        for table in ("rollups_1m", "measurements", "latest_values", "alerts", "devices"):
+            await conn.execute(f"DELETE FROM {table} WHERE device_id = ANY($1::text[])", device_ids)  # noqa: S608
+        if zone is not None:
+            await conn.execute("DELETE FROM alerts WHERE zone = $1", zone)
+            await conn.execute("DELETE FROM zones WHERE zone_id = $1", zone)
+    await pool.execute("SELECT pg_notify($1, 'test')", REGISTRY_CHANNEL)
