@@ -95,3 +95,39 @@ async def test_wall_air_layer_and_panel(
     moderate = next(b for b in aqi.BANDS if b.key == "moderate")
     assert f"60 · {moderate.label[lang]} · PM2.5" in (await page.text_content("#map-card-body") or "")
     watched.assert_clean()
+
+
+@pytest.mark.parametrize("lang", ["vi", "en"])
+@pytest.mark.parametrize(("width", "height"), [(1024, 768), (768, 1024)])
+async def test_tablet_summary_air(
+    live_server: LiveServer, air_city: None, open_page, lang: str, width: int, height: int
+) -> None:
+    """The tablet summary shows the city's index in its band's colour with the Decision's advice for everyone and
+    for sensitive groups, and each zone's index (worst first) with its advice; it fits the tablet's screen."""
+    watched = await open_page(f"{live_server.url}/summary?lang={lang}", width=width, height=height, has_touch=True)
+    page = watched.page
+    await wait_live(page)
+    await page.wait_for_selector('#air-zones li[data-key="q5"]', timeout=30000)
+    view = await air_view(page)
+    city = view["city"]
+    band = next(b for b in aqi.BANDS if b.key == city["band"])
+    await page.wait_for_function(
+        "(v) => document.getElementById('s-air-aqi').textContent === v", arg=str(city["aqi"]), timeout=15000
+    )
+    assert await page.text_content("#s-air-general") == band.general[lang]
+    assert await page.text_content("#s-air-sensitive") == band.sensitive[lang]
+    assert (await page.text_content("#s-air-band") or "").startswith(band.label[lang])
+    assert await page.eval_on_selector("#s-air-city", "(n) => getComputedStyle(n).backgroundColor") == rgb(band.colour)
+    q5 = next(z for z in view["zones"] if z["zone_id"] == ZONE)
+    q5_band = next(b for b in aqi.BANDS if b.key == q5["band"])
+    row = '#air-zones li[data-key="q5"]'
+    assert await page.text_content(f"{row} .s-big") == str(q5["aqi"])
+    assert q5_band.general[lang] in (await page.text_content(f"{row} .s-line") or "")
+    assert await page.text_content(f"{row} .label") == q5_band.label[lang]
+    big = "(ns) => ns.map((n) => Number(n.querySelector('.s-big').textContent))"
+    shown = await page.eval_on_selector_all("#air-zones li", big)
+    assert shown == sorted(shown, reverse=True)
+    await page.screenshot(path=str(screenshot_path(f"air-summary-{lang}-{width}x{height}.png")))
+    problems = await page.evaluate(LAYOUT_CHECK, ".s-top, .s-kpi, .panel")
+    assert problems == [], problems
+    watched.assert_clean()

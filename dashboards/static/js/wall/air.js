@@ -5,26 +5,11 @@ import * as fmt from "../format.js";
 import { enc } from "../api.js";
 import { airBand, airScale, localised, pollutantName } from "../contract.js";
 import { $, setText, setAttr, shortZone, fromHTML } from "../common.js";
+import { paintBand } from "../aqi.js";
 
 const WORST_SHOWN = 4;
 const ITEM = `<li><a class="aw-link"><span class="aw-aqi"></span><span class="aw-body"><span class="aw-name"></span>
   <span class="aw-meta"></span></span></a></li>`;
-
-/** Black or white, whichever reads better on ``colour`` (#rrggbb): legibility, not a domain rule. */
-export function inkOn(colour) {
-  const m = /^#?([0-9a-f]{2})([0-9a-f]{2})([0-9a-f]{2})$/i.exec(colour || "");
-  if (!m) return "";
-  const [r, g, b] = m.slice(1).map((h) => parseInt(h, 16) / 255);
-  return 0.2126 * r + 0.7152 * g + 0.0722 * b > 0.45 ? "#0b1117" : "#ffffff";
-}
-
-/** Paint ``node`` in a band's colour (background and readable text), or clear it. */
-export function paintBand(node, key) {
-  const band = airBand(key);
-  node.style.background = band ? band.colour : "";
-  node.style.color = band ? inkOn(band.colour) : "";
-  setAttr(node, "data-band", key || "none");
-}
 
 function renderCity(state) {
   const air = state.air || {};

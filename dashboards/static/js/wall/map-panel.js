@@ -7,7 +7,7 @@ import { $, setText, latest, kindLabel, eventLabel } from "../common.js";
 import { recentEvent } from "./cameras.js";
 import { airBand, localised, pollutantName } from "../contract.js";
 import { lang } from "../i18n.js";
-import { inkOn } from "./air.js";
+import { paintFill } from "../aqi.js";
 
 const SCALE_KM = 2;
 let map = null;
@@ -105,11 +105,7 @@ export function setAlerts(alerts) { map?.setAlerts(alerts); }
 
 /** The air layer: sensors as discs in their AQI band's colour (from the ``air`` channel). */
 export function setAir(points) {
-  map.setAir(points, (node, key) => {
-    const band = airBand(key);
-    node.style.fill = band ? band.colour : "";
-    node.style.color = band ? inkOn(band.colour) : "";
-  });
+  map.setAir(points, paintFill);
 }
 
 /** Zone halos coloured by the summary's zone states. */
