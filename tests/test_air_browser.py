@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from typing import Any
+from urllib.parse import urlsplit
 
 import asyncpg
 import pytest
@@ -46,7 +47,8 @@ def rgb(colour: str) -> str:
 
 async def air_view(page: Any) -> dict[str, Any]:
     """The server's ``/api/v1/air`` as the page's session sees it."""
-    resp = await page.context.request.get(page.url.split("/wall")[0].split("/summary")[0] + "/api/v1/air")
+    origin = "{0.scheme}://{0.netloc}".format(urlsplit(page.url))
+    resp = await page.context.request.get(f"{origin}/api/v1/air")
     assert resp.status == 200
     return await resp.json()  # type: ignore[no-any-return]
 
@@ -130,4 +132,36 @@ async def test_tablet_summary_air(
     await page.screenshot(path=str(screenshot_path(f"air-summary-{lang}-{width}x{height}.png")))
     problems = await page.evaluate(LAYOUT_CHECK, ".s-top, .s-kpi, .panel")
     assert problems == [], problems
+    watched.assert_clean()
+
+
+@pytest.mark.parametrize("lang", ["vi", "en"])
+async def test_device_and_zone_pages_show_the_index_and_its_history(
+    live_server: LiveServer, air_city: None, open_page, lang: str
+) -> None:
+    """An air sensor's page: its pollutants' charts, its index now with the advice, 24 hourly indices in their
+    bands' colours; its zone's page: the zone's index (worst counted sensor) and history."""
+    very_bad = next(b for b in aqi.BANDS if b.key == "very_bad")
+    watched = await open_page(f"{live_server.url}/devices/T-AIR-W1?lang={lang}", width=1280, height=1000)
+    page = watched.page
+    await page.wait_for_selector("#air-section:not([hidden])", timeout=20000)
+    assert await page.text_content("#air-now-aqi") == "250"
+    assert (await page.text_content("#air-now-band") or "").startswith(very_bad.label[lang])
+    assert await page.text_content("#air-sensitive") == very_bad.sensitive[lang]
+    assert "PM2.5 250" in (await page.text_content("#air-now-sub") or "")
+    await page.wait_for_function("document.getElementById('air-history').data?.[0]?.y?.length === 24")
+    colours = await page.evaluate("document.getElementById('air-history').data[0].marker.color")
+    assert colours[-1] == very_bad.colour
+    titles = await page.eval_on_selector_all("#metric-charts .chart-title", "(ns) => ns.map((n) => n.textContent)")
+    assert "PM2.5 (ug/m3)" in titles
+    await page.screenshot(path=str(screenshot_path(f"air-device-{lang}.png")), full_page=True)
+    watched.assert_clean()
+
+    watched = await open_page(f"{live_server.url}/zones/{ZONE}?lang={lang}", width=1280, height=1000)
+    page = watched.page
+    await page.wait_for_selector("#air-section:not([hidden])", timeout=20000)
+    zone = next(z for z in (await air_view(page))["zones"] if z["zone_id"] == ZONE)
+    assert await page.text_content("#air-now-aqi") == str(zone["aqi"])
+    await page.wait_for_function("document.getElementById('air-history').data?.[0]?.y?.length === 24")
+    await page.screenshot(path=str(screenshot_path(f"air-zone-{lang}.png")), full_page=True)
     watched.assert_clean()
