@@ -66,7 +66,7 @@ async def test_wall_air_layer_and_panel(
     await wait_live(page)
     w1 = '#city-map .air-pt[data-device="T-AIR-W1"]'
     await page.wait_for_function(
-        "(s) => document.querySelector(s)?.textContent === '250'", arg=f"{w1} .air-num", timeout=30000
+        "(s) => document.querySelector(s)?.textContent === '250'", arg=f"{w1} .air-num", timeout=45000
     )
     view = await air_view(page)
     city = view["city"]
@@ -109,7 +109,7 @@ async def test_tablet_summary_air(
     watched = await open_page(f"{live_server.url}/summary?lang={lang}", width=width, height=height, has_touch=True)
     page = watched.page
     await wait_live(page)
-    await page.wait_for_selector('#air-zones li[data-key="q5"]', timeout=30000)
+    await page.wait_for_selector('#air-zones li[data-key="q5"]', timeout=45000)
     view = await air_view(page)
     city = view["city"]
     band = next(b for b in aqi.BANDS if b.key == city["band"])
