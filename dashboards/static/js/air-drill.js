@@ -1,15 +1,36 @@
 // The air-quality section of the device and zone pages: the VN_AQI now (band colour, label, dominant pollutant,
 // the Decision's advice) and the hourly index of the last 24 hours, bars in their bands' colours.
 // Everything comes from /api/v1/air/devices/{id} or /api/v1/air/zones/{id} and the server's scale (meta).
-import { t, lang } from "./i18n.js";
+import { t, lang, applyI18n } from "./i18n.js";
 import * as fmt from "./format.js";
 import { getJSON, enc } from "./api.js";
 import { airBand, airScale, localised, pollutantName } from "./contract.js";
 import { COLORS, baseLayout, plotText, react, rem } from "./charts.js";
-import { $, setText } from "./common.js";
+import { $, setText, fromHTML } from "./common.js";
 import { paintBand } from "./aqi.js";
 
 const HOURS = 24;
+const SECTION = `<section class="section air-section" id="air-section">
+  <h2 data-i18n="air.title"></h2>
+  <div class="air-now">
+    <span class="air-chip" id="air-now-aqi">—</span>
+    <div class="air-now-text"><div class="air-now-band" id="air-now-band"></div><div class="air-now-sub" id="air-now-sub"></div></div>
+  </div>
+  <p class="air-advice"><b data-i18n="air.advice_general"></b> <span id="air-general"></span></p>
+  <p class="air-advice"><b data-i18n="air.advice_sensitive"></b> <span id="air-sensitive"></span></p>
+  <div class="chart-plot" id="air-history"></div>
+  <div class="chart-note" id="air-history-note"></div>
+</section>`;
+
+/** Fill the page's empty #air-section placeholder with the section (once) and show it. */
+function reveal() {
+  const placeholder = $("air-section");
+  if (placeholder.hidden) {
+    const section = fromHTML(SECTION);
+    applyI18n(section);
+    placeholder.replaceWith(section);
+  }
+}
 
 function bandOfIndex(aqi) {
   return fmt.isNum(aqi) ? airScale().bands.find((b) => aqi <= b.high) || airScale().bands.at(-1) : null;
@@ -51,7 +72,7 @@ function subIndices(now) {
 /** The section for an air sensor (hidden for other kinds). */
 export async function showDevice(deviceId) {
   const body = await getJSON(`/api/v1/air/devices/${enc(deviceId)}?hours=${HOURS}`);
-  $("air-section").hidden = false;
+  reveal();
   renderNow(body.now.aqi, body.now.band, subIndices(body.now));
   drawHistory(body.history || []);
 }
@@ -60,7 +81,7 @@ export async function showDevice(deviceId) {
 export async function showZone(zoneId) {
   const body = await getJSON(`/api/v1/air/zones/${enc(zoneId)}?hours=${HOURS}`);
   if (!body.points?.length) return;
-  $("air-section").hidden = false;
+  reveal();
   const z = body.zone || {};
   const sub = t("air.zone_sub", { pollutant: pollutantName(z.dominant) || fmt.DASH, device: z.device_id || fmt.DASH, n: fmt.num(z.sensors) });
   renderNow(z.aqi ?? null, z.band, sub);

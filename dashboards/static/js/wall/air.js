@@ -17,7 +17,7 @@ function renderCity(state) {
   const band = airBand(city.band);
   paintBand($("air-city"), city.band);
   setText($("air-city-value"), fmt.num(city.aqi));
-  setText($("air-city-band"), band ? localised(band.label, lang()) : t("air.no_data"));
+  setText($("air-city-band"), band ? localised(band.label, lang()) : "");
   setText($("air-city-dominant"), city.dominant
     ? t("air.dominant_at", { pollutant: pollutantName(city.dominant), zone: shortZone(state.zoneNames.get(city.zone) || city.zone || "") })
     : "");
