@@ -56,12 +56,11 @@ async def get_air_zone(zone_id: str, hub: HubDep, conn: ConnDep, hours: HistoryH
     suspects = hub.live.air_suspects
     counted = [h for d, h in series.items() if d not in suspects]
     per_sensor = [air.history(h, at, hours) for h in counted]
-    history = []
-    for k in range(hours):
+    history = air.history({}, at, hours)  # the hours, without an index yet
+    for k, hour in enumerate(history):
         values = [(s[k]["aqi"], s[k]["dominant"]) for s in per_sensor if s[k]["aqi"] is not None]
-        worst = max(values, default=(None, None), key=lambda v: v[0] or 0)
-        time = per_sensor[0][k]["time"] if per_sensor else None
-        history.append({"time": time, "aqi": worst[0], "dominant": worst[1]})
+        if values:
+            hour["aqi"], hour["dominant"] = max(values, key=lambda v: v[0])
     view = hub.view("air")
     zone = next((z for z in view["zones"] if z["zone_id"] == zone_id), None)
     points = [p for p in view["points"] if p["zone"] == zone_id]
