@@ -95,7 +95,10 @@ async def test_wall_air_layer_and_panel(
     await page.hover('#city-map .air-pt[data-device="T-AIR-W5"]')
     await page.wait_for_selector("#map-card:not([hidden])")
     moderate = next(b for b in aqi.BANDS if b.key == "moderate")
-    assert f"60 · {moderate.label[lang]} · PM2.5" in (await page.text_content("#map-card-body") or "")
+    card = await page.text_content("#map-card-body") or ""
+    assert f"60 · {moderate.label[lang]} · PM2.5" in card
+    us_label = "US EPA AQI" if lang == "en" else "AQI Hoa Kỳ (US EPA)"
+    assert card.endswith(f"µg/m³{us_label}90")  # PM2.5 30 µg/m3 on the US EPA scale
     watched.assert_clean()
 
 

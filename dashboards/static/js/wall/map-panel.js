@@ -31,6 +31,7 @@ function cardRows(state, d) {
     const band = airBand(p.band);
     rows.push([t("air.aqi"), `${fmt.num(p.aqi)} · ${band ? localised(band.label, lang()) : fmt.DASH} · ${pollutantName(p.dominant) || fmt.DASH}`]);
     rows.push(["PM2.5", `${fmt.num(latest(d, "pm25_ugm3"), 1)} ${t("unit.ugm3")}`]);
+    rows.push([t("air.us_view"), fmt.num(p.us_aqi)]);
     if (p.suspect) rows.push([t("air.suspect"), t("air.suspect_detail", { median: fmt.num(p.suspect.median, 1), n: p.suspect.neighbours })]);
   } else if (d.kind === "camera") {
     const e = recentEvent(state, d.device_id);
