@@ -18,6 +18,7 @@ LIST_KEYS: dict[str, str] = {
     "alerts": "id",
     "events": "id",
     "devices": "device_id",
+    "points": "device_id",
     "top": "device_id",
     "worst": "device_id",
     "zones": "zone_id",

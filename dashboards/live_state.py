@@ -12,19 +12,26 @@ real one, or with the periodic clock refresh (every few seconds).
 from __future__ import annotations
 
 import logging
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
 
-from dashboards import figures, queries
+from dashboards import air, figures, queries
 from dashboards.changes import Pending
 from dashboards.delta import LIST_KEYS
+from ioc import aqi
 
 logger = logging.getLogger(__name__)
 
 Row = dict[str, Any]
-FIXED_CHANNELS = ("summary", "alerts", "events")
+FIXED_CHANNELS = ("summary", "alerts", "events", "air")
+# The air indices (a query over 12 hours of rollups: 0.2 s for 25 sensors on the loaded test machine, see
+# docs/air-quality.md) are recomputed when an air sensor reports, at most every AIR_MIN_GAP_S (an hourly
+# index moves slowly), and at least every AIR_MAX_AGE_S (hours roll on without reports).
+AIR_MIN_GAP_S = 20.0
+AIR_MAX_AGE_S = 60.0
 # In every channel's state (so in every snapshot and REST view, never in a delta: it does not change):
 # how each list's items are keyed, and the defaults and bands behind every level the server computes.
 # The channel names: the fixed ones, and a template per family ("{}" stands for the zone, kind or device).
@@ -34,7 +41,11 @@ CHANNEL_NAMES: Row = {
     "kind": "kind:{}",
     "device": "device:{}",
 }
-META: Row = {"keys": LIST_KEYS, "thresholds": figures.thresholds_meta(), "channels": CHANNEL_NAMES}
+META: Row = {
+    "keys": LIST_KEYS,
+    "thresholds": {**figures.thresholds_meta(), "air": air.meta()},
+    "channels": CHANNEL_NAMES,
+}
 
 
 def _without_clock(device: Row) -> Row:
@@ -65,6 +76,11 @@ class LiveState:
             "incidents_1h": 0,
             "points_warning": 0,
         }
+        self.air_figures: dict[str, Row] = {}  # per air sensor: its index now (air.sensor)
+        self.air_suspects: dict[str, Row] = {}
+        self.air_at: str | None = None  # when the indices were computed
+        self._air_stale = True
+        self._air_computed = -AIR_MAX_AGE_S
         self.loaded = False
         self.clock_only: set[str] = set()  # channels whose devices changed only in timestamps
 
@@ -83,6 +99,8 @@ class LiveState:
             changed |= await self.refresh_events(conn)
         if p.windows:
             changed |= await self.refresh_windows(conn)
+        else:
+            changed |= await self.refresh_air(conn)
         return changed
 
     async def load_all(self, conn: asyncpg.Connection) -> set[str]:
@@ -118,6 +136,8 @@ class LiveState:
                 changed |= {f"device:{device_id}", f"kind:{old['kind']}", f"zone:{old['zone']}", "summary"}
         for device_id, new in fresh.items():
             old = self.devices.get(device_id)
+            if new["kind"] == air.KIND:  # a report moves its hourly means even when the latest values repeat
+                self._air_stale = True
             if old == new:
                 continue
             self.devices[device_id] = new
@@ -163,7 +183,22 @@ class LiveState:
             await queries.yesterday_rows(conn, at), await queries.incidents_by_zone(conn, at)
         )
         clock_only, self.clock_only = self.clock_only, set()
-        return {"summary"} | {f"zone:{z}" for z in self.zones} | clock_only
+        return {"summary"} | {f"zone:{z}" for z in self.zones} | clock_only | await self.refresh_air(conn)
+
+    async def refresh_air(self, conn: asyncpg.Connection) -> set[str]:
+        """Recompute every air sensor's index and the suspect sensors, when air readings came or the last is old."""
+        age = time.monotonic() - self._air_computed
+        if age < AIR_MIN_GAP_S or (not self._air_stale and age < AIR_MAX_AGE_S):
+            return set()
+        self._air_stale, self._air_computed = False, time.monotonic()
+        now = datetime.now(UTC)
+        hours = await queries.air_hours(conn, now, aqi.METRICS, air.LIVE_HOURS, air.KIND)
+        sensors = [d for d in self.devices.values() if d["kind"] == air.KIND]
+        figures_, suspects = {d: air.sensor(h) for d, h in hours.items()}, air.suspects(sensors, hours)
+        if figures_ == self.air_figures and suspects == self.air_suspects:
+            return set()
+        self.air_figures, self.air_suspects, self.air_at = figures_, suspects, now.isoformat().replace("+00:00", "Z")
+        return {"air", "summary"}
 
     # ------------------------------------------------------------ channels
 
@@ -191,13 +226,16 @@ class LiveState:
     def _view(self, channel: str) -> Row:
         if channel == "summary":
             zones = list(self.zones.values())
-            return figures.summary_view(
+            view = figures.summary_view(
                 zones,
                 sorted(self.devices.values(), key=lambda d: d["device_id"]),
                 self._active_alerts(),
                 self.incidents,
                 self.yesterday,
             )
+            return {**view, "air": air.summary(self._air_view())}
+        if channel == "air":
+            return self._air_view()
         if channel == "alerts":
             return {"alerts": self._active_alerts()}
         if channel == "events":
@@ -213,6 +251,11 @@ class LiveState:
         if prefix == "device":
             return {"device": self.devices[name]}
         raise KeyError(channel)
+
+    def _air_view(self) -> Row:
+        sensors = [d for d in self.devices.values() if d["kind"] == air.KIND]
+        view = air.view(list(self.zones.values()), sensors, self.air_figures, self.air_suspects)
+        return {**view, "at": self.air_at}
 
     def zone_summaries(self) -> list[Row]:
         """Every zone with its summary line and device counts (``GET /zones``)."""

@@ -269,3 +269,51 @@ async def yesterday_rows(conn: asyncpg.Connection, at: datetime) -> list[Row]:
         at,
     )
     return [dict(r) for r in rows]
+
+
+# ---------------------------------------------------------------- air quality
+
+# Hourly means of the air sensors' pollutants: hour h (0 = the latest) is the 60 minutes ending h hours before
+# $1. Settled minutes come from the 1-minute rollups, the rest (still dirty, or the open minute) from raw rows.
+AIR_HOURS_SQL = """
+WITH settled AS (
+    SELECT LEAST(date_trunc('minute', $1::timestamptz), (SELECT min(bucket) FROM rollup_dirty)) AS upto
+), air AS (
+    SELECT device_id FROM devices WHERE enabled AND kind = $2 AND ($5::text[] IS NULL OR device_id = ANY($5))
+)
+SELECT device_id, metric, floor(extract(epoch FROM $1::timestamptz - t) / 3600)::int AS h,
+       sum(s) / nullif(sum(n), 0) AS mean
+FROM (
+    SELECT r.device_id, r.metric, r.bucket AS t, r.sum AS s, r.count AS n FROM rollups_1m r, settled
+    WHERE r.device_id IN (SELECT device_id FROM air) AND r.metric = ANY($3::text[]) AND r.part = ''
+      AND r.bucket > $1::timestamptz - make_interval(hours => $4) AND r.bucket < settled.upto
+    UNION ALL
+    SELECT m.device_id, m.metric, m.time, m.value, 1 FROM measurements m, settled
+    WHERE m.device_id IN (SELECT device_id FROM air) AND m.metric = ANY($3::text[]) AND m.part = ''
+      AND m.time >= settled.upto AND m.time > $1::timestamptz - make_interval(hours => $4)
+      AND m.time <= $1::timestamptz
+) AS combined
+GROUP BY 1, 2, 3
+"""
+
+
+async def air_hours(
+    conn: asyncpg.Connection,
+    at: datetime,
+    metrics: dict[str, str],
+    hours: int,
+    kind: str,
+    device_ids: list[str] | None = None,
+) -> dict[str, dict[str, list[float | None]]]:
+    """Per air device, each pollutant's hourly means newest first (``hours`` of them, None where empty).
+
+    ``metrics`` maps a pollutant to the metric it is read from.
+    """
+    by_metric = {m: p for p, m in metrics.items()}
+    out: dict[str, dict[str, list[float | None]]] = {}
+    for r in await conn.fetch(AIR_HOURS_SQL, at, kind, list(by_metric), hours, device_ids):
+        if r["mean"] is None or not 0 <= r["h"] < hours:
+            continue
+        series = out.setdefault(r["device_id"], {}).setdefault(by_metric[r["metric"]], [None] * hours)
+        series[r["h"]] = number(r["mean"])
+    return out

@@ -22,7 +22,8 @@ rules:
 
 def test_shipped_rules_are_valid() -> None:
     rules = parse((REPO_ROOT / "dashboards" / "rules.yaml").read_text()).rules
-    assert {r.type for r in rules} == {"threshold", "rate_of_rise", "event", "device_status"}
+    types = {"threshold", "rate_of_rise", "event", "device_status", "air_quality", "air_suspect"}
+    assert {r.type for r in rules} == types
 
 
 @pytest.mark.parametrize(

@@ -22,10 +22,11 @@ pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="session")]
 
 
 FIXED = [CHANNEL_NAMES["summary"], CHANNEL_NAMES["alerts"], CHANNEL_NAMES["events"]]
+KINDS = list(load_kinds())  # the wall subscribes to every kind the server knows
 
 
 @pytest.mark.parametrize(("path", "ready", "channels"), [
-    ("/wall", "#health-body tr", [*FIXED, *(CHANNEL_NAMES["kind"].format(k) for k in load_kinds())]),
+    ("/wall", "#health-body tr", [*FIXED, CHANNEL_NAMES["air"], *(CHANNEL_NAMES["kind"].format(k) for k in KINDS)]),
     ("/summary", "#areas-list li", FIXED),
     ("/zones/binhthanh?range=1h", "#device-list li", [CHANNEL_NAMES["zone"].format("binhthanh")]),
     ("/devices/FL-BT-001?range=1h", "#metric-charts .chart-box", [CHANNEL_NAMES["device"].format("FL-BT-001")]),

@@ -130,8 +130,8 @@ def test_pages_carry_the_servers_contract(client: TestClient) -> None:
 
 
 def test_scripts_spell_no_channel_name_or_domain_rule() -> None:
-    """Channel names, the incident severity and the congestion bands are the server's (``meta``): no script
-    writes one of them as a literal."""
+    """Channel names, the incident severity, the congestion bands and the VN_AQI scale are the server's (``meta``):
+    no script writes one of them as a literal."""
     forbidden = [
         r"""["'`](?:zone|kind|device):""",  # a channel family's prefix
         r"""(?:channel|name)\s*===?\s*["'`]""",  # a channel compared with a name written out
@@ -139,6 +139,8 @@ def test_scripts_spell_no_channel_name_or_domain_rule() -> None:
         r"""severity\s*!==?\s*["']info["']""",
         r"""\[\s*"ok",\s*"warning",\s*"warning",\s*"critical"\s*\]""",
         r"""incident_window_s|(?:warning_cm|danger_cm|free_flow_kmh)\s*[:=]\s*\d""",  # a threshold read or set here
+        # a VN_AQI band, its colour or an index compared with a number (the scale is meta.thresholds.air)
+        r"""["'`](?:moderate|poor|very_bad|hazardous)["'`]|#(?:00e400|ff7e00|8f3f97|7e0023)\b|aqi\s*[<>]=?\s*\d""",
     ]
     found = [
         f"{path.relative_to(JS_DIR)}: {m.group(0)}"

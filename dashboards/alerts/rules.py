@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 logger = logging.getLogger(__name__)
 
-RuleType = Literal["threshold", "rate_of_rise", "event", "device_status"]
+RuleType = Literal["threshold", "rate_of_rise", "event", "device_status", "air_quality", "air_suspect"]
 
 
 class Rule(BaseModel):
@@ -53,6 +53,8 @@ class Rule(BaseModel):
                 raise ValueError(f"rule {self.id}: {self.type} needs a metric")
             if self.warning is None and self.critical is None:
                 raise ValueError(f"rule {self.id}: set warning and/or critical")
+        if self.type == "air_quality" and self.warning is None and self.critical is None:
+            raise ValueError(f"rule {self.id}: set warning and/or critical (VN_AQI values)")
         if self.type == "event" and not self.event_types:
             raise ValueError(f"rule {self.id}: event rules need event_types")
         return self

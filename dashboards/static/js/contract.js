@@ -43,3 +43,21 @@ export function congestionState(band) {
   if (typeof band !== "number") return "none";
   return band === 0 ? "ok" : band >= last ? "critical" : "warning";
 }
+
+// ---------------------------------------------------------------- air quality (VN_AQI)
+// The scale, its colours, labels and advice all come from the server (meta.thresholds.air, ioc/aqi.py).
+
+/** The VN_AQI scale: ``{index, bands: [{key, low, high, colour, label, health, advice}], pollutants}``. */
+export function airScale() { return meta.thresholds?.air || { bands: [], pollutants: [] }; }
+
+/** The band object of a band key (null for none). */
+export function airBand(key) { return airScale().bands.find((b) => b.key === key) || null; }
+
+/** A text of the server's in the page's language: ``{vi, en}`` -> string. */
+export function localised(text, lang) { return text?.[lang] ?? text?.en ?? ""; }
+
+/** A pollutant's display name (PM2.5, NO₂...) from its key. */
+export function pollutantName(key) { return airScale().pollutants.find((p) => p.key === key)?.name || key || ""; }
+
+/** The metric a pollutant is read from (pm25 -> pm25_ugm3). */
+export function pollutantMetric(key) { return airScale().pollutants.find((p) => p.key === key)?.metric || key; }

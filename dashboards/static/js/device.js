@@ -10,6 +10,7 @@ import {
   bindSession,
 } from "./common.js";
 import { bindRanges, readings, csvUrl, metricLabel, unitLabel, statusBadge } from "./drill.js";
+import * as airDrill from "./air-drill.js";
 
 const config = pageConfig();
 const id = config.deviceId;
@@ -134,6 +135,7 @@ async function main() {
   range = bindRanges(() => drawCharts());
   drawCharts();
   loadEvents();
+  if (device.kind === "air") airDrill.showDevice(id).catch(() => {});
   const live = new LiveClient({
     channels: [channel("device", id)],
     heartbeatS: config.heartbeatS || 10,

@@ -45,6 +45,7 @@ export class CityMap {
       zones: el("g", { class: "zones" }, svg),
       alerts: el("g", { class: "alert-rings" }, svg),
       devices: el("g", { class: "devices" }, svg),
+      air: el("g", { class: "air-layer" }, svg),
       labels: el("g", { class: "labels" }, svg),
     };
     // One listener each for the whole map, however many markers and updates.
@@ -94,6 +95,8 @@ export class CityMap {
     this.unit = Math.max(width, height) / 100; // marker size scales with the drawing
     this.drawBase();
     for (const entry of this.devices.values()) this.place(entry);
+    this.layers.air.replaceChildren();
+    if (this.lastAir) this.setAir(...this.lastAir);
     this.layers.alerts.replaceChildren();
     if (this.lastAlerts) this.setAlerts(this.lastAlerts);
     return true;
@@ -248,6 +251,36 @@ export class CityMap {
       }
       node.setAttribute("class", `ring ${severity}`);
     }
+  }
+
+  /** The air layer: each sensor a disc in its AQI band's colour with its index, a suspect one dashed and hollow.
+   * ``paint(node, bandKey)`` colours a node (the caller knows the server's bands). Nodes are reused. */
+  setAir(points, paint) {
+    this.lastAir = [points, paint];
+    if (!this.bbox) return;
+    const layer = this.layers.air;
+    const existing = new Map([...layer.children].map((n) => [n.dataset.device, n]));
+    const wanted = new Set();
+    const r = this.unit * 1.9;
+    for (const p of points) {
+      if (!Number.isFinite(p.lat) || !Number.isFinite(p.lon)) continue;
+      wanted.add(p.device_id);
+      let g = existing.get(p.device_id);
+      if (!g) {
+        g = el("g", { "data-device": p.device_id, class: "air-pt", tabindex: "0" }, layer);
+        el("circle", { r: r.toFixed(2), class: "air-disc", "stroke-width": (this.unit * 0.3).toFixed(2) }, g);
+        el("text", { class: "air-num", "text-anchor": "middle", dy: "0.35em", "font-size": (r * 0.95).toFixed(2) }, g);
+      }
+      const [x, y] = this.project(p.lat, p.lon);
+      g.setAttribute("transform", `translate(${x.toFixed(2)},${y.toFixed(2)})`);
+      g.dataset.suspect = p.suspect ? "1" : "0";
+      g.dataset.status = p.status || "unknown";
+      const disc = g.firstElementChild;
+      paint(disc, p.suspect ? null : p.band);
+      g.lastElementChild.textContent = Number.isFinite(p.aqi) ? String(p.aqi) : "–";
+      g.lastElementChild.style.fill = disc.style.color;
+    }
+    for (const [id, node] of existing) if (!wanted.has(id)) node.remove();
   }
 
   /** Screen position (relative to the svg box) of a device, for a details card. */

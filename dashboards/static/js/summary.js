@@ -1,9 +1,10 @@
 // The leaders' summary: the city at a glance on a tablet, read-only, live over the same websocket.
-import { initI18n, t, bindLangToggle } from "./i18n.js";
+import { initI18n, t, lang, bindLangToggle } from "./i18n.js";
 import * as fmt from "./format.js";
 import { enc, getJSON } from "./api.js";
 import { LiveClient } from "./live.js";
-import { channel, congestionState, incidentWindowS, isIncident } from "./contract.js";
+import { airBand, airScale, channel, congestionState, incidentWindowS, isIncident, localised, pollutantName } from "./contract.js";
+import { paintBand } from "./aqi.js";
 import {
   $, pageConfig, setText, setAttr, startClock, showConnection, later, shortZone, trend, syncList, fromHTML,
   eventLabel, zoneName, alertTitle,
@@ -117,6 +118,37 @@ function renderTraffic() {
   });
 }
 
+/** The city's index with the Decision's advice for both groups, then each zone's index, worst first. */
+function renderAir() {
+  const air = state.summary?.air || {};
+  const city = air.city || {};
+  const band = airBand(city.band);
+  paintBand($("s-air-city"), city.band);
+  setText($("s-air-aqi"), fmt.num(city.aqi));
+  setText($("s-air-band"), band ? `${localised(band.label, lang())} · ${pollutantName(city.dominant)}` : t("air.no_data"));
+  setText($("s-air-general"), band ? localised(band.advice.general, lang()) : fmt.DASH);
+  setText($("s-air-sensitive"), band ? localised(band.advice.sensitive, lang()) : fmt.DASH);
+  setText($("s-air-note"), airScale().index || "");
+  const zones = [...(air.zones || [])].filter((z) => fmt.isNum(z.aqi)).sort((a, b) => b.aqi - a.aqi);
+  syncList($("air-zones"), zones, {
+    key: (z) => z.zone_id,
+    create: () => fromHTML(ROW),
+    fill: (li, z) => {
+      const zb = airBand(z.band);
+      fillRow(li, {
+        href: `/zones/${enc(z.zone_id)}`, state: "none", mark: zb ? localised(zb.label, lang()) : fmt.DASH,
+        name: shortZone(state.zoneNames.get(z.zone_id) || z.zone_id),
+        line: `${pollutantName(z.dominant)} · ${zb ? localised(zb.advice.general, lang()) : ""}`,
+        big: fmt.num(z.aqi),
+      });
+      const row = li.firstElementChild;
+      row.style.borderLeftColor = zb ? zb.colour : "";
+      li.querySelector(".icon").style.background = zb ? zb.colour : "";
+      li.dataset.band = z.band || "none";
+    },
+  });
+}
+
 function renderIncidents() {
   const alerts = [...state.alerts].sort((a, b) => (a.severity === "critical" ? 0 : 1) - (b.severity === "critical" ? 0 : 1)
     || (a.opened_at < b.opened_at ? 1 : -1)).map((a) => ({
@@ -145,6 +177,7 @@ function onData(name, data, msg) {
     renderAreas();
     renderFlood();
     renderTraffic();
+    renderAir();
     later("incidents", renderIncidents, 100);
   } else if (name === channel("alerts")) {
     state.alerts = data.alerts || [];

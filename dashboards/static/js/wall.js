@@ -1,4 +1,4 @@
-// The operators' wall: one websocket, six panels (wall/*.js), running for days without a reload.
+// The operators' wall: one websocket, seven panels (wall/*.js), running for days without a reload.
 // This module holds the page's state and wires the live channels to the panels; each panel module
 // draws its part of the page from that state. Memory stays flat: every list is bounded, DOM nodes
 // are created once and reused, charts are redrawn with Plotly.react on the same divs, listeners are
@@ -8,6 +8,7 @@ import { getJSON } from "./api.js";
 import { LiveClient } from "./live.js";
 import { channel, kinds } from "./contract.js";
 import { $, pageConfig, startClock, showConnection, later, zoneName, bindSession } from "./common.js";
+import * as air from "./wall/air.js";
 import * as alerts from "./wall/alerts.js";
 import * as attention from "./wall/attention.js";
 import * as cameras from "./wall/cameras.js";
@@ -27,6 +28,7 @@ const state = {
   byId: new Map(),
   alerts: [],
   events: [],
+  air: null,                 // the air channel: city and zone VN_AQI, worst sensors, every sensor as a point
   readOnly: !config.user?.canAct, // viewers see alerts but cannot acknowledge or resolve them
 };
 
@@ -36,6 +38,7 @@ const draw = {
   flood: () => later("flood", () => flood.render(state), 250),
   traffic: () => later("traffic", () => traffic.renderChart(state), 250),
   cameras: (ms = 250) => later("cameras", () => cameras.render(state), ms),
+  air: () => later("air", () => { air.render(state); mapPanel.setAir(state.air?.points || []); }, 250),
 };
 
 function showAlerts() {
@@ -70,6 +73,11 @@ function onEvents(data, msg) {
   draw.cameras(200);
 }
 
+function onAir(data) {
+  state.air = data;
+  draw.air();
+}
+
 function onKind(kind, data) {
   state.devices[kind] = data.devices || [];
   for (const d of state.devices[kind]) state.byId.set(d.device_id, d);
@@ -86,6 +94,7 @@ function handlers() {
     [channel("summary"), onSummary],
     [channel("alerts"), onAlerts],
     [channel("events"), onEvents],
+    [channel("air"), onAir],
   ]);
   for (const kind of state.kinds) byChannel.set(channel("kind", kind), (data) => onKind(kind, data));
   return byChannel;

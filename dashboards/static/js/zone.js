@@ -10,6 +10,7 @@ import {
   bindSession,
 } from "./common.js";
 import { bindRanges, readings, csvUrl, fillDeviceRow, DEVICE_ROW } from "./drill.js";
+import * as airDrill from "./air-drill.js";
 
 const config = pageConfig();
 const id = config.zoneId;
@@ -106,6 +107,7 @@ async function main() {
   render();
   range = bindRanges(() => drawCharts());
   drawCharts();
+  airDrill.showZone(id).catch(() => {});
   const live = new LiveClient({
     channels: [channel("zone", id)],
     heartbeatS: config.heartbeatS || 10,

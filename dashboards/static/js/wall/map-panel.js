@@ -1,12 +1,13 @@
 // The map panel: the city map (map.js draws it), the details card of a hovered or clicked device, the scale bar.
-import { t } from "../i18n.js";
+import { t, lang } from "../i18n.js";
 import * as fmt from "../format.js";
 import { enc } from "../api.js";
 import { CityMap } from "../map.js";
 import { $, setText, latest, kindLabel, eventLabel } from "../common.js";
 import { recentEvent } from "./cameras.js";
-import { metrics } from "../contract.js";
+import { airBand, localised, metrics, pollutantName } from "../contract.js";
 import { metricLabel, unitLabel } from "../drill.js";
+import { paintFill } from "../aqi.js";
 
 const SCALE_KM = 2;
 let map = null;
@@ -25,6 +26,13 @@ function cardRows(state, d) {
   } else if (d.kind === "traffic") {
     rows.push([t("traffic.speed"), `${fmt.num(latest(d, "avg_speed_kmh"), 0)} ${t("unit.kmh")} · ${fmt.isNum(d.congestion) ? t(`congestion.${d.congestion}`) : fmt.DASH}`]);
     rows.push([t("traffic.occupancy"), `${fmt.num(latest(d, "occupancy_pct"), 0)} %`]);
+  } else if (d.kind === "air") {
+    const p = (state.air?.points || []).find((q) => q.device_id === d.device_id) || {};
+    const band = airBand(p.band);
+    rows.push([t("air.aqi"), `${fmt.num(p.aqi)} · ${band ? localised(band.label, lang()) : fmt.DASH} · ${pollutantName(p.dominant) || fmt.DASH}`]);
+    rows.push(["PM2.5", `${fmt.num(latest(d, "pm25_ugm3"), 1)} ${t("unit.ugm3")}`]);
+    rows.push([t("air.us_view"), fmt.num(p.us_aqi)]);
+    if (p.suspect) rows.push([t("air.suspect"), t("air.suspect_detail", { median: fmt.num(p.suspect.median, 1), n: p.suspect.neighbours })]);
   } else if (d.kind === "camera") {
     const e = recentEvent(state, d.device_id);
     rows.push([t("cameras.last_event"), e ? `${eventLabel(e.type)} · ${fmt.hm(e.time)}` : fmt.DASH]);
@@ -100,6 +108,11 @@ export function setDevices(devices) { map.setDevices(devices); }
 
 /** Rings around devices with an active alert. */
 export function setAlerts(alerts) { map?.setAlerts(alerts); }
+
+/** The air layer: sensors as discs in their AQI band's colour (from the ``air`` channel). */
+export function setAir(points) {
+  map.setAir(points, paintFill);
+}
 
 /** Zone halos coloured by the summary's zone states. */
 export function setZoneStates(zones) { map.setZoneStates(zones); }
