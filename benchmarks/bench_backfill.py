@@ -90,8 +90,9 @@ def main() -> None:
         )
     med = statistics.median
     print(
-        f"median of {len(runs)}: last 26 h {med(r.first_s for r in runs):.1f} s; all {med(r.total_s for r in runs):.1f} s "
-        f"wall, {med(r.cpu_s for r in runs):.1f} CPU-s; {med(r.rows / r.total_s for r in runs):,.0f} readings/s "
+        f"median of {len(runs)}: last 26 h {med(r.first_s for r in runs):.1f} s; "
+        f"all {med(r.total_s for r in runs):.1f} s wall, {med(r.cpu_s for r in runs):.1f} CPU-s; "
+        f"{med(r.rows / r.total_s for r in runs):,.0f} readings/s "
         f"(load averages at the start {', '.join(f'{r.load:.1f}' for r in runs)})"
     )
 

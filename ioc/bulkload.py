@@ -15,7 +15,7 @@ from __future__ import annotations
 import io
 import logging
 import struct
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -110,6 +110,7 @@ class History:
     # device_id -> (last heard at, "online" | "offline")
     status: dict[str, tuple[datetime, str]] = field(default_factory=dict)
     _series: list[tuple[tuple[str, str, str], bytes, bytes]] = field(default_factory=list)
+    _arrays: list[tuple[tuple[str, str, str], np.ndarray, np.ndarray]] = field(default_factory=list)
 
     def add(self, key: tuple[str, str, str], us: np.ndarray, values: np.ndarray, seq: np.ndarray | None = None) -> None:
         """One series of readings (times ascending, in epoch microseconds) and its rollups."""
@@ -117,8 +118,15 @@ class History:
             return
         rollups, n = encode_rollups(key, us, values)
         self._series.append((key, encode_measurements(key, us, values, seq), rollups))
+        self._arrays.append((key, us, values))
         self.rows += len(us)
         self.rollup_rows += n
+
+    def readings(self) -> Iterator[tuple[tuple[str, str, str], float, float]]:
+        """Every raw row as (key, epoch seconds, value), series by series."""
+        for key, us, values in self._arrays:
+            for t, v in zip(us.tolist(), values.tolist(), strict=True):
+                yield key, t / 1e6, v
 
     def copy_data(self) -> tuple[bytes, bytes]:
         """The binary COPY streams of ``measurements`` and ``rollups_1m``, rows in the order of their keys."""

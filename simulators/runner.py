@@ -80,7 +80,7 @@ class Message:
     qos: int = 1
     action: str = "publish"
     channel: str = "telemetry"
-    # Without encoding (``Simulation(encode=False)``, history): what the message carries, not its bytes.
+    # Without encoding (``Simulation(encode=False)``, for comparisons): what the message carries, not its bytes.
     reading: formats.Reading | None = None
     event: formats.CameraEvent | None = None
     fault: str | None = None

@@ -7,8 +7,10 @@ PostgreSQL+TimescaleDB, then read it through a real ``ioc serve``.
 from __future__ import annotations
 
 import asyncio
+import logging
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
@@ -17,16 +19,18 @@ from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
+import numpy as np
 import pytest
 
 from dashboards.alerts.engine import AlertEngine
 from dashboards.alerts.observe import observe
 from dashboards.alerts.rules import RuleBook
 from ingest.decoders import decode, route
+from ioc import bulkload
 from ioc.db import create_pool, init_connection, migrate
 from ioc.fleet import Fleet, load_fleet
 from ioc.grants import ROLES
-from ioc.records import Event, Measurement
+from ioc.records import Measurement
 from ioc.registry import import_fleet
 from ioc.settings import REPO_ROOT, Settings
 from ioc.stack import free_port
@@ -34,7 +38,10 @@ from ioc.up import Stack, wait_http
 from simulators import formats
 from simulators.backfill import SPAN_S, Job, backfill, backfill_if_empty, simulate, spans
 from simulators.faults import FaultSpec
-from simulators.runner import Message, Simulation
+from simulators.history import SERIES, City, Device, Span, onsets
+from simulators.history import simulate as history_simulate
+from simulators.models.geo import local_hours
+from simulators.runner import Simulation, device_traits
 from tests.support.auth import create_people, signed_in
 
 FILLED_DAYS = 1.1  # the readings' 24 hours plus "the same time yesterday", kept short for the suite
@@ -50,73 +57,100 @@ def fleet() -> Fleet:
 # ---------------------------------------------------------------- pure: the simulator's side
 
 
-def test_stored_rows_are_what_the_ingest_decodes_from_the_same_messages(fleet: Fleet) -> None:
-    start = datetime(2025, 10, 14, 8, tzinfo=UTC)
-    live = Simulation(fleet, seed=11, speed=1, start=start, scenario="storm")
-    history = Simulation(fleet, seed=11, speed=1, start=start, scenario="storm", encode=False)
-    specs = {d.device_id: d for d in fleet.devices}
-    decoded: dict[tuple[object, ...], tuple[object, ...]] = {}
-    for m in live.messages(3 * 3600):
-        if m.channel in ("telemetry", "event"):
-            for r in decode(route(m.topic), m.payload, m.wall_time + timedelta(seconds=1)):
-                if isinstance(r, Measurement):
-                    decoded[(r.time, r.device_id, r.metric, r.part)] = (r.value, r.seq)
-                elif isinstance(r, Event):
-                    decoded[(r.time, r.device_id, r.type)] = (r.severity, r.confidence, r.attrs)
-    stored: dict[tuple[object, ...], tuple[object, ...]] = {}
-    for m in history.messages(3 * 3600):
-        if m.reading is not None:
-            when, seq, values = formats.stored_reading(specs[m.device_id], m.reading)
-            stored.update({(when, m.device_id, k, p): (v, seq) for k, p, v in values})
-        if m.event is not None:
-            when, kind, severity, confidence, attrs = formats.stored_event(specs[m.device_id], m.event)
-            stored[(when, m.device_id, kind)] = (severity, confidence, attrs)
-    assert len(decoded) > 70_000 and sum(len(k) == 3 for k in decoded) > 10
-    assert stored.keys() == decoded.keys()
-    for key, value in decoded.items():
-        if len(key) == 4:
-            assert stored[key][0] == pytest.approx(value[0], rel=1e-12, abs=1e-12) and stored[key][1] == value[1]
-        else:
-            assert stored[key] == value, key
+def _readings(metrics: dict[str, np.ndarray], parts: dict[str, dict[str, np.ndarray]], k: int) -> tuple:
+    def number(metric: str, v: np.ndarray) -> float | int:
+        return int(v[k]) if metric in ("vehicle_count", "people_count", "interval_s") else float(v[k])
+
+    return (
+        {m: number(m, v) for m, v in metrics.items()},
+        {p: {m: number(m, v) for m, v in part.items()} for p, part in parts.items()},
+    )
+
+
+def test_stored_rows_are_what_the_ingest_decodes_from_the_same_readings(fleet: Fleet) -> None:
+    """Every demo device's history, sent in its own format through the ingest's decoders, is what is stored."""
+    start = datetime(2025, 10, 14, 8, tzinfo=UTC).timestamp()
+    city = City(fleet, 11, start, start + 3600)
+    checked = 0
+    for spec in fleet.devices:
+        _, phase, battery0, centrality = device_traits(11, spec)
+        device = Device(spec, phase, battery0, centrality, np.random.default_rng(1))
+        times = device.times(start, start + 3600)
+        metrics, parts = SERIES[spec.kind](city, device, times)
+        us, columns = formats.stored_series(spec, np.rint(times * 1e6).astype(np.int64), metrics, parts)
+        stored = {
+            (bulkload.to_datetime(us[k]), metric, part): values[k]
+            for metric, part, values, rows in columns
+            for k in range(len(us))
+            if rows is None or rows[k]
+        }
+        decoded = {}
+        for k, t in enumerate(times):
+            when = bulkload.to_datetime(round(t * 1e6))
+            values, lanes = _readings(metrics, parts, k)
+            topic, payload = formats.telemetry(spec, formats.Reading(when, k + 1, values, lanes))
+            for r in decode(route(topic), payload, when + timedelta(seconds=1)):
+                assert isinstance(r, Measurement) and r.device_id == spec.device_id
+                decoded[(r.time, r.metric, r.part)] = r.value
+        assert stored.keys() == decoded.keys(), spec.device_id
+        for key, value in decoded.items():
+            assert stored[key] == pytest.approx(value, rel=1e-9, abs=1e-9), (spec.device_id, key)
+        checked += len(decoded)
+    assert checked > 20_000
     assert {d.format for d in fleet.devices} == {"canonical", "senml", "legacy_flood", "trafficx", "fiware", "camx"}
 
 
-def test_the_live_run_continues_the_history_without_a_jump(fleet: Fleet) -> None:
-    now = datetime(2025, 10, 20, 12, 3, 21, tzinfo=UTC)  # a storm: streets under 20 cm of water
-    history = Simulation(fleet, seed=5, speed=1, start=now - timedelta(days=1), encode=False)
-    last: dict[str, Message] = {}
-    for m in history.advance(now):
+def _hourly(values: dict[float, float]) -> np.ndarray:
+    """Mean of values by local hour of day."""
+    hours = np.array([int(local_hours(t)[0]) for t in values])
+    v = np.array(list(values.values()))
+    return np.array([v[hours == h].mean() for h in range(24)])
+
+
+def test_history_and_the_live_run_agree_on_the_shape_of_a_day(fleet: Fleet) -> None:
+    """The same models give the same day: rush hours, evening crowds and tide-driven water, hour by hour."""
+    picked = [d for d in fleet.devices if d.format == "canonical"]
+    picked = [d for k in ("flood", "traffic", "camera") for d in [x for x in picked if x.kind == k][:3]]
+    small = Fleet(fleet.zones, tuple(picked))
+    day = datetime(2025, 10, 20, 17, tzinfo=UTC)  # local midnight
+    live: dict[tuple[str, str], dict[float, float]] = {}
+    for m in Simulation(small, seed=4, start=day, encode=False).advance(day + timedelta(days=1)):
         if m.reading is not None:
-            last[m.device_id] = m
-    live = Simulation(fleet, seed=5, speed=60, start=now, encode=False)
-    messages = list(live.advance(now + timedelta(seconds=1)))  # both states now stand at the same step
-    # The streets hold the same water, whenever each run started.
-    depths_h, depths_l = history.flood_depths(), live.flood_depths()
-    assert max(depths_h.values()) > 15
-    assert all(abs(depths_h[d] - depths_l[d]) < 0.01 for d in depths_h)
-    first: dict[str, Message] = {}
-    for m in messages + list(live.advance(now + timedelta(minutes=2))):
-        if m.reading is not None:
-            first.setdefault(m.device_id, m)
-    assert first.keys() == last.keys() == {d.device_id for d in fleet.devices}
-    for device_id, m in first.items():
-        before = last[device_id]
-        # Same cadence: the live run's first report is the one the history had next.
-        assert m.model_time - before.model_time == timedelta(seconds=60), device_id
-        assert m.reading.metrics.get("battery_pct") == before.reading.metrics.get("battery_pct")
-        if "water_level_cm" in m.reading.metrics:
-            assert abs(m.reading.metrics["water_level_cm"] - before.reading.metrics["water_level_cm"]) < 3
+            for metric, value in m.reading.metrics.items():
+                live.setdefault((m.device_id, metric), {})[m.model_time.timestamp()] = value
+    stored: dict[tuple[str, str], dict[float, float]] = {}
+    for edge in range(int(day.timestamp()), int(day.timestamp()) + 86400, SPAN_S):
+        rows, _ = history_simulate(small, 4, Span(edge, edge, edge + SPAN_S))
+        for key, t, v in rows.readings():
+            stored.setdefault((key[0], key[1]), {})[t] = v
+    shapes = [("traffic", "vehicle_count"), ("traffic", "avg_speed_kmh"), ("camera", "people_count")]
+    shapes.append(("flood", "water_level_cm"))
+    for kind, metric in shapes:
+        for spec in (d for d in picked if d.kind == kind):
+            a, b = _hourly(live[(spec.device_id, metric)]), _hourly(stored[(spec.device_id, metric)])
+            assert len(stored[(spec.device_id, metric)]) == 1440
+            assert np.corrcoef(a, b)[0, 1] > 0.95 or np.ptp(a) < 1, (spec.device_id, metric, a, b)
+            assert abs(a.mean() - b.mean()) <= 0.1 * abs(a.mean()) + 0.5, (spec.device_id, metric)
+
+
+def test_latch_onsets_fire_as_the_live_latch_does() -> None:
+    rng = np.random.default_rng(0)
+    level = 10 * np.sin(np.arange(5000) / 50) + rng.normal(0, 3, 5000)  # noisy waves: many crossings
+    on, off = level > 5, level < 0
+    device = type("D", (), {"latched": set()})()
+    live = [i for i in range(len(level)) if Simulation._latch(device, "x", bool(on[i]), bool(off[i]))]
+    assert len(live) > 20 and list(onsets(on, off)) == live
 
 
 def test_a_time_gets_the_same_history_whatever_window_asked_for_it(fleet: Fleet) -> None:
     edge = datetime(2025, 10, 21, 6, tzinfo=UTC)
     faults = FaultSpec.parse("clock_skew=0.05,drop=0.01")
-    whole = Job("", fleet, 2, faults, edge, edge + timedelta(hours=6), False, 300, 7 * 86400)
+    whole = Job("", fleet, 2, faults, edge, edge + timedelta(hours=6), False)
     part = replace(whole, start=edge + timedelta(hours=2, minutes=17, seconds=5))
     rows_whole, _ = simulate(whole)
     rows_part, _ = simulate(part)
-    assert rows_part.measurements
-    assert rows_part.measurements == [r for r in rows_whole.measurements if r[0] >= part.start]
+    assert rows_part.rows
+    assert list(rows_part.readings()) == [r for r in rows_whole.readings() if r[1] >= part.start.timestamp()]
     assert rows_part.events == [e for e in rows_whole.events if e[0] >= part.start]
 
 
@@ -130,20 +164,20 @@ def test_spans_have_fixed_edges_newest_first() -> None:
     assert [b for _, b in cut[1:]] == [a for a, _ in cut[:-1]]
 
 
-def test_faults_leave_gaps_and_skewed_readings_but_never_two_rows_for_one_key(fleet: Fleet) -> None:
+def test_faults_leave_gaps_but_never_two_rows_for_one_key(fleet: Fleet) -> None:
     start = datetime(2025, 10, 21, 6, tzinfo=UTC)
     faults = FaultSpec.parse("drop=0.01,clock_skew=0.02,malformed=0.01")
-    job = Job("", fleet, 1, faults, start, start + timedelta(hours=6), True, 300, 7 * 86400)
+    job = Job("", fleet, 1, faults, start, start + timedelta(hours=6), True)
     clean, none_lost = simulate(replace(job, faults=FaultSpec()))
     faulty, lost = simulate(job)
     assert none_lost == 0 and lost > 100
-    assert len(faulty.measurements) < len(clean.measurements)
-    keys = [(t, d, m, p) for t, d, m, p, _, _ in faulty.measurements]
-    assert len(keys) == len(set(keys))
-    assert all(start <= t < job.end for t, *_ in keys)
-    assert {"online"} == {s for _, s, _ in clean.status.values()}
-    # Rollups count every kept reading once.
-    assert sum(r[4] for r in faulty.rollups) == len(faulty.measurements)
+    assert faulty.rows < clean.rows - lost
+    keys = [(key, t) for key, t, _ in faulty.readings()]
+    assert len(keys) == len(set(keys)) == faulty.rows
+    assert all(start.timestamp() <= t < job.end.timestamp() for _, t in keys)
+    assert {"online"} == {s for _, s in clean.status.values()}
+    # One rollup per reading (one reading a minute), each counting it once.
+    assert faulty.rollup_rows == faulty.rows
 
 
 # ---------------------------------------------------------------- the real stack
@@ -361,10 +395,9 @@ def test_ioc_up_fills_an_empty_database_in_the_background_once(stack: Stack, fle
         assert backfill_if_empty(Settings(environment="test", sim_backfill_days=0), url, SEED) is None
         settings = Settings(environment="test", sim_backfill_days=0.05)  # 72 minutes: one or two spans
         started = datetime.now(UTC)
-        thread = backfill_if_empty(settings, url, SEED)
-        assert thread is not None
-        thread.join(120)
-        assert not thread.is_alive()
+        history = backfill_if_empty(settings, url, SEED)
+        assert history is not None
+        assert history.join(120)
 
         async def stored() -> tuple[int, datetime, datetime]:
             conn = await asyncpg.connect(url)
@@ -380,7 +413,7 @@ def test_ioc_up_fills_an_empty_database_in_the_background_once(stack: Stack, fle
         # A second start adds nothing to what is stored (only the minutes since, if a minute has passed).
         again = backfill_if_empty(settings, url, SEED)
         if again is not None:
-            again.join(120)
+            assert again.join(120)
 
         async def up_to_before() -> int:
             conn = await asyncpg.connect(url)
@@ -390,3 +423,47 @@ def test_ioc_up_fills_an_empty_database_in_the_background_once(stack: Stack, fle
                 await conn.close()
 
         assert asyncio.run(up_to_before()) == count
+
+
+def test_a_stopped_backfill_says_how_far_it_got_and_the_next_start_fills_the_rest(
+    stack: Stack, fleet: Fleet, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Ctrl-C during `ioc up`: the workers end, their open spans roll back, one INFO line; nothing is lost."""
+    days = 1.5
+
+    async def stored(url: str) -> list[asyncpg.Record]:
+        conn = await asyncpg.connect(url)
+        try:
+            return await conn.fetch(
+                "SELECT to_timestamp(floor(extract(epoch FROM time) / $1) * $1) AS edge, min(time) AS a, "
+                "max(time) AS b, count(*) AS n FROM measurements GROUP BY 1 ORDER BY 1",
+                SPAN_S,
+            )
+        finally:
+            await conn.close()
+
+    with fresh_database(stack, fleet) as url:
+        caplog.set_level(logging.INFO, logger="simulators.backfill")
+        settings = Settings(environment="test", sim_backfill_days=days)
+        history = backfill_if_empty(settings, url, SEED)
+        assert history is not None
+        deadline = time.monotonic() + 120
+        while not asyncio.run(stored(url)):
+            assert time.monotonic() < deadline and history.thread.is_alive()
+            time.sleep(0.05)
+        history.stop()
+        assert not history.thread.is_alive()
+        spans_stored = asyncio.run(stored(url))
+        assert len(spans_stored) < days * 4
+        # Whole spans only: each begins within a minute of its edge (the oldest at the window's start).
+        assert all(s["a"] - s["edge"] < timedelta(minutes=1) for s in spans_stored[1:])
+        ours = [r for r in caplog.records if r.name == "simulators.backfill"]
+        assert [r.levelname for r in ours if r.levelno >= logging.WARNING] == []
+        said = [r.getMessage() for r in ours if r.getMessage().startswith("backfill stopped: ")]
+        assert len(said) == 1 and f"of {days:.1f} days of history stored" in said[0], said
+        again = backfill_if_empty(settings, url, SEED)
+        assert again is not None and again.join(120)
+        full = asyncio.run(stored(url))
+        assert full[0]["a"] < datetime.now(UTC) - timedelta(days=days) + timedelta(minutes=2)
+        assert all(s["a"] - s["edge"] < timedelta(minutes=1) for s in full[1:])
+        assert all(s["b"] - s["edge"] > timedelta(seconds=SPAN_S - 60) for s in full[:-1])
