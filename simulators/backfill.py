@@ -183,7 +183,8 @@ def run(
                     f"{result.stored_s / 86400:.1f} of {total_s / 86400:.1f} days, {result.rows:,} readings",
                 )
     result.seconds = time.monotonic() - started
-    logger.info(
+    logger.log(
+        logging.DEBUG if result.stopped else logging.INFO,
         "backfill stopped" if result.stopped else "backfill done",
         extra={
             "start": result.start.isoformat(),

@@ -266,8 +266,19 @@ def event(device: DeviceSpec, ev: CameraEvent) -> tuple[str, bytes]:
 Column = tuple[str, str, Any, Any]  # metric, part, values, rows kept (None: every row)
 
 
+def _round(values: Any, places: int) -> Any:
+    """Python's ``round`` (the correctly rounded decimal, as the encoders above send) over an array; numpy's
+    ``round`` differs on halves such as 1.05."""
+    return np.fromiter((round(v, places) for v in np.asarray(values, dtype=np.float64).tolist()), np.float64)
+
+
+def _formatted(values: Any, places: int) -> Any:
+    """What ``f"{v:.{places}f}"`` sends, read back as numbers."""
+    return np.fromiter((float(f"{v:.{places}f}") for v in np.asarray(values, dtype=np.float64).tolist()), np.float64)
+
+
 def _wire_ratio(pct: Any) -> Any:
-    return np.round(pct / 100, 3) * 100.0
+    return _round(pct / 100, 3) * 100.0
 
 
 def stored_series(
@@ -283,14 +294,14 @@ def stored_series(
         columns: list[Column] = []
         for metric, value in metrics.items():
             factor = SENML_NAMES.get(metric, (metric, "", 1.0))[2]
-            columns.append((metric, "", np.round(value * factor, 4) * (100.0 if factor == 0.01 else 1.0), None))
+            columns.append((metric, "", _round(value * factor, 4) * (100.0 if factor == 0.01 else 1.0), None))
         return np.rint(us / 1000).astype(np.int64) * 1000, columns
     if fmt == "legacy_flood":
-        battery_v = np.round(BATTERY_EMPTY_V + metrics["battery_pct"] / 100 * (BATTERY_FULL_V - BATTERY_EMPTY_V), 2)
+        battery_v = _formatted(BATTERY_EMPTY_V + metrics["battery_pct"] / 100 * (BATTERY_FULL_V - BATTERY_EMPTY_V), 2)
         battery = (battery_v - BATTERY_EMPTY_V) / (BATTERY_FULL_V - BATTERY_EMPTY_V) * 100.0
         return seconds, [
             ("water_level_cm", "", np.rint(metrics["water_level_cm"] * 10) / 10.0, None),
-            ("rainfall_mm_h", "", np.round(metrics["rainfall_mm_h"] / 12, 1) * 12.0, None),
+            ("rainfall_mm_h", "", _formatted(metrics["rainfall_mm_h"] / 12, 1) * 12.0, None),
             ("battery_pct", "", np.clip(battery, 0.0, 100.0), None),
         ]
     if fmt == "trafficx":
@@ -333,7 +344,7 @@ def _fiware_stored(device: DeviceSpec, us: Any, m: dict[str, Any]) -> list[Colum
             ("interval_s", "", (us // 1000 * 1000 - start) / 1e6, None),
         ]
     if entity_type in ("FloodMonitoring", "WaterObserved"):
-        return [("water_level_cm", "", np.round(m["water_level_cm"] / 100, 4) * 100.0, None)]
+        return [("water_level_cm", "", _round(m["water_level_cm"] / 100, 4) * 100.0, None)]
     if entity_type == "CrowdFlowObserved":
         return [("people_count", "", np.trunc(m["people_count"]).astype(np.float64), None)]
     raise ValueError(f"no stored form for FIWARE type {entity_type!r}")

@@ -41,7 +41,7 @@ from simulators.faults import FaultSpec
 from simulators.history import SERIES, City, Device, Span, onsets
 from simulators.history import simulate as history_simulate
 from simulators.models.geo import local_hours
-from simulators.runner import Simulation, device_traits
+from simulators.runner import Message, Simulation, device_traits
 from tests.support.auth import create_people, signed_in
 
 FILLED_DAYS = 1.1  # the readings' 24 hours plus "the same time yesterday", kept short for the suite
@@ -69,8 +69,9 @@ def _readings(metrics: dict[str, np.ndarray], parts: dict[str, dict[str, np.ndar
 
 def test_stored_rows_are_what_the_ingest_decodes_from_the_same_readings(fleet: Fleet) -> None:
     """Every demo device's history, sent in its own format through the ingest's decoders, is what is stored."""
-    start = datetime(2025, 10, 14, 8, tzinfo=UTC).timestamp()
+    start = datetime(2025, 10, 14, 10, tzinfo=UTC).timestamp()  # a storm: up to 106 mm/h, 30 cm of water
     city = City(fleet, 11, start, start + 3600)
+    assert city.rain_mm_h.max() > 50 and city.depth_cm.max() > 20
     checked = 0
     for spec in fleet.devices:
         _, phase, battery0, centrality = device_traits(11, spec)
@@ -133,10 +134,30 @@ def test_history_and_the_live_run_agree_on_the_shape_of_a_day(fleet: Fleet) -> N
             assert abs(a.mean() - b.mean()) <= 0.1 * abs(a.mean()) + 0.5, (spec.device_id, metric)
 
 
+def test_the_live_run_continues_the_history_without_a_jump(fleet: Fleet) -> None:
+    now = datetime(2025, 10, 20, 12, 3, 21, tzinfo=UTC)  # a storm: streets under 20 cm of water
+    edge = now.timestamp() // SPAN_S * SPAN_S
+    rows, _ = history_simulate(fleet, 5, Span(edge, edge, now.timestamp(), newest=True))
+    last = rows.latest
+    assert max(v for (_, metric, _), (_, v) in last.items() if metric == "water_level_cm") > 15
+    first: dict[str, Message] = {}
+    for m in Simulation(fleet, seed=5, speed=60, start=now, encode=False).advance(now + timedelta(minutes=2)):
+        if m.reading is not None:
+            first.setdefault(m.device_id, m)
+    assert first.keys() == {d.device_id for d in fleet.devices}
+    for device_id, m in first.items():
+        newest = max(t for (d, _, _), (t, _) in last.items() if d == device_id)
+        # Same cadence: the live run's first report is the one the history had next (times as stored).
+        assert timedelta(seconds=59) < m.model_time - newest < timedelta(seconds=61), device_id
+        for metric, tolerance in (("battery_pct", 0.6), ("water_level_cm", 3.0)):
+            if metric in m.reading.metrics and (device_id, metric, "") in last:
+                assert abs(m.reading.metrics[metric] - last[(device_id, metric, "")][1]) < tolerance, device_id
+
+
 def test_latch_onsets_fire_as_the_live_latch_does() -> None:
     rng = np.random.default_rng(0)
     level = 10 * np.sin(np.arange(5000) / 50) + rng.normal(0, 3, 5000)  # noisy waves: many crossings
-    on, off = level > 5, level < 0
+    on, off = level > 5, level < 6  # overlapping: released and fired again need not be one step
     device = type("D", (), {"latched": set()})()
     live = [i for i in range(len(level)) if Simulation._latch(device, "x", bool(on[i]), bool(off[i]))]
     assert len(live) > 20 and list(onsets(on, off)) == live
