@@ -4,7 +4,7 @@ VENV := .venv
 IOC := $(VENV)/bin/ioc
 PY := $(VENV)/bin/python
 
-.PHONY: setup system venv demo test test-fast lint bench bench-ingest bench-live bench-sim bench-wall bench-broker-restart bench-nearby clean bench-open test-random bench-forecast
+.PHONY: setup system venv demo test test-fast lint bench bench-ingest bench-live bench-sim bench-wall bench-broker-restart bench-nearby clean bench-open test-random bench-forecast bench-backfill
 
 setup: system venv  ## install system services and the virtualenv (idempotent)
 
@@ -49,6 +49,9 @@ bench-open: setup  ## issue 14: the open data API's bar queries on 10 M observat
 
 bench-broker-restart: setup  ## issue 11: a broker restart at 2,000 msg/s, three runs, 0 lost and 0 doubled
 	$(PY) benchmarks/bench_broker_restart.py
+
+bench-backfill: setup  ## issue 12: the first ioc up's 14 days of history on a fresh stack (median of 3, rows/s, wall, CPU)
+	$(PY) benchmarks/bench_backfill.py
 
 bench-forecast: setup  ## issue 13: training and inference times, then the 7-day rolling backtest (needs history)
 	$(PY) benchmarks/bench_forecast.py

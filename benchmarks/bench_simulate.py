@@ -3,18 +3,12 @@
 Load mode: 10,000 QoS 1 msg/s for 20 s from one process into a private Mosquitto, three times.
 ``.venv/bin/python benchmarks/bench_simulate.py [--rate 10000] [--seconds 20] [--runs 3]`` prints the
 achieved publish rate (median of the runs), PUBACKs and what a mosquitto_sub subscriber received.
-
-History: ``.venv/bin/python benchmarks/bench_simulate.py --backfill 14`` starts the embedded stack as
-``ioc up`` does (a fresh PostgreSQL+TimescaleDB with fsync on, the demo fleet) and times the backfill of
-``ioc up``'s first start with every worker: the last 26 hours (the wall's 24-hour charts and "vs
-yesterday"), then the older days; it prints both times, the rows written and the machine's load."""
+(The history of a first ``ioc up`` has its own bench: benchmarks/bench_backfill.py.)"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import os
-import resource
 import shutil
 import statistics
 import subprocess
@@ -23,13 +17,8 @@ import time
 from pathlib import Path
 
 from ioc.broker import EmbeddedMosquitto
-from ioc.fleet import load_fleet
 from ioc.processes import free_port
-from ioc.settings import Settings
-from ioc.up import Stack
-from simulators.backfill import FIRST_WAIT, MAX_WORKERS, plan, run
 from simulators.load import LoadResult, run_load
-from simulators.progress import Bar
 
 
 def subscriber(port: int, out: Path) -> subprocess.Popen[bytes]:
@@ -73,62 +62,15 @@ def one_run(
     return result, lines.read_bytes().count(b"\n")
 
 
-def bench_backfill(days: float) -> None:
-    """Time the history of a first ``ioc up`` on a fresh embedded stack.
-
-    Besides wall time (which depends on what else runs), it reports the CPU seconds of the workers and the
-    database, taken from the resource usage of this process's children once they have all ended."""
-    work = Path(tempfile.mkdtemp(prefix="bench-backfill-"))
-    os.chmod(work, 0o755)  # the postgres user reaches its cluster inside
-    settings = Settings(state_dir=work / "state", db_port=free_port(), mqtt_port=free_port(), http_port=free_port())
-    stack = Stack(settings)
-    try:
-        stack.prepare_state(reset=False)
-        stack.start_services()
-        stack.load_data(settings.fleet_file)
-        fleet = load_fleet(settings.fleet_file)
-        load = os.getloadavg()[0]
-        before = resource.getrusage(resource.RUSAGE_CHILDREN)
-        started = time.monotonic()
-        jobs = plan(settings, stack.database_url, fleet, days)
-        horizon = max(j.end for j in jobs) - FIRST_WAIT
-        bar = Bar("last 26 h")
-        first = run([j for j in jobs if j.end > horizon], bar=bar)
-        bar.finish(f"{first.rows:,} readings")
-        bar = Bar("older days")
-        rest = run([j for j in jobs if j.end <= horizon], bar=bar)
-        bar.finish(f"{rest.rows:,} readings")
-        total = time.monotonic() - started
-    finally:
-        stack.stop()  # the database's CPU time is counted once its processes have ended
-        shutil.rmtree(work, ignore_errors=True)
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
-    rows = first.rows + rest.rows
-    print(
-        f"history of {days:g} days, {MAX_WORKERS} workers, fsync on, load average {load:.1f} at the start "
-        f"({os.cpu_count()} cores):\n"
-        f"  last 26 h   {first.seconds:6.1f} s  {first.rows:>11,} readings\n"
-        f"  older days  {rest.seconds:6.1f} s  {rest.rows:>11,} readings\n"
-        f"  total       {total:6.1f} s  {rows:>11,} readings ({rows / total:,.0f}/s, as many rollups), "
-        f"{first.events + rest.events:,} events\n"
-        f"  CPU of workers and database: {cpu:,.0f} s ({cpu / total:.2f} cores busy on average)"
-    )
-
-
 def main() -> None:
-    """Start a private broker, run the load several times, print the figures (or time the history)."""
+    """Start a private broker, run the load several times, print the figures."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--backfill", type=float, metavar="DAYS", help="time the history of a first ioc up instead")
     parser.add_argument("--rate", type=float, default=10_000)
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--devices", type=int, default=1000)
     parser.add_argument("--connections", type=int, default=4)
     args = parser.parse_args()
-    if args.backfill is not None:
-        bench_backfill(args.backfill)
-        return
     if shutil.which("mosquitto_sub") is None:
         raise SystemExit("mosquitto_sub is needed for the receiving side")
     work = Path(tempfile.mkdtemp(prefix="bench-simulate-"))

@@ -16,6 +16,7 @@ import asyncpg
 
 from ingest.quarantine import NO_DEVICE, TOPIC_CHARS
 from ioc.db import NOTIFY_CHANNEL, commit_notices
+from ioc.merges import UPDATE_DEVICES, merge_latest
 from ioc.records import Event, Measurement, Record, Snapshot, StatusChange
 
 logger = logging.getLogger(__name__)
@@ -46,12 +47,7 @@ WITH ins AS (
 )
 SELECT count(*) FROM ins
 """
-MERGE_LATEST = f"""
-INSERT INTO latest_values AS l (device_id, metric, part, time, value)
-SELECT device_id, metric, part, time, value FROM {STAGING_LATEST}
-ON CONFLICT (device_id, metric, part) DO UPDATE SET time = EXCLUDED.time, value = EXCLUDED.value
-WHERE l.time <= EXCLUDED.time
-"""
+MERGE_LATEST = merge_latest(f"SELECT device_id, metric, part, time, value FROM {STAGING_LATEST}")
 INSERT_EVENT = """
 INSERT INTO events (time, device_id, type, severity, confidence, attrs) VALUES ($1, $2, $3, $4, $5, $6)
 ON CONFLICT DO NOTHING
@@ -60,18 +56,6 @@ UPSERT_SNAPSHOT = """
 INSERT INTO snapshots AS s (device_id, time, content_type, data) VALUES ($1, $2, $3, $4)
 ON CONFLICT (device_id) DO UPDATE SET time = EXCLUDED.time, content_type = EXCLUDED.content_type, data = EXCLUDED.data
 WHERE s.time <= EXCLUDED.time
-"""
-# Writers commit concurrently, so a device's status follows the newest status-bearing message (status_at),
-# not the commit order. In SET, d.* are the row's old values.
-UPDATE_DEVICES = """
-UPDATE devices d SET
-  last_seen = GREATEST(COALESCE(d.last_seen, u.seen), u.seen),
-  status = CASE WHEN d.status_at IS NULL OR u.seen >= d.status_at THEN u.status ELSE d.status END,
-  status_since = CASE WHEN (d.status_at IS NULL OR u.seen >= d.status_at) AND d.status IS DISTINCT FROM u.status
-                      THEN u.seen ELSE d.status_since END,
-  status_at = GREATEST(COALESCE(d.status_at, u.seen), u.seen)
-FROM unnest($1::text[], $2::timestamptz[], $3::text[]) AS u(device_id, seen, status)
-WHERE d.device_id = u.device_id
 """
 QUARANTINE_COLUMNS = ["received_at", "topic", "payload", "payload_bytes", "reason", "detail", "device_id"]
 # Messages past a device's quarantine sample budget (ingest.quarantine): one row per device, reason and window.

@@ -259,6 +259,7 @@ def run_up(
     signal.signal(signal.SIGTERM, _raise_stop)
     signal.signal(signal.SIGINT, _raise_stop)
     started = time.monotonic()
+    history = None
     try:
         require_port(settings.http_port, "the dashboard/API", "--http-port")
         stack.prepare_state(reset)
@@ -268,7 +269,7 @@ def run_up(
         if simulators:
             from simulators.backfill import backfill_if_empty
 
-            backfill_if_empty(settings, stack.database_url, seed)
+            history = backfill_if_empty(settings, stack.database_url, seed)
         stack.start_app("ingest", ["ingest"])
         serve = stack.start_app("serve", ["serve"])
         base = f"http://localhost:{settings.http_port}"
@@ -294,5 +295,7 @@ def run_up(
     finally:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        if history is not None:
+            history.stop()  # before the database: its workers end and their open spans roll back
         stack.stop()
         logger.info("all processes stopped")

@@ -1,6 +1,7 @@
 """History for the simulated city: the days before "now" made by the live simulation's own models, stored.
 
-`fleet -> Simulation(encode=False) per 6-hour span -> formats.stored_* (what the ingest keeps) -> ioc.bulkload`
+`plan (the 6-hour spans without readings, newest first) -> worker processes: simulators.history.simulate
+ -> ioc.bulkload.write (binary COPY of rows and finished rollups, one transaction per span)`
 
 The first `ioc up` with simulators fills IOC_SIM_BACKFILL_DAYS (14) days; `ioc simulate --backfill DAYS`
 fills more. Only stretches without readings are filled (before the first and after the last reading of
@@ -14,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import multiprocessing
 import os
 import signal
 import sys
@@ -30,10 +32,10 @@ from ioc.db import init_connection
 from ioc.fleet import Fleet, load_fleet
 from ioc.kinds import load_kinds
 from ioc.settings import Settings
-from simulators import formats
+from simulators import history
 from simulators.faults import FaultSpec
+from simulators.history import Span
 from simulators.progress import Bar
-from simulators.runner import Simulation
 
 logger = logging.getLogger(__name__)
 
@@ -53,8 +55,6 @@ class Job:
     start: datetime
     end: datetime
     newest: bool  # the span that ends the history: it sets latest values and device status
-    future_skew_s: float
-    past_window_s: float
 
 
 @dataclass
@@ -68,6 +68,8 @@ class Result:
     events: int = 0
     lost: int = 0  # readings a fault made the ingest refuse (quarantined when live)
     seconds: float = 0.0
+    stored_s: float = 0.0  # seconds of history written
+    stopped: bool = False  # stopped before every span was written
 
 
 def spans(start: datetime, end: datetime) -> list[tuple[datetime, datetime]]:
@@ -86,52 +88,16 @@ def spans(start: datetime, end: datetime) -> list[tuple[datetime, datetime]]:
 def simulate(job: Job) -> tuple[bulkload.History, int]:
     """The history of one span as the ingest would have stored it, and how many readings faults lost."""
     # Every run of a span starts at its edge, so a time gets the same values whatever window asked for it.
-    edge = datetime.fromtimestamp(math.floor(job.start.timestamp() / SPAN_S) * SPAN_S, UTC)
-    sim = Simulation(job.fleet, seed=job.seed, speed=1.0, start=edge, faults=job.faults, encode=False)
-    specs = {d.device_id: d for d in job.fleet.devices}
-    history = bulkload.History()
-    heard: set[tuple[str, datetime]] = set()  # (device, time): the first message wins, as ON CONFLICT does
-    lost = 0
-    late = timedelta(seconds=job.future_skew_s)
-    early = timedelta(seconds=job.past_window_s)
-    for message in sim.advance(job.end):
-        device_id, wall = message.device_id, message.wall_time
-        inside = wall >= job.start  # sent within the stretch (the run starts at the span's edge)
-        if message.action in ("drop", "connect"):
-            if job.newest and inside:
-                state = "offline" if message.action == "drop" else "online"
-                history.status[device_id] = (wall, state, wall)
-            continue
-        spec = specs[device_id]
-        if message.reading is not None:
-            when, seq, values = formats.stored_reading(spec, message.reading)
-            if not wall - early <= when <= wall + late or (device_id, when) in heard:
-                lost += inside  # refused as out of its time window, or a second reading at that time
-                continue
-            heard.add((device_id, when))
-            if not job.start <= when < job.end:
-                continue  # before the stretch, or skewed past its end
-            history.add(when, device_id, seq, values)
-            if job.newest:
-                for metric, part, value in values:
-                    history.latest[(device_id, metric, part)] = (when, value)
-                previous = history.status.get(device_id)
-                since = previous[2] if previous is not None and previous[1] == "online" else wall
-                history.status[device_id] = (wall, "online", since)
-        elif message.event is not None:
-            when, kind, severity, confidence, attrs = formats.stored_event(spec, message.event)
-            if job.start <= when < job.end:
-                history.events.append((when, device_id, kind, severity, confidence, attrs))
-        elif message.fault is not None:
-            lost += inside
-    return history, lost
+    edge = math.floor(job.start.timestamp() / SPAN_S) * SPAN_S
+    span = Span(edge, job.start.timestamp(), job.end.timestamp(), job.newest, job.faults)
+    return history.simulate(job.fleet, job.seed, span)
 
 
-async def _write(database_url: str, history: bulkload.History) -> bool:
+async def _write(database_url: str, rows: bulkload.History) -> bool:
     conn = await asyncpg.connect(database_url, timeout=10)
     try:
         await init_connection(conn)
-        await bulkload.write(conn, history)
+        await bulkload.write(conn, rows)
     except asyncpg.UniqueViolationError:
         return False  # someone stored readings in this span meanwhile: it is not history any more
     finally:
@@ -141,11 +107,11 @@ async def _write(database_url: str, history: bulkload.History) -> bool:
 
 def fill(job: Job) -> tuple[int, int, int]:
     """Simulate and write one span (in a worker process): (rows, events, lost readings)."""
-    history, lost = simulate(job)
-    if not asyncio.run(_write(job.database_url, history)):
+    rows, lost = simulate(job)
+    if not asyncio.run(_write(job.database_url, rows)):
         logger.warning("backfill: %s..%s received readings meanwhile; left as it is", job.start, job.end)
         return 0, 0, 0
-    return len(history.measurements), len(history.events), lost
+    return rows.rows, len(rows.events), lost
 
 
 async def _unfilled(database_url: str, start: datetime, end: datetime) -> list[tuple[datetime, datetime]]:
@@ -171,20 +137,7 @@ def plan(
     if faults is None:
         faults = FaultSpec.parse(settings.sim_backfill_faults)
     todo = asyncio.run(_unfilled(database_url, end - timedelta(days=days), end))
-    return [
-        Job(
-            database_url,
-            fleet,
-            seed,
-            faults,
-            a,
-            b,
-            b == end,
-            settings.ingest_future_skew_s,
-            settings.ingest_past_window_s,
-        )
-        for a, b in todo
-    ]
+    return [Job(database_url, fleet, seed, faults, a, b, b == end) for a, b in todo]
 
 
 def _ignore_sigint() -> None:
@@ -192,8 +145,11 @@ def _ignore_sigint() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
-def run(jobs: list[Job], workers: int = MAX_WORKERS, bar: Bar | None = None) -> Result:
-    """Simulate and write ``jobs`` in up to ``workers`` processes; returns what was written."""
+def run(
+    jobs: list[Job], workers: int = MAX_WORKERS, bar: Bar | None = None, stop: threading.Event | None = None
+) -> Result:
+    """Simulate and write ``jobs`` in up to ``workers`` processes until done or ``stop`` is set (the spans
+    being written are then rolled back); returns what was written."""
     result = Result(
         min((j.start for j in jobs), default=datetime.now(UTC)), max((j.end for j in jobs), default=datetime.now(UTC))
     )
@@ -201,23 +157,35 @@ def run(jobs: list[Job], workers: int = MAX_WORKERS, bar: Bar | None = None) -> 
         return result
     started = time.monotonic()
     total_s = sum((j.end - j.start).total_seconds() for j in jobs)
-    done_s = 0.0
     workers = max(1, min(workers, os.cpu_count() or 1, len(jobs)))
     # spawn: the caller (ioc up) may hold threads and connections that a fork would copy.
     with get_context("spawn").Pool(workers, initializer=_ignore_sigint) as pool:
-        for job, (rows, events, lost) in pool.imap_unordered(_fill_job, jobs):
+        done = pool.imap_unordered(_fill_job, jobs)
+        for _ in jobs:
+            item = None
+            while item is None and not (stop is not None and stop.is_set()):
+                try:
+                    item = done.next(timeout=0.2)
+                except multiprocessing.TimeoutError:
+                    continue
+            if item is None:
+                result.stopped = True
+                break  # leaving the block terminates the workers: their open transactions roll back
+            job, (rows, events, lost) = item
             result.spans += 1
             result.rows += rows
             result.events += events
             result.lost += lost
-            done_s += (job.end - job.start).total_seconds()
+            result.stored_s += (job.end - job.start).total_seconds()
             if bar is not None:
                 bar.update(
-                    done_s / total_s, f"{done_s / 86400:.1f} of {total_s / 86400:.1f} days, {result.rows:,} readings"
+                    result.stored_s / total_s,
+                    f"{result.stored_s / 86400:.1f} of {total_s / 86400:.1f} days, {result.rows:,} readings",
                 )
     result.seconds = time.monotonic() - started
-    logger.info(
-        "backfill done",
+    logger.log(
+        logging.DEBUG if result.stopped else logging.INFO,
+        "backfill stopped" if result.stopped else "backfill done",
         extra={
             "start": result.start.isoformat(),
             "end": result.end.isoformat(),
@@ -249,13 +217,65 @@ def backfill(
     return run(plan(settings, database_url, fleet, days, seed=seed, faults=faults, now=now), bar=bar)
 
 
-def backfill_if_empty(settings: Settings, database_url: str, seed: int | None) -> threading.Thread | None:
+class Background:
+    """The history of the first ``ioc up``, filled by a thread; ``stop`` ends it cleanly before the database."""
+
+    def __init__(self, jobs: list[Job]) -> None:
+        self.jobs = jobs
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self._fill, name="backfill", daemon=True)
+
+    def start(self) -> Background:
+        """Start filling in the background."""
+        self.thread.start()
+        return self
+
+    def join(self, timeout: float | None = None) -> bool:
+        """Wait for the history; True when it has ended."""
+        self.thread.join(timeout)
+        return not self.thread.is_alive()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Stop the workers (their spans roll back) and wait; says how far the history got."""
+        if not self.thread.is_alive():
+            return
+        self.stopping.set()
+        self.join(timeout)
+
+    def _fill(self) -> None:
+        horizon = max(j.end for j in self.jobs) - FIRST_WAIT
+        first = [j for j in self.jobs if j.end > horizon]
+        rest = [j for j in self.jobs if j.end <= horizon]
+        total_s = sum((j.end - j.start).total_seconds() for j in self.jobs)
+        stored_s = 0.0
+        try:
+            for part in (first, rest):
+                if not part:
+                    continue
+                bar = Bar("history", in_place=False)
+                result = run(part, bar=bar, stop=self.stopping)
+                stored_s += result.stored_s
+                if result.stopped:
+                    logger.info(
+                        "backfill stopped: %.1f of %.1f days of history stored; the next start fills the rest",
+                        stored_s / 86400,
+                        total_s / 86400,
+                    )
+                    return
+                hours = sum((j.end - j.start).total_seconds() for j in part) / 3600
+                what = f"the last {hours:.0f} h" if part is first else f"{hours / 24:.1f} older days"
+                bar.finish(f"{what} stored ({result.rows:,} readings, {result.events:,} events)")
+        except Exception as exc:  # noqa: BLE001 - the live centre runs on without its history
+            logger.warning("backfill failed: %s; the next start fills what is missing", exc)
+
+
+def backfill_if_empty(settings: Settings, database_url: str, seed: int | None) -> Background | None:
     """``ioc up`` with simulators: fill the last IOC_SIM_BACKFILL_DAYS days that hold no readings yet.
 
     Which spans to fill is decided now, before the live simulation starts (so the two never overlap);
-    they are filled in the background, newest first, while the centre runs: the last FIRST_WAIT (the
-    wall's 24-hour charts and "vs yesterday") with every worker, older days with one. A progress bar
-    and a line per part go to the console. A failure is reported and the centre runs without history.
+    they are filled in the background, newest first (the last FIRST_WAIT, the wall's 24-hour charts and
+    "vs yesterday", then the older days), while the centre runs. A progress bar and a line per part go to
+    the console. A failure is reported and the centre runs without history; ``stop`` ends it quietly.
     """
     days = settings.sim_backfill_days
     if days <= 0:
@@ -269,24 +289,4 @@ def backfill_if_empty(settings: Settings, database_url: str, seed: int | None) -
         return None
     if not jobs:
         return None
-    thread = threading.Thread(target=_fill_in_background, args=(jobs,), name="backfill", daemon=True)
-    thread.start()
-    return thread
-
-
-def _fill_in_background(jobs: list[Job]) -> None:
-    """The history of ``backfill_if_empty`` (its worker pools end with the process at the latest)."""
-    horizon = max(j.end for j in jobs) - FIRST_WAIT
-    first = [j for j in jobs if j.end > horizon]
-    rest = [j for j in jobs if j.end <= horizon]
-    try:
-        for part, workers in ((first, MAX_WORKERS), (rest, 1)):
-            if not part:
-                continue
-            bar = Bar("history", in_place=False)
-            result = run(part, workers=workers, bar=bar)
-            hours = sum((j.end - j.start).total_seconds() for j in part) / 3600
-            what = f"the last {hours:.0f} h" if part is first else f"{hours / 24:.1f} older days"
-            bar.finish(f"{what} stored ({result.rows:,} readings, {result.events:,} events)")
-    except Exception as exc:  # noqa: BLE001 - e.g. the database stopped under it at Ctrl-C
-        logger.warning("backfill stopped: %s", exc)
+    return Background(jobs).start()

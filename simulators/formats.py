@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import numpy as np
+
 from ioc.fleet import DeviceSpec
 from ioc.kinds import load_kinds
 from ioc.thresholds import DEFAULT_DANGER_CM, DEFAULT_FREE_FLOW_KMH, DEFAULT_WARNING_CM
@@ -299,111 +301,114 @@ def event(device: DeviceSpec, ev: CameraEvent) -> tuple[str, bytes]:
 
 
 # -- what the ingest stores -----------------------------------------------------------------------------
-# History is written without encoding and decoding each message (simulators/backfill.py). These functions
-# give what the ingest keeps from a message in the device's format, precision included: the inverse of the
-# encoders above. tests/test_backfill.py holds them to the ingest's decoders for every device of the demo.
+# History is written without encoding and decoding each message (simulators/history.py). These functions
+# give what the ingest keeps from a run of readings in the device's format, precision included: the inverse
+# of the encoders above, on arrays. tests/test_history.py holds them to the ingest's decoders for every
+# device of the demo.
 
-Stored = tuple[str, str, float]  # metric, part, value
+Column = tuple[str, str, Any, Any]  # metric, part, values, rows kept (None: every row)
+
+
+def _round(values: Any, places: int) -> Any:
+    """Python's ``round`` (the correctly rounded decimal, as the encoders above send) over an array; numpy's
+    ``round`` differs on halves such as 1.05."""
+    return np.fromiter((round(v, places) for v in np.asarray(values, dtype=np.float64).tolist()), np.float64)
+
+
+def _formatted(values: Any, places: int) -> Any:
+    """What ``f"{v:.{places}f}"`` sends, read back as numbers."""
+    return np.fromiter((float(f"{v:.{places}f}") for v in np.asarray(values, dtype=np.float64).tolist()), np.float64)
+
+
+def _wire_ratio(pct: Any) -> Any:
+    return _round(pct / 100, 3) * 100.0
+
+
+def stored_series(
+    device: DeviceSpec, us: Any, metrics: dict[str, Any], parts: dict[str, dict[str, Any]]
+) -> tuple[Any, list[Column]]:
+    """What the ingest stores from readings sent at epoch microseconds ``us`` (an int64 array) in ``device``'s
+    format: the stored times and one column per (metric, part)."""
+    fmt = device.format
+    ms, seconds = us // 1000 * 1000, us // 1_000_000 * 1_000_000
+    if fmt in ("canonical", "camx"):
+        return ms, [(k, "", np.asarray(v, dtype=np.float64), None) for k, v in metrics.items()]
+    if fmt == "senml":
+        columns: list[Column] = []
+        for metric, value in metrics.items():
+            factor = senml_wire(device.kind, metric)[2]
+            columns.append((metric, "", _round(value * factor, 4) * (100.0 if factor == 0.01 else 1.0), None))
+        return np.rint(us / 1000).astype(np.int64) * 1000, columns
+    if fmt == "legacy_flood":
+        battery_v = _formatted(BATTERY_EMPTY_V + metrics["battery_pct"] / 100 * (BATTERY_FULL_V - BATTERY_EMPTY_V), 2)
+        battery = (battery_v - BATTERY_EMPTY_V) / (BATTERY_FULL_V - BATTERY_EMPTY_V) * 100.0
+        return seconds, [
+            ("water_level_cm", "", np.rint(metrics["water_level_cm"] * 10) / 10.0, None),
+            ("rainfall_mm_h", "", _formatted(metrics["rainfall_mm_h"] / 12, 1) * 12.0, None),
+            ("battery_pct", "", np.clip(battery, 0.0, 100.0), None),
+        ]
+    if fmt == "trafficx":
+        return seconds, _trafficx_stored(metrics, parts)
+    if fmt == "fiware":
+        return ms, _fiware_stored(device, us, metrics)
+    raise ValueError(f"no stored form for format {fmt!r}")
+
+
+def _trafficx_stored(m: dict[str, Any], parts: dict[str, dict[str, Any]]) -> list[Column]:
+    lanes: list[Column] = []
+    total = speed_sum = occ_sum = np.zeros(len(m["interval_s"]))
+    for part, v in sorted(parts.items()):
+        count = np.trunc(v["vehicle_count"]).astype(np.float64)
+        occupancy = _wire_ratio(v["occupancy_pct"])
+        lanes.append(("vehicle_count", part, count, None))
+        speed_sum = speed_sum + count * v["avg_speed_kmh"]
+        lanes.append(("avg_speed_kmh", part, np.asarray(v["avg_speed_kmh"], dtype=np.float64), count > 0))
+        lanes.append(("occupancy_pct", part, occupancy, None))
+        total = total + count
+        occ_sum = occ_sum + occupancy
+    counted = total > 0
+    totals: list[Column] = [
+        ("vehicle_count", "", total, None),
+        ("interval_s", "", np.trunc(m["interval_s"]).astype(np.float64), None),
+        ("avg_speed_kmh", "", speed_sum / np.where(counted, total, 1.0), counted),
+        ("occupancy_pct", "", occ_sum / len(parts), None),
+    ]
+    return totals + lanes
+
+
+def _fiware_stored(device: DeviceSpec, us: Any, m: dict[str, Any]) -> list[Column]:
+    entity_type = str(device.metadata["fiware_type"])
+    if entity_type == "TrafficFlowObserved":
+        start = (us - np.rint(m["interval_s"] * 1e6).astype(np.int64)) // 1000 * 1000
+        return [
+            ("vehicle_count", "", np.trunc(m["vehicle_count"]).astype(np.float64), None),
+            ("avg_speed_kmh", "", np.asarray(m["avg_speed_kmh"], dtype=np.float64), None),
+            ("occupancy_pct", "", _wire_ratio(m["occupancy_pct"]), None),
+            ("interval_s", "", (us // 1000 * 1000 - start) / 1e6, None),
+        ]
+    if entity_type in ("FloodMonitoring", "WaterObserved"):
+        return [("water_level_cm", "", _round(m["water_level_cm"] / 100, 4) * 100.0, None)]
+    if entity_type == "CrowdFlowObserved":
+        return [("people_count", "", np.trunc(m["people_count"]).astype(np.float64), None)]
+    raise ValueError(f"no stored form for FIWARE type {entity_type!r}")
 
 
 def _ms(ts: datetime) -> datetime:
     return ts.replace(microsecond=ts.microsecond // 1000 * 1000)
 
 
-def _seconds(ts: datetime) -> datetime:
-    return datetime.fromtimestamp(int(ts.timestamp()), UTC)
-
-
-def _wire_ratio(pct: float) -> float:
-    return round(pct / 100, 3) * 100.0
-
-
-def _wire_metres(cm: float) -> float:
-    return round(cm / 100, 4) * 100.0
-
-
-def stored_reading(device: DeviceSpec, reading: Reading) -> tuple[datetime, int | None, list[Stored]]:
-    """What the ingest stores from ``reading`` sent in ``device``'s format: (time, seq, measurements)."""
-    m = reading.metrics
-    fmt = device.format
-    if fmt in ("canonical", "camx"):
-        return _ms(reading.ts), reading.seq, [(k, "", float(v)) for k, v in m.items()]
-    if fmt == "senml":
-        values = []
-        for metric, value in m.items():
-            factor = senml_wire(device.kind, metric)[2]
-            values.append((metric, "", round(value * factor, 4) * (100.0 if factor == 0.01 else 1.0)))
-        when = datetime.fromtimestamp(round(reading.ts.timestamp(), 3), UTC)
-        return when, None, values
-    if fmt == "legacy_flood":
-        battery_v = float(f"{BATTERY_EMPTY_V + m['battery_pct'] / 100 * (BATTERY_FULL_V - BATTERY_EMPTY_V):.2f}")
-        battery = (battery_v - BATTERY_EMPTY_V) / (BATTERY_FULL_V - BATTERY_EMPTY_V) * 100.0
-        return (
-            _seconds(reading.ts),
-            None,
-            [
-                ("water_level_cm", "", round(m["water_level_cm"] * 10) / 10.0),
-                ("rainfall_mm_h", "", float(f"{m['rainfall_mm_h'] / 12:.1f}") * 12.0),
-                ("battery_pct", "", min(100.0, max(0.0, battery))),
-            ],
-        )
-    if fmt == "trafficx":
-        return _seconds(reading.ts), None, _trafficx_stored(m, reading.parts)
-    if fmt == "fiware":
-        return _ms(reading.ts), None, _fiware_stored(device, reading)
-    if fmt == "sensorcommunity":
-        types = _sc_value_types(device)
-        # Stored at the time of receipt: in history, the publish time (the broker's latency is not simulated).
-        return reading.ts, None, [(k, "", float(f"{v:.2f}")) for k, v in m.items() if k in types]
-    raise ValueError(f"no stored form for format {fmt!r}")
-
-
-def _trafficx_stored(m: dict[str, float], parts: dict[str, dict[str, float]]) -> list[Stored]:
-    lanes: list[Stored] = []
-    total = speed_sum = occ_sum = 0.0
-    for part, v in sorted(parts.items()):
-        count = float(int(v["vehicle_count"]))
-        occupancy = _wire_ratio(v["occupancy_pct"])
-        lanes.append(("vehicle_count", part, count))
-        if count > 0:
-            speed_sum += count * v["avg_speed_kmh"]
-            lanes.append(("avg_speed_kmh", part, float(v["avg_speed_kmh"])))
-        lanes.append(("occupancy_pct", part, occupancy))
-        total += count
-        occ_sum += occupancy
-    totals: list[Stored] = [("vehicle_count", "", total), ("interval_s", "", float(int(m["interval_s"])))]
-    if total > 0:
-        totals.append(("avg_speed_kmh", "", speed_sum / total))
-    totals.append(("occupancy_pct", "", occ_sum / len(parts)))
-    return totals + lanes
-
-
-def _fiware_stored(device: DeviceSpec, reading: Reading) -> list[Stored]:
-    m = reading.metrics
-    entity_type = str(device.metadata["fiware_type"])
-    if entity_type == "TrafficFlowObserved":
-        start = _ms(datetime.fromtimestamp(reading.ts.timestamp() - m["interval_s"], UTC))
-        return [
-            ("vehicle_count", "", float(int(m["vehicle_count"]))),
-            ("avg_speed_kmh", "", float(m["avg_speed_kmh"])),
-            ("occupancy_pct", "", _wire_ratio(m["occupancy_pct"])),
-            ("interval_s", "", (_ms(reading.ts) - start).total_seconds()),
-        ]
-    if entity_type in ("FloodMonitoring", "WaterObserved"):
-        return [("water_level_cm", "", _wire_metres(m["water_level_cm"]))]
-    if entity_type == "CrowdFlowObserved":
-        return [("people_count", "", float(int(m["people_count"])))]
-    if entity_type == "AirQualityObserved":
-        return [(k, "", _wire_ratio(v) if k == "humidity_pct" else float(v)) for k, v in m.items()]
-    raise ValueError(f"no stored form for FIWARE type {entity_type!r}")
-
-
 def stored_event(device: DeviceSpec, ev: CameraEvent) -> tuple[datetime, str, str, float, dict[str, Any]]:
     """What the ingest stores from camera event ``ev``: (time, type, severity, confidence, attrs)."""
     if device.format == "camx":
         when = datetime.fromtimestamp(int(ev.ts.timestamp()), UTC)
-        return when, ev.type, EVENT_SEVERITY[ev.type], round(ev.confidence * 100) / 100.0, {
-            "rule": CAMX_RULES[ev.type],
-            "count": ev.count,
-        }
+        return (
+            when,
+            ev.type,
+            EVENT_SEVERITY[ev.type],
+            round(ev.confidence * 100) / 100.0,
+            {
+                "rule": CAMX_RULES[ev.type],
+                "count": ev.count,
+            },
+        )
     return _ms(ev.ts), ev.type, EVENT_SEVERITY[ev.type], round(ev.confidence, 2), {"count": ev.count, **ev.attrs}

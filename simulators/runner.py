@@ -15,6 +15,8 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import numpy as np
+
 from ioc.fleet import DeviceSpec, Fleet
 from ioc.kinds import load_kinds
 from ioc.thresholds import DEFAULT_FREE_FLOW_KMH
@@ -28,7 +30,7 @@ from simulators.models.flood import FloodPoint
 from simulators.models.geo import distance_km
 from simulators.models.rain import RainField
 from simulators.models.tide import Tide
-from simulators.models.traffic import Flow, Incident, demand, flooding_slowdown, flow
+from simulators.models.traffic import Flow, Incident, demand, flooding_slowdown, flow, natural_incidents
 from simulators.scenarios import Plan, local_start, plan
 from simulators.snapshot import render
 
@@ -39,8 +41,8 @@ CENTRAL_ZONES = frozenset({"q1", "q3", "q5", "q10", "binhthanh", "phunhuan", "ta
 CAMERA_RADIUS_KM = {"accident": 1.0, "traffic": 1.5, "flood": 1.0}
 # Kinds with a model of their own; any other is simulated from its kinds file's ``simulate`` block (generic.py).
 MODELLED_KINDS = frozenset({"flood", "traffic", "camera", "air"})
+FLOOD_REACH_KM = 3.0  # a flooded street slows the detectors within this distance
 WRONG_WAY_PER_HOUR = 0.03
-INCIDENTS_PER_PEAK_HOUR = 1.2
 # Before its start a simulation lets the streets settle for this long (physics only): a drain empties within
 # about 45 min, so any two runs agree on the water depth at a time after this, whenever each started.
 SETTLE_S = 6 * 3600.0
@@ -48,6 +50,24 @@ SETTLE_S = 6 * 3600.0
 # so history and the live run that follows it agree.
 BATTERY_EPOCH = datetime(2025, 1, 1, tzinfo=UTC).timestamp()
 BATTERY_DRAIN_PER_DAY = 0.3
+
+
+def device_traits(seed: int, spec: DeviceSpec) -> tuple[random.Random, float, float, float]:
+    """A device's own generator, its reporting phase, its battery level at BATTERY_EPOCH and its centrality.
+
+    A device reports at a fixed phase of the clock, so runs started at any time (and the history) keep its
+    cadence."""
+    rng = random.Random(f"{seed}:device:{spec.device_id}")
+    phase = round(rng.uniform(0, spec.interval_s), 1)
+    battery0 = rng.uniform(55, 100)
+    centrality = (1.05 if spec.zone in CENTRAL_ZONES else 0.92) * rng.uniform(0.9, 1.05)
+    return rng, phase, battery0, centrality
+
+
+def battery_pct(t: Any, battery0: float) -> Any:
+    """Battery level at epoch seconds ``t`` (a number or an array): a drain from a fixed date, swapped at 5 %."""
+    used = (100 - battery0 + BATTERY_DRAIN_PER_DAY * (np.asarray(t, dtype=np.float64) - BATTERY_EPOCH) / 86400) % 95
+    return np.round(100 - used, 1)[()]
 
 
 @dataclass(frozen=True)
@@ -64,7 +84,7 @@ class Message:
     qos: int = 1
     action: str = "publish"
     channel: str = "telemetry"
-    # Without encoding (``Simulation(encode=False)``, history): what the message carries, not its bytes.
+    # Without encoding (``Simulation(encode=False)``, for comparisons): what the message carries, not its bytes.
     reading: formats.Reading | None = None
     event: formats.CameraEvent | None = None
     fault: str | None = None
@@ -136,9 +156,9 @@ class Simulation:
             rng = random.Random(f"{seed}:device:{spec.device_id}")
             # A device reports at a fixed phase of the clock, so runs started at any time keep its cadence.
             phase = round(rng.uniform(0, spec.interval_s), 1)
+            rng, phase, battery0, centrality = device_traits(seed, spec)
             first = round(self.now + (phase - self.now) % spec.interval_s, 3)
-            device = _Device(spec, rng, first, rng.uniform(55, 100))
-            device.centrality = (1.05 if spec.zone in CENTRAL_ZONES else 0.92) * rng.uniform(0.9, 1.05)
+            device = _Device(spec, rng, first, battery0, centrality=centrality)
             self._devices[spec.device_id] = device
             if spec.kind == "flood":
                 self._floods[spec.device_id] = FloodPoint.from_device(
@@ -222,24 +242,8 @@ class Simulation:
 
     def _natural_incidents(self, slot: int) -> list[Incident]:
         if slot not in self._incident_slots:
-            rng = random.Random(f"{self.seed}:incidents:{slot}")
-            start = slot * 3600.0
-            rate = INCIDENTS_PER_PEAK_HOUR * demand(start + 1800)
-            incidents = []
-            for _ in range(sum(1 for _ in range(6) if rng.random() < rate / 6)):
-                where = rng.choice(self._traffic).spec if self._traffic else None
-                if where is None:
-                    break
-                incidents.append(
-                    Incident(
-                        where.lat,
-                        where.lon,
-                        start + rng.uniform(0, 3600),
-                        rng.uniform(15, 45) * 60,
-                        rng.uniform(0.5, 0.85),
-                    )
-                )
-            self._incident_slots[slot] = incidents
+            places = [(d.spec.lat, d.spec.lon) for d in self._traffic]
+            self._incident_slots[slot] = natural_incidents(self.seed, slot, places)
         return self._incident_slots[slot]
 
     def _neighbours(self, spec: DeviceSpec) -> dict[str, list[tuple[float, str]]]:
@@ -342,8 +346,7 @@ class Simulation:
 
     def _measure(self, device: _Device, t: float) -> tuple[dict[str, float], dict[str, dict[str, float]]]:
         spec, rng = device.spec, device.rng
-        used = (100 - device.battery0 + BATTERY_DRAIN_PER_DAY * (t - BATTERY_EPOCH) / 86400) % 95
-        battery = round(100 - used, 1)
+        battery = float(battery_pct(t, device.battery0))
         if spec.kind == "flood":
             point = self._floods[spec.device_id]
             level = max(0.0, point.depth_cm + rng.gauss(0, 0.3))
@@ -369,7 +372,7 @@ class Simulation:
             seen = source.last_flow or self._flow(source, t, noise=1.0)
             vehicles = max(0, round(seen.vehicle_count * rng.uniform(0.5, 0.8)))
         base = 160.0 if spec.metadata.get("usage") == "SURVEILLANCE" else 25.0
-        return {"people_count": people(t, base, rng.gauss(1, 0.08)), "vehicle_count": vehicles}, {}
+        return {"people_count": int(people(t, base, rng.gauss(1, 0.08))), "vehicle_count": vehicles}, {}
 
     def _air_reading(self, device: _Device, t: float, battery: float) -> dict[str, float]:
         spec = device.spec
@@ -390,18 +393,18 @@ class Simulation:
     def _slowdown(self, spec: DeviceSpec, t: float) -> float:
         loss = 0.0
         for incident in self.incidents(t):
-            loss = 1 - (1 - loss) * (1 - incident.slowdown(t, spec.lat, spec.lon))
+            loss = 1 - (1 - loss) * (1 - float(incident.slowdown(t, spec.lat, spec.lon)))
         for dist, flood_id in self._near[spec.device_id]["flood"]:
-            if dist > 3.0:
+            if dist > FLOOD_REACH_KM:
                 break
-            loss = 1 - (1 - loss) * (1 - flooding_slowdown(self._floods[flood_id].depth_cm, dist))
+            loss = 1 - (1 - loss) * (1 - float(flooding_slowdown(self._floods[flood_id].depth_cm, dist)))
         return loss
 
     def _flow(self, device: _Device, t: float, noise: float | None = None) -> Flow:
         spec = device.spec
         if noise is None:
             noise = max(0.7, device.rng.gauss(1, 0.05))
-        return flow(
+        f = flow(
             t,
             int(spec.metadata.get("lanes", 3)),
             float(spec.metadata.get("free_flow_kmh", DEFAULT_FREE_FLOW_KMH)),
@@ -409,6 +412,9 @@ class Simulation:
             self._slowdown(spec, t),
             device.centrality,
             noise,
+        )
+        return Flow(
+            int(f.vehicle_count), float(f.avg_speed_kmh), float(f.occupancy_pct), float(f.ratio), float(f.slowdown)
         )
 
     def _traffic_reading(

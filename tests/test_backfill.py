@@ -7,8 +7,10 @@ PostgreSQL+TimescaleDB, then read it through a real ``ioc serve``.
 from __future__ import annotations
 
 import asyncio
+import logging
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
@@ -22,19 +24,15 @@ import pytest
 from dashboards.alerts.engine import AlertEngine
 from dashboards.alerts.observe import observe
 from dashboards.alerts.rules import RuleBook
-from ingest.decoders import decode, route
 from ioc.db import create_pool, init_connection, migrate
-from ioc.fleet import FORMATS, Fleet, load_fleet
+from ioc.fleet import Fleet, load_fleet
 from ioc.grants import ROLES
 from ioc.processes import free_port
-from ioc.records import Event, Measurement
 from ioc.registry import import_fleet
 from ioc.settings import REPO_ROOT, Settings
 from ioc.up import Stack, wait_http
-from simulators import formats
 from simulators.backfill import SPAN_S, Job, backfill, backfill_if_empty, simulate, spans
 from simulators.faults import FaultSpec
-from simulators.runner import Message, Simulation
 from tests.support.auth import create_people, signed_in
 
 FILLED_DAYS = 1.1  # the readings' 24 hours plus "the same time yesterday", kept short for the suite
@@ -50,76 +48,15 @@ def fleet() -> Fleet:
 # ---------------------------------------------------------------- pure: the simulator's side
 
 
-def test_stored_rows_are_what_the_ingest_decodes_from_the_same_messages(fleet: Fleet) -> None:
-    start = datetime(2025, 10, 14, 8, tzinfo=UTC)
-    live = Simulation(fleet, seed=11, speed=1, start=start, scenario="storm")
-    history = Simulation(fleet, seed=11, speed=1, start=start, scenario="storm", encode=False)
-    specs = {d.device_id: d for d in fleet.devices}
-    decoded: dict[tuple[object, ...], tuple[object, ...]] = {}
-    for m in live.messages(3 * 3600):
-        if m.channel in ("telemetry", "event"):
-            r_ = route(m.topic)
-            # Sensor.Community sends no time (stamped on receipt): history stores its publish time.
-            late = timedelta(seconds=1) if r_.format == "sensorcommunity" else timedelta(0)
-            for r in decode(r_, m.payload, m.wall_time + timedelta(seconds=1)):
-                if isinstance(r, Measurement):
-                    decoded[(r.time - late, r.device_id, r.metric, r.part)] = (r.value, r.seq)
-                elif isinstance(r, Event):
-                    decoded[(r.time, r.device_id, r.type)] = (r.severity, r.confidence, r.attrs)
-    stored: dict[tuple[object, ...], tuple[object, ...]] = {}
-    for m in history.messages(3 * 3600):
-        if m.reading is not None:
-            when, seq, values = formats.stored_reading(specs[m.device_id], m.reading)
-            stored.update({(when, m.device_id, k, p): (v, seq) for k, p, v in values})
-        if m.event is not None:
-            when, kind, severity, confidence, attrs = formats.stored_event(specs[m.device_id], m.event)
-            stored[(when, m.device_id, kind)] = (severity, confidence, attrs)
-    assert len(decoded) > 70_000 and sum(len(k) == 3 for k in decoded) > 10
-    assert stored.keys() == decoded.keys()
-    for key, value in decoded.items():
-        if len(key) == 4:
-            assert stored[key][0] == pytest.approx(value[0], rel=1e-12, abs=1e-12) and stored[key][1] == value[1]
-        else:
-            assert stored[key] == value, key
-    assert {d.format for d in fleet.devices} == set(FORMATS)
-
-
-def test_the_live_run_continues_the_history_without_a_jump(fleet: Fleet) -> None:
-    now = datetime(2025, 10, 20, 12, 3, 21, tzinfo=UTC)  # a storm: streets under 20 cm of water
-    history = Simulation(fleet, seed=5, speed=1, start=now - timedelta(days=1), encode=False)
-    last: dict[str, Message] = {}
-    for m in history.advance(now):
-        if m.reading is not None:
-            last[m.device_id] = m
-    live = Simulation(fleet, seed=5, speed=60, start=now, encode=False)
-    messages = list(live.advance(now + timedelta(seconds=1)))  # both states now stand at the same step
-    # The streets hold the same water, whenever each run started.
-    depths_h, depths_l = history.flood_depths(), live.flood_depths()
-    assert max(depths_h.values()) > 15
-    assert all(abs(depths_h[d] - depths_l[d]) < 0.01 for d in depths_h)
-    first: dict[str, Message] = {}
-    for m in messages + list(live.advance(now + timedelta(minutes=2))):
-        if m.reading is not None:
-            first.setdefault(m.device_id, m)
-    assert first.keys() == last.keys() == {d.device_id for d in fleet.devices}
-    for device_id, m in first.items():
-        before = last[device_id]
-        # Same cadence: the live run's first report is the one the history had next.
-        assert m.model_time - before.model_time == timedelta(seconds=60), device_id
-        assert m.reading.metrics.get("battery_pct") == before.reading.metrics.get("battery_pct")
-        if "water_level_cm" in m.reading.metrics:
-            assert abs(m.reading.metrics["water_level_cm"] - before.reading.metrics["water_level_cm"]) < 3
-
-
 def test_a_time_gets_the_same_history_whatever_window_asked_for_it(fleet: Fleet) -> None:
     edge = datetime(2025, 10, 21, 6, tzinfo=UTC)
     faults = FaultSpec.parse("clock_skew=0.05,drop=0.01")
-    whole = Job("", fleet, 2, faults, edge, edge + timedelta(hours=6), False, 300, 7 * 86400)
+    whole = Job("", fleet, 2, faults, edge, edge + timedelta(hours=6), False)
     part = replace(whole, start=edge + timedelta(hours=2, minutes=17, seconds=5))
     rows_whole, _ = simulate(whole)
     rows_part, _ = simulate(part)
-    assert rows_part.measurements
-    assert rows_part.measurements == [r for r in rows_whole.measurements if r[0] >= part.start]
+    assert rows_part.rows
+    assert list(rows_part.readings()) == [r for r in rows_whole.readings() if r[1] >= part.start.timestamp()]
     assert rows_part.events == [e for e in rows_whole.events if e[0] >= part.start]
 
 
@@ -133,20 +70,20 @@ def test_spans_have_fixed_edges_newest_first() -> None:
     assert [b for _, b in cut[1:]] == [a for a, _ in cut[:-1]]
 
 
-def test_faults_leave_gaps_and_skewed_readings_but_never_two_rows_for_one_key(fleet: Fleet) -> None:
+def test_faults_leave_gaps_but_never_two_rows_for_one_key(fleet: Fleet) -> None:
     start = datetime(2025, 10, 21, 6, tzinfo=UTC)
     faults = FaultSpec.parse("drop=0.01,clock_skew=0.02,malformed=0.01")
-    job = Job("", fleet, 1, faults, start, start + timedelta(hours=6), True, 300, 7 * 86400)
+    job = Job("", fleet, 1, faults, start, start + timedelta(hours=6), True)
     clean, none_lost = simulate(replace(job, faults=FaultSpec()))
     faulty, lost = simulate(job)
     assert none_lost == 0 and lost > 100
-    assert len(faulty.measurements) < len(clean.measurements)
-    keys = [(t, d, m, p) for t, d, m, p, _, _ in faulty.measurements]
-    assert len(keys) == len(set(keys))
-    assert all(start <= t < job.end for t, *_ in keys)
-    assert {"online"} == {s for _, s, _ in clean.status.values()}
-    # Rollups count every kept reading once.
-    assert sum(r[4] for r in faulty.rollups) == len(faulty.measurements)
+    assert faulty.rows < clean.rows - lost
+    keys = [(key, t) for key, t, _ in faulty.readings()]
+    assert len(keys) == len(set(keys)) == faulty.rows
+    assert all(start.timestamp() <= t < job.end.timestamp() for _, t in keys)
+    assert {"online"} == {s for _, s in clean.status.values()}
+    # One rollup per reading (one reading a minute), each counting it once.
+    assert faulty.rollup_rows == faulty.rows
 
 
 # ---------------------------------------------------------------- the real stack
@@ -364,10 +301,9 @@ def test_ioc_up_fills_an_empty_database_in_the_background_once(stack: Stack, fle
         assert backfill_if_empty(Settings(environment="test", sim_backfill_days=0), url, SEED) is None
         settings = Settings(environment="test", sim_backfill_days=0.05)  # 72 minutes: one or two spans
         started = datetime.now(UTC)
-        thread = backfill_if_empty(settings, url, SEED)
-        assert thread is not None
-        thread.join(120)
-        assert not thread.is_alive()
+        history = backfill_if_empty(settings, url, SEED)
+        assert history is not None
+        assert history.join(120)
 
         async def stored() -> tuple[int, datetime, datetime]:
             conn = await asyncpg.connect(url)
@@ -383,7 +319,7 @@ def test_ioc_up_fills_an_empty_database_in_the_background_once(stack: Stack, fle
         # A second start adds nothing to what is stored (only the minutes since, if a minute has passed).
         again = backfill_if_empty(settings, url, SEED)
         if again is not None:
-            again.join(120)
+            assert again.join(120)
 
         async def up_to_before() -> int:
             conn = await asyncpg.connect(url)
@@ -393,3 +329,47 @@ def test_ioc_up_fills_an_empty_database_in_the_background_once(stack: Stack, fle
                 await conn.close()
 
         assert asyncio.run(up_to_before()) == count
+
+
+def test_a_stopped_backfill_says_how_far_it_got_and_the_next_start_fills_the_rest(
+    stack: Stack, fleet: Fleet, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Ctrl-C during `ioc up`: the workers end, their open spans roll back, one INFO line; nothing is lost."""
+    days = 1.5
+
+    async def stored(url: str) -> list[asyncpg.Record]:
+        conn = await asyncpg.connect(url)
+        try:
+            return await conn.fetch(
+                "SELECT to_timestamp(floor(extract(epoch FROM time) / $1) * $1) AS edge, min(time) AS a, "
+                "max(time) AS b, count(*) AS n FROM measurements GROUP BY 1 ORDER BY 1",
+                SPAN_S,
+            )
+        finally:
+            await conn.close()
+
+    with fresh_database(stack, fleet) as url:
+        caplog.set_level(logging.INFO, logger="simulators.backfill")
+        settings = Settings(environment="test", sim_backfill_days=days)
+        history = backfill_if_empty(settings, url, SEED)
+        assert history is not None
+        deadline = time.monotonic() + 120
+        while not asyncio.run(stored(url)):
+            assert time.monotonic() < deadline and history.thread.is_alive()
+            time.sleep(0.05)
+        history.stop()
+        assert not history.thread.is_alive()
+        spans_stored = asyncio.run(stored(url))
+        assert len(spans_stored) < days * 4
+        # Whole spans only: each begins within a minute of its edge (the oldest at the window's start).
+        assert all(s["a"] - s["edge"] < timedelta(minutes=1) for s in spans_stored[1:])
+        ours = [r for r in caplog.records if r.name == "simulators.backfill"]
+        assert [r.levelname for r in ours if r.levelno >= logging.WARNING] == []
+        said = [r.getMessage() for r in ours if r.getMessage().startswith("backfill stopped: ")]
+        assert len(said) == 1 and f"of {days:.1f} days of history stored" in said[0], said
+        again = backfill_if_empty(settings, url, SEED)
+        assert again is not None and again.join(120)
+        full = asyncio.run(stored(url))
+        assert full[0]["a"] < datetime.now(UTC) - timedelta(days=days) + timedelta(minutes=2)
+        assert all(s["a"] - s["edge"] < timedelta(minutes=1) for s in full[1:])
+        assert all(s["b"] - s["edge"] > timedelta(seconds=SPAN_S - 60) for s in full[:-1])

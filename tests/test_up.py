@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import pwd
 import signal
 import socket
 import stat
@@ -265,15 +266,16 @@ def test_crash_loop_is_reported_while_everything_else_keeps_running(
         assert proc.wait(90) == 0
 
 
-@pytest.mark.skipif(os.geteuid() != 0, reason="only root hands the cluster to another user (CI runs as root)")
-def test_readme_demo_from_a_clone_in_a_private_folder(module_scratch_dir: Callable[[str], Path]) -> None:
-    """As root: `git clone ... ioc && cd ioc && make demo` inside a 0700 folder (root's home, mktemp -d) works
-    without changing any permission; the cluster lives where the postgres user reaches it, linked from .ioc."""
-    home = module_scratch_dir("ioc-home-")
-    home.chmod(0o700)
+def _demo_from_clone(home: Path, relocated: bool, owner: str | None = None, env: dict[str, str] | None = None) -> None:
+    """`git clone ... ioc && cd ioc && make demo` inside ``home`` (its clone owned by ``owner`` if given): the
+    demo comes up with data, no permission changes, the cluster inside the clone or (``relocated``) linked
+    from .ioc to where the postgres user reaches it; Ctrl-C frees every port."""
+    mode = stat.S_IMODE(home.stat().st_mode)
     clone = home / "ioc"
     subprocess.run(["git", "clone", "-q", str(REPO_ROOT), str(clone)], check=True)
     (clone / ".venv").symlink_to(REPO_ROOT / ".venv")  # `make setup` finds it up to date instead of installing
+    if owner:
+        subprocess.run(["chown", "-R", "-h", f"{owner}:{owner}", str(clone)], check=True)
     ports = {"IOC_HTTP_PORT": free_port(), "IOC_MQTT_PORT": free_port(), "IOC_DB_PORT": free_port()}
     clean_env = {k: v for k, v in os.environ.items() if not k.startswith("IOC_")}
     make = subprocess.Popen(
@@ -282,14 +284,17 @@ def test_readme_demo_from_a_clone_in_a_private_folder(module_scratch_dir: Callab
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        env={**clean_env, **{k: str(v) for k, v in ports.items()}},
+        env={**clean_env, **(env or {}), **{k: str(v) for k, v in ports.items()}},
         start_new_session=True,  # Ctrl-C goes to the whole foreground group, as in a terminal
     )
     try:
         wait_up(make, 180)
         state = clone / ".ioc"
-        assert (state / "postgres").is_symlink() and (state / "postgres").resolve().parent == CLUSTERS_DIR
-        assert stat.S_IMODE(home.stat().st_mode) == 0o700, "no permission was changed"
+        if relocated:
+            assert (state / "postgres").is_symlink() and (state / "postgres").resolve().parent == CLUSTERS_DIR
+        else:
+            assert (state / "postgres").is_dir() and not (state / "postgres").is_symlink()
+        assert stat.S_IMODE(home.stat().st_mode) == mode, "no permission was changed"
         wait_for(
             lambda: health(ports["IOC_HTTP_PORT"])["status"] == "ok"
             and int(psql(state, ports["IOC_DB_PORT"], "SELECT count(*) FROM measurements")) > 0,
@@ -298,8 +303,45 @@ def test_readme_demo_from_a_clone_in_a_private_folder(module_scratch_dir: Callab
             "the demo's data on a healthy stack",
         )
         # Beside it, from the clone: the default state folder .ioc holds the credentials.
-        assert len(ioc_cli("devices", "list", cwd=clone).splitlines()) >= 100
+        assert len(ioc_cli("devices", "list", cwd=clone, env=env).splitlines()) >= 100
     finally:
         os.killpg(make.pid, signal.SIGINT)
         make.wait(90)
     assert all(port_free(p) for p in ports.values())
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root hands the cluster to another user (CI runs as root)")
+def test_readme_demo_from_a_clone_in_a_private_folder(module_scratch_dir: Callable[[str], Path]) -> None:
+    """As root: `git clone ... ioc && cd ioc && make demo` inside a 0700 folder (root's home, mktemp -d) works
+    without changing any permission; the cluster lives where the postgres user reaches it, linked from .ioc."""
+    home = module_scratch_dir("ioc-home-")
+    home.chmod(0o700)
+    _demo_from_clone(home, relocated=True)
+
+
+def test_readme_demo_with_sudo_from_a_0750_home(module_scratch_dir: Callable[[str], Path]) -> None:
+    """`sudo make demo` from a clone in a person's 0750 home (Ubuntu's default).
+
+    As root: a real account is made for the test (useradd, home 0750, the clone its own), and the demo runs
+    as root with the environment sudo gives (SUDO_USER, SUDO_UID, HOME=/root). sudo itself is not installed
+    here and is outside what scripts/setup-system.sh installs, so its environment is reproduced instead; what
+    matters to ioc is the effective user (root) and the folder's owner and mode, which are real. The postgres
+    user cannot enter that home, so the cluster lives outside it. Not as root: the person's own 0750 home,
+    which they can enter, holds the cluster in place."""
+    home = module_scratch_dir("ioc-home-") / "person"
+    home.mkdir(mode=0o750)
+    home.chmod(0o750)
+    if os.geteuid() != 0:
+        _demo_from_clone(home, relocated=False)
+        return
+    name = f"iocdemo{os.getpid() % 100000}"
+    subprocess.run(["useradd", "--no-create-home", "--home-dir", str(home), "--user-group", name], check=True)
+    try:
+        subprocess.run(["chown", f"{name}:{name}", str(home)], check=True)
+        uid = pwd.getpwnam(name)
+        probe = subprocess.run(["runuser", "-u", "postgres", "--", "test", "-x", str(home)], check=False)
+        assert probe.returncode != 0, "the postgres user must not be able to enter the person's home"
+        env = {"SUDO_USER": name, "SUDO_UID": str(uid.pw_uid), "SUDO_GID": str(uid.pw_gid), "HOME": "/root"}
+        _demo_from_clone(home, relocated=True, owner=name, env=env)
+    finally:
+        subprocess.run(["userdel", name], check=False)

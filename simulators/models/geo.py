@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import math
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import timedelta, timezone
+from typing import Any
+
+import numpy as np
 
 LOCAL_TZ = timezone(timedelta(hours=7), "ICT")
+LOCAL_OFFSET_S = 7 * 3600
 KM_PER_DEG_LAT = 111.32
+EPOCH_WEEKDAY = 3  # 1970-01-01 was a Thursday
 
 
 def distance_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
@@ -16,15 +21,16 @@ def distance_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
     return math.hypot(dx, dy)
 
 
-def offset(lat: float, lon: float, north_km: float, east_km: float) -> tuple[float, float]:
-    """The point ``north_km`` and ``east_km`` away from (lat, lon)."""
+def offset(lat: float, lon: float, north_km: Any, east_km: Any) -> tuple[Any, Any]:
+    """The point ``north_km`` and ``east_km`` (numbers or arrays) away from (lat, lon)."""
     return (
         lat + north_km / KM_PER_DEG_LAT,
         lon + east_km / (KM_PER_DEG_LAT * math.cos(math.radians(lat))),
     )
 
 
-def local_hours(t: float) -> tuple[float, int]:
-    """Local (UTC+7) hour of day as a float and the weekday (Monday 0) of epoch seconds ``t``."""
-    local = datetime.fromtimestamp(t, UTC).astimezone(LOCAL_TZ)
-    return local.hour + local.minute / 60 + local.second / 3600, local.weekday()
+def local_hours(t: Any) -> tuple[Any, Any]:
+    """Local (UTC+7) hour of day as a float and the weekday (Monday 0) of epoch seconds ``t`` (number or array)."""
+    local = np.asarray(t, dtype=np.float64) + LOCAL_OFFSET_S
+    days = np.floor(local / 86400)
+    return ((local - days * 86400) / 3600)[()], ((days + EPOCH_WEEKDAY) % 7)[()]

@@ -6,6 +6,9 @@ import math
 import random
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import numpy as np
 
 from simulators.models.geo import LOCAL_TZ, offset
 
@@ -25,31 +28,23 @@ class RainCell:
     sigma_km: float
     peak_mm_h: float
 
-    def envelope(self, t: float) -> float:
-        """Growth, maturity and decay of the cell, 0..1."""
-        age = (t - self.born) / self.lifetime_s
-        if age <= 0 or age >= 1:
-            return 0.0
-        if age < 0.2:
-            return age / 0.2
-        if age > 0.7:
-            return (1 - age) / 0.3
-        return 1.0
+    def envelope(self, t: Any) -> Any:
+        """Growth, maturity and decay of the cell, 0..1, at epoch seconds ``t`` (a number or an array)."""
+        age = (np.asarray(t, dtype=np.float64) - self.born) / self.lifetime_s
+        return np.clip(np.minimum(age / 0.2, (1 - age) / 0.3), 0.0, 1.0)[()]
 
-    def centre(self, t: float) -> tuple[float, float]:
+    def centre(self, t: Any) -> tuple[Any, Any]:
         """Where the centre of the cell is at ``t``."""
         hours = (t - self.born) / 3600
         return offset(self.lat, self.lon, self.north_kmh * hours, self.east_kmh * hours)
 
-    def rate_mm_h(self, t: float, lat: float, lon: float) -> float:
-        """Rain rate this cell gives at a point."""
+    def rate_mm_h(self, t: Any, lat: float, lon: float) -> Any:
+        """Rain rate this cell gives at a point, at ``t`` (a number or an array)."""
         strength = self.envelope(t)
-        if strength == 0.0:
-            return 0.0
-        clat, clon = self.centre(t)
+        clat, clon = self.centre(np.asarray(t, dtype=np.float64))
         dy = (lat - clat) * 111.32
         dx = (lon - clon) * 111.32 * math.cos(math.radians(lat))
-        return self.peak_mm_h * strength * math.exp(-(dx * dx + dy * dy) / (2 * self.sigma_km**2))
+        return (self.peak_mm_h * strength * np.exp(-(dx * dx + dy * dy) / (2 * self.sigma_km**2)))[()]
 
 
 def daily_cells(seed: int, day: datetime) -> list[RainCell]:
@@ -102,23 +97,33 @@ class RainField:
         self._days: dict[str, list[RainCell]] = {}
         self._at: tuple[float, list[RainCell]] = (math.nan, [])
 
-    def cells(self, t: float) -> list[RainCell]:
-        """Cells that may be raining at ``t``."""
-        if self._at[0] == t:  # every flood point asks at the same step time
+    def cells(self, t: float, until: float | None = None) -> list[RainCell]:
+        """Cells that may be raining at ``t`` (or at some time up to ``until``)."""
+        until = t if until is None else until
+        if self._at[0] == t and until == t:  # every flood point asks at the same step time
             return self._at[1]
         cells = list(self._extra)
         if self._natural:
             local = datetime.fromtimestamp(t, UTC).astimezone(LOCAL_TZ)
-            for delta in (-1, 0):
+            for delta in range(-1, int((until - t) // 86400) + 2):
                 day = local + timedelta(days=delta)
                 key = day.date().isoformat()
                 if key not in self._days:
                     self._days[key] = daily_cells(self._seed, day)
                 cells.extend(self._days[key])
-        active = [c for c in cells if c.born < t < c.born + c.lifetime_s]
-        self._at = (t, active)
+        active = [c for c in cells if c.born < until and t < c.born + c.lifetime_s]
+        if until == t:
+            self._at = (t, active)
         return active
 
     def rate_mm_h(self, t: float, lat: float, lon: float) -> float:
         """Rain rate at a point."""
-        return sum(cell.rate_mm_h(t, lat, lon) for cell in self.cells(t))
+        return float(sum(cell.rate_mm_h(t, lat, lon) for cell in self.cells(t)))
+
+    def rate_series(self, times: Any, lat: float, lon: float) -> Any:
+        """Rain rate at a point over an array of times (the same cells as ``rate_mm_h``)."""
+        times = np.asarray(times, dtype=np.float64)
+        total = np.zeros_like(times)
+        for cell in self.cells(float(times[0]), float(times[-1])):
+            total += cell.rate_mm_h(times, lat, lon)
+        return total

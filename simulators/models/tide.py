@@ -5,6 +5,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
 
 M2_PERIOD_S = 12.4206 * 3600
 S2_PERIOD_S = 12.0 * 3600
@@ -27,17 +30,18 @@ class Tide:
     s2_m: float = 0.35
     surge_m: float = 0.0
 
-    def level_m(self, t: float) -> float:
-        """The tide level at epoch seconds ``t``."""
+    def level_m(self, t: Any) -> Any:
+        """The tide level at epoch seconds ``t`` (a number or an array)."""
+        t = np.asarray(t, dtype=np.float64)
         dt = t - SPRING_EPOCH
-        season = self.season_m * math.cos(2 * math.pi * (t - SEASON_PEAK) / YEAR_S)
+        season = self.season_m * np.cos(2 * math.pi * (t - SEASON_PEAK) / YEAR_S)
         return (
             self.mean_m
             + season
             + self.surge_m
-            + self.m2_m * math.cos(2 * math.pi * dt / M2_PERIOD_S)
-            + self.s2_m * math.cos(2 * math.pi * dt / S2_PERIOD_S)
-        )
+            + self.m2_m * np.cos(2 * math.pi * dt / M2_PERIOD_S)
+            + self.s2_m * np.cos(2 * math.pi * dt / S2_PERIOD_S)
+        )[()]
 
     def next_high(self, t: float, step_s: float = 60.0) -> float:
         """Epoch seconds of the first high water strictly after ``t`` (to ``step_s``)."""

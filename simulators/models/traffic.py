@@ -1,26 +1,35 @@
 """Traffic at a detector: demand by local time of day and weekday, speed falling with volume, and slow-downs
-spreading from incidents and flooded streets."""
+spreading from incidents and flooded streets.
+
+Every function takes numbers or arrays (of times, depths): the live simulation asks for one reading, the
+history (simulators/history.py) for a whole span at once."""
 
 from __future__ import annotations
 
 import math
+import random
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
 
 from simulators.models.geo import distance_km, local_hours
 
 VEHICLES_PER_LANE_MIN = 45.0
+INCIDENTS_PER_PEAK_HOUR = 1.2
 
 
-def demand(t: float) -> float:
+def demand(t: Any) -> Any:
     """Volume over capacity, about 0.05 at night to about 1 at the weekday peaks (UTC+7)."""
     hour, weekday = local_hours(t)
     weekend = weekday >= 5
-    daytime = 1 / (1 + math.exp(-(hour - 6.0) * 2.5)) - 1 / (1 + math.exp(-(hour - 22.5) * 2.0))
-    base = 0.05 + (0.42 if weekend else 0.5) * daytime
-    morning = math.exp(-(((hour - (8.5 if weekend else 7.5)) / 0.8) ** 2))
-    evening = math.exp(-(((hour - 17.5) / 0.85) ** 2))
-    peaks = (0.12 if weekend else 0.45) * morning + (0.2 if weekend else 0.5) * evening
-    return base + peaks
+    daytime = 1 / (1 + np.exp(-(hour - 6.0) * 2.5)) - 1 / (1 + np.exp(-(hour - 22.5) * 2.0))
+    base = 0.05 + np.where(weekend, 0.42, 0.5) * daytime
+    morning = np.exp(-(((hour - np.where(weekend, 8.5, 7.5)) / 0.8) ** 2))
+    evening = np.exp(-(((hour - 17.5) / 0.85) ** 2))
+    peaks = np.where(weekend, 0.12, 0.45) * morning + np.where(weekend, 0.2, 0.5) * evening
+    return (base + peaks)[()]
 
 
 @dataclass(frozen=True)
@@ -34,52 +43,64 @@ class Incident:
     severity: float = 0.85
     label: str = "accident"
 
-    def slowdown(self, t: float, lat: float, lon: float) -> float:
+    def slowdown(self, t: Any, lat: float, lon: float) -> Any:
         """Share of speed lost at a point, 0..severity; the affected radius grows with the queue."""
-        if t < self.start:
-            return 0.0
-        elapsed_min = (t - self.start) / 60
+        elapsed_min = (np.asarray(t, dtype=np.float64) - self.start) / 60
         end_min = self.duration_s / 60
-        if elapsed_min > end_min + 20:
-            return 0.0
-        radius_km = min(3.0, 0.3 + 0.08 * min(elapsed_min, end_min))
-        fade = 1.0 if elapsed_min <= end_min else 1 - (elapsed_min - end_min) / 20
-        return self.severity * fade * math.exp(-distance_km(self.lat, self.lon, lat, lon) / radius_km)
+        radius_km = np.minimum(3.0, 0.3 + 0.08 * np.clip(elapsed_min, 0.0, end_min))
+        fade = np.where(elapsed_min <= end_min, 1.0, 1 - (elapsed_min - end_min) / 20)
+        loss = self.severity * fade * np.exp(-distance_km(self.lat, self.lon, lat, lon) / radius_km)
+        return np.where((elapsed_min < 0) | (elapsed_min > end_min + 20), 0.0, loss)[()]
+
+
+def natural_incidents(seed: int, slot: int, places: Sequence[tuple[float, float]]) -> list[Incident]:
+    """The accidents of hour ``slot`` (epoch hours), more in busy hours, each at one of ``places``."""
+    rng = random.Random(f"{seed}:incidents:{slot}")
+    start = slot * 3600.0
+    rate = INCIDENTS_PER_PEAK_HOUR * float(demand(start + 1800))
+    incidents = []
+    for _ in range(sum(1 for _ in range(6) if rng.random() < rate / 6)):
+        if not places:
+            break
+        lat, lon = rng.choice(places)
+        incidents.append(
+            Incident(lat, lon, start + rng.uniform(0, 3600), rng.uniform(15, 45) * 60, rng.uniform(0.5, 0.85))
+        )
+    return incidents
 
 
 @dataclass(frozen=True)
 class Flow:
-    """What a detector measures over one interval."""
+    """What a detector measures over one interval (numbers, or arrays over a span of intervals)."""
 
-    vehicle_count: int
-    avg_speed_kmh: float
-    occupancy_pct: float
-    ratio: float
-    slowdown: float
+    vehicle_count: Any
+    avg_speed_kmh: Any
+    occupancy_pct: Any
+    ratio: Any
+    slowdown: Any
 
 
-def flooding_slowdown(depth_cm: float, distance: float) -> float:
+def flooding_slowdown(depth_cm: Any, distance: float) -> Any:
     """Share of speed a flooded street takes from a detector ``distance`` km away."""
-    if depth_cm <= 15:
-        return 0.0
-    return min(0.8, (depth_cm - 15) / 35) * math.exp(-distance / 0.8)
+    loss = np.minimum(0.8, (np.asarray(depth_cm, dtype=np.float64) - 15) / 35) * math.exp(-distance / 0.8)
+    return np.where(np.asarray(depth_cm) <= 15, 0.0, loss)[()]
 
 
 def flow(
-    t: float,
+    t: Any,
     lanes: int,
     free_flow_kmh: float,
     interval_s: int,
-    slowdown: float,
+    slowdown: Any,
     centrality: float,
-    noise: float,
+    noise: Any,
 ) -> Flow:
     """The flow at a detector for the interval ending at ``t``."""
-    ratio = max(0.0, demand(t) * centrality * noise)
-    slowdown = min(0.9, max(0.0, slowdown))
-    speed = free_flow_kmh * max(0.25, 1 - 0.65 * min(ratio, 1.2) ** 2) * (1 - slowdown)
+    ratio = np.maximum(0.0, demand(t) * centrality * noise)
+    slowdown = np.minimum(0.9, np.maximum(0.0, slowdown))
+    speed = free_flow_kmh * np.maximum(0.25, 1 - 0.65 * np.minimum(ratio, 1.2) ** 2) * (1 - slowdown)
     # A queue lets fewer vehicles past the detector than want to pass.
-    served = min(ratio, 1.05) * (1 - 0.55 * slowdown)
-    count = round(served * lanes * VEHICLES_PER_LANE_MIN * interval_s / 60)
-    occupancy = min(98.0, 100 * (0.03 + 0.35 * min(ratio, 1.2) + 0.55 * (1 - speed / free_flow_kmh)))
-    return Flow(count, round(speed, 1), round(occupancy, 1), ratio, slowdown)
+    served = np.minimum(ratio, 1.05) * (1 - 0.55 * slowdown)
+    count = np.rint(served * lanes * VEHICLES_PER_LANE_MIN * interval_s / 60)
+    occupancy = np.minimum(98.0, 100 * (0.03 + 0.35 * np.minimum(ratio, 1.2) + 0.55 * (1 - speed / free_flow_kmh)))
+    return Flow(count[()], np.round(speed, 1)[()], np.round(occupancy, 1)[()], ratio[()], slowdown[()])
