@@ -17,7 +17,7 @@ from typing import Any
 
 import asyncpg
 
-from dashboards import figures, queries
+from dashboards import figures, outlooks, queries
 from dashboards.changes import Pending
 from dashboards.delta import LIST_KEYS
 
@@ -33,6 +33,7 @@ CHANNEL_NAMES: Row = {
     "zone": "zone:{}",
     "kind": "kind:{}",
     "device": "device:{}",
+    "forecast": "forecast:{}",
 }
 META: Row = {"keys": LIST_KEYS, "thresholds": figures.thresholds_meta(), "channels": CHANNEL_NAMES}
 
@@ -67,6 +68,7 @@ class LiveState:
         }
         self.loaded = False
         self.clock_only: set[str] = set()  # channels whose devices changed only in timestamps
+        self.forecasts: dict[str, Row] = {}  # zone -> its forecast:{zone} view (dashboards.outlooks)
 
     # ------------------------------------------------------------ refreshing
 
@@ -83,6 +85,8 @@ class LiveState:
             changed |= await self.refresh_events(conn)
         if p.windows:
             changed |= await self.refresh_windows(conn)
+        if p.forecasts:
+            changed |= await self.refresh_forecasts(conn)
         return changed
 
     async def load_all(self, conn: asyncpg.Connection) -> set[str]:
@@ -92,6 +96,7 @@ class LiveState:
         changed |= await self.refresh_alerts(conn)
         changed |= await self.refresh_events(conn)
         changed |= await self.refresh_windows(conn)
+        changed |= await self.refresh_forecasts(conn)
         self.loaded = True
         return changed | {"summary"} | {f"zone:{z}" for z in self.zones}
 
@@ -165,6 +170,13 @@ class LiveState:
         clock_only, self.clock_only = self.clock_only, set()
         return {"summary"} | {f"zone:{z}" for z in self.zones} | clock_only
 
+    async def refresh_forecasts(self, conn: asyncpg.Connection) -> set[str]:
+        """Reload the newest forecasts (the forecast job replaced them); returns the zones' changed channels."""
+        views = outlooks.zone_views(list(self.zones), self.devices, await outlooks.load(conn))
+        changed = {f"forecast:{z}" for z in set(views) | set(self.forecasts) if views.get(z) != self.forecasts.get(z)}
+        self.forecasts = views
+        return changed
+
     # ------------------------------------------------------------ channels
 
     def channel_exists(self, channel: str) -> bool:
@@ -172,7 +184,7 @@ class LiveState:
         if channel in FIXED_CHANNELS:
             return True
         prefix, _, name = channel.partition(":")
-        if prefix == "zone":
+        if prefix in ("zone", "forecast"):
             return name in self.zones
         if prefix == "kind":
             return name in self.kinds
@@ -212,6 +224,8 @@ class LiveState:
             }
         if prefix == "device":
             return {"device": self.devices[name]}
+        if prefix == "forecast":
+            return self.forecasts.get(name) or outlooks.zone_views([name], {}, [])[name]
         raise KeyError(channel)
 
     def zone_summaries(self) -> list[Row]:
