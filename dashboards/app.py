@@ -27,6 +27,7 @@ from dashboards.api.responses import SafeJSONResponse
 from dashboards.availability import Availability
 from dashboards.housekeeping import Housekeeping
 from dashboards.hub import Hub
+from dashboards.simulations import Simulations
 from incidents.notify import Deliverer
 from ioc.audit import RefusalLog
 from ioc.auth import SessionPolicy, ThrottlePolicy
@@ -101,8 +102,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                     max_attempts=settings.notify_max_attempts,
                     backoff=settings.notify_backoff_s,
                 )
-                async with engine, chores, deliverer, open_data.running(), _forecast_job(pool, url, settings) as job:
+                simulations = Simulations(str(settings.fleet_file), lambda: hub.live.devices)
+                async with (
+                    engine,
+                    chores,
+                    deliverer,
+                    simulations,
+                    open_data.running(),
+                    _forecast_job(pool, url, settings) as job,
+                ):
                     app.state.forecast_job = job
+                    app.state.simulations = simulations
                     app.state.settings = settings
                     app.state.pool = pool
                     app.state.hub = hub

@@ -35,7 +35,7 @@ async def test_page_loads_clean(live_server: LiveServer, populated: None, open_p
     """With the simulated city running, the page loads, goes live and renders, without any console error,
     failed request or HTTP error, and asks nothing of other origins. It subscribes to the channels the
     server names (``meta.channels``), and each answered with a snapshot."""
-    if path == "/wall":  # and every zone's forecasts
+    if path in ("/wall", "/summary"):  # and every zone's forecasts
         channels = [*channels, *(CHANNEL_NAMES["forecast"].format(z) for z in await pool.fetchval(ZONES))]
     watched = await open_page(live_server.url + path)
     await wait_live(watched.page)

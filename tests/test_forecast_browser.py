@@ -22,8 +22,22 @@ pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="session")]
 ZONE = "tfcwall"
 FLOOD = "T-FC-WALL-FL1"
 TEXTS = {
-    "vi": {"eta": "~45 phút", "chance": "khả năng 90 %", "level": "nguy hiểm", "tide": "đỉnh tới"},
-    "en": {"eta": "~45 min", "chance": "90 % likely", "level": "danger", "tide": "next high"},
+    "vi": {
+        "eta": "~45 phút",
+        "chance": "khả năng 90 %",
+        "level": "nguy hiểm",
+        "tide": "đỉnh tới",
+        "area": "2 giờ tới: 1 điểm dự báo, nguy hiểm sau ~45 phút",
+        "none": "2 giờ tới: không dự báo ngập",
+    },
+    "en": {
+        "eta": "~45 min",
+        "chance": "90 % likely",
+        "level": "danger",
+        "tide": "next high",
+        "area": "next 2 h: 1 expected, first danger in ~45 min",
+        "none": "next 2 h: nothing expected",
+    },
 }
 
 
@@ -133,4 +147,23 @@ async def test_device_chart_has_the_forecast_band(
     note = await page.inner_text(f"{box} .chart-note")
     assert ("dự báo 120 phút tới" if lang == "vi" else "forecast for the next 120 min") in note
     await page.screenshot(path=str(screenshot_path(f"device-forecast-{lang}.png")), full_page=True)
+    watched.assert_clean()
+
+
+@pytest.mark.parametrize("lang", ["vi", "en"])
+async def test_tablet_summary_says_what_is_expected_per_zone(
+    live_server: LiveServer, open_page, sensor: str, pool: asyncpg.Pool, lang: str
+) -> None:
+    """The leaders' summary on a tablet: the zone's row says what the next two hours hold, live."""
+    await store_round(pool, RISING)
+    watched = await open_page(f"{live_server.url}/summary?lang={lang}", width=1024, height=768, role="viewer")
+    page = watched.page
+    await wait_live(page)
+    row = f'#areas-list li[data-expected="danger"] a[href="/zones/{ZONE}"]'
+    await page.wait_for_selector(row, timeout=20000)
+    assert TEXTS[lang]["area"] in await page.inner_text(row)
+    await store_round(pool, FLAT)
+    await page.wait_for_selector(f'#areas-list li[data-expected="none"] a[href="/zones/{ZONE}"]', timeout=20000)
+    assert TEXTS[lang]["none"] in await page.inner_text(f'#areas-list a[href="/zones/{ZONE}"]')
+    assert await page.get_attribute("a.whatif", "href") == "/simulate"
     watched.assert_clean()

@@ -7,6 +7,7 @@ import * as fmt from "../format.js";
 import { enc, getJSON } from "../api.js";
 import { COLORS, baseLayout, react, rem } from "../charts.js";
 import { $, setText, shortZone } from "../common.js";
+import { expected } from "../outlook.js";
 
 const TIDE_EVERY_MS = 10 * 60 * 1000;
 const TIDE_HOURS = 24;
@@ -25,28 +26,10 @@ export function peak(outlook) {
   return best;
 }
 
-/** The crossing that matters most for a device: danger before warning. */
-function expected(d) {
-  if (d.danger) return { level: "danger", ...d.danger };
-  if (d.warning) return { level: "warning", ...d.warning };
-  return null;
-}
-
-function items(state) {
-  const out = [];
-  for (const [zone, view] of state.forecasts) {
-    for (const d of view.devices || []) {
-      const x = expected(d);
-      if (x) out.push({ ...x, d, zone, origin: view.origin });
-    }
-  }
-  return out.sort((a, b) => (b.level === "danger") - (a.level === "danger") || a.eta_min - b.eta_min);
-}
-
 /** Redraw the "next 2 hours" list (one reused <li> per row). */
 export function render(state) {
   const list = $("outlook-list");
-  const rows = items(state);
+  const rows = expected(state.forecasts);
   while (list.children.length < rows.length) list.appendChild($("tpl-outlook").content.firstElementChild.cloneNode(true));
   [...list.children].forEach((li, i) => {
     const x = rows[i];
