@@ -3,7 +3,12 @@ and the /simulate page run from start to result in Vietnamese and English, on th
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import json
+import statistics
 import time
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -12,8 +17,10 @@ import pytest
 from ioc.settings import REPO_ROOT
 from simulators.models.tide import Tide
 from simulators.whatif import evening_high, run
-from tests.support.auth import signed_in
-from tests.support.browser import LiveServer, screenshot_path
+from tests.support.auth import PASSWORD, signed_in
+from tests.support.browser import LiveServer, publish_online, screenshot_path
+from tests.support.live import LiveClient, login
+from tests.support.stack import Broker, mosquitto_pub
 
 FLEET = str(REPO_ROOT / "simulators" / "fleets" / "hcmc.yaml")
 STORM = {"rain_mm": 120, "duration_min": 60, "tide": "evening_high", "hours": 3}
@@ -120,3 +127,60 @@ async def test_a_leader_runs_a_what_if_on_a_tablet(live_server: LiveServer, open
     assert await page.inner_text("#h-then") != before
     await page.screenshot(path=str(screenshot_path(f"simulate-{lang}.png")))
     watched.assert_clean()
+
+
+PROBE = "FL-BT-003"  # a flood sensor of the demo fleet
+
+
+async def reading_latency(client: LiveClient, broker: Broker, n: int) -> list[float]:
+    """Seconds from publishing a water level over MQTT to the websocket delta carrying it, ``n`` times."""
+    channel = f"device:{PROBE}"
+    seconds = []
+    for i in range(n):
+        level = 10.0 + (len(client.messages) % 50) / 10 + i / 1000  # a value not seen before
+        payload = {"ts": datetime.now(UTC).isoformat(), "metrics": {"water_level_cm": level}}
+        started = time.monotonic()
+        mosquitto_pub(broker, f"ioc/v1/flood/{PROBE}/telemetry", json.dumps(payload).encode())
+        await client.wait_for(
+            lambda c, v=level: c.states[channel]["device"]["latest"]["water_level_cm"]["value"] == v, 20, "the reading"
+        )
+        seconds.append(time.monotonic() - started)
+    return seconds
+
+
+@pytest.mark.usefixtures("ingest")
+async def test_the_live_path_is_not_slowed_by_simulations(
+    live_server: LiveServer, broker: Broker, people: dict[str, str]
+) -> None:
+    """Publish-to-websocket latency of readings, idle and while what-if runs follow each other back to back
+    (figures printed; the wall's bar of 2 s holds in both)."""
+    publish_online(broker, PROBE)
+    token = await login(live_server.url, people["viewer"], PASSWORD)
+    async with LiveClient(live_server.url.replace("http://", "ws://") + "/ws/v1/live", token) as client:
+        await client.subscribe(f"device:{PROBE}")
+        await client.wait_for(lambda c: f"device:{PROBE}" in c.states, 20, "the device snapshot")
+        idle = await reading_latency(client, broker, 8)
+        runs = 0
+
+        async def keep_simulating(api: httpx.AsyncClient) -> None:
+            nonlocal runs
+            while True:
+                run = (await api.post("/api/v1/simulations", json={**STORM, "rain_mm": 200 + runs})).json()
+                await wait_done(api, run["id"])
+                runs += 1
+
+        async with signed_in(live_server.url, people["viewer"]) as api:
+            busy = asyncio.create_task(keep_simulating(api))
+            try:
+                while runs == 0:  # the first run is under way and has finished once
+                    await client.wait_for(lambda c: runs > 0, 30, "a first what-if run")
+                loaded = await reading_latency(client, broker, 8)
+            finally:
+                busy.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await busy
+    print(
+        f"publish -> websocket: idle median {statistics.median(idle):.3f} s (max {max(idle):.3f}); "
+        f"while {runs} what-if runs ran: median {statistics.median(loaded):.3f} s (max {max(loaded):.3f})"
+    )
+    assert statistics.median(loaded) < 2.0 and statistics.median(idle) < 2.0
