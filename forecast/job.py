@@ -42,6 +42,7 @@ class ForecastJob:
         self._task: asyncio.Task[None] | None = None
         self._training: asyncio.Task[None] | None = None
         self._tried_at: float | None = None
+        self._stale_tried: int | None = None  # the unreadable model version a training was started for
 
     async def __aenter__(self) -> ForecastJob:
         self._task = asyncio.create_task(self._run(), name="forecast-job")
@@ -83,7 +84,7 @@ class ForecastJob:
             await lock.fetchval("SELECT 1", timeout=5)  # a dead lock connection means we are no longer leader
             try:
                 async with self.pool.acquire() as conn:
-                    await self._maybe_train(conn)
+                    await self._maybe_train(conn, stale=forecaster.unusable)  # as the previous round found it
                     rows, seconds = await forecaster.round(conn)
                 self.last_round = {"at": datetime.now(UTC).isoformat(), "rows": rows, "seconds": round(seconds, 3)}
                 logger.debug("forecast round: %d rows in %.3f s", rows, seconds)
@@ -91,9 +92,15 @@ class ForecastJob:
                 logger.warning("forecast round failed: %s", exc)
             await asyncio.sleep(max(1.0, self.settings.forecast_every_s - (time.monotonic() - started)))
 
-    async def _maybe_train(self, conn: asyncpg.Connection) -> None:
-        """Start a training child when the newest model is older than IOC_FORECAST_RETRAIN_HOURS (or none)."""
+    async def _maybe_train(self, conn: asyncpg.Connection, stale: int | None = None) -> None:
+        """Start a training child when the newest model is older than IOC_FORECAST_RETRAIN_HOURS, when there is
+        none, or when the newest is ``stale`` (stored by a version of ioc with other features)."""
         if self._training is not None and not self._training.done():
+            return
+        if stale is not None and stale != self._stale_tried:
+            self._stale_tried = stale
+            self._tried_at = time.monotonic()
+            self._training = asyncio.create_task(self.train(), name="forecast-training")
             return
         newest = await conn.fetchval("SELECT max(created_at) FROM forecast_models")
         due = timedelta(hours=self.settings.forecast_retrain_hours)
