@@ -181,7 +181,7 @@ def _flood_samples(
         y = s.level[last + h] - x[:, 0]
         wet = _wet(x)
         keep = np.isfinite(y) & np.isfinite(x[:, 0]) & (wet | (last % QUIET_STRIDE == 0))
-        xs.append(x[keep])
+        xs.append(x[keep].astype(np.float32))  # LightGBM bins them: float32 halves the samples' memory
         ys.append(y[keep])
         ws.append(np.where(wet[keep], 1.0, float(QUIET_STRIDE)))
     return np.vstack(xs), np.concatenate(ys), np.concatenate(ws)
@@ -279,7 +279,7 @@ def train_traffic(grid: Grid, devices: list[Device], threads: int = 2) -> Traffi
         chosen = {k: s for k, s in series.items() if k[1] == metric}
         for h in TRAFFIC_HORIZONS:
             last = _origins(0, split - h, TRAFFIC_STRIDE)
-            x = np.vstack([s.matrix(last, h) for s in chosen.values()])
+            x = np.vstack([s.matrix(last, h).astype(np.float32) for s in chosen.values()])
             y = np.concatenate([s.value[last + h] for s in chosen.values()])
             base = traffic_base(x)
             ok = np.isfinite(y) & np.isfinite(base)
