@@ -3,9 +3,8 @@
 Who may call what is declared per route (see ``dashboards.security``); ``/metrics`` answers loopback only.
 
 The lifespan owns the connection pool, the live hub, the alert engine, the field teams' notification
-deliverer, the what-if queue (``dashboards.simulations``) and the forecast job; all are stopped and awaited on
-shutdown. ``app.state.availability`` follows
-the database through outages (see ``dashboards.availability``).
+deliverer, the what-if queue (``dashboards.simulations``) and the forecast job; all are stopped and awaited
+on shutdown. ``app.state.availability`` follows the database through outages (see ``dashboards.availability``).
 """
 
 from __future__ import annotations
