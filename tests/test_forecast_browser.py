@@ -29,6 +29,7 @@ TEXTS = {
         "tide": "đỉnh tới",
         "area": "2 giờ tới: 1 điểm dự báo, nguy hiểm sau ~45 phút",
         "none": "2 giờ tới: không dự báo ngập",
+        "skill": "Độ chính xác 7 ngày qua (sai số so với giữ nguyên): +30 phút −34 % · +60 phút −20 %",
     },
     "en": {
         "eta": "~45 min",
@@ -37,6 +38,7 @@ TEXTS = {
         "tide": "next high",
         "area": "next 2 h: 1 expected, first danger in ~45 min",
         "none": "next 2 h: nothing expected",
+        "skill": "Skill, last 7 d (error vs persistence): +30 min −34 % · +60 min −20 %",
     },
 }
 
@@ -87,6 +89,23 @@ async def store_round(pool: asyncpg.Pool, levels: dict[int, tuple[float, float, 
         await write_forecasts(conn, origin, rows, {"flood": None})
 
 
+async def store_backtest(pool: asyncpg.Pool) -> None:
+    """The newest backtest, as ``ioc forecast backtest --days 7`` stores it: flood MAE at +30 and +60 minutes."""
+    results = [
+        {"kind": "flood", "metric": "water_level_cm", "horizon_min": h, "method": method, "mae": mae}
+        for h, model, persist in ((30, 0.66, 1.0), (60, 1.6, 2.0))
+        for method, mae in (("model", model), ("persistence", persist))
+    ]
+    now = datetime.now(UTC)
+    await pool.execute(
+        "INSERT INTO forecast_backtests (days, test_from, test_until, results, crossings) "
+        "VALUES (7, $1, $2, $3::jsonb, '[]'::jsonb)",
+        now - timedelta(days=7),
+        now,
+        results,
+    )
+
+
 RISING = {15: (22.0, 20.0, 24.0), 30: (26.0, 22.0, 30.0), 60: (34.0, 28.0, 40.0), 120: (40.0, 30.0, 50.0)}
 FLAT = {15: (18.0, 16.0, 19.0), 30: (18.0, 16.0, 19.5), 60: (18.0, 15.0, 19.5), 120: (18.0, 14.0, 19.5)}
 
@@ -99,6 +118,7 @@ async def test_wall_shows_the_next_two_hours_and_the_tide(
     flood chart draws the forecast peak with its interval, the tide shows its next high water; a new round
     that no longer predicts it takes the row away, live."""
     await store_round(pool, RISING)
+    await store_backtest(pool)
     watched = await open_page(f"{live_server.url}/wall?lang={lang}")
     page = watched.page
     await wait_live(page)
@@ -115,8 +135,11 @@ async def test_wall_shows_the_next_two_hours_and_the_tide(
         arg=sensor.replace("FL-", ""),
         timeout=10000,
     )
-    await page.wait_for_function("document.getElementById('tide-next').textContent.length > 0", timeout=15000)
+    await page.wait_for_function("() => document.getElementById('tide-next').textContent.length > 0", timeout=15000)
     assert TEXTS[lang]["tide"] in await page.inner_text("#tide-next")
+    skill = "() => document.getElementById('outlook-skill').textContent.includes('%')"
+    await page.wait_for_function(skill, timeout=15000)
+    assert await page.inner_text("#outlook-skill") == TEXTS[lang]["skill"]
     assert await page.evaluate("(document.getElementById('tide-chart').data || [])[0].x.length") > 100
     await page.screenshot(path=str(screenshot_path(f"wall-forecast-{lang}.png")))
 

@@ -135,6 +135,7 @@ async function main() {
   health.render(state);
   health.watchProcesses();
   forecast.watchTide();
+  forecast.watchSkill();
   document.body.classList.toggle("read-only", state.readOnly);
   const byChannel = handlers();
   const live = new LiveClient({

@@ -1,7 +1,8 @@
 // The next two hours: the flood sensors the forecasts say will pass their warning or danger line (with the
 // time and the chance, both computed by the server: forecast.outlook), and the predicted tide with its next
-// high water. Forecasts arrive on the zones' forecast channels (the server pushes each new round); the tide
-// is a function of time, read from /api/v1/forecasts/tide every few minutes.
+// high water, and how much better than persistence the flood forecasts did in the last backtest. Forecasts
+// arrive on the zones' forecast channels (the server pushes each new round); the tide (a function of time)
+// and the skill (the newest backtest, computed by the server) are read every few minutes.
 import { t } from "../i18n.js";
 import * as fmt from "../format.js";
 import { enc, getJSON } from "../api.js";
@@ -11,6 +12,7 @@ import { expected } from "../outlook.js";
 
 const TIDE_EVERY_MS = 10 * 60 * 1000;
 const TIDE_HOURS = 24;
+const SKILL_EVERY_MS = 30 * 60 * 1000;
 
 /** Store a zone's forecast view; ``state.outlook`` maps device id -> its outlook (points, crossings). */
 export function update(state, zone, data) {
@@ -79,4 +81,22 @@ export function watchTide() {
   };
   load();
   setInterval(load, TIDE_EVERY_MS);
+}
+
+function drawSkill(body) {
+  const b = body.backtest;
+  const rows = (b?.skill || []).filter((r) => r.kind === "flood").sort((x, y) => x.horizon_min - y.horizon_min);
+  const node = $("outlook-skill");
+  node.dataset.backtest = b ? String(b.id) : "";
+  const list = rows.map((r) => `+${r.horizon_min} ${t("unit.min")} ${r.vs_persistence < 0 ? "−" : "+"}${fmt.num(Math.abs(r.vs_persistence) * 100)} %`);
+  setText(node, b ? t("forecast.skill", { days: fmt.num(b.days), list: list.join(" · ") }) : t("forecast.skill_none"));
+}
+
+/** The newest backtest's flood skill (MAE against persistence) under the list, now and every half hour. */
+export function watchSkill() {
+  const load = async () => {
+    try { drawSkill(await getJSON("/api/v1/forecasts/skill")); } catch { /* next time */ }
+  };
+  load();
+  setInterval(load, SKILL_EVERY_MS);
 }
