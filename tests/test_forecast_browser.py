@@ -29,7 +29,7 @@ TEXTS = {
         "tide": "đỉnh tới",
         "area": "2 giờ tới: 1 điểm dự báo, nguy hiểm sau ~45 phút",
         "none": "2 giờ tới: không dự báo ngập",
-        "skill": "Độ chính xác 7 ngày qua (sai số so với giữ nguyên): +30 phút −34 % · +60 phút −20 %",
+        "skill": "Sai số so với giữ nguyên, 7 ngày qua: +30 phút −34 % · +60 phút −20 %",
     },
     "en": {
         "eta": "~45 min",
@@ -38,7 +38,7 @@ TEXTS = {
         "tide": "next high",
         "area": "next 2 h: 1 expected, first danger in ~45 min",
         "none": "next 2 h: nothing expected",
-        "skill": "Skill, last 7 d (error vs persistence): +30 min −34 % · +60 min −20 %",
+        "skill": "Error vs persistence, last 7 d: +30 min −34 % · +60 min −20 %",
     },
 }
 

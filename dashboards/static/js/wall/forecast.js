@@ -44,7 +44,8 @@ export function render(state) {
     const at = x.origin ? new Date(new Date(x.origin).getTime() + x.eta_min * 60000) : null;
     setText(li.querySelector(".ol-eta"), t("forecast.eta", { n: x.eta_min }));
     setText(li.querySelector(".ol-name"), x.d.name);
-    setText(li.querySelector(".ol-level"), `${fmt.hm(at)} · ${t(`forecast.level.${x.level}`)} ${fmt.num(x.limit)} ${t("unit.cm")}`);
+    setText(li.querySelector(".ol-at"), fmt.hm(at));
+    setText(li.querySelector(".ol-level"), `${t(`forecast.level.${x.level}`)} ${fmt.num(x.limit)} ${t("unit.cm")}`);
     setText(li.querySelector(".ol-chance"), t("forecast.chance", { p: fmt.num(x.probability * 100) }));
     setText(li.querySelector(".ol-zone"), `· ${shortZone(state.zoneNames.get(x.zone) || x.zone)}`);
   });
