@@ -187,3 +187,21 @@ async def test_tablet_summary_says_what_is_expected_per_zone(
     assert TEXTS[lang]["none"] in await page.inner_text(f'#areas-list a[href="/zones/{ZONE}"]')
     assert await page.get_attribute("a.whatif", "href") == "/simulate"
     watched.assert_clean()
+
+
+@pytest.mark.parametrize("lang", ["vi", "en"])
+async def test_zone_chart_has_each_sensors_forecast(
+    live_server: LiveServer, open_page, sensor: str, pool: asyncpg.Pool, lang: str
+) -> None:
+    """The zone page's water chart continues each sensor's history with its forecast median, dashed."""
+    await store_round(pool, RISING)
+    watched = await open_page(f"{live_server.url}/zones/{ZONE}?range=1h&lang={lang}")
+    page = watched.page
+    box = '#chart-flood[data-forecast="1"]'
+    await page.wait_for_selector(box, timeout=20000)
+    medians = await page.evaluate(
+        f"""() => document.querySelector('{box} .chart-plot').data
+                 .filter((t) => t.meta === 'forecast').map((t) => t.y)"""
+    )
+    assert medians == [[18, 22, 26, 34, 40]]
+    watched.assert_clean()

@@ -87,19 +87,19 @@ export function historyTraces(points, { name = "", color = COLORS.info, plotTime
  * band, from ``/api/v1/forecasts`` items of one device and metric (``origin``, ``target``, ``value``,
  * ``lower``, ``upper``); ``start`` is the last observed value (the line starts there, at the origin).
  */
-export function forecastTraces(items, { name = "", color = COLORS.text, plotTime, start = null } = {}) {
+export function forecastTraces(items, { name = "", color = COLORS.text, plotTime, start = null, band = true, legend = true } = {}) {
   const sorted = [...items].sort((a, b) => a.horizon_min - b.horizon_min);
   if (!sorted.length) return [];
   const head = typeof start === "number" ? [{ target: sorted[0].origin, value: start, lower: start, upper: start }] : [];
   const pts = [...head, ...sorted];
   const x = pts.map((p) => plotTime(p.target));
   const traces = [];
-  if (sorted.some((p) => typeof p.lower === "number")) {
+  if (band && sorted.some((p) => typeof p.lower === "number")) {
     traces.push({ type: "scatter", mode: "lines", x, y: pts.map((p) => p.upper ?? p.value), line: { width: 0 }, hoverinfo: "skip", showlegend: false });
     traces.push({ type: "scatter", mode: "lines", x, y: pts.map((p) => p.lower ?? p.value), line: { width: 0 }, fill: "tonexty",
       fillcolor: "rgba(214,226,238,0.18)", hoverinfo: "skip", showlegend: false, meta: "forecast-band" });
   }
-  traces.push({ type: "scatter", mode: "lines+markers", x, y: pts.map((p) => p.value), name: plotText(name), meta: "forecast",
+  traces.push({ type: "scatter", mode: "lines+markers", x, y: pts.map((p) => p.value), name: plotText(name), meta: "forecast", showlegend: legend,
     line: { color, width: 2, dash: "dash" }, marker: { color, size: 5 } });
   return traces;
 }
