@@ -30,6 +30,9 @@ rules:
   - {id: t_fc, type: forecast, title: "Dự báo / Forecast: {name}", kind: flood, metric: water_level_cm,
      warning: 20, critical: 30, warning_from: warning_cm, critical_from: danger_cm, within_min: 60,
      min_probability: 0.5, observed_rule: t_level, for_s: 0, clear_delay_s: 2}
+  - {id: t_jam_fc, type: forecast, title: "Dự báo ùn tắc / Forecast congestion: {name}", kind: traffic,
+     metric: avg_speed_kmh, direction: below, warning: 15, within_min: 30, min_probability: 0.5, for_s: 0,
+     clear_delay_s: 2}
 """
 CAME_TRUE, WENT_AWAY = "T-FC-ALR-FL1", "T-FC-ALR-FL2"
 RISING = {15: (22.0, 20.0, 24.0), 30: (26.0, 22.0, 30.0), 60: (34.0, 28.0, 40.0), 120: (40.0, 30.0, 50.0)}
@@ -154,3 +157,41 @@ async def test_forecast_alert_opens_clears_and_hands_over(
         "SELECT count(*) FROM alerts WHERE device_id = $1 AND rule = 't_fc' AND state <> 'resolved'", CAME_TRUE
     )
     assert active == 0
+
+
+async def test_a_corridor_forecast_below_15_kmh_within_30_min(
+    server: str, sensors: list[str], pool: asyncpg.Pool
+) -> None:
+    """A detector at 30 km/h forecast at 12 km/h in 30 minutes opens a forecast congestion alert (not one
+    forecast to slow down only after 30 minutes)."""
+    soon, late = "T-FC-ALR-TR1", "T-FC-ALR-TR2"
+    for device_id in (soon, late):
+        await pool.execute(
+            "INSERT INTO devices (device_id, kind, name, zone) VALUES ($1, 'traffic', $1, 'q1') "
+            "ON CONFLICT (device_id) DO UPDATE SET enabled = true",
+            device_id,
+        )
+        await pool.execute(
+            "INSERT INTO latest_values (device_id, metric, part, time, value) "
+            "VALUES ($1, 'avg_speed_kmh', '', now(), 30) "
+            "ON CONFLICT (device_id, metric, part) DO UPDATE SET time = now(), value = 30",
+            device_id,
+        )
+    origin = datetime.now(UTC).replace(second=0, microsecond=0)
+    rows = [
+        Forecast(soon, "avg_speed_kmh", 15, 20.0, 16.0, 24.0, "model"),
+        Forecast(soon, "avg_speed_kmh", 30, 12.0, 8.0, 16.0, "model"),
+        Forecast(late, "avg_speed_kmh", 15, 29.0, 25.0, 33.0, "model"),
+        Forecast(late, "avg_speed_kmh", 30, 27.0, 23.0, 31.0, "model"),
+        Forecast(late, "avg_speed_kmh", 60, 10.0, 6.0, 14.0, "model"),
+    ]
+    async with pool.acquire() as conn:
+        await write_forecasts(conn, origin, rows, {"traffic": None})
+
+    async def opened() -> list[asyncpg.Record]:
+        return await alerts_of(pool, soon, "t_jam_fc")
+
+    (alert,) = await until(opened, 20, 0.2, "the forecast congestion alert")
+    assert alert["severity"] == "warning" and alert["value"] == 12.0
+    assert "avg_speed_kmh <= 15 in ~" in alert["message"] and alert["title"].startswith("Dự báo ùn tắc / Forecast")
+    assert await alerts_of(pool, late, "t_jam_fc") == []
