@@ -3,8 +3,8 @@
 Who may call what is declared per route (see ``dashboards.security``); ``/metrics`` answers loopback only.
 
 The lifespan owns the connection pool, the live hub, the alert engine, the field teams' notification
-deliverer and the forecast job; all are stopped and awaited on shutdown. ``app.state.availability`` follows
-the database through outages (see ``dashboards.availability``).
+deliverer, the what-if queue (``dashboards.simulations``) and the forecast job; all are stopped and awaited
+on shutdown. ``app.state.availability`` follows the database through outages (see ``dashboards.availability``).
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from dashboards.availability import Availability
 from dashboards.diagnostics import stacks_on_sigusr1
 from dashboards.housekeeping import Housekeeping
 from dashboards.hub import Hub
+from dashboards.simulations import Simulations
 from incidents.notify import Deliverer
 from ioc.audit import RefusalLog
 from ioc.db import create_pool, timescaledb_version
@@ -102,8 +103,10 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
                 backoff=settings.notify_backoff_s,
             )
             forecasts = _forecast_job(pool, url, settings)
-            async with engine, chores, deliverer, app.state.open_data.running(), forecasts as job:
+            simulations = Simulations(str(settings.fleet_file), lambda: hub.live.devices)
+            async with engine, chores, deliverer, simulations, app.state.open_data.running(), forecasts as job:
                 app.state.forecast_job = job
+                app.state.simulations = simulations
                 app.state.pool = pool
                 app.state.hub = hub
                 app.state.engine = engine

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dashboards import metrics
-from ioc.db import ALERTS_CHANNEL, REGISTRY_CHANNEL
+from ioc.db import ALERTS_CHANNEL, FORECASTS_CHANNEL, REGISTRY_CHANNEL
 
 
 @dataclass
@@ -20,21 +20,32 @@ class Pending:
     devices: set[str] = field(default_factory=set)
     alerts: bool = False
     events: bool = False
+    forecasts: bool = False
 
     def __bool__(self) -> bool:
         """True when something is to be refreshed."""
-        return self.full or self.windows or self.all_devices or bool(self.devices) or self.alerts or self.events
+        return (
+            self.full
+            or self.windows
+            or self.all_devices
+            or bool(self.devices)
+            or self.alerts
+            or self.events
+            or self.forecasts
+        )
 
     def note(self, channel: str, payload: str) -> dict[str, Any]:
         """Fold one notification on ``channel`` in; returns its payload as a dict ({} if not a JSON object)."""
         try:
-            doc = json.loads(payload) if channel != REGISTRY_CHANNEL else {}
+            doc = json.loads(payload) if channel not in (REGISTRY_CHANNEL, FORECASTS_CHANNEL) else {}
         except ValueError:
             doc = {}
         if not isinstance(doc, dict):
             doc = {}
         if channel == ALERTS_CHANNEL:
             self.alerts = True
+        elif channel == FORECASTS_CHANNEL:
+            self.forecasts = True
         elif channel == REGISTRY_CHANNEL:
             self.full = True
         else:

@@ -1,6 +1,7 @@
 """The live hub: database notifications in, one coalesced delta per channel out to every subscriber.
 
-``NOTIFY ioc_ingest`` / ``ioc_alerts`` / ``ioc_registry`` -> ``changes.Pending`` -> ``LiveState.refresh``
+``NOTIFY ioc_ingest`` / ``ioc_alerts`` / ``ioc_registry`` / ``ioc_forecasts`` -> ``changes.Pending`` ->
+``LiveState.refresh``
 (only what changed, at most every REFRESH_MIN_S, and at once when a held channel is due) -> recompute
 each affected channel that has subscribers, once -> diff against the channel's last state -> offer the
 delta to each subscriber's outbox (``subscriber.Subscriber``).
@@ -40,7 +41,7 @@ from dashboards.encoding import iso
 from dashboards.live_state import LiveState
 from dashboards.subscriber import Message, Subscriber
 from ioc.backoff import Backoff
-from ioc.db import ALERTS_CHANNEL, NOTIFY_CHANNEL, REGISTRY_CHANNEL
+from ioc.db import ALERTS_CHANNEL, FORECASTS_CHANNEL, NOTIFY_CHANNEL, REGISTRY_CHANNEL
 
 logger = logging.getLogger(__name__)
 
@@ -226,7 +227,7 @@ class Hub:
                 conn = await asyncpg.connect(self.database_url, timeout=10)
                 lost = asyncio.Event()
                 conn.add_termination_listener(functools.partial(_set_event, lost))
-                for channel in (NOTIFY_CHANNEL, ALERTS_CHANNEL, REGISTRY_CHANNEL):
+                for channel in (NOTIFY_CHANNEL, ALERTS_CHANNEL, REGISTRY_CHANNEL, FORECASTS_CHANNEL):
                     await conn.add_listener(channel, self._notified)
                 self._pending.full = True  # notifications may have been missed while disconnected
                 self._wake.set()

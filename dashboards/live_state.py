@@ -18,7 +18,7 @@ from typing import Any
 
 import asyncpg
 
-from dashboards import air, figures, queries
+from dashboards import air, figures, outlooks, queries
 from dashboards.changes import Pending
 from dashboards.delta import LIST_KEYS
 from ioc import aqi
@@ -40,6 +40,7 @@ CHANNEL_NAMES: Row = {
     "zone": "zone:{}",
     "kind": "kind:{}",
     "device": "device:{}",
+    "forecast": "forecast:{}",
 }
 META: Row = {
     "keys": LIST_KEYS,
@@ -83,6 +84,7 @@ class LiveState:
         self._air_computed = -AIR_MAX_AGE_S
         self.loaded = False
         self.clock_only: set[str] = set()  # channels whose devices changed only in timestamps
+        self.forecasts: dict[str, Row] = {}  # zone -> its forecast:{zone} view (dashboards.outlooks)
 
     # ------------------------------------------------------------ refreshing
 
@@ -101,6 +103,8 @@ class LiveState:
             changed |= await self.refresh_windows(conn)
         else:
             changed |= await self.refresh_air(conn)
+        if p.forecasts:
+            changed |= await self.refresh_forecasts(conn)
         return changed
 
     async def load_all(self, conn: asyncpg.Connection) -> set[str]:
@@ -110,6 +114,7 @@ class LiveState:
         changed |= await self.refresh_alerts(conn)
         changed |= await self.refresh_events(conn)
         changed |= await self.refresh_windows(conn)
+        changed |= await self.refresh_forecasts(conn)
         self.loaded = True
         return changed | {"summary"} | {f"zone:{z}" for z in self.zones}
 
@@ -200,6 +205,13 @@ class LiveState:
         self.air_figures, self.air_suspects, self.air_at = figures_, suspects, now.isoformat().replace("+00:00", "Z")
         return {"air", "summary"}
 
+    async def refresh_forecasts(self, conn: asyncpg.Connection) -> set[str]:
+        """Reload the newest forecasts (the forecast job replaced them); returns the zones' changed channels."""
+        views = outlooks.zone_views(list(self.zones), self.devices, await outlooks.load(conn))
+        changed = {f"forecast:{z}" for z in set(views) | set(self.forecasts) if views.get(z) != self.forecasts.get(z)}
+        self.forecasts = views
+        return changed
+
     # ------------------------------------------------------------ channels
 
     def channel_exists(self, channel: str) -> bool:
@@ -207,7 +219,7 @@ class LiveState:
         if channel in FIXED_CHANNELS:
             return True
         prefix, _, name = channel.partition(":")
-        if prefix == "zone":
+        if prefix in ("zone", "forecast"):
             return name in self.zones
         if prefix == "kind":
             return name in self.kinds
@@ -250,6 +262,8 @@ class LiveState:
             }
         if prefix == "device":
             return {"device": self.devices[name]}
+        if prefix == "forecast":
+            return self.forecasts.get(name) or outlooks.zone_views([name], {}, [])[name]
         raise KeyError(channel)
 
     def _air_view(self) -> Row:

@@ -126,6 +126,12 @@ async def summary(request: Request, user: MaybeUser) -> Response:
     return _page(request, user, "summary")
 
 
+@router.get("/simulate", response_model=None)
+async def simulate(request: Request, user: MaybeUser) -> Response:
+    """What-if simulations for leaders (viewers and up; tablet-friendly)."""
+    return _page(request, user, "simulate")
+
+
 @router.get("/console", response_model=None)
 async def console(request: Request, user: MaybeUser) -> Response:
     """The operators' incident console (viewers see it read-only)."""

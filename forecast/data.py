@@ -97,6 +97,9 @@ async def load_devices(conn: asyncpg.Connection, kinds: tuple[str, ...] = ("floo
     ]
 
 
+SERIES_PER_FETCH = 8
+
+
 async def load_grid(
     conn: asyncpg.Connection,
     start: datetime,
@@ -111,19 +114,22 @@ async def load_grid(
         a, b = max(a, start), min(b, until)
         if a >= b:
             continue
-        # One row per series (arrays built by the server): a 3-week history is millions of minutes.
-        rows = await conn.fetch(
-            "SELECT device_id, metric, array_agg(((extract(epoch FROM bucket) - $4) / 60)::int) AS i, "
-            "array_agg(sum / count) AS v FROM rollups_1m "
-            "WHERE metric = ANY($1::text[]) AND part = '' AND count > 0 AND bucket >= $2 AND bucket < $3 "
-            "GROUP BY device_id, metric",
-            list(metrics),
-            a,
-            b,
-            start.timestamp(),
-        )
-        for r in rows:
-            grid.get(r["device_id"], r["metric"])[np.asarray(r["i"], dtype=np.int64)] = np.asarray(r["v"], dtype=float)
+        # One row per series (arrays built by the server): a 3-week history is millions of minutes. A cursor
+        # takes a few series at a time: all of them at once as Python lists were most of training's memory.
+        async with conn.transaction(readonly=True):
+            async for r in conn.cursor(
+                "SELECT device_id, metric, array_agg(((extract(epoch FROM bucket) - $4) / 60)::int) AS i, "
+                "array_agg(sum / count) AS v FROM rollups_1m "
+                "WHERE metric = ANY($1::text[]) AND part = '' AND count > 0 AND bucket >= $2 AND bucket < $3 "
+                "GROUP BY device_id, metric",
+                list(metrics),
+                a,
+                b,
+                start.timestamp(),
+                prefetch=SERIES_PER_FETCH,
+            ):
+                series = grid.get(r["device_id"], r["metric"])
+                series[np.asarray(r["i"], dtype=np.int64)] = np.asarray(r["v"], dtype=float)
     return grid
 
 

@@ -19,7 +19,7 @@ LOCAL_OFFSET_S = 7 * 3600  # Asia/Ho_Chi_Minh: UTC+7 all year (no daylight savin
 M2_MIN = 745  # one M2 tidal period (12.42 h) in minutes: the same phase of the previous tide
 WEEK_MIN = 7 * 1440
 SLOT_MIN = 15
-RAIN_RINGS_KM = ((0.0, 3.0), (3.0, 8.0), (8.0, 15.0))
+RAIN_RINGS_KM = ((0.0, 3.0), (3.0, 8.0), (8.0, 15.0), (15.0, 25.0))
 TRAFFIC_FLOOD_KM = 1.5
 
 FLOOD_FEATURES = (

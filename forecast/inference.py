@@ -46,6 +46,7 @@ class Forecaster:
     flood: tuple[int, models.FloodModel] | None = None
     traffic: tuple[int, models.TrafficModel] | None = None
     devices: list[Device] = field(default_factory=list)
+    unusable: int | None = None  # a newest stored version this code cannot read (other features): retrain now
 
     async def refresh(self, conn: asyncpg.Connection) -> None:
         """Load a model version newer than the one in memory, and the device registry."""
@@ -62,6 +63,7 @@ class Forecaster:
                 setattr(self, kind, (found[0], stored.load_model(found[2])))
                 logger.info("forecast: using %s model version %d", kind, found[0])
             except ValueError as exc:
+                self.unusable = found[0]
                 logger.warning(
                     "forecast: %s model version %d unusable (%s): persistence until retrained", kind, found[0], exc
                 )

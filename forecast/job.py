@@ -56,6 +56,7 @@ class ForecastJob:
         self._forecaster: Forecaster | None = None
         self._training: asyncio.Task[None] | None = None
         self._tried_at: float | None = None
+        self._stale_tried: int | None = None  # the unreadable model version a training was started for
 
     @property
     def leader(self) -> bool:
@@ -87,14 +88,20 @@ class ForecastJob:
 
             self._forecaster = Forecaster(load_tide(self.settings.forecast_tide_file))
         async with self.pool.acquire() as conn:
-            await self._maybe_train(conn)
+            await self._maybe_train(conn, stale=self._forecaster.unusable)  # as the previous round found it
             rows, seconds = await self._forecaster.round(conn)
         self.last_round = {"at": datetime.now(UTC).isoformat(), "rows": rows, "seconds": round(seconds, 3)}
         logger.debug("forecast round: %d rows in %.3f s", rows, seconds)
 
-    async def _maybe_train(self, conn: asyncpg.Connection) -> None:
-        """Start a training child when the newest model is older than IOC_FORECAST_RETRAIN_HOURS (or none)."""
+    async def _maybe_train(self, conn: asyncpg.Connection, stale: int | None = None) -> None:
+        """Start a training child when the newest model is older than IOC_FORECAST_RETRAIN_HOURS, when there is
+        none, or when the newest is ``stale`` (stored by a version of ioc with other features)."""
         if self._training is not None and not self._training.done():
+            return
+        if stale is not None and stale != self._stale_tried:
+            self._stale_tried = stale
+            self._tried_at = time.monotonic()
+            self._training = asyncio.create_task(self.train(), name="forecast-training")
             return
         newest = await conn.fetchval("SELECT max(created_at) FROM forecast_models")
         due = timedelta(hours=self.settings.forecast_retrain_hours)

@@ -2,8 +2,9 @@
 
 Flood: per horizon, one LightGBM regression of the change of level, pooled over every sensor; the 80 %
 interval is the 10-90 % range of its errors on a held-out last day, taken separately per band of
-predicted level (split conformal, "Mondrian" by band: the errors of a street under 25 cm of water are
-not those of a dry one). Quantile objectives gave similar intervals at five times the training time.
+predicted level and for dry and wet origins (split conformal, "Mondrian" by cell: the errors of a street
+under 25 cm of water are not those of a dry one, nor those of a dry street with a storm 5 km away).
+Quantile objectives gave similar intervals at five times the training time.
 Traffic: per metric and horizon one LightGBM (absolute error) of the departure from the value a week
 before the target (the historical average for that weekday and 15 minutes where there is none); its
 interval is the held-out residuals' 10-90 %.
@@ -47,6 +48,7 @@ TRAFFIC_STRIDE = 5
 FORMAT = 1
 
 BANDS_CM = (1.0, 5.0, 15.0, 25.0, 35.0)  # predicted level bands of the flood interval (cm)
+CELLS = 2 * (len(BANDS_CM) + 1)  # the interval's cells: each band, dry origins and wet ones apart
 PARAMS = {
     "objective": "l2",
     "learning_rate": 0.1,
@@ -127,6 +129,11 @@ def _bands(mid: np.ndarray) -> np.ndarray:
     return np.searchsorted(np.asarray(BANDS_CM), mid, side="right")
 
 
+def _cells(mid: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """Interval cell of each flood row: its predicted-level band, counted again for wet origins (``_wet``)."""
+    return _bands(mid) + (len(BANDS_CM) + 1) * _wet(x)
+
+
 def _quantiles(resid: np.ndarray, fallback: tuple[float, float]) -> tuple[float, float]:
     """10 % and 90 % of held-out errors (``fallback`` when there are too few to tell)."""
     if len(resid) < 30:
@@ -152,9 +159,9 @@ class FloodModel:
     def predict_rows(self, x: np.ndarray, h: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(lower, value, upper) levels for feature rows at horizon ``h``."""
         mid = self.median(x, h)
-        q = np.asarray(self.bands.get(h) or [(0.0, 0.0)] * (len(BANDS_CM) + 1))
-        band = _bands(mid)
-        return np.maximum(mid + q[band, 0], 0.0), mid, np.maximum(mid + q[band, 1], 0.0)
+        q = np.asarray(self.bands.get(h) or [(0.0, 0.0)] * CELLS)
+        cell = _cells(mid, x) if len(q) == CELLS else _bands(mid)  # a model stored before wet cells: bands only
+        return np.maximum(mid + q[cell, 0], 0.0), mid, np.maximum(mid + q[cell, 1], 0.0)
 
 
 def _origins(first: int, end: int, stride: int = 1) -> np.ndarray:
@@ -172,7 +179,7 @@ def _flood_samples(
         y = s.level[last + h] - x[:, 0]
         wet = _wet(x)
         keep = np.isfinite(y) & np.isfinite(x[:, 0]) & (wet | (last % QUIET_STRIDE == 0))
-        xs.append(x[keep])
+        xs.append(x[keep].astype(np.float32))  # LightGBM bins them: float32 halves the samples' memory
         ys.append(y[keep])
         ws.append(np.where(wet[keep], 1.0, float(QUIET_STRIDE)))
     return np.vstack(xs), np.concatenate(ys), np.concatenate(ws)
@@ -198,9 +205,13 @@ def train_flood(grid: Grid, devices: list[Device], tide: TideModel, threads: int
         ok = np.isfinite(cy) & np.isfinite(cx[:, 0])
         cx, cy = cx[ok], cy[ok]
         mid = model.median(cx, h)
-        resid, band = cy - mid, _bands(mid)
+        resid, band, wet = cy - mid, _bands(mid), _wet(cx)
         overall = _quantiles(resid, (0.0, 0.0))
-        model.bands[h] = [_quantiles(resid[band == b], overall) for b in range(len(BANDS_CM) + 1)]
+        # A cell with too few held-out errors takes its band's (dry or wet together), then everything's.
+        by_band = [_quantiles(resid[band == b], overall) for b in range(len(BANDS_CM) + 1)]
+        model.bands[h] = [
+            _quantiles(resid[(band == b) & (wet == w)], by_band[b]) for w in (False, True) for b in range(len(by_band))
+        ]
         lo, mid, hi = model.predict_rows(cx, h)
         evaluation[str(h)] = {
             "rows": int(len(x)),
@@ -266,7 +277,7 @@ def train_traffic(grid: Grid, devices: list[Device], threads: int = 2) -> Traffi
         chosen = {k: s for k, s in series.items() if k[1] == metric}
         for h in TRAFFIC_HORIZONS:
             last = _origins(0, split - h, TRAFFIC_STRIDE)
-            x = np.vstack([s.matrix(last, h) for s in chosen.values()])
+            x = np.vstack([s.matrix(last, h).astype(np.float32) for s in chosen.values()])
             y = np.concatenate([s.value[last + h] for s in chosen.values()])
             base = traffic_base(x)
             ok = np.isfinite(y) & np.isfinite(base)

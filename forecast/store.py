@@ -9,6 +9,7 @@ from typing import Any
 import asyncpg
 
 from forecast.models import Forecast
+from ioc.db import FORECASTS_CHANNEL
 
 logger = logging.getLogger(__name__)
 
@@ -65,7 +66,10 @@ async def model_versions(conn: asyncpg.Connection) -> dict[str, int]:
 async def write_forecasts(
     conn: asyncpg.Connection, origin: datetime, forecasts: list[Forecast], model_ids: dict[str, int | None]
 ) -> int:
-    """Replace the newest forecasts by ``forecasts`` made at ``origin``; rows of devices not forecast go."""
+    """Replace the newest forecasts by ``forecasts`` made at ``origin``; rows of devices not forecast go.
+
+    The same transaction NOTIFYs ``ioc_forecasts`` (the live servers push the zones' forecast channels).
+    """
     kind_of = {"water_level_cm": "flood", "avg_speed_kmh": "traffic", "vehicle_count": "traffic"}
     rows = [
         (
@@ -88,6 +92,7 @@ async def write_forecasts(
             records=rows,
             columns=["device_id", "metric", "horizon_min", "origin", "value", "lower", "upper", "method", "model_id"],
         )
+        await conn.execute("SELECT pg_notify($1, $2)", FORECASTS_CHANNEL, origin.isoformat())
     return len(rows)
 
 

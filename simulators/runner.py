@@ -231,6 +231,25 @@ class Simulation:
         """The latest flow measured at every traffic detector that has reported."""
         return {d.spec.device_id: d.last_flow for d in self._traffic if d.last_flow is not None}
 
+    # -- what-if runs (simulators.whatif): the same physics, without messages ------------------------------
+
+    def set_depths(self, depths: dict[str, float]) -> None:
+        """Start the street water from ``depths`` (cm per flood point, e.g. as observed); others keep theirs."""
+        for device_id, depth in depths.items():
+            if device_id in self._floods:
+                self._floods[device_id].depth_cm = max(0.0, float(depth))
+
+    def run_floods(self, until: float) -> None:
+        """Advance the street water alone (no messages) to epoch seconds ``until``, on the STEP_S grid."""
+        end = math.floor(until / STEP_S) * STEP_S
+        while self._state_t < end:
+            self._step_floods(STEP_S, self._state_t + STEP_S)
+            self._state_t += STEP_S
+
+    def flows(self, t: float) -> dict[str, Flow]:
+        """What every traffic detector measures at ``t`` without noise: demand, incidents, flooded streets."""
+        return {d.spec.device_id: self._flow(d, t, noise=1.0) for d in self._traffic}
+
     def incidents(self, t: float) -> list[Incident]:
         """Incidents that can affect traffic at ``t`` (planted plus natural)."""
         found = [i for i in self.plan.incidents if i.start <= t]

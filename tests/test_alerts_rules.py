@@ -22,8 +22,10 @@ rules:
 
 def test_shipped_rules_are_valid() -> None:
     rules = parse((REPO_ROOT / "dashboards" / "rules.yaml").read_text()).rules
-    types = {"threshold", "rate_of_rise", "event", "device_status", "air_quality", "air_suspect"}
+    types = {"threshold", "rate_of_rise", "event", "device_status", "air_quality", "air_suspect", "forecast"}
     assert {r.type for r in rules} == types
+    observed = {r.id for r in rules}
+    assert all(r.observed_rule in observed for r in rules if r.type == "forecast")
 
 
 @pytest.mark.parametrize(
@@ -32,6 +34,8 @@ def test_shipped_rules_are_valid() -> None:
         ("version: 2\nrules: []", "version"),
         ("version: 1\nrules: [{id: x, type: threshold, metric: m}]", "warning and/or critical"),
         ("version: 1\nrules: [{id: x, type: event}]", "event_types"),
+        ("version: 1\nrules: [{id: x, type: forecast, metric: m}]", "warning and/or critical"),
+        ("version: 1\nrules: [{id: x, type: forecast, metric: m, warning: 1, within_min: 180}]", "within_min"),
         ("version: 1\nrules: [{id: x, type: device_status}, {id: x, type: device_status}]", "duplicate"),
         ("version: 1\nrules: [{id: x, type: device_status, colour: red}]", "colour"),
         ("version: [1", "YAML"),

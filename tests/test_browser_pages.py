@@ -23,6 +23,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="session")]
 
 FIXED = [CHANNEL_NAMES["summary"], CHANNEL_NAMES["alerts"], CHANNEL_NAMES["events"]]
 KINDS = list(load_kinds())  # the wall subscribes to every kind the server knows
+ZONES = "SELECT coalesce(array_agg(zone_id), '{}') FROM zones"
 
 
 @pytest.mark.parametrize(("path", "ready", "channels"), [
@@ -31,11 +32,13 @@ KINDS = list(load_kinds())  # the wall subscribes to every kind the server knows
     ("/zones/binhthanh?range=1h", "#device-list li", [CHANNEL_NAMES["zone"].format("binhthanh")]),
     ("/devices/FL-BT-001?range=1h", "#metric-charts .chart-box", [CHANNEL_NAMES["device"].format("FL-BT-001")]),
 ])
-async def test_page_loads_clean(live_server: LiveServer, populated: None, open_page,
+async def test_page_loads_clean(live_server: LiveServer, populated: None, open_page, pool: asyncpg.Pool,
                                 path: str, ready: str, channels: list[str]) -> None:
     """With the simulated city running, the page loads, goes live and renders, without any console error,
     failed request or HTTP error, and asks nothing of other origins. It subscribes to the channels the
     server names (``meta.channels``), and each answered with a snapshot."""
+    if path in ("/wall", "/summary"):  # and every zone's forecasts
+        channels = [*channels, *(CHANNEL_NAMES["forecast"].format(z) for z in await pool.fetchval(ZONES))]
     watched = await open_page(live_server.url + path)
     await wait_live(watched.page)
     await watched.page.wait_for_selector(ready, timeout=10000)

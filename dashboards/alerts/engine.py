@@ -146,12 +146,14 @@ class AlertEngine:
                 return
             if track.clear_since is None:
                 track.clear_since = now
-            if now - track.clear_since >= rule.clear_delay_s:
+            # A clear condition with a note was superseded (a forecast came true: the reading's alert took
+            # over), so it resolves at once rather than after the clear delay.
+            if now - track.clear_since >= rule.clear_delay_s or (obs is not None and obs.note):
                 await store.resolve(
                     conn,
                     alert["id"],
                     store.ENGINE,
-                    "condition cleared",
+                    (obs.note if obs is not None else None) or "condition cleared",
                     obs.value if obs is not None else None,
                 )
                 self.tracks.pop(key, None)

@@ -13,6 +13,7 @@ import asyncpg
 from dashboards import air, queries
 from dashboards.alerts.rules import Rule
 from dashboards.encoding import jsonable
+from forecast.outlook import Point, crossing
 from ioc import aqi
 
 logger = logging.getLogger(__name__)
@@ -50,6 +51,18 @@ SELECT {DEVICE}, d.status,
 FROM devices d
 WHERE d.enabled AND d.status = ANY($2::text[]) AND ($1::text IS NULL OR d.kind = $1)
 """
+# The newest forecasts per device, the level now, and the active alert of the rule that watches the readings.
+FORECAST_SQL = f"""
+SELECT {DEVICE}, lv.value AS now,
+       array_agg(f.horizon_min ORDER BY f.horizon_min) AS hs, array_agg(f.value ORDER BY f.horizon_min) AS vs,
+       array_agg(f.lower ORDER BY f.horizon_min) AS los, array_agg(f.upper ORDER BY f.horizon_min) AS his,
+       (SELECT min(a.id) FROM alerts a WHERE a.rule = $3 AND a.device_id = d.device_id AND a.state <> 'resolved')
+         AS observed
+FROM forecasts f JOIN devices d ON d.device_id = f.device_id
+LEFT JOIN latest_values lv ON lv.device_id = d.device_id AND lv.metric = $2 AND lv.part = ''
+WHERE f.metric = $2 AND d.enabled AND ($1::text IS NULL OR d.kind = $1)
+GROUP BY d.device_id, lv.value
+"""
 
 
 @dataclass(frozen=True)
@@ -60,6 +73,7 @@ class Observation:
     value: float | None
     message: str
     device: dict[str, Any]
+    note: str | None = None  # a clear condition superseded (says by what): the alert resolves at once
 
 
 def _device(row: asyncpg.Record) -> dict[str, Any]:
@@ -129,6 +143,11 @@ async def observe(conn: asyncpg.Connection, rule: Rule, active: dict[str, str]) 
             out[r["device_id"]] = Observation(level, r["value"], message, _device(r))
     elif rule.type in ("air_quality", "air_suspect"):
         out = await observe_air(conn, rule, active)
+    elif rule.type == "forecast":
+        for r in await conn.fetch(FORECAST_SQL, rule.kind, rule.metric, rule.observed_rule or ""):
+            obs = _predicted(rule, r)
+            if obs.level is not None or r["device_id"] in active:
+                out[r["device_id"]] = obs
     elif rule.type == "device_status":
         rows = await conn.fetch(STATUS_SQL, rule.kind, list(rule.statuses))
         for r in rows:
@@ -196,3 +215,32 @@ async def observe_air(conn: asyncpg.Connection, rule: Rule, active: dict[str, st
         device = {"device_id": key, "name": zone["name"], "zone": zone["zone_id"], "kind": air.KIND}
         out[key] = Observation(level, zone["aqi"], message, device)
     return out
+
+
+def _predicted(rule: Rule, r: asyncpg.Record) -> Observation:
+    """A forecast rule's view of one device: the most severe level its forecasts cross within the rule's time.
+
+    Once the rule watching the readings (``observed_rule``) has an active alert for the device, the
+    forecast has come true: this rule stands down (clear) and says which alert took over.
+    """
+    if r["observed"] is not None:
+        note = f"observed: alert {r['observed']} ({rule.observed_rule})"
+        return Observation(None, r["now"], note, _device(r), note=note)
+    points = [Point(*p) for p in zip(r["hs"], r["vs"], r["los"], r["his"], strict=True)]
+    above = rule.direction == "above"
+    for level in ("critical", "warning"):
+        limit = _limit(rule, r["metadata"], level)
+        c = None if limit is None else crossing(r["now"], points, limit, rule.within_min, above)
+        if c is not None and c.probability >= rule.min_probability:
+            op = ">=" if above else "<="
+            reach = (
+                max(p.value for p in points if p.horizon_min <= rule.within_min)
+                if above
+                else min(p.value for p in points if p.horizon_min <= rule.within_min)
+            )
+            message = (
+                f"forecast: {rule.metric} {op} {c.limit:g} in ~{c.eta_min} min "
+                f"({c.probability * 100:.0f} % likely; {reach:.1f} within {rule.within_min} min)"
+            )
+            return Observation(level, round(reach, 1), message, _device(r))
+    return Observation(None, r["now"], f"forecast: {rule.metric} stays clear for {rule.within_min} min", _device(r))

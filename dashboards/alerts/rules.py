@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 logger = logging.getLogger(__name__)
 
-RuleType = Literal["threshold", "rate_of_rise", "event", "device_status", "air_quality", "air_suspect"]
+RuleType = Literal["threshold", "rate_of_rise", "event", "device_status", "air_quality", "air_suspect", "forecast"]
 
 
 class Rule(BaseModel):
@@ -45,10 +45,14 @@ class Rule(BaseModel):
     critical_severities: tuple[str, ...] = ("critical",)
     # device_status
     statuses: tuple[Literal["offline", "stale", "unknown"], ...] = ("offline", "stale")
+    # forecast: the stored forecasts reach warning/critical (as threshold) within ``within_min`` minutes
+    within_min: int = Field(60, ge=1, le=120)
+    min_probability: float = Field(0.5, ge=0, le=1)
+    observed_rule: str | None = None  # the rule whose alert the reading opens: once it is active, this one stands down
 
     @model_validator(mode="after")
     def _complete(self) -> Rule:
-        if self.type in ("threshold", "rate_of_rise"):
+        if self.type in ("threshold", "rate_of_rise", "forecast"):
             if not self.metric:
                 raise ValueError(f"rule {self.id}: {self.type} needs a metric")
             if self.warning is None and self.critical is None:

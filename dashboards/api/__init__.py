@@ -4,7 +4,18 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends
 
-from dashboards.api import air, alerts, devices, forecasts, health, incidents, quarantine, summary, zones
+from dashboards.api import (
+    air,
+    alerts,
+    devices,
+    forecasts,
+    health,
+    incidents,
+    quarantine,
+    simulations,
+    summary,
+    zones,
+)
 from dashboards.api.deps import require_role
 
 
@@ -13,7 +24,7 @@ def build_router() -> APIRouter:
     api = APIRouter(prefix="/api/v1")
     api.include_router(health.router)
     protected = APIRouter(dependencies=[Depends(require_role("viewer"))])
-    for module in (summary, zones, devices, alerts, incidents, quarantine, forecasts, air):
+    for module in (summary, zones, devices, alerts, incidents, quarantine, forecasts, air, simulations):
         protected.include_router(module.router)
     api.include_router(protected)
     return api

@@ -61,9 +61,23 @@ async def tide(settings: SettingsDep, hours: Annotated[float, Query(gt=0, le=168
     }
 
 
+def relative_skill(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The model's MAE relative to persistence per kind, metric and horizon (-0.34: 34 % below persistence)."""
+    base = {(r["kind"], r["metric"], r["horizon_min"]): r.get("mae") for r in results if r["method"] == "persistence"}
+    out = []
+    for r in results:
+        ref = base.get((r["kind"], r["metric"], r["horizon_min"]))
+        if r["method"] == "model" and r.get("mae") is not None and ref:
+            out.append(
+                {**{k: r[k] for k in ("kind", "metric", "horizon_min")}, "vs_persistence": round(r["mae"] / ref - 1, 3)}
+            )
+    return out
+
+
 @router.get("/forecasts/skill")
 async def skill(conn: ConnDep) -> dict[str, Any]:
-    """The newest backtest (``ioc forecast backtest``): MAE, RMSE, coverage per kind, metric, horizon, method."""
+    """The newest backtest (``ioc forecast backtest``): MAE, RMSE, coverage per kind, metric, horizon, method, and
+    ``skill``: the model's MAE relative to persistence (what the wall shows)."""
     row = await conn.fetchrow(
         "SELECT id, run_at, days, test_from, test_until, results, crossings "
         "FROM forecast_backtests ORDER BY id DESC LIMIT 1"
@@ -74,6 +88,7 @@ async def skill(conn: ConnDep) -> dict[str, Any]:
     return {
         "backtest": {
             **{k: row[k] for k in ("id", "days", "results", "crossings")},
+            "skill": relative_skill(row["results"]),
             **{k: row[k].isoformat() for k in ("run_at", "test_from", "test_until")},
             "age_days": round(since / timedelta(days=1), 2),
         }

@@ -22,6 +22,7 @@ async function call(method, url, body) {
 
 export const getJSON = (url) => call("GET", url);
 export const postJSON = (url, body) => call("POST", url, body ?? {});
+export const deleteJSON = (url) => call("DELETE", url);
 
 /** Send the browser to the login page, coming back here afterwards. */
 let loggingOut = false;

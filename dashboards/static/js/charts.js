@@ -82,5 +82,27 @@ export function historyTraces(points, { name = "", color = COLORS.info, plotTime
   return traces;
 }
 
+/**
+ * The forecast after the history: the median as a dashed line from the origin and the 80 % interval as a
+ * band, from ``/api/v1/forecasts`` items of one device and metric (``origin``, ``target``, ``value``,
+ * ``lower``, ``upper``); ``start`` is the last observed value (the line starts there, at the origin).
+ */
+export function forecastTraces(items, { name = "", color = COLORS.text, plotTime, start = null, band = true, legend = true } = {}) {
+  const sorted = [...items].sort((a, b) => a.horizon_min - b.horizon_min);
+  if (!sorted.length) return [];
+  const head = typeof start === "number" ? [{ target: sorted[0].origin, value: start, lower: start, upper: start }] : [];
+  const pts = [...head, ...sorted];
+  const x = pts.map((p) => plotTime(p.target));
+  const traces = [];
+  if (band && sorted.some((p) => typeof p.lower === "number")) {
+    traces.push({ type: "scatter", mode: "lines", x, y: pts.map((p) => p.upper ?? p.value), line: { width: 0 }, hoverinfo: "skip", showlegend: false });
+    traces.push({ type: "scatter", mode: "lines", x, y: pts.map((p) => p.lower ?? p.value), line: { width: 0 }, fill: "tonexty",
+      fillcolor: "rgba(214,226,238,0.18)", hoverinfo: "skip", showlegend: false, meta: "forecast-band" });
+  }
+  traces.push({ type: "scatter", mode: "lines+markers", x, y: pts.map((p) => p.value), name: plotText(name), meta: "forecast", showlegend: legend,
+    line: { color, width: 2, dash: "dash" }, marker: { color, size: 5 } });
+  return traces;
+}
+
 export const SERIES = ["#4fb3ff", "#ffc247", "#3ddc84", "#ff8a3d", "#c792ea", "#ff5d5d", "#7fdbca", "#f78c6c",
   "#82aaff", "#c3e88d", "#ffcb6b", "#89ddff"];

@@ -4,7 +4,7 @@ import * as fmt from "./format.js";
 import { getJSON, enc } from "./api.js";
 import { LiveClient } from "./live.js";
 import { channel, metrics } from "./contract.js";
-import { COLORS, baseLayout, digitsOf, historyTraces, react, rem } from "./charts.js";
+import { COLORS, baseLayout, digitsOf, forecastTraces, historyTraces, react, rem } from "./charts.js";
 import {
   $, pageConfig, setText, setAttr, startClock, showConnection, kindLabel, eventLabel, syncList, fromHTML, shortZone, zoneName,
   bindSession,
@@ -18,6 +18,7 @@ let device = null;
 let zoneLabel = "";
 let range = () => "24h";
 const charts = new Map(); // metric -> section
+let forecasts = Promise.resolve([]); // the device's newest forecasts (every metric the forecaster serves)
 
 // The kind's metrics (the server's registry, in its order) and any other the device reported; not the
 // counting interval, which is the period of vehicle_count rather than a reading of its own.
@@ -61,6 +62,15 @@ function renderCards() {
   });
 }
 
+/** The device's newest forecasts, all metrics (none when the forecaster has none). */
+async function loadForecasts() {
+  try {
+    return (await getJSON(`/api/v1/forecasts?device=${enc(id)}`))?.items || [];
+  } catch {
+    return [];
+  }
+}
+
 async function drawChart(metric) {
   let box = charts.get(metric);
   if (!box) {
@@ -71,9 +81,13 @@ async function drawChart(metric) {
     charts.set(metric, box);
   }
   box.querySelector(".csv").href = csvUrl(id, metric, range());
-  const points = await readings(id, metric, range());
+  const [points, all] = await Promise.all([readings(id, metric, range()), forecasts]);
+  const ahead = all.filter((f) => f.metric === metric);
   const r = rem();
   const traces = historyTraces(points, { name: metricLabel(metric), color: COLORS.info, plotTime: fmt.plotTime });
+  const start = device.latest?.[metric]?.value ?? null;
+  traces.push(...forecastTraces(ahead, { name: t("forecast.label"), plotTime: fmt.plotTime, start }));
+  box.dataset.forecast = String(ahead.length);
   const shapes = [];
   if (metric === "water_level_cm") {
     for (const [value, color] of [[device.thresholds.warning_cm, COLORS.warning], [device.thresholds.danger_cm, COLORS.danger]]) {
@@ -87,10 +101,14 @@ async function drawChart(metric) {
     shapes,
   });
   react(box.querySelector(".chart-plot"), traces, layout);
-  setText(box.querySelector(".chart-note"), points.length ? t("drill.points", { n: fmt.num(points.length) }) : t("drill.no_data"));
+  const note = points.length ? t("drill.points", { n: fmt.num(points.length) }) : t("drill.no_data");
+  setText(box.querySelector(".chart-note"), ahead.length ? `${note} · ${t("forecast.note", { h: Math.max(...ahead.map((a) => a.horizon_min)) })}` : note);
 }
 
-function drawCharts() { for (const m of metricsOf(device)) drawChart(m); }
+function drawCharts() {
+  forecasts = loadForecasts();
+  for (const m of metricsOf(device)) drawChart(m);
+}
 
 async function loadEvents() {
   if (device.kind !== "camera") return;

@@ -4,6 +4,7 @@ import * as fmt from "./format.js";
 import { enc, getJSON } from "./api.js";
 import { LiveClient } from "./live.js";
 import { airBand, airScale, channel, congestionState, incidentWindowS, isIncident, localised, pollutantName } from "./contract.js";
+import { expected } from "./outlook.js";
 import { paintBand } from "./aqi.js";
 import {
   $, pageConfig, setText, setAttr, startClock, showConnection, later, shortZone, trend, syncList, fromHTML,
@@ -12,7 +13,8 @@ import {
 } from "./common.js";
 
 const config = pageConfig();
-const state = { summary: null, alerts: [], events: [], zoneNames: new Map() };
+// forecastChannels: each zone's forecast channel (as the server names it) -> the zone.
+const state = { summary: null, alerts: [], events: [], zoneNames: new Map(), forecasts: new Map(), forecastChannels: new Map() };
 const STATE_RANK = { critical: 0, danger: 0, warning: 1, ok: 2 };
 
 const ROW = `<li><a class="s-row"><span class="s-mark"><span class="icon" aria-hidden="true"></span><span class="label"></span></span>
@@ -76,11 +78,22 @@ function renderAreas() {
       mark: t(`zone_state.${z.state || "ok"}`),
       name: shortZone(state.zoneNames.get(z.zone_id) || z.name) || z.zone_id,
       prio: z.priority,
-      line: t("summary.area_line", {
+      line: `${t("summary.area_line", {
         flood: fmt.num(z.flood_max_cm), speed: fmt.num(z.speed_kmh), incidents: fmt.num(z.incidents_1h), alerts: fmt.num(z.open_alerts),
-      }),
+      })} · ${nextTwoHours(li, z.zone_id)}`,
     }),
   });
+}
+
+/** "Expected in the next 2 h" for a zone, from its forecast channel (the row says which level, for tests too). */
+function nextTwoHours(li, zone) {
+  const view = state.forecasts.get(zone);
+  const found = expected(new Map(view ? [[zone, view]] : []));
+  li.dataset.expected = found[0]?.level || "none";
+  if (!view) return t("summary.expected_unknown");
+  if (!found.length) return t("summary.expected_none");
+  const first = found[0];
+  return t("summary.expected", { n: fmt.num(found.length), level: t(`forecast.level.${first.level}`), eta: fmt.num(first.eta_min) });
 }
 
 function renderFlood() {
@@ -185,6 +198,9 @@ function onData(name, data, msg) {
   } else if (name === channel("events")) {
     state.events = data.events || [];
     later("incidents", renderIncidents, 100);
+  } else if (state.forecastChannels.has(name)) {
+    state.forecasts.set(state.forecastChannels.get(name), data);
+    later("areas", renderAreas, 200);
   }
   setText($("s-updated"), t("summary.updated", { time: fmt.time(msg.ts || new Date()) }));
   document.body.dataset.updated = msg.ts || new Date().toISOString();
@@ -194,6 +210,7 @@ async function loadZoneNames() {
   try {
     const body = await getJSON("/api/v1/zones");
     for (const z of body?.items || []) state.zoneNames.set(z.zone_id, zoneName(z));
+    state.forecastChannels = new Map((body?.items || []).map((z) => [channel("forecast", z.zone_id), z.zone_id]));
   } catch { /* names from the summary stay */ }
 }
 
@@ -204,7 +221,8 @@ async function main() {
   startClock();
   await loadZoneNames();
   const live = new LiveClient({
-    channels: [channel("summary"), channel("alerts"), channel("events")], heartbeatS: config.heartbeatS || 10, onData, onStatus: showConnection,
+    channels: [channel("summary"), channel("alerts"), channel("events"), ...state.forecastChannels.keys()],
+    heartbeatS: config.heartbeatS || 10, onData, onStatus: showConnection,
   });
   window.iocLive = live;
   live.start();

@@ -1,4 +1,4 @@
-// The operators' wall: one websocket, seven panels (wall/*.js), running for days without a reload.
+// The operators' wall: one websocket, seven panels (wall/*.js; the flood panel with the next two hours' forecasts), running for days without a reload.
 // This module holds the page's state and wires the live channels to the panels; each panel module
 // draws its part of the page from that state. Memory stays flat: every list is bounded, DOM nodes
 // are created once and reused, charts are redrawn with Plotly.react on the same divs, listeners are
@@ -13,6 +13,7 @@ import * as alerts from "./wall/alerts.js";
 import * as attention from "./wall/attention.js";
 import * as cameras from "./wall/cameras.js";
 import * as flood from "./wall/flood.js";
+import * as forecast from "./wall/forecast.js";
 import * as health from "./wall/health.js";
 import * as kpis from "./wall/kpis.js";
 import * as mapPanel from "./wall/map-panel.js";
@@ -29,6 +30,8 @@ const state = {
   alerts: [],
   events: [],
   air: null,                 // the air channel: city and zone VN_AQI, worst sensors, every sensor as a point
+  forecasts: new Map(),      // zone -> its forecast channel's view
+  outlook: new Map(),        // device id -> its outlook (forecast points, predicted crossings)
   readOnly: !config.user?.canAct, // viewers see alerts but cannot acknowledge or resolve them
 };
 
@@ -39,6 +42,7 @@ const draw = {
   traffic: () => later("traffic", () => traffic.renderChart(state), 250),
   cameras: (ms = 250) => later("cameras", () => cameras.render(state), ms),
   air: () => later("air", () => { air.render(state); mapPanel.setAir(state.air?.points || []); }, 250),
+  forecast: () => later("forecast", () => forecast.render(state), 250),
 };
 
 function showAlerts() {
@@ -88,6 +92,13 @@ function onKind(kind, data) {
   if (kind === "camera") draw.cameras();
 }
 
+function onForecast(zone, data) {
+  forecast.update(state, zone, data);
+  draw.forecast();
+  draw.flood();
+  draw.traffic();
+}
+
 /** Channel name (as the server spells it) -> what its data updates. */
 function handlers() {
   const byChannel = new Map([
@@ -97,6 +108,7 @@ function handlers() {
     [channel("air"), onAir],
   ]);
   for (const kind of state.kinds) byChannel.set(channel("kind", kind), (data) => onKind(kind, data));
+  for (const z of state.zones) byChannel.set(channel("forecast", z.zone_id), (data) => onForecast(z.zone_id, data));
   return byChannel;
 }
 
@@ -131,6 +143,8 @@ async function main() {
   await loadZones();
   health.render(state);
   health.watchProcesses();
+  forecast.watchTide();
+  forecast.watchSkill();
   document.body.classList.toggle("read-only", state.readOnly);
   const byChannel = handlers();
   const live = new LiveClient({

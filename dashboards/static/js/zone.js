@@ -4,7 +4,7 @@ import * as fmt from "./format.js";
 import { getJSON, enc } from "./api.js";
 import { LiveClient } from "./live.js";
 import { channel } from "./contract.js";
-import { COLORS, SERIES, baseLayout, historyTraces, react, rem } from "./charts.js";
+import { COLORS, SERIES, baseLayout, forecastTraces, historyTraces, react, rem } from "./charts.js";
 import {
   $, pageConfig, setText, setAttr, startClock, showConnection, later, syncList, fromHTML, shortZone, zoneName, alertTitle,
   bindSession,
@@ -66,10 +66,23 @@ async function drawHistory(boxId, kind, metric) {
   const devices = (zone.devices || []).filter((d) => d.kind === kind);
   box.hidden = devices.length === 0;
   if (!devices.length) return;
-  const series = await Promise.all(devices.map((d) => readings(d.device_id, metric, range())));
+  const [series, ahead] = await Promise.all([
+    Promise.all(devices.map((d) => readings(d.device_id, metric, range()))),
+    getJSON(`/api/v1/forecasts?metric=${enc(metric)}`).then((b) => b?.items || []).catch(() => []),
+  ]);
   const traces = devices.flatMap((d, i) => historyTraces(series[i], {
     name: d.name || d.device_id, color: SERIES[i % SERIES.length], plotTime: fmt.plotTime, band: false,
   }));
+  // Each device's forecast median, dashed in its colour, from its reading now (the bands stay on the device page).
+  let forecast = 0;
+  devices.forEach((d, i) => {
+    const own = ahead.filter((f) => f.device_id === d.device_id);
+    if (own.length) forecast += 1;
+    traces.push(...forecastTraces(own, {
+      color: SERIES[i % SERIES.length], plotTime: fmt.plotTime, start: d.latest?.[metric]?.value ?? null, band: false, legend: false,
+    }));
+  });
+  box.dataset.forecast = String(forecast);
   const r = rem();
   const layout = baseLayout({
     margin: { l: r * 3.2, r: r * 1, t: r * 0.8, b: r * 2.4 },
