@@ -101,7 +101,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                     max_attempts=settings.notify_max_attempts,
                     backoff=settings.notify_backoff_s,
                 )
-                async with engine, chores, deliverer, open_data.running(), _forecast_job(pool, url, settings) as job:
+                forecasts = _forecast_job(pool, url, settings)
+                async with engine, chores, deliverer, open_data.running(pool), forecasts as job:
                     app.state.forecast_job = job
                     app.state.settings = settings
                     app.state.pool = pool

@@ -61,7 +61,7 @@ class EntitySet:
         return self.view.c[name]
 
 
-def _public_devices(config: OpenDataConfig) -> Any:
+def public_devices(config: OpenDataConfig) -> Any:
     """Devices the policy publishes, with coordinates (their own, else their zone's) rounded per kind."""
     kinds = list(config.kinds)
     decimals = values(column("kind", String), column("places", Float), name="open_places").data(
@@ -97,7 +97,7 @@ def _point(lon: ColumnElement[Any], lat: ColumnElement[Any]) -> ColumnElement[An
     return func.jsonb_build_object("type", "Point", "coordinates", func.jsonb_build_array(lon, lat))
 
 
-def _streams(config: OpenDataConfig, kinds: dict[str, KindSpec]) -> Any:
+def public_streams(config: OpenDataConfig, kinds: dict[str, KindSpec]) -> Any:
     """One row per public stream of a kind: the metric as published (raw, or the kind's hourly statistic) and,
     for raw kinds, each extra hourly aggregate (stream ``water_level_cm.hourly_mean``)."""
     rows = []
@@ -113,8 +113,8 @@ def _streams(config: OpenDataConfig, kinds: dict[str, KindSpec]) -> Any:
 
 def build(config: OpenDataConfig, kinds: dict[str, KindSpec]) -> dict[str, EntitySet]:
     """All eight entity sets for ``config``."""
-    dev = _public_devices(config)
-    met = _streams(config, kinds)
+    dev = public_devices(config)
+    met = public_streams(config, kinds)
     located = dev.c.lat.is_not(None)
     labels = {k: kinds[k].label.get("en", k) for k in kinds}
     kind_label = func.coalesce(_case(dev.c.kind, labels), dev.c.kind)
