@@ -125,6 +125,7 @@ class Settings(BaseSettings):
     # Open data bulk files (opendata/bulk.py): where (empty: state_dir/open-data), how many complete days are kept,
     # how often the leader checks for a new day; API keys' default quotas (`ioc apikeys add` may set others).
     open_bulk_dir: Path | None = None
+    open_bulk_job: bool = True
     open_bulk_days: int = Field(30, ge=1, le=366)
     open_bulk_every_s: float = Field(900.0, ge=1, le=86_400)
     open_key_rate_per_minute: int = Field(1200, ge=1)

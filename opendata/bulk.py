@@ -70,6 +70,13 @@ def fingerprint(config: OpenDataConfig) -> str:
     return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()[:16]
 
 
+def lock_key(folder: Path, purpose: str) -> int:
+    """A PostgreSQL advisory lock id for ``purpose`` ("leader", "write") on ``folder``: servers sharing a folder
+    share its locks; servers with folders of their own do not wait for each other."""
+    digest = hashlib.sha256(f"ioc-open-bulk:{purpose}:{folder.resolve()}".encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
 def read_manifest(folder: Path) -> dict[str, Any]:
     """The manifest in ``folder`` (an empty one when there is none or it cannot be read)."""
     try:
@@ -248,6 +255,9 @@ async def build(
     """Bring ``folder`` up to date: the missing days written, days past ``keep_days`` deleted, everything
     rewritten after a policy change; returns the new manifest (also written to the folder)."""
     folder.mkdir(parents=True, exist_ok=True)  # noqa: ASYNC240 (as above)
+    # One writer per folder at a time (the job's child, or someone's `ioc opendata bulk`); released with the
+    # transaction, when the connection is returned.
+    await conn.execute(select(func.pg_advisory_xact_lock(lock_key(folder, "write"))))
     today = today or datetime.now(UTC).date()
     policy = fingerprint(config)
     manifest = read_manifest(folder)

@@ -1,7 +1,8 @@
-"""The bulk files' job in ``ioc serve``: one leader across servers runs ``ioc opendata bulk`` every
-``IOC_OPEN_BULK_EVERY_S`` (it writes only the days that are missing, so most runs take a moment).
+"""The bulk files' job in ``ioc serve``: one leader among the servers sharing a bulk folder runs ``ioc opendata
+bulk`` every ``IOC_OPEN_BULK_EVERY_S`` (it writes only the days that are missing, so most runs take a moment).
+``IOC_OPEN_BULK_JOB=false`` turns it off (files written by a cron'd ``ioc opendata bulk`` are served as well).
 
-Leadership is a PostgreSQL advisory lock on a dedicated connection (as the forecast job's). The files are
+Leadership is a PostgreSQL advisory lock (keyed by the folder) on a dedicated connection. The files are
 written by a child process, so the CSV and Parquet work (and pyarrow's memory) never sit in the server.
 """
 
@@ -18,10 +19,10 @@ from types import TracebackType
 import asyncpg
 
 from ioc.settings import Settings
+from opendata.bulk import lock_key
 
 logger = logging.getLogger(__name__)
 
-LOCK_KEY = 0x10C_0DA7  # pg advisory lock id of the bulk files' leader
 LEADER_RETRY_S = 5.0
 RUN_TIMEOUT_S = 3600.0
 
@@ -34,10 +35,12 @@ class BulkJob:
         self.read_url = read_url
         self.leader = False
         self.runs = 0
+        self.lock = lock_key(settings.bulk_dir, "leader")  # one leader per folder
         self._task: asyncio.Task[None] | None = None
 
     async def __aenter__(self) -> BulkJob:
-        self._task = asyncio.create_task(self._run(), name="open-data-bulk")
+        if self.settings.open_bulk_job:
+            self._task = asyncio.create_task(self._run(), name="open-data-bulk")
         return self
 
     async def __aexit__(
@@ -53,7 +56,7 @@ class BulkJob:
             conn: asyncpg.Connection | None = None
             try:
                 conn = await asyncpg.connect(self.read_url, timeout=10)
-                if await conn.fetchval("SELECT pg_try_advisory_lock($1)", LOCK_KEY):
+                if await conn.fetchval("SELECT pg_try_advisory_lock($1)", self.lock):
                     await self._lead(conn)
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as exc:
                 logger.warning("open data bulk job: %s", exc)
