@@ -18,13 +18,21 @@ from opendata.keys import HEADER, add_key, list_keys, revoke_key
 T = TypeVar("T")
 
 
+def _positive(text: str) -> int:
+    """An argparse type: an integer of at least 1."""
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1 (got {value})")
+    return value
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The sub-commands of ``ioc apikeys``."""
     sub = parser.add_subparsers(dest="apikeys_command", required=True)
     add = sub.add_parser("add", help="create a key for a business; it is printed once")
     add.add_argument("name", help="who the key is for (shown in `ioc apikeys list`)")
-    add.add_argument("--per-minute", type=int, help="requests a minute (default IOC_OPEN_KEY_RATE_PER_MINUTE)")
-    add.add_argument("--rows-per-day", type=int, help="rows a UTC day (default IOC_OPEN_KEY_ROWS_PER_DAY)")
+    add.add_argument("--per-minute", type=_positive, help="requests a minute (default IOC_OPEN_KEY_RATE_PER_MINUTE)")
+    add.add_argument("--rows-per-day", type=_positive, help="rows a UTC day (default IOC_OPEN_KEY_ROWS_PER_DAY)")
     sub.add_parser("list", help="keys with their quotas and today's use")
     revoke = sub.add_parser("revoke", help="stop a key (within seconds on every server)")
     revoke.add_argument("id", help="the key's id (the part after ioc_, as `list` shows it)")
@@ -45,10 +53,10 @@ def _run(settings: Settings, work: Callable[[asyncpg.Connection], Awaitable[T]])
 def run(args: argparse.Namespace, settings: Settings) -> int:
     """Run ``ioc apikeys ...``; returns the exit code."""
     if args.apikeys_command == "add":
-        per_minute = args.per_minute or settings.open_key_rate_per_minute
+        per_minute = args.per_minute or settings.open_key_rate_per_minute  # None: the default (0 is refused above)
         daily = args.rows_per_day or settings.open_key_rows_per_day
-        if per_minute < 1 or daily < 1 or not args.name.strip():
-            print("ioc apikeys: a name, and quotas of at least 1, are needed", file=sys.stderr)
+        if not args.name.strip():
+            print("ioc apikeys: the key needs a name (who it is for)", file=sys.stderr)
             return 2
         actor = f"cli:{getpass.getuser()}"
         key = _run(settings, lambda c: add_key(c, args.name.strip(), per_minute, daily, actor))
