@@ -122,6 +122,7 @@ class Settings(BaseSettings):
     open_statement_timeout_ms: int = Field(3000, ge=100, le=600_000)
     open_rate_per_minute: float = Field(120, gt=0)
     open_rate_burst: int = Field(60, ge=1)
+    open_count_exact_ms: int = Field(1000, ge=1, le=600_000)  # $count: exact within this, else an estimate
     # Open data bulk files (opendata/bulk.py): where (empty: state_dir/open-data), how many complete days are kept,
     # how often the leader checks for a new day; API keys' default quotas (`ioc apikeys add` may set others).
     open_bulk_dir: Path | None = None

@@ -28,7 +28,7 @@ from opendata.entities import EntitySet, build
 from opendata.filters import QueryError
 from opendata.keys import HEADER, REFRESH_S, KeyStore, seconds_to_midnight
 from opendata.options import parse_options
-from opendata.query import NotFound, Reader
+from opendata.query import QUERY_CANCELED, NotFound, Reader, sqlstate
 from opendata.ratelimit import RateLimiter
 from opendata.site import create_site
 
@@ -40,9 +40,8 @@ CONFORMANCE = [
     "http://www.opengis.net/spec/iot_sensing/1.1/req/resource-path/resource-path-to-entities",
     "http://www.opengis.net/spec/iot_sensing/1.1/req/request-data",
 ]
-# SQLSTATEs of a statement cut by the time-out, and of a filter that does not fit the data (a bad cast: 22,
+# SQLSTATE classes of a filter that does not fit the data (a bad cast: 22,
 # an operator for other types: 42).
-_TIMEOUT = "57014"
 _DATA = ("22", "42")
 
 
@@ -182,7 +181,7 @@ def create_router(settings: Settings) -> tuple[APIRouter, OpenData]:
                 raise QueryError("a NUL character is not allowed in a path or query option")
             opts = parse_options(query)
             async with state.engine.connect() as conn:
-                reader = Reader(state.sets, conn, base_url(request))
+                reader = Reader(state.sets, conn, base_url(request), settings.open_count_exact_ms)
                 body = await reader.read(path, opts, str(request.url).split("?")[0], query)
         except QueryError as exc:
             return _error(400, str(exc))
@@ -213,8 +212,8 @@ def _client(request: Request) -> str:
 
 
 def _database_error(exc: DBAPIError, settings: Settings) -> JSONResponse:
-    code = _sqlstate(exc)
-    if code == _TIMEOUT:
+    code = sqlstate(exc)
+    if code == QUERY_CANCELED:
         limit = settings.open_statement_timeout_ms / 1000
         return _error(503, f"the query ran longer than {limit:g} s: narrow it with $filter or a smaller $top")
     if code.startswith(_DATA):
@@ -222,15 +221,6 @@ def _database_error(exc: DBAPIError, settings: Settings) -> JSONResponse:
         return _error(400, f"the query does not fit the data: {first}")
     logger.warning("open data query failed: %s", exc)
     return _error(503, "the open data service cannot reach its database; try again shortly")
-
-
-def _sqlstate(exc: DBAPIError) -> str:
-    orig: Any = exc.orig
-    for candidate in (orig, getattr(orig, "__cause__", None)):
-        code = getattr(candidate, "sqlstate", None)
-        if code:
-            return str(code)
-    return ""
 
 
 def mount(app: FastAPI, settings: Settings) -> OpenData:

@@ -3,7 +3,7 @@ has a request rate (429 with Retry-After)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 
 import asyncpg
 import httpx
@@ -53,3 +53,40 @@ def test_rate_limiter_refills_and_forgets_full_buckets() -> None:
     assert limiter.take("a", 1.0) == 0
     assert limiter.take("b", 1.0) == 0
     assert limiter.take("c", 100.0) == 0 and "a" not in limiter.buckets  # refilled buckets are dropped
+
+
+@pytest.fixture(scope="module")
+async def many(pool: asyncpg.Pool) -> AsyncIterator[str]:
+    """A public flood device with 200,000 readings (removed afterwards): counting them takes far over 1 ms."""
+    device = "CNT-OD-1"
+    await pool.execute(
+        "INSERT INTO devices (device_id, kind, name, lat, lon) VALUES ($1, 'flood', $1, 10.7, 106.6) "
+        "ON CONFLICT DO NOTHING",
+        device,
+    )
+    await pool.execute(
+        "INSERT INTO measurements (time, device_id, metric, part, value) SELECT now() - n * interval '1 second', "
+        "$1, 'water_level_cm', '', n FROM generate_series(1, 200000) n ON CONFLICT DO NOTHING",
+        device,
+    )
+    await pool.execute("ANALYZE measurements")
+    yield device
+    await pool.execute("DELETE FROM measurements WHERE device_id = $1", device)
+    await pool.execute("DELETE FROM devices WHERE device_id = $1", device)
+
+
+@pytest.fixture(scope="module")
+def hurried(run_ioc, module_scratch_dir, many: str) -> Iterator[str]:  # type: ignore[no-untyped-def]
+    """A server that counts exactly for at most 1 ms."""
+    for base in start_server(run_ioc, module_scratch_dir("ioc-od-count-"), IOC_OPEN_COUNT_EXACT_MS="1"):
+        yield base + "/sta/v1.1"
+
+
+async def test_a_slow_count_is_an_estimate_and_says_so(hurried: str, many: str, strict: str) -> None:
+    url = f"{hurried}/Datastreams('{many}:water_level_cm')/Observations"
+    async with httpx.AsyncClient(timeout=30) as http:
+        estimated = (await http.get(url, params={"$count": "true", "$top": "2"})).json()
+        exact = (await http.get(f"{strict}/Things('{THING}')/Datastreams", params={"$count": "true"})).json()
+    assert estimated["@ioc.countEstimated"] is True and len(estimated["value"]) == 2
+    assert 20_000 <= estimated["@iot.count"] <= 2_000_000  # the planner's figure for 200,000 rows
+    assert exact["@iot.count"] == 2 and "@ioc.countEstimated" not in exact
