@@ -16,13 +16,11 @@ from sqlalchemy import (
     and_,
     case,
     cast,
-    column,
     func,
     literal,
     literal_column,
     select,
     union_all,
-    values,
 )
 from sqlalchemy.sql import ColumnElement, Subquery
 
@@ -61,11 +59,25 @@ class EntitySet:
         return self.view.c[name]
 
 
+def constants(name: str, types: dict[str, Any], rows: list[tuple[Any, ...]]) -> Subquery:
+    """A small table of the policy's constants, as ``SELECT ... UNION ALL SELECT ...``.
+
+    Not ``values()``: SQLAlchemy cannot cache a statement holding one, and compiling the views again took
+    ~25 ms of every request. The values are rendered into the SQL when it runs (``literal_execute``), so the
+    statement is cached once and the planner still sees constants.
+    """
+    selects = [
+        select(*(literal(v, t, literal_execute=True).label(c) for (c, t), v in zip(types.items(), row, strict=True)))
+        for row in rows
+    ]
+    return (union_all(*selects) if len(selects) > 1 else selects[0]).subquery(name)
+
+
 def public_devices(config: OpenDataConfig) -> Any:
     """Devices the policy publishes, with coordinates (their own, else their zone's) rounded per kind."""
     kinds = list(config.kinds)
-    decimals = values(column("kind", String), column("places", Float), name="open_places").data(
-        [(k, float(config.decimals(k))) for k in kinds] or [("", 0.0)]
+    decimals = constants(
+        "open_places", {"kind": String, "places": Float}, [(k, float(config.decimals(k))) for k in kinds] or [("", 0.0)]
     )
     lat = func.coalesce(devices.c.lat, zones.c.lat)
     lon = func.coalesce(devices.c.lon, zones.c.lon)
@@ -107,8 +119,8 @@ def public_streams(config: OpenDataConfig, kinds: dict[str, KindSpec]) -> Any:
             rows.append((kind, metric, unit, policy.resolution, policy.statistic, metric))
             if policy.resolution == "raw":
                 rows += [(kind, metric, unit, "hour", s, f"{metric}.hourly_{s}") for s in policy.hourly]
-    cols = [column(n, String) for n in ("kind", "metric", "unit", "resolution", "statistic", "stream")]
-    return values(*cols, name="open_streams").data(rows or [("", "", "", "raw", "mean", "")])
+    names = ("kind", "metric", "unit", "resolution", "statistic", "stream")
+    return constants("open_streams", dict.fromkeys(names, String), rows or [("", "", "", "raw", "mean", "")])
 
 
 def build(config: OpenDataConfig, kinds: dict[str, KindSpec]) -> dict[str, EntitySet]:

@@ -237,7 +237,7 @@ class Reader:
             stmt = stmt.where(compiler.where(opts.filter))
         order = [*(compiler.order(opts.orderby) if opts.orderby else []), target.col("id")]
         if entity.name == "Datastreams" and latest.applies(relation.target, opts):
-            stmt = latest.latest(entity, keys)
+            stmt = latest.latest(rows)
         elif relation.many:
             rank = func.row_number().over(partition_by=key_cols, order_by=order).label("_rank")
             ranked = stmt.add_columns(rank).subquery("ranked")
