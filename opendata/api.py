@@ -9,10 +9,12 @@ import math
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 from urllib.parse import urlsplit
 
 import asyncpg
+import orjson
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from sqlalchemy.exc import DBAPIError
@@ -65,6 +67,7 @@ def make_engine(url: str, settings: Settings) -> AsyncEngine:
         pool_size=settings.open_pool_size,
         max_overflow=0,
         pool_timeout=settings.open_statement_timeout_ms / 1000,
+        json_deserializer=orjson.loads,  # jsonb columns (properties, unitOfMeasurement, location) of every row
         connect_args={
             "server_settings": {
                 "statement_timeout": str(settings.open_statement_timeout_ms),
@@ -141,6 +144,20 @@ class OpenData:
             self.keys.meter(key, rows)
 
 
+class FastJSONResponse(JSONResponse):
+    """JSON by orjson: large pages (1,440 Observations, 500 Datastreams) encode ~10x faster than with json."""
+
+    def render(self, content: Any) -> bytes:
+        """The body."""
+        return orjson.dumps(content, default=_number)
+
+
+def _number(value: Any) -> float:
+    if isinstance(value, Decimal):
+        return float(value)
+    raise TypeError(f"cannot encode {type(value).__name__} as JSON")
+
+
 def _error(status: int, message: str, **headers: str) -> JSONResponse:
     return JSONResponse({"code": status, "type": "error", "message": message}, status_code=status, headers=headers)
 
@@ -193,7 +210,7 @@ def create_router(settings: Settings) -> tuple[APIRouter, OpenData]:
             state.meter(request, 1)
             return PlainTextResponse(body)
         state.meter(request, _rows(body))
-        return JSONResponse(body)
+        return FastJSONResponse(body)
 
     return router, state
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -215,7 +215,7 @@ class Reader:
 
     async def _render(self, entity: EntitySet, rows: list[Any], opts: Options) -> list[dict[str, Any]]:
         self._check_select(entity, opts.select)
-        items = [render(entity, row, opts.select, self.base) for row in rows]
+        items = list(map(renderer(entity, opts.select, self.base), rows))
         for item in opts.expand:
             await self._expand(entity, rows, items, item)
         return items
@@ -329,21 +329,28 @@ def render_value(entity: EntitySet, row: Any, name: str) -> Any:
     return value
 
 
-def render(entity: EntitySet, row: Any, chosen: list[str] | None, base: str) -> dict[str, Any]:
-    """An entity as STA JSON: @iot.id, @iot.selfLink, properties, navigation links (as $select allows)."""
-    linked = not chosen or "id" in chosen or any(name in chosen for name in entity.relations)
-    link = entity_link(base, entity.name, row["id"]) if linked else ""
-    out: dict[str, Any] = {}
-    if not chosen or "id" in chosen:
-        out["@iot.id"] = row["id"]
-        out["@iot.selfLink"] = link
-    for name in entity.properties[1:]:
-        if not chosen or name in chosen:
-            out[name] = render_value(entity, row, name)
-    for name in entity.relations:
-        if not chosen or name in chosen:
-            out[f"{name}@iot.navigationLink"] = f"{link}/{name}"
-    return out
+def renderer(entity: EntitySet, chosen: list[str] | None, base: str) -> Callable[[Any], dict[str, Any]]:
+    """A function rendering rows of ``entity`` as STA JSON: @iot.id, @iot.selfLink, properties, navigation links
+    (as $select allows). What to write is decided once per page, not once per row."""
+    with_id = not chosen or "id" in chosen
+    props = [name for name in entity.properties[1:] if not chosen or name in chosen]
+    links = [(f"/{name}", f"{name}@iot.navigationLink") for name in entity.relations if not chosen or name in chosen]
+    linked = with_id or bool(links)
+
+    def render(row: Any) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        link = entity_link(base, entity.name, row["id"]) if linked else ""
+        if with_id:
+            out["@iot.id"] = row["id"]
+            out["@iot.selfLink"] = link
+        for name in props:
+            value = row[name]
+            out[name] = render_value(entity, row, name) if isinstance(value, datetime) else value
+        for suffix, key in links:
+            out[key] = link + suffix
+        return out
+
+    return render
 
 
 def _plan_rows(node: dict[str, Any]) -> Iterator[int]:
