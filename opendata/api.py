@@ -20,13 +20,14 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from ioc.db import timescaledb_version
 from ioc.grants import ROLES
-from ioc.kinds import load_kinds
+from ioc.kinds import KindSpec, load_kinds
 from ioc.settings import Settings
 from ioc.stack import embedded_database_url
 from opendata.bulk_job import BulkJob
 from opendata.config import OpenDataConfig, load_config
-from opendata.entities import EntitySet, build
+from opendata.entities import build
 from opendata.filters import QueryError
 from opendata.keys import HEADER, REFRESH_S, KeyStore, seconds_to_midnight
 from opendata.options import parse_options
@@ -81,10 +82,11 @@ def make_engine(url: str, settings: Settings) -> AsyncEngine:
 class OpenData:
     """What the routes share: the policy, the entity views, the pool, the rate limiter and the API keys."""
 
-    def __init__(self, settings: Settings, config: OpenDataConfig, sets: dict[str, EntitySet]) -> None:
+    def __init__(self, settings: Settings, config: OpenDataConfig, kinds: dict[str, KindSpec]) -> None:
         self.settings = settings
         self.config = config
-        self.sets = sets
+        self.kinds = kinds
+        self.sets = build(config, kinds)
         self.limiter = RateLimiter(settings.open_rate_per_minute, settings.open_rate_burst)
         self.keys = KeyStore()
         self.engine: AsyncEngine | None = None
@@ -97,6 +99,9 @@ class OpenData:
         url = read_url(self.settings)
         self.engine = make_engine(url, self.settings)
         logger.info("open data on %s as %s", PREFIX, urlsplit(url).username)
+        async with pool.acquire() as conn:
+            if await timescaledb_version(conn):
+                self.sets = build(self.config, self.kinds, timescale=True)
         await self.keys.refresh(pool)
         sync = asyncio.create_task(self._sync_keys(pool), name="open-data-keys")
         try:
@@ -166,7 +171,7 @@ def create_router(settings: Settings) -> tuple[APIRouter, OpenData]:
     """The router and its state; the policy file is read and checked here, so a bad one stops the start."""
     kinds = load_kinds(settings.kinds_file)
     config = load_config(settings.open_data_file, kinds)
-    state = OpenData(settings, config, build(config, kinds))
+    state = OpenData(settings, config, kinds)
     router = APIRouter(prefix=PREFIX, tags=["open data (SensorThings 1.1)"])
 
     def base_url(request: Request) -> str:

@@ -123,8 +123,8 @@ def public_streams(config: OpenDataConfig, kinds: dict[str, KindSpec]) -> Any:
     return constants("open_streams", dict.fromkeys(names, String), rows or [("", "", "", "raw", "mean", "")])
 
 
-def build(config: OpenDataConfig, kinds: dict[str, KindSpec]) -> dict[str, EntitySet]:
-    """All eight entity sets for ``config``."""
+def build(config: OpenDataConfig, kinds: dict[str, KindSpec], timescale: bool = False) -> dict[str, EntitySet]:
+    """All eight entity sets for ``config`` (``timescale``: the database has TimescaleDB, see ``_observations``)."""
     dev = public_devices(config)
     met = public_streams(config, kinds)
     located = dev.c.lat.is_not(None)
@@ -224,7 +224,7 @@ def build(config: OpenDataConfig, kinds: dict[str, KindSpec]) -> dict[str, Entit
         .subquery("Datastreams")
     )
 
-    observations = _observations(dev, met)
+    observations = _observations(dev, met, timescale)
 
     features = (
         select(
@@ -324,8 +324,12 @@ def build(config: OpenDataConfig, kinds: dict[str, KindSpec]) -> dict[str, Entit
     return {s.name: s for s in sets}
 
 
-def _observations(dev: Any, met: Any) -> Subquery:
-    """Raw readings of raw-resolution Datastreams and complete hours of hourly ones (from rollups_1m)."""
+def _observations(dev: Any, met: Any, timescale: bool) -> Subquery:
+    """Raw readings of raw-resolution Datastreams and complete hours of hourly ones (from rollups_1m).
+
+    With TimescaleDB the hour is ``time_bucket``, whose comparisons TimescaleDB turns into ranges of ``bucket``:
+    ``phenomenonTime ge X`` then reads the week asked for by index, not every retained minute of the stream
+    (``date_trunc``, on plain PostgreSQL)."""
     epoch_ms = func.floor(func.extract("epoch", measurements.c.time) * 1000).cast(String)
     raw = (
         select(
@@ -345,7 +349,11 @@ def _observations(dev: Any, met: Any) -> Subquery:
         )
         .where(measurements.c.part == "")
     )
-    hour = func.date_trunc("hour", rollups_1m.c.bucket).label("hour")
+    hour = (
+        func.time_bucket(literal_column("interval '1 hour'"), rollups_1m.c.bucket)
+        if timescale
+        else func.date_trunc("hour", rollups_1m.c.bucket)
+    ).label("hour")
     per_hour = (
         select(
             hour,
