@@ -9,6 +9,7 @@ the database through outages (see ``dashboards.availability``).
 
 from __future__ import annotations
 
+import gc
 import importlib
 import logging
 from collections.abc import AsyncIterator
@@ -109,6 +110,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                     app.state.hub = hub
                     app.state.engine = engine
                     logger.info("live server ready (timescaledb=%s)", timescale)
+                    # What start-up built (tables, the open data views, settings) lives as long as the process:
+                    # out of the collector's sight, a full collection no longer walks it (they were the slow tail
+                    # of large open data pages).
+                    gc.freeze()
                     yield
         finally:
             await pool.close()
