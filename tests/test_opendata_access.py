@@ -77,16 +77,16 @@ async def many(pool: asyncpg.Pool) -> AsyncIterator[str]:
 
 @pytest.fixture(scope="module")
 def hurried(run_ioc, module_scratch_dir, many: str) -> Iterator[str]:  # type: ignore[no-untyped-def]
-    """A server that counts exactly for at most 1 ms."""
-    for base in start_server(run_ioc, module_scratch_dir("ioc-od-count-"), IOC_OPEN_COUNT_EXACT_MS="1"):
+    """A server that counts exactly for at most 10 ms (counting 200,000 readings takes several times that)."""
+    for base in start_server(run_ioc, module_scratch_dir("ioc-od-count-"), IOC_OPEN_COUNT_EXACT_MS="10"):
         yield base + "/sta/v1.1"
 
 
-async def test_a_slow_count_is_an_estimate_and_says_so(hurried: str, many: str, strict: str) -> None:
+async def test_a_slow_count_is_an_estimate_and_says_so(hurried: str, many: str) -> None:
     url = f"{hurried}/Datastreams('{many}:water_level_cm')/Observations"
     async with httpx.AsyncClient(timeout=30) as http:
         estimated = (await http.get(url, params={"$count": "true", "$top": "2"})).json()
-        exact = (await http.get(f"{strict}/Things('{THING}')/Datastreams", params={"$count": "true"})).json()
-    assert estimated["@ioc.countEstimated"] is True and len(estimated["value"]) == 2
+        exact = (await http.get(f"{hurried}/Things('{THING}')/Datastreams", params={"$count": "true"})).json()
+    assert estimated.get("@ioc.countEstimated") is True and len(estimated["value"]) == 2, estimated
     assert 20_000 <= estimated["@iot.count"] <= 2_000_000  # the planner's figure for 200,000 rows
     assert exact["@iot.count"] == 2 and "@ioc.countEstimated" not in exact

@@ -79,8 +79,10 @@ async def test_keyboard_skip_link_language_toggle_and_code(server: str, anonymou
     await page.goto(f"{server}/open?lang=vi")
     await page.wait_for_selector("body[data-ready='1']", timeout=15000)
     await page.keyboard.press("Tab")
+    await page.wait_for_selector("a.skip:focus", timeout=5000)  # focus moves within a frame or two
     assert await _focused(page) == {"tag": "A", "id": "", "text": catalogue("vi")["open.skip"]}
     await page.keyboard.press("Enter")
+    await page.wait_for_selector("#main:focus", timeout=5000)
     assert (await _focused(page))["id"] == "main"
     # The samples scroll sideways: each is reachable from the keyboard.
     assert await page.eval_on_selector_all("pre", "ps => ps.every(p => p.tabIndex === 0)")
