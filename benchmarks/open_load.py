@@ -35,16 +35,16 @@ def queries(devices: list[str]) -> list[tuple[str, str]]:
 
 
 async def client(http: httpx.AsyncClient, devices: list[str], until: float, times: dict[str, list[float]],
-                 codes: Counter[int]) -> None:  # fmt: skip
+                 codes: Counter[str]) -> None:  # fmt: skip
     """One public client: the mix in turn, back to back."""
     while time.monotonic() < until:
         for label, path in queries(devices):
             t0 = time.perf_counter()
             try:
                 resp = await http.get(path)
-                codes[resp.status_code] += 1
-            except httpx.HTTPError:
-                codes[0] += 1
+                codes[str(resp.status_code)] += 1
+            except httpx.HTTPError as exc:
+                codes[type(exc).__name__] += 1
                 continue
             times.setdefault(label, []).append(time.perf_counter() - t0)
 
@@ -53,7 +53,7 @@ async def main(args: argparse.Namespace) -> None:
     """Run the clients, then print the figures."""
     devices = [f"{args.prefix}{i:05d}" for i in range(1, args.devices + 1)]
     times: dict[str, list[float]] = {}
-    codes: Counter[int] = Counter()
+    codes: Counter[str] = Counter()
     limits = httpx.Limits(max_connections=args.clients, max_keepalive_connections=args.clients)
     async with httpx.AsyncClient(base_url=args.base, timeout=30, limits=limits) as http:
         until = time.monotonic() + args.seconds

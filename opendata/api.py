@@ -18,6 +18,7 @@ import orjson
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from ioc.db import timescaledb_version
@@ -211,6 +212,10 @@ def create_router(settings: Settings) -> tuple[APIRouter, OpenData]:
             return _error(404, str(exc))
         except DBAPIError as exc:
             return _database_error(exc, settings)
+        except PoolTimeout:
+            # Every connection of the open data pool stayed busy for a whole time-out: more public demand than
+            # IOC_OPEN_POOL_SIZE connections serve. Refused, so the wall's own pool is never asked.
+            return _error(503, "the open data service is busy: try again shortly", **{"Retry-After": "1"})
         if isinstance(body, str):
             state.meter(request, 1)
             return PlainTextResponse(body)

@@ -15,6 +15,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, JSONResponse, Response
 from sqlalchemy import func, select
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from ioc.kinds import KindSpec
 from ioc.tables import latest_values, measurements
@@ -121,7 +122,7 @@ def create_site(state: OpenData, kinds: dict[str, KindSpec]) -> APIRouter:
         if hit is None or time.monotonic() - hit[0] > CATALOG_TTL_S:
             try:
                 cover = await coverage(state)
-            except DBAPIError as exc:
+            except (DBAPIError, PoolTimeout) as exc:
                 logger.warning("open data catalogue: %s", exc)
                 return JSONResponse({"code": 503, "type": "error", "message": "the catalogue's database is away"},
                                     status_code=503)  # fmt: skip

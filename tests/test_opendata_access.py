@@ -3,6 +3,7 @@ has a request rate (429 with Retry-After)."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Iterator
 
 import asyncpg
@@ -90,3 +91,24 @@ async def test_a_slow_count_is_an_estimate_and_says_so(hurried: str, many: str) 
     assert estimated.get("@ioc.countEstimated") is True and len(estimated["value"]) == 2, estimated
     assert 20_000 <= estimated["@iot.count"] <= 2_000_000  # the planner's figure for 200,000 rows
     assert exact["@iot.count"] == 2 and "@ioc.countEstimated" not in exact
+
+
+@pytest.fixture(scope="module")
+def tiny(run_ioc, module_scratch_dir, open_data) -> Iterator[str]:  # type: ignore[no-untyped-def]
+    """A server whose open data pool has one connection and 0.3 s statements."""
+    env = {"IOC_OPEN_POOL_SIZE": "1", "IOC_OPEN_STATEMENT_TIMEOUT_MS": "300", "IOC_OPEN_RATE_BURST": "1000"}
+    for base in start_server(run_ioc, module_scratch_dir("ioc-od-tiny-"), **env):
+        yield base + "/sta/v1.1"
+
+
+async def test_a_full_pool_answers_busy_not_an_error(tiny: str, pool: asyncpg.Pool) -> None:
+    """More waiting requests than connections: the ones that wait longer than the time-out get 503 with
+    Retry-After (each request here holds the one connection for its whole 0.3 s time-out)."""
+    async with pool.acquire() as conn, conn.transaction():
+        await conn.execute("LOCK TABLE devices IN ACCESS EXCLUSIVE MODE")
+        async with httpx.AsyncClient(timeout=30) as http:
+            answers = await asyncio.gather(*(http.get(f"{tiny}/Things") for _ in range(4)))
+    codes = [a.status_code for a in answers]
+    busy = [a for a in answers if a.json().get("message", "").startswith("the open data service is busy")]
+    assert set(codes) == {503} and busy, [a.text for a in answers]
+    assert all(a.headers["Retry-After"] == "1" for a in busy)
