@@ -342,6 +342,8 @@ def serve_with(stack: Stack, base: str, coalesce_ms: int) -> None:
 
 async def main(args: argparse.Namespace) -> None:
     """Run the three parts against a private stack."""
+    if args.open_process:
+        os.environ["IOC_OPEN_IN_SERVE"] = "false"  # the wall's server without the open data
     root = Path(tempfile.mkdtemp(prefix="ioc-bench-live-"))
     os.chmod(root, 0o755)
     settings = Settings(
@@ -371,7 +373,12 @@ async def main(args: argparse.Namespace) -> None:
             )
             await asyncio.sleep(3.0)
             print(f"[1] server coalescing {args.live_coalesce_ms} ms per channel (the IOC_WS_COALESCE_MS default)")
-            public = await open_load(base, args.open_clients, args.seconds + 10, args.load_devices)
+            public_base = base
+            if args.open_process:  # the open data in `ioc open`, at a lower CPU priority
+                public_base = f"http://127.0.0.1:{free_port()}"
+                child = stack.start_app("open", ["open", "--port", public_base.rsplit(":", 1)[1]])
+                await asyncio.to_thread(wait_http, f"{public_base}/sta/v1.1", 60, child)
+            public = await open_load(public_base, args.open_clients, args.seconds + 10, args.load_devices)
             await latency_under_load(
                 base,
                 token,
@@ -421,6 +428,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--history-devices", type=int, default=50)
     p.add_argument("--requests", type=int, default=200)
     p.add_argument("--open-clients", type=int, default=0, help="part 1: public SensorThings clients beside it")
+    p.add_argument("--open-process", action="store_true", help="serve the open data from `ioc open`, not `ioc serve`")
     p.add_argument("--skip-live", action="store_true")
     p.add_argument("--skip-history", action="store_true")
     return p.parse_args(argv)

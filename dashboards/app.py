@@ -103,7 +103,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                     backoff=settings.notify_backoff_s,
                 )
                 forecasts = _forecast_job(pool, url, settings)
-                async with engine, chores, deliverer, open_data.running(pool), forecasts as job:
+                public = open_data.running(pool) if open_data else nullcontext()
+                async with engine, chores, deliverer, public, forecasts as job:
                     app.state.forecast_job = job
                     app.state.settings = settings
                     app.state.pool = pool
@@ -139,6 +140,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Prometheus scrapes from this host; nobody else (a browser elsewhere) may read the metrics.
     app.include_router(metrics.router, dependencies=[Depends(security.loopback_only)])
     app.include_router(apidocs.router)
-    open_data = mount_open_data(app, settings)  # public, read-only: /sta/v1.1 (opendata/)
+    # Public and read-only: /sta/v1.1 and /open/... (opendata/), unless `ioc open` serves them in its own process.
+    open_data = mount_open_data(app, settings) if settings.open_in_serve else None
     _include_pages(app)
     return app

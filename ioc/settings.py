@@ -123,6 +123,10 @@ class Settings(BaseSettings):
     open_rate_per_minute: float = Field(120, gt=0)
     open_rate_burst: int = Field(60, ge=1)
     open_count_exact_ms: int = Field(1000, ge=1, le=600_000)  # $count: exact within this, else an estimate
+    # Where the open data is served: inside `ioc serve` (true), or only by `ioc open`, a process of its own whose
+    # CPU priority is lowered by open_nice so public load cannot take the wall's CPU.
+    open_in_serve: bool = True
+    open_nice: int = Field(10, ge=0, le=19)
     # Open data bulk files (opendata/bulk.py): where (empty: state_dir/open-data), how many complete days are kept,
     # how often the leader checks for a new day; API keys' default quotas (`ioc apikeys add` may set others).
     open_bulk_dir: Path | None = None

@@ -8,10 +8,13 @@ from collections.abc import AsyncIterator, Iterator
 
 import asyncpg
 import httpx
+import psutil
 import pytest
 
+from ioc.stack import free_port
+from ioc.up import wait_http
 from opendata.api import RateLimiter
-from tests.opendata_fixtures import THING, open_data_fixture, start_server  # noqa: F401 (fixtures)
+from tests.opendata_fixtures import THING, open_data_fixture, policy_file, start_server  # noqa: F401
 
 
 @pytest.fixture(scope="module")
@@ -112,3 +115,26 @@ async def test_a_full_pool_answers_busy_not_an_error(tiny: str, pool: asyncpg.Po
     busy = [a for a in answers if a.json().get("message", "").startswith("the open data service is busy")]
     assert set(codes) == {503} and busy, [a.text for a in answers]
     assert all(a.headers["Retry-After"] == "1" for a in busy)
+
+
+@pytest.fixture(scope="module")
+def separate(run_ioc, module_scratch_dir, open_data) -> Iterator[tuple[str, int]]:  # type: ignore[no-untyped-def]
+    """``ioc open``: the open data alone in a process of its own (its base URL and process id)."""
+    folder = module_scratch_dir("ioc-od-open-")
+    port = free_port()
+    env = {"IOC_OPEN_DATA_FILE": str(policy_file(folder)), "IOC_OPEN_BULK_DIR": str(folder / "bulk")}
+    child = run_ioc("open-only", "open", "--port", str(port), env=env)
+    wait_http(f"http://127.0.0.1:{port}/sta/v1.1", 30, child)
+    yield f"http://127.0.0.1:{port}", child.proc.pid
+    child.stop()
+
+
+async def test_ioc_open_serves_the_open_data_alone_at_a_lower_priority(separate: tuple[str, int]) -> None:
+    base, pid = separate
+    async with httpx.AsyncClient(base_url=base, timeout=30) as http:
+        thing = await http.get(f"/sta/v1.1/Things('{THING}')")
+        catalog = await http.get("/open/catalog.ttl")
+        wall = await http.get("/api/v1/health")
+    assert thing.status_code == 200 and thing.json()["@iot.id"] == THING
+    assert catalog.status_code == 200 and wall.status_code == 404  # nothing of the wall in it
+    assert psutil.Process(pid).nice() == psutil.Process().nice() + 10
