@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ioc.fleet import load_fleet
+from ioc.processes import free_port
 from ioc.settings import Settings
-from ioc.stack import free_port
 from ioc.up import Stack
 from simulators.backfill import FIRST_WAIT, MAX_WORKERS, plan, run
 

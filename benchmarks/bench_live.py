@@ -3,6 +3,8 @@
 1. 2,000 msg/s flowing (``ioc simulate --load``) while 200 websocket clients watch ``summary`` and
    ``zone:q1``: publish-to-websocket latency of a probe device in q1 whose reading is a sequence number
    (lean clients, see rawws.py, plus one websockets-library client as a cross-check).
+   With ``--open-clients 200``: 200 public SensorThings clients run the open data bar queries meanwhile
+   (benchmarks/open_load.py, in a process of its own): compare the latency with a run without them.
 2. 1,000 connected clients on ``summary`` (coalesced to 2 updates/s): update rate and lag per client.
 3. Readings history, 24 h at 1-minute buckets, on >= 10 million raw rows (plus their rollups): p50/p95.
 """
@@ -315,15 +317,34 @@ async def readings_latency(base: str, token: str, devices: int, requests: int) -
             print(f"    readings {span} at {bucket} ({points} points): {ms(times)}")
 
 
+async def open_load(base: str, clients: int, seconds: float, devices: int) -> asyncio.subprocess.Process | None:
+    """With ``clients``: that many public SensorThings clients (benchmarks/open_load.py) in a process of their
+    own, so their work does not delay this process's websocket clients."""
+    if not clients:
+        return None
+    print(f"[1] beside it: {clients} public open data clients for {seconds:.0f} s")
+    return await asyncio.create_subprocess_exec(
+        sys.executable, str(Path(__file__).with_name("open_load.py")), "--base", f"{base}/sta/v1.1",
+        "--clients", str(clients), "--seconds", str(seconds), "--devices", str(devices),
+        stdout=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+
+
 def serve_with(stack: Stack, base: str, coalesce_ms: int) -> None:
     """Start ``ioc serve`` with the given per-channel coalescing interval and wait until it answers."""
     os.environ["IOC_WS_COALESCE_MS"] = str(coalesce_ms)
+    # The public clients of --open-clients all come from this host: one address, so no per-address limit here.
+    os.environ.update(
+        {"IOC_OPEN_RATE_PER_MINUTE": "100000000", "IOC_OPEN_RATE_BURST": "100000000", "IOC_OPEN_BULK_JOB": "false"}
+    )
     serve = stack.start_app("serve", ["serve"])
     wait_http(f"{base}/api/v1/health", 60, serve)
 
 
 async def main(args: argparse.Namespace) -> None:
     """Run the three parts against a private stack."""
+    if args.open_process:
+        os.environ["IOC_OPEN_IN_SERVE"] = "false"  # the wall's server without the open data
     root = Path(tempfile.mkdtemp(prefix="ioc-bench-live-"))
     os.chmod(root, 0o755)
     settings = Settings(
@@ -353,6 +374,12 @@ async def main(args: argparse.Namespace) -> None:
             )
             await asyncio.sleep(3.0)
             print(f"[1] server coalescing {args.live_coalesce_ms} ms per channel (the IOC_WS_COALESCE_MS default)")
+            public_base = base
+            if args.open_process:  # the open data in `ioc open`, at a lower CPU priority
+                public_base = f"http://127.0.0.1:{free_port()}"
+                child = stack.start_app("open", ["open", "--port", public_base.rsplit(":", 1)[1]])
+                await asyncio.to_thread(wait_http, f"{public_base}/sta/v1.1", 60, child)
+            public = await open_load(public_base, args.open_clients, args.seconds + 10, args.load_devices)
             await latency_under_load(
                 base,
                 token,
@@ -362,6 +389,9 @@ async def main(args: argparse.Namespace) -> None:
                 args.seconds,
                 args.probe_interval,
             )
+            if public is not None:
+                out, _ = await public.communicate()
+                print(out.decode().rstrip())
             rows = await pool.fetchval("SELECT count(*) FROM measurements")
             print(f"    ingest: {rows:,} rows ({rows // 3:,} load messages) stored so far; load still running")
             await asyncio.to_thread(stack.children.pop("serve").stop)
@@ -398,6 +428,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--rows", type=int, default=10_000_000)
     p.add_argument("--history-devices", type=int, default=50)
     p.add_argument("--requests", type=int, default=200)
+    p.add_argument("--open-clients", type=int, default=0, help="part 1: public SensorThings clients beside it")
+    p.add_argument("--open-process", action="store_true", help="serve the open data from `ioc open`, not `ioc serve`")
     p.add_argument("--skip-live", action="store_true")
     p.add_argument("--skip-history", action="store_true")
     return p.parse_args(argv)

@@ -9,6 +9,7 @@ on shutdown. ``app.state.availability`` follows the database through outages (se
 
 from __future__ import annotations
 
+import gc
 import importlib
 import logging
 from collections.abc import AsyncIterator
@@ -104,13 +105,19 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
             )
             forecasts = _forecast_job(pool, url, settings)
             simulations = Simulations(str(settings.fleet_file), lambda: hub.live.devices)
-            async with engine, chores, deliverer, simulations, app.state.open_data.running(), forecasts as job:
+            open_data = app.state.open_data
+            public = open_data.running(pool) if open_data is not None else nullcontext()
+            async with engine, chores, deliverer, simulations, public, forecasts as job:
                 app.state.forecast_job = job
                 app.state.simulations = simulations
                 app.state.pool = pool
                 app.state.hub = hub
                 app.state.engine = engine
                 logger.info("live server ready (timescaledb=%s)", timescale)
+                # What start-up built (tables, the open data views, settings) lives as long as the process: out
+                # of the collector's sight, a full collection no longer walks it (they were the slow tail of
+                # large open data pages).
+                gc.freeze()
                 with stacks_on_sigusr1():
                     yield
     finally:
@@ -141,6 +148,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Prometheus scrapes from this host; nobody else (a browser elsewhere) may read the metrics.
     app.include_router(metrics.router, dependencies=[Depends(security.loopback_only)])
     app.include_router(apidocs.router)
-    mount_open_data(app, settings)  # public, read-only: /sta/v1.1 (opendata/)
+    # Public and read-only: /sta/v1.1 and /open/... (opendata/), unless `ioc open` serves them in its own process.
+    if settings.open_in_serve:
+        mount_open_data(app, settings)
+    else:
+        app.state.open_data = None
     _include_pages(app)
     return app

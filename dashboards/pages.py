@@ -160,6 +160,14 @@ async def device(request: Request, device_id: str, user: MaybeUser) -> Response:
     return _page(request, user, "device", deviceId=device_id)
 
 
+@router.get("/open", response_model=None)
+async def open_data(request: Request) -> Response:
+    """The open data page: datasets, API, bulk files, licence and examples (public: no login; opendata/)."""
+    lang = request.query_params.get("lang", "vi")
+    lang = lang if lang in LANGUAGES else "vi"
+    return HTMLResponse(render("open", {"page": "open"}, lang), headers=PAGE_HEADERS)
+
+
 @router.get("/favicon.ico")
 def favicon() -> RedirectResponse:
     """Browsers ask for it; answer with the SVG icon."""

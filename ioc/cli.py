@@ -22,10 +22,15 @@ SERVICES = {
     "serve": ("dashboards.server", "run the REST/websocket API and the dashboards"),
     "simulate": ("simulators.cli", "simulate the city's field devices (or a steady load)"),
     "forecast": ("forecast.cli", "train, run and backtest the flood, traffic and tide forecasts"),
+    "opendata": ("opendata.cli", "write the open data's daily bulk files"),
+    "apikeys": ("opendata.keys_cli", "add, list and revoke the open data API keys of businesses"),
+    "open": ("opendata.server", "serve only the open data (/sta/v1.1, /open/...) at a lower CPU priority"),
 }
 # The database role (ioc/grants.py) each command uses on the embedded cluster; the others administer
 # (migrations, people, devices) as the owner. None: the command finds its own database, or needs none.
-COMMAND_ROLES: dict[str, str | None] = {"up": None, "simulate": None, "ingest": "ingest", "serve": "serve"}
+COMMAND_ROLES: dict[str, str | None] = {
+    "up": None, "simulate": None, "ingest": "ingest", "serve": "serve", "open": "serve"
+}  # fmt: skip
 
 
 def _settings(args: argparse.Namespace) -> Settings:

@@ -52,6 +52,9 @@ TABLE_GRANTS: dict[str, dict[str, str]] = {
     "forecast_models": {"serve": "SELECT, INSERT, DELETE"},
     "forecasts": {"serve": "SELECT, INSERT, UPDATE, DELETE", "read": "SELECT"},
     "forecast_backtests": {"serve": "SELECT, INSERT", "read": "SELECT"},
+    # Open data keys are added and revoked by the owner (`ioc apikeys`); the server reads them and meters use.
+    "open_api_keys": {"serve": "SELECT"},
+    "open_api_usage": {"serve": "SELECT, INSERT, UPDATE"},
 }
 
 # Retention drops whole chunks, which only the tables' owner may do: the ingest calls this function,

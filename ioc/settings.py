@@ -122,6 +122,19 @@ class Settings(BaseSettings):
     open_statement_timeout_ms: int = Field(3000, ge=100, le=600_000)
     open_rate_per_minute: float = Field(120, gt=0)
     open_rate_burst: int = Field(60, ge=1)
+    open_count_exact_ms: int = Field(1000, ge=1, le=600_000)  # $count: exact within this, else an estimate
+    # Where the open data is served: inside `ioc serve` (true), or only by `ioc open`, a process of its own whose
+    # CPU priority is lowered by open_nice so public load cannot take the wall's CPU.
+    open_in_serve: bool = True
+    open_nice: int = Field(10, ge=0, le=19)
+    # Open data bulk files (opendata/bulk.py): where (empty: state_dir/open-data), how many complete days are kept,
+    # how often the leader checks for a new day; API keys' default quotas (`ioc apikeys add` may set others).
+    open_bulk_dir: Path | None = None
+    open_bulk_job: bool = True
+    open_bulk_days: int = Field(30, ge=1, le=366)
+    open_bulk_every_s: float = Field(900.0, ge=1, le=86_400)
+    open_key_rate_per_minute: int = Field(1200, ge=1)
+    open_key_rows_per_day: int = Field(5_000_000, ge=1)
     # Forecasts (forecast/, docs/forecasting.md): the job in `ioc serve` forecasts every forecast_every_s
     # and trains new models every forecast_retrain_hours on the last forecast_history_days of rollups.
     forecast_enabled: bool = True
@@ -195,6 +208,11 @@ class Settings(BaseSettings):
                 "production needs IOC_DATABASE_URL and IOC_MQTT_URL; the embedded stack is for development"
             )
         return self
+
+    @property
+    def bulk_dir(self) -> Path:
+        """Where the open data bulk files are written and served from."""
+        return self.open_bulk_dir or (self.state_dir / "open-data")
 
     @property
     def embedded(self) -> bool:

@@ -2,28 +2,39 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import math
-import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 from urllib.parse import urlsplit
 
+import asyncpg
+import orjson
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from ioc.cluster import embedded_database_url
+from ioc.db import timescaledb_version
 from ioc.grants import ROLES
-from ioc.kinds import load_kinds
+from ioc.kinds import KindSpec, load_kinds
 from ioc.settings import Settings
+from opendata.bulk_job import BulkJob
 from opendata.config import OpenDataConfig, load_config
-from opendata.entities import EntitySet, build
+from opendata.entities import build
 from opendata.filters import QueryError
+from opendata.keys import HEADER, REFRESH_S, KeyStore, seconds_to_midnight
 from opendata.options import parse_options
-from opendata.query import NotFound, Reader
+from opendata.query import QUERY_CANCELED, NotFound, Reader, sqlstate
+from opendata.ratelimit import RateLimiter
+from opendata.site import create_site
 
 logger = logging.getLogger(__name__)
 
@@ -33,9 +44,8 @@ CONFORMANCE = [
     "http://www.opengis.net/spec/iot_sensing/1.1/req/resource-path/resource-path-to-entities",
     "http://www.opengis.net/spec/iot_sensing/1.1/req/request-data",
 ]
-# SQLSTATEs of a statement cut by the time-out, and of a filter that does not fit the data (a bad cast: 22,
+# SQLSTATE classes of a filter that does not fit the data (a bad cast: 22,
 # an operator for other types: 42).
-_TIMEOUT = "57014"
 _DATA = ("22", "42")
 
 
@@ -59,6 +69,7 @@ def make_engine(url: str, settings: Settings) -> AsyncEngine:
         pool_size=settings.open_pool_size,
         max_overflow=0,
         pool_timeout=settings.open_statement_timeout_ms / 1000,
+        json_deserializer=orjson.loads,  # jsonb columns (properties, unitOfMeasurement, location) of every row
         connect_args={
             "server_settings": {
                 "statement_timeout": str(settings.open_statement_timeout_ms),
@@ -69,56 +80,88 @@ def make_engine(url: str, settings: Settings) -> AsyncEngine:
     )
 
 
-class RateLimiter:
-    """A token bucket per client address: ``rate`` requests per minute, bursts of ``burst``."""
-
-    def __init__(self, per_minute: float, burst: int, max_clients: int = 100_000) -> None:
-        self.rate = per_minute / 60
-        self.burst = burst
-        self.max_clients = max_clients
-        self.buckets: dict[str, tuple[float, float]] = {}
-
-    def take(self, client: str, now: float | None = None) -> float:
-        """0 when ``client`` may go on, else the seconds until it may."""
-        now = time.monotonic() if now is None else now
-        tokens, last = self.buckets.get(client, (float(self.burst), now))
-        tokens = min(float(self.burst), tokens + (now - last) * self.rate)
-        if tokens < 1:
-            self.buckets[client] = (tokens, now)
-            return (1 - tokens) / self.rate
-        if len(self.buckets) >= self.max_clients and client not in self.buckets:
-            self._forget_full(now)
-        self.buckets[client] = (tokens - 1, now)
-        return 0.0
-
-    def _forget_full(self, now: float) -> None:
-        """Drop the buckets that have refilled: they hold no state worth keeping."""
-        full = [c for c, (t, last) in self.buckets.items() if t + (now - last) * self.rate >= self.burst]
-        for client in full:
-            del self.buckets[client]
-
-
 class OpenData:
-    """What the routes share: the policy, the entity views, the pool and the rate limiter."""
+    """What the routes share: the policy, the entity views, the pool, the rate limiter and the API keys."""
 
-    def __init__(self, settings: Settings, config: OpenDataConfig, sets: dict[str, EntitySet]) -> None:
+    def __init__(self, settings: Settings, config: OpenDataConfig, kinds: dict[str, KindSpec]) -> None:
         self.settings = settings
         self.config = config
-        self.sets = sets
+        self.kinds = kinds
+        self.sets = build(config, kinds)
         self.limiter = RateLimiter(settings.open_rate_per_minute, settings.open_rate_burst)
+        self.keys = KeyStore()
         self.engine: AsyncEngine | None = None
+        self.bulk_job: BulkJob | None = None
 
     @asynccontextmanager
-    async def running(self) -> AsyncIterator[None]:
-        """Open the pool for the application's lifetime."""
+    async def running(self, pool: asyncpg.Pool) -> AsyncIterator[None]:
+        """For the application's lifetime: the read-only pool, the keys' sync (on the server's ``pool``, which
+        may write the use) and the bulk files' job."""
         url = read_url(self.settings)
         self.engine = make_engine(url, self.settings)
         logger.info("open data on %s as %s", PREFIX, urlsplit(url).username)
+        async with pool.acquire() as conn:
+            if await timescaledb_version(conn):
+                self.sets = build(self.config, self.kinds, timescale=True)
+        await self.keys.refresh(pool)
+        sync = asyncio.create_task(self._sync_keys(pool), name="open-data-keys")
         try:
-            yield
+            async with BulkJob(self.settings, url) as self.bulk_job:
+                yield
         finally:
+            sync.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sync
+            await self.keys.refresh(pool)  # the last counts
             await self.engine.dispose()
             self.engine = None
+
+    async def _sync_keys(self, pool: asyncpg.Pool) -> None:
+        while True:
+            await asyncio.sleep(REFRESH_S)
+            await self.keys.refresh(pool)
+
+    async def admit(self, request: Request) -> Response | None:
+        """None when the request may go on (its key, if any, noted on ``request.state``), else the refusal:
+        401 for an unknown or revoked key, 429 with Retry-After past a rate or a key's daily rows."""
+        presented = request.headers.get(HEADER)
+        request.state.api_key = None
+        if presented is None:
+            if wait := self.limiter.take(_client(request)):
+                return _error(429, "too many requests from this address", **{"Retry-After": str(math.ceil(wait))})
+            return None
+        key = self.keys.find(presented.strip())
+        if key is None:
+            return _error(401, f"unknown or revoked API key (the {HEADER} header); leave it out to read anonymously")
+        if wait := self.keys.take(key):
+            message = f"this API key's rate ({key.per_minute} requests a minute) is used up"
+            return _error(429, message, **{"Retry-After": str(math.ceil(wait))})
+        if self.keys.rows_today(key) >= key.rows_per_day:
+            wait = seconds_to_midnight(datetime.now(UTC))
+            message = f"this API key's {key.rows_per_day:,} rows a day are used up (until 00:00 UTC)"
+            return _error(429, message, **{"Retry-After": str(math.ceil(wait))})
+        request.state.api_key = key
+        return None
+
+    def meter(self, request: Request, rows: int) -> None:
+        """Count a served request of ``rows`` rows against its key (anonymous requests are not metered)."""
+        key = getattr(request.state, "api_key", None)
+        if key is not None:
+            self.keys.meter(key, rows)
+
+
+class FastJSONResponse(JSONResponse):
+    """JSON by orjson: large pages (1,440 Observations, 500 Datastreams) encode ~10x faster than with json."""
+
+    def render(self, content: Any) -> bytes:
+        """The body."""
+        return orjson.dumps(content, default=_number)
+
+
+def _number(value: Any) -> float:
+    if isinstance(value, Decimal):
+        return float(value)
+    raise TypeError(f"cannot encode {type(value).__name__} as JSON")
 
 
 def _error(status: int, message: str, **headers: str) -> JSONResponse:
@@ -129,7 +172,7 @@ def create_router(settings: Settings) -> tuple[APIRouter, OpenData]:
     """The router and its state; the policy file is read and checked here, so a bad one stops the start."""
     kinds = load_kinds(settings.kinds_file)
     config = load_config(settings.open_data_file, kinds)
-    state = OpenData(settings, config, build(config, kinds))
+    state = OpenData(settings, config, kinds)
     router = APIRouter(prefix=PREFIX, tags=["open data (SensorThings 1.1)"])
 
     def base_url(request: Request) -> str:
@@ -138,8 +181,8 @@ def create_router(settings: Settings) -> tuple[APIRouter, OpenData]:
     @router.get("", summary="Service root: the entity sets and conformance classes")
     async def root(request: Request) -> Response:
         """The SensorThings service root (public)."""
-        if wait := state.limiter.take(_client(request)):
-            return _error(429, "too many requests from this address", **{"Retry-After": str(math.ceil(wait))})
+        if refused := await state.admit(request):
+            return refused
         base = base_url(request)
         return JSONResponse(
             {
@@ -151,8 +194,8 @@ def create_router(settings: Settings) -> tuple[APIRouter, OpenData]:
     @router.get("/{path:path}", summary="Entities, navigation and properties, with the STA query options")
     async def read(path: str, request: Request) -> Response:
         """Any SensorThings read below the service root (public, read-only)."""
-        if wait := state.limiter.take(_client(request)):
-            return _error(429, "too many requests from this address", **{"Retry-After": str(math.ceil(wait))})
+        if refused := await state.admit(request):
+            return refused
         if state.engine is None:
             return _error(503, "open data is starting")
         query = dict(request.query_params)
@@ -161,7 +204,7 @@ def create_router(settings: Settings) -> tuple[APIRouter, OpenData]:
                 raise QueryError("a NUL character is not allowed in a path or query option")
             opts = parse_options(query)
             async with state.engine.connect() as conn:
-                reader = Reader(state.sets, conn, base_url(request))
+                reader = Reader(state.sets, conn, base_url(request), settings.open_count_exact_ms)
                 body = await reader.read(path, opts, str(request.url).split("?")[0], query)
         except QueryError as exc:
             return _error(400, str(exc))
@@ -169,11 +212,25 @@ def create_router(settings: Settings) -> tuple[APIRouter, OpenData]:
             return _error(404, str(exc))
         except DBAPIError as exc:
             return _database_error(exc, settings)
+        except PoolTimeout:
+            # Every connection of the open data pool stayed busy for a whole time-out: more public demand than
+            # IOC_OPEN_POOL_SIZE connections serve. Refused, so the wall's own pool is never asked.
+            return _error(503, "the open data service is busy: try again shortly", **{"Retry-After": "1"})
         if isinstance(body, str):
+            state.meter(request, 1)
             return PlainTextResponse(body)
-        return JSONResponse(body)
+        state.meter(request, _rows(body))
+        return FastJSONResponse(body)
 
     return router, state
+
+
+def _rows(body: dict[str, Any]) -> int:
+    """Rows a response carries: its entities, or its dataArray rows (one for a single entity)."""
+    value = body.get("value")
+    if not isinstance(value, list):
+        return 1
+    return sum(int(v.get("dataArray@iot.count", 1)) if isinstance(v, dict) else 1 for v in value)
 
 
 def _client(request: Request) -> str:
@@ -182,8 +239,8 @@ def _client(request: Request) -> str:
 
 
 def _database_error(exc: DBAPIError, settings: Settings) -> JSONResponse:
-    code = _sqlstate(exc)
-    if code == _TIMEOUT:
+    code = sqlstate(exc)
+    if code == QUERY_CANCELED:
         limit = settings.open_statement_timeout_ms / 1000
         return _error(503, f"the query ran longer than {limit:g} s: narrow it with $filter or a smaller $top")
     if code.startswith(_DATA):
@@ -193,18 +250,10 @@ def _database_error(exc: DBAPIError, settings: Settings) -> JSONResponse:
     return _error(503, "the open data service cannot reach its database; try again shortly")
 
 
-def _sqlstate(exc: DBAPIError) -> str:
-    orig: Any = exc.orig
-    for candidate in (orig, getattr(orig, "__cause__", None)):
-        code = getattr(candidate, "sqlstate", None)
-        if code:
-            return str(code)
-    return ""
-
-
 def mount(app: FastAPI, settings: Settings) -> OpenData:
     """Add the open data routes to ``app``; the caller enters ``state.running()`` in its lifespan."""
     router, state = create_router(settings)
     app.include_router(router)
+    app.include_router(create_site(state, load_kinds(settings.kinds_file)))
     app.state.open_data = state
     return state

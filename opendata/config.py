@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from datetime import date
 from pathlib import Path
 from typing import Literal
 
@@ -15,6 +16,16 @@ from ioc.kinds import KindSpec
 logger = logging.getLogger(__name__)
 
 DEFAULT_FILE = Path(__file__).with_name("open-data.yaml")
+# SPDX identifiers of the open licences the catalogue can name, with their documents.
+LICENCES = {
+    "CC-BY-4.0": "https://creativecommons.org/licenses/by/4.0/",
+    "CC0-1.0": "https://creativecommons.org/publicdomain/zero/1.0/",
+    "ODbL-1.0": "https://opendatacommons.org/licenses/odbl/1-0/",
+}
+Licence = Literal["CC-BY-4.0", "CC0-1.0", "ODbL-1.0"]
+# The EU data-theme vocabulary's codes (http://publications.europa.eu/resource/authority/data-theme).
+Theme = Literal["AGRI", "ECON", "EDUC", "ENER", "ENVI", "GOVE", "HEAL", "INTR", "JUST", "OP_DATPRO", "REGI", "SOCI",
+                "TECH", "TRAN"]  # fmt: skip
 
 
 class KindPolicy(BaseModel):
@@ -27,6 +38,29 @@ class KindPolicy(BaseModel):
     resolution: Literal["raw", "hour"] = "raw"
     statistic: Literal["mean", "min", "max", "sum"] = "mean"  # of an hour-resolution kind
     hourly: tuple[Literal["mean", "min", "max", "sum"], ...] = ("mean", "min", "max")  # extra streams of raw kinds
+    theme: Theme = "ENVI"  # the catalogue's data theme (EU data-theme vocabulary)
+
+
+class Publisher(BaseModel):
+    """Who publishes the data (the catalogue's dct:publisher and contact point)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: dict[Literal["vi", "en"], str] = Field(min_length=1)
+    homepage: str = Field(pattern=r"^https?://")
+    email: str = Field(pattern=r"^[^@\s]+@[^@\s]+$")
+
+
+class Catalogue(BaseModel):
+    """The DCAT-AP catalogue's own description (opendata/catalog.py)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    title: dict[Literal["vi", "en"], str] = Field(min_length=1)
+    description: dict[Literal["vi", "en"], str] = Field(min_length=1)
+    publisher: Publisher
+    place: dict[Literal["vi", "en"], str] = Field(min_length=1)  # the area the data covers
+    issued: date
 
 
 class OpenDataConfig(BaseModel):
@@ -35,7 +69,8 @@ class OpenDataConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     version: Literal[1] = 1
-    licence: str = "CC-BY-4.0"
+    licence: Licence = "CC-BY-4.0"
+    catalogue: Catalogue
     kinds: dict[str, KindPolicy] = Field(default_factory=dict)
     withheld_devices: frozenset[str] = frozenset()
     location_decimals: dict[str, int] = Field(default_factory=lambda: {"default": 4})

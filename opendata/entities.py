@@ -16,13 +16,11 @@ from sqlalchemy import (
     and_,
     case,
     cast,
-    column,
     func,
     literal,
     literal_column,
     select,
     union_all,
-    values,
 )
 from sqlalchemy.sql import ColumnElement, Subquery
 
@@ -61,11 +59,25 @@ class EntitySet:
         return self.view.c[name]
 
 
-def _public_devices(config: OpenDataConfig) -> Any:
+def constants(name: str, types: dict[str, Any], rows: list[tuple[Any, ...]]) -> Subquery:
+    """A small table of the policy's constants, as ``SELECT ... UNION ALL SELECT ...``.
+
+    Not ``values()``: SQLAlchemy cannot cache a statement holding one, and compiling the views again took
+    ~25 ms of every request. The values are rendered into the SQL when it runs (``literal_execute``), so the
+    statement is cached once and the planner still sees constants.
+    """
+    selects = [
+        select(*(literal(v, t, literal_execute=True).label(c) for (c, t), v in zip(types.items(), row, strict=True)))
+        for row in rows
+    ]
+    return (union_all(*selects) if len(selects) > 1 else selects[0]).subquery(name)
+
+
+def public_devices(config: OpenDataConfig) -> Any:
     """Devices the policy publishes, with coordinates (their own, else their zone's) rounded per kind."""
     kinds = list(config.kinds)
-    decimals = values(column("kind", String), column("places", Float), name="open_places").data(
-        [(k, float(config.decimals(k))) for k in kinds] or [("", 0.0)]
+    decimals = constants(
+        "open_places", {"kind": String, "places": Float}, [(k, float(config.decimals(k))) for k in kinds] or [("", 0.0)]
     )
     lat = func.coalesce(devices.c.lat, zones.c.lat)
     lon = func.coalesce(devices.c.lon, zones.c.lon)
@@ -97,7 +109,7 @@ def _point(lon: ColumnElement[Any], lat: ColumnElement[Any]) -> ColumnElement[An
     return func.jsonb_build_object("type", "Point", "coordinates", func.jsonb_build_array(lon, lat))
 
 
-def _streams(config: OpenDataConfig, kinds: dict[str, KindSpec]) -> Any:
+def public_streams(config: OpenDataConfig, kinds: dict[str, KindSpec]) -> Any:
     """One row per public stream of a kind: the metric as published (raw, or the kind's hourly statistic) and,
     for raw kinds, each extra hourly aggregate (stream ``water_level_cm.hourly_mean``)."""
     rows = []
@@ -107,14 +119,14 @@ def _streams(config: OpenDataConfig, kinds: dict[str, KindSpec]) -> Any:
             rows.append((kind, metric, unit, policy.resolution, policy.statistic, metric))
             if policy.resolution == "raw":
                 rows += [(kind, metric, unit, "hour", s, f"{metric}.hourly_{s}") for s in policy.hourly]
-    cols = [column(n, String) for n in ("kind", "metric", "unit", "resolution", "statistic", "stream")]
-    return values(*cols, name="open_streams").data(rows or [("", "", "", "raw", "mean", "")])
+    names = ("kind", "metric", "unit", "resolution", "statistic", "stream")
+    return constants("open_streams", dict.fromkeys(names, String), rows or [("", "", "", "raw", "mean", "")])
 
 
-def build(config: OpenDataConfig, kinds: dict[str, KindSpec]) -> dict[str, EntitySet]:
-    """All eight entity sets for ``config``."""
-    dev = _public_devices(config)
-    met = _streams(config, kinds)
+def build(config: OpenDataConfig, kinds: dict[str, KindSpec], timescale: bool = False) -> dict[str, EntitySet]:
+    """All eight entity sets for ``config`` (``timescale``: the database has TimescaleDB, see ``_observations``)."""
+    dev = public_devices(config)
+    met = public_streams(config, kinds)
     located = dev.c.lat.is_not(None)
     labels = {k: kinds[k].label.get("en", k) for k in kinds}
     kind_label = func.coalesce(_case(dev.c.kind, labels), dev.c.kind)
@@ -212,7 +224,7 @@ def build(config: OpenDataConfig, kinds: dict[str, KindSpec]) -> dict[str, Entit
         .subquery("Datastreams")
     )
 
-    observations = _observations(dev, met)
+    observations = _observations(dev, met, timescale)
 
     features = (
         select(
@@ -312,8 +324,12 @@ def build(config: OpenDataConfig, kinds: dict[str, KindSpec]) -> dict[str, Entit
     return {s.name: s for s in sets}
 
 
-def _observations(dev: Any, met: Any) -> Subquery:
-    """Raw readings of raw-resolution Datastreams and complete hours of hourly ones (from rollups_1m)."""
+def _observations(dev: Any, met: Any, timescale: bool) -> Subquery:
+    """Raw readings of raw-resolution Datastreams and complete hours of hourly ones (from rollups_1m).
+
+    With TimescaleDB the hour is ``time_bucket``, whose comparisons TimescaleDB turns into ranges of ``bucket``:
+    ``phenomenonTime ge X`` then reads the week asked for by index, not every retained minute of the stream
+    (``date_trunc``, on plain PostgreSQL)."""
     epoch_ms = func.floor(func.extract("epoch", measurements.c.time) * 1000).cast(String)
     raw = (
         select(
@@ -333,7 +349,11 @@ def _observations(dev: Any, met: Any) -> Subquery:
         )
         .where(measurements.c.part == "")
     )
-    hour = func.date_trunc("hour", rollups_1m.c.bucket).label("hour")
+    hour = (
+        func.time_bucket(literal_column("interval '1 hour'"), rollups_1m.c.bucket)
+        if timescale
+        else func.date_trunc("hour", rollups_1m.c.bucket)
+    ).label("hour")
     per_hour = (
         select(
             hour,

@@ -120,6 +120,9 @@ def app_env(stack: Stack) -> dict[str, str]:
     """Environment for ``ioc`` subprocesses pointed at the test stack."""
     env = stack.child_env()
     env["IOC_ENVIRONMENT"] = "test"
+    # The open data bulk files' job would write 30 days of files beside every test (tests/test_opendata_bulk.py
+    # turns it on for its own server).
+    env["IOC_OPEN_BULK_JOB"] = "false"
     return env
 
 

@@ -3,8 +3,10 @@ plus a traffic detector, a camera and a withheld device, and an ``ioc serve`` wi
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import asyncpg
@@ -96,11 +98,12 @@ def camera_means() -> list[float]:
 
 
 def start_server(run_ioc, folder: Path, **env: str) -> Iterator[str]:  # type: ignore[no-untyped-def]
-    """An ``ioc serve`` with the test policy (and ``env``); yields its base URL."""
+    """An ``ioc serve`` with the test policy (and ``env``; its bulk files in ``folder``/bulk, without the bulk job,
+    unless ``env`` says otherwise); yields its base URL."""
     port = free_port()
-    child = run_ioc(
-        "serve-open", "serve", "--port", str(port), env={"IOC_OPEN_DATA_FILE": str(policy_file(folder)), **env}
-    )
+    env = {"IOC_OPEN_DATA_FILE": str(policy_file(folder)), "IOC_OPEN_BULK_DIR": str(folder / "bulk"),
+           "IOC_OPEN_BULK_JOB": "false", **env}  # fmt: skip
+    child = run_ioc("serve-open", "serve", "--port", str(port), env=env)
     base = f"http://127.0.0.1:{port}"
     wait_http(f"{base}/api/v1/health", 30, child)
     yield base
@@ -119,3 +122,20 @@ def sta_fixture(run_ioc, module_scratch_dir, open_data) -> Iterator[str]:  # typ
     folder = module_scratch_dir("ioc-od-")
     for base in start_server(run_ioc, folder, IOC_OPEN_RATE_PER_MINUTE="1000000", IOC_OPEN_RATE_BURST="100000"):
         yield base + "/sta/v1.1"
+
+
+def bulk_days() -> tuple[date, int]:
+    """``--today`` and ``--days`` of an ``ioc opendata bulk`` whose files hold every fixture reading (T0 and the
+    camera's two hours, which may straddle a UTC midnight)."""
+    last = (T0 + timedelta(hours=2)).date()
+    return last + timedelta(days=1), (last - T0.date()).days + 1
+
+
+def build_bulk(app_env: dict[str, str], folder: Path, policy: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run ``ioc opendata bulk`` into ``folder`` with ``policy`` (as the read-only role) and return its outcome."""
+    today, days = bulk_days()
+    return subprocess.run(
+        [sys.executable, "-m", "ioc.cli", "opendata", "bulk", "--dir", str(folder), "--today", today.isoformat(),
+         "--days", str(days), *args],
+        env={**app_env, "IOC_OPEN_DATA_FILE": str(policy)}, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip

@@ -15,7 +15,7 @@ import pytest_asyncio
 
 from dashboards import air
 from ioc import aqi
-from ioc.stack import free_port
+from ioc.processes import free_port
 from ioc.up import wait_http
 from tests.support.air import Sensor, remove_air, seed_air
 from tests.support.auth import PASSWORD

@@ -15,7 +15,7 @@ import pytest
 from forecast.models import Forecast
 from forecast.store import write_forecasts
 from ioc.db import REGISTRY_CHANNEL
-from ioc.stack import free_port
+from ioc.processes import free_port
 from ioc.up import wait_http
 from tests.support.stack import Broker, mosquitto_pub, until
 

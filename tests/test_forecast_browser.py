@@ -13,7 +13,7 @@ import pytest
 from forecast.models import Forecast
 from forecast.store import write_forecasts
 from ioc.db import REGISTRY_CHANNEL
-from ioc.stack import Child, free_port
+from ioc.processes import Child, free_port
 from ioc.up import Stack
 from tests.support.browser import LiveServer, screenshot_path, wait_live
 

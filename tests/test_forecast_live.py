@@ -16,7 +16,7 @@ from forecast.models import Forecast
 from forecast.outlook import Point, chance, crossing
 from forecast.store import write_forecasts
 from ioc.db import FORECASTS_CHANNEL, REGISTRY_CHANNEL
-from ioc.stack import free_port
+from ioc.processes import free_port
 from ioc.up import wait_http
 from tests.support.auth import PASSWORD
 from tests.support.live import LiveClient, login

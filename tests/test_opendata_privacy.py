@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import httpx
 import pytest
+import yaml
 
 from ioc.errors import ConfigError
 from ioc.kinds import load_kinds
-from opendata.config import OpenDataConfig, load_config
+from opendata.config import DEFAULT_FILE, OpenDataConfig, load_config
 from tests.opendata_fixtures import (  # noqa: F401 (fixtures)
     CAMERA,
     SECRET,
@@ -92,9 +93,10 @@ def test_policy_is_validated_at_start(tmp_path) -> None:  # type: ignore[no-unty
         "location_decimals: {default: 9}\n": "0 to 6",
         "surprise: 1\n": "surprise",
     }
-    for text, message in bad.items():
+    catalogue = yaml.safe_dump({"catalogue": yaml.safe_load(DEFAULT_FILE.read_text())["catalogue"]})
+    for text, message in {**bad, "kinds: {}\n": "catalogue\n  Field required"}.items():
         path = tmp_path / "open-data.yaml"
-        path.write_text(text)
+        path.write_text(text + (catalogue if "kinds: {}" not in text else ""))
         with pytest.raises(ConfigError, match=message):
             load_config(path, kinds)
     shipped = load_config(None, kinds)
