@@ -42,6 +42,8 @@ def test_stored_rows_are_what_the_ingest_decodes_from_the_same_readings(fleet: F
     assert city.rain_mm_h.max() > 50 and city.depth_cm.max() > 20
     checked = 0
     for spec in fleet.devices:
+        if spec.kind not in SERIES:  # no history model yet (air: the live simulation only)
+            continue
         _, phase, battery0, centrality = device_traits(11, spec)
         device = Device(spec, phase, battery0, centrality, np.random.default_rng(1))
         times = device.times(start, start + 3600)
@@ -66,7 +68,8 @@ def test_stored_rows_are_what_the_ingest_decodes_from_the_same_readings(fleet: F
             assert stored[key] == pytest.approx(value, rel=1e-9, abs=1e-9), (spec.device_id, key)
         checked += len(decoded)
     assert checked > 20_000
-    assert {d.format for d in fleet.devices} == {"canonical", "senml", "legacy_flood", "trafficx", "fiware", "camx"}
+    modelled = {d.format for d in fleet.devices if d.kind in SERIES}
+    assert modelled == {"canonical", "senml", "legacy_flood", "trafficx", "fiware", "camx"}
 
 
 def _hourly(values: dict[float, float]) -> np.ndarray:
@@ -113,7 +116,10 @@ def test_the_live_run_continues_the_history_without_a_jump(fleet: Fleet) -> None
         if m.reading is not None:
             first.setdefault(m.device_id, m)
     assert first.keys() == {d.device_id for d in fleet.devices}
+    kinds = {d.device_id: d.kind for d in fleet.devices}
     for device_id, m in first.items():
+        if kinds[device_id] not in SERIES:  # no history model yet (air: the live simulation only)
+            continue
         newest = max(t for (d, _, _), (t, _) in last.items() if d == device_id)
         # Same cadence: the live run's first report is the one the history had next (times as stored).
         assert timedelta(seconds=59) < m.model_time - newest < timedelta(seconds=61), device_id

@@ -230,7 +230,8 @@ def test_no_simulators_starts_empty_and_every_command_finds_the_database(
             "SELECT DISTINCT usename FROM pg_stat_activity WHERE datname = 'ioc' AND backend_type = 'client backend'"
         )
         roles = set(psql(state, ports["db"], clients, "postgres").split())  # only a superuser sees every session
-        assert roles == {"ioc_ingest", "ioc_serve", "postgres"}, roles  # postgres: this very query
+        # ioc_read: the server's open data pool (read-only role); postgres: this very query
+        assert roles == {"ioc_ingest", "ioc_serve", "ioc_read", "postgres"}, roles
     finally:
         proc.send_signal(signal.SIGINT)
         assert proc.wait(90) == 0
