@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import asyncpg
@@ -106,3 +108,20 @@ async def timescaledb_license(conn: asyncpg.Connection) -> str | None:
         return await conn.fetchval("SHOW timescaledb.license")  # type: ignore[no-any-return]
     except asyncpg.PostgresError:
         return None
+
+
+T = TypeVar("T")
+
+
+def run_on_connection(url: str, work: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
+    """For command-line tools: run ``work`` on one connection to ``url`` in a fresh event loop."""
+
+    async def go() -> T:
+        pool = await create_pool(url, max_size=1)
+        try:
+            async with pool.acquire() as conn:
+                return await work(conn)
+        finally:
+            await pool.close()
+
+    return asyncio.run(go())

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import getpass
 import sys
 from collections.abc import Awaitable, Callable
@@ -13,7 +12,7 @@ from typing import Any, TypeVar
 import asyncpg
 
 from ioc import accounts, provisioning
-from ioc.db import create_pool
+from ioc.db import run_on_connection
 from ioc.settings import Settings
 
 T = TypeVar("T")
@@ -30,15 +29,7 @@ def broker_dir(settings: Settings) -> Path:
 
 
 def _run(settings: Settings, work: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
-    async def go() -> T:
-        pool = await create_pool(settings.resolved_database_url(), max_size=1)
-        try:
-            async with pool.acquire() as conn:
-                return await work(conn)
-        finally:
-            await pool.close()
-
-    return asyncio.run(go())
+    return run_on_connection(settings.resolved_database_url(), work)
 
 
 def _password(args: argparse.Namespace) -> str | None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import getpass
 import sys
 from collections.abc import Awaitable, Callable
@@ -11,7 +10,7 @@ from typing import Any, TypeVar
 
 import asyncpg
 
-from ioc.db import create_pool
+from ioc.db import run_on_connection
 from ioc.settings import Settings
 from opendata.keys import HEADER, add_key, list_keys, revoke_key
 
@@ -39,15 +38,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _run(settings: Settings, work: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
-    async def go() -> T:
-        pool = await create_pool(settings.resolved_database_url(), max_size=1)
-        try:
-            async with pool.acquire() as conn:
-                return await work(conn)
-        finally:
-            await pool.close()
-
-    return asyncio.run(go())
+    return run_on_connection(settings.resolved_database_url(), work)
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
