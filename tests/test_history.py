@@ -15,6 +15,7 @@ from ioc.records import Measurement
 from ioc.settings import REPO_ROOT
 from simulators import formats
 from simulators.backfill import SPAN_S
+from simulators.devices import latch
 from simulators.history import SERIES, City, Device, Span, onsets, simulate
 from simulators.models.geo import local_hours
 from simulators.runner import Message, Simulation, device_traits
@@ -133,5 +134,5 @@ def test_latch_onsets_fire_as_the_live_latch_does() -> None:
     level = 10 * np.sin(np.arange(5000) / 50) + rng.normal(0, 3, 5000)  # noisy waves: many crossings
     on, off = level > 5, level < 6  # overlapping: released and fired again need not be one step
     device = type("D", (), {"latched": set()})()
-    live = [i for i in range(len(level)) if Simulation._latch(device, "x", bool(on[i]), bool(off[i]))]
+    live = [i for i in range(len(level)) if latch(device, "x", bool(on[i]), bool(off[i]))]
     assert len(live) > 20 and list(onsets(on, off)) == live
