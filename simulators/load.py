@@ -212,6 +212,39 @@ def _iso_us(t: float) -> str:
     return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+class _Readings:
+    """The load's devices, taken round-robin: their topics, tallies and random walk of water levels."""
+
+    def __init__(self, devices: int, topic_prefix: str, seed: int) -> None:
+        self.ids = [f"LOAD-{i:05d}" for i in range(1, devices + 1)]
+        topics = [f"{topic_prefix}/flood/{d}/telemetry".encode() for d in self.ids]
+        self.topics = [len(t).to_bytes(2, "big") + t for t in topics]
+        self.tally = [DeviceTally() for _ in self.ids]
+        self.rng = random.Random(seed)
+        self.levels = [self.rng.uniform(0, 20) for _ in self.ids]
+        self.batteries = [self.rng.uniform(60, 100) for _ in self.ids]
+        self.device = 0  # the device whose reading comes next
+        self._last_ts = 0.0
+
+    def take(self) -> tuple[int, bytes, bytes]:
+        """The next device's next reading: its index, its topic (length-prefixed) and its canonical payload."""
+        device, rng = self.device, self.rng
+        now = time.time()
+        # Strictly increasing timestamps: no two messages of one device share one.
+        self._last_ts = now if now > self._last_ts else self._last_ts + 1e-6
+        t = self.tally[device]
+        t.count += 1
+        t.last_seq += 1
+        self.levels[device] = min(200.0, max(0.0, self.levels[device] + rng.uniform(-0.5, 0.5)))
+        payload = (
+            f'{{"ts":"{_iso_us(self._last_ts)}","seq":{t.last_seq},"metrics":{{"water_level_cm":'
+            f'{self.levels[device]:.1f},"rainfall_mm_h":{rng.uniform(0, 5):.1f},"battery_pct":'
+            f"{self.batteries[device]:.1f}}}}}"
+        ).encode()
+        self.device = (device + 1) % len(self.ids)
+        return device, self.topics[device], payload
+
+
 async def run_load(
     url: str,
     rate: float,
@@ -228,52 +261,21 @@ async def run_load(
     if rate <= 0 or devices <= 0 or connections <= 0 or duration_s <= 0:
         raise ValueError("--load, --devices, --connections and --duration must be positive")
     address = BrokerAddress.parse(url)
-    ids = [f"LOAD-{i:05d}" for i in range(1, devices + 1)]
-    topics = [f"{topic_prefix}/flood/{d}/telemetry".encode() for d in ids]
-    topics = [len(t).to_bytes(2, "big") + t for t in topics]
-    tally = [DeviceTally() for _ in ids]
-    rng = random.Random(seed)
-    levels = [rng.uniform(0, 20) for _ in ids]
-    batteries = [rng.uniform(60, 100) for _ in ids]
-    links = [_Connection(f"sim-load-{seed}-{i}", qos, tally) for i in range(connections)]
+    readings = _Readings(devices, topic_prefix, seed)
+    links = [_Connection(f"sim-load-{seed}-{i}", qos, readings.tally) for i in range(connections)]
     await asyncio.gather(*(link.open(address) for link in links))
     result = LoadResult(rate_target=rate, qos=qos, connections=connections)
     stop = stop or asyncio.Event()
-    started = time.time()
     began = time.monotonic()
-    result.started = _iso_us(started)
+    result.started = _iso_us(time.time())
     sent = 0
-    device = 0
-    last_ts = 0.0
     try:
         while not stop.is_set():
             elapsed = time.monotonic() - began
             last_slice = elapsed >= duration_s
             due = min(int(rate * elapsed) + 1, int(rate * duration_s)) - sent
             if due > 0:
-                buffers: list[list[bytes]] = [[] for _ in links]
-                for _ in range(due):
-                    link_index = device % connections
-                    if links[link_index].inflight >= MAX_INFLIGHT:
-                        break
-                    now = time.time()
-                    # Strictly increasing timestamps: no two messages of one device share one.
-                    last_ts = now if now > last_ts else last_ts + 1e-6
-                    t = tally[device]
-                    t.count += 1
-                    t.last_seq += 1
-                    levels[device] = min(200.0, max(0.0, levels[device] + rng.uniform(-0.5, 0.5)))
-                    payload = (
-                        f'{{"ts":"{_iso_us(last_ts)}","seq":{t.last_seq},"metrics":{{"water_level_cm":'
-                        f'{levels[device]:.1f},"rainfall_mm_h":{rng.uniform(0, 5):.1f},"battery_pct":'
-                        f"{batteries[device]:.1f}}}}}"
-                    ).encode()
-                    links[link_index].add(topics[device], payload, device, buffers[link_index])
-                    sent += 1
-                    device = (device + 1) % devices
-                for link, out in zip(links, buffers, strict=True):
-                    link.flush(out)
-                await asyncio.gather(*(link.drain() for link in links))
+                sent += await _send(links, readings, due)
             result.sent = sent
             if on_tick is not None:
                 result.acked = sum(link.acked for link in links)
@@ -287,19 +289,42 @@ async def run_load(
             await asyncio.gather(*(link.wait_acked(DRAIN_TIMEOUT_S) for link in links))
     finally:
         await asyncio.gather(*(link.close() for link in links))
-    result.ended = _iso_us(time.time())
     result.sent = sent
-    result.acked = sum(link.acked for link in links) if qos else sent
+    _settle_result(result, links, readings, sent / sending_s if sending_s > 0 else 0.0)
+    return result
+
+
+async def _send(links: list[_Connection], readings: _Readings, due: int) -> int:
+    """Send up to ``due`` readings round-robin over the connections (fewer where a window is full)."""
+    buffers: list[list[bytes]] = [[] for _ in links]
+    sent = 0
+    for _ in range(due):
+        link_index = readings.device % len(links)
+        if links[link_index].inflight >= MAX_INFLIGHT:
+            break
+        device, topic, payload = readings.take()
+        links[link_index].add(topic, payload, device, buffers[link_index])
+        sent += 1
+    for link, out in zip(links, buffers, strict=True):
+        link.flush(out)
+    await asyncio.gather(*(link.drain() for link in links))
+    return sent
+
+
+def _settle_result(result: LoadResult, links: list[_Connection], readings: _Readings, rate_achieved: float) -> None:
+    """Fill in the run's end: what was acked, the errors, the rate achieved and each device's tally."""
+    qos = result.qos
+    result.ended = _iso_us(time.time())
+    result.acked = sum(link.acked for link in links) if qos else result.sent
     result.errors = sum(1 for link in links if link.error)
-    result.rate_achieved = sent / sending_s if sending_s > 0 else 0.0
-    result.devices = {d: t for d, t in zip(ids, tally, strict=True) if t.count}
+    result.rate_achieved = rate_achieved
+    result.devices = {d: t for d, t in zip(readings.ids, readings.tally, strict=True) if t.count}
     if qos == 0:
         for t in result.devices.values():
             t.acked = t.count
     for link in links:
         if link.error:
             logger.warning("load connection %s: %s", link.name, link.error)
-    return result
 
 
 def write_manifest(result: LoadResult, path: str) -> None:

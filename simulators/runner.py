@@ -107,6 +107,11 @@ class Simulation:
                 logger.warning("device %s is not simulated: kind %r has no simulate block", spec.device_id, spec.kind)
                 continue
             self._add_device(spec, burning)
+        self._map_surroundings()
+        self._settle()
+
+    def _map_surroundings(self) -> None:
+        """Who is near whom: detectors by place, devices by kind and format, what each camera watches."""
         self.traffic = [d for d in self.devices.values() if d.spec.kind == "traffic"]
         self.by_kind_format: dict[tuple[str, str], list[str]] = {}
         for device in self.devices.values():
@@ -121,7 +126,6 @@ class Simulation:
             for d, device in self.devices.items()
             if device.spec.kind == "camera"
         }
-        self._settle()
 
     def _add_device(self, spec: DeviceSpec, burning: set[str]) -> None:
         """Add a device to the simulation, with its flood point or air site when it has one."""
