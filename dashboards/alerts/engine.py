@@ -136,27 +136,12 @@ class AlertEngine:
         alert: asyncpg.Record | None,
         now: float,
     ) -> None:
+        """One round of a rule for a device: open, escalate or resolve its alert once a level has held."""
         key = (rule.id, device_id)
         level = obs.level if obs is not None else None
         track = self.tracks.setdefault(key, Track())
         if level is None:
-            track.since.clear()
-            if alert is None:
-                self.tracks.pop(key, None)
-                return
-            if track.clear_since is None:
-                track.clear_since = now
-            # A clear condition with a note was superseded (a forecast came true: the reading's alert took
-            # over), so it resolves at once rather than after the clear delay.
-            if now - track.clear_since >= rule.clear_delay_s or (obs is not None and obs.note):
-                await store.resolve(
-                    conn,
-                    alert["id"],
-                    store.ENGINE,
-                    (obs.note if obs is not None else None) or "condition cleared",
-                    obs.value if obs is not None else None,
-                )
-                self.tracks.pop(key, None)
+            await self._clear(conn, rule, key, track, obs, alert, now)
             return
         track.clear_since = None
         if level == "hold":  # inside the hysteresis band: neither clearing nor rising
@@ -188,6 +173,35 @@ class AlertEngine:
             )
         elif SEVERITY_RANK[target] > SEVERITY_RANK.get(alert["severity"], 0):
             await store.escalate(conn, alert["id"], target, obs.message, obs.value)
+
+    async def _clear(
+        self,
+        conn: asyncpg.Connection,
+        rule: Rule,
+        key: tuple[str, str],
+        track: Track,
+        obs: Observation | None,
+        alert: asyncpg.Record | None,
+        now: float,
+    ) -> None:
+        """The condition is clear: resolve the open alert once it has stayed clear for the rule's clear delay."""
+        track.since.clear()
+        if alert is None:
+            self.tracks.pop(key, None)
+            return
+        if track.clear_since is None:
+            track.clear_since = now
+        # A clear condition with a note was superseded (a forecast came true: the reading's alert took
+        # over), so it resolves at once rather than after the clear delay.
+        if now - track.clear_since >= rule.clear_delay_s or (obs is not None and obs.note):
+            await store.resolve(
+                conn,
+                alert["id"],
+                store.ENGINE,
+                (obs.note if obs is not None else None) or "condition cleared",
+                obs.value if obs is not None else None,
+            )
+            self.tracks.pop(key, None)
 
     async def mark_stale(self, conn: asyncpg.Connection) -> list[str]:
         """Mark online devices silent for too long as ``stale`` and tell the hubs."""
