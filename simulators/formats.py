@@ -4,9 +4,7 @@ Each produces exactly the shapes of docs/devices.md; the ingest's decoders read 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -14,12 +12,12 @@ import numpy as np
 
 from ioc.fleet import DeviceSpec
 from ioc.kinds import load_kinds
-from ioc.thresholds import DEFAULT_DANGER_CM, DEFAULT_FREE_FLOW_KMH, DEFAULT_WARNING_CM
 from ioc.topics import canonical_topic
+from simulators.fiware import fiware
 from simulators.models.geo import LOCAL_TZ
+from simulators.reports import CameraEvent, Reading, dumps, iso_z
 
 BATTERY_EMPTY_V, BATTERY_FULL_V = 3.3, 4.2
-NGSI_LD_CONTEXT = "https://uri.etsi.org/ngsi-ld/v1/ngsi-ld-core-context.jsonld"
 # SenML names and units come from the kind registry (a metric's short ``senml`` name with its canonical unit);
 # the simulated gauges send water levels in metres, to exercise the ingest's conversion.
 SENML_WIRE_UNITS: dict[str, tuple[str, float]] = {"water_level_cm": ("m", 0.01)}
@@ -40,36 +38,6 @@ EVENT_SEVERITY = {
     "traffic.congestion": "low",
     "flood.observed": "high",
 }
-
-
-@dataclass(frozen=True)
-class Reading:
-    """One telemetry report: wall-clock time, sequence number, metrics and per-lane metrics."""
-
-    ts: datetime
-    seq: int
-    metrics: dict[str, float]
-    parts: dict[str, dict[str, float]] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class CameraEvent:
-    """A camera analytics event."""
-
-    ts: datetime
-    type: str
-    confidence: float
-    count: int
-    attrs: dict[str, Any] = field(default_factory=dict)
-
-
-def iso_z(ts: datetime, timespec: str = "milliseconds") -> str:
-    """UTC ISO 8601 with a ``Z``."""
-    return ts.astimezone(UTC).isoformat(timespec=timespec).replace("+00:00", "Z")
-
-
-def _dumps(doc: Any) -> bytes:
-    return json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode()
 
 
 def status(device: DeviceSpec, online: bool) -> tuple[str, bytes]:
@@ -101,7 +69,7 @@ def canonical(device: DeviceSpec, reading: Reading) -> tuple[str, bytes]:
         "device_id": device.device_id,
         "metrics": reading.metrics,
     }
-    return canonical_topic(device.kind, device.device_id, "telemetry"), _dumps(doc)
+    return canonical_topic(device.kind, device.device_id, "telemetry"), dumps(doc)
 
 
 def senml(device: DeviceSpec, reading: Reading) -> tuple[str, bytes]:
@@ -117,7 +85,7 @@ def senml(device: DeviceSpec, reading: Reading) -> tuple[str, bytes]:
                 **record,
             }
         records.append(record)
-    return canonical_topic(device.kind, device.device_id, "telemetry"), _dumps(records)
+    return canonical_topic(device.kind, device.device_id, "telemetry"), dumps(records)
 
 
 def legacy_flood(device: DeviceSpec, reading: Reading) -> tuple[str, bytes]:
@@ -147,24 +115,7 @@ def trafficx(device: DeviceSpec, reading: Reading) -> tuple[str, bytes]:
         "period": int(reading.metrics["interval_s"]),
         "lanes": lanes,
     }
-    return f"vendor/trafficx/{device.device_id}", _dumps(doc)
-
-
-def fiware(device: DeviceSpec, reading: Reading) -> tuple[str, bytes]:
-    """A FIWARE Smart Data Model entity (NGSI-LD, normalized unless ``metadata.fiware_form`` is keyValues)."""
-    entity_type = str(device.metadata["fiware_type"])
-    attrs = FIWARE_ATTRIBUTES[entity_type](device, reading)
-    normalized = device.metadata.get("fiware_form", "normalized") != "keyValues"
-    location = {"type": "Point", "coordinates": [device.lon, device.lat]}
-    doc: dict[str, Any] = {"id": f"urn:ngsi-ld:{entity_type}:{device.device_id}", "type": entity_type}
-    if normalized:
-        doc.update({k: {"type": "Property", "value": v} for k, v in attrs.items()})
-        doc["location"] = {"type": "GeoProperty", "value": location}
-    else:
-        doc.update(attrs)
-        doc["location"] = location
-    doc["@context"] = NGSI_LD_CONTEXT
-    return f"fiware/{entity_type}/{device.device_id}", _dumps(doc)
+    return f"vendor/trafficx/{device.device_id}", dumps(doc)
 
 
 def _sc_value_types(device: DeviceSpec) -> dict[str, str]:
@@ -185,83 +136,9 @@ def sensorcommunity(device: DeviceSpec, reading: Reading) -> tuple[str, bytes]:
         "software_version": "NRZ-2020-133",
         "sensordatavalues": values,
     }
-    return f"vendor/sensorcommunity/{device.device_id}", _dumps(doc)
+    return f"vendor/sensorcommunity/{device.device_id}", dumps(doc)
 
 
-def _air_quality_observed(device: DeviceSpec, reading: Reading) -> dict[str, Any]:
-    m = reading.metrics
-    attrs: dict[str, Any] = {"dateObserved": iso_z(reading.ts), "typeofLocation": "outdoor"}
-    for metric, value in m.items():
-        if metric.endswith("_ugm3"):
-            attrs[metric.removesuffix("_ugm3")] = value
-    if "temperature_c" in m:
-        attrs["temperature"] = m["temperature_c"]
-    if "humidity_pct" in m:
-        attrs["relativeHumidity"] = round(m["humidity_pct"] / 100, 3)
-    return attrs
-
-
-def _traffic_flow_observed(device: DeviceSpec, reading: Reading) -> dict[str, Any]:
-    m = reading.metrics
-    start = datetime.fromtimestamp(reading.ts.timestamp() - m["interval_s"], UTC)
-    return {
-        "dateObserved": iso_z(reading.ts),
-        "dateObservedFrom": iso_z(start),
-        "dateObservedTo": iso_z(reading.ts),
-        "intensity": int(m["vehicle_count"]),
-        "averageVehicleSpeed": m["avg_speed_kmh"],
-        "occupancy": round(m["occupancy_pct"] / 100, 3),
-        "congested": m["avg_speed_kmh"] < 0.4 * float(device.metadata.get("free_flow_kmh", DEFAULT_FREE_FLOW_KMH)),
-        "laneDirection": "forward",
-        "refRoadSegment": str(device.metadata.get("corridor", device.name)),
-        "vehicleType": "motorcycle",
-    }
-
-
-def _flood_monitoring(device: DeviceSpec, reading: Reading) -> dict[str, Any]:
-    level_m = round(reading.metrics["water_level_cm"] / 100, 4)
-    reference_m = 2.0
-    warning = float(device.metadata.get("warning_cm", DEFAULT_WARNING_CM)) / 100
-    danger = float(device.metadata.get("danger_cm", DEFAULT_DANGER_CM)) / 100
-    status = "flood" if level_m >= danger else "warning" if level_m >= warning else "normal"
-    return {
-        "observationDateTime": iso_z(reading.ts),
-        "currentLevel": level_m,
-        "referenceLevel": reference_m,
-        "measuredDistance": round(reference_m - level_m, 4),
-        "alertLevel": warning,
-        "dangerLevel": danger,
-        "floodLevelStatus": status,
-        "stationID": device.device_id,
-        "unitCode": "MTR",
-    }
-
-
-def _water_observed(device: DeviceSpec, reading: Reading) -> dict[str, Any]:
-    return {
-        "dateObserved": iso_z(reading.ts),
-        "waterLevel": round(reading.metrics["water_level_cm"] / 100, 4),
-        "refDevice": f"urn:ngsi-ld:Device:{device.device_id}",
-    }
-
-
-def _crowd_flow_observed(device: DeviceSpec, reading: Reading) -> dict[str, Any]:
-    people = int(reading.metrics["people_count"])
-    return {
-        "dateObserved": iso_z(reading.ts),
-        "peopleCount": people,
-        "occupancy": round(min(1.0, people / 400), 3),
-        "congested": people > 300,
-    }
-
-
-FIWARE_ATTRIBUTES: dict[str, Callable[[DeviceSpec, Reading], dict[str, Any]]] = {
-    "TrafficFlowObserved": _traffic_flow_observed,
-    "FloodMonitoring": _flood_monitoring,
-    "WaterObserved": _water_observed,
-    "CrowdFlowObserved": _crowd_flow_observed,
-    "AirQualityObserved": _air_quality_observed,
-}
 TELEMETRY_ENCODERS: dict[str, Callable[[DeviceSpec, Reading], tuple[str, bytes]]] = {
     "canonical": canonical,
     "senml": senml,
@@ -289,7 +166,7 @@ def event(device: DeviceSpec, ev: CameraEvent) -> tuple[str, bytes]:
             "Confidence": round(ev.confidence * 100),
             "Count": ev.count,
         }
-        return f"vendor/camx/{device.device_id}/event", _dumps(doc)
+        return f"vendor/camx/{device.device_id}/event", dumps(doc)
     doc = {
         "ts": iso_z(ev.ts),
         "type": ev.type,
@@ -297,7 +174,7 @@ def event(device: DeviceSpec, ev: CameraEvent) -> tuple[str, bytes]:
         "confidence": round(ev.confidence, 2),
         "attrs": {"count": ev.count, **ev.attrs},
     }
-    return canonical_topic(device.kind, device.device_id, "event"), _dumps(doc)
+    return canonical_topic(device.kind, device.device_id, "event"), dumps(doc)
 
 
 # -- what the ingest stores -----------------------------------------------------------------------------

@@ -230,10 +230,11 @@ def test_simulator_and_server_share_one_free_flow_speed() -> None:
     """A detector without ``free_flow_kmh`` at 18 km/h: 0.36 of the shared 50 km/h, so the server says
     heavy and the simulated vendor feed says congested (below 0.4 of it); with the old 40 it said not."""
     from ioc.fleet import DeviceSpec
-    from simulators.formats import Reading, _traffic_flow_observed
+    from simulators.fiware import traffic_flow_observed
+    from simulators.reports import Reading
 
     spec = DeviceSpec("TR-X", "traffic", "TrafficFlowObserved", "x", "z1", 10.7, 106.7, 60)
     metrics = {"vehicle_count": 10.0, "interval_s": 60.0, "avg_speed_kmh": 18.0, "occupancy_pct": 50.0}
-    feed = _traffic_flow_observed(spec, Reading(datetime(2026, 11, 21, tzinfo=UTC), 1, metrics))
+    feed = traffic_flow_observed(spec, Reading(datetime(2026, 11, 21, tzinfo=UTC), 1, metrics))
     assert feed["congested"] is True
     assert figures.congestion(18.0, {}) == 2

@@ -14,6 +14,7 @@ from ioc.fleet import FORMATS, DeviceSpec, load_fleet
 from ioc.records import Event, Measurement, Snapshot
 from ioc.settings import REPO_ROOT
 from simulators import faults, formats
+from simulators.fiware import FIWARE_ATTRIBUTES
 from simulators.formats import CameraEvent, Reading
 from simulators.runner import Simulation
 
@@ -186,7 +187,7 @@ def test_every_format_and_fiware_type_is_used_by_several_demo_devices() -> None:
     uses = Counter(d.format for d in fleet.devices)
     assert set(uses) == set(FORMATS) and min(uses.values()) >= 3
     types = Counter(str(d.metadata["fiware_type"]) for d in fleet.devices if d.format == "fiware")
-    assert set(types) == set(formats.FIWARE_ATTRIBUTES)
+    assert set(types) == set(FIWARE_ATTRIBUTES)
     kinds_formats = {(d.kind, d.format) for d in fleet.devices}
     assert {("flood", f) for f in ("canonical", "senml", "legacy_flood", "fiware")} <= kinds_formats
     assert {("traffic", f) for f in ("canonical", "trafficx", "fiware", "senml")} <= kinds_formats
