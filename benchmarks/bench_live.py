@@ -13,60 +13,28 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
-import random
 import shutil
-import statistics
 import sys
 import tempfile
-import time
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
-from urllib.parse import unquote, urlsplit
 
 import asyncpg
-import httpx
-import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
-from websockets.asyncio.client import connect
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(1, str(Path(__file__).resolve().parents[1]))  # the repository: tests.support
-import rawws  # noqa: E402
-from common import histogram_quantile, scrape_url  # noqa: E402
+from live_history import bulk_rows, readings_latency  # noqa: E402
+from live_latency import PROBE_DEVICES, latency_under_load, many_clients, probe_publisher  # noqa: E402
 
 from ioc import accounts  # noqa: E402
 from ioc.cluster import remove_linked_clusters  # noqa: E402
-from ioc.db import NOTIFY_CHANNEL, create_pool  # noqa: E402
+from ioc.db import create_pool  # noqa: E402
 from ioc.processes import free_port  # noqa: E402
 from ioc.settings import Settings  # noqa: E402
 from ioc.up import Stack, wait_http  # noqa: E402
-from tests.support.live import http_origin, login, session_headers  # noqa: E402
+from tests.support.live import login  # noqa: E402
 
-PROBE = "BENCH-PROBE"  # the probe devices are BENCH-PROBE-0 .. -9, all in zone q1
-# Probe readings go round-robin over several devices, so each reports every few seconds as field
-# devices do. One device sending twice a second would also measure the ingest's latest-value
-# throttle (a key's latest value is written at most every 0.5 s), not the path of a reading.
-PROBE_DEVICES = [f"{PROBE}-{i}" for i in range(10)]
 BENCH_PASSWORD = "benchmark viewer password"
-
-
-def pct(values: list[float], q: float) -> float:
-    """The q-th percentile (0..100) of ``values``."""
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
-
-
-def ms(values: list[float]) -> str:
-    """p50 / p95 / p99 / max in milliseconds."""
-    return (
-        f"p50 {pct(values, 50) * 1000:.1f} ms, p95 {pct(values, 95) * 1000:.1f} ms, "
-        f"p99 {pct(values, 99) * 1000:.1f} ms, max {max(values) * 1000:.1f} ms (n={len(values)})"
-    )
 
 
 async def register(pool: asyncpg.Pool, load_devices: int) -> None:
@@ -81,240 +49,6 @@ async def register(pool: asyncpg.Pool, load_devices: int) -> None:
         rows,
     )
     await pool.execute("SELECT pg_notify('ioc_registry', 'bench')")
-
-
-async def probe_publisher(mqtt_url: str, count: int, interval: float, sent: dict[int, float]) -> None:
-    """Publish probe water levels = sequence numbers at QoS 1 over one connection, as devices do;
-    the clock starts when the message is handed to the client library.
-
-    The gaps are random (0.5 to 1.5 x ``interval``): at a fixed gap the probes would keep one phase
-    against the server's coalescing period and all wait about the same, short or long."""
-    gaps = random.Random(5)
-    broker = urlsplit(mqtt_url)  # the simulators' account: anonymous clients are refused
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"bench-probe-{os.getpid()}", protocol=mqtt.MQTTv5)
-    client.username_pw_set(unquote(broker.username or ""), unquote(broker.password or ""))
-    client.connect(broker.hostname or "127.0.0.1", broker.port or 1883)
-    client.loop_start()
-    try:
-        for seq in range(1, count + 1):
-            payload = json.dumps({"ts": datetime.now(UTC).isoformat(), "metrics": {"water_level_cm": float(seq)}})
-            sent[seq] = time.monotonic()
-            device = PROBE_DEVICES[seq % len(PROBE_DEVICES)]
-            client.publish(f"ioc/v1/flood/{device}/telemetry", payload, qos=1)
-            await asyncio.sleep(interval * gaps.uniform(0.5, 1.5))
-    finally:
-        client.disconnect()
-        client.loop_stop()
-
-
-def live_socket(url: str, token: str, open_timeout: float) -> Any:
-    """A websocket client on the live endpoint, with the viewer's session and the page's Origin."""
-    return connect(
-        url,
-        max_size=32 * 1024 * 1024,
-        open_timeout=open_timeout,
-        origin=http_origin(url),  # type: ignore[arg-type]
-        additional_headers=session_headers(token),
-    )
-
-
-def probe_values(text: bytes | str) -> list[int]:
-    """The probe's water levels (its sequence numbers) in one zone-channel message (none in others)."""
-    msg = json.loads(text)
-    if not str(msg.get("channel")).startswith("zone:"):  # the summary's "devices" holds counts, not devices
-        return []
-    return [
-        int(d["latest"]["water_level_cm"]["value"])
-        for d in msg["data"].get("devices", [])
-        if str(d.get("device_id")).startswith(PROBE)
-        and (d.get("latest") or {}).get("water_level_cm", {}).get("value") is not None
-    ]
-
-
-async def reference_watcher(
-    url: str, token: str, channels: list[str], seen: dict[int, float], stop: asyncio.Event
-) -> None:
-    """A client on the websockets library (what an integrator would use): a cross-check of the lean ones."""
-    async with live_socket(url, token, 60) as ws:
-        await ws.send(json.dumps({"op": "subscribe", "channels": channels}))
-        while not stop.is_set():
-            try:
-                raw = await asyncio.wait_for(ws.recv(), 1.0)
-            except TimeoutError:
-                continue
-            if PROBE in raw:
-                for value in probe_values(raw):
-                    seen.setdefault(value, time.monotonic())
-
-
-async def latency_under_load(
-    base: str, token: str, mqtt_url: str, database_url: str, clients: int, seconds: float, interval: float
-) -> None:
-    """Part 1: probe latency seen by ``clients`` websocket clients while the load runs.
-
-    The clients are lean (rawws: arrival stamped as the bytes come in, JSON parsed after the run), so
-    the figures are the server's and not this process's backlog; one websockets-library client runs
-    beside them as a cross-check.
-    """
-    url = base.replace("http://", "ws://") + "/ws/v1/live"
-    headers = {"Origin": http_origin(url), **session_headers(token)}
-    subscribe = json.dumps({"op": "subscribe", "channels": ["summary", "zone:q1"]}).encode()
-    lean = []
-    for _ in range(clients):
-        client = await rawws.connect(url, headers, PROBE.encode())
-        client.send(0x1, subscribe)
-        lean.append(client)
-    stop = asyncio.Event()
-    reference_seen: dict[int, float] = {}
-    reference = asyncio.create_task(reference_watcher(url, token, ["summary", "zone:q1"], reference_seen, stop))
-    await asyncio.sleep(3.0)
-    sent: dict[int, float] = {}
-    committed: dict[int, float] = {}
-
-    def on_commit(conn: object, pid: int, channel: str, payload: str) -> None:
-        # The ingest's commit notice names the probe: the newest probe reading is now in the database.
-        if sent and PROBE_DEVICES[max(sent) % len(PROBE_DEVICES)] in payload:
-            committed.setdefault(max(sent), time.monotonic())
-
-    listener = await asyncpg.connect(database_url)
-    await listener.add_listener(NOTIFY_CHANNEL, on_commit)
-    counted = sum(c.messages for c in lean)
-    started = time.monotonic()
-    await probe_publisher(mqtt_url, int(seconds / interval), interval, sent)
-    await asyncio.sleep(3.0)
-    elapsed = time.monotonic() - started
-    received = sum(c.messages for c in lean) - counted
-    stop.set()
-    for client in lean:
-        client.close()
-    await asyncio.gather(reference, return_exceptions=True)
-    await listener.close()
-    seen: dict[int, list[float]] = {}
-    for client in lean:
-        first: dict[int, float] = {}
-        for at, text in client.kept:
-            for value in probe_values(text):
-                first.setdefault(value, at)
-        for value, at in first.items():
-            seen.setdefault(value, []).append(at)
-    latencies = [t - sent[seq] for seq, times in seen.items() if seq in sent for t in times]
-    first_client = [min(times) - sent[seq] for seq, times in seen.items() if seq in sent]
-    delivered = sum(len(t) for s, t in seen.items() if s in sent)
-    print(
-        f"[1] {clients} clients on summary + zone:q1 under load, {len(sent)} probes: "
-        f"{delivered}/{len(sent) * clients} probe deliveries; {received / elapsed:.0f} msgs/s received"
-    )
-    if latencies:
-        print(f"    publish -> websocket (all clients): {ms(latencies)}")
-        print(f"    publish -> websocket (first client): {ms(first_client)}")
-        print(f"    of which publish -> committed (ingest): {ms([committed[q] - sent[q] for q in committed])}")
-        print(
-            "    and committed -> websocket (live server, first client): "
-            f"{ms([min(seen[q]) - committed[q] for q in committed if q in seen])}"
-        )
-    text = await asyncio.to_thread(scrape_url, f"{base}/metrics")
-    print(
-        "    server's own figures: live refresh (database read + diff) "
-        f"p50 {histogram_quantile(text, 'ioc_live_refresh_seconds', 0.5) * 1000:.1f} ms, "
-        f"p95 {histogram_quantile(text, 'ioc_live_refresh_seconds', 0.95) * 1000:.1f} ms"
-    )
-    reference_lat = [t - sent[q] for q, t in reference_seen.items() if q in sent]
-    if reference_lat:
-        print(f"    cross-check, one websockets-library client beside them: {ms(reference_lat)}")
-
-
-async def many_clients(base: str, token: str, clients: int, seconds: float) -> None:
-    """Part 2: ``clients`` lean connections on summary; rate and lag (arrival - server timestamp)."""
-    url = base.replace("http://", "ws://") + "/ws/v1/live"
-    headers = {"Origin": http_origin(url), **session_headers(token)}
-    subscribe = json.dumps({"op": "subscribe", "channels": ["summary"]}).encode()
-    conns = []
-    for i in range(clients):
-        client = await rawws.connect(url, headers, b'"type":"delta"', timeout=120, clock=time.time)
-        client.send(0x1, subscribe)
-        conns.append(client)
-        if i % 100 == 99:
-            await asyncio.sleep(0.2)
-    await asyncio.sleep(5.0)
-    start = time.time()
-    await asyncio.sleep(seconds)
-    end = time.time()
-    for client in conns:
-        client.close()
-    counts, lags = [], []
-    for client in conns:
-        window = [(at, text) for at, text in client.kept if start <= at < end]
-        counts.append(len(window))
-        for at, text in window:
-            sent = datetime.fromisoformat(json.loads(text)["ts"].replace("Z", "+00:00")).timestamp()
-            lags.append(at - sent)
-    rates = [c / seconds for c in counts]
-    print(
-        f"[2] {clients} clients on summary: updates/s per client mean {statistics.mean(rates):.2f}, "
-        f"min {min(rates):.2f}; lag (arrival - server ts): {ms(lags) if lags else 'no updates'}"
-    )
-
-
-async def bulk_rows(pool: asyncpg.Pool, rows: int, devices: int) -> None:
-    """>= ``rows`` raw rows over ``devices`` history devices at 10 s, and their 1-minute rollups."""
-    per_device = rows // devices + 1
-    end = datetime.now(UTC).replace(second=0, microsecond=0)
-    start = end - timedelta(seconds=10 * per_device)
-    await pool.executemany(
-        "INSERT INTO devices (device_id, kind, name, zone) VALUES ($1, 'flood', $1, 'q1') ON CONFLICT DO NOTHING",
-        [(f"HIST-{i:03d}",) for i in range(devices)],
-    )
-    started = time.monotonic()
-
-    async def one(i: int) -> None:
-        async with pool.acquire() as conn:
-            await conn.execute(
-                "INSERT INTO measurements (time, device_id, metric, part, value) "
-                "SELECT t, $1, 'water_level_cm', '', 10 + 5 * sin(extract(epoch FROM t) / 3600) "
-                "FROM generate_series($2::timestamptz, $3::timestamptz, interval '10 seconds') t",
-                f"HIST-{i:03d}",
-                start,
-                end - timedelta(seconds=10),
-            )
-            await conn.execute(
-                "INSERT INTO rollups_1m (bucket, device_id, metric, part, count, sum, min, max) "
-                "SELECT time_bucket('1 minute', time), device_id, metric, part, count(*), sum(value), "
-                "min(value), max(value) FROM measurements WHERE device_id = $1 GROUP BY 1, 2, 3, 4 "
-                "ON CONFLICT DO NOTHING",
-                f"HIST-{i:03d}",
-            )
-
-    sem = asyncio.Semaphore(4)
-
-    async def limited(i: int) -> None:
-        async with sem:
-            await one(i)
-
-    await asyncio.gather(*(limited(i) for i in range(devices)))
-    total = await pool.fetchval("SELECT count(*) FROM measurements")
-    await pool.execute("ANALYZE measurements; ANALYZE rollups_1m")
-    print(f"[3] generated {total:,} raw rows (+ rollups) in {time.monotonic() - started:.0f} s")
-
-
-async def readings_latency(base: str, token: str, devices: int, requests: int) -> None:
-    """Part 3: 24 h at 1-minute buckets, and 1 h raw, through the REST API."""
-    async with httpx.AsyncClient(base_url=base, timeout=30, headers=session_headers(token)) as http:
-        for bucket, span in (("1m", timedelta(hours=24)), ("raw", timedelta(hours=1))):
-            times = []
-            points = 0
-            for i in range(requests):
-                end = datetime.now(UTC) - timedelta(hours=i % 48)
-                params = {
-                    "metric": "water_level_cm",
-                    "from": (end - span).isoformat(),
-                    "to": end.isoformat(),
-                    "bucket": bucket,
-                }
-                t0 = time.perf_counter()
-                resp = await http.get(f"/api/v1/devices/HIST-{i % devices:03d}/readings", params=params)
-                times.append(time.perf_counter() - t0)
-                points = len(resp.json()["points"])
-            print(f"    readings {span} at {bucket} ({points} points): {ms(times)}")
 
 
 async def open_load(base: str, clients: int, seconds: float, devices: int) -> asyncio.subprocess.Process | None:
@@ -339,6 +73,48 @@ def serve_with(stack: Stack, base: str, coalesce_ms: int) -> None:
     )
     serve = stack.start_app("serve", ["serve"])
     wait_http(f"{base}/api/v1/health", 60, serve)
+
+
+async def live_parts(stack: Stack, pool: asyncpg.Pool, base: str, token: str, args: argparse.Namespace) -> None:
+    """Parts 1 and 2 under the simulator's load: probe latency (with public clients beside it), then many clients."""
+    # Long enough for parts 1 and 2 (stopped after part 2; --load alone stops after 10 s).
+    duration = str(int(6 * args.seconds + 120))
+    stack.start_app(
+        "simulate",
+        ["simulate", "--load", str(args.rate), "--devices", str(args.load_devices), "--duration", duration],
+    )
+    await asyncio.sleep(3.0)
+    print(f"[1] server coalescing {args.live_coalesce_ms} ms per channel (the IOC_WS_COALESCE_MS default)")
+    public_base = base
+    if args.open_process:  # the open data in `ioc open`, at a lower CPU priority
+        public_base = f"http://127.0.0.1:{free_port()}"
+        child = stack.start_app("open", ["open", "--port", public_base.rsplit(":", 1)[1]])
+        await asyncio.to_thread(wait_http, f"{public_base}/sta/v1.1", 60, child)
+    public = await open_load(public_base, args.open_clients, args.seconds + 10, args.load_devices)
+    await latency_under_load(
+        base,
+        token,
+        stack.service_mqtt_url("simulate"),
+        stack.database_url,
+        args.clients,
+        args.seconds,
+        args.probe_interval,
+    )
+    if public is not None:
+        out, _ = await public.communicate()
+        print(out.decode().rstrip())
+    rows = await pool.fetchval("SELECT count(*) FROM measurements")
+    print(f"    ingest: {rows:,} rows ({rows // 3:,} load messages) stored so far; load still running")
+    await asyncio.to_thread(stack.children.pop("serve").stop)
+    serve_with(stack, base, args.coalesce_ms)  # the same database and sessions, 2 updates/s
+    print(f"[2] server coalescing {args.coalesce_ms} ms per channel")
+    # Load readings are a random walk: every channel changes all the time, as in a busy city.
+    probe = asyncio.create_task(
+        probe_publisher(stack.service_mqtt_url("simulate"), int(args.seconds * 4) + 60, 0.25, {})
+    )
+    await many_clients(base, token, args.many, args.seconds)
+    probe.cancel()
+    stack.children.pop("simulate").stop()
 
 
 async def main(args: argparse.Namespace) -> None:
@@ -366,44 +142,7 @@ async def main(args: argparse.Namespace) -> None:
         token = await login(base, "bench-viewer", BENCH_PASSWORD)
         print(f"stack up in {root}; server {base}")
         if not args.skip_live:
-            # Long enough for parts 1 and 2 (stopped after part 2; --load alone stops after 10 s).
-            duration = str(int(6 * args.seconds + 120))
-            stack.start_app(
-                "simulate",
-                ["simulate", "--load", str(args.rate), "--devices", str(args.load_devices), "--duration", duration],
-            )
-            await asyncio.sleep(3.0)
-            print(f"[1] server coalescing {args.live_coalesce_ms} ms per channel (the IOC_WS_COALESCE_MS default)")
-            public_base = base
-            if args.open_process:  # the open data in `ioc open`, at a lower CPU priority
-                public_base = f"http://127.0.0.1:{free_port()}"
-                child = stack.start_app("open", ["open", "--port", public_base.rsplit(":", 1)[1]])
-                await asyncio.to_thread(wait_http, f"{public_base}/sta/v1.1", 60, child)
-            public = await open_load(public_base, args.open_clients, args.seconds + 10, args.load_devices)
-            await latency_under_load(
-                base,
-                token,
-                stack.service_mqtt_url("simulate"),
-                stack.database_url,
-                args.clients,
-                args.seconds,
-                args.probe_interval,
-            )
-            if public is not None:
-                out, _ = await public.communicate()
-                print(out.decode().rstrip())
-            rows = await pool.fetchval("SELECT count(*) FROM measurements")
-            print(f"    ingest: {rows:,} rows ({rows // 3:,} load messages) stored so far; load still running")
-            await asyncio.to_thread(stack.children.pop("serve").stop)
-            serve_with(stack, base, args.coalesce_ms)  # the same database and sessions, 2 updates/s
-            print(f"[2] server coalescing {args.coalesce_ms} ms per channel")
-            # Load readings are a random walk: every channel changes all the time, as in a busy city.
-            probe = asyncio.create_task(
-                probe_publisher(stack.service_mqtt_url("simulate"), int(args.seconds * 4) + 60, 0.25, {})
-            )
-            await many_clients(base, token, args.many, args.seconds)
-            probe.cancel()
-            stack.children.pop("simulate").stop()
+            await live_parts(stack, pool, base, token, args)
         if not args.skip_history:
             await bulk_rows(pool, args.rows, args.history_devices)
             await readings_latency(base, token, args.history_devices, args.requests)

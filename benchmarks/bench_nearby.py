@@ -20,19 +20,13 @@ from pathlib import Path
 import asyncpg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import private_stack, progress  # noqa: E402
+from common import pct, private_stack, progress  # noqa: E402
 
 from incidents.nearby import NEARBY, nearby_devices, with_readings
 from ioc.cluster import remove_linked_clusters
 from ioc.db import create_pool
 
 BOX = (10.65, 10.90, 106.55, 106.85)  # lat min, lat max, lon min, lon max
-
-
-def pct(values: list[float], q: float) -> float:
-    """The q-th percentile (0..100)."""
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
 
 
 async def timed(pool: asyncpg.Pool, points: list[tuple[float, float]], radius: float, readings: bool) -> list[float]:

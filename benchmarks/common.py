@@ -84,3 +84,19 @@ def median(values: list[float]) -> float:
 def progress(message: str) -> None:
     """One progress line on stderr."""
     print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def pct(values: list[float], q: float) -> float:
+    """The q-th percentile (0..100) of ``values``."""
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
+
+
+def ms(values: list[float]) -> str:
+    """p50 / p95 / p99 / max in milliseconds."""
+    return (
+        f"p50 {pct(values, 50) * 1000:.1f} ms, p95 {pct(values, 95) * 1000:.1f} ms, "
+        f"p99 {pct(values, 99) * 1000:.1f} ms, max {max(values) * 1000:.1f} ms (n={len(values)})"
+    )
