@@ -12,6 +12,7 @@ from typing import Any
 
 import asyncpg
 
+from ioc.cli import positive_int
 from ioc.db import create_pool
 from ioc.errors import ConfigError
 from ioc.settings import Settings
@@ -19,30 +20,22 @@ from ioc.settings import Settings
 LOCAL = timedelta(hours=7)
 
 
-def _positive(text: str) -> int:
-    """An argparse type: an integer of at least 1."""
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1 (got {value})")
-    return value
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The sub-commands of ``ioc forecast``."""
     sub = parser.add_subparsers(dest="forecast_command", required=True)
     train = sub.add_parser("train", help="train the flood and traffic models now and store them as new versions")
     train.add_argument(
-        "--days", type=_positive, default=None, help="history to learn from (default IOC_FORECAST_HISTORY_DAYS)"
+        "--days", type=positive_int, default=None, help="history to learn from (default IOC_FORECAST_HISTORY_DAYS)"
     )
     predict = sub.add_parser("predict", help="run forecast rounds for every device and store them")
     predict.add_argument("--at", type=datetime.fromisoformat, default=None, help="origin (ISO time; default now)")
-    predict.add_argument("--rounds", type=_positive, default=1, help="rounds to run and time (default 1)")
+    predict.add_argument("--rounds", type=positive_int, default=1, help="rounds to run and time (default 1)")
     back = sub.add_parser("backtest", help="rolling-origin evaluation of the last DAYS days (stored and printed)")
-    back.add_argument("--days", type=_positive, default=7, help="days to evaluate (default 7)")
+    back.add_argument("--days", type=positive_int, default=7, help="days to evaluate (default 7)")
     back.add_argument(
         "--history-days", type=int, default=None, help="history before them (default all stored, at most 60)"
     )
-    back.add_argument("--stride", type=_positive, default=1, help="minutes between forecast origins (default 1)")
+    back.add_argument("--stride", type=positive_int, default=1, help="minutes between forecast origins (default 1)")
     back.add_argument("--json", action="store_true", help="print the result as JSON")
     tide = sub.add_parser("tide", help="print the predicted tide's high and low waters")
     tide.add_argument("--hours", type=float, default=48.0)

@@ -33,6 +33,14 @@ COMMAND_ROLES: dict[str, str | None] = {
 }  # fmt: skip
 
 
+def positive_int(text: str) -> int:
+    """An argparse type for the commands' counts and sizes: an integer of at least 1."""
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1 (got {value})")
+    return value
+
+
 def _settings(args: argparse.Namespace) -> Settings:
     overrides = {
         k: v

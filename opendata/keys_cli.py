@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 
 import asyncpg
 
+from ioc.cli import positive_int
 from ioc.db import run_on_connection
 from ioc.settings import Settings
 from opendata.keys import HEADER, add_key, list_keys, revoke_key
@@ -17,21 +18,13 @@ from opendata.keys import HEADER, add_key, list_keys, revoke_key
 T = TypeVar("T")
 
 
-def _positive(text: str) -> int:
-    """An argparse type: an integer of at least 1."""
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1 (got {value})")
-    return value
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The sub-commands of ``ioc apikeys``."""
     sub = parser.add_subparsers(dest="apikeys_command", required=True)
     add = sub.add_parser("add", help="create a key for a business; it is printed once")
     add.add_argument("name", help="who the key is for (shown in `ioc apikeys list`)")
-    add.add_argument("--per-minute", type=_positive, help="requests a minute (default IOC_OPEN_KEY_RATE_PER_MINUTE)")
-    add.add_argument("--rows-per-day", type=_positive, help="rows a UTC day (default IOC_OPEN_KEY_ROWS_PER_DAY)")
+    add.add_argument("--per-minute", type=positive_int, help="requests a minute (default IOC_OPEN_KEY_RATE_PER_MINUTE)")
+    add.add_argument("--rows-per-day", type=positive_int, help="rows a UTC day (default IOC_OPEN_KEY_ROWS_PER_DAY)")
     sub.add_parser("list", help="keys with their quotas and today's use")
     revoke = sub.add_parser("revoke", help="stop a key (within seconds on every server)")
     revoke.add_argument("id", help="the key's id (the part after ioc_, as `list` shows it)")
