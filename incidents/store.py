@@ -175,16 +175,14 @@ async def assign(conn: asyncpg.Connection, incident_id: int, version: int, actor
             await event(conn, incident_id, "state", actor, {"from": row["state"], "to": "assigned"})
 
 
-# Called inside assign_team once the hand-over is allowed: makes the team's field link, returns the fields it
-# adds to the notification (incidents.field).
+# Makes the team's field link inside assign_team; returns the fields it adds to the notification.
 LinkMaker = Callable[[asyncpg.Connection, int, str], Awaitable[dict[str, Any]]]
 
 
 async def assign_team(
     conn: asyncpg.Connection, incident_id: int, version: int, actor: str, team: str, link: LinkMaker | None = None
 ) -> int:
-    """Hand the incident to a field team (it keeps its operator) and queue the team's notifications (with a
-    field link when ``link`` makes one); returns how many were queued."""
+    """Hand the incident to a field team (it keeps its operator), notify it (with ``link``'s); returns how many."""
     async with conn.transaction():
         row = await _locked(conn, incident_id, version)
         _check(row, "assign")
