@@ -217,6 +217,8 @@ async def test_from_storm_to_closed_incident_with_a_field_team(
             await page.select_option("#team-pick", team)
             await page.click("[data-action='team']")
             await page.wait_for_selector(f".c-tl-what:has-text('Handed to field team {team}')")
+            await page.click("[data-action='field_link']")  # another link, to read out over the phone
+            await page.wait_for_selector(f"#message[data-kind='info']:has-text('{server}/field/')")
             await until(lambda: receiver.requests and mailbox[0].messages, 20, 0.1, "the webhook and the e-mail")
             hook = json.loads(receiver.requests[-1][1])
             mail = message_from_bytes(mailbox[0].messages[-1].content).get_payload(decode=True).decode()
@@ -292,7 +294,9 @@ async def test_from_storm_to_closed_incident_with_a_field_team(
 
             # Closed, and the team's link revoked: the phone is told so, and sees nothing of the incident.
             links = (await op.get(f"/api/v1/incidents/{incident_id}/field-links")).json()["items"]
-            await op.post(f"/api/v1/incidents/{incident_id}/field-links/{links[0]['id']}/revoke")
+            assert [li["team"] for li in links] == [team, team] and all(li["live"] for li in links)
+            for li in links:
+                await op.post(f"/api/v1/incidents/{incident_id}/field-links/{li['id']}/revoke")
             await mobile.goto(f"{found.group(0)}?lang=en")
             await mobile.wait_for_selector("body[data-ready='true'][data-link='gone']")
             assert await mobile.text_content("#f-gone-title") == "This link has ended"

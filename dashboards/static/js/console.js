@@ -121,6 +121,7 @@ function renderDetail() {
     severity: d.state !== "closed",
     note: true,
     team: open && $("team-pick").options.length > 0,
+    field_link: open,
   };
   for (const button of document.querySelectorAll("[data-action]")) {
     button.hidden = !canAct;
