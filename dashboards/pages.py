@@ -21,8 +21,10 @@ from urllib.parse import quote, urlsplit
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 
+from dashboards.api.deps import ConnDep
 from dashboards.live_state import META
 from dashboards.security import PAGE_HEADERS, optional_user
+from incidents import field
 from ioc.accounts import User
 from ioc.fleet import ZONE_ID_RE
 from ioc.kinds import load_kinds
@@ -166,6 +168,24 @@ async def open_data(request: Request) -> Response:
     lang = request.query_params.get("lang", "vi")
     lang = lang if lang in LANGUAGES else "vi"
     return HTMLResponse(render("open", {"page": "open"}, lang), headers=PAGE_HEADERS)
+
+
+@router.get("/field/{token}", response_model=None)
+async def field_page(request: Request, token: str, conn: ConnDep) -> Response:
+    """A field link's phone page (public: the token is the permission); 404 unknown, 410 expired or revoked."""
+    lang = request.query_params.get("lang", "vi")
+    lang = lang if lang in LANGUAGES else "vi"
+    status, config = 200, {"page": "field", "token": token, "link": "live"}
+    try:
+        if not re.match(field.TOKEN_RE, token):
+            raise field.LinkUnknown("malformed")
+        await field.resolve(conn, token)
+    except field.LinkUnknown:
+        status, config = 404, {"page": "field", "link": "unknown"}
+    except field.LinkGone as exc:
+        status, config = 410, {"page": "field", "link": "gone", "detail": str(exc)}
+    headers = {**page_headers(_settings(request)), "Referrer-Policy": "no-referrer"}  # the token is in the URL
+    return HTMLResponse(render("field", config, lang), status_code=status, headers=headers)
 
 
 @router.get("/favicon.ico")

@@ -21,7 +21,7 @@ SELECT
     WHERE resolved_at >= $1 AND resolved_at < $2) AS mean_resolve_s,
   (SELECT count(*) FROM incident_events WHERE kind = 'escalation' AND time >= $1 AND time < $2) AS breaches
 """
-KEY_EVENTS = ("created", "state", "severity", "assign", "step", "note", "escalation")
+KEY_EVENTS = ("created", "state", "severity", "assign", "step", "note", "photo", "pin", "escalation")
 
 
 async def report(conn: asyncpg.Connection, start: datetime, end: datetime, limit: int = 500) -> dict[str, Any]:

@@ -50,9 +50,11 @@ def backoff_s(base: float, attempts: int) -> float:
     return delay(attempts, base, MAX_BACKOFF_S)
 
 
-async def enqueue(conn: asyncpg.Connection, incident_id: int, team_id: str, event: str) -> int:
+async def enqueue(
+    conn: asyncpg.Connection, incident_id: int, team_id: str, event: str, extra: dict[str, Any] | None = None
+) -> int:
     """Queue ``event`` about the incident for each channel of an enabled team (call inside the change's
-    transaction); returns how many notifications were queued."""
+    transaction), with ``extra`` fields in the message (the field link); returns how many were queued."""
     team = await conn.fetchrow("SELECT * FROM field_teams WHERE team_id = $1 AND enabled", team_id)
     if team is None:
         return 0
@@ -66,6 +68,7 @@ async def enqueue(conn: asyncpg.Connection, incident_id: int, team_id: str, even
         "time": datetime.now(UTC).isoformat(),
         "team": team_id,
         "incident": {**dict(incident), "created_at": incident["created_at"].isoformat()},
+        **(extra or {}),
     }
     targets = [("webhook", team["webhook_url"]), ("email", team["email"])]
     queued = 0
@@ -103,6 +106,17 @@ def _mail(smtp_url: str, sender: str, to: str, subject: str, text: str) -> None:
     message.set_content(text)
     with smtplib.SMTP(parts.hostname, parts.port or 25, timeout=TIMEOUT_S) as smtp:
         smtp.send_message(message)
+
+
+def _mail_text(payload: dict[str, Any]) -> str:
+    """An e-mail's text: the field link first (when there is one), then the message as JSON."""
+    head = ""
+    if payload.get("field_link"):
+        head = (
+            f"Mở trên điện thoại / Open on your phone: {payload['field_link']}\n"
+            f"(hết hạn / expires {payload.get('field_link_expires_at', '')})\n\n"
+        )
+    return head + json.dumps(payload, ensure_ascii=False, indent=2)
 
 
 class Deliverer(Background):
@@ -158,7 +172,7 @@ class Deliverer(Background):
             else:
                 incident = row["payload"]["incident"]
                 subject = f"[IOC] {row['event']}: #{incident['id']} {incident['title']}"
-                text = json.dumps(row["payload"], ensure_ascii=False, indent=2)
+                text = _mail_text(row["payload"])
                 await asyncio.to_thread(_mail, self.smtp_url, self.sender, row["target"], subject, text)
         except (OSError, smtplib.SMTPException, ValueError) as exc:
             dead = attempts >= self.max_attempts

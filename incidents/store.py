@@ -10,6 +10,7 @@ operator changed it meanwhile), so no update is ever lost. Every successful chan
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import asyncpg
@@ -174,9 +175,14 @@ async def assign(conn: asyncpg.Connection, incident_id: int, version: int, actor
             await event(conn, incident_id, "state", actor, {"from": row["state"], "to": "assigned"})
 
 
-async def assign_team(conn: asyncpg.Connection, incident_id: int, version: int, actor: str, team: str) -> int:
-    """Hand the incident to a field team (it keeps its operator) and queue the team's notifications; returns
-    how many were queued."""
+# Makes the team's field link inside assign_team; returns the fields it adds to the notification.
+LinkMaker = Callable[[asyncpg.Connection, int, str], Awaitable[dict[str, Any]]]
+
+
+async def assign_team(
+    conn: asyncpg.Connection, incident_id: int, version: int, actor: str, team: str, link: LinkMaker | None = None
+) -> int:
+    """Hand the incident to a field team (it keeps its operator), notify it (with ``link``'s); returns how many."""
     async with conn.transaction():
         row = await _locked(conn, incident_id, version)
         _check(row, "assign")
@@ -193,7 +199,8 @@ async def assign_team(conn: asyncpg.Connection, incident_id: int, version: int, 
         await event(conn, incident_id, "assign", actor, {"team_from": row["team"], "team": team})
         if row["state"] == "new":
             await event(conn, incident_id, "state", actor, {"from": "new", "to": "assigned"})
-        return await notify.enqueue(conn, incident_id, team, "incident.assigned")
+        extra = await link(conn, incident_id, team) if link else None
+        return await notify.enqueue(conn, incident_id, team, "incident.assigned", extra)
 
 
 async def start(conn: asyncpg.Connection, incident_id: int, version: int, actor: str) -> None:

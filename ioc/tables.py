@@ -375,10 +375,47 @@ incident_events = Table(
     Column("actor", Text, nullable=False),
     Column("detail", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
     CheckConstraint(
-        "kind IN ('created', 'alert', 'state', 'severity', 'assign', 'step', 'note', 'escalation')",
+        "kind IN ('created', 'alert', 'state', 'severity', 'assign', 'step', 'note', 'escalation', 'photo', 'pin', "
+        "'field_link')",
         name="incident_events_kind",
     ),
     Index("incident_events_incident", "incident_id", "id"),
+)
+
+# A field team member's link to one incident (incidents.field): only the token's SHA-256 is kept.
+field_links = Table(
+    "field_links",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=True),
+    Column("incident_id", BigInteger, ForeignKey("incidents.id", ondelete="CASCADE"), nullable=False),
+    Column("token_sha256", Text, nullable=False, unique=True),
+    Column("team", Text, ForeignKey("field_teams.team_id", ondelete="SET NULL"), nullable=True),
+    Column("created_by", Text, nullable=False),
+    Column("created_at", TZ, nullable=False, server_default=func.now()),
+    Column("expires_at", TZ, nullable=False),
+    Column("revoked_at", TZ, nullable=True),
+    Column("revoked_by", Text, nullable=True),
+    Column("last_used_at", TZ, nullable=True),
+    Index("field_links_incident", "incident_id"),
+)
+
+# Pictures kept with an incident: photos from the field and camera snapshots pinned by an operator (a copy).
+incident_media = Table(
+    "incident_media",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=True),
+    Column("incident_id", BigInteger, ForeignKey("incidents.id", ondelete="CASCADE"), nullable=False),
+    Column("kind", Text, nullable=False),
+    Column("content_type", Text, nullable=False),
+    Column("data", LargeBinary, nullable=False),
+    Column("device_id", Text, nullable=True),
+    Column("taken_at", TZ, nullable=True),
+    Column("caption", Text, nullable=True),
+    Column("created_by", Text, nullable=False),
+    Column("created_at", TZ, nullable=False, server_default=func.now()),
+    CheckConstraint("kind IN ('photo', 'pin')", name="incident_media_kind"),
+    CheckConstraint("content_type IN ('image/jpeg', 'image/png')", name="incident_media_type"),
+    Index("incident_media_incident", "incident_id"),
 )
 
 # Outbox of messages to field teams (incidents.notify): retried with backoff, ``dead`` after the last attempt.

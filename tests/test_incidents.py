@@ -3,10 +3,6 @@ time limits. The REST API of a real ``ioc serve`` is tests/test_incidents_api.py
 
 from __future__ import annotations
 
-import asyncio
-import json
-import time
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -17,8 +13,8 @@ from dashboards.alerts.engine import AlertEngine
 from incidents import store
 from incidents.procedures import parse
 from ioc.settings import Settings
-from tests.support.incidents import FLOOD_A, FLOOD_B, FLOOD_FAR, LAT, LON, ZONE
-from tests.support.stack import Broker, mosquitto_pub, until
+from tests.support.incidents import FLOOD_A, FLOOD_B, FLOOD_FAR, LAT, LON, ZONE, publish_level
+from tests.support.stack import Broker, until
 
 RULES = """
 version: 1
@@ -66,26 +62,6 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     (root / "sop" / "t_flood.yaml").write_text(SOP, encoding="utf-8")
     (root / "sop" / "t_slow.yaml").write_text(SLOW_SOP, encoding="utf-8")
     return root / "rules.yaml", root / "sop"
-
-
-async def publish_level(pool: asyncpg.Pool, broker: Broker, device_id: str, level: float) -> None:
-    """A water level reading now, sent again each second (as a device does) until the ingest has stored it:
-    the ingest learns of our new devices asynchronously."""
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline:
-        sent = datetime.now(UTC)
-        payload = {"ts": sent.isoformat(), "metrics": {"water_level_cm": level}}
-        mosquitto_pub(broker, f"ioc/v1/flood/{device_id}/telemetry", json.dumps(payload).encode())
-        for _ in range(10):
-            stored = await pool.fetchval(
-                "SELECT value FROM latest_values WHERE device_id = $1 AND metric = 'water_level_cm' AND time >= $2",
-                device_id,
-                sent.replace(microsecond=(sent.microsecond // 1000) * 1000),
-            )
-            if stored == level:
-                return
-            await asyncio.sleep(0.1)
-    pytest.fail(f"the reading of {device_id} was not stored within 15 s")
 
 
 async def incident_of(pool: asyncpg.Pool, device_id: str) -> asyncpg.Record | None:

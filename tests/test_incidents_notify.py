@@ -3,80 +3,37 @@ failures) and a real SMTP server (aiosmtpd); a webhook that never answers ends i
 
 from __future__ import annotations
 
-import asyncio
 import hmac
 import json
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass, field
 from email import message_from_bytes
 from email.header import decode_header, make_header
 from typing import Any
 
 import asyncpg
 import pytest
-from aiosmtpd.controller import Controller
 
 from incidents.notify import DELIVERY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, backoff_s, sign
 from ioc.processes import free_port
 from tests.support.auth import signed_in
+from tests.support.receivers import Mailbox, Receiver, smtp_mailbox, webhook_receiver
 from tests.support.stack import serving, until
 
 LAT, LON = 10.96, 106.96
 
 
-@dataclass
-class Receiver:
-    """A webhook receiver on a free port: answers the scripted statuses in turn (then 200), records every request."""
-
-    statuses: list[int]
-    requests: list[tuple[dict[str, str], bytes]] = field(default_factory=list)
-    port: int = 0
-
-    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        """One HTTP/1.1 request: headers, a Content-Length body, a status line back."""
-        head = await reader.readuntil(b"\r\n\r\n")
-        lines = head.decode("latin-1").split("\r\n")
-        headers = {k.strip().lower(): v.strip() for k, v in (line.split(":", 1) for line in lines[1:] if ":" in line)}
-        body = await reader.readexactly(int(headers.get("content-length", "0")))
-        self.requests.append((headers, body))
-        status = self.statuses.pop(0) if self.statuses else 200
-        writer.write(f"HTTP/1.1 {status} X\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".encode())
-        await writer.drain()
-        writer.close()
-
-
 @pytest.fixture(scope="module")
 async def receiver() -> AsyncIterator[Receiver]:
     """The webhook receiver: fails twice with 500, then accepts."""
-    rec = Receiver(statuses=[500, 503])
-    server = await asyncio.start_server(rec.handle, "127.0.0.1", 0)
-    rec.port = server.sockets[0].getsockname()[1]
-    yield rec
-    server.close()
-    await server.wait_closed()
-
-
-class Mailbox:
-    """aiosmtpd handler keeping every message."""
-
-    def __init__(self) -> None:
-        self.messages: list[Any] = []
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802 - aiosmtpd's name
-        """Keep the message."""
-        self.messages.append(envelope)
-        return "250 OK"
+    async with webhook_receiver([500, 503]) as rec:
+        yield rec
 
 
 @pytest.fixture(scope="module")
 def mailbox() -> Iterator[tuple[Mailbox, int]]:
     """A real SMTP server (aiosmtpd) on a free port."""
-    box = Mailbox()
-    port = free_port()
-    controller = Controller(box, hostname="127.0.0.1", port=port)
-    controller.start()
-    yield box, port
-    controller.stop()
+    with smtp_mailbox() as box:
+        yield box
 
 
 @pytest.fixture(scope="module")
@@ -141,6 +98,13 @@ async def test_a_team_is_told_by_signed_webhook_and_email(
         assert mail.rcpt_tos == ["drainage-q7@example.test"] and mail.mail_from == "ioc-test@localhost"
         subject = str(make_header(decode_header(message_from_bytes(mail.content)["Subject"])))
         assert f"#{incident['id']} Ngập Q7" in subject and "incident.assigned" in subject
+        # Both carry the team's field link, which opens this incident.
+        link = payload["field_link"]
+        assert link.startswith(f"{server}/field/") and payload["field_link_expires_at"]
+        text = message_from_bytes(mail.content).get_payload(decode=True).decode()
+        assert text.startswith(f"Mở trên điện thoại / Open on your phone: {link}\r\n")  # SMTP lines end in CRLF
+        opened = await op.get(link.replace("/field/", "/api/v1/field/"))
+        assert opened.status_code == 200 and opened.json()["incident"]["id"] == incident["id"]
 
         rows = await pool.fetch(
             "SELECT channel, state, attempts FROM notifications WHERE incident_id = $1 ORDER BY channel", incident["id"]

@@ -8,6 +8,7 @@ from dashboards.api import (
     air,
     alerts,
     devices,
+    field,
     forecasts,
     health,
     incidents,
@@ -20,11 +21,14 @@ from dashboards.api.deps import require_role
 
 
 def build_router() -> APIRouter:
-    """``/api/v1``: health is public; every other route needs at least a viewer, some more (see their modules)."""
+    """``/api/v1``: health and a field link's own routes are public; every other route needs at least a viewer,
+    some more (see their modules)."""
     api = APIRouter(prefix="/api/v1")
     api.include_router(health.router)
+    api.include_router(field.public_router)
     protected = APIRouter(dependencies=[Depends(require_role("viewer"))])
     for module in (summary, zones, devices, alerts, incidents, quarantine, forecasts, air, simulations):
         protected.include_router(module.router)
+    protected.include_router(field.operator_router)
     api.include_router(protected)
     return api

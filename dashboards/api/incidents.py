@@ -19,6 +19,7 @@ from pydantic import AnyHttpUrl, BaseModel, Field, model_validator
 
 from dashboards.api.deps import AdminDep, ConnDep, OperatorDep, SourceDep, get_settings
 from dashboards.api.errors import ApiError, not_found
+from dashboards.api.field import link_maker
 from dashboards.encoding import as_utc
 from incidents import handover, nearby, notify, store
 from incidents.procedures import Catalogue, Procedure
@@ -239,11 +240,13 @@ async def take(body: Versioned, act: Act) -> Json:
 
 
 @router.post("/incidents/{incident_id}/assign")
-async def assign(body: AssignIn, act: Act) -> Json:
-    """Assign (or reassign) the incident to an operator, or hand it to a field team (which is notified)."""
+async def assign(body: AssignIn, act: Act, request: Request) -> Json:
+    """Assign (or reassign) the incident to an operator, or hand it to a field team (which is notified, with a
+    field link)."""
     by, detail = act.user.name, body.model_dump()
     if body.team is not None:
-        return await act("incident.assign", detail, store.assign_team, body.version, by, body.team)
+        link = link_maker(request, by)
+        return await act("incident.assign", detail, store.assign_team, body.version, by, body.team, link)
     return await act("incident.assign", detail, store.assign, body.version, by, body.assignee)
 
 

@@ -18,7 +18,7 @@ from typing import Any
 import asyncpg
 import pytest
 import pytest_asyncio
-from playwright.async_api import Browser, ConsoleMessage, Page, Request, Response, async_playwright
+from playwright.async_api import Browser, BrowserContext, ConsoleMessage, Page, Request, Response, async_playwright
 
 from ioc.fleet import load_fleet
 from ioc.processes import Child, free_port
@@ -136,6 +136,46 @@ class Watched:
         assert not self.problems, "page problems:\n" + "\n".join(self.problems)
 
 
+async def open_watched(
+    browser: Browser,
+    url: str,
+    *,
+    width: int = 1920,
+    height: int = 1080,
+    login: tuple[str, str] | None = None,
+    **kwargs: Any,
+) -> tuple[BrowserContext, Watched]:
+    """A fresh context (logged in on ``login``'s (server, user) when given) with ``url`` open and its problems
+    tracked; the caller closes the context."""
+    context = await browser.new_context(viewport={"width": width, "height": height}, **kwargs)
+    if login is not None:
+        resp = await context.request.post(
+            f"{login[0]}/api/v1/auth/login", data={"name": login[1], "password": PASSWORD}
+        )
+        assert resp.status == 200, await resp.text()
+    page = await context.new_page()
+    watched = Watched(page)
+
+    def on_console(msg: ConsoleMessage) -> None:
+        if msg.type == "error":
+            watched.problems.append(f"console error: {msg.text} ({msg.location.get('url', '')})")
+
+    def on_failed(req: Request) -> None:
+        watched.problems.append(f"request failed: {req.method} {req.url} {req.failure}")
+
+    def on_response(resp: Response) -> None:
+        if resp.status >= 400:
+            watched.problems.append(f"HTTP {resp.status}: {resp.url}")
+
+    page.on("console", on_console)
+    page.on("pageerror", lambda exc: watched.problems.append(f"page error: {exc}"))
+    page.on("request", lambda req: watched.requests.append(req.url))
+    page.on("requestfailed", on_failed)
+    page.on("response", on_response)
+    await page.goto(url)
+    return context, watched
+
+
 @pytest_asyncio.fixture(loop_scope="session")
 async def open_page(
     browser: Browser, live_server: LiveServer, people: dict[str, str]
@@ -146,33 +186,9 @@ async def open_page(
     async def opener(
         url: str, width: int = 1920, height: int = 1080, role: str | None = "operator", **kwargs: Any
     ) -> Watched:
-        context = await browser.new_context(viewport={"width": width, "height": height}, **kwargs)
+        login = (live_server.url, people[role]) if role is not None else None
+        context, watched = await open_watched(browser, url, width=width, height=height, login=login, **kwargs)
         contexts.append(context)
-        if role is not None:
-            resp = await context.request.post(
-                f"{live_server.url}/api/v1/auth/login", data={"name": people[role], "password": PASSWORD}
-            )
-            assert resp.status == 200, await resp.text()
-        page = await context.new_page()
-        watched = Watched(page)
-
-        def on_console(msg: ConsoleMessage) -> None:
-            if msg.type == "error":
-                watched.problems.append(f"console error: {msg.text} ({msg.location.get('url', '')})")
-
-        def on_failed(req: Request) -> None:
-            watched.problems.append(f"request failed: {req.method} {req.url} {req.failure}")
-
-        def on_response(resp: Response) -> None:
-            if resp.status >= 400:
-                watched.problems.append(f"HTTP {resp.status}: {resp.url}")
-
-        page.on("console", on_console)
-        page.on("pageerror", lambda exc: watched.problems.append(f"page error: {exc}"))
-        page.on("request", lambda req: watched.requests.append(req.url))
-        page.on("requestfailed", on_failed)
-        page.on("response", on_response)
-        await page.goto(url)
         return watched
 
     yield opener

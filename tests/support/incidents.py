@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
+import time
+from datetime import UTC, datetime
+
 import asyncpg
 import pytest
+
+from tests.support.stack import Broker, mosquitto_pub
 
 LAT, LON = 10.95, 106.95
 M_LAT = 1 / 111_195.0  # degrees of latitude per metre
 ZONE = "t_inc"
 FLOOD_A, FLOOD_B, FLOOD_FAR = "T-INC-FL-A", "T-INC-FL-B", "T-INC-FL-FAR"
 CAM_NEAR, CAM_FAR, TRAFFIC = "T-INC-CAM-1", "T-INC-CAM-2", "T-INC-TR-1"
+
 
 @pytest.fixture(scope="module")
 async def places(pool: asyncpg.Pool) -> dict[str, tuple[float, float]]:
@@ -40,3 +48,23 @@ async def places(pool: asyncpg.Pool) -> dict[str, tuple[float, float]]:
     )
     await pool.execute("SELECT pg_notify('ioc_registry', 'test')")
     return where
+
+
+async def publish_level(pool: asyncpg.Pool, broker: Broker, device_id: str, level: float) -> None:
+    """A water level reading now, sent again each second (as a device does) until the ingest has stored it:
+    the ingest learns of our new devices asynchronously."""
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        sent = datetime.now(UTC)
+        payload = {"ts": sent.isoformat(), "metrics": {"water_level_cm": level}}
+        mosquitto_pub(broker, f"ioc/v1/flood/{device_id}/telemetry", json.dumps(payload).encode())
+        for _ in range(10):
+            stored = await pool.fetchval(
+                "SELECT value FROM latest_values WHERE device_id = $1 AND metric = 'water_level_cm' AND time >= $2",
+                device_id,
+                sent.replace(microsecond=(sent.microsecond // 1000) * 1000),
+            )
+            if stored == level:
+                return
+            await asyncio.sleep(0.1)
+    pytest.fail(f"the reading of {device_id} was not stored within 15 s")

@@ -8,6 +8,7 @@ import * as fmt from "./format.js";
 import { getJSON, postJSON, enc, ApiError } from "./api.js";
 import { $, pageConfig, setText, setAttr, startClock, syncList, fromHTML, bindSession, kindLabel } from "./common.js";
 import { txt, stateLabel, severityLabel, describe } from "./incidents.js";
+import { fieldLink, showPicture } from "./console-field.js";
 
 const config = pageConfig();
 const canAct = Boolean(config.user?.canAct);
@@ -120,6 +121,7 @@ function renderDetail() {
     severity: d.state !== "closed",
     note: true,
     team: open && $("team-pick").options.length > 0,
+    field_link: open,
   };
   for (const button of document.querySelectorAll("[data-action]")) {
     button.hidden = !canAct;
@@ -163,7 +165,7 @@ function renderTimeline(d) {
   syncList($("timeline"), entries, {
     key: (e) => `${e.key}`,
     max: 300,
-    create: () => fromHTML('<li class="c-tl"><span class="c-tl-time"></span><span class="c-tl-who"></span><div class="c-tl-what"></div><div class="c-tl-note"></div></li>'),
+    create: () => fromHTML('<li class="c-tl"><span class="c-tl-time"></span><span class="c-tl-who"></span><div class="c-tl-what"></div><div class="c-tl-note"></div><img class="c-tl-pic" alt="" hidden></li>'),
     fill: (node, e) => {
       setAttr(node, "data-kind", e.kind);
       setText(node.querySelector(".c-tl-time"), fmt.time(e.time));
@@ -171,6 +173,7 @@ function renderTimeline(d) {
       setText(node.querySelector(".c-tl-what"), describe(e));
       const extra = [e.kind !== "note" ? e.note : null, e.override ? t("tl.override", { reason: e.override, steps: (e.skipped || []).join(", ") }) : null];
       setText(node.querySelector(".c-tl-note"), extra.filter(Boolean).join(" · "));
+      showPicture(node.querySelector(".c-tl-pic"), d.id, e);
     },
   });
 }
@@ -185,7 +188,11 @@ async function loadNearby(id) {
   const where = (d) => t("console.where", { m: fmt.num(d.distance_m), dir: t(`dir.${d.direction}`) });
   syncList($("cams"), cams, {
     key: (d) => d.device_id,
-    create: () => fromHTML('<figure class="c-cam"><img alt="" loading="lazy"><div class="c-cam-none"></div><figcaption><span class="c-cam-name"></span><span class="c-cam-where"></span></figcaption></figure>'),
+    create: () => {
+      const node = fromHTML('<figure class="c-cam"><img alt="" loading="lazy"><div class="c-cam-none"></div><figcaption><span class="c-cam-name"></span><span class="c-cam-where"></span><button type="button" class="btn c-pin"></button></figcaption></figure>');
+      node.querySelector(".c-pin").addEventListener("click", () => send(`/api/v1/incidents/${enc(opened.id)}/pins`, { device_id: node.dataset.key }));
+      return node;
+    },
     fill: (node, d) => {
       const img = node.querySelector("img");
       const none = node.querySelector(".c-cam-none");
@@ -199,6 +206,10 @@ async function loadNearby(id) {
       }
       setText(node.querySelector(".c-cam-name"), d.name);
       setText(node.querySelector(".c-cam-where"), where(d));
+      const pin = node.querySelector(".c-pin");
+      pin.hidden = !canAct || !d.snapshot_at;
+      setText(pin, t("console.pin"));
+      pin.title = t("console.pin_label");
     },
   });
   syncList($("sensors"), others, {
@@ -254,6 +265,8 @@ async function act(action) {
   } else if (action === "team") {
     path = "assign";
     body.team = $("team-pick").value;
+  } else if (action === "field_link") {
+    return fieldLink(opened.id, $("team-pick").value).then((m) => say(m), (err) => say(t("console.refused", { message: err.message }), true));
   } else if (action === "note") {
     if (!note) { say(t("console.need_note"), true); $("note").focus(); return; }
     path = "notes";

@@ -16,7 +16,10 @@ export function describe(e) {
     case "severity": return t("tl.severity", { from: severityLabel(e.from), to: severityLabel(e.to) });
     case "assign": return e.team ? t("tl.assign_team", { team: e.team }) : t("tl.assign", { who: e.to });
     case "step": return t("tl.step", { step: txt(e.text) });
-    case "note": return e.text || "";
+    case "note": return e.via === "field" ? t("tl.field_note", { text: e.text || "" }) : e.text || "";
+    case "photo": return t("tl.photo");
+    case "pin": return t("tl.pin", { camera: e.device_name || e.device_id || "" });
+    case "field_link": return e.action === "revoked" ? t("tl.field_link_revoked", { id: e.link_id }) : t("tl.field_link_created", { team: e.team ? ` (${e.team})` : "" });
     case "escalation": return t("tl.escalation", { limit: t(`limit.${e.limit}`), minutes: fmt.num(e.minutes, e.minutes < 1 ? 2 : 0) });
     case "alert_history": return t("tl.alert_history", { title: e.title || "", state: t(`alert_state.${e.to}`) });
     default: return e.kind;
