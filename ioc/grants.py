@@ -48,6 +48,7 @@ TABLE_GRANTS: dict[str, dict[str, str]] = {
     "incident_events": {"serve": "SELECT, INSERT", "read": "SELECT"},
     "field_teams": {"serve": "SELECT, INSERT, UPDATE"},
     "notifications": {"serve": "SELECT, INSERT, UPDATE"},
+    "procedure_versions": {"serve": "SELECT, INSERT", "read": "SELECT"},
     # The forecast job runs in `ioc serve`: it stores forecasts every minute and a new model version daily.
     "forecast_models": {"serve": "SELECT, INSERT, DELETE"},
     "forecasts": {"serve": "SELECT, INSERT, UPDATE, DELETE", "read": "SELECT"},

@@ -11,8 +11,10 @@ from dashboards.api import (
     forecasts,
     health,
     incidents,
+    procedures,
     quarantine,
     simulations,
+    statistics,
     summary,
     zones,
 )
@@ -24,7 +26,20 @@ def build_router() -> APIRouter:
     api = APIRouter(prefix="/api/v1")
     api.include_router(health.router)
     protected = APIRouter(dependencies=[Depends(require_role("viewer"))])
-    for module in (summary, zones, devices, alerts, incidents, quarantine, forecasts, air, simulations):
+    modules = (
+        summary,
+        zones,
+        devices,
+        alerts,
+        incidents,
+        procedures,
+        statistics,
+        quarantine,
+        forecasts,
+        air,
+        simulations,
+    )
+    for module in modules:
         protected.include_router(module.router)
     api.include_router(protected)
     return api
