@@ -11,7 +11,7 @@ import pytest
 
 from incidents import store
 from tests.support.auth import signed_in
-from tests.support.browser import LiveServer, wait_live
+from tests.support.browser import LiveServer, screenshot_path, wait_live
 
 pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="session")]
 
@@ -59,8 +59,11 @@ async def test_an_incident_opens_changes_escalates_and_closes_on_the_wall(
         entry = f'#escalations:not([hidden]) #escalation-list li[data-key="{iid}:acknowledge"]'
         await wall.wait_for_selector(entry)
         text = await wall.text_content(entry) or ""
-        assert f"#{iid}" in text and "5" in text and "trễ" in text, text  # which incident, what limit, how late
+        assert f"#{iid}" in text and "5 phút" in text and "Trễ" in text, text  # which incident, what limit, how late
         await wall.wait_for_selector(f'{badge}[data-escalated="1"]', state="attached")
+        for page, name in ((wall, "wall-incidents.png"), (big, "wall-incidents-4k.png")):
+            await page.wait_for_selector(entry)
+            await page.screenshot(path=str(screenshot_path(name)))
 
         taken = await op.post(f"/api/v1/incidents/{iid}/take", json={"version": raised.json()["version"]})
         await wall.wait_for_selector(entry, state="detached")  # answered: off the banner
