@@ -11,9 +11,10 @@ from typing import Any
 
 import asyncpg
 import pytest
+from playwright.async_api import Browser
 
 from incidents.statistics import month_bounds
-from tests.support.auth import signed_in
+from tests.support.auth import PASSWORD, signed_in
 from tests.support.stack import serving
 
 ZONE_A, ZONE_B = "t_stat_a", "t_stat_b"
@@ -139,3 +140,27 @@ async def test_monthly_csv_keeps_vietnamese_names(server: str, people: dict[str,
         (NAME_B, "Ùn tắc giao thông", "1", ""),
     ]
     assert resp.content.startswith(b"month,zone_id,zone,type,type_name,alerts,incidents,resolved,")
+
+
+@pytest.mark.browser
+async def test_the_handover_page_shows_a_chosen_month(server: str, people: dict[str, str], browser: Browser) -> None:
+    context = await browser.new_context(viewport={"width": 1920, "height": 1080})
+    try:
+        resp = await context.request.post(
+            f"{server}/api/v1/auth/login", data={"name": people["viewer"], "password": PASSWORD}
+        )
+        assert resp.status == 200
+        page = await context.new_page()
+        await page.goto(f"{server}/handover")
+        await page.wait_for_selector("body[data-monthly]")
+        await page.fill("#month", "2020-03")
+        await page.click("#monthly-form button[type=submit]")
+        await page.wait_for_selector("body[data-monthly='2020-03']")
+        flood = await page.text_content(f'#monthly tr[data-key="{ZONE_A}|flood"]') or ""
+        assert NAME_A in flood and "Ngập lụt" in flood and "7,0 phút" in flood and "2,0 giờ" in flood, flood
+        total = await page.text_content('#monthly-total tr[data-key="total"]') or ""
+        assert "Toàn thành phố" in total and "1,5 giờ" in total, total
+        href = await page.get_attribute("#monthly-csv", "href")
+        assert href == "/api/v1/statistics/monthly.csv?month=2020-03&lang=vi"
+    finally:
+        await context.close()
