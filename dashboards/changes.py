@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dashboards import metrics
-from ioc.db import ALERTS_CHANNEL, FORECASTS_CHANNEL, REGISTRY_CHANNEL
+from ioc.db import ALERTS_CHANNEL, FORECASTS_CHANNEL, INCIDENTS_CHANNEL, REGISTRY_CHANNEL
 
 
 @dataclass
@@ -21,6 +21,7 @@ class Pending:
     alerts: bool = False
     events: bool = False
     forecasts: bool = False
+    incidents: bool = False
 
     def __bool__(self) -> bool:
         """True when something is to be refreshed."""
@@ -32,12 +33,13 @@ class Pending:
             or self.alerts
             or self.events
             or self.forecasts
+            or self.incidents
         )
 
     def note(self, channel: str, payload: str) -> dict[str, Any]:
         """Fold one notification on ``channel`` in; returns its payload as a dict ({} if not a JSON object)."""
         try:
-            doc = json.loads(payload) if channel not in (REGISTRY_CHANNEL, FORECASTS_CHANNEL) else {}
+            doc = json.loads(payload) if channel not in (REGISTRY_CHANNEL, FORECASTS_CHANNEL, INCIDENTS_CHANNEL) else {}
         except ValueError:
             doc = {}
         if not isinstance(doc, dict):
@@ -46,6 +48,8 @@ class Pending:
             self.alerts = True
         elif channel == FORECASTS_CHANNEL:
             self.forecasts = True
+        elif channel == INCIDENTS_CHANNEL:
+            self.incidents = True
         elif channel == REGISTRY_CHANNEL:
             self.full = True
         else:

@@ -22,6 +22,8 @@ LIST_KEYS: dict[str, str] = {
     "top": "device_id",
     "worst": "device_id",
     "zones": "zone_id",
+    "incidents": "id",
+    "escalations": "key",
 }
 REMOVED = "_removed"
 

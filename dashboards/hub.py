@@ -41,7 +41,7 @@ from dashboards.encoding import iso
 from dashboards.live_state import LiveState
 from dashboards.subscriber import Message, Subscriber
 from ioc.backoff import Backoff
-from ioc.db import ALERTS_CHANNEL, FORECASTS_CHANNEL, NOTIFY_CHANNEL, REGISTRY_CHANNEL
+from ioc.db import ALERTS_CHANNEL, FORECASTS_CHANNEL, INCIDENTS_CHANNEL, NOTIFY_CHANNEL, REGISTRY_CHANNEL
 
 logger = logging.getLogger(__name__)
 
@@ -227,7 +227,7 @@ class Hub:
                 conn = await asyncpg.connect(self.database_url, timeout=10)
                 lost = asyncio.Event()
                 conn.add_termination_listener(functools.partial(_set_event, lost))
-                for channel in (NOTIFY_CHANNEL, ALERTS_CHANNEL, REGISTRY_CHANNEL, FORECASTS_CHANNEL):
+                for channel in (NOTIFY_CHANNEL, ALERTS_CHANNEL, REGISTRY_CHANNEL, FORECASTS_CHANNEL, INCIDENTS_CHANNEL):
                     await conn.add_listener(channel, self._notified)
                 self._pending.full = True  # notifications may have been missed while disconnected
                 self._wake.set()

@@ -21,12 +21,14 @@ import asyncpg
 from dashboards import air, figures, outlooks, queries
 from dashboards.changes import Pending
 from dashboards.delta import LIST_KEYS
+from dashboards.encoding import jsonable
+from incidents import board
 from ioc import aqi
 
 logger = logging.getLogger(__name__)
 
 Row = dict[str, Any]
-FIXED_CHANNELS = ("summary", "alerts", "events", "air")
+FIXED_CHANNELS = ("summary", "alerts", "events", "air", "incidents")
 # The air indices (a query over 12 hours of rollups: 0.2 s for 25 sensors on the loaded test machine, see
 # docs/air-quality.md) are recomputed when an air sensor reports, at most every AIR_MIN_GAP_S (an hourly
 # index moves slowly), and at least every AIR_MAX_AGE_S (hours roll on without reports).
@@ -85,6 +87,7 @@ class LiveState:
         self.loaded = False
         self.clock_only: set[str] = set()  # channels whose devices changed only in timestamps
         self.forecasts: dict[str, Row] = {}  # zone -> its forecast:{zone} view (dashboards.outlooks)
+        self.board: Row = {"incidents": [], "escalations": []}  # open incidents, pending escalations
 
     # ------------------------------------------------------------ refreshing
 
@@ -105,6 +108,8 @@ class LiveState:
             changed |= await self.refresh_air(conn)
         if p.forecasts:
             changed |= await self.refresh_forecasts(conn)
+        if p.incidents:
+            changed |= await self.refresh_incidents(conn)
         return changed
 
     async def load_all(self, conn: asyncpg.Connection) -> set[str]:
@@ -115,6 +120,7 @@ class LiveState:
         changed |= await self.refresh_events(conn)
         changed |= await self.refresh_windows(conn)
         changed |= await self.refresh_forecasts(conn)
+        changed |= await self.refresh_incidents(conn)
         self.loaded = True
         return changed | {"summary"} | {f"zone:{z}" for z in self.zones}
 
@@ -212,6 +218,14 @@ class LiveState:
         self.forecasts = views
         return changed
 
+    async def refresh_incidents(self, conn: asyncpg.Connection) -> set[str]:
+        """Reload the open incidents and pending escalations (an incident's timeline grew)."""
+        fresh = jsonable(await board.load(conn))
+        if fresh == self.board:
+            return set()
+        self.board = fresh
+        return {"incidents", "summary"}
+
     # ------------------------------------------------------------ channels
 
     def channel_exists(self, channel: str) -> bool:
@@ -245,13 +259,16 @@ class LiveState:
                 self.incidents,
                 self.yesterday,
             )
-            return {**view, "air": air.summary(self._air_view())}
+            open_incidents = board.open_counts(self.board["incidents"], list(self.zones))
+            return {**view, "air": air.summary(self._air_view()), "open_incidents": open_incidents}
         if channel == "air":
             return self._air_view()
         if channel == "alerts":
             return {"alerts": self._active_alerts()}
         if channel == "events":
             return {"events": list(self.events)}
+        if channel == "incidents":
+            return dict(self.board)
         prefix, _, name = channel.partition(":")
         if prefix == "zone":
             devices = sorted((d for d in self.devices.values() if d["zone"] == name), key=lambda d: d["device_id"])

@@ -146,6 +146,12 @@ async def handover(request: Request, user: MaybeUser) -> Response:
     return _page(request, user, "handover")
 
 
+@router.get("/procedures", response_model=None)
+async def procedures(request: Request, user: MaybeUser) -> Response:
+    """The incident types' procedures: admins edit them (a new version each save), others read them."""
+    return _page(request, user, "procedures", canEdit=bool(user and user.can("admin")))
+
+
 @router.get("/zones/{zone_id}", response_model=None)
 async def zone(request: Request, zone_id: str, user: MaybeUser) -> Response:
     """Drill-down on one zone."""

@@ -1,7 +1,7 @@
 """Who may do what on the server: the websocket guard, the loopback-only guard of ``/metrics``, and the
 login, users and audit endpoints with their two pages.
 
-Roles nest (viewer < operator < admin). Routes declare the least role they need with ``ViewerDep``,
+Roles nest (viewer < operator < supervisor < admin). Routes declare the least role they need with ``ViewerDep``,
 ``OperatorDep`` or ``AdminDep`` (defined in ``dashboards.api.deps`` with the session cookie and
 ``current_user``, re-exported here); only health and the login page and its assets are public.
 """

@@ -1,9 +1,11 @@
 """Time limits: an open incident not acknowledged, or not resolved, within its procedure's limit is escalated.
 
 Run by the alert engine's leader after each round (so once across all server processes). An escalation is
-a timeline entry (``escalation``), an audit row (``incident.escalate``, actor ``engine``) and, when a
-field team holds the incident, its notifications (``incidents.notify``), made once per limit and incident;
-the incident then carries it in ``escalations`` (the console marks it overdue).
+addressed to the supervisor role: a timeline entry (``escalation``), an audit row (``incident.escalate``,
+actor ``engine``) and, when a field team holds the incident, its notifications (``incidents.notify``),
+made once per limit and incident. The wall shows it (``incidents.board``) until the limit is met; the
+incident carries it in ``escalations`` (the console marks it overdue). Users have no contact addresses, so
+supervisors are not notified individually: they see it on the wall and the console.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from incidents.procedures import overdue
 from ioc import audit
 
 logger = logging.getLogger(__name__)
+
+SUPERVISOR = "supervisor"  # the role escalations are addressed to (ioc.accounts.ROLES)
 
 OPEN = """
 SELECT i.id, i.severity, i.procedure, i.team, i.acknowledged_at IS NOT NULL AS acknowledged,
@@ -36,12 +40,25 @@ async def escalate_overdue(conn: asyncpg.Connection) -> list[tuple[int, str]]:
         for limit, minutes in passed:
             if limit in row["escalated"]:
                 continue
-            detail = {"limit": limit, "minutes": minutes, "severity": row["severity"]}
+            late_min = round(float(row["age_min"]) - minutes, 2)
+            detail = {
+                "limit": limit,
+                "minutes": minutes,
+                "severity": row["severity"],
+                "late_min": late_min,
+                "addressed_to": SUPERVISOR,
+            }
             async with conn.transaction():
                 await store.event(conn, row["id"], "escalation", store.ENGINE, detail)
                 await audit.record(conn, store.ENGINE, "incident.escalate", str(row["id"]), "success", "", detail)
                 if row["team"]:
                     await notify.enqueue(conn, row["id"], row["team"], "incident.escalated")
-            logger.warning("incident %s escalated: not %sd within %g min", row["id"], limit, minutes)
+            logger.warning(
+                "incident %s escalated to supervisors: not %sd within %g min (%.1f min late)",
+                row["id"],
+                limit,
+                minutes,
+                late_min,
+            )
             done.append((row["id"], limit))
     return done

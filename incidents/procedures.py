@@ -6,7 +6,9 @@ its type's procedure when it is created, so editing a file changes the incidents
 never a checklist someone is working through; ``version`` says which edition an incident follows.
 
 The catalogue reloads when a file changes; a file that fails validation is logged and its previous
-edition stays in force (as the alert rules do).
+edition stays in force (as the alert rules do). Admins may also save editions in the browser
+(``incidents.editions``, table ``procedure_versions``): the files are the seed, and of a type's file and its
+saved editions the highest version is in force.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+import asyncpg
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -133,13 +136,45 @@ def overdue(
     return out
 
 
+def problems(exc: ValidationError) -> str:
+    """A validation error as one line an editor can act on: each field (``steps.2.text.en``) and what is wrong."""
+    return "; ".join(
+        f"{'.'.join(str(part) for part in err['loc']) or 'procedure'}: {err['msg']}" for err in exc.errors()
+    )
+
+
+LATEST_EDITIONS = "SELECT DISTINCT ON (type) type, procedure FROM procedure_versions ORDER BY type, version DESC"
+
+
 @dataclass
 class Catalogue:
-    """The procedures in force, from ``directory/*.yaml``, reloaded when a file changes."""
+    """The procedures in force: ``directory/*.yaml`` (reloaded when a file changes) and, after ``sync``, the
+    editions saved in the browser; of each type the highest version."""
 
     directory: Path
     procedures: dict[str, Procedure] = field(default_factory=dict)
+    files: dict[str, Procedure] = field(default_factory=dict)
+    edits: dict[str, Procedure] = field(default_factory=dict)
     _stamps: dict[Path, tuple[int, int]] = field(default_factory=dict)
+
+    def _merge(self) -> None:
+        merged = dict(self.files)
+        for kind, edition in self.edits.items():
+            if kind not in merged or edition.version > merged[kind].version:
+                merged[kind] = edition
+        self.procedures = merged
+
+    async def sync(self, conn: asyncpg.Connection) -> None:
+        """Reload changed files and the newest edition of each type saved in the browser."""
+        self.refresh()
+        edits = {}
+        for row in await conn.fetch(LATEST_EDITIONS):
+            try:
+                edits[row["type"]] = Procedure.model_validate(row["procedure"])
+            except ValidationError as exc:  # saved editions were validated: only a hand-edited row gets here
+                logger.error("saved procedure edition of %s is invalid, ignored: %s", row["type"], problems(exc))
+        self.edits = edits
+        self._merge()
 
     def refresh(self) -> bool:
         """Reload changed files (an invalid one keeps its previous edition); True when anything changed."""
@@ -168,11 +203,13 @@ class Catalogue:
                     "procedure file %s declares type %r: the type must be the file's name", path, procedure.type
                 )
                 continue
-            self.procedures[procedure.type] = procedure
+            self.files[procedure.type] = procedure
             changed = True
             logger.info(
                 "loaded procedure %s version %d (%d steps)", procedure.type, procedure.version, len(procedure.steps)
             )
+        if changed:
+            self._merge()
         return changed
 
     def get(self, incident_type: str) -> Procedure | None:

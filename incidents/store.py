@@ -16,7 +16,17 @@ from typing import Any
 import asyncpg
 
 from incidents import notify
+from incidents.errors import (  # noqa: F401 - the store's errors, as callers know them
+    IncidentConflict,
+    IncidentError,
+    IncidentNotFound,
+    InvalidInput,
+    NotAllowed,
+    VersionConflict,
+)
 from incidents.procedures import SEVERITY_RANK, Procedure, applicable_steps, missing_required
+from ioc.accounts import ROLES
+from ioc.db import INCIDENTS_CHANNEL
 
 logger = logging.getLogger(__name__)
 
@@ -45,36 +55,8 @@ ESCALATIONS = (
 )
 
 
-class IncidentError(Exception):
-    """Base of the incident errors; the message is meant for the operator."""
-
-
-class IncidentNotFound(IncidentError, LookupError):
-    """No incident has this id."""
-
-
-class IncidentConflict(IncidentError):
-    """The action is not allowed now (the state forbids it, or required steps are not done)."""
-
-
-class VersionConflict(IncidentConflict):
-    """Someone else changed the incident since the caller read it."""
-
-    def __init__(self, incident_id: int, expected: int, row: asyncpg.Record) -> None:
-        when = row["updated_at"].strftime("%H:%M:%S UTC")
-        super().__init__(
-            f"incident {incident_id} was changed by {row['updated_by']} at {when} (now version {row['version']}, "
-            f"you had version {expected}): reload it and try again"
-        )
-        self.current = int(row["version"])
-
-
-class InvalidInput(IncidentError, ValueError):
-    """A value the incident cannot take (an unknown type, assignee or step)."""
-
-
 async def event(conn: asyncpg.Connection, incident_id: int, kind: str, actor: str, detail: dict[str, Any]) -> None:
-    """Append one timeline entry."""
+    """Append one timeline entry (and tell the live servers, when the transaction commits)."""
     await conn.execute(
         "INSERT INTO incident_events (incident_id, kind, actor, detail) VALUES ($1, $2, $3, $4)",
         incident_id,
@@ -82,6 +64,7 @@ async def event(conn: asyncpg.Connection, incident_id: int, kind: str, actor: st
         actor,
         detail,
     )
+    await conn.execute("SELECT pg_notify($1, $2)", INCIDENTS_CHANNEL, str(incident_id))  # sent on commit
 
 
 async def _locked(conn: asyncpg.Connection, incident_id: int, version: int | None) -> asyncpg.Record:
@@ -156,13 +139,18 @@ async def create(
     return incident_id
 
 
-async def assign(conn: asyncpg.Connection, incident_id: int, version: int, actor: str, assignee: str) -> None:
-    """Give the incident to ``assignee`` (an operator or admin); ``take`` is assigning to oneself."""
+async def assign(
+    conn: asyncpg.Connection, incident_id: int, version: int, actor: str, assignee: str, supervisor: bool = False
+) -> None:
+    """Give the incident to ``assignee`` (an operator or above); ``take`` is assigning to oneself. Taking an
+    incident someone else holds is reassigning it: only a ``supervisor`` (or admin) may."""
     async with conn.transaction():
         row = await _locked(conn, incident_id, version)
         _check(row, "assign")
+        if row["assignee"] not in (None, actor) and not supervisor:
+            raise NotAllowed(f"incident {incident_id} is held by {row['assignee']}: only a supervisor reassigns it")
         role = await conn.fetchval("SELECT role FROM users WHERE name = $1 AND NOT disabled", assignee)
-        if role not in ("operator", "admin"):
+        if role not in ROLES or ROLES.index(role) < ROLES.index("operator"):
             raise InvalidInput(f"{assignee!r} is not an active operator")
         if row["assignee"] == assignee and row["state"] != "new":
             raise IncidentConflict(f"incident {incident_id} is already assigned to {assignee}")
@@ -218,9 +206,16 @@ async def done_steps(conn: asyncpg.Connection, incident_id: int) -> set[str]:
 
 
 async def resolve(
-    conn: asyncpg.Connection, incident_id: int, version: int, actor: str, note: str | None, override: str | None
+    conn: asyncpg.Connection,
+    incident_id: int,
+    version: int,
+    actor: str,
+    note: str | None,
+    override: str | None,
+    supervisor: bool = False,
 ) -> list[str]:
-    """Resolve; required steps not ticked refuse it unless ``override`` gives a reason. Returns the steps overridden."""
+    """Resolve; required steps not ticked refuse it unless ``override`` gives a reason (from the operator holding
+    the incident, or a ``supervisor``). Returns the steps overridden."""
     async with conn.transaction():
         row = await _locked(conn, incident_id, version)
         _check(row, "resolve")
@@ -228,6 +223,10 @@ async def resolve(
         if missing and not (override and override.strip()):
             raise IncidentConflict(
                 f"required steps not done: {', '.join(missing)}; tick them, or resolve with an override reason"
+            )
+        if missing and row["assignee"] != actor and not supervisor:
+            raise NotAllowed(
+                f"only the operator holding incident {incident_id} or a supervisor may override its required steps"
             )
         await _update(conn, incident_id, actor, state="resolved", resolved_at=NOW)
         detail: dict[str, Any] = {"from": row["state"], "to": "resolved"}

@@ -19,7 +19,9 @@ from ioc.errors import IocError
 
 logger = logging.getLogger(__name__)
 
-ROLES = ("viewer", "operator", "admin")  # each role can do everything the ones before it can
+# Each role can do everything the ones before it can. A supervisor is an operator who also reassigns anyone's
+# incident, overrides required steps on any, and is who time-limit escalations are addressed to.
+ROLES = ("viewer", "operator", "supervisor", "admin")
 DEMO_USERS = {"admin": "admin", "operator": "operator", "viewer": "viewer"}
 USER_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}\Z")
 MIN_PASSWORD = 10

@@ -28,6 +28,7 @@ NOTIFY_CHANNEL = "ioc_ingest"
 ALERTS_CHANNEL = "ioc_alerts"  # every alert transition (dashboards.alerts.store)
 REGISTRY_CHANNEL = "ioc_registry"  # the device registry changed (``ioc devices import``)
 FORECASTS_CHANNEL = "ioc_forecasts"  # the forecast job stored a new round (payload: its origin, ISO UTC)
+INCIDENTS_CHANNEL = "ioc_incidents"  # an incident's timeline grew (incidents.store.event; payload: its id)
 NOTICE_BYTES = 7000  # a notice's payload at most (PostgreSQL refuses 8,000 bytes, failing the transaction)
 
 

@@ -50,6 +50,7 @@ TABLE_GRANTS: dict[str, dict[str, str]] = {
     "notifications": {"serve": "SELECT, INSERT, UPDATE"},
     "field_links": {"serve": "SELECT, INSERT, UPDATE"},
     "incident_media": {"serve": "SELECT, INSERT"},
+    "procedure_versions": {"serve": "SELECT, INSERT", "read": "SELECT"},
     # The forecast job runs in `ioc serve`: it stores forecasts every minute and a new model version daily.
     "forecast_models": {"serve": "SELECT, INSERT, DELETE"},
     "forecasts": {"serve": "SELECT, INSERT, UPDATE, DELETE", "read": "SELECT"},

@@ -233,7 +233,7 @@ users = Table(
     Column("password_changed_at", TZ, nullable=False, server_default=func.now()),
     Column("last_login_at", TZ, nullable=True),
     Column("display", Boolean, nullable=False, server_default=text("false")),  # wall display: long sessions
-    CheckConstraint("role IN ('admin', 'operator', 'viewer')", name="users_role"),
+    CheckConstraint("role IN ('admin', 'supervisor', 'operator', 'viewer')", name="users_role"),
     CheckConstraint("NOT display OR role = 'viewer'", name="users_display_viewer"),
 )
 
@@ -416,6 +416,19 @@ incident_media = Table(
     CheckConstraint("kind IN ('photo', 'pin')", name="incident_media_kind"),
     CheckConstraint("content_type IN ('image/jpeg', 'image/png')", name="incident_media_type"),
     Index("incident_media_incident", "incident_id"),
+)
+
+# Procedure editions saved in the browser (incidents.editions); the sop/*.yaml files are the seed, and of a
+# file's edition and these rows the highest version of a type is in force.
+procedure_versions = Table(
+    "procedure_versions",
+    metadata,
+    Column("type", Text, nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("procedure", JSONB, nullable=False),
+    Column("created_at", TZ, nullable=False, server_default=func.now()),
+    Column("created_by", Text, nullable=False),
+    PrimaryKeyConstraint("type", "version", name="procedure_versions_pkey"),
 )
 
 # Outbox of messages to field teams (incidents.notify): retried with backoff, ``dead`` after the last attempt.

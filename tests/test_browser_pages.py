@@ -27,7 +27,8 @@ ZONES = "SELECT coalesce(array_agg(zone_id), '{}') FROM zones"
 
 
 @pytest.mark.parametrize(("path", "ready", "channels"), [
-    ("/wall", "#health-body tr", [*FIXED, CHANNEL_NAMES["air"], *(CHANNEL_NAMES["kind"].format(k) for k in KINDS)]),
+    ("/wall", "#health-body tr",
+     [*FIXED, CHANNEL_NAMES["air"], CHANNEL_NAMES["incidents"], *(CHANNEL_NAMES["kind"].format(k) for k in KINDS)]),
     ("/summary", "#areas-list li", FIXED),
     ("/zones/binhthanh?range=1h", "#device-list li", [CHANNEL_NAMES["zone"].format("binhthanh")]),
     ("/devices/FL-BT-001?range=1h", "#metric-charts .chart-box", [CHANNEL_NAMES["device"].format("FL-BT-001")]),

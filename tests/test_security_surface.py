@@ -70,7 +70,7 @@ def _fuzz(base: str, token: str, deadline: float) -> tuple[Counter[str], list[st
     return statuses, failures, skipped
 
 
-@pytest.mark.parametrize("role", ["viewer", "operator", "admin"])
+@pytest.mark.parametrize("role", ["viewer", "operator", "supervisor", "admin"])
 async def test_fuzzing_the_api_as_each_role_finds_no_server_errors(
     server: str, people: dict[str, str], role: str
 ) -> None:

@@ -118,6 +118,7 @@ class AlertEngine:
                     seen.add(key)
                     await self._step(conn, rule, device_id, observations.get(device_id), active.get(key), now)
             try:
+                await self.procedures.sync(conn)  # editions saved in the browser since the last round
                 await group_alerts(conn, self.procedures)  # new and escalated alerts into incidents
                 await escalate_overdue(conn)  # incidents past their time limits
             except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError):

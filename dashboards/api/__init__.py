@@ -12,8 +12,10 @@ from dashboards.api import (
     forecasts,
     health,
     incidents,
+    procedures,
     quarantine,
     simulations,
+    statistics,
     summary,
     zones,
 )
@@ -27,7 +29,20 @@ def build_router() -> APIRouter:
     api.include_router(health.router)
     api.include_router(field.public_router)
     protected = APIRouter(dependencies=[Depends(require_role("viewer"))])
-    for module in (summary, zones, devices, alerts, incidents, quarantine, forecasts, air, simulations):
+    modules = (
+        summary,
+        zones,
+        devices,
+        alerts,
+        incidents,
+        procedures,
+        statistics,
+        quarantine,
+        forecasts,
+        air,
+        simulations,
+    )
+    for module in modules:
         protected.include_router(module.router)
     protected.include_router(field.operator_router)
     api.include_router(protected)

@@ -17,12 +17,13 @@ import asyncpg
 from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import AnyHttpUrl, BaseModel, Field, model_validator
 
-from dashboards.api.deps import AdminDep, ConnDep, OperatorDep, SourceDep, get_settings
+from dashboards.api.deps import AdminDep, ConnDep, OperatorDep, SourceDep
 from dashboards.api.errors import ApiError, not_found
 from dashboards.api.field import link_maker
+from dashboards.api.procedures import synced
 from dashboards.encoding import as_utc
 from incidents import handover, nearby, notify, store
-from incidents.procedures import Catalogue, Procedure
+from incidents.procedures import Procedure
 from ioc import audit
 from ioc.accounts import User
 
@@ -116,18 +117,12 @@ class NoteIn(BaseModel):
     text: str = Field(min_length=1, max_length=4000)
 
 
-def procedures(request: Request) -> Catalogue:
-    """The application's procedure catalogue (made on first use from IOC_SOP_DIR)."""
-    state = request.app.state
-    if getattr(state, "procedures", None) is None:
-        state.procedures = Catalogue(get_settings(request).sop_dir)
-    return state.procedures  # type: ignore[no-any-return]
-
-
 def _refusal(exc: store.IncidentError, incident_id: int) -> ApiError:
     """The API's answer to a change the store refused."""
     if isinstance(exc, store.IncidentNotFound):
         return not_found(f"incident {incident_id}")
+    if isinstance(exc, store.NotAllowed):
+        return ApiError(403, "forbidden", str(exc))
     if isinstance(exc, store.VersionConflict):
         return ApiError(409, "version_conflict", str(exc))
     if isinstance(exc, store.IncidentConflict):
@@ -166,12 +161,6 @@ def acting(incident_id: IncidentId, conn: ConnDep, by: OperatorDep, source: Sour
 Act = Annotated[Acting, Depends(acting)]
 
 
-@router.get("/procedures")
-async def list_procedures(request: Request) -> Json:
-    """The incident types and their procedures in force (sop/*.yaml)."""
-    return {"items": [p.snapshot() for p in procedures(request).types()]}
-
-
 @router.get("/incidents")
 async def list_incidents(
     conn: ConnDep,
@@ -187,9 +176,10 @@ async def list_incidents(
 @router.post("/incidents", status_code=201)
 async def create_incident(body: CreateIn, request: Request, conn: ConnDep, by: OperatorDep, source: SourceDep) -> Json:
     """Enter an incident by hand (operator): its type's procedure applies."""
-    procedure: Procedure | None = procedures(request).get(body.type)
+    catalogue = await synced(request, conn)
+    procedure: Procedure | None = catalogue.procedures.get(body.type)
     if procedure is None:
-        known = ", ".join(p.type for p in procedures(request).types())
+        known = ", ".join(catalogue.procedures)
         await audit.record(conn, by.name, "incident.create", "", "failure", source, {"reason": "unknown type"})
         raise ApiError(422, "invalid", f"unknown incident type {body.type!r} (known: {known})")
     incident_id = await store.create(
@@ -236,7 +226,8 @@ async def get_nearby(
 @router.post("/incidents/{incident_id}/take")
 async def take(body: Versioned, act: Act) -> Json:
     """Take the incident: assign it to yourself (acknowledges it)."""
-    return await act("incident.take", body.model_dump(), store.assign, body.version, act.user.name, act.user.name)
+    by, supervisor = act.user.name, act.user.can("supervisor")
+    return await act("incident.take", body.model_dump(), store.assign, body.version, by, by, supervisor)
 
 
 @router.post("/incidents/{incident_id}/assign")
@@ -247,7 +238,8 @@ async def assign(body: AssignIn, act: Act, request: Request) -> Json:
     if body.team is not None:
         link = link_maker(request, by)
         return await act("incident.assign", detail, store.assign_team, body.version, by, body.team, link)
-    return await act("incident.assign", detail, store.assign, body.version, by, body.assignee)
+    supervisor = act.user.can("supervisor")
+    return await act("incident.assign", detail, store.assign, body.version, by, body.assignee, supervisor)
 
 
 @router.post("/incidents/{incident_id}/start")
@@ -259,8 +251,9 @@ async def start(body: Versioned, act: Act) -> Json:
 @router.post("/incidents/{incident_id}/resolve")
 async def resolve(body: ResolveIn, act: Act) -> Json:
     """Resolve; 409 while required steps are not ticked, unless ``override_reason`` is given."""
-    by, reason = act.user.name, body.override_reason
-    return await act("incident.resolve", body.model_dump(), store.resolve, body.version, by, body.note, reason)
+    by, reason, supervisor = act.user.name, body.override_reason, act.user.can("supervisor")
+    detail = body.model_dump()
+    return await act("incident.resolve", detail, store.resolve, body.version, by, body.note, reason, supervisor)
 
 
 @router.post("/incidents/{incident_id}/close")

@@ -23,6 +23,7 @@ async function call(method, url, body) {
 export const getJSON = (url) => call("GET", url);
 export const postJSON = (url, body) => call("POST", url, body ?? {});
 export const deleteJSON = (url) => call("DELETE", url);
+export const putJSON = (url, body) => call("PUT", url, body ?? {});
 
 /** Send the browser to the login page, coming back here afterwards. */
 let loggingOut = false;

@@ -4,7 +4,8 @@ import { initI18n, t, bindLangToggle } from "./i18n.js";
 import * as fmt from "./format.js";
 import { getJSON } from "./api.js";
 import { $, setText } from "./common.js";
-import { stateLabel, severityLabel, describe } from "./incidents.js";
+import { stateLabel, severityLabel, describe, duration } from "./incidents.js";
+import { initMonthly } from "./monthly.js";
 
 const SHIFT_MS = 8 * 3600 * 1000;
 
@@ -21,12 +22,6 @@ function cityInput(d) {
 
 /** A datetime-local value (the city's time) as a Date. */
 const fromCityInput = (value) => new Date(`${value}:00${CITY_OFFSET}`);
-
-function duration(seconds) {
-  if (!fmt.isNum(seconds)) return fmt.DASH;
-  if (seconds < 60) return t("handover.seconds", { n: fmt.num(seconds) });
-  return seconds < 3600 ? t("handover.minutes", { n: fmt.num(seconds / 60, 1) }) : t("handover.hours", { n: fmt.num(seconds / 3600, 1) });
-}
 
 /** Fill ``body`` with one row per item (cells as text), or one "none" row. */
 function rows(body, items, cells, width) {
@@ -87,7 +82,7 @@ async function main() {
     show(fromCityInput($("from").value), fromCityInput($("to").value));
   });
   $("print").addEventListener("click", () => window.print());
-  await show(from, to);
+  await Promise.all([show(from, to), initMonthly(cityInput(new Date()).slice(0, 7))]);
 }
 
 main();

@@ -7,6 +7,13 @@ export const txt = (pair) => (pair ? pair[lang()] || pair.vi || pair.en || "" : 
 export const stateLabel = (s) => t(`incident_state.${s}`);
 export const severityLabel = (s) => t(`severity.${s}`);
 
+/** Seconds as the handover and the monthly figures say them (s, min or h). */
+export function duration(seconds) {
+  if (!fmt.isNum(seconds)) return fmt.DASH;
+  if (seconds < 60) return t("handover.seconds", { n: fmt.num(seconds) });
+  return seconds < 3600 ? t("handover.minutes", { n: fmt.num(seconds / 60, 1) }) : t("handover.hours", { n: fmt.num(seconds / 3600, 1) });
+}
+
 /** One timeline entry (``kind`` and its fields, as the API sends them) in words. */
 export function describe(e) {
   switch (e.kind) {

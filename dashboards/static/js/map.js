@@ -47,6 +47,7 @@ export class CityMap {
       devices: el("g", { class: "devices" }, svg),
       air: el("g", { class: "air-layer" }, svg),
       labels: el("g", { class: "labels" }, svg),
+      incidents: el("g", { class: "incident-layer" }, svg),
     };
     // One listener each for the whole map, however many markers and updates.
     svg.addEventListener("click", (ev) => {
@@ -99,6 +100,8 @@ export class CityMap {
     if (this.lastAir) this.setAir(...this.lastAir);
     this.layers.alerts.replaceChildren();
     if (this.lastAlerts) this.setAlerts(this.lastAlerts);
+    this.layers.incidents.replaceChildren();
+    if (this.lastIncidents) this.setIncidents(...this.lastIncidents);
     return true;
   }
 
@@ -279,6 +282,38 @@ export class CityMap {
       paint(disc, p.suspect ? null : p.band);
       g.lastElementChild.textContent = Number.isFinite(p.aqi) ? String(p.aqi) : "–";
       g.lastElementChild.style.fill = disc.style.color;
+    }
+    for (const [id, node] of existing) if (!wanted.has(id)) node.remove();
+  }
+
+  /** Open incidents as large badges on top of everything: the shape says the type (``shapeOf(type)``: a path of
+   * radius 1), the colour the severity, a pulse an escalation; the number is the incident's. Nodes are reused. */
+  setIncidents(incidents, shapeOf, label) {
+    this.lastIncidents = [incidents, shapeOf, label];
+    if (!this.bbox) return;
+    const layer = this.layers.incidents;
+    const existing = new Map([...layer.children].map((n) => [n.dataset.incident, n]));
+    const wanted = new Set();
+    const r = this.unit * 3.2;
+    for (const i of incidents) {
+      if (!Number.isFinite(i.lat) || !Number.isFinite(i.lon)) continue;
+      const id = String(i.id);
+      wanted.add(id);
+      let g = existing.get(id);
+      if (!g) {
+        g = el("g", { "data-incident": id, class: "incident-badge" }, layer);
+        el("path", { class: "inc-shape", "stroke-width": (this.unit * 0.5).toFixed(2) }, g);
+        el("text", { class: "inc-num", "text-anchor": "middle", dy: "0.35em", "font-size": (r * 0.8).toFixed(2) }, g);
+        el("title", {}, g);
+      }
+      const [x, y] = this.project(i.lat, i.lon);
+      g.setAttribute("transform", `translate(${x.toFixed(2)},${y.toFixed(2)})`);
+      g.firstElementChild.setAttribute("d", shapeOf(i.type, r));
+      g.dataset.type = i.type;
+      g.dataset.severity = i.severity;
+      g.dataset.escalated = i.escalated ? "1" : "0";
+      g.children[1].textContent = id;
+      g.lastElementChild.textContent = label(i);
     }
     for (const [id, node] of existing) if (!wanted.has(id)) node.remove();
   }

@@ -176,7 +176,17 @@ function renderIncidents() {
     mark: t("summary.event"), name: eventLabel(e.type), href: `/devices/${enc(e.device_id)}`,
     line: `${e.device_name || e.device_id} · ${shortZone(state.zoneNames.get(e.zone) || e.zone || "")} · ${fmt.hm(e.time)}`,
   }));
-  const items = [...alerts, ...events];
+  const open = state.summary?.open_incidents || { by_zone: [], by_severity: {} };
+  const zones = (open.by_zone || []).map((z) => ({
+    key: `z${z.zone_id}`, state: z.critical ? "critical" : "warning", mark: t("summary.incidents_open"),
+    name: shortZone(state.zoneNames.get(z.zone_id) || z.zone_id || ""), big: fmt.num(z.total),
+    line: t("summary.open_by_zone", { critical: fmt.num(z.critical), warning: fmt.num(z.warning) }),
+  }));
+  const sev = open.by_severity || {};
+  const counts = $("incident-counts");
+  setAttr(counts, "data-state", sev.critical ? "critical" : sev.warning ? "warning" : "ok");
+  setText(counts, `${t("incident.open")}: ${fmt.num(open.total || 0)} · ${t("summary.open_by_zone", { critical: fmt.num(sev.critical || 0), warning: fmt.num(sev.warning || 0) })}`);
+  const items = [...zones, ...alerts, ...events];
   syncList($("incident-list"), items, { key: (i) => i.key, max: 30, create: () => fromHTML(ROW), fill: fillRow });
   $("incidents-empty").hidden = items.length > 0;
   setText($("incidents-note"), t("summary.incidents_note", { alerts: fmt.num(alerts.length), events: fmt.num(events.length) }));

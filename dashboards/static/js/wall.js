@@ -1,4 +1,4 @@
-// The operators' wall: one websocket, seven panels (wall/*.js; the flood panel with the next two hours' forecasts), running for days without a reload.
+// The operators' wall: one websocket, seven panels and the open incidents over them (wall/*.js; the flood panel with the next two hours' forecasts), running for days without a reload.
 // This module holds the page's state and wires the live channels to the panels; each panel module
 // draws its part of the page from that state. Memory stays flat: every list is bounded, DOM nodes
 // are created once and reused, charts are redrawn with Plotly.react on the same divs, listeners are
@@ -15,6 +15,7 @@ import * as cameras from "./wall/cameras.js";
 import * as flood from "./wall/flood.js";
 import * as forecast from "./wall/forecast.js";
 import * as health from "./wall/health.js";
+import * as incidents from "./wall/incidents.js";
 import * as kpis from "./wall/kpis.js";
 import * as mapPanel from "./wall/map-panel.js";
 import * as traffic from "./wall/traffic.js";
@@ -32,6 +33,8 @@ const state = {
   air: null,                 // the air channel: city and zone VN_AQI, worst sensors, every sensor as a point
   forecasts: new Map(),      // zone -> its forecast channel's view
   outlook: new Map(),        // device id -> its outlook (forecast points, predicted crossings)
+  incidents: [],             // the incidents channel: open incidents, most severe then newest first
+  escalations: [],           // ...and the escalations to supervisors still unanswered
   readOnly: !config.user?.canAct, // viewers see alerts but cannot acknowledge or resolve them
 };
 
@@ -77,6 +80,12 @@ function onEvents(data, msg) {
   draw.cameras(200);
 }
 
+function onIncidents(data) {
+  incidents.update(state, data);
+  incidents.render(state);
+  mapPanel.setIncidents(state.incidents);
+}
+
 function onAir(data) {
   state.air = data;
   draw.air();
@@ -106,6 +115,7 @@ function handlers() {
     [channel("alerts"), onAlerts],
     [channel("events"), onEvents],
     [channel("air"), onAir],
+    [channel("incidents"), onIncidents],
   ]);
   for (const kind of state.kinds) byChannel.set(channel("kind", kind), (data) => onKind(kind, data));
   for (const z of state.zones) byChannel.set(channel("forecast", z.zone_id), (data) => onForecast(z.zone_id, data));
@@ -136,6 +146,7 @@ async function main() {
   alerts.bind(state, showAlerts);
   startClock(() => {
     attention.renderTitle(state.alerts);
+    incidents.render(state); // how late each escalation is moves on by itself
     // Ages on the alert cards move on even when nothing else does.
     if (Date.now() % 30000 < 1000) later("alerts", showAlerts, 10);
   });

@@ -8,6 +8,7 @@ import { recentEvent } from "./cameras.js";
 import { airBand, localised, metrics, pollutantName } from "../contract.js";
 import { metricLabel, unitLabel } from "../drill.js";
 import { paintFill } from "../aqi.js";
+import { shapeOf, label } from "./incidents.js";
 
 const SCALE_KM = 2;
 let map = null;
@@ -113,6 +114,9 @@ export function setAlerts(alerts) { map?.setAlerts(alerts); }
 export function setAir(points) {
   map.setAir(points, paintFill);
 }
+
+/** Open incidents as badges (wall/incidents.js says how each type looks). */
+export function setIncidents(incidents) { map?.setIncidents(incidents, shapeOf, label); }
 
 /** Zone halos coloured by the summary's zone states. */
 export function setZoneStates(zones) { map.setZoneStates(zones); }
