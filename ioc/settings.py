@@ -135,6 +135,17 @@ class Settings(BaseSettings):
     open_bulk_every_s: float = Field(900.0, ge=1, le=86_400)
     open_key_rate_per_minute: int = Field(1200, ge=1)
     open_key_rows_per_day: int = Field(5_000_000, ge=1)
+    # At most open_max_concurrent requests read the database at once and open_max_waiting wait for a turn;
+    # beyond that a 503 with Retry-After (public load is shed, not queued without end).
+    open_max_concurrent: int = Field(4, ge=1, le=256)
+    open_max_waiting: int = Field(16, ge=0, le=10_000)
+    # The MQTT read side (opendata/mqtt.py): the public broker with the publisher's account (empty: no MQTT push)
+    # and the open API's public root for the messages' links (empty: public_url, else http://localhost:8001).
+    open_mqtt_url: str = ""
+    open_api_url: str = ""
+    # `ioc up`'s `ioc open` and public broker (empty: 8001 and 1884, or free ports when those are taken).
+    open_http_port: int | None = Field(None, ge=1, le=65535)
+    open_mqtt_port: int | None = Field(None, ge=1, le=65535)
     # Forecasts (forecast/, docs/forecasting.md): the job in `ioc serve` forecasts every forecast_every_s
     # and trains new models every forecast_retrain_hours on the last forecast_history_days of rollups.
     forecast_enabled: bool = True
@@ -193,6 +204,13 @@ class Settings(BaseSettings):
     def _mqtt_url(cls, value: str) -> str:
         if value and urlsplit(value).scheme not in {"mqtt", "mqtts", "tcp"}:
             raise ValueError(f"IOC_MQTT_URL must start with mqtt:// or mqtts:// (got {value!r})")
+        return value
+
+    @field_validator("open_mqtt_url")
+    @classmethod
+    def _open_mqtt_url(cls, value: str) -> str:
+        if value and urlsplit(value).scheme not in {"mqtt", "tcp"}:
+            raise ValueError(f"IOC_OPEN_MQTT_URL must start with mqtt:// (got {value!r})")
         return value
 
     @model_validator(mode="after")
