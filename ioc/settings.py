@@ -142,6 +142,7 @@ class Settings(BaseSettings):
     # The MQTT read side (opendata/mqtt.py): the public broker with the publisher's account (empty: no MQTT push)
     # and the open API's public root for the messages' links (empty: public_url, else http://localhost:8001).
     open_mqtt_url: str = ""
+    open_mqtt_password_file: Path | None = None
     open_api_url: str = ""
     # `ioc up`'s `ioc open` and public broker (empty: 8001 and 1884, or free ports when those are taken).
     open_http_port: int | None = Field(None, ge=1, le=65535)
@@ -245,12 +246,12 @@ class Settings(BaseSettings):
 
     def resolved_mqtt_url(self) -> str:
         """The broker URL (``mqtt://user:pass@host:port``), the password read from IOC_MQTT_PASSWORD_FILE if set."""
-        url = self.mqtt_url or f"mqtt://127.0.0.1:{self.mqtt_port}"
-        parts = urlsplit(url)
-        if self.mqtt_password_file and parts.username and not parts.password:
-            secret = quote(self.mqtt_password_file.read_text().strip(), safe="")
-            url = url.replace(f"{parts.username}@", f"{parts.username}:{secret}@", 1)
-        return url
+        return _with_password(self.mqtt_url or f"mqtt://127.0.0.1:{self.mqtt_port}", self.mqtt_password_file)
+
+    def resolved_open_mqtt_url(self) -> str:
+        """The public broker's URL for the open data publisher (empty: no MQTT push), the password read from
+        IOC_OPEN_MQTT_PASSWORD_FILE if set."""
+        return _with_password(self.open_mqtt_url, self.open_mqtt_password_file) if self.open_mqtt_url else ""
 
     def spool_dir(self) -> Path:
         """Directory of the ingest's on-disk spool."""
@@ -261,3 +262,12 @@ class Settings(BaseSettings):
 def get_settings() -> Settings:
     """The process-wide settings, read once."""
     return Settings()
+
+
+def _with_password(url: str, password_file: Path | None) -> str:
+    """``url`` with the password of ``password_file`` inserted when the URL names a user without one."""
+    parts = urlsplit(url)
+    if password_file and parts.username and not parts.password:
+        secret = quote(password_file.read_text().strip(), safe="")
+        url = url.replace(f"{parts.username}@", f"{parts.username}:{secret}@", 1)
+    return url

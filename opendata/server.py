@@ -43,10 +43,10 @@ def create_open_app(settings: Settings, port: int = DEFAULT_PORT) -> FastAPI:
         pool = await create_pool(settings.resolved_database_url(), min_size=0, max_size=2)
         try:
             async with state.running(pool), contextlib.AsyncExitStack() as stack:
-                if settings.open_mqtt_url and state.engine is not None:
+                if (mqtt_url := settings.resolved_open_mqtt_url()) and state.engine is not None:
                     base = settings.open_api_url or (settings.public_url.rstrip("/") + PREFIX if settings.public_url
                                                      else f"http://localhost:{port}{PREFIX}")  # fmt: skip
-                    publisher = ObservationPublisher(state.sets["Observations"], settings.open_mqtt_url, base)
+                    publisher = ObservationPublisher(state.sets["Observations"], mqtt_url, base)
                     await stack.enter_async_context(publisher.running(state.engine, read_url(settings)))
                 yield
         finally:

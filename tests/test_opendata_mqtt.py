@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import json
 import queue
-from collections.abc import Iterator
+import signal
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -18,7 +19,7 @@ import pytest
 
 from ioc.broker import EmbeddedMosquitto
 from ioc.db import REGISTRY_CHANNEL
-from ioc.processes import free_port
+from ioc.processes import free_port, port_free
 from ioc.up import Stack, wait_http
 from opendata.mqtt import PUBLIC_TEMPLATE, publishable_hour, topic, write_broker_files
 from tests.opendata_fixtures import (
@@ -33,6 +34,7 @@ from tests.opendata_fixtures import (
 )
 from tests.support.mqtt import Client, connect
 from tests.support.stack import Broker, mosquitto_pub, wait_for
+from tests.test_up import health, ioc_up, wait_up
 
 NOT_AUTHORIZED = 0x87
 CAMERA_HOUR_VALUE = 17.375  # every minute of the camera's newest complete hour (unless the fixture's own hours)
@@ -193,3 +195,23 @@ def _pending(client: Client) -> list[tuple[str, bytes]]:
     while not client.messages.empty():
         got.append(client.messages.get_nowait())
     return got
+
+
+def test_ioc_up_runs_ioc_open_and_the_public_broker(module_scratch_dir: Callable[[str], Path]) -> None:
+    """``ioc up`` starts ``ioc open`` under its supervisor (health lists it) and the public broker it pushes to."""
+    open_port, public_port = free_port(), free_port()
+    env = {"IOC_OPEN_HTTP_PORT": str(open_port), "IOC_OPEN_MQTT_PORT": str(public_port)}
+    proc, ports = ioc_up(module_scratch_dir("ioc-od-up-"), "--no-simulators", env=env)
+    try:
+        banner = "\n".join(wait_up(proc))
+        assert f"http://localhost:{open_port}/sta/v1.1" in banner and f"127.0.0.1:{public_port}" in banner
+        assert health(ports["http"])["processes"]["open"]["state"] == "running"
+        opened = httpx.get(f"http://127.0.0.1:{open_port}/open/health").json()
+        assert opened["nice"] >= 10 and opened["mqtt"] == {"connected": True, "published": 0}
+        client, reason = connect(public_port, None, None)
+        client.stop()
+        assert not reason.is_failure  # type: ignore[attr-defined]
+    finally:
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(90) == 0
+    assert port_free(open_port) and port_free(public_port)
