@@ -29,7 +29,7 @@ from ioc.settings import Settings
 from opendata.bulk_job import BulkJob
 from opendata.config import OpenDataConfig, load_config
 from opendata.entities import build
-from opendata.filters import QueryError
+from opendata.errors import QueryError
 from opendata.keys import HEADER, REFRESH_S, KeyStore, seconds_to_midnight
 from opendata.options import parse_options
 from opendata.query import QUERY_CANCELED, NotFound, Reader, sqlstate
