@@ -7,6 +7,7 @@ from fastapi import APIRouter, Depends
 from dashboards.api import (
     air,
     alerts,
+    apikeys,
     devices,
     forecasts,
     health,
@@ -24,7 +25,7 @@ def build_router() -> APIRouter:
     api = APIRouter(prefix="/api/v1")
     api.include_router(health.router)
     protected = APIRouter(dependencies=[Depends(require_role("viewer"))])
-    for module in (summary, zones, devices, alerts, incidents, quarantine, forecasts, air, simulations):
+    for module in (summary, zones, devices, alerts, incidents, quarantine, forecasts, air, simulations, apikeys):
         protected.include_router(module.router)
     api.include_router(protected)
     return api
