@@ -36,7 +36,8 @@ def queries(devices: list[str]) -> list[tuple[str, str]]:
 
 async def client(http: httpx.AsyncClient, devices: list[str], until: float, times: dict[str, list[float]],
                  codes: Counter[str]) -> None:  # fmt: skip
-    """One public client: the mix in turn, back to back."""
+    """One public client: the mix in turn, back to back; told to come back later (429, 503 with Retry-After), it
+    waits that long first, as HTTP clients' retry policies do."""
     while time.monotonic() < until:
         for label, path in queries(devices):
             t0 = time.perf_counter()
@@ -45,6 +46,9 @@ async def client(http: httpx.AsyncClient, devices: list[str], until: float, time
                 codes[str(resp.status_code)] += 1
             except httpx.HTTPError as exc:
                 codes[type(exc).__name__] += 1
+                continue
+            if resp.status_code in {429, 503} and "Retry-After" in resp.headers:
+                await asyncio.sleep(min(float(resp.headers["Retry-After"]), max(0.0, until - time.monotonic())))
                 continue
             times.setdefault(label, []).append(time.perf_counter() - t0)
 

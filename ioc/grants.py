@@ -56,7 +56,7 @@ TABLE_GRANTS: dict[str, dict[str, str]] = {
     "forecasts": {"serve": "SELECT, INSERT, UPDATE, DELETE", "read": "SELECT"},
     "forecast_backtests": {"serve": "SELECT, INSERT", "read": "SELECT"},
     # Open data keys are added and revoked by the owner (`ioc apikeys`); the server reads them and meters use.
-    "open_api_keys": {"serve": "SELECT"},
+    "open_api_keys": {"serve": "SELECT, INSERT, UPDATE"},  # the admin page adds and revokes keys
     "open_api_usage": {"serve": "SELECT, INSERT, UPDATE"},
 }
 

@@ -139,6 +139,18 @@ class Settings(BaseSettings):
     open_bulk_every_s: float = Field(900.0, ge=1, le=86_400)
     open_key_rate_per_minute: int = Field(1200, ge=1)
     open_key_rows_per_day: int = Field(5_000_000, ge=1)
+    # At most open_max_concurrent requests read the database at once and open_max_waiting wait for a turn;
+    # beyond that a 503 with Retry-After (public load is shed, not queued without end).
+    open_max_concurrent: int = Field(4, ge=1, le=256)
+    open_max_waiting: int = Field(16, ge=0, le=10_000)
+    # The MQTT read side (opendata/mqtt.py): the public broker with the publisher's account (empty: no MQTT push)
+    # and the open API's public root for the messages' links (empty: public_url, else http://localhost:8001).
+    open_mqtt_url: str = ""
+    open_mqtt_password_file: Path | None = None
+    open_api_url: str = ""
+    # `ioc up`'s `ioc open` and public broker (empty: 8001 and 1884, or free ports when those are taken).
+    open_http_port: int | None = Field(None, ge=1, le=65535)
+    open_mqtt_port: int | None = Field(None, ge=1, le=65535)
     # Forecasts (forecast/, docs/forecasting.md): the job in `ioc serve` forecasts every forecast_every_s
     # and trains new models every forecast_retrain_hours on the last forecast_history_days of rollups.
     forecast_enabled: bool = True
@@ -199,6 +211,13 @@ class Settings(BaseSettings):
             raise ValueError(f"IOC_MQTT_URL must start with mqtt:// or mqtts:// (got {value!r})")
         return value
 
+    @field_validator("open_mqtt_url")
+    @classmethod
+    def _open_mqtt_url(cls, value: str) -> str:
+        if value and urlsplit(value).scheme not in {"mqtt", "tcp"}:
+            raise ValueError(f"IOC_OPEN_MQTT_URL must start with mqtt:// (got {value!r})")
+        return value
+
     @model_validator(mode="after")
     def _tls_pair(self) -> Settings:
         if (self.mqtt_tls_cert is None) != (self.mqtt_tls_key is None):
@@ -231,12 +250,12 @@ class Settings(BaseSettings):
 
     def resolved_mqtt_url(self) -> str:
         """The broker URL (``mqtt://user:pass@host:port``), the password read from IOC_MQTT_PASSWORD_FILE if set."""
-        url = self.mqtt_url or f"mqtt://127.0.0.1:{self.mqtt_port}"
-        parts = urlsplit(url)
-        if self.mqtt_password_file and parts.username and not parts.password:
-            secret = quote(self.mqtt_password_file.read_text().strip(), safe="")
-            url = url.replace(f"{parts.username}@", f"{parts.username}:{secret}@", 1)
-        return url
+        return _with_password(self.mqtt_url or f"mqtt://127.0.0.1:{self.mqtt_port}", self.mqtt_password_file)
+
+    def resolved_open_mqtt_url(self) -> str:
+        """The public broker's URL for the open data publisher (empty: no MQTT push), the password read from
+        IOC_OPEN_MQTT_PASSWORD_FILE if set."""
+        return _with_password(self.open_mqtt_url, self.open_mqtt_password_file) if self.open_mqtt_url else ""
 
     def spool_dir(self) -> Path:
         """Directory of the ingest's on-disk spool."""
@@ -247,3 +266,12 @@ class Settings(BaseSettings):
 def get_settings() -> Settings:
     """The process-wide settings, read once."""
     return Settings()
+
+
+def _with_password(url: str, password_file: Path | None) -> str:
+    """``url`` with the password of ``password_file`` inserted when the URL names a user without one."""
+    parts = urlsplit(url)
+    if password_file and parts.username and not parts.password:
+        secret = quote(password_file.read_text().strip(), safe="")
+        url = url.replace(f"{parts.username}@", f"{parts.username}:{secret}@", 1)
+    return url

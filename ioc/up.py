@@ -23,7 +23,7 @@ from ioc.broker import EmbeddedMosquitto
 from ioc.cluster import EmbeddedPostgres
 from ioc.db import create_pool, describe, migrate
 from ioc.errors import StackError
-from ioc.processes import Child, require_port, spawn
+from ioc.processes import Child, free_port, port_free, require_port, spawn
 from ioc.provisioning import BrokerFiles, prepare_broker, with_credentials
 from ioc.settings import Settings
 from ioc.supervisor import STATUS_FILE, Supervisor
@@ -34,7 +34,9 @@ logger = logging.getLogger(__name__)
 T = TypeVar("T")
 STATE_MARKER = ".ioc-state"
 # The database role each application process connects as (ioc/grants.py); the rest use none.
-SERVICE_ROLES = {"ingest": "ingest", "serve": "serve"}
+SERVICE_ROLES = {"ingest": "ingest", "serve": "serve", "open": "serve"}
+# `ioc open`'s HTTP port and the public MQTT broker's, unless configured (taken: a free port instead).
+OPEN_HTTP_PORT, OPEN_MQTT_PORT = 8001, 1884
 
 
 @dataclass
@@ -49,6 +51,9 @@ class Stack:
     argv: dict[str, list[str]] = field(default_factory=dict)
     supervisor: Supervisor | None = None
     broker_files: BrokerFiles | None = None
+    public_mosquitto: EmbeddedMosquitto | None = None  # the open data's public broker (opendata/mqtt.py)
+    open_mqtt_url: str = ""  # its publisher account's URL, for `ioc open`
+    open_port: int = 0
     demo_passwords: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -166,7 +171,27 @@ class Stack:
                 "PYTHONUNBUFFERED": "1",
             }
         )
+        if service == "open" and self.open_mqtt_url:
+            env["IOC_OPEN_MQTT_URL"] = self.open_mqtt_url
         return env
+
+    def start_open_data(self) -> Child:
+        """``ioc open`` (the public API at a lower priority, pushing to MQTT) and, beside the embedded broker, the
+        public broker it pushes to; an external broker's deployment names its own (IOC_OPEN_MQTT_URL)."""
+        from opendata.mqtt import PUBLIC_TEMPLATE, write_broker_files
+
+        s = self.settings
+        if not s.mqtt_url:
+            folder = self.state_dir / "mosquitto-public"
+            lines, publisher = write_broker_files(folder / "auth")
+            port = s.open_mqtt_port or _port_or_free(OPEN_MQTT_PORT)
+            self.public_mosquitto = EmbeddedMosquitto(
+                folder, port, template=PUBLIC_TEMPLATE, binary=s.mosquitto_bin, extra=lines
+            )
+            self.public_mosquitto.start(self.state_dir / "logs" / "mosquitto-public.log")
+            self.open_mqtt_url = with_credentials(self.public_mosquitto.url, publisher)
+        self.open_port = s.open_http_port or _port_or_free(OPEN_HTTP_PORT)
+        return self.start_app("open", ["open", "--port", str(self.open_port)])
 
     def _spawn(self, name: str) -> Child:
         """Start (or start again) the application process ``name``; ``children`` holds its newest."""
@@ -193,17 +218,23 @@ class Stack:
         """Stop everything: producers first, the database last."""
         if self.supervisor is not None:
             self.supervisor.remove()
-        for name in ("simulate", "ingest", "serve"):
+        for name in ("simulate", "ingest", "open", "serve"):
             child = self.children.pop(name, None)
             if child:
                 child.stop()
         for name, child in list(self.children.items()):
             child.stop()
             self.children.pop(name)
-        if self.mosquitto:
-            self.mosquitto.stop()
+        for broker in (self.public_mosquitto, self.mosquitto):
+            if broker:
+                broker.stop()
         if self.postgres:
             self.postgres.stop()
+
+
+def _port_or_free(port: int) -> int:
+    """``port``, or a free one when something already listens there (another ``ioc up``, say)."""
+    return port if port_free(port) else free_port()
 
 
 def wait_http(url: str, timeout: float, child: Child) -> None:
@@ -239,7 +270,13 @@ def _banner(stack: Stack, base: str, took_s: float, simulated: str) -> str:
         f"  API (OpenAPI)     {base}/docs\n"
         f"  Health            {base}/api/v1/health\n"
         f"  MQTT broker       {stack.mqtt_url}\n"
-        f"  Database          {describe(stack.database_url)}{stack.database_password_hint()}\n"
+        f"  Open data API     http://localhost:{stack.open_port}/sta/v1.1  (public; health /open/health)\n"
+        + (
+            f"  Open data MQTT    {stack.public_mosquitto.url}  (anonymous, read-only: v1.1/#)\n"
+            if stack.public_mosquitto
+            else ""
+        )
+        + f"  Database          {describe(stack.database_url)}{stack.database_password_hint()}\n"
         f"  State and logs    {stack.state_dir}  (logs/*.log)\n"
         f"  Simulators        {simulated}"
         + "".join(
@@ -274,6 +311,8 @@ def run_up(
         serve = stack.start_app("serve", ["serve"])
         base = f"http://localhost:{settings.http_port}"
         wait_http(f"{base}/api/v1/health", 60, serve)
+        opened = stack.start_open_data()
+        wait_http(f"http://localhost:{stack.open_port}/open/health", 60, opened)
         if simulators:
             sim = ["simulate", "--speed", str(speed)]
             if seed is not None:

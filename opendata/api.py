@@ -29,11 +29,11 @@ from ioc.settings import Settings
 from opendata.bulk_job import BulkJob
 from opendata.config import OpenDataConfig, load_config
 from opendata.entities import build
-from opendata.filters import QueryError
+from opendata.errors import QueryError
 from opendata.keys import HEADER, REFRESH_S, KeyStore, seconds_to_midnight
 from opendata.options import parse_options
 from opendata.query import QUERY_CANCELED, NotFound, Reader, sqlstate
-from opendata.ratelimit import RateLimiter
+from opendata.ratelimit import Gate, RateLimiter
 from opendata.site import create_site
 
 logger = logging.getLogger(__name__)
@@ -89,6 +89,7 @@ class OpenData:
         self.kinds = kinds
         self.sets = build(config, kinds)
         self.limiter = RateLimiter(settings.open_rate_per_minute, settings.open_rate_burst)
+        self.gate = Gate(settings.open_max_concurrent, settings.open_max_waiting)
         self.keys = KeyStore()
         self.engine: AsyncEngine | None = None
         self.bulk_job: BulkJob | None = None
@@ -203,9 +204,12 @@ def create_router(settings: Settings) -> tuple[APIRouter, OpenData]:
             if any("\x00" in text for text in (path, *query.values())):
                 raise QueryError("a NUL character is not allowed in a path or query option")
             opts = parse_options(query)
-            async with state.engine.connect() as conn:
-                reader = Reader(state.sets, conn, base_url(request), settings.open_count_exact_ms)
-                body = await reader.read(path, opts, str(request.url).split("?")[0], query)
+            async with state.gate.turn() as admitted:
+                if not admitted:
+                    return _error(503, "the open data service is busy: try again shortly", **{"Retry-After": "1"})
+                async with state.engine.connect() as conn:
+                    reader = Reader(state.sets, conn, base_url(request), settings.open_count_exact_ms)
+                    body = await reader.read(path, opts, str(request.url).split("?")[0], query)
         except QueryError as exc:
             return _error(400, str(exc))
         except NotFound as exc:

@@ -31,7 +31,8 @@ from sqlalchemy.sql import Select
 from ioc.kinds import KindSpec
 from ioc.tables import measurements, rollups_1m
 from opendata.config import OpenDataConfig
-from opendata.entities import hour_statistic, public_devices, public_streams
+from opendata.entities import public_devices, public_streams
+from opendata.observations import hour_statistic
 
 logger = logging.getLogger(__name__)
 

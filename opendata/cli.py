@@ -14,6 +14,7 @@ from ioc.settings import Settings
 from opendata.api import make_engine, read_url
 from opendata.bulk import build
 from opendata.config import load_config
+from opendata.mqtt import PUBLISHER, write_broker_files
 
 BULK_TIMEOUT_MS = 600_000  # one day of one kind is read by one statement: far above the API's time-out
 
@@ -25,10 +26,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     bulk.add_argument("--dir", type=Path, default=None, help="folder (default IOC_OPEN_BULK_DIR, else STATE/open-data)")
     bulk.add_argument("--days", type=int, default=None, help="complete days to keep (default IOC_OPEN_BULK_DAYS)")
     bulk.add_argument("--today", type=date.fromisoformat, default=None, help="as if today (UTC) were this date")
+    files = sub.add_parser("broker-files", help="write the public MQTT broker's password and ACL files")
+    files.add_argument("--dir", type=Path, required=True, help="folder (compose: the broker's /mosquitto/public)")
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     """Run ``ioc opendata ...``; returns the exit code."""
+    if args.opendata_command == "broker-files":
+        write_broker_files(args.dir)
+        print(f"{args.dir}: passwd, acl and the publisher's secret ({PUBLISHER}) for the public broker")
+        return 0
     kinds = load_kinds(settings.kinds_file)
     try:
         config = load_config(settings.open_data_file, kinds)

@@ -12,7 +12,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.sql import Select
 
 from ioc.tables import latest_values, rollups_1m
-from opendata.entities import hour_statistic
+from opendata.observations import hour_statistic
 from opendata.options import Options
 
 KEYS = ("_device", "_metric", "_stream")

@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from opendata.filters import QueryError, split_outside
+from opendata.errors import QueryError
+from opendata.filters import split_outside
 
 DEFAULT_TOP = 100
 MAX_TOP = 10_000  # as FROST-Server's default maxTop

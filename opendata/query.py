@@ -17,7 +17,8 @@ from sqlalchemy.sql import ColumnElement
 
 from opendata import latest
 from opendata.entities import EntitySet, Relation
-from opendata.filters import Compiler, QueryError, split_outside
+from opendata.errors import QueryError
+from opendata.filters import Compiler, split_outside
 from opendata.options import Expand, Options
 
 ESTIMATED = "@ioc.countEstimated"  # beside @iot.count when it is the planner's estimate

@@ -14,7 +14,9 @@ import pytest
 from ioc.processes import free_port
 from ioc.up import wait_http
 from opendata.api import RateLimiter
+from opendata.ratelimit import Gate
 from tests.opendata_fixtures import THING, open_data_fixture, policy_file, start_server  # noqa: F401
+from tests.support.stack import until
 
 
 @pytest.fixture(scope="module")
@@ -138,3 +140,24 @@ async def test_ioc_open_serves_the_open_data_alone_at_a_lower_priority(separate:
     assert thing.status_code == 200 and thing.json()["@iot.id"] == THING
     assert catalog.status_code == 200 and wall.status_code == 404  # nothing of the wall in it
     assert psutil.Process(pid).nice() == psutil.Process().nice() + 10
+
+
+async def test_the_gate_lets_some_work_some_wait_and_sheds_the_rest() -> None:
+    """Two at work, one waiting: a fourth request is shed at once (the route answers 503 with Retry-After)."""
+    gate = Gate(running=2, waiting=1)
+    release = asyncio.Event()
+    outcomes: list[bool] = []
+
+    async def request() -> None:
+        async with gate.turn() as admitted:
+            outcomes.append(admitted)
+            if admitted:
+                await release.wait()
+
+    tasks = [asyncio.create_task(request()) for _ in range(3)]
+    await until(lambda: gate.waiting == 1 and len(outcomes) == 2, what="two at work and one waiting")
+    await request()  # returns at once: shed
+    assert outcomes == [True, True, False] and gate.status()["shed"] == 1
+    release.set()
+    await asyncio.gather(*tasks)
+    assert outcomes == [True, True, False, True] and gate.status()["waiting"] == 0

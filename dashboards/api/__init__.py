@@ -7,6 +7,7 @@ from fastapi import APIRouter, Depends
 from dashboards.api import (
     air,
     alerts,
+    apikeys,
     devices,
     field,
     forecasts,
@@ -41,6 +42,7 @@ def build_router() -> APIRouter:
         forecasts,
         air,
         simulations,
+        apikeys,
     )
     for module in modules:
         protected.include_router(module.router)

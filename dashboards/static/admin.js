@@ -70,6 +70,43 @@ async function loadUsers() {
   }
 }
 
+function showKey(name, key) {
+  const box = document.getElementById("key-once");
+  box.textContent = t("security.key_once", { name: visible(name), key });
+  box.hidden = false;
+}
+
+/** An integer as the page's language writes it. */
+function count(n) {
+  return Number(n).toLocaleString(document.documentElement.lang === "vi" ? "vi-VN" : "en-GB");
+}
+
+async function loadKeys() {
+  const r = await call("GET", "/api/v1/apikeys");
+  if (r.status !== 200) return fail(r);
+  document.getElementById("keys-hint").textContent = t("security.apikeys_hint", { header: r.body.header });
+  const body = document.getElementById("keys");
+  body.replaceChildren();
+  for (const key of r.body.keys) {
+    const tr = document.createElement("tr");
+    tr.dataset.key = key.id;
+    const when = (v) => String(v).replace("T", " ").slice(0, 16);
+    const status = key.revoked_at ? t("security.revoked_at", { time: when(key.revoked_at) }) : t("security.active");
+    tr.append(cell(key.id, true), cell(key.name), cell(count(key.per_minute)), cell(count(key.rows_per_day)),
+      cell(count(key.requests_today)), cell(count(key.rows_today)), cell(when(key.created_at)), cell(status));
+    const actions = document.createElement("td");
+    if (!key.revoked_at) {
+      actions.append(button(t("security.revoke"), async () => {
+        const res = await call("POST", `/api/v1/apikeys/${encodeURIComponent(key.id)}/revoke`);
+        if (res.status !== 200) return fail(res);
+        await refresh();
+      }));
+    }
+    tr.append(actions);
+    body.append(tr);
+  }
+}
+
 async function loadAudit(append) {
   const params = new URLSearchParams({ limit: "100" });
   for (const key of ["action", "actor", "target"]) {
@@ -96,6 +133,7 @@ async function loadAudit(append) {
 async function refresh() {
   message.textContent = "";
   await loadUsers();
+  await loadKeys();
   await loadAudit(false);
 }
 
@@ -119,6 +157,17 @@ async function main() {
     document.getElementById("new-name").value = "";
     showOneTime(r.body.name, r.body.password);
     await refresh();
+  });
+  document.getElementById("key-form").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const quota = (id) => (document.getElementById(id).value ? Number(document.getElementById(id).value) : null);
+    const name = document.getElementById("key-name").value;
+    const r = await call("POST", "/api/v1/apikeys",
+      { name, per_minute: quota("key-per-minute"), rows_per_day: quota("key-rows") });
+    if (r.status !== 201) return fail(r);
+    for (const id of ["key-name", "key-per-minute", "key-rows"]) document.getElementById(id).value = "";
+    await refresh();
+    showKey(r.body.name, r.body.key);
   });
   document.getElementById("audit-filter").addEventListener("submit", (event) => {
     event.preventDefault();
