@@ -12,6 +12,7 @@ import random
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
+from functools import partial
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -165,15 +166,7 @@ class Simulation:
                     spec.device_id, spec.lat, spec.lon, spec.metadata, seed
                 )
             elif spec.kind == "air":
-                self._air[spec.device_id] = air.AirSite(
-                    spec.device_id,
-                    spec.lat,
-                    spec.lon,
-                    float(spec.metadata.get("roadside", 1.0)),
-                    spec.metadata.get("sensor") != "reference",
-                    spec.zone in burning,
-                    str(spec.metadata.get("sensor_fault", "")),
-                )
+                self._air[spec.device_id] = air.AirSite.from_device(spec, burning)
         self._traffic = [d for d in self._devices.values() if d.spec.kind == "traffic"]
         self._by_kind_format: dict[tuple[str, str], list[str]] = {}
         for device in self._devices.values():
@@ -396,17 +389,14 @@ class Simulation:
     def _air_reading(self, device: _Device, t: float, battery: float) -> dict[str, float]:
         spec = device.spec
         site = self._air[spec.device_id]
-        t = air.sample_time(site, t)
+        t = float(air.sample_time(site, t))
         nearest = self._near[spec.device_id]["traffic"][:1]
         congestion = self._slowdown(self._devices[nearest[0][1]].spec, t) if nearest else 0.0
-        recent = sum(self.rain.rate_mm_h(t - k * 1800.0, spec.lat, spec.lon) for k in range(1, 5)) / 4
-        conditions = air.Conditions(
-            demand(t) * device.centrality, congestion, self.rain.rate_mm_h(t, spec.lat, spec.lon), recent
-        )
+        rain_at = partial(self.rain.rate_mm_h, lat=spec.lat, lon=spec.lon)
+        conditions = air.conditions(t, demand(t) * device.centrality, congestion, rain_at)
         smoke = air.burning(t, self.seed, spec.zone) if site.burning_risk else 0.0
         values = air.reading(site, t, conditions, smoke, device.rng)
-        measures = spec.metadata.get("measures") or air.MEASURES[spec.format]
-        metrics = {m: round(values[m], air.DIGITS[m]) for m in measures}
+        metrics = {m: round(values[m], air.DIGITS[m]) for m in air.measures(spec)}
         return metrics | ({"battery_pct": battery} if spec.metadata.get("battery") else {})
 
     def _slowdown(self, spec: DeviceSpec, t: float) -> float:
