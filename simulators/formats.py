@@ -187,14 +187,16 @@ Column = tuple[str, str, Any, Any]  # metric, part, values, rows kept (None: eve
 
 
 def _round(values: Any, places: int) -> Any:
-    """Python's ``round`` (the correctly rounded decimal, as the encoders above send) over an array; numpy's
-    ``round`` differs on halves such as 1.05."""
-    return np.fromiter((round(v, places) for v in np.asarray(values, dtype=np.float64).tolist()), np.float64)
-
-
-def _formatted(values: Any, places: int) -> Any:
-    """What ``f"{v:.{places}f}"`` sends, read back as numbers."""
-    return np.fromiter((float(f"{v:.{places}f}") for v in np.asarray(values, dtype=np.float64).tolist()), np.float64)
+    """Python's ``round`` (the correctly rounded decimal, as the encoders above send, and as ``f"{v:.2f}"``
+    sends) over an array. numpy's ``round`` scales by a power of ten first, so it can differ only where the
+    scaled value lies within a hair of a half (1.05, 0.125): those few are rounded one by one."""
+    v = np.asarray(values, dtype=np.float64)
+    out = np.round(v, places)
+    scaled = v * 10.0**places
+    near = np.flatnonzero(np.abs(scaled - np.floor(scaled) - 0.5) < 1e-6)
+    if len(near):
+        out[near] = [round(x, places) for x in v[near].tolist()]
+    return out
 
 
 def _wire_ratio(pct: Any) -> Any:
@@ -217,17 +219,20 @@ def stored_series(
             columns.append((metric, "", _round(value * factor, 4) * (100.0 if factor == 0.01 else 1.0), None))
         return np.rint(us / 1000).astype(np.int64) * 1000, columns
     if fmt == "legacy_flood":
-        battery_v = _formatted(BATTERY_EMPTY_V + metrics["battery_pct"] / 100 * (BATTERY_FULL_V - BATTERY_EMPTY_V), 2)
+        battery_v = _round(BATTERY_EMPTY_V + metrics["battery_pct"] / 100 * (BATTERY_FULL_V - BATTERY_EMPTY_V), 2)
         battery = (battery_v - BATTERY_EMPTY_V) / (BATTERY_FULL_V - BATTERY_EMPTY_V) * 100.0
         return seconds, [
             ("water_level_cm", "", np.rint(metrics["water_level_cm"] * 10) / 10.0, None),
-            ("rainfall_mm_h", "", _formatted(metrics["rainfall_mm_h"] / 12, 1) * 12.0, None),
+            ("rainfall_mm_h", "", _round(metrics["rainfall_mm_h"] / 12, 1) * 12.0, None),
             ("battery_pct", "", np.clip(battery, 0.0, 100.0), None),
         ]
     if fmt == "trafficx":
         return seconds, _trafficx_stored(metrics, parts)
     if fmt == "fiware":
         return ms, _fiware_stored(device, us, metrics)
+    if fmt == "sensorcommunity":  # no time in the payload: stored when it arrives (taken as when it was sent)
+        types = _sc_value_types(device)
+        return us, [(k, "", _round(v, 2), None) for k, v in metrics.items() if k in types]
     raise ValueError(f"no stored form for format {fmt!r}")
 
 
@@ -267,6 +272,12 @@ def _fiware_stored(device: DeviceSpec, us: Any, m: dict[str, Any]) -> list[Colum
         return [("water_level_cm", "", _round(m["water_level_cm"] / 100, 4) * 100.0, None)]
     if entity_type == "CrowdFlowObserved":
         return [("people_count", "", np.trunc(m["people_count"]).astype(np.float64), None)]
+    if entity_type == "AirQualityObserved":
+        sent = [k for k in m if k.endswith("_ugm3") or k == "temperature_c"]
+        out: list[Column] = [(k, "", np.asarray(m[k], dtype=np.float64), None) for k in sent]
+        if "humidity_pct" in m:
+            out.append(("humidity_pct", "", _wire_ratio(m["humidity_pct"]), None))  # a ratio with 3 decimals
+        return out
     raise ValueError(f"no stored form for FIWARE type {entity_type!r}")
 
 

@@ -15,21 +15,24 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 import numpy as np
 
 from ioc.bulkload import History, to_datetime
 from ioc.fleet import DeviceSpec, Fleet
+from ioc.kinds import load_kinds
 from ioc.thresholds import DEFAULT_FREE_FLOW_KMH
 from simulators import formats
 from simulators.faults import FaultSpec
+from simulators.models import air, generic
 from simulators.models.crowd import people
 from simulators.models.flood import FloodPoint, step_depth, tide_floor_cm
 from simulators.models.geo import distance_km
 from simulators.models.rain import RainField
 from simulators.models.tide import Tide
-from simulators.models.traffic import Flow, Incident, flooding_slowdown, flow, natural_incidents
+from simulators.models.traffic import Flow, Incident, demand, flooding_slowdown, flow, natural_incidents
 from simulators.runner import (
     CAMERA_RADIUS_KM,
     FLOOD_REACH_KM,
@@ -81,7 +84,9 @@ class City:
         points = [FloodPoint.from_device(d.device_id, d.lat, d.lon, d.metadata, seed) for d in floods]
         traits = _Traits(*(np.array([getattr(p, n) for p in points]) for n in _Traits.__dataclass_fields__))
         tide = self.tide.level_m(grid)
-        self.rain_mm_h = np.array([self.rain.rate_series(grid, p.lat, p.lon) for p in points]).reshape(len(points), -1)
+        self.rain_mm_h = np.array([self.rain.rate_series(grid, p.lat, p.lon) for p in points]).reshape(
+            len(points), len(grid)
+        )
         self.depth_cm = np.empty_like(self.rain_mm_h)
         depth = tide_floor_cm(tide[0], traits.ground_m, traits.tide_share)
         for i in range(len(grid)):
@@ -94,6 +99,9 @@ class City:
         self.incidents: list[Incident] = [i for slot in slots for i in natural_incidents(seed, slot, places)]
         self.near = {d.device_id: _neighbours(d, fleet) for d in fleet.devices}
         self.centrality = {d.device_id: device_traits(seed, d)[3] for d in traffic}
+        self.kinds = fleet.kinds or load_kinds()
+        self.generic = {name: generic.models(spec) for name, spec in self.kinds.items() if spec.simulate}
+        self.burning = {z.zone_id for z in fleet.zones if z.metadata.get("burning_risk")}
 
     def _at(self, times: Array) -> Array:
         # A reading at t sees the state stepped to the end of its grid step (as the live run does).
@@ -210,11 +218,58 @@ def camera_series(city: City, device: Device, times: Array) -> Readings:
     return {"people_count": people(times, base, rng.normal(1, 0.08, n)), "vehicle_count": vehicles}, {}
 
 
+def air_series(city: City, device: Device, times: Array) -> Readings:
+    """An air sensor: the pollutants and climate it measures (simulators/models/air.py), its battery if any."""
+    spec, n = device.spec, len(times)
+    site = air.AirSite.from_device(spec, city.burning)
+    at = air.sample_time(site, times)  # a stuck sensor repeats the air of its window's start
+    nearest = city.near[spec.device_id]["traffic"][:1]
+    congestion = city.slowdown(city.specs[nearest[0][1]], at) if nearest else np.zeros(n)
+    rain_at = partial(city.rain.rate_series, lat=spec.lat, lon=spec.lon)
+    conditions = air.conditions(at, demand(at) * device.centrality, congestion, rain_at)
+    smoke = air.burning(at, city.seed, spec.zone) if site.burning_risk else 0.0
+    z = {name: device.rng.normal(0.0, 1.0, n) for name in air.NOISE}
+    held = air.stuck(site, times)
+    if np.any(held):  # one draw per stuck window, as the live sensor repeats one reading
+        first = np.maximum.accumulate(np.where(~held | (np.diff(at, prepend=np.nan) != 0), np.arange(n), 0))
+        z = {name: draw[first] for name, draw in z.items()}
+    values = air.measure(site, at, conditions, smoke, z)
+    metrics = {m: np.round(values[m], air.DIGITS[m]) for m in air.measures(spec)}
+    if spec.metadata.get("battery"):
+        metrics["battery_pct"] = battery_pct(times, device.battery0)
+    return metrics, {}
+
+
+def generic_series(city: City, device: Device, times: Array) -> Readings:
+    """A device of a kind simulated from its kinds file's ``simulate`` block (simulators/models/generic.py)."""
+    spec, n = device.spec, len(times)
+    load = demand(times) * device.centrality
+    rain = city.rain.rate_series(times, spec.lat, spec.lon)
+    metrics = {
+        m.metric.name: np.round(m.level(load, rain, device.rng.normal(0.0, 1.0, n)), m.digits)
+        for m in city.generic[spec.kind]
+    }
+    if "battery_pct" in city.kinds[spec.kind].metrics:
+        metrics["battery_pct"] = battery_pct(times, device.battery0)
+    return metrics, {}
+
+
 # A kind takes part in history with a function from the city, a device and its report times (epoch seconds,
 # an array) to what it reports then: {metric: values} and {part: {metric: values}}, one value per time, in
-# the canonical units of ioc/kinds.yaml, rounded as the device sends them. Kinds without one have no history.
+# the canonical units of ioc/kinds.yaml, rounded as the device sends them. A kind without one has history
+# when its kinds file gives it a ``simulate`` block (generic_series), as the live simulation does.
 Series = Callable[[City, Device, Array], Readings]
-SERIES: dict[str, Series] = {"flood": flood_series, "traffic": traffic_series, "camera": camera_series}
+SERIES: dict[str, Series] = {
+    "flood": flood_series,
+    "traffic": traffic_series,
+    "camera": camera_series,
+    "air": air_series,
+}
+
+
+def series_of(city: City, kind: str) -> Series | None:
+    """How a kind reports over a span: its own model, else its ``simulate`` block; None without either."""
+    return SERIES.get(kind) or (generic_series if kind in city.generic else None)
 
 
 # -- camera analytics -----------------------------------------------------------------------------------
@@ -309,7 +364,7 @@ def simulate(fleet: Fleet, seed: int, span: Span) -> tuple[History, int]:
     lost = 0
     start_us, end_us = round(span.start * 1e6), round(span.end * 1e6)
     for spec in sorted(fleet.devices, key=lambda d: d.device_id):
-        series = SERIES.get(spec.kind)
+        series = series_of(city, spec.kind)
         if series is None:
             continue
         _, phase, battery0, centrality = device_traits(seed, spec)

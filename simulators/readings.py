@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import TYPE_CHECKING
 
 from ioc.fleet import DeviceSpec
@@ -62,17 +63,14 @@ def air_reading(sim: Simulation, device: SimDevice, t: float, battery: float) ->
     """An air sensor's reading: traffic, congestion, rain and burning at its place, in its own measures."""
     spec = device.spec
     site = sim.air_sites[spec.device_id]
-    t = air.sample_time(site, t)
+    t = float(air.sample_time(site, t))
     nearest = sim.near[spec.device_id]["traffic"][:1]
     congestion = slowdown(sim, sim.devices[nearest[0][1]].spec, t) if nearest else 0.0
-    recent = sum(sim.rain.rate_mm_h(t - k * 1800.0, spec.lat, spec.lon) for k in range(1, 5)) / 4
-    conditions = air.Conditions(
-        demand(t) * device.centrality, congestion, sim.rain.rate_mm_h(t, spec.lat, spec.lon), recent
-    )
+    rain_at = partial(sim.rain.rate_mm_h, lat=spec.lat, lon=spec.lon)
+    conditions = air.conditions(t, demand(t) * device.centrality, congestion, rain_at)
     smoke = air.burning(t, sim.seed, spec.zone) if site.burning_risk else 0.0
     values = air.reading(site, t, conditions, smoke, device.rng)
-    measures = spec.metadata.get("measures") or air.MEASURES[spec.format]
-    metrics = {m: round(values[m], air.DIGITS[m]) for m in measures}
+    metrics = {m: round(values[m], air.DIGITS[m]) for m in air.measures(spec)}
     return metrics | ({"battery_pct": battery} if spec.metadata.get("battery") else {})
 
 

@@ -137,15 +137,7 @@ class Simulation:
                 spec.device_id, spec.lat, spec.lon, spec.metadata, self.seed
             )
         elif spec.kind == "air":
-            self.air_sites[spec.device_id] = air.AirSite(
-                spec.device_id,
-                spec.lat,
-                spec.lon,
-                float(spec.metadata.get("roadside", 1.0)),
-                spec.metadata.get("sensor") != "reference",
-                spec.zone in burning,
-                str(spec.metadata.get("sensor_fault", "")),
-            )
+            self.air_sites[spec.device_id] = air.AirSite.from_device(spec, burning)
 
     def _settle(self) -> None:
         """Run the street water for SETTLE_S before the start, from the tide floor, on the STEP_S grid."""

@@ -20,6 +20,9 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
 
 from ioc.errors import ConfigError
 from ioc.kinds import KindSpec, MetricSpec
@@ -38,10 +41,15 @@ class MetricModel:
     noise: float = 0.0
     digits: int = 1
 
+    def level(self, demand: Any, rain_mm_h: Any, z: Any) -> Any:
+        """The unrounded reading for a traffic demand (0..1, times the site's centrality), a rain rate and a
+        standard normal draw ``z`` (numbers or arrays), clamped to the metric's range."""
+        raw = self.base + self.traffic * demand + self.rain * rain_mm_h + self.noise * z
+        return np.clip(raw, self.metric.min, self.metric.max)[()]
+
     def value(self, demand: float, rain_mm_h: float, rng: random.Random) -> float:
-        """The reading for a traffic demand (0..1, times the site's centrality) and a rain rate."""
-        raw = self.base + self.traffic * demand + self.rain * rain_mm_h + self.noise * rng.gauss(0.0, 1.0)
-        return round(min(self.metric.max, max(self.metric.min, raw)), self.digits)
+        """The reading sent for a traffic demand and a rain rate, rounded to ``digits``."""
+        return round(float(self.level(demand, rain_mm_h, rng.gauss(0.0, 1.0))), self.digits)
 
 
 def models(kind: KindSpec) -> list[MetricModel]:
