@@ -11,10 +11,10 @@ import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-import uvicorn
 from fastapi import FastAPI
 
 from ioc.db import create_pool
+from ioc.serving import serve
 from ioc.settings import Settings
 from opendata.api import mount
 
@@ -48,20 +48,5 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     """Serve until SIGINT/SIGTERM at ``IOC_OPEN_NICE``; returns the exit code."""
     if settings.open_nice:
         os.nice(settings.open_nice)
-    host = args.host or settings.http_host
-    config = uvicorn.Config(
-        create_open_app(settings),
-        host=host,
-        port=args.port,
-        log_config=None,
-        access_log=False,
-        server_header=False,
-        proxy_headers=bool(settings.trusted_proxies),
-        forwarded_allow_ips=settings.trusted_proxies or None,
-        lifespan="on",
-        timeout_graceful_shutdown=5,
-    )
-    server = uvicorn.Server(config)
-    logger.info("serving the open data on http://%s:%d (nice %d)", host, args.port, os.nice(0))
-    server.run()
-    return 0 if server.started else 1
+    logger.info("open data at nice %d", os.nice(0))
+    return serve(create_open_app(settings), settings, args.host or settings.http_host, args.port, "the open data")
