@@ -5,9 +5,8 @@ from __future__ import annotations
 import argparse
 import logging
 
-import uvicorn
-
 from dashboards.app import create_app
+from ioc.serving import serve
 from ioc.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -24,25 +23,13 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     settings = settings.model_copy(
         update={"http_host": args.host or settings.http_host, "http_port": args.port or settings.http_port}
     )
-    host, port = settings.http_host, settings.http_port
-    config = uvicorn.Config(
+    return serve(
         create_app(settings),
-        host=host,
-        port=port,
-        log_config=None,
-        access_log=False,
-        server_header=False,
-        # X-Forwarded-For/-Proto are believed from IOC_TRUSTED_PROXIES only (uvicorn's own default trusts
-        # 127.0.0.1, which lets anyone on this host forge the client address of audit rows and throttles).
-        proxy_headers=bool(settings.trusted_proxies),
-        forwarded_allow_ips=settings.trusted_proxies or None,
-        lifespan="on",
+        settings,
+        settings.http_host,
+        settings.http_port,
+        "the live server",
         ws_ping_interval=20.0,
         ws_ping_timeout=20.0,
         ws_per_message_deflate=settings.ws_compression,
-        timeout_graceful_shutdown=5,
     )
-    server = uvicorn.Server(config)
-    logger.info("serving on http://%s:%d", host, port)
-    server.run()
-    return 0 if server.started else 1

@@ -10,7 +10,6 @@ Runs live in memory (the newest MAX_RUNS); a restart forgets them.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import json
 import logging
@@ -20,10 +19,11 @@ import uuid
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from types import TracebackType
 from typing import Any
 
 from dashboards import figures
+from ioc.background import Background
+from ioc.processes import communicate_within
 
 logger = logging.getLogger(__name__)
 
@@ -111,27 +111,16 @@ def annotate(raw: Row, devices: dict[str, Row]) -> Row:
     }
 
 
-class Simulations:
+class Simulations(Background):
     """The queue of what-if runs (an async context manager: its worker task stops, and kills a run, on exit)."""
+
+    task_name = "simulations"
 
     def __init__(self, fleet_file: str, devices: Any) -> None:
         self.fleet_file = fleet_file
         self.devices = devices  # () -> the live devices by id (the hub's state)
         self.runs: OrderedDict[str, Run] = OrderedDict()
         self._queue: asyncio.Queue[Run] = asyncio.Queue()
-        self._task: asyncio.Task[None] | None = None
-
-    async def __aenter__(self) -> Simulations:
-        self._task = asyncio.create_task(self._work(), name="simulations")
-        return self
-
-    async def __aexit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
 
     def submit(self, scenario: Row) -> Run:
         """Queue a run of ``scenario``, or return a recent run of the same scenario (queued, running or done)."""
@@ -155,7 +144,8 @@ class Simulations:
             run.state = "cancelled"
             run.process.kill()
 
-    async def _work(self) -> None:
+    async def run(self) -> None:
+        """Take queued runs one at a time, until cancelled."""
         while True:
             run = await self._queue.get()
             if run.state != "queued":
@@ -186,16 +176,10 @@ class Simulations:
             stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
         )  # fmt: skip
         try:
-            out, err = await asyncio.wait_for(run.process.communicate(json.dumps(request).encode()), RUN_TIMEOUT_S)
+            out, err = await communicate_within(run.process, json.dumps(request).encode(), RUN_TIMEOUT_S)
         except TimeoutError:
-            run.process.kill()
-            await run.process.wait()
             run.state, run.error = "failed", f"took over {RUN_TIMEOUT_S:.0f} s"
             return
-        finally:
-            if run.process.returncode is None:
-                run.process.kill()
-                await run.process.wait()
         run.seconds = round(time.monotonic() - started, 3)
         if run.state == "cancelled":
             return

@@ -12,7 +12,6 @@ import asyncio
 import contextlib
 import logging
 import os
-import sys
 import time
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
@@ -21,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import asyncpg
 
 from ioc.leader import DB_ERRORS, LeaderJob
+from ioc.processes import run_ioc_command
 from ioc.settings import Settings
 
 if TYPE_CHECKING:
@@ -115,23 +115,4 @@ class ForecastJob:
     async def train(self) -> None:
         """``ioc forecast train`` in a child process with this server's database role."""
         env = {**os.environ, "IOC_DATABASE_URL": self.database_url}
-        child = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "ioc.cli", "forecast", "train",
-            env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-        )  # fmt: skip
-        try:
-            out, _ = await asyncio.wait_for(child.communicate(), TRAIN_TIMEOUT_S)
-        except TimeoutError:
-            child.kill()
-            await child.wait()
-            logger.warning("forecast training took over %.0f s: stopped", TRAIN_TIMEOUT_S)
-            return
-        finally:
-            if child.returncode is None:
-                child.kill()
-                await child.wait()
-        tail = out.decode(errors="replace").strip().splitlines()[-1:] if out else []
-        if child.returncode == 0:
-            logger.info("forecast training: %s", tail[0] if tail else "done")
-        else:
-            logger.warning("forecast training failed (exit %s): %s", child.returncode, tail[0] if tail else "")
+        await run_ioc_command("forecast training", ["forecast", "train"], env, TRAIN_TIMEOUT_S)

@@ -6,12 +6,14 @@ Children are started from the main thread with a parent-death signal, so they ne
 
 from __future__ import annotations
 
+import asyncio
 import ctypes
 import logging
 import os
 import signal
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -137,3 +139,36 @@ def find_installed(candidates: Sequence[Path], what: str) -> Path:
         if path.exists():
             return path
     raise StackError(f"{what} not found at {', '.join(map(str, candidates))}: {SETUP_HINT}")
+
+
+async def communicate_within(
+    child: asyncio.subprocess.Process, data: bytes | None, timeout_s: float
+) -> tuple[bytes, bytes]:
+    """``child.communicate(data)`` within ``timeout_s`` (TimeoutError past it); killed and reaped if not done."""
+    try:
+        out, err = await asyncio.wait_for(child.communicate(data), timeout_s)
+        return out or b"", err or b""
+    finally:
+        if child.returncode is None:
+            child.kill()
+            await child.wait()
+
+
+async def run_ioc_command(what: str, args: Sequence[str], env: dict[str, str], timeout_s: float) -> int | None:
+    """``ioc ARGS`` in a child process with ``env``, its last line of output logged as ``what``: the exit code,
+    or None when it took over ``timeout_s`` (and was killed). A server runs heavy work this way, off its loop."""
+    child = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "ioc.cli", *args,
+        env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+    )  # fmt: skip
+    try:
+        out, _ = await communicate_within(child, None, timeout_s)
+    except TimeoutError:
+        logger.warning("%s took over %.0f s: stopped", what, timeout_s)
+        return None
+    tail = out.decode(errors="replace").strip().splitlines()[-1:]
+    if child.returncode == 0:
+        logger.info("%s: %s", what, tail[0] if tail else "done")
+    else:
+        logger.warning("%s failed (exit %s): %s", what, child.returncode, tail[0] if tail else "")
+    return child.returncode

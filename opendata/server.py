@@ -13,10 +13,10 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-import uvicorn
 from fastapi import FastAPI
 
 from ioc.db import create_pool
+from ioc.serving import serve
 from ioc.settings import Settings
 from opendata.api import PREFIX, mount, read_url
 from opendata.mqtt import ObservationPublisher
@@ -68,21 +68,6 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     """Serve until SIGINT/SIGTERM at ``IOC_OPEN_NICE``; returns the exit code."""
     if settings.open_nice:
         os.nice(settings.open_nice)
-    host = args.host or settings.http_host
     port = args.port or settings.open_http_port or DEFAULT_PORT
-    config = uvicorn.Config(
-        create_open_app(settings, port),
-        host=host,
-        port=port,
-        log_config=None,
-        access_log=False,
-        server_header=False,
-        proxy_headers=bool(settings.trusted_proxies),
-        forwarded_allow_ips=settings.trusted_proxies or None,
-        lifespan="on",
-        timeout_graceful_shutdown=5,
-    )
-    server = uvicorn.Server(config)
-    logger.info("serving the open data on http://%s:%d (nice %d)", host, port, os.nice(0))
-    server.run()
-    return 0 if server.started else 1
+    logger.info("open data at nice %d", os.nice(0))
+    return serve(create_open_app(settings, port), settings, args.host or settings.http_host, port, "the open data")

@@ -6,9 +6,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import asyncpg
 import pytest
+from playwright.async_api import Page
 
 from forecast.models import Forecast
 from forecast.store import write_forecasts
@@ -148,6 +150,13 @@ async def test_wall_shows_the_next_two_hours_and_the_tide(
     watched.assert_clean()
 
 
+async def chart_traces(page: Page, box: str) -> list[dict[str, Any]]:
+    """Each trace (its ``meta`` and ``y``) of the chart in ``box``, once the page has drawn it."""
+    await page.wait_for_selector(box, timeout=20000)
+    script = "(box) => document.querySelector(box + ' .chart-plot').data.map((t) => ({meta: t.meta || '', y: t.y}))"
+    return list(await page.evaluate(script, box))
+
+
 @pytest.mark.parametrize("lang", ["vi", "en"])
 async def test_device_chart_has_the_forecast_band(
     live_server: LiveServer, open_page, sensor: str, pool: asyncpg.Pool, lang: str
@@ -157,10 +166,7 @@ async def test_device_chart_has_the_forecast_band(
     watched = await open_page(f"{live_server.url}/devices/{sensor}?range=1h&lang={lang}")
     page = watched.page
     box = '#metric-charts .chart-box[data-forecast="4"]'
-    await page.wait_for_selector(box, timeout=20000)
-    traces = await page.evaluate(
-        f"""() => document.querySelector('{box} .chart-plot').data.map((t) => ({{meta: t.meta || '', y: t.y}}))"""
-    )
+    traces = await chart_traces(page, box)
     median = next(t for t in traces if t["meta"] == "forecast")
     assert median["y"] == [18, 22, 26, 34, 40]  # from the level now to +120 min
     assert any(t["meta"] == "forecast-band" for t in traces)
@@ -197,11 +203,6 @@ async def test_zone_chart_has_each_sensors_forecast(
     await store_round(pool, RISING)
     watched = await open_page(f"{live_server.url}/zones/{ZONE}?range=1h&lang={lang}")
     page = watched.page
-    box = '#chart-flood[data-forecast="1"]'
-    await page.wait_for_selector(box, timeout=20000)
-    medians = await page.evaluate(
-        f"""() => document.querySelector('{box} .chart-plot').data
-                 .filter((t) => t.meta === 'forecast').map((t) => t.y)"""
-    )
+    medians = [t["y"] for t in await chart_traces(page, '#chart-flood[data-forecast="1"]') if t["meta"] == "forecast"]
     assert medians == [[18, 22, 26, 34, 40]]
     watched.assert_clean()
