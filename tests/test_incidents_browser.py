@@ -261,6 +261,7 @@ async def test_from_storm_to_closed_incident_with_a_field_team(
             assert min(targets) >= 44, targets  # touch targets
             wider = await mobile.evaluate(WIDER_THAN_PHONE)
             assert wider == [], wider  # one column: nothing sideways (the page scrolls down)
+            assert await mobile.evaluate("document.documentElement.scrollWidth") <= 375
             await mobile.screenshot(path=str(screenshot_path("field-vi-posted.png")), full_page=True)
             phone.assert_clean()
 
