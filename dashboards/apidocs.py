@@ -44,7 +44,6 @@ SWAGGER_PAGE = """<!doctype html>
 </html>
 """
 
-
 @lru_cache(maxsize=1)
 def assets_dir() -> Path:
     """The folder of Swagger UI's files inside the installed ``fastapi_offline`` package."""

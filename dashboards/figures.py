@@ -116,6 +116,7 @@ def with_bands(device: Row, metadata: Row) -> Row:
     return device
 
 
+
 def yesterday(rows: list[Row], incidents: dict[str | None, int]) -> Row:
     """The summary's headline figures at the same time yesterday, from ``queries.yesterday_rows``."""
     levels: list[float] = []

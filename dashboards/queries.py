@@ -81,7 +81,9 @@ class _Where:
         return f"WHERE {' AND '.join(self.clauses)}" if self.clauses else ""
 
 
-def _device_filters(kind: str | None, zone: str | None, status: str | None, device_ids: list[str] | None) -> _Where:
+def _device_filters(
+    kind: str | None, zone: str | None, status: str | None, device_ids: list[str] | None
+) -> _Where:
     where = _Where("d.enabled")
     for column, value in (("kind", kind), ("zone", zone), ("status", status)):
         where.add(f"d.{column} = {{}}", value)

@@ -240,6 +240,7 @@ async def test_from_storm_to_closed_incident_with_a_field_team(
                 f"() => document.querySelector(\".f-cam[data-key='{camera}'] img\")?.naturalWidth > 0"
             )
             assert await mobile.locator(f"#f-map rect[data-key='{camera}']").count() == 1
+            await mobile.screenshot(path=str(screenshot_path("field-vi.png")))  # what the phone shows first
             assert await mobile.locator(".f-step[data-done='true']").count() == len(REQUIRED)
             await mobile.fill("#f-note", "Nước sâu 40 cm, đã đặt rào chắn")
             await mobile.click("#f-note-form button")
@@ -247,19 +248,21 @@ async def test_from_storm_to_closed_incident_with_a_field_team(
             await mobile.set_input_files(
                 "#f-photo", {"name": "hien-truong.jpg", "mimeType": "image/jpeg", "buffer": jpeg_with_exif()}
             )
+            await mobile.wait_for_selector("#f-photo-name:has-text('hien-truong.jpg')")
             await mobile.fill("#f-caption", "Rào chắn đã đặt")
             await mobile.click("#f-photo-form button")
             await mobile.wait_for_function(
                 "() => document.querySelector(\".f-post[data-kind='photo'] img\")?.naturalWidth > 0"
             )
             targets = await mobile.evaluate(
-                "[...document.querySelectorAll('button, a.btn, input, textarea')].filter((e) => e.offsetParent)"
-                ".map((e) => e.getBoundingClientRect().height)"
+                "[...document.querySelectorAll('button, .btn, input:not([type=file]), textarea')]"
+                ".filter((e) => e.offsetParent).map((e) => e.getBoundingClientRect().height)"
             )
             assert min(targets) >= 44, targets  # touch targets
             wider = await mobile.evaluate(WIDER_THAN_PHONE)
             assert wider == [], wider  # one column: nothing sideways (the page scrolls down)
-            await mobile.screenshot(path=str(screenshot_path("field-vi.png")), full_page=True)
+            assert await mobile.evaluate("document.documentElement.scrollWidth") <= 375
+            await mobile.screenshot(path=str(screenshot_path("field-vi-posted.png")), full_page=True)
             phone.assert_clean()
 
             # Back at the desk: the note and the photo are in the timeline; resolve (r), then close.

@@ -180,10 +180,12 @@ async function main() {
     const text = $("f-note").value.trim();
     if (text) post(ev.target, `${base}/notes`, JSON.stringify({ text }), "application/json", "field.note_sent");
   });
+  $("f-photo").addEventListener("change", () => setText($("f-photo-name"), $("f-photo").files[0]?.name || t("field.no_photo")));
+  $("f-photo-form").addEventListener("reset", () => setText($("f-photo-name"), t("field.no_photo")));
   $("f-photo-form").addEventListener("submit", (ev) => {
     ev.preventDefault();
     const file = $("f-photo").files[0];
-    if (!file) return;
+    if (!file) { say(t("field.no_photo"), true); return; }
     const caption = $("f-caption").value.trim();
     const url = `${base}/photos${caption ? `?caption=${encodeURIComponent(caption)}` : ""}`;
     post(ev.target, url, file, file.type || "application/octet-stream", "field.photo_sent");
