@@ -11,7 +11,7 @@ import pytest
 
 from incidents import store
 from tests.support.auth import signed_in
-from tests.support.browser import LiveServer, screenshot_path, wait_live
+from tests.support.browser import LAYOUT_CHECK, LiveServer, screenshot_path, wait_live
 
 pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="session")]
 
@@ -64,6 +64,8 @@ async def test_an_incident_opens_changes_escalates_and_closes_on_the_wall(
         for page, name in ((wall, "wall-incidents.png"), (big, "wall-incidents-4k.png")):
             await page.wait_for_selector(entry)
             await page.screenshot(path=str(screenshot_path(name)))
+            problems = await page.evaluate(LAYOUT_CHECK, ".topbar, .kpi, .panel")
+            assert not problems, "\n".join(problems)  # the banner and the feed fit, at 1920x1080 and at 4K
 
         taken = await op.post(f"/api/v1/incidents/{iid}/take", json={"version": raised.json()["version"]})
         await wall.wait_for_selector(entry, state="detached")  # answered: off the banner
