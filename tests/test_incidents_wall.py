@@ -44,6 +44,7 @@ async def test_an_incident_opens_changes_escalates_and_closes_on_the_wall(
         assert "Ngập đường Xô Viết Nghệ Tĩnh" in (await wall.text_content(feed) or "")
         await big.wait_for_selector(badge, state="attached")
         small_px, big_px = await wall.evaluate(BADGE_SIZE, badge), await big.evaluate(BADGE_SIZE, badge)
+        print(f"incident badge: {small_px:.0f} px at 1920x1080, {big_px:.0f} px at 3840x2160")
         assert small_px >= 24 and big_px >= 1.8 * small_px, (small_px, big_px)  # readable, and twice at 4K
 
         raised = await op.post(
