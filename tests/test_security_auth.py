@@ -335,6 +335,9 @@ def test_cli_users_add_passwd_disable_list(
     wall = unique("cli-wall")
     run("users", "add", wall, "--role", "viewer", "--display")
     assert f"{wall}\tviewer\tmust-change,display" in run("users", "list")
+    lead = unique("cli-lead")
+    run("users", "add", lead, "--role", "supervisor")  # between operator and admin
+    assert f"{lead}\tsupervisor\tmust-change" in run("users", "list")
 
 
 class FakeClock:
@@ -392,3 +395,10 @@ async def test_old_audit_entries_are_pruned(pool: asyncpg.Pool) -> None:
     assert await audit.prune(pool, timedelta(days=365), batch=1) >= 1
     left = await pool.fetch("SELECT id FROM audit_log WHERE target = $1", marker)
     assert [r["id"] for r in left] == [new]
+
+
+def test_a_supervisor_sits_between_operator_and_admin() -> None:
+    lead = accounts.User("lead", "supervisor")
+    assert lead.can("viewer") and lead.can("operator") and lead.can("supervisor") and not lead.can("admin")
+    assert accounts.User("op", "operator").can("supervisor") is False
+    assert accounts.User("boss", "admin").can("supervisor")

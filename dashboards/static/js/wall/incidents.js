@@ -32,10 +32,13 @@ export function label(i) {
   return `${typeName(i)} #${i.id}: ${i.title} · ${t(`severity.${i.severity}`)} · ${t(`incident_state.${i.state}`)}`;
 }
 
-/** Take the incidents channel's state. */
+const SEVERITY_ORDER = { critical: 0, warning: 1 }; // display order
+
+/** Take the incidents channel's state, ordered here (merged deltas append new items at the end): most severe,
+ * then newest; escalations newest first. */
 export function update(state, data) {
-  state.incidents = data.incidents || [];
-  state.escalations = data.escalations || [];
+  state.incidents = [...(data.incidents || [])].sort((a, b) => (SEVERITY_ORDER[a.severity] ?? 2) - (SEVERITY_ORDER[b.severity] ?? 2) || b.id - a.id);
+  state.escalations = [...(data.escalations || [])].sort((a, b) => (a.escalated_at < b.escalated_at ? 1 : a.escalated_at > b.escalated_at ? -1 : 0));
 }
 
 function fillFeed(state, li, i) {
