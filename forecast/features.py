@@ -166,9 +166,13 @@ def street_traits(level: np.ndarray, rain: np.ndarray) -> np.ndarray:
         sse = float(((y - a * x) ** 2).sum())
         if sse < best:
             best, out[0], out[1] = sse, a, c
-    # Draining: the level 10 minutes later over the level now, where it fell without rain, from over 3 cm.
+    # Draining: the level 10 minutes later over the level now, where it fell from over 3 cm while the rain
+    # stayed below what the drains take (no inflow: the level decays at the drain's own rate).
     later = np.concatenate((level[10:], np.full(10, np.nan)))
-    dry = np.isfinite(level) & np.isfinite(later) & (level > 3.0) & (later < level) & (trailing_mean(rain, 30) == 0)
+    rain10 = trailing_mean(rain, 10)
+    rain_later = np.concatenate((rain10[10:], np.full(10, np.nan)))
+    under = np.nan_to_num(out[1], nan=0.0)
+    dry = (level > 3.0) & (later < level) & (rain10 <= under) & (rain_later <= under)
     if np.count_nonzero(dry) >= 20:
         ratio = float(np.median(later[dry] / level[dry]))
         out[2] = -10.0 / np.log(ratio) if 0 < ratio < 1 else np.nan
