@@ -70,12 +70,27 @@ def trailing_mean(y: np.ndarray, window: int) -> np.ndarray:
         return np.where(count > 0, (s[hi] - s[lo]) / np.maximum(count, 1), np.nan)
 
 
+def _shift(a: np.ndarray, k: int, fill: float) -> np.ndarray:
+    """``a`` delayed by ``k`` places, ``fill`` in front."""
+    if k >= len(a):
+        return np.full(len(a), fill)
+    return np.concatenate((np.full(k, fill), a[: len(a) - k]))
+
+
 def trailing_extreme(y: np.ndarray, window: int, fn: str) -> np.ndarray:
-    """Max or min (``fn``) of the ``window`` minutes ending at each index, ignoring NaN."""
+    """Max or min (``fn``) of the ``window`` minutes ending at each index, ignoring NaN.
+
+    By doubling spans (log2(window) passes, not a window-wide view per minute: inference builds these over
+    a week of minutes for every sensor each round)."""
     fill = -np.inf if fn == "max" else np.inf
-    padded = np.concatenate((np.full(window - 1, fill), np.where(np.isfinite(y), y, fill)))
-    view = np.lib.stride_tricks.sliding_window_view(padded, window)
-    out = view.max(axis=1) if fn == "max" else view.min(axis=1)
+    op = np.maximum if fn == "max" else np.minimum
+    out = np.where(np.isfinite(y), y, fill)
+    span = 1
+    while span * 2 <= window:
+        out = op(out, _shift(out, span, fill))
+        span *= 2
+    if span < window:  # the last span's start: [i - window + 1, i - span] joined to [i - span + 1, i]
+        out = op(out, _shift(out, window - span, fill))
     return np.where(np.isfinite(out), out, np.nan)
 
 

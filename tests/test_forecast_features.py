@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import numpy as np
 
-from forecast.features import minutes_since, profile, profile_at, street_traits
+from forecast.features import minutes_since, profile, profile_at, street_traits, trailing_extreme
 
 
 def _street(gain_cm_per_mm_h: float, capacity_mm_h: float, drain_min: float, minutes: int = 6 * 1440) -> tuple:
@@ -54,3 +54,16 @@ def test_profile_is_per_day_type_and_minute_and_wraps_midnight() -> None:
     assert abs(profile_at(table, np.array([noon_saturday]))[0] - (10 + 7.2)) < 0.01
     # Just after midnight the window reaches back into the evening before: smoothed across the day's edge.
     assert table[0, 0] > 40 + 0 / 100 + 1
+
+
+def test_trailing_extreme_matches_the_window_by_definition() -> None:
+    rng = np.random.default_rng(1)
+    y = rng.normal(size=500)
+    y[rng.random(500) < 0.3] = np.nan
+    for window in (1, 2, 15, 60, 61, 745):
+        for fn, pick in (("max", np.nanmax), ("min", np.nanmin)):
+            got = trailing_extreme(y, window, fn)
+            for i in range(len(y)):
+                part = y[max(0, i - window + 1) : i + 1]
+                want = pick(part) if np.isfinite(part).any() else np.nan
+                assert got[i] == want or (np.isnan(got[i]) and np.isnan(want)), (window, fn, i)
