@@ -38,6 +38,9 @@ logger = logging.getLogger(__name__)
 
 REARM_CM = 2.0  # a level must fall this far below a threshold before a new crossing counts (sensor noise)
 ALARM_WINDOW_MIN = max(FLOOD_HORIZONS)
+# Alarms raised at these chances of reaching the level (forecast.outlook.chance): 0.5 is the median (the shipped
+# flood_forecast rule), 0.1 the upper bound of the 80 % interval: earlier alarms, more of them false.
+ALARM_CHANCES = (0.5, 0.3, 0.1)
 MERGE_GAP_MIN = 10  # alarm minutes this close belong to one alarm
 
 
@@ -131,7 +134,12 @@ def run_backtest(
         )
     scores: dict[tuple[str, str, int, str], Scores] = {}
     levels = {d.device_id: d for d in devices if d.kind == "flood"}
-    alarms = {(d, name): np.zeros(days * 1440, dtype=bool) for d in levels for name in ("warning", "danger")}
+    alarms = {
+        (d, name, c): np.zeros(days * 1440, dtype=bool)
+        for d in levels
+        for name in ("warning", "danger")
+        for c in ALARM_CHANCES
+    }
     fs = flood_series(grid, devices, tide)  # features read only minutes <= each origin: safe on the whole grid
     epoch = np.concatenate((grid.epoch(), grid.epoch()[-1] + 60.0 * np.arange(1, 121)))
     train_seconds = []
@@ -148,13 +156,16 @@ def run_backtest(
         train_seconds.append(time.process_time() - started)
         logger.info("backtest day %d/%d: trained in %.1f CPU-s", day + 1, days, train_seconds[-1])
         last = np.arange(cut - 1, min(cut + 1439, grid.minutes - 1), stride)
+        if flood is not None:
+            flood.attach(fs)
         for device_id, s in fs.items():
             best = _score_flood(score, s, flood, grid, past, epoch, last, device_id)
             device = levels[device_id]
             now = at(s.level, last)
             for name, threshold in (("warning", device.warning_cm), ("danger", device.danger_cm)):
-                on = (np.nan_to_num(now, nan=np.inf) < threshold) & (best[name] >= threshold)
-                alarms[(device_id, name)][last - test_start + 1] = on
+                for c in ALARM_CHANCES:
+                    on = (np.nan_to_num(now, nan=np.inf) < threshold) & (best[c] >= threshold)
+                    alarms[(device_id, name, c)][last - test_start + 1] = on
         if traffic is not None:
             _score_traffic(score, traffic, grid, devices, past, cut, epoch, last)
 
@@ -181,11 +192,11 @@ def _score_flood(
     epoch: np.ndarray,
     last: np.ndarray,
     device_id: str,
-) -> dict[str, np.ndarray]:
-    """Score one flood sensor's forecasts from the origins ``last``; returns the highest level forecast at each
-    origin over the horizons (what a warning or danger alarm would be raised on)."""
+) -> dict[float, np.ndarray]:
+    """Score one flood sensor's forecasts from the origins ``last``; returns, per alarm chance, the highest level
+    reached with that chance at each origin over the horizons (what an alarm would be raised on)."""
     hist = history_average(past.get(device_id, FLOOD_METRICS[0]), past.epoch())
-    best = {name: np.full(len(last), -np.inf) for name in ("warning", "danger")}
+    best = {c: np.full(len(last), -np.inf) for c in ALARM_CHANCES}
     for h in FLOOD_HORIZONS:
         x = s.matrix(last, h)
         y = at(s.level, last + h)
@@ -202,8 +213,10 @@ def _score_flood(
             score((subset, FLOOD_METRICS[0], h, "model"), mid[mask], y[mask], lo[mask], hi[mask])
             score((subset, FLOOD_METRICS[0], h, "persistence"), persist[mask], y[mask])
             score((subset, FLOOD_METRICS[0], h, "history"), hist_pred[mask], y[mask])
-        for name in best:
-            best[name] = np.maximum(best[name], np.nan_to_num(mid, nan=-np.inf))
+        for c in best:
+            # The level reached with chance c (outlook.chance: 50 % at the median, 10 % at the upper bound).
+            reached = mid + (hi - mid) * (0.5 - c) / 0.4
+            best[c] = np.maximum(best[c], np.nan_to_num(reached, nan=-np.inf))
     return best
 
 
@@ -234,25 +247,26 @@ def _score_traffic(
 def _crossings_report(
     fs: dict[str, FloodSeries],
     levels: dict[str, Device],
-    alarms: dict[tuple[str, str], np.ndarray],
+    alarms: dict[tuple[str, str, float], np.ndarray],
     test_start: int,
     end: int,
 ) -> list[dict[str, Any]]:
     """Per level (warning, danger): the crossings in the test days, hits, misses, false alarms and lead times."""
     cross = []
-    for name in ("warning", "danger"):
+    for name, c in ((n, c) for n in ("warning", "danger") for c in ALARM_CHANCES):
         leads: list[int | None] = []
         false_alarms = 0
         for device_id, s in fs.items():
             threshold = levels[device_id].warning_cm if name == "warning" else levels[device_id].danger_cm
             events = crossings(s.level, threshold, test_start, end)
-            got = score_crossings(alarms[(device_id, name)], events, test_start - 1)
+            got = score_crossings(alarms[(device_id, name, c)], events, test_start - 1)
             leads += got["leads"]
             false_alarms += got["false_alarms"]
         hits = [v for v in leads if v is not None]
         cross.append(
             {
                 "level": name,
+                "chance": c,
                 "crossings": len(leads),
                 "hits": len(hits),
                 "hits_30min": sum(1 for v in hits if v >= 30),
@@ -291,7 +305,7 @@ def format_table(report: dict[str, Any]) -> str:
     for c in report["crossings"]:
         lead = f"{c['median_lead_min']:.0f} min" if c["median_lead_min"] is not None else "-"
         counts = f"{c['crossings']:>7} {c['hits']:>6} {c['hits_30min']:>8} {c['misses']:>7} {c['false_alarms']:>6}"
-        lines.append(f"{c['level']:<10} {counts} {lead:>12}")
+        lines.append(f"{c['level'] + ' ' + str(c['chance']):<10} {counts} {lead:>12}")
     cpu = report["train_cpu_s"]
     lines.append(f"\ntraining: {len(cpu)} runs, {min(cpu):.1f}-{max(cpu):.1f} CPU-s each" if cpu else "")
     return "\n".join(lines)

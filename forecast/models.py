@@ -28,11 +28,15 @@ from forecast.features import (
     FLOOD_FEATURES,
     TRAFFIC_FEATURES,
     TRAFFIC_FLOOD_KM,
+    TRAITS,
     FloodSeries,
     TrafficSeries,
     distance_km,
     history_average,
+    network_rain,
+    profile,
     rain_rings,
+    street_traits,
 )
 from forecast.tide import TideModel
 
@@ -45,7 +49,7 @@ MIN_TRAIN_MIN = 2 * 1440  # less history than this: no model, persistence only
 WARMUP_MIN = 120
 QUIET_STRIDE = 10  # dry flood origins are sampled one in ten (weighted ten)
 TRAFFIC_STRIDE = 5
-FORMAT = 1
+FORMAT = 2
 
 BANDS_CM = (1.0, 5.0, 15.0, 25.0, 35.0)  # predicted level bands of the flood interval (cm)
 CELLS = 2 * (len(BANDS_CM) + 1)  # the interval's cells: each band, dry origins and wet ones apart
@@ -99,7 +103,8 @@ def _wet(x: np.ndarray) -> np.ndarray:
 def flood_series(grid: Grid, devices: list[Device], tide: TideModel) -> dict[str, FloodSeries]:
     """Derived series of every flood sensor of ``devices``."""
     floods = [d for d in devices if d.kind == "flood"]
-    return {d.device_id: FloodSeries(grid, d, rain_rings(d, floods), tide) for d in floods}
+    network = network_rain(grid, floods)
+    return {d.device_id: FloodSeries(grid, d, rain_rings(d, floods), tide, network) for d in floods}
 
 
 def traffic_series(
@@ -115,6 +120,11 @@ def traffic_series(
         for metric, other in (TRAFFIC_METRICS, TRAFFIC_METRICS[::-1]):
             out[(d.device_id, metric)] = TrafficSeries(grid, d, metric, other, tables[d.device_id], near)
     return out
+
+
+def _gauge_rain(s: FloodSeries) -> np.ndarray:
+    """The rain a sensor's street gets: its own gauge, else the mean of the gauges within 3 km."""
+    return np.where(np.isfinite(s.rain), s.rain, s.rings[0][0])
 
 
 def persistence(y: np.ndarray, last: np.ndarray) -> np.ndarray:
@@ -150,6 +160,12 @@ class FloodModel:
     trained_until: datetime
     evaluation: dict[str, Any] = field(default_factory=dict)
     tide: dict[str, Any] | None = None  # the tide it was trained with, when refitted from a gauge
+    traits: dict[str, list[float]] = field(default_factory=dict)  # per sensor: features.street_traits
+
+    def attach(self, series: dict[str, FloodSeries]) -> None:
+        """Give each sensor's series the street traits fitted in training (NaN for a sensor it never saw)."""
+        for device_id, s in series.items():
+            s.traits = np.asarray(self.traits.get(device_id, [np.nan] * len(TRAITS)), dtype=float)
 
     def median(self, x: np.ndarray, h: int) -> np.ndarray:
         """Predicted level (cm) for feature rows at horizon ``h``."""
@@ -159,8 +175,8 @@ class FloodModel:
     def predict_rows(self, x: np.ndarray, h: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(lower, value, upper) levels for feature rows at horizon ``h``."""
         mid = self.median(x, h)
-        q = np.asarray(self.bands.get(h) or [(0.0, 0.0)] * CELLS)
-        cell = _cells(mid, x) if len(q) == CELLS else _bands(mid)  # a model stored before wet cells: bands only
+        q = np.asarray(self.bands[h])
+        cell = _cells(mid, x)
         return np.maximum(mid + q[cell, 0], 0.0), mid, np.maximum(mid + q[cell, 1], 0.0)
 
 
@@ -193,6 +209,11 @@ def train_flood(grid: Grid, devices: list[Device], tide: TideModel, threads: int
     if not series or split < MIN_TRAIN_MIN - CALIBRATION_MIN:
         return None
     model = FloodModel({}, {}, grid.time(grid.minutes))
+    model.traits = {
+        device_id: [float(v) for v in street_traits(s.level[:split], _gauge_rain(s)[:split])]
+        for device_id, s in series.items()
+    }
+    model.attach(series)
     evaluation: dict[str, Any] = {}
     for h in FLOOD_HORIZONS:
         x, y, w = _flood_samples(series, h, 0, split)
@@ -242,9 +263,8 @@ class TrafficModel:
 
 
 def traffic_base(x: np.ndarray) -> np.ndarray:
-    """What the traffic model corrects: the value a week before the target, else the historical average."""
-    week = x[:, TRAFFIC_FEATURES.index("snaive_week")]
-    return np.where(np.isfinite(week), week, x[:, TRAFFIC_FEATURES.index("hist_target")])
+    """What the traffic model corrects: the detector's usual value at the target's minute (``profile``)."""
+    return x[:, TRAFFIC_FEATURES.index("profile_target")]
 
 
 def history_tables(grid: Grid, devices: list[Device], end: int) -> dict[str, dict[str, np.ndarray]]:
@@ -257,6 +277,7 @@ def history_tables(grid: Grid, devices: list[Device], end: int) -> dict[str, dic
         values = {m: grid.get(d.device_id, m)[:end] for m in TRAFFIC_METRICS}
         if all(np.isfinite(v).any() for v in values.values()):
             tables[d.device_id] = {m: history_average(v, epoch) for m, v in values.items()}
+            tables[d.device_id].update({f"profile:{m}": profile(v, epoch) for m, v in values.items()})
     return tables
 
 
@@ -321,6 +342,8 @@ def predict_all(
     last = np.array([grid.minutes - 1])
     out: list[Forecast] = []
     fs = flood_series(grid, devices, tide)
+    if flood is not None:
+        flood.attach(fs)
     for device_id, s in fs.items():
         for h in FLOOD_HORIZONS:
             x = s.matrix(last, h)

@@ -43,6 +43,7 @@ def dump_flood(model: FloodModel) -> bytes:
             "bands": {str(h): [list(q) for q in qs] for h, qs in model.bands.items()},
             "trained_until": model.trained_until.isoformat(),
             "tide": model.tide,
+            "traits": model.traits,
         }
     )
 
@@ -74,7 +75,8 @@ def load_model(blob: bytes) -> FloodModel | TrafficModel:
             raise ValueError("stored flood model has other features: retrain")
         boosters = {int(h): lgb.Booster(model_str=s) for h, s in doc["boosters"].items()}
         bands = {int(h): [(float(q[0]), float(q[1])) for q in qs] for h, qs in doc["bands"].items()}
-        return FloodModel(boosters, bands, until, tide=doc.get("tide"))
+        traits = {d: [float(v) for v in t] for d, t in doc["traits"].items()}
+        return FloodModel(boosters, bands, until, tide=doc.get("tide"), traits=traits)
     if doc["features"] != list(TRAFFIC_FEATURES):
         raise ValueError("stored traffic model has other features: retrain")
     keyed = {}
