@@ -20,6 +20,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from ioc.cluster import remove_linked_clusters
 from ioc.fleet import load_fleet
 from ioc.processes import free_port
 from ioc.settings import Settings
@@ -67,6 +68,7 @@ def one_run(days: float) -> Figures:
         total_s = time.monotonic() - started
     finally:
         stack.stop()  # the database's CPU time is counted once its processes have ended
+        remove_linked_clusters(work)  # as root the cluster lives under /var/lib/ioc (ioc.cluster)
         shutil.rmtree(work, ignore_errors=True)
     return Figures(load, first_s, total_s, first.rows + rest.rows, first.events + rest.events, children_cpu() - cpu)
 
