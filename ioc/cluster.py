@@ -362,7 +362,13 @@ def _running(pid_file: Path) -> bool:
 
 
 def _size(folder: Path) -> int:
-    return sum(p.lstat().st_size for p in folder.rglob("*") if not p.is_symlink())
+    total = 0
+    for path in folder.rglob("*"):
+        try:
+            total += path.lstat().st_size
+        except OSError:
+            continue
+    return total
 
 
 def orphaned_clusters(clusters_dir: Path = CLUSTERS_DIR) -> list[Orphan]:
