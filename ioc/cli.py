@@ -29,7 +29,7 @@ SERVICES = {
 # The database role (ioc/grants.py) each command uses on the embedded cluster; the others administer
 # (migrations, people, devices) as the owner. None: the command finds its own database, or needs none.
 COMMAND_ROLES: dict[str, str | None] = {
-    "up": None, "simulate": None, "ingest": "ingest", "serve": "serve", "open": "serve"
+    "up": None, "simulate": None, "ingest": "ingest", "serve": "serve", "open": "serve", "prune": None
 }  # fmt: skip
 
 
@@ -73,6 +73,18 @@ def _cmd_up(args: argparse.Namespace, settings: Settings) -> int:
         seed=args.seed,
         scenario=args.scenario,
     )
+
+
+def _cmd_prune(args: argparse.Namespace, settings: Settings) -> int:
+    from ioc.cluster import CLUSTERS_DIR, orphaned_clusters, prune_clusters
+
+    orphans = orphaned_clusters() if args.dry_run else prune_clusters()
+    verb = "would remove" if args.dry_run else "removed"
+    for orphan in orphans:
+        print(f"{verb} {orphan.path} ({orphan.size_bytes / 1e6:,.0f} MB): its state folder {orphan.owner} is gone")
+    total = sum(o.size_bytes for o in orphans) / 1e9
+    print(f"{verb} {len(orphans)} orphaned database clusters under {CLUSTERS_DIR} ({total:.1f} GB)")
+    return 0
 
 
 def _cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
@@ -148,6 +160,12 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--seed", type=int, default=None, help="simulator seed")
     up.add_argument("--scenario", default=None, help="simulator scenario (storm, rush-hour, incident, quiet)")
     up.set_defaults(func=_cmd_up)
+
+    prune = sub.add_parser(
+        "prune", help="delete the database clusters under /var/lib/ioc whose state folder was removed (ioc up does too)"
+    )
+    prune.add_argument("--dry-run", action="store_true", help="only list them")
+    prune.set_defaults(func=_cmd_prune)
 
     mig = sub.add_parser("migrate", help="apply database migrations")
     mig.add_argument("--revision", default="head")

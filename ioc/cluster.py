@@ -27,6 +27,7 @@ PG_MAJOR = 15
 PG_BINDIR_CANDIDATES = (Path(f"/usr/lib/postgresql/{PG_MAJOR}/bin"), Path("/usr/local/pgsql/bin"))
 # Where root's embedded clusters live when the state folder is private (the postgres user cannot enter it).
 CLUSTERS_DIR = Path("/var/lib/ioc")
+OWNER_FILE = "STATE_FOLDER"  # in each cluster folder there: the absolute path of the state folder it belongs to
 ROLES_SQL = REPO_ROOT / "migrations" / "roles.sql"
 
 
@@ -130,7 +131,7 @@ class EmbeddedPostgres:
                 CLUSTERS_DIR.mkdir(mode=0o755, parents=True, exist_ok=True)
                 CLUSTERS_DIR.chmod(0o755)  # the postgres user passes through to its own folder only
                 home = Path(tempfile.mkdtemp(prefix="postgres-", dir=CLUSTERS_DIR))
-                (home / "STATE_FOLDER").write_text(f"{self.root.parent}\n")
+                (home / OWNER_FILE).write_text(f"{self.root.parent.absolute()}\n")
                 self.root.symlink_to(home, target_is_directory=True)
                 logger.info("the postgres user cannot reach %s: the cluster lives in %s", self.root.parent, home)
         self.home.chmod(0o700)
@@ -335,3 +336,62 @@ def remove_linked_clusters(folder: Path) -> None:
             path = Path(parent, name)
             if path.is_symlink() and path.resolve().parent == CLUSTERS_DIR:
                 shutil.rmtree(path.resolve(), ignore_errors=True)
+
+
+@dataclass(frozen=True)
+class Orphan:
+    """A cluster folder under CLUSTERS_DIR whose state folder is gone."""
+
+    path: Path
+    owner: Path  # the state folder it belonged to
+    size_bytes: int
+
+
+def _running(pid_file: Path) -> bool:
+    """True when the postmaster named in ``pid_file`` is alive (a pid reused by another program is not)."""
+    try:
+        pid = int(pid_file.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return False
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip() == "postgres"
+    except FileNotFoundError:
+        return False
+    except OSError:
+        return True  # cannot tell: keep it
+
+
+def _size(folder: Path) -> int:
+    total = 0
+    for path in folder.rglob("*"):
+        try:
+            total += path.lstat().st_size
+        except OSError:
+            continue
+    return total
+
+
+def orphaned_clusters(clusters_dir: Path = CLUSTERS_DIR) -> list[Orphan]:
+    """The clusters under ``clusters_dir`` that may be deleted: their recorded state folder no longer exists and
+    their postgres is not running. A folder without an owner record (being created, or not ours) is kept."""
+    found = []
+    for home in sorted(clusters_dir.glob("postgres-*")) if clusters_dir.is_dir() else []:
+        try:
+            owner = Path((home / OWNER_FILE).read_text().strip())
+        except OSError:
+            continue
+        if home.is_symlink() or not owner.is_absolute() or owner.exists():
+            continue
+        if _running(home / "data" / "postmaster.pid"):
+            continue
+        found.append(Orphan(home, owner, _size(home)))
+    return found
+
+
+def prune_clusters(clusters_dir: Path = CLUSTERS_DIR) -> list[Orphan]:
+    """Delete the orphaned clusters under ``clusters_dir`` (of removed clones, deleted test folders); returns them."""
+    removed = orphaned_clusters(clusters_dir)
+    for orphan in removed:
+        shutil.rmtree(orphan.path, ignore_errors=True)
+        logger.info("removed the database cluster %s: its state folder %s is gone", orphan.path, orphan.owner)
+    return removed

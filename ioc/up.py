@@ -20,7 +20,7 @@ import asyncpg
 
 from ioc.accounts import ensure_demo_users
 from ioc.broker import EmbeddedMosquitto
-from ioc.cluster import EmbeddedPostgres
+from ioc.cluster import EmbeddedPostgres, prune_clusters
 from ioc.db import create_pool, describe, migrate
 from ioc.errors import StackError
 from ioc.processes import Child, free_port, port_free, require_port, spawn
@@ -299,6 +299,7 @@ def run_up(
     history = None
     try:
         require_port(settings.http_port, "the dashboard/API", "--http-port")
+        prune_clusters()  # the clusters of removed clones and deleted test folders (root only: see ioc.cluster)
         stack.prepare_state(reset)
         stack.start_services()
         # The demo fleet comes with the simulated city only: a real deployment starts with an empty registry.

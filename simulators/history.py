@@ -4,7 +4,7 @@
  -> faults -> formats.stored_series -> ioc.bulkload.History`
 
 The models (simulators/models) are the live simulation's own, called with arrays of times instead of one
-time; a device keeps its phase, battery and centrality (runner.device_traits). Noise comes from a numpy
+time; a device keeps its phase, battery and centrality (devices.device_traits). Noise comes from a numpy
 generator seeded by the seed, the device and the span's edge, so a time gets the same values whatever
 window asked for it. A kind takes part in history by a ``series`` function in SERIES (see ``Series``).
 """
@@ -25,6 +25,8 @@ from ioc.fleet import DeviceSpec, Fleet
 from ioc.kinds import load_kinds
 from ioc.thresholds import DEFAULT_FREE_FLOW_KMH
 from simulators import formats
+from simulators.cameras import CAMERA_RADIUS_KM, WRONG_WAY_PER_HOUR
+from simulators.devices import battery_pct, device_traits
 from simulators.faults import FaultSpec
 from simulators.models import air, generic
 from simulators.models.crowd import people
@@ -33,15 +35,8 @@ from simulators.models.geo import distance_km
 from simulators.models.rain import RainField
 from simulators.models.tide import Tide
 from simulators.models.traffic import Flow, Incident, demand, flooding_slowdown, flow, natural_incidents
-from simulators.runner import (
-    CAMERA_RADIUS_KM,
-    FLOOD_REACH_KM,
-    SETTLE_S,
-    STEP_S,
-    WRONG_WAY_PER_HOUR,
-    battery_pct,
-    device_traits,
-)
+from simulators.readings import FLOOD_REACH_KM
+from simulators.runner import SETTLE_S, STEP_S
 
 Array = Any  # a numpy array of float64 (one value per reading)
 # What a kind reports over a run of readings: metrics, and metrics per part (e.g. per lane), one value per time.
@@ -177,7 +172,7 @@ def flood_series(city: City, device: Device, times: Array) -> Readings:
 
 
 def traffic_series(city: City, device: Device, times: Array) -> Readings:
-    """A traffic detector: the flow, split over its lanes as runner.Simulation._traffic_reading does."""
+    """A traffic detector: the flow, split over its lanes as readings.traffic_reading does."""
     spec, rng, n = device.spec, device.rng, len(times)
     total = city.flow(spec.device_id, times, np.maximum(0.7, rng.normal(1, 0.05, n)))
     lanes = max(1, int(spec.metadata.get("lanes", 3)))
@@ -278,7 +273,7 @@ def series_of(city: City, kind: str) -> Series | None:
 def onsets(on: Array, off: Array) -> Array:
     """Indexes where a latch fires: ``on`` while released; released again only where ``off`` (hysteresis).
 
-    The array form of runner.Simulation._latch over a run of steps that starts released."""
+    The array form of devices.latch over a run of steps that starts released."""
     on_at, off_at = np.flatnonzero(on), np.flatnonzero(off)
     fired, pos = [], 0
     while True:
@@ -294,7 +289,7 @@ def onsets(on: Array, off: Array) -> Array:
 
 
 def camera_events(city: City, device: Device, times: Array, metrics: dict[str, Array]) -> list[EventAt]:
-    """The analytics events of a camera over its report times, as runner.Simulation._camera_events."""
+    """The analytics events of a camera over its report times, as cameras.camera_events."""
     spec, rng, n = device.spec, device.rng, len(times)
     near = city.near[spec.device_id]
     found: list[EventAt] = []

@@ -13,9 +13,10 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 
+from simulators.devices import Message, canonical_status_topic
 from simulators.mqtt import BrokerAddress, DeviceConnection
 from simulators.progress import Progress
-from simulators.runner import Message, Simulation, canonical_status_topic
+from simulators.runner import Simulation
 
 logger = logging.getLogger(__name__)
 

@@ -19,8 +19,8 @@ from typing import Any
 from ioc.fleet import DeviceSpec, Fleet
 from ioc.kinds import load_kinds
 from simulators import formats
-from simulators.cameras import CAMERA_RADIUS_KM, WRONG_WAY_PER_HOUR, Timed, accident_events, camera_events
-from simulators.devices import Message, SimDevice, battery_pct, canonical_status_topic, device_traits
+from simulators.cameras import CAMERA_RADIUS_KM, Timed, accident_events, camera_events
+from simulators.devices import Message, SimDevice, device_traits
 from simulators.faults import FaultSpec
 from simulators.models import air, generic
 from simulators.models.flood import FloodPoint
@@ -28,26 +28,13 @@ from simulators.models.geo import distance_km
 from simulators.models.rain import RainField
 from simulators.models.tide import Tide
 from simulators.models.traffic import Flow, Incident, natural_incidents
-from simulators.readings import FLOOD_REACH_KM, flow_at, measure
+from simulators.readings import flow_at, measure
 from simulators.scenarios import Plan, local_start, plan
 from simulators.telemetry import telemetry
 
 logger = logging.getLogger(__name__)
 
 # simulators.history computes the same city on arrays from these (and imports them from here).
-__all__ = [
-    "CAMERA_RADIUS_KM",
-    "FLOOD_REACH_KM",
-    "SETTLE_S",
-    "STEP_S",
-    "WRONG_WAY_PER_HOUR",
-    "Message",
-    "Simulation",
-    "battery_pct",
-    "canonical_status_topic",
-    "device_traits",
-]
-
 STEP_S = 30.0
 # Kinds with a model of their own; any other is simulated from its kinds file's ``simulate`` block (generic.py).
 MODELLED_KINDS = frozenset({"flood", "traffic", "camera", "air"})

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import shutil
 import sys
 import tempfile
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -19,15 +18,14 @@ from urllib.parse import unquote
 import asyncpg
 import pytest
 
-from ioc.cluster import remove_linked_clusters
+from ioc.cluster import prune_clusters
 from ioc.db import create_pool
 from ioc.processes import Child, free_port, spawn
 from ioc.settings import Settings
 from ioc.up import Stack
-from tests.support.stack import Broker, log_tail, wait_for
+from tests.support.stack import Broker, log_tail, remove_scratch, wait_for
 
 pytest_plugins = ["tests.support.auth", "tests.support.browser", "tests.support.incidents", "tests.support.tls"]
-
 
 
 def _scratch(request: pytest.FixtureRequest) -> Iterator[Callable[[str], Path]]:
@@ -45,10 +43,9 @@ def _scratch(request: pytest.FixtureRequest) -> Iterator[Callable[[str], Path]]:
     yield make
     for root in made:
         if request.session.testsfailed > failed_before:
-            print(f"\nkept for inspection (a test failed): {root}")
+            print(f"\nkept for inspection (a test failed): {root}; once deleted, `ioc prune` removes its cluster")
         else:
-            remove_linked_clusters(root)  # root's clusters live outside private state folders
-            shutil.rmtree(root, ignore_errors=True)
+            remove_scratch(root)
 
 
 scratch_dir = pytest.fixture(_scratch, name="scratch_dir")
@@ -69,6 +66,7 @@ def stack(state_dir: Path) -> Iterator[Stack]:
         state_dir=state_dir, db_port=free_port(), mqtt_port=free_port(), http_port=free_port(), environment="test"
     )
     stack = Stack(settings, fast_db=True)
+    prune_clusters()  # those of earlier runs that were killed, or kept after a failure and deleted since
     stack.prepare_state(reset=False)
     stack.start_services()
     try:
@@ -173,5 +171,3 @@ def ingest(run_ioc, pool: asyncpg.Pool, stack: Stack) -> Child:  # type: ignore[
 
     wait_for(heartbeat, 30, 0.2, "the ingest worker's first heartbeat")
     return child
-
-

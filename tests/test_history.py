@@ -17,10 +17,10 @@ from ioc.records import HardwareClaim, Measurement
 from ioc.settings import REPO_ROOT
 from simulators import formats
 from simulators.backfill import SPAN_S
-from simulators.devices import latch
+from simulators.devices import Message, device_traits, latch
 from simulators.history import SERIES, City, Device, Span, onsets, series_of, simulate
 from simulators.models.geo import local_hours
-from simulators.runner import Message, Simulation, device_traits
+from simulators.runner import Simulation
 
 
 @pytest.fixture(scope="module")

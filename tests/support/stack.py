@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -17,6 +18,7 @@ from urllib.parse import quote
 import asyncpg
 import pytest
 
+from ioc.cluster import remove_linked_clusters
 from ioc.errors import StackError
 from ioc.processes import Child, free_port, spawn
 from ioc.settings import REPO_ROOT, Settings
@@ -47,6 +49,13 @@ class Broker:
     def reader_url(self) -> str:
         """mqtt:// URL with the subscribing account."""
         return f"mqtt://{quote(self.reader, safe='')}:{quote(self.reader_password, safe='')}@{self.host}:{self.port}"
+
+
+def remove_scratch(root: Path) -> None:
+    """Delete a throwaway folder and the database clusters it links to (as root a private state folder's
+    cluster lives under /var/lib/ioc, ioc.cluster.EmbeddedPostgres._place)."""
+    remove_linked_clusters(root)
+    shutil.rmtree(root, ignore_errors=True)
 
 
 def wait_for(predicate: Callable[[], T], timeout: float = 10.0, interval: float = 0.05, what: str = "condition") -> T:
