@@ -36,6 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(1, str(Path(__file__).resolve().parents[1]))  # the repository: tests.support
 import rawws  # noqa: E402
 from common import histogram_quantile, scrape_url  # noqa: E402
+from cpu import Meter, load  # noqa: E402
 
 from ioc import accounts  # noqa: E402
 from ioc.cluster import remove_linked_clusters  # noqa: E402
@@ -148,8 +149,8 @@ async def reference_watcher(
 
 
 async def latency_under_load(
-    base: str, token: str, mqtt_url: str, database_url: str, clients: int, seconds: float, interval: float
-) -> None:
+    base: str, token: str, mqtt_url: str, database_url: str, clients: int, seconds: float, interval: float, server: int
+) -> dict[str, float]:
     """Part 1: probe latency seen by ``clients`` websocket clients while the load runs.
 
     The clients are lean (rawws: arrival stamped as the bytes come in, JSON parsed after the run), so
@@ -159,6 +160,9 @@ async def latency_under_load(
     url = base.replace("http://", "ws://") + "/ws/v1/live"
     headers = {"Origin": http_origin(url), **session_headers(token)}
     subscribe = json.dumps({"op": "subscribe", "channels": ["summary", "zone:q1"]}).encode()
+    meter = Meter(server).start()  # the server's cost under the load with no client, then with them
+    await asyncio.sleep(5.0)
+    idle = meter.share()
     lean = []
     for _ in range(clients):
         client = await rawws.connect(url, headers, PROBE.encode())
@@ -180,9 +184,11 @@ async def latency_under_load(
     await listener.add_listener(NOTIFY_CHANNEL, on_commit)
     counted = sum(c.messages for c in lean)
     started = time.monotonic()
+    meter.start()
     await probe_publisher(mqtt_url, int(seconds / interval), interval, sent)
     await asyncio.sleep(3.0)
     elapsed = time.monotonic() - started
+    busy = meter.share()
     received = sum(c.messages for c in lean) - counted
     stop.set()
     for client in lean:
@@ -218,9 +224,52 @@ async def latency_under_load(
         f"p50 {histogram_quantile(text, 'ioc_live_refresh_seconds', 0.5) * 1000:.1f} ms, "
         f"p95 {histogram_quantile(text, 'ioc_live_refresh_seconds', 0.95) * 1000:.1f} ms"
     )
+    print(
+        f"    server CPU: {idle:.2f} cores with no client, {busy:.2f} with them: "
+        f"{(busy - idle) / clients * 1000:.2f} ms CPU per client-second, "
+        f"{(busy - idle) * elapsed / max(received, 1) * 1e6:.0f} µs per message sent; {load()}"
+    )
     reference_lat = [t - sent[q] for q, t in reference_seen.items() if q in sent]
     if reference_lat:
         print(f"    cross-check, one websockets-library client beside them: {ms(reference_lat)}")
+    return {
+        "p50 ms": pct(latencies, 50) * 1000,
+        "p99 ms": pct(latencies, 99) * 1000,
+        "lost": len(sent) * clients - delivered,
+        "CPU ms per client-s": (busy - idle) / clients * 1000,
+        "server cores": busy,
+    }
+
+
+async def live_rounds(stack: Stack, base: str, token: str, args: argparse.Namespace) -> None:
+    """Part 1 ``--rounds`` times for each ``--live-coalesce-ms``, alternating; the medians per interval."""
+    results: dict[int, list[dict[str, float]]] = {c: [] for c in args.live_coalesce_ms}
+    for round_ in range(args.rounds):
+        for coalesce_ms in args.live_coalesce_ms:
+            if round_ or coalesce_ms != args.live_coalesce_ms[0]:
+                await asyncio.to_thread(stack.children.pop("serve").stop)
+                serve_with(stack, base, coalesce_ms)
+            print(f"[1] server coalescing {coalesce_ms} ms per channel (round {round_ + 1} of {args.rounds})")
+            results[coalesce_ms].append(
+                await latency_under_load(
+                    base,
+                    token,
+                    stack.service_mqtt_url("simulate"),
+                    stack.database_url,
+                    args.clients,
+                    args.seconds,
+                    args.probe_interval,
+                    stack.children["serve"].proc.pid,
+                )
+            )
+    if args.rounds > 1 or len(args.live_coalesce_ms) > 1:
+        for coalesce_ms, runs in results.items():
+            figures = ", ".join(
+                f"{key} {statistics.median(r[key] for r in runs):.2f} "
+                f"[{min(r[key] for r in runs):.2f}..{max(r[key] for r in runs):.2f}]"
+                for key in runs[0]
+            )
+            print(f"[1] medians of {len(runs)} at {coalesce_ms} ms: {figures}")
 
 
 async def many_clients(base: str, token: str, clients: int, seconds: float) -> None:
@@ -360,35 +409,26 @@ async def main(args: argparse.Namespace) -> None:
         await register(pool, args.load_devices)
         stack.start_app("ingest", ["ingest", "--client-id", "bench-ingest", "--metrics-port", "0"])
         base = f"http://127.0.0.1:{settings.http_port}"
-        serve_with(stack, base, args.live_coalesce_ms)
+        serve_with(stack, base, args.live_coalesce_ms[0])
         async with pool.acquire() as conn:  # one viewer session serves every benchmark client
             await accounts.create_user(conn, "bench-viewer", "viewer", BENCH_PASSWORD, actor="bench")
         token = await login(base, "bench-viewer", BENCH_PASSWORD)
         print(f"stack up in {root}; server {base}")
         if not args.skip_live:
             # Long enough for parts 1 and 2 (stopped after part 2; --load alone stops after 10 s).
-            duration = str(int(6 * args.seconds + 120))
+            duration = str(int((2 * len(args.live_coalesce_ms) * args.rounds + 6) * args.seconds + 120))
             stack.start_app(
                 "simulate",
                 ["simulate", "--load", str(args.rate), "--devices", str(args.load_devices), "--duration", duration],
             )
             await asyncio.sleep(3.0)
-            print(f"[1] server coalescing {args.live_coalesce_ms} ms per channel (the IOC_WS_COALESCE_MS default)")
             public_base = base
             if args.open_process:  # the open data in `ioc open`, at a lower CPU priority
                 public_base = f"http://127.0.0.1:{free_port()}"
                 child = stack.start_app("open", ["open", "--port", public_base.rsplit(":", 1)[1]])
                 await asyncio.to_thread(wait_http, f"{public_base}/sta/v1.1", 60, child)
             public = await open_load(public_base, args.open_clients, args.seconds + 10, args.load_devices)
-            await latency_under_load(
-                base,
-                token,
-                stack.service_mqtt_url("simulate"),
-                stack.database_url,
-                args.clients,
-                args.seconds,
-                args.probe_interval,
-            )
+            await live_rounds(stack, base, token, args)
             if public is not None:
                 out, _ = await public.communicate()
                 print(out.decode().rstrip())
@@ -423,7 +463,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--many", type=int, default=1000, help="clients of part 2")
     p.add_argument("--seconds", type=float, default=30)
     p.add_argument("--coalesce-ms", type=int, default=500, help="part 2's IOC_WS_COALESCE_MS (500 = 2 updates/s)")
-    p.add_argument("--live-coalesce-ms", type=int, default=200, help="part 1's IOC_WS_COALESCE_MS (the default)")
+    p.add_argument(
+        "--live-coalesce-ms",
+        type=lambda v: [int(x) for x in v.split(",")],
+        default=[200],
+        help="part 1's IOC_WS_COALESCE_MS (the default); several (200,50) run alternately, a same-run comparison",
+    )
+    p.add_argument("--rounds", type=int, default=1, help="part 1 this many times per interval; medians printed")
     p.add_argument("--probe-interval", type=float, default=0.15, help="part 1: mean seconds between probe readings")
     p.add_argument("--rows", type=int, default=10_000_000)
     p.add_argument("--history-devices", type=int, default=50)

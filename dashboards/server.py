@@ -8,6 +8,7 @@ import logging
 import uvicorn
 
 from dashboards.app import create_app
+from dashboards.frames import FrameWriter
 from ioc.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -40,6 +41,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         ws_ping_interval=20.0,
         ws_ping_timeout=20.0,
         ws_per_message_deflate=settings.ws_compression,
+        ws=FrameWriter,  # uvicorn's websockets-sansio, plus shared frames for the live route (dashboards.frames)
         timeout_graceful_shutdown=5,
     )
     server = uvicorn.Server(config)
