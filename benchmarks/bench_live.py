@@ -5,7 +5,12 @@
    (lean clients, see rawws.py, plus one websockets-library client as a cross-check).
    With ``--open-clients 200``: 200 public SensorThings clients run the open data bar queries meanwhile
    (benchmarks/open_load.py, in a process of its own): compare the latency with a run without them.
-2. 1,000 connected clients on ``summary`` (coalesced to 2 updates/s): update rate and lag per client.
+   The server's CPU with no client and with them (per client-second, per message sent: figures the
+   neighbours' load moves less than latency). ``--live-coalesce-ms 200,50 --rounds 3`` runs part 1 for
+   each interval in turn and prints medians; ``--baseline-tree DIR`` adds a server from another source
+   folder (``git archive main | tar -x -C DIR``) to the rotation: a comparison within one run.
+2. 1,000 connected clients (``--many 2000`` for issue 18's bar) on ``summary`` (coalesced to 2 updates/s):
+   update rate and lag per client, the server's memory per idle client and CPU per client.
 3. Readings history, 24 h at 1-minute buckets, on >= 10 million raw rows (plus their rollups): p50/p95.
 """
 
@@ -36,7 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(1, str(Path(__file__).resolve().parents[1]))  # the repository: tests.support
 import rawws  # noqa: E402
 from common import histogram_quantile, scrape_url  # noqa: E402
-from cpu import Meter, load  # noqa: E402
+from cpu import Meter, load, rss_bytes  # noqa: E402
 
 from ioc import accounts  # noqa: E402
 from ioc.cluster import remove_linked_clusters  # noqa: E402
@@ -242,15 +247,19 @@ async def latency_under_load(
 
 
 async def live_rounds(stack: Stack, base: str, token: str, args: argparse.Namespace) -> None:
-    """Part 1 ``--rounds`` times for each ``--live-coalesce-ms``, alternating; the medians per interval."""
-    results: dict[int, list[dict[str, float]]] = {c: [] for c in args.live_coalesce_ms}
+    """Part 1 ``--rounds`` times for each ``--live-coalesce-ms`` (and ``--baseline-tree``), alternating; medians."""
+    variants = [("this tree", c, None) for c in args.live_coalesce_ms]
+    if args.baseline_tree:
+        variants.append((f"baseline {args.baseline_tree}", args.baseline_coalesce_ms, args.baseline_tree))
+    results: dict[str, list[dict[str, float]]] = {}
     for round_ in range(args.rounds):
-        for coalesce_ms in args.live_coalesce_ms:
-            if round_ or coalesce_ms != args.live_coalesce_ms[0]:
+        for name, coalesce_ms, tree in variants:
+            label = f"{name} at {coalesce_ms} ms"
+            if round_ or len(results) or tree:
                 await asyncio.to_thread(stack.children.pop("serve").stop)
-                serve_with(stack, base, coalesce_ms)
-            print(f"[1] server coalescing {coalesce_ms} ms per channel (round {round_ + 1} of {args.rounds})")
-            results[coalesce_ms].append(
+                serve_with(stack, base, coalesce_ms, tree)
+            print(f"[1] {label} per channel (round {round_ + 1} of {args.rounds})")
+            results.setdefault(label, []).append(
                 await latency_under_load(
                     base,
                     token,
@@ -262,32 +271,41 @@ async def live_rounds(stack: Stack, base: str, token: str, args: argparse.Namesp
                     stack.children["serve"].proc.pid,
                 )
             )
-    if args.rounds > 1 or len(args.live_coalesce_ms) > 1:
-        for coalesce_ms, runs in results.items():
+    if len(variants) > 1 or args.rounds > 1:
+        for label, runs in results.items():
             figures = ", ".join(
                 f"{key} {statistics.median(r[key] for r in runs):.2f} "
                 f"[{min(r[key] for r in runs):.2f}..{max(r[key] for r in runs):.2f}]"
                 for key in runs[0]
             )
-            print(f"[1] medians of {len(runs)} at {coalesce_ms} ms: {figures}")
+            print(f"[1] medians of {len(runs)}, {label}: {figures}")
 
 
-async def many_clients(base: str, token: str, clients: int, seconds: float) -> None:
-    """Part 2: ``clients`` lean connections on summary; rate and lag (arrival - server timestamp)."""
+async def many_clients(base: str, token: str, clients: int, seconds: float, server: int) -> None:
+    """Part 2: ``clients`` lean connections on summary; rate and lag (arrival - server timestamp), the server's
+    memory per idle client (connected, nothing watched) and its CPU per client."""
     url = base.replace("http://", "ws://") + "/ws/v1/live"
     headers = {"Origin": http_origin(url), **session_headers(token)}
     subscribe = json.dumps({"op": "subscribe", "channels": ["summary"]}).encode()
+    meter = Meter(server).start()
+    await asyncio.sleep(5.0)
+    alone = meter.share()
+    rss0 = rss_bytes(server)
     conns = []
     for i in range(clients):
-        client = await rawws.connect(url, headers, b'"type":"delta"', timeout=120, clock=time.time)
-        client.send(0x1, subscribe)
-        conns.append(client)
+        conns.append(await rawws.connect(url, headers, b'"type":"delta"', timeout=120, clock=time.time))
         if i % 100 == 99:
             await asyncio.sleep(0.2)
+    await asyncio.sleep(3.0)
+    idle = (rss_bytes(server) - rss0) / clients
+    for client in conns:
+        client.send(0x1, subscribe)
     await asyncio.sleep(5.0)
     start = time.time()
+    meter.start()
     await asyncio.sleep(seconds)
     end = time.time()
+    busy = meter.share()
     for client in conns:
         client.close()
     counts, lags = [], []
@@ -301,6 +319,11 @@ async def many_clients(base: str, token: str, clients: int, seconds: float) -> N
     print(
         f"[2] {clients} clients on summary: updates/s per client mean {statistics.mean(rates):.2f}, "
         f"min {min(rates):.2f}; lag (arrival - server ts): {ms(lags) if lags else 'no updates'}"
+    )
+    print(
+        f"    server memory per idle client {idle / 1024:.0f} KiB (RSS {rss0 / 2**20:.0f} MiB before them); "
+        f"CPU {alone:.2f} cores before them, {busy:.2f} with them: "
+        f"{(busy - alone) / clients * 1000:.2f} ms per client-second; {load()}"
     )
 
 
@@ -379,14 +402,22 @@ async def open_load(base: str, clients: int, seconds: float, devices: int) -> as
     )  # fmt: skip
 
 
-def serve_with(stack: Stack, base: str, coalesce_ms: int) -> None:
-    """Start ``ioc serve`` with the given per-channel coalescing interval and wait until it answers."""
+def serve_with(stack: Stack, base: str, coalesce_ms: int, tree: str | None = None) -> None:
+    """Start ``ioc serve`` with the given per-channel coalescing interval and wait until it answers.
+
+    With ``tree``: the server's code from that folder (``python -m`` looks in the working directory first),
+    for a same-run comparison with another version (``git archive main | tar -x -C DIR``)."""
     os.environ["IOC_WS_COALESCE_MS"] = str(coalesce_ms)
     # The public clients of --open-clients all come from this host: one address, so no per-address limit here.
     os.environ.update(
         {"IOC_OPEN_RATE_PER_MINUTE": "100000000", "IOC_OPEN_RATE_BURST": "100000000", "IOC_OPEN_BULK_JOB": "false"}
     )
-    serve = stack.start_app("serve", ["serve"])
+    here = os.getcwd()
+    os.chdir(tree or here)
+    try:
+        serve = stack.start_app("serve", ["serve"])
+    finally:
+        os.chdir(here)
     wait_http(f"{base}/api/v1/health", 60, serve)
 
 
@@ -416,7 +447,7 @@ async def main(args: argparse.Namespace) -> None:
         print(f"stack up in {root}; server {base}")
         if not args.skip_live:
             # Long enough for parts 1 and 2 (stopped after part 2; --load alone stops after 10 s).
-            duration = str(int((2 * len(args.live_coalesce_ms) * args.rounds + 6) * args.seconds + 120))
+            duration = str(int((2 * (len(args.live_coalesce_ms) + 1) * args.rounds + 6) * args.seconds + 120))
             stack.start_app(
                 "simulate",
                 ["simulate", "--load", str(args.rate), "--devices", str(args.load_devices), "--duration", duration],
@@ -441,7 +472,7 @@ async def main(args: argparse.Namespace) -> None:
             probe = asyncio.create_task(
                 probe_publisher(stack.service_mqtt_url("simulate"), int(args.seconds * 4) + 60, 0.25, {})
             )
-            await many_clients(base, token, args.many, args.seconds)
+            await many_clients(base, token, args.many, args.seconds, stack.children["serve"].proc.pid)
             probe.cancel()
             stack.children.pop("simulate").stop()
         if not args.skip_history:
@@ -470,6 +501,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="part 1's IOC_WS_COALESCE_MS (the default); several (200,50) run alternately, a same-run comparison",
     )
     p.add_argument("--rounds", type=int, default=1, help="part 1 this many times per interval; medians printed")
+    p.add_argument("--baseline-tree", help="part 1 also with the server from this source folder, alternating")
+    p.add_argument("--baseline-coalesce-ms", type=int, default=200, help="the baseline's IOC_WS_COALESCE_MS")
     p.add_argument("--probe-interval", type=float, default=0.15, help="part 1: mean seconds between probe readings")
     p.add_argument("--rows", type=int, default=10_000_000)
     p.add_argument("--history-devices", type=int, default=50)
