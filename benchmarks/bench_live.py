@@ -56,6 +56,7 @@ PROBE = "BENCH-PROBE"  # the probe devices are BENCH-PROBE-0 .. -9, all in zone 
 # devices do. One device sending twice a second would also measure the ingest's latest-value
 # throttle (a key's latest value is written at most every 0.5 s), not the path of a reading.
 PROBE_DEVICES = [f"{PROBE}-{i}" for i in range(10)]
+BASELINE_PROBES = [f"{PROBE}-{i}" for i in range(10, 20)]  # --paired: the baseline server's own probes
 BENCH_PASSWORD = "benchmark viewer password"
 
 
@@ -78,7 +79,7 @@ def ms(values: list[float]) -> str:
 async def register(pool: asyncpg.Pool, load_devices: int) -> None:
     """The probes (zone q1) and the load devices (spread over the zones), then tell the ingest."""
     zones = [r["zone_id"] for r in await pool.fetch("SELECT zone_id FROM zones ORDER BY zone_id")]
-    rows = [(p, "q1") for p in PROBE_DEVICES] + [
+    rows = [(p, "q1") for p in PROBE_DEVICES + BASELINE_PROBES] + [
         (f"LOAD-{i:05d}", zones[i % len(zones)]) for i in range(1, load_devices + 1)
     ]
     await pool.executemany(
@@ -89,7 +90,14 @@ async def register(pool: asyncpg.Pool, load_devices: int) -> None:
     await pool.execute("SELECT pg_notify('ioc_registry', 'bench')")
 
 
-async def probe_publisher(mqtt_url: str, count: int, interval: float, sent: dict[int, float]) -> None:
+async def probe_publisher(
+    mqtt_url: str,
+    count: int,
+    interval: float,
+    sent: dict[int, float],
+    devices: list[str] = PROBE_DEVICES,
+    first: int = 1,
+) -> None:
     """Publish probe water levels = sequence numbers at QoS 1 over one connection, as devices do;
     the clock starts when the message is handed to the client library.
 
@@ -102,10 +110,10 @@ async def probe_publisher(mqtt_url: str, count: int, interval: float, sent: dict
     client.connect(broker.hostname or "127.0.0.1", broker.port or 1883)
     client.loop_start()
     try:
-        for seq in range(1, count + 1):
+        for seq in range(first, first + count):
             payload = json.dumps({"ts": datetime.now(UTC).isoformat(), "metrics": {"water_level_cm": float(seq)}})
             sent[seq] = time.monotonic()
-            device = PROBE_DEVICES[seq % len(PROBE_DEVICES)]
+            device = devices[seq % len(devices)]
             client.publish(f"ioc/v1/flood/{device}/telemetry", payload, qos=1)
             await asyncio.sleep(interval * gaps.uniform(0.5, 1.5))
     finally:
@@ -154,14 +162,25 @@ async def reference_watcher(
 
 
 async def latency_under_load(
-    base: str, token: str, mqtt_url: str, database_url: str, clients: int, seconds: float, interval: float, server: int
+    base: str,
+    token: str,
+    mqtt_url: str,
+    database_url: str,
+    clients: int,
+    seconds: float,
+    interval: float,
+    server: int,
+    probes: list[str] = PROBE_DEVICES,
+    first_seq: int = 1,
+    label: str = "",
 ) -> dict[str, float]:
     """Part 1: probe latency seen by ``clients`` websocket clients while the load runs.
 
     The clients are lean (rawws: arrival stamped as the bytes come in, JSON parsed after the run), so
     the figures are the server's and not this process's backlog; one websockets-library client runs
-    beside them as a cross-check.
+    beside them as a cross-check. The figures are printed together at the end (two may run at once).
     """
+    out: list[str] = []
     url = base.replace("http://", "ws://") + "/ws/v1/live"
     headers = {"Origin": http_origin(url), **session_headers(token)}
     subscribe = json.dumps({"op": "subscribe", "channels": ["summary", "zone:q1"]}).encode()
@@ -182,7 +201,7 @@ async def latency_under_load(
 
     def on_commit(conn: object, pid: int, channel: str, payload: str) -> None:
         # The ingest's commit notice names the probe: the newest probe reading is now in the database.
-        if sent and PROBE_DEVICES[max(sent) % len(PROBE_DEVICES)] in payload:
+        if sent and probes[max(sent) % len(probes)] in payload:
             committed.setdefault(max(sent), time.monotonic())
 
     listener = await asyncpg.connect(database_url)
@@ -190,7 +209,7 @@ async def latency_under_load(
     counted = sum(c.messages for c in lean)
     started = time.monotonic()
     meter.start()
-    await probe_publisher(mqtt_url, int(seconds / interval), interval, sent)
+    await probe_publisher(mqtt_url, int(seconds / interval), interval, sent, probes, first_seq)
     await asyncio.sleep(3.0)
     elapsed = time.monotonic() - started
     busy = meter.share()
@@ -211,32 +230,33 @@ async def latency_under_load(
     latencies = [t - sent[seq] for seq, times in seen.items() if seq in sent for t in times]
     first_client = [min(times) - sent[seq] for seq, times in seen.items() if seq in sent]
     delivered = sum(len(t) for s, t in seen.items() if s in sent)
-    print(
-        f"[1] {clients} clients on summary + zone:q1 under load, {len(sent)} probes: "
+    out.append(
+        f"[1] {label}{clients} clients on summary + zone:q1 under load, {len(sent)} probes: "
         f"{delivered}/{len(sent) * clients} probe deliveries; {received / elapsed:.0f} msgs/s received"
     )
     if latencies:
-        print(f"    publish -> websocket (all clients): {ms(latencies)}")
-        print(f"    publish -> websocket (first client): {ms(first_client)}")
-        print(f"    of which publish -> committed (ingest): {ms([committed[q] - sent[q] for q in committed])}")
-        print(
+        out.append(f"    publish -> websocket (all clients): {ms(latencies)}")
+        out.append(f"    publish -> websocket (first client): {ms(first_client)}")
+        out.append(f"    of which publish -> committed (ingest): {ms([committed[q] - sent[q] for q in committed])}")
+        out.append(
             "    and committed -> websocket (live server, first client): "
             f"{ms([min(seen[q]) - committed[q] for q in committed if q in seen])}"
         )
     text = await asyncio.to_thread(scrape_url, f"{base}/metrics")
-    print(
+    out.append(
         "    server's own figures: live refresh (database read + diff) "
         f"p50 {histogram_quantile(text, 'ioc_live_refresh_seconds', 0.5) * 1000:.1f} ms, "
         f"p95 {histogram_quantile(text, 'ioc_live_refresh_seconds', 0.95) * 1000:.1f} ms"
     )
-    print(
+    out.append(
         f"    server CPU: {idle:.2f} cores with no client, {busy:.2f} with them: "
         f"{(busy - idle) / clients * 1000:.2f} ms CPU per client-second, "
         f"{(busy - idle) * elapsed / max(received, 1) * 1e6:.0f} µs per message sent; {load()}"
     )
     reference_lat = [t - sent[q] for q, t in reference_seen.items() if q in sent]
     if reference_lat:
-        print(f"    cross-check, one websockets-library client beside them: {ms(reference_lat)}")
+        out.append(f"    cross-check, one websockets-library client beside them: {ms(reference_lat)}")
+    print("\n".join(out), flush=True)
     return {
         "p50 ms": pct(latencies, 50) * 1000,
         "p99 ms": pct(latencies, 99) * 1000,
@@ -247,11 +267,35 @@ async def latency_under_load(
 
 
 async def live_rounds(stack: Stack, base: str, token: str, args: argparse.Namespace) -> None:
-    """Part 1 ``--rounds`` times for each ``--live-coalesce-ms`` (and ``--baseline-tree``), alternating; medians."""
+    """Part 1 ``--rounds`` times for each ``--live-coalesce-ms`` (and ``--baseline-tree``), alternating; medians.
+
+    With ``--paired``, the baseline server runs beside this one on the same database and load, each with its
+    own clients and probes, measured in the same seconds: the fairest comparison on a shared machine.
+    """
     variants = [("this tree", c, None) for c in args.live_coalesce_ms]
-    if args.baseline_tree:
+    if args.baseline_tree and not args.paired:
         variants.append((f"baseline {args.baseline_tree}", args.baseline_coalesce_ms, args.baseline_tree))
+    baseline = ""
+    if args.paired:
+        baseline = f"http://127.0.0.1:{free_port()}"
+        serve_with(stack, baseline, args.baseline_coalesce_ms, args.baseline_tree, name="serve-baseline")
     results: dict[str, list[dict[str, float]]] = {}
+
+    def run(at: str, server: str, probes: list[str], first_seq: int, label: str) -> Any:
+        return latency_under_load(
+            at,
+            token,
+            stack.service_mqtt_url("simulate"),
+            stack.database_url,
+            args.clients,
+            args.seconds,
+            args.probe_interval,
+            stack.children[server].proc.pid,
+            probes,
+            first_seq,
+            label,
+        )
+
     for round_ in range(args.rounds):
         for name, coalesce_ms, tree in variants:
             label = f"{name} at {coalesce_ms} ms"
@@ -259,26 +303,22 @@ async def live_rounds(stack: Stack, base: str, token: str, args: argparse.Namesp
                 await asyncio.to_thread(stack.children.pop("serve").stop)
                 serve_with(stack, base, coalesce_ms, tree)
             print(f"[1] {label} per channel (round {round_ + 1} of {args.rounds})")
-            results.setdefault(label, []).append(
-                await latency_under_load(
-                    base,
-                    token,
-                    stack.service_mqtt_url("simulate"),
-                    stack.database_url,
-                    args.clients,
-                    args.seconds,
-                    args.probe_interval,
-                    stack.children["serve"].proc.pid,
-                )
-            )
-    if len(variants) > 1 or args.rounds > 1:
+            jobs = [run(base, "serve", PROBE_DEVICES, 1, f"{label}: ")]
+            if args.paired:
+                other = f"baseline {args.baseline_tree} at {args.baseline_coalesce_ms} ms, beside {label}"
+                jobs.append(run(baseline, "serve-baseline", BASELINE_PROBES, 1_000_001, f"{other}: "))
+            for key, figures in zip([label, f"baseline beside {label}"], await asyncio.gather(*jobs), strict=False):
+                results.setdefault(key, []).append(figures)
+    if args.paired:
+        await asyncio.to_thread(stack.children.pop("serve-baseline").stop)
+    if len(results) > 1 or args.rounds > 1:
         for label, runs in results.items():
-            figures = ", ".join(
+            summary = ", ".join(
                 f"{key} {statistics.median(r[key] for r in runs):.2f} "
                 f"[{min(r[key] for r in runs):.2f}..{max(r[key] for r in runs):.2f}]"
                 for key in runs[0]
             )
-            print(f"[1] medians of {len(runs)}, {label}: {figures}")
+            print(f"[1] medians of {len(runs)}, {label}: {summary}")
 
 
 async def many_clients(base: str, token: str, clients: int, seconds: float, server: int) -> None:
@@ -402,7 +442,7 @@ async def open_load(base: str, clients: int, seconds: float, devices: int) -> as
     )  # fmt: skip
 
 
-def serve_with(stack: Stack, base: str, coalesce_ms: int, tree: str | None = None) -> None:
+def serve_with(stack: Stack, base: str, coalesce_ms: int, tree: str | None = None, name: str = "serve") -> None:
     """Start ``ioc serve`` with the given per-channel coalescing interval and wait until it answers.
 
     With ``tree``: the server's code from that folder (``python -m`` looks in the working directory first),
@@ -415,7 +455,7 @@ def serve_with(stack: Stack, base: str, coalesce_ms: int, tree: str | None = Non
     here = os.getcwd()
     os.chdir(tree or here)
     try:
-        serve = stack.start_app("serve", ["serve"])
+        serve = stack.start_app(name, ["serve", "--port", base.rsplit(":", 1)[1]])
     finally:
         os.chdir(here)
     wait_http(f"{base}/api/v1/health", 60, serve)
@@ -497,12 +537,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--live-coalesce-ms",
         type=lambda v: [int(x) for x in v.split(",")],
-        default=[200],
+        default=[50],
         help="part 1's IOC_WS_COALESCE_MS (the default); several (200,50) run alternately, a same-run comparison",
     )
     p.add_argument("--rounds", type=int, default=1, help="part 1 this many times per interval; medians printed")
     p.add_argument("--baseline-tree", help="part 1 also with the server from this source folder, alternating")
     p.add_argument("--baseline-coalesce-ms", type=int, default=200, help="the baseline's IOC_WS_COALESCE_MS")
+    p.add_argument("--paired", action="store_true", help="run the baseline server beside this one, not in turn")
     p.add_argument("--probe-interval", type=float, default=0.15, help="part 1: mean seconds between probe readings")
     p.add_argument("--rows", type=int, default=10_000_000)
     p.add_argument("--history-devices", type=int, default=50)

@@ -96,7 +96,7 @@ class Settings(BaseSettings):
     smtp_from: str = "ioc@localhost"
     notify_max_attempts: int = Field(6, ge=1, le=50)
     notify_backoff_s: float = Field(5.0, gt=0, le=3600)
-    ws_coalesce_ms: int = Field(200, ge=20)  # per channel: at most 5 deltas a second
+    ws_coalesce_ms: int = Field(50, ge=20)  # per channel: at most 20 deltas a second (docs/operations.md, sizing)
     ws_heartbeat_s: float = Field(10.0, gt=0)
     ws_compression: bool = False  # permessage-deflate: costs server CPU per client and message
     map_tile_url: str = ""
