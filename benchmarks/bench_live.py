@@ -96,7 +96,7 @@ async def probe_publisher(
     interval: float,
     sent: dict[int, float],
     devices: list[str] = PROBE_DEVICES,
-    first: int = 1,
+    shift: int = 0,
 ) -> None:
     """Publish probe water levels = sequence numbers at QoS 1 over one connection, as devices do;
     the clock starts when the message is handed to the client library.
@@ -110,10 +110,10 @@ async def probe_publisher(
     client.connect(broker.hostname or "127.0.0.1", broker.port or 1883)
     client.loop_start()
     try:
-        for seq in range(first, first + count):
+        for seq in range(1, count + 1):
             payload = json.dumps({"ts": datetime.now(UTC).isoformat(), "metrics": {"water_level_cm": float(seq)}})
             sent[seq] = time.monotonic()
-            device = devices[seq % len(devices)]
+            device = devices[(seq + shift) % len(devices)]  # a shift per round: no device repeats its last value
             client.publish(f"ioc/v1/flood/{device}/telemetry", payload, qos=1)
             await asyncio.sleep(interval * gaps.uniform(0.5, 1.5))
     finally:
@@ -132,21 +132,25 @@ def live_socket(url: str, token: str, open_timeout: float) -> Any:
     )
 
 
-def probe_values(text: bytes | str) -> list[int]:
-    """The probe's water levels (its sequence numbers) in one zone-channel message (none in others)."""
+def probe_values(text: bytes | str, probes: list[str] = PROBE_DEVICES) -> list[int]:
+    """The water levels (sequence numbers) of ``probes`` in one zone-channel message (none in others)."""
     msg = json.loads(text)
     if not str(msg.get("channel")).startswith("zone:"):  # the summary's "devices" holds counts, not devices
         return []
     return [
         int(d["latest"]["water_level_cm"]["value"])
         for d in msg["data"].get("devices", [])
-        if str(d.get("device_id")).startswith(PROBE)
-        and (d.get("latest") or {}).get("water_level_cm", {}).get("value") is not None
+        if d.get("device_id") in probes and (d.get("latest") or {}).get("water_level_cm", {}).get("value") is not None
     ]
 
 
 async def reference_watcher(
-    url: str, token: str, channels: list[str], seen: dict[int, float], stop: asyncio.Event
+    url: str,
+    token: str,
+    channels: list[str],
+    seen: dict[int, float],
+    stop: asyncio.Event,
+    probes: list[str] = PROBE_DEVICES,
 ) -> None:
     """A client on the websockets library (what an integrator would use): a cross-check of the lean ones."""
     async with live_socket(url, token, 60) as ws:
@@ -157,7 +161,7 @@ async def reference_watcher(
             except TimeoutError:
                 continue
             if PROBE in raw:
-                for value in probe_values(raw):
+                for value in probe_values(raw, probes):
                     seen.setdefault(value, time.monotonic())
 
 
@@ -171,7 +175,7 @@ async def latency_under_load(
     interval: float,
     server: int,
     probes: list[str] = PROBE_DEVICES,
-    first_seq: int = 1,
+    shift: int = 0,
     label: str = "",
 ) -> dict[str, float]:
     """Part 1: probe latency seen by ``clients`` websocket clients while the load runs.
@@ -194,14 +198,14 @@ async def latency_under_load(
         lean.append(client)
     stop = asyncio.Event()
     reference_seen: dict[int, float] = {}
-    reference = asyncio.create_task(reference_watcher(url, token, ["summary", "zone:q1"], reference_seen, stop))
+    reference = asyncio.create_task(reference_watcher(url, token, ["summary", "zone:q1"], reference_seen, stop, probes))
     await asyncio.sleep(3.0)
     sent: dict[int, float] = {}
     committed: dict[int, float] = {}
 
     def on_commit(conn: object, pid: int, channel: str, payload: str) -> None:
         # The ingest's commit notice names the probe: the newest probe reading is now in the database.
-        if sent and probes[max(sent) % len(probes)] in payload:
+        if sent and probes[(max(sent) + shift) % len(probes)] in payload:
             committed.setdefault(max(sent), time.monotonic())
 
     listener = await asyncpg.connect(database_url)
@@ -209,7 +213,7 @@ async def latency_under_load(
     counted = sum(c.messages for c in lean)
     started = time.monotonic()
     meter.start()
-    await probe_publisher(mqtt_url, int(seconds / interval), interval, sent, probes, first_seq)
+    await probe_publisher(mqtt_url, int(seconds / interval), interval, sent, probes, shift)
     await asyncio.sleep(3.0)
     elapsed = time.monotonic() - started
     busy = meter.share()
@@ -223,7 +227,7 @@ async def latency_under_load(
     for client in lean:
         first: dict[int, float] = {}
         for at, text in client.kept:
-            for value in probe_values(text):
+            for value in probe_values(text, probes):
                 first.setdefault(value, at)
         for value, at in first.items():
             seen.setdefault(value, []).append(at)
@@ -281,7 +285,7 @@ async def live_rounds(stack: Stack, base: str, token: str, args: argparse.Namesp
         serve_with(stack, baseline, args.baseline_coalesce_ms, args.baseline_tree, name="serve-baseline")
     results: dict[str, list[dict[str, float]]] = {}
 
-    def run(at: str, server: str, probes: list[str], first_seq: int, label: str) -> Any:
+    def run(at: str, server: str, probes: list[str], shift: int, label: str) -> Any:
         return latency_under_load(
             at,
             token,
@@ -292,7 +296,7 @@ async def live_rounds(stack: Stack, base: str, token: str, args: argparse.Namesp
             args.probe_interval,
             stack.children[server].proc.pid,
             probes,
-            first_seq,
+            shift,
             label,
         )
 
@@ -303,10 +307,11 @@ async def live_rounds(stack: Stack, base: str, token: str, args: argparse.Namesp
                 await asyncio.to_thread(stack.children.pop("serve").stop)
                 serve_with(stack, base, coalesce_ms, tree)
             print(f"[1] {label} per channel (round {round_ + 1} of {args.rounds})")
-            jobs = [run(base, "serve", PROBE_DEVICES, 1, f"{label}: ")]
+            shift = round_ * len(variants) + variants.index((name, coalesce_ms, tree))
+            jobs = [run(base, "serve", PROBE_DEVICES, shift, f"{label}: ")]
             if args.paired:
                 other = f"baseline {args.baseline_tree} at {args.baseline_coalesce_ms} ms, beside {label}"
-                jobs.append(run(baseline, "serve-baseline", BASELINE_PROBES, 1_000_001, f"{other}: "))
+                jobs.append(run(baseline, "serve-baseline", BASELINE_PROBES, shift, f"{other}: "))
             for key, figures in zip([label, f"baseline beside {label}"], await asyncio.gather(*jobs), strict=False):
                 results.setdefault(key, []).append(figures)
     if args.paired:
