@@ -5,7 +5,12 @@
    (lean clients, see rawws.py, plus one websockets-library client as a cross-check).
    With ``--open-clients 200``: 200 public SensorThings clients run the open data bar queries meanwhile
    (benchmarks/open_load.py, in a process of its own): compare the latency with a run without them.
-2. 1,000 connected clients on ``summary`` (coalesced to 2 updates/s): update rate and lag per client.
+   The server's CPU with no client and with them (per client-second, per message sent: figures the
+   neighbours' load moves less than latency). ``--live-coalesce-ms 200,50 --rounds 3`` runs part 1 for
+   each interval in turn and prints medians; ``--baseline-tree DIR`` adds a server from another source
+   folder (``git archive main | tar -x -C DIR``) to the rotation: a comparison within one run.
+2. 1,000 connected clients (``--many 2000`` for issue 18's bar) on ``summary`` (coalesced to 2 updates/s):
+   update rate and lag per client, the server's memory per idle client and CPU per client.
 3. Readings history, 24 h at 1-minute buckets, on >= 10 million raw rows (plus their rollups): p50/p95.
 """
 
@@ -24,7 +29,7 @@ import asyncpg
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(1, str(Path(__file__).resolve().parents[1]))  # the repository: tests.support
 from live_history import bulk_rows, readings_latency  # noqa: E402
-from live_latency import PROBE_DEVICES, latency_under_load, many_clients, probe_publisher  # noqa: E402
+from live_latency import BASELINE_PROBES, PROBE_DEVICES, live_rounds, many_clients, probe_publisher, serve_with  # noqa: E402
 
 from ioc import accounts  # noqa: E402
 from ioc.cluster import remove_linked_clusters  # noqa: E402
@@ -40,7 +45,7 @@ BENCH_PASSWORD = "benchmark viewer password"
 async def register(pool: asyncpg.Pool, load_devices: int) -> None:
     """The probes (zone q1) and the load devices (spread over the zones), then tell the ingest."""
     zones = [r["zone_id"] for r in await pool.fetch("SELECT zone_id FROM zones ORDER BY zone_id")]
-    rows = [(p, "q1") for p in PROBE_DEVICES] + [
+    rows = [(p, "q1") for p in PROBE_DEVICES + BASELINE_PROBES] + [
         (f"LOAD-{i:05d}", zones[i % len(zones)]) for i in range(1, load_devices + 1)
     ]
     await pool.executemany(
@@ -64,59 +69,6 @@ async def open_load(base: str, clients: int, seconds: float, devices: int) -> as
     )  # fmt: skip
 
 
-def serve_with(stack: Stack, base: str, coalesce_ms: int) -> None:
-    """Start ``ioc serve`` with the given per-channel coalescing interval and wait until it answers."""
-    os.environ["IOC_WS_COALESCE_MS"] = str(coalesce_ms)
-    # The public clients of --open-clients all come from this host: one address, so no per-address limit here.
-    os.environ.update(
-        {"IOC_OPEN_RATE_PER_MINUTE": "100000000", "IOC_OPEN_RATE_BURST": "100000000", "IOC_OPEN_BULK_JOB": "false"}
-    )
-    serve = stack.start_app("serve", ["serve"])
-    wait_http(f"{base}/api/v1/health", 60, serve)
-
-
-async def live_parts(stack: Stack, pool: asyncpg.Pool, base: str, token: str, args: argparse.Namespace) -> None:
-    """Parts 1 and 2 under the simulator's load: probe latency (with public clients beside it), then many clients."""
-    # Long enough for parts 1 and 2 (stopped after part 2; --load alone stops after 10 s).
-    duration = str(int(6 * args.seconds + 120))
-    stack.start_app(
-        "simulate",
-        ["simulate", "--load", str(args.rate), "--devices", str(args.load_devices), "--duration", duration],
-    )
-    await asyncio.sleep(3.0)
-    print(f"[1] server coalescing {args.live_coalesce_ms} ms per channel (the IOC_WS_COALESCE_MS default)")
-    public_base = base
-    if args.open_process:  # the open data in `ioc open`, at a lower CPU priority
-        public_base = f"http://127.0.0.1:{free_port()}"
-        child = stack.start_app("open", ["open", "--port", public_base.rsplit(":", 1)[1]])
-        await asyncio.to_thread(wait_http, f"{public_base}/sta/v1.1", 60, child)
-    public = await open_load(public_base, args.open_clients, args.seconds + 10, args.load_devices)
-    await latency_under_load(
-        base,
-        token,
-        stack.service_mqtt_url("simulate"),
-        stack.database_url,
-        args.clients,
-        args.seconds,
-        args.probe_interval,
-    )
-    if public is not None:
-        out, _ = await public.communicate()
-        print(out.decode().rstrip())
-    rows = await pool.fetchval("SELECT count(*) FROM measurements")
-    print(f"    ingest: {rows:,} rows ({rows // 3:,} load messages) stored so far; load still running")
-    await asyncio.to_thread(stack.children.pop("serve").stop)
-    serve_with(stack, base, args.coalesce_ms)  # the same database and sessions, 2 updates/s
-    print(f"[2] server coalescing {args.coalesce_ms} ms per channel")
-    # Load readings are a random walk: every channel changes all the time, as in a busy city.
-    probe = asyncio.create_task(
-        probe_publisher(stack.service_mqtt_url("simulate"), int(args.seconds * 4) + 60, 0.25, {})
-    )
-    await many_clients(base, token, args.many, args.seconds)
-    probe.cancel()
-    stack.children.pop("simulate").stop()
-
-
 async def main(args: argparse.Namespace) -> None:
     """Run the three parts against a private stack."""
     if args.open_process:
@@ -136,13 +88,41 @@ async def main(args: argparse.Namespace) -> None:
         await register(pool, args.load_devices)
         stack.start_app("ingest", ["ingest", "--client-id", "bench-ingest", "--metrics-port", "0"])
         base = f"http://127.0.0.1:{settings.http_port}"
-        serve_with(stack, base, args.live_coalesce_ms)
+        serve_with(stack, base, args.live_coalesce_ms[0])
         async with pool.acquire() as conn:  # one viewer session serves every benchmark client
             await accounts.create_user(conn, "bench-viewer", "viewer", BENCH_PASSWORD, actor="bench")
         token = await login(base, "bench-viewer", BENCH_PASSWORD)
         print(f"stack up in {root}; server {base}")
         if not args.skip_live:
-            await live_parts(stack, pool, base, token, args)
+            # Stopped after part 2 (--load alone stops after 10 s); on a busy machine the rounds take long.
+            duration = str(4 * 3600)
+            stack.start_app(
+                "simulate",
+                ["simulate", "--load", str(args.rate), "--devices", str(args.load_devices), "--duration", duration],
+            )
+            await asyncio.sleep(3.0)
+            public_base = base
+            if args.open_process:  # the open data in `ioc open`, at a lower CPU priority
+                public_base = f"http://127.0.0.1:{free_port()}"
+                child = stack.start_app("open", ["open", "--port", public_base.rsplit(":", 1)[1]])
+                await asyncio.to_thread(wait_http, f"{public_base}/sta/v1.1", 60, child)
+            public = await open_load(public_base, args.open_clients, args.seconds + 10, args.load_devices)
+            await live_rounds(stack, base, token, args)
+            if public is not None:
+                out, _ = await public.communicate()
+                print(out.decode().rstrip())
+            rows = await pool.fetchval("SELECT count(*) FROM measurements")
+            print(f"    ingest: {rows:,} rows ({rows // 3:,} load messages) stored so far; load still running")
+            await asyncio.to_thread(stack.children.pop("serve").stop)
+            serve_with(stack, base, args.coalesce_ms)  # the same database and sessions, 2 updates/s
+            print(f"[2] server coalescing {args.coalesce_ms} ms per channel")
+            # Load readings are a random walk: every channel changes all the time, as in a busy city.
+            probe = asyncio.create_task(
+                probe_publisher(stack.service_mqtt_url("simulate"), int(args.seconds * 4) + 60, 0.25, {})
+            )
+            await many_clients(base, token, args.many, args.seconds, stack.children["serve"].proc.pid)
+            probe.cancel()
+            stack.children.pop("simulate").stop()
         if not args.skip_history:
             await bulk_rows(pool, args.rows, args.history_devices)
             await readings_latency(base, token, args.history_devices, args.requests)
@@ -162,7 +142,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--many", type=int, default=1000, help="clients of part 2")
     p.add_argument("--seconds", type=float, default=30)
     p.add_argument("--coalesce-ms", type=int, default=500, help="part 2's IOC_WS_COALESCE_MS (500 = 2 updates/s)")
-    p.add_argument("--live-coalesce-ms", type=int, default=200, help="part 1's IOC_WS_COALESCE_MS (the default)")
+    p.add_argument(
+        "--live-coalesce-ms",
+        type=lambda v: [int(x) for x in v.split(",")],
+        default=[50],
+        help="part 1's IOC_WS_COALESCE_MS (the default); several (200,50) run alternately, a same-run comparison",
+    )
+    p.add_argument("--rounds", type=int, default=1, help="part 1 this many times per interval; medians printed")
+    p.add_argument("--baseline-tree", help="part 1 also with the server from this source folder, alternating")
+    p.add_argument("--baseline-coalesce-ms", type=int, default=200, help="the baseline's IOC_WS_COALESCE_MS")
+    p.add_argument("--paired", action="store_true", help="run the baseline server beside this one, not in turn")
     p.add_argument("--probe-interval", type=float, default=0.15, help="part 1: mean seconds between probe readings")
     p.add_argument("--rows", type=int, default=10_000_000)
     p.add_argument("--history-devices", type=int, default=50)

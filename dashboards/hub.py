@@ -8,8 +8,10 @@ delta to each subscriber's outbox (``subscriber.Subscriber``).
 
 Coalescing is per channel: a channel sends at most one delta per ``ws_coalesce_ms``. A change to a
 channel that has been quiet for that long goes out at once (leading edge); one that comes sooner is
-held and sent, merged with whatever else changed, when the interval is up (trailing edge). So a
-quiet channel is fast, a busy one is capped, and one busy channel never delays another.
+held and sent, merged with whatever else changed, on the first beat of a clock shared by all channels
+(multiples of the interval) at least an interval after its last delta (trailing edge). So a quiet
+channel is fast, a busy one is capped, one busy channel never delays another, and the busy channels a
+client watches reach it together, in one write.
 
 An outbox holds at most one message per channel: a slow client's undelivered delta is merged with
 the next one, so it always receives the newest state and never an unbounded queue.
@@ -25,6 +27,7 @@ import asyncio
 import contextlib
 import functools
 import logging
+import math
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -342,11 +345,17 @@ class Hub:
         now = loop.time()
         earliest: float | None = None
         for channel in (changed | self._held) & self._subscribers.keys():
-            due = self._last_sent.get(channel, -self.interval) + self.interval
-            if now < due - TIMER_SLACK_S:  # a timer may fire a hair early (float sums, a millisecond clock)
-                self._held.add(channel)
-                earliest = due if earliest is None else min(earliest, due)
-                continue
+            last = self._last_sent.get(channel)
+            due = now
+            if last is not None and (channel in self._held or now < last + self.interval - TIMER_SLACK_S):
+                # Busy: the next beat of the shared clock at least an interval after the last delta. Every busy
+                # channel keeps the same beat, so a client's channels leave in one publish and reach it in one
+                # write (dashboards.frames), not one wake and write per channel.
+                due = self._beat(last + self.interval)
+                if now < due - TIMER_SLACK_S:  # a timer may fire a hair early (float sums, a millisecond clock)
+                    self._held.add(channel)
+                    earliest = due if earliest is None else min(earliest, due)
+                    continue
             held = channel in self._held
             self._held.discard(channel)
             if not self.live.channel_exists(channel):
@@ -369,6 +378,10 @@ class Hub:
             if self._flush_at is not None:
                 self._flush_at.cancel()
             self._flush_at = loop.call_at(earliest, self._flush_held)
+
+    def _beat(self, at: float) -> float:
+        """The first beat of the shared coalescing clock (multiples of the interval) at or after ``at``."""
+        return math.ceil((at - TIMER_SLACK_S) / self.interval) * self.interval
 
     def _flush_held(self) -> None:
         """A held channel's interval is up: refresh now (without the usual pause) and send it."""

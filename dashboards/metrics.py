@@ -13,6 +13,9 @@ logger = logging.getLogger(__name__)
 
 WS_CLIENTS = Gauge("ioc_ws_clients", "Connected websocket clients")
 WS_MESSAGES = Counter("ioc_ws_messages_sent_total", "Websocket messages sent", ["type"])
+WS_WRITES = Counter(
+    "ioc_ws_writes_total", "Live route writes: frames (one per wake, shared frames) or asgi (one per message)", ["path"]
+)
 LIVE_UPDATES = Counter("ioc_live_updates_total", "Channel states recomputed and diffed", ["channel"])
 LIVE_COALESCED = Counter("ioc_live_coalesced_total", "Change notices folded into an update already pending")
 WS_DROPPED = Counter("ioc_ws_dropped_total", "Undelivered updates replaced by a newer state for a slow client")

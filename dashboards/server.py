@@ -6,6 +6,7 @@ import argparse
 import logging
 
 from dashboards.app import create_app
+from dashboards.frames import FrameWriter
 from ioc.serving import serve
 from ioc.settings import Settings
 
@@ -32,4 +33,5 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         ws_ping_interval=20.0,
         ws_ping_timeout=20.0,
         ws_per_message_deflate=settings.ws_compression,
+        ws=FrameWriter,  # uvicorn's websockets-sansio, plus shared frames for the live route (dashboards.frames)
     )

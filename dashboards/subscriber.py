@@ -16,6 +16,7 @@ from typing import Any
 from dashboards import metrics
 from dashboards.delta import merge
 from dashboards.encoding import dumps, iso
+from dashboards.frames import text_frame
 
 MAX_CONTROL_MESSAGES = 64
 
@@ -27,19 +28,26 @@ def now_iso() -> str:
 
 @dataclass(eq=False)
 class Message:
-    """One server message; its JSON text is built once however many clients receive it."""
+    """One server message; its JSON text and its websocket frame are built once however many clients receive it."""
 
     channel: str
     type: str
     data: dict[str, Any]
     ts: str = field(default_factory=now_iso)
     _text: str | None = None
+    _frame: bytes | None = None
 
     def text(self) -> str:
         """The message as JSON text."""
         if self._text is None:
             self._text = dumps({"channel": self.channel, "type": self.type, "ts": self.ts, "data": self.data})
         return self._text
+
+    def frame(self) -> bytes:
+        """The message as a websocket text frame (the same bytes for every client)."""
+        if self._frame is None:
+            self._frame = text_frame(self.text().encode())
+        return self._frame
 
 
 class Subscriber:
@@ -102,5 +110,8 @@ class Subscriber:
 
     async def wait(self, within: float) -> None:
         """Return when something is waiting to be taken, or after ``within`` seconds."""
+        if self._wake.is_set():
+            return
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), max(0.0, within))
+            async with asyncio.timeout(max(0.0, within)):  # no task per wait, unlike wait_for
+                await self._wake.wait()

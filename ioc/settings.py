@@ -100,7 +100,7 @@ class Settings(BaseSettings):
     field_link_hours: float = Field(12.0, gt=0, le=24 * 30)
     field_photo_max_bytes: int = Field(8 * 1024 * 1024, ge=1024, le=64 * 1024 * 1024)
     field_posts_per_minute: float = Field(10.0, gt=0, le=600)
-    ws_coalesce_ms: int = Field(200, ge=20)  # per channel: at most 5 deltas a second
+    ws_coalesce_ms: int = Field(50, ge=20)  # per channel: at most 20 deltas a second (docs/operations.md, sizing)
     ws_heartbeat_s: float = Field(10.0, gt=0)
     ws_compression: bool = False  # permessage-deflate: costs server CPU per client and message
     map_tile_url: str = ""

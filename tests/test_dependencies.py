@@ -21,7 +21,7 @@ NOT_IMPORTED = {
     "fastapi-offline": "dashboards.apidocs serves its Swagger UI files",
 }
 # Installed with another declared package and imported directly: the declaring package pins them.
-COMES_WITH = {"starlette": "fastapi", "uvloop": "uvicorn[standard]"}
+COMES_WITH = {"starlette": "fastapi", "uvloop": "uvicorn[standard]", "websockets": "uvicorn[standard]"}
 
 
 def normalise(name: str) -> str:

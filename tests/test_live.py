@@ -159,6 +159,27 @@ async def test_compression_only_when_configured(servers: list[str], token: str) 
             await client.wait_for(lambda c: "summary" in c.states, what="summary snapshot")
 
 
+def writes(metrics: str, path: str) -> float:
+    """The live route's writes by ``path`` (frames or asgi) in a /metrics page."""
+    prefix = f'ioc_ws_writes_total{{path="{path}"}}'
+    return sum(float(line.split()[-1]) for line in metrics.splitlines() if line.startswith(prefix))
+
+
+async def test_frames_are_written_whole_unless_compressed(servers: list[str], token: str) -> None:
+    """The plain server writes each client's waiting frames in one call (dashboards.frames), never per
+    message through ASGI; the compressing one (frames differ per client) uses the ASGI send."""
+    for base, fast in zip(servers, (True, False), strict=True):
+        async with LiveClient(ws_url(base), token) as client:
+            await client.subscribe("summary", "alerts", f"zone:{ZONE}")
+            await client.wait_for(lambda c: {"summary", "alerts", f"zone:{ZONE}"} <= c.states.keys(), what="snapshots")
+        async with httpx.AsyncClient(base_url=base, headers=session_headers(token)) as http:
+            metrics = (await http.get("/metrics")).text
+        if fast:
+            assert writes(metrics, "frames") > 0 and writes(metrics, "asgi") == 0, base
+        else:
+            assert writes(metrics, "frames") == 0 and writes(metrics, "asgi") >= 3, base
+
+
 async def test_heartbeats_on_an_idle_connection(servers: list[str], token: str) -> None:
     async with LiveClient(ws_url(servers[1]), token) as client:
         beats = await client.wait_for(
