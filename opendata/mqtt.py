@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import secrets
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
@@ -29,7 +28,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ioc.db import NOTIFY_CHANNEL
-from ioc.provisioning import mosquitto_hash
+from ioc.provisioning import mosquitto_hash, write_private
 from opendata.entities import EntitySet
 from opendata.query import renderer
 
@@ -60,8 +59,8 @@ def write_broker_files(directory: Path) -> tuple[list[str], str]:
     secret = secret_file.read_text().strip() if secret_file.exists() else ""
     if not secret:
         secret = secrets.token_urlsafe(32)
-        _write_private(secret_file, secret + "\n")
-    _write_private(directory / "passwd", f"{PUBLISHER}:{mosquitto_hash(secret)}\n")
+        write_private(secret_file, secret + "\n")
+    write_private(directory / "passwd", f"{PUBLISHER}:{mosquitto_hash(secret)}\n")
     acl = [
         "# Written by opendata.mqtt. Lines before the first 'user' are the anonymous clients': read only, v1.1 only.",
         f"topic read {TOPIC_ROOT}/#",
@@ -69,17 +68,9 @@ def write_broker_files(directory: Path) -> tuple[list[str], str]:
         f"user {PUBLISHER}",
         f"topic write {TOPIC_ROOT}/#",
     ]
-    _write_private(directory / "acl", "\n".join(acl) + "\n")
+    write_private(directory / "acl", "\n".join(acl) + "\n")
     lines = ["allow_anonymous true", f"password_file {directory / 'passwd'}", f"acl_file {directory / 'acl'}"]
     return lines, f"{PUBLISHER}:{secret}"
-
-
-def _write_private(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(text)
-    os.replace(tmp, path)
 
 
 def publishable_hour(now: datetime) -> datetime:
