@@ -40,9 +40,9 @@ TOPIC_ROOT = "v1.1"
 HOUR_GRACE_S = 120  # the rollups of an hour's last minute are written well within this after the hour
 BATCH_S = 0.2  # at most five reads a second, however often the ingest commits
 RETRY_S = 5.0
-# A reading is pushed when it is newer than its Datastream's last pushed one and committed soon enough: within
-# LOOKBACK of its time for a device's first, within SAME_INSTANT of the device's newest pushed one after that.
-LOOKBACK = timedelta(minutes=15)
+# A reading is pushed when it is newer than its Datastream's last pushed one and at most SAME_INSTANT older than its
+# device's newest pushed one (a device's first since the start: than the time of the read). Every read is so bounded:
+# a reading committed later than that (a backlog, the spool after an outage) is the API's, not pushed.
 SAME_INSTANT = timedelta(seconds=60)
 
 
@@ -192,16 +192,14 @@ class ObservationPublisher:
 
     def floor(self, device: str, now: datetime) -> datetime:
         """How far back to look for ``device``'s new readings: a little before its newest pushed one (a metric of
-        the same instant may commit later), else since the start (at most ``LOOKBACK``)."""
-        newest = self._newest.get(device)
-        return newest - SAME_INSTANT if newest else max(self._start, now - LOOKBACK)
+        the same instant may commit later), else a little before now."""
+        return (self._newest.get(device) or now) - SAME_INSTANT
 
     async def _new_rows(self, engine: AsyncEngine, devices: set[str] | None) -> list[Any]:
         v = self.view.c
         now = datetime.now(UTC)
-        if devices is None:
-            since = min([self.floor(d, now) for d in self._newest] or [self._start])
-            query = select(self.view).where(v.phenomenonTime > max(since, now - LOOKBACK))
+        if devices is None:  # after a gap in the notices: every device, over the last SAME_INSTANT only
+            query = select(self.view).where(v.phenomenonTime > now - SAME_INSTANT)
         elif devices:
             since = min(self.floor(d, now) for d in devices)
             query = select(self.view).where(v._device.in_(sorted(devices)), v.phenomenonTime > since)
