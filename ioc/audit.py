@@ -208,7 +208,9 @@ class RefusalLog:
     _bursts: dict[tuple[str, ...], _Burst] = field(default_factory=dict, init=False)
     _per_source: Counter[str] = field(default_factory=Counter, init=False)
 
-    async def count(self, conn: asyncpg.Connection | asyncpg.Pool, entry: Entry, detail: dict[str, Any]) -> int | None:
+    async def count(
+        self, conn: asyncpg.Connection | asyncpg.Pool, entry: Entry, detail: dict[str, Any]
+    ) -> int | None:
         """Count one refusal: written now (its id returned) when it opens its kind's window, else counted for the
         window's summary (None)."""
         await self.flush(conn)

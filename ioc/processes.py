@@ -131,9 +131,11 @@ def spawn(
     return Child(name, proc, log, stop_signal)
 
 
+
 def find_installed(candidates: Sequence[Path], what: str) -> Path:
     """The first of ``candidates`` that exists, or a StackError saying how to install ``what``."""
     for path in candidates:
         if path.exists():
             return path
     raise StackError(f"{what} not found at {', '.join(map(str, candidates))}: {SETUP_HINT}")
+

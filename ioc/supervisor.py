@@ -96,13 +96,8 @@ class Supervisor:
                 entry.restart_at = now + backoff(status.failures - 1)
                 log = logger.error if status.state == "failing" else logger.warning
                 wait = entry.restart_at - now
-                log(
-                    "%s exited with code %s (%d in a row): starting it again in %.0f s",
-                    name,
-                    code,
-                    status.failures,
-                    wait,
-                )
+                log("%s exited with code %s (%d in a row): starting it again in %.0f s", name, code, status.failures,
+                    wait)
                 changed = True
             if entry.restart_at is not None and now >= entry.restart_at:
                 entry.child = self.start(name)
