@@ -175,7 +175,7 @@ async def revoke_device(conn: asyncpg.Connection, device_id: str, *, actor: str 
     return found is not None
 
 
-def _write_private(path: Path, text: str) -> None:
+def write_private(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` atomically with mode 0600 (the broker never reads a half-written file)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
@@ -205,8 +205,8 @@ async def write_broker_files(conn: asyncpg.Connection, directory: Path, prefix: 
         else:
             acl += service_acl(r["role"])
     password_file, acl_file = directory / PASSWORD_FILE, directory / ACL_FILE
-    _write_private(password_file, "\n".join(passwords) + "\n")
-    _write_private(acl_file, "\n".join(acl) + "\n")
+    write_private(password_file, "\n".join(passwords) + "\n")
+    write_private(acl_file, "\n".join(acl) + "\n")
     logger.info("wrote broker files for %d accounts to %s", len(rows), directory)
     return password_file, acl_file
 
@@ -237,7 +237,7 @@ async def ensure_service_accounts(conn: asyncpg.Connection, directory: Path) -> 
                 role,
                 mosquitto_hash(secret),
             )
-            _write_private(path, secret + "\n")
+            write_private(path, secret + "\n")
             await audit.record(conn, "system", "service.credentials", username, "success", "local")
         credentials[role] = f"{quote(username, safe='')}:{quote(secret, safe='')}"
     return credentials
@@ -253,7 +253,7 @@ async def prepare_broker(conn: asyncpg.Connection, directory: Path, prefix: str 
     """Service accounts, both files and the guard's directives: everything a locked-down broker needs to start."""
     credentials = await ensure_service_accounts(conn, directory)
     password_file, acl_file = await write_broker_files(conn, directory, prefix)
-    _write_private(directory / GUARD_CONF, "\n".join(guard_lines()) + "\n")
+    write_private(directory / GUARD_CONF, "\n".join(guard_lines()) + "\n")
     return BrokerFiles(password_file, acl_file, credentials)
 
 

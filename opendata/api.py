@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import math
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -17,6 +18,7 @@ import asyncpg
 import orjson
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from sqlalchemy import event
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
@@ -39,6 +41,7 @@ from opendata.site import create_site
 logger = logging.getLogger(__name__)
 
 PREFIX = "/sta/v1.1"
+LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1"}
 CONFORMANCE = [
     "http://www.opengis.net/spec/iot_sensing/1.1/req/datamodel",
     "http://www.opengis.net/spec/iot_sensing/1.1/req/resource-path/resource-path-to-entities",
@@ -62,9 +65,10 @@ def read_url(settings: Settings) -> str:
 
 
 def make_engine(url: str, settings: Settings) -> AsyncEngine:
-    """The open data's own pool: small, read-only transactions, every statement cut at the time-out."""
+    """The open data's own pool: small, read-only transactions, every statement cut at the time-out; on a database
+    of this host, its server processes run at ``IOC_OPEN_NICE`` like ``ioc open``."""
     url = url.replace("postgresql://", "postgresql+asyncpg://", 1).replace("postgres://", "postgresql+asyncpg://", 1)
-    return create_async_engine(
+    engine = create_async_engine(
         url,
         pool_size=settings.open_pool_size,
         max_overflow=0,
@@ -78,6 +82,20 @@ def make_engine(url: str, settings: Settings) -> AsyncEngine:
             }
         },
     )
+    host = urlsplit(url).hostname or ""
+    if settings.open_nice and (host in LOCAL_HOSTS or host.startswith("/")):
+        event.listen(engine.sync_engine, "connect", lambda conn, _record: _lower_priority(conn, settings.open_nice))
+    return engine
+
+
+def _lower_priority(dbapi_connection: Any, nice: int) -> None:
+    """Lower the CPU priority of a new connection's PostgreSQL server process: public queries then yield the CPU
+    to the wall's and the ingest's own database work. Not allowed (another user's process, without root): as is."""
+    pid = dbapi_connection.run_async(lambda conn: conn.fetchval("SELECT pg_backend_pid()"))
+    try:
+        os.setpriority(os.PRIO_PROCESS, pid, max(nice, os.getpriority(os.PRIO_PROCESS, pid)))
+    except (PermissionError, ProcessLookupError) as exc:
+        logger.debug("open data: cannot lower the priority of database process %s: %s", pid, exc)
 
 
 class OpenData:

@@ -23,11 +23,14 @@ from sqlalchemy import (
     Text,
     and_,
     cast,
+    exists,
+    false,
     func,
     literal,
     not_,
     or_,
     select,
+    true,
     type_coerce,
 )
 from sqlalchemy.dialects.postgresql import JSONB
@@ -81,9 +84,13 @@ def parse(text: str) -> ast._Node:
 class Compiler:
     """Turns one entity set's expressions into Core (``sets`` resolves navigation paths)."""
 
-    def __init__(self, sets: dict[str, EntitySet], entity: EntitySet) -> None:
+    def __init__(
+        self, sets: dict[str, EntitySet], entity: EntitySet, variable: str = "", outer: Compiler | None = None
+    ) -> None:
         self.sets = sets
         self.entity = entity
+        self.variable = variable  # inside a lambda: its variable names ``entity``; other paths are ``outer``'s
+        self.outer = outer
 
     # -- entry points
     def where(self, text: str) -> ColumnElement[bool]:
@@ -117,10 +124,46 @@ class Compiler:
         return method(node)
 
     def _Identifier(self, node: ast.Identifier) -> Any:
-        return self._path(self.entity, [node.name] if not node.namespace else [*node.namespace, node.name])
+        return self._scoped([node.name] if not node.namespace else [*node.namespace, node.name])
 
     def _Attribute(self, node: ast.Attribute) -> Any:
-        return self._path(self.entity, _flatten(node))
+        return self._scoped(_flatten(node))
+
+    def _scoped(self, parts: list[str]) -> Any:
+        """A path in this scope: inside a lambda, ``d/...`` is the lambda's entity and the rest the outer one's."""
+        if not self.variable:
+            return self._path(self.entity, parts)
+        if parts[0] == self.variable:
+            if len(parts) == 1:
+                raise QueryError(f"name a property of {self.variable} ({self.variable}/...)")
+            return self._path(self.entity, parts[1:])
+        assert self.outer is not None
+        return self.outer._scoped(parts)
+
+    def _CollectionLambda(self, node: ast.CollectionLambda) -> Any:
+        """``Datastreams/any(d: d/... )`` and ``all``: EXISTS over the collection's view, correlated to this row."""
+        parts = _flatten(node.owner)
+        if self.variable and parts[0] == self.variable:
+            parts, scope = parts[1:], self
+        elif self.outer is not None:
+            scope = self.outer
+        else:
+            scope = self
+        if len(parts) != 1 or parts[0] not in scope.entity.relations or not scope.entity.relations[parts[0]].many:
+            known = ", ".join(n for n, r in scope.entity.relations.items() if r.many)
+            raise QueryError(f"any() and all() apply to a collection of {scope.entity.name} ({known})")
+        relation = scope.entity.relations[parts[0]]
+        target = self.sets[relation.target]
+        joined = and_(*(target.col(t) == scope.entity.col(s) for t, s in relation.pairs))
+        condition: Any = true()
+        if node.lambda_ is not None:
+            inner = Compiler(self.sets, target, node.lambda_.identifier.name, self)
+            condition = inner.expr(node.lambda_.expression)
+            if isinstance(condition, Geometry):
+                raise QueryError("the expression of any() or all() must be true or false")
+        if isinstance(node.operator, ast.All):  # the grammar requires all()'s expression
+            return not_(exists().where(joined, not_(func.coalesce(condition, false()))))
+        return exists().where(joined, condition)
 
     def _path(self, entity: EntitySet, parts: list[str]) -> Any:
         head, rest = parts[0], parts[1:]

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import secrets
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
@@ -29,7 +28,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ioc.db import NOTIFY_CHANNEL
-from ioc.provisioning import mosquitto_hash
+from ioc.provisioning import mosquitto_hash, write_private
 from opendata.entities import EntitySet
 from opendata.query import renderer
 
@@ -41,9 +40,9 @@ TOPIC_ROOT = "v1.1"
 HOUR_GRACE_S = 120  # the rollups of an hour's last minute are written well within this after the hour
 BATCH_S = 0.2  # at most five reads a second, however often the ingest commits
 RETRY_S = 5.0
-# A reading is pushed when it is newer than its Datastream's last pushed one and committed soon enough: within
-# LOOKBACK of its time for a device's first, within SAME_INSTANT of the device's newest pushed one after that.
-LOOKBACK = timedelta(minutes=15)
+# A reading is pushed when it is newer than its Datastream's last pushed one and at most SAME_INSTANT older than its
+# device's newest pushed one (a device's first since the start: than the time of the read). Every read is so bounded:
+# a reading committed later than that (a backlog, the spool after an outage) is the API's, not pushed.
 SAME_INSTANT = timedelta(seconds=60)
 
 
@@ -60,8 +59,8 @@ def write_broker_files(directory: Path) -> tuple[list[str], str]:
     secret = secret_file.read_text().strip() if secret_file.exists() else ""
     if not secret:
         secret = secrets.token_urlsafe(32)
-        _write_private(secret_file, secret + "\n")
-    _write_private(directory / "passwd", f"{PUBLISHER}:{mosquitto_hash(secret)}\n")
+        write_private(secret_file, secret + "\n")
+    write_private(directory / "passwd", f"{PUBLISHER}:{mosquitto_hash(secret)}\n")
     acl = [
         "# Written by opendata.mqtt. Lines before the first 'user' are the anonymous clients': read only, v1.1 only.",
         f"topic read {TOPIC_ROOT}/#",
@@ -69,17 +68,9 @@ def write_broker_files(directory: Path) -> tuple[list[str], str]:
         f"user {PUBLISHER}",
         f"topic write {TOPIC_ROOT}/#",
     ]
-    _write_private(directory / "acl", "\n".join(acl) + "\n")
+    write_private(directory / "acl", "\n".join(acl) + "\n")
     lines = ["allow_anonymous true", f"password_file {directory / 'passwd'}", f"acl_file {directory / 'acl'}"]
     return lines, f"{PUBLISHER}:{secret}"
-
-
-def _write_private(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(text)
-    os.replace(tmp, path)
 
 
 def publishable_hour(now: datetime) -> datetime:
@@ -201,16 +192,14 @@ class ObservationPublisher:
 
     def floor(self, device: str, now: datetime) -> datetime:
         """How far back to look for ``device``'s new readings: a little before its newest pushed one (a metric of
-        the same instant may commit later), else since the start (at most ``LOOKBACK``)."""
-        newest = self._newest.get(device)
-        return newest - SAME_INSTANT if newest else max(self._start, now - LOOKBACK)
+        the same instant may commit later), else a little before now."""
+        return (self._newest.get(device) or now) - SAME_INSTANT
 
     async def _new_rows(self, engine: AsyncEngine, devices: set[str] | None) -> list[Any]:
         v = self.view.c
         now = datetime.now(UTC)
-        if devices is None:
-            since = min([self.floor(d, now) for d in self._newest] or [self._start])
-            query = select(self.view).where(v.phenomenonTime > max(since, now - LOOKBACK))
+        if devices is None:  # after a gap in the notices: every device, over the last SAME_INSTANT only
+            query = select(self.view).where(v.phenomenonTime > now - SAME_INSTANT)
         elif devices:
             since = min(self.floor(d, now) for d in devices)
             query = select(self.view).where(v._device.in_(sorted(devices)), v.phenomenonTime > since)

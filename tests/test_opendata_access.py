@@ -161,3 +161,15 @@ async def test_the_gate_lets_some_work_some_wait_and_sheds_the_rest() -> None:
     release.set()
     await asyncio.gather(*tasks)
     assert outcomes == [True, True, False, True] and gate.status()["waiting"] == 0
+
+
+async def test_the_open_data_database_processes_run_at_a_lower_priority(strict: str, pool: asyncpg.Pool) -> None:
+    """Its PostgreSQL server processes (on this host) run at IOC_OPEN_NICE, the wall's and the ingest's do not."""
+    async with httpx.AsyncClient(timeout=30) as http:
+        assert (await http.get(f"{strict}/Things('{THING}')")).status_code == 200
+    rows = await pool.fetch("SELECT pid, application_name FROM pg_stat_activity WHERE datname = current_database()")
+    nice = {r["pid"]: psutil.Process(r["pid"]).nice() for r in rows if psutil.pid_exists(r["pid"])}
+    public = [nice[r["pid"]] for r in rows if r["application_name"] == "ioc-open-data" and r["pid"] in nice]
+    others = [nice[r["pid"]] for r in rows if r["application_name"] != "ioc-open-data" and r["pid"] in nice]
+    assert public and set(public) == {10}, rows
+    assert others and 0 in others

@@ -85,6 +85,16 @@ THINGS = [
     ("properties/kind ne 'traffic' and not startswith(name, 'Ben')", {CAMERA}),
     ("properties/zone eq null", {THING, TRAFFIC, CAMERA}),
     ("properties/zone ne null", set()),
+    # any/all over a collection (EXISTS through the views: withheld streams are not there to match)
+    ("Datastreams/any(d: d/unitOfMeasurement/symbol eq 'cm')", {THING}),
+    ("Datastreams/any(d: d/ObservedProperty/id eq 'vehicle_count')", {TRAFFIC, CAMERA}),
+    ("Datastreams/all(d: d/properties/resolution eq 'raw')", {THING}),  # traffic has hourly aggregates too
+    ("Datastreams/any(d: d/properties/resolution eq 'PT1H')", {TRAFFIC, CAMERA}),
+    ("Datastreams/any(d: d/Observations/any(o: o/result gt 50))", {TRAFFIC}),
+    ("Datastreams/any()", {THING, TRAFFIC, CAMERA}),
+    ("not Datastreams/any(d: d/ObservedProperty/id eq 'battery_pct')", {THING, TRAFFIC, CAMERA}),
+    ("Datastreams/any(d: startswith(d/name, name) and d/Thing/id eq id)", {THING, TRAFFIC, CAMERA}),
+    (f"Locations/any(l: st_within(l/location, geography'{NEAR}'))", {THING, CAMERA}),
 ]
 
 # Locations (coordinates as published: the camera's rounded to 3 places).
@@ -164,3 +174,15 @@ def test_latest_path_is_taken_only_for_the_newest_observation(expand: str, fast:
 )
 def test_entity_links_quote_ids_only_when_needed(ident: str, link: str) -> None:
     assert entity_link("b", "Datastreams", ident) == link
+
+
+@pytest.mark.parametrize(
+    ("expr", "message"),
+    [
+        ("name/any(x: x eq 'a')", "any() and all() apply to a collection of Things (Locations, HistoricalLocations"),
+        ("Datastreams/any(d: d)", "name a property of d"),
+    ],
+)
+def test_lambdas_that_cannot_be_answered_are_400(sta: str, expr: str, message: str) -> None:
+    resp = httpx.get(f"{sta}/Things", params={"$filter": expr}, timeout=30)
+    assert resp.status_code == 400 and message in resp.json()["message"], resp.text

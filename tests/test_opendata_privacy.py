@@ -1,5 +1,6 @@
 """Privacy by configuration: a withheld device, a non-public metric, raw camera counts and event attributes never
-leave through any route of the open data API (entity, navigation, expand, filter, dataArray)."""
+leave through any route of the open data API (entity, navigation, expand, filter, any/all, dataArray). The bulk files
+and the MQTT push have their own tests (tests/test_opendata_bulk.py, tests/test_opendata_mqtt.py)."""
 
 from __future__ import annotations
 
@@ -40,6 +41,8 @@ PROBES = [
     "Sensors?$expand=Datastreams($top=1000)",
     "ObservedProperties?$expand=Datastreams($top=1000)",
     "HistoricalLocations?$top=1000&$expand=Thing,Locations",
+    f"Things?$filter=Datastreams/any(d: d/Observations/any(o: o/result eq {SECRET_VALUE}))",
+    "Things?$filter=Datastreams/any(d: d/ObservedProperty/id eq 'battery_pct')&$expand=Datastreams",
 ]
 
 

@@ -26,7 +26,7 @@ from tests.support.stack import wait_for
 
 
 def ioc_up(state: Path, *args: str, env: dict[str, str] | None = None) -> tuple[subprocess.Popen[str], dict[str, int]]:
-    ports = {"http": free_port(), "mqtt": free_port(), "db": free_port()}
+    ports = {"http": free_port(), "mqtt": free_port(), "db": free_port(), "open": free_port(), "open_mqtt": free_port()}
     cmd = [
         sys.executable,
         "-m",
@@ -43,6 +43,8 @@ def ioc_up(state: Path, *args: str, env: dict[str, str] | None = None) -> tuple[
         *args,
     ]
     clean_env = {k: v for k, v in os.environ.items() if not k.startswith("IOC_")}
+    # ioc open's and the public broker's ports: free ones, so tests never race for the defaults (8001, 1884).
+    clean_env |= {"IOC_OPEN_HTTP_PORT": str(ports["open"]), "IOC_OPEN_MQTT_PORT": str(ports["open_mqtt"])}
     proc = subprocess.Popen(
         cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**clean_env, **(env or {})}
     )
@@ -121,7 +123,7 @@ def test_up_serves_live_data_and_ctrl_c_leaves_no_process(state: Path) -> None:
         assert f"mqtt://127.0.0.1:{ports['mqtt']}" in text
         descendants = psutil.Process(proc.pid).children(recursive=True)
         names = " ".join(" ".join(p.cmdline()) for p in descendants)
-        for part in ("postgres", "mosquitto", "ioc.cli ingest", "ioc.cli serve", "ioc.cli simulate"):
+        for part in ("postgres", "mosquitto", "ioc.cli ingest", "ioc.cli serve", "ioc.cli simulate", "ioc.cli open"):
             assert part in names, f"{part} not running under ioc up"
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
@@ -137,6 +139,7 @@ def test_up_serves_live_data_and_ctrl_c_leaves_no_process(state: Path) -> None:
             "ingest": "running",
             "serve": "running",
             "simulate": "running",
+            "open": "running",
         }, h
         # Logs, generated configs and secrets are the owner's only; the folder itself too.
         assert stat.S_IMODE(state.stat().st_mode) == 0o700
@@ -277,7 +280,8 @@ def _demo_from_clone(home: Path, relocated: bool, owner: str | None = None, env:
     (clone / ".venv").symlink_to(REPO_ROOT / ".venv")  # `make setup` finds it up to date instead of installing
     if owner:
         subprocess.run(["chown", "-R", "-h", f"{owner}:{owner}", str(clone)], check=True)
-    ports = {"IOC_HTTP_PORT": free_port(), "IOC_MQTT_PORT": free_port(), "IOC_DB_PORT": free_port()}
+    ports = {"IOC_HTTP_PORT": free_port(), "IOC_MQTT_PORT": free_port(), "IOC_DB_PORT": free_port(),
+             "IOC_OPEN_HTTP_PORT": free_port(), "IOC_OPEN_MQTT_PORT": free_port()}  # fmt: skip
     clean_env = {k: v for k, v in os.environ.items() if not k.startswith("IOC_")}
     make = subprocess.Popen(
         ["make", "demo"],
