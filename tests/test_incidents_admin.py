@@ -25,6 +25,14 @@ steps:
   - {id: look, text: {vi: Xem camera, en: Look at the cameras}}
   - {id: call, required: false, text: {vi: Gọi điện, en: Phone}}
 """
+HELD = """
+type: t_hold
+version: 1
+name: {vi: Giữ thử, en: Hold test}
+steps:
+  - {id: look, text: {vi: Xem camera, en: Look at the cameras}}
+  - {id: call, required: false, text: {vi: Gọi điện, en: Phone}}
+"""
 ESCALATED = "SELECT 1 FROM incident_events WHERE incident_id = $1 AND kind = 'escalation'"
 HURRIED = """
 type: t_hurry
@@ -38,11 +46,12 @@ steps:
 
 @pytest.fixture(scope="module")
 def sop_dir(module_scratch_dir: Any) -> Path:
-    """This module's procedures: types no other test uses, so editions saved here touch no one else."""
+    """This module's procedures: types no other module uses, and one per test, so the edition saved by the edit
+    test changes no other test's checklist (in any order)."""
     folder = module_scratch_dir("ioc-test-sop-") / "sop"
     folder.mkdir()
-    (folder / "t_edit.yaml").write_text(EDITABLE, encoding="utf-8")
-    (folder / "t_hurry.yaml").write_text(HURRIED, encoding="utf-8")
+    for name, text in (("t_edit", EDITABLE), ("t_hurry", HURRIED), ("t_hold", HELD)):
+        (folder / f"{name}.yaml").write_text(text, encoding="utf-8")
     return folder
 
 
@@ -77,7 +86,7 @@ async def test_only_a_supervisor_reassigns_and_overrides_for_others(
         signed_in(server, second_operator) as second,
         signed_in(server, sup) as supervisor,
     ):
-        incident = await _create(first)
+        incident = await _create(first, "t_hold")
         iid = incident["id"]
         held = (await second.post(f"/api/v1/incidents/{iid}/take", json={"version": incident["version"]})).json()
         taken_away = await first.post(f"/api/v1/incidents/{iid}/take", json={"version": held["version"]})

@@ -194,13 +194,15 @@ async def test_a_pinned_snapshot_outlives_the_cameras_own(
     server: str, people: dict[str, str], pool: asyncpg.Pool
 ) -> None:
     camera = f"T-FLD-PIN-{uuid.uuid4().hex[:6].upper()}"
+    # 20 km from the other tests' incidents: a camera left here must not be "near" their incidents.
+    lat = LAT + 20_000 * M_LAT
     await pool.execute(
-        "INSERT INTO devices (device_id, kind, name, lat, lon) VALUES ($1, 'camera', $1, $2, $3)", camera, LAT, LON
+        "INSERT INTO devices (device_id, kind, name, lat, lon) VALUES ($1, 'camera', $1, $2, $3)", camera, lat, LON
     )
     first = jpeg((250, 200, 0))
     await pool.execute("INSERT INTO snapshots (device_id, time, data) VALUES ($1, now(), $2)", camera, first)
     async with signed_in(server, people["operator"]) as op, signed_in(server, people["viewer"]) as viewer:
-        mine = await incident(op, "Ngập hầm chui")
+        mine = await incident(op, "Ngập hầm chui", lat=lat)
         pinned = await op.post(f"/api/v1/incidents/{mine['id']}/pins", json={"device_id": camera})
         assert pinned.status_code == 201, pinned.text
         entry = next(e for e in pinned.json()["timeline"] if e["kind"] == "pin")
