@@ -202,12 +202,15 @@ async def test_from_storm_to_closed_incident_with_a_field_team(
                 await page.click(f".c-step[data-key='{step}'] .c-tick")
                 await page.wait_for_selector(f".c-step[data-key='{step}'][data-done='true']")
 
-            # Nearby: the camera with its snapshot, 90 m south; pinned, its picture joins the timeline.
+            # Nearby: the camera with its snapshot, south of the incident: 90 m when the incident opened at the
+            # hotspot's first sensor, 240 m at its second (whichever alert the engine saw first); pinned, its
+            # picture joins the timeline.
             camera = storm["camera"]
             await page.wait_for_function(
                 f"() => document.querySelector(\".c-cam[data-key='{camera}'] img\")?.naturalWidth > 0"
             )
-            assert "90 m S" in (await page.text_content(f".c-cam[data-key='{camera}'] .c-cam-where") or "")
+            where = await page.text_content(f".c-cam[data-key='{camera}'] .c-cam-where") or ""
+            assert "90 m S" in where or "240 m S" in where, where
             await page.click(f".c-cam[data-key='{camera}'] .c-pin")
             await page.wait_for_function(
                 "() => document.querySelector(\".c-tl[data-kind='pin'] img.c-tl-pic\")?.naturalWidth > 0"

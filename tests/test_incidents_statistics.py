@@ -32,7 +32,7 @@ async def fixture_month(pool: asyncpg.Pool) -> None:
     """Alerts, incidents and escalations in March 2020 (city time), and some just outside it."""
     async with pool.acquire() as conn:
         await conn.executemany(
-            "INSERT INTO zones (zone_id, name, lat, lon) VALUES ($1, $2, 10.5, 106.5) ON CONFLICT DO NOTHING",
+            "INSERT INTO zones (zone_id, name, lat, lon) VALUES ($1, $2, 10.7769, 106.7009) ON CONFLICT DO NOTHING",
             [(ZONE_A, NAME_A), (ZONE_B, NAME_B)],
         )
         await conn.execute(

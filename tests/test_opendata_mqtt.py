@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import queue
 import signal
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -66,8 +66,10 @@ class Public:
 
 
 @pytest.fixture(scope="module")
-async def camera_hour(pool: asyncpg.Pool, open_data: None) -> datetime:
-    """One-minute rollups of the camera (and of the withheld device) for the hour ``ioc open`` pushes at start."""
+async def camera_hour(pool: asyncpg.Pool, open_data: None) -> AsyncIterator[datetime]:
+    """One-minute rollups of the camera (and of the withheld device) for the hour ``ioc open`` pushes at start;
+    afterwards this module's rows (those rollups and the readings its tests publish) are removed, so the other
+    open data modules, which share the test devices, see only their own fixture's data."""
     hour = publishable_hour(datetime.now(UTC))
     rows = [(hour + timedelta(minutes=m), device) for m in range(60) for device in (CAMERA, SECRET)]
     await pool.executemany(
@@ -76,7 +78,10 @@ async def camera_hour(pool: asyncpg.Pool, open_data: None) -> datetime:
         [(t, d, CAMERA_HOUR_VALUE) for t, d in rows],
     )
     await pool.execute("SELECT pg_notify($1, 'import')", REGISTRY_CHANNEL)  # the ingest learns the test devices
-    return hour
+    yield hour
+    devices = [CAMERA, SECRET, THING, TRAFFIC]
+    await pool.execute("DELETE FROM rollups_1m WHERE device_id = ANY($1::text[]) AND bucket >= $2", devices, hour)
+    await pool.execute("DELETE FROM measurements WHERE device_id = ANY($1::text[]) AND time >= $2", devices, hour)
 
 
 @pytest.fixture(scope="module")
