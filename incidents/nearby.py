@@ -34,6 +34,11 @@ SELECT device_id, kind, name, zone, lat, lon, status, last_seen, dist_m FROM (
 ORDER BY dist_m, device_id
 """
 
+FORECASTS = """
+SELECT device_id, metric, horizon_min, value, lower, upper, origin, method FROM forecasts
+WHERE device_id = ANY($1::text[]) ORDER BY device_id, metric, horizon_min
+"""
+
 
 async def nearby_devices(
     conn: asyncpg.Connection,
@@ -61,7 +66,8 @@ def _placed(device: dict[str, Any], lat: float, lon: float) -> dict[str, Any]:
 
 
 async def with_readings(conn: asyncpg.Connection, devices: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Add each device's latest values and, for cameras, the time of its latest snapshot."""
+    """Add each device's latest values, its current forecasts (forecast.job's latest round, shortest horizon
+    first) and, for cameras, the time of its latest snapshot."""
     ids = [d["device_id"] for d in devices]
     latest: dict[str, dict[str, Any]] = {}
     for r in await conn.fetch(
@@ -73,8 +79,13 @@ async def with_readings(conn: asyncpg.Connection, devices: list[dict[str, Any]])
         r["device_id"]: r["time"]
         for r in await conn.fetch("SELECT device_id, time FROM snapshots WHERE device_id = ANY($1::text[])", ids)
     }
+    forecasts: dict[str, dict[str, list[dict[str, Any]]]] = {}
+    for r in await conn.fetch(FORECASTS, ids):
+        point = {k: r[k] for k in ("horizon_min", "value", "lower", "upper", "origin", "method")}
+        forecasts.setdefault(r["device_id"], {}).setdefault(r["metric"], []).append(point)
     for d in devices:
         d["latest"] = latest.get(d["device_id"], {})
+        d["forecast"] = forecasts.get(d["device_id"], {})
         if d["kind"] == "camera":
             d["snapshot_at"] = snaps.get(d["device_id"])
     return devices

@@ -11,6 +11,7 @@ import asyncpg
 import httpx
 import pytest
 
+from incidents import nearby
 from incidents.geo import haversine_m
 from tests.support.auth import signed_in
 from tests.support.incidents import CAM_FAR, CAM_NEAR, FLOOD_A, FLOOD_B, LAT, LON, TRAFFIC, ZONE
@@ -183,6 +184,29 @@ async def test_nearby_devices_nearest_first_with_direction(
             assert abs(exact - d["distance_m"]) < 0.2
         bad = await viewer.get(f"/api/v1/incidents/{incident['id']}/nearby", params={"radius_m": -1})
         assert bad.status_code == 422
+
+
+async def test_nearby_sensors_carry_their_current_forecast(places: Any, pool: asyncpg.Pool) -> None:
+    """The console shows a nearby sensor's forecast beside its reading: the forecast job's latest round, per metric,
+    shortest horizon first; a device without forecasts has none. (In a transaction rolled back at the end, so the
+    server's own forecast job, which replaces every forecast each round, neither sees nor removes these rows.)"""
+    async with pool.acquire() as conn:
+        transaction = conn.transaction()
+        await transaction.start()
+        try:
+            await conn.execute("DELETE FROM forecasts WHERE device_id = ANY($1::text[])", [FLOOD_A, TRAFFIC])
+            await conn.executemany(
+                "INSERT INTO forecasts (device_id, metric, horizon_min, origin, value, lower, upper, method) "
+                "VALUES ($1, 'water_level_cm', $2, now(), $3::float8, $3::float8 - 5, $3::float8 + 5, 'model')",
+                [(FLOOD_A, 60, 31.5), (FLOOD_A, 30, 20.0)],
+            )
+            found = await nearby.with_readings(conn, await nearby.nearby_devices(conn, LAT, LON))
+        finally:
+            await transaction.rollback()
+    by_id = {d["device_id"]: d for d in found}
+    ahead = by_id[FLOOD_A]["forecast"]["water_level_cm"]
+    assert [(f["horizon_min"], f["value"], f["upper"]) for f in ahead] == [(30, 20.0, 25.0), (60, 31.5, 36.5)]
+    assert by_id[TRAFFIC]["forecast"] == {}
 
 
 async def test_bad_input_is_refused_with_a_reason(server: str, people: dict[str, str]) -> None:

@@ -6,9 +6,10 @@
 import { initI18n, t, bindLangToggle } from "./i18n.js";
 import * as fmt from "./format.js";
 import { getJSON, postJSON, enc, ApiError } from "./api.js";
-import { $, pageConfig, setText, setAttr, startClock, syncList, fromHTML, bindSession, kindLabel } from "./common.js";
+import { $, pageConfig, setText, setAttr, startClock, syncList, fromHTML, bindSession } from "./common.js";
 import { txt, stateLabel, severityLabel, describe } from "./incidents.js";
 import { fieldLink, showPicture } from "./console-field.js";
+import { loadNearby } from "./console-nearby.js";
 
 const config = pageConfig();
 const canAct = Boolean(config.user?.canAct);
@@ -91,7 +92,7 @@ async function openIncident(id) {
   opened = await getJSON(`/api/v1/incidents/${enc(id)}`);
   renderDetail();
   renderList();
-  if (nearbyOf !== id) loadNearby(id);
+  if (nearbyOf !== id) showNearby(id);
 }
 
 function renderDetail() {
@@ -178,55 +179,10 @@ function renderTimeline(d) {
   });
 }
 
-async function loadNearby(id) {
+function showNearby(id) {
   nearbyOf = id;
-  const data = await getJSON(`/api/v1/incidents/${enc(id)}/nearby`);
-  if (opened?.id !== id) return;
-  setText($("radius"), t("console.radius", { m: fmt.num(data.radius_m) }));
-  const cams = data.items.filter((d) => d.kind === "camera");
-  const others = data.items.filter((d) => d.kind !== "camera");
-  const where = (d) => t("console.where", { m: fmt.num(d.distance_m), dir: t(`dir.${d.direction}`) });
-  syncList($("cams"), cams, {
-    key: (d) => d.device_id,
-    create: () => {
-      const node = fromHTML('<figure class="c-cam"><img alt="" loading="lazy"><div class="c-cam-none"></div><figcaption><span class="c-cam-name"></span><span class="c-cam-where"></span><button type="button" class="btn c-pin"></button></figcaption></figure>');
-      node.querySelector(".c-pin").addEventListener("click", () => send(`/api/v1/incidents/${enc(opened.id)}/pins`, { device_id: node.dataset.key }));
-      return node;
-    },
-    fill: (node, d) => {
-      const img = node.querySelector("img");
-      const none = node.querySelector(".c-cam-none");
-      img.hidden = !d.snapshot_at;
-      none.hidden = Boolean(d.snapshot_at);
-      setText(none, t("cameras.no_image"));
-      if (d.snapshot_at) {
-        const src = `/api/v1/devices/${enc(d.device_id)}/snapshot?at=${enc(d.snapshot_at)}`;
-        if (img.getAttribute("src") !== src) img.src = src;
-        img.alt = d.name;
-      }
-      setText(node.querySelector(".c-cam-name"), d.name);
-      setText(node.querySelector(".c-cam-where"), where(d));
-      const pin = node.querySelector(".c-pin");
-      pin.hidden = !canAct || !d.snapshot_at;
-      setText(pin, t("console.pin"));
-      pin.title = t("console.pin_label");
-    },
-  });
-  syncList($("sensors"), others, {
-    key: (d) => d.device_id,
-    create: () => fromHTML('<li class="c-sensor"><span class="c-sensor-kind"></span><a class="c-sensor-name"></a><span class="c-sensor-value"></span><span class="c-sensor-where"></span></li>'),
-    fill: (node, d) => {
-      setText(node.querySelector(".c-sensor-kind"), kindLabel(d.kind));
-      const link = node.querySelector(".c-sensor-name");
-      link.href = `/devices/${enc(d.device_id)}`;
-      setText(link, d.name);
-      const metric = d.kind === "flood" ? "water_level_cm" : "avg_speed_kmh";
-      const value = d.latest?.[metric]?.value;
-      setText(node.querySelector(".c-sensor-value"), fmt.isNum(value) ? `${fmt.num(value, 1)} ${t(d.kind === "flood" ? "unit.cm" : "unit.kmh")}` : fmt.DASH);
-      setText(node.querySelector(".c-sensor-where"), where(d));
-    },
-  });
-  if (!data.items.length) setText($("radius"), t(data.located ? "console.nothing_near" : "console.no_location", { m: fmt.num(data.radius_m) }));
+  const pin = (deviceId) => send(`/api/v1/incidents/${enc(opened.id)}/pins`, { device_id: deviceId });
+  return loadNearby(id, { stillOpen: () => opened?.id === id, canAct, pin });
 }
 
 // ------------------------------------------------------------------ actions
@@ -289,7 +245,7 @@ async function takeSelected() {
   if (opened?.id === item.id) { await act("take"); return; }
   opened = { id: item.id, version: item.version };
   if (!(await send(`/api/v1/incidents/${enc(item.id)}/take`, { version: item.version }))) return;
-  loadNearby(item.id);
+  showNearby(item.id);
 }
 
 function onKey(ev) {
