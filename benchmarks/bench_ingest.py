@@ -90,6 +90,68 @@ def drive(stack, worker: Child, rate: int, seconds: int, devices: int) -> dict[s
     }
 
 
+def run_ours(stack, args: argparse.Namespace) -> dict[str, float]:  # type: ignore[no-untyped-def]
+    """ioc ingest under the load, with its lag quantiles and the duplicate rows it stored."""
+    metrics_port = free_port()
+    worker = ioc(
+        stack,
+        "ingest",
+        "ingest",
+        "--client-id",
+        "bench",
+        "--metrics-port",
+        str(metrics_port),
+        env={"IOC_INGEST_RATE_LIMIT_PER_S": "1000", "IOC_INGEST_BATCH_MAX": "5000"},
+    )
+    time.sleep(3)
+    progress(f"ioc ingest: {args.rate:,} msg/s offered for {args.seconds} s at QoS 1 ({args.devices} devices)")
+    ours = drive(stack, worker, args.rate, args.seconds, args.devices)
+    text = scrape(metrics_port)
+    ours["lag_p50_ms"] = 1000 * histogram_quantile(text, "ioc_ingest_lag_seconds", 0.50)
+    ours["lag_p99_ms"] = 1000 * histogram_quantile(text, "ioc_ingest_lag_seconds", 0.99)
+    rows = int(stack.postgres.psql("SELECT count(*) FROM measurements"))
+    distinct = int(
+        stack.postgres.psql("SELECT count(*) FROM (SELECT DISTINCT device_id, metric, time FROM measurements) d")
+    )
+    ours["duplicates"] = rows - distinct
+    worker.stop()
+    return ours
+
+
+def run_naive(stack, args: argparse.Namespace) -> dict[str, float]:  # type: ignore[no-untyped-def]
+    """The naive baseline (one INSERT per message) under the same load, on emptied tables."""
+    stack.postgres.psql("TRUNCATE measurements, latest_values, rollup_dirty")
+    progress(f"naive baseline: {args.rate:,} msg/s offered for {args.naive_seconds} s")
+    naive_proc = spawn(
+        "naive",
+        [
+            sys.executable,
+            str(Path(__file__).with_name("naive_ingest.py")),
+            stack.service_mqtt_url("ingest"),
+            stack.database_url,
+        ],
+        stack.state_dir / "logs" / "naive.log",
+    )
+    time.sleep(2)
+    naive = drive(stack, naive_proc, args.rate, args.naive_seconds, args.devices)
+    naive_proc.stop()
+    return naive
+
+
+def report(ours: dict[str, float], naive: dict[str, float]) -> None:
+    """Print both sets of figures and their ratio."""
+    print("\n== ingest benchmark (broker, database with fsync, ingest and load generator on this machine) ==")
+    for name, figures in (("ioc ingest", ours), ("naive INSERT per message", naive)):
+        print(f"-- {name}")
+        for key, value in figures.items():
+            print(f"   {key:26s} {value:,.1f}")
+    print(
+        f"ratio (ioc / naive, stored msg/s over the load window): "
+        f"{ours['stored_msg_s'] / max(naive['stored_msg_s'], 1e-9):.1f}x"
+    )
+    print(f"rows per second stored by ioc: {3 * ours['stored_msg_s']:,.0f} (3 metrics per message)")
+
+
 def main() -> None:
     """Run both and print the figures."""
     ap = argparse.ArgumentParser(description=__doc__)
@@ -101,60 +163,13 @@ def main() -> None:
 
     stack = private_stack("bench-ingest", devices=args.devices)
     try:
-        metrics_port = free_port()
-        worker = ioc(
-            stack,
-            "ingest",
-            "ingest",
-            "--client-id",
-            "bench",
-            "--metrics-port",
-            str(metrics_port),
-            env={"IOC_INGEST_RATE_LIMIT_PER_S": "1000", "IOC_INGEST_BATCH_MAX": "5000"},
-        )
-        time.sleep(3)
-        progress(f"ioc ingest: {args.rate:,} msg/s offered for {args.seconds} s at QoS 1 ({args.devices} devices)")
-        ours = drive(stack, worker, args.rate, args.seconds, args.devices)
-        text = scrape(metrics_port)
-        ours["lag_p50_ms"] = 1000 * histogram_quantile(text, "ioc_ingest_lag_seconds", 0.50)
-        ours["lag_p99_ms"] = 1000 * histogram_quantile(text, "ioc_ingest_lag_seconds", 0.99)
-        rows = int(stack.postgres.psql("SELECT count(*) FROM measurements"))
-        distinct = int(
-            stack.postgres.psql("SELECT count(*) FROM (SELECT DISTINCT device_id, metric, time FROM measurements) d")
-        )
-        ours["duplicates"] = rows - distinct
-        worker.stop()
-
-        stack.postgres.psql("TRUNCATE measurements, latest_values, rollup_dirty")
-        progress(f"naive baseline: {args.rate:,} msg/s offered for {args.naive_seconds} s")
-        naive_proc = spawn(
-            "naive",
-            [
-                sys.executable,
-                str(Path(__file__).with_name("naive_ingest.py")),
-                stack.service_mqtt_url("ingest"),
-                stack.database_url,
-            ],
-            stack.state_dir / "logs" / "naive.log",
-        )
-        time.sleep(2)
-        naive = drive(stack, naive_proc, args.rate, args.naive_seconds, args.devices)
-        naive_proc.stop()
+        ours = run_ours(stack, args)
+        naive = run_naive(stack, args)
     finally:
         stack.stop()
         remove_linked_clusters(stack.state_dir)  # root's cluster lives under /var/lib/ioc
         shutil.rmtree(stack.state_dir, ignore_errors=True)  # a few GB of database per run
-
-    print("\n== ingest benchmark (broker, database with fsync, ingest and load generator on this machine) ==")
-    for name, figures in (("ioc ingest", ours), ("naive INSERT per message", naive)):
-        print(f"-- {name}")
-        for key, value in figures.items():
-            print(f"   {key:26s} {value:,.1f}")
-    print(
-        f"ratio (ioc / naive, stored msg/s over the load window): "
-        f"{ours['stored_msg_s'] / max(naive['stored_msg_s'], 1e-9):.1f}x"
-    )
-    print(f"rows per second stored by ioc: {3 * ours['stored_msg_s']:,.0f} (3 metrics per message)")
+    report(ours, naive)
 
 
 if __name__ == "__main__":

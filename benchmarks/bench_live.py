@@ -69,6 +69,39 @@ async def open_load(base: str, clients: int, seconds: float, devices: int) -> as
     )  # fmt: skip
 
 
+async def live_parts(stack: Stack, pool: asyncpg.Pool, base: str, token: str, args: argparse.Namespace) -> None:
+    """Parts 1 and 2: the live rounds beside the load (and the open data clients), then many clients."""
+    # Stopped after part 2 (--load alone stops after 10 s); on a busy machine the rounds take long.
+    duration = str(4 * 3600)
+    stack.start_app(
+        "simulate",
+        ["simulate", "--load", str(args.rate), "--devices", str(args.load_devices), "--duration", duration],
+    )
+    await asyncio.sleep(3.0)
+    public_base = base
+    if args.open_process:  # the open data in `ioc open`, at a lower CPU priority
+        public_base = f"http://127.0.0.1:{free_port()}"
+        child = stack.start_app("open", ["open", "--port", public_base.rsplit(":", 1)[1]])
+        await asyncio.to_thread(wait_http, f"{public_base}/sta/v1.1", 60, child)
+    public = await open_load(public_base, args.open_clients, args.seconds + 10, args.load_devices)
+    await live_rounds(stack, base, token, args)
+    if public is not None:
+        out, _ = await public.communicate()
+        print(out.decode().rstrip())
+    rows = await pool.fetchval("SELECT count(*) FROM measurements")
+    print(f"    ingest: {rows:,} rows ({rows // 3:,} load messages) stored so far; load still running")
+    await asyncio.to_thread(stack.children.pop("serve").stop)
+    serve_with(stack, base, args.coalesce_ms)  # the same database and sessions, 2 updates/s
+    print(f"[2] server coalescing {args.coalesce_ms} ms per channel")
+    # Load readings are a random walk: every channel changes all the time, as in a busy city.
+    probe = asyncio.create_task(
+        probe_publisher(stack.service_mqtt_url("simulate"), int(args.seconds * 4) + 60, 0.25, {})
+    )
+    await many_clients(base, token, args.many, args.seconds, stack.children["serve"].proc.pid)
+    probe.cancel()
+    stack.children.pop("simulate").stop()
+
+
 async def main(args: argparse.Namespace) -> None:
     """Run the three parts against a private stack."""
     if args.open_process:
@@ -94,35 +127,7 @@ async def main(args: argparse.Namespace) -> None:
         token = await login(base, "bench-viewer", BENCH_PASSWORD)
         print(f"stack up in {root}; server {base}")
         if not args.skip_live:
-            # Stopped after part 2 (--load alone stops after 10 s); on a busy machine the rounds take long.
-            duration = str(4 * 3600)
-            stack.start_app(
-                "simulate",
-                ["simulate", "--load", str(args.rate), "--devices", str(args.load_devices), "--duration", duration],
-            )
-            await asyncio.sleep(3.0)
-            public_base = base
-            if args.open_process:  # the open data in `ioc open`, at a lower CPU priority
-                public_base = f"http://127.0.0.1:{free_port()}"
-                child = stack.start_app("open", ["open", "--port", public_base.rsplit(":", 1)[1]])
-                await asyncio.to_thread(wait_http, f"{public_base}/sta/v1.1", 60, child)
-            public = await open_load(public_base, args.open_clients, args.seconds + 10, args.load_devices)
-            await live_rounds(stack, base, token, args)
-            if public is not None:
-                out, _ = await public.communicate()
-                print(out.decode().rstrip())
-            rows = await pool.fetchval("SELECT count(*) FROM measurements")
-            print(f"    ingest: {rows:,} rows ({rows // 3:,} load messages) stored so far; load still running")
-            await asyncio.to_thread(stack.children.pop("serve").stop)
-            serve_with(stack, base, args.coalesce_ms)  # the same database and sessions, 2 updates/s
-            print(f"[2] server coalescing {args.coalesce_ms} ms per channel")
-            # Load readings are a random walk: every channel changes all the time, as in a busy city.
-            probe = asyncio.create_task(
-                probe_publisher(stack.service_mqtt_url("simulate"), int(args.seconds * 4) + 60, 0.25, {})
-            )
-            await many_clients(base, token, args.many, args.seconds, stack.children["serve"].proc.pid)
-            probe.cancel()
-            stack.children.pop("simulate").stop()
+            await live_parts(stack, pool, base, token, args)
         if not args.skip_history:
             await bulk_rows(pool, args.rows, args.history_devices)
             await readings_latency(base, token, args.history_devices, args.requests)

@@ -9,6 +9,7 @@ import os
 import random
 import statistics
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -110,6 +111,77 @@ async def reference_watcher(
                     seen.setdefault(value, time.monotonic())
 
 
+@dataclass(frozen=True)
+class Run:
+    """What one part-1 run measured: send, commit and arrival times per probe, messages, CPU shares."""
+
+    sent: dict[int, float]
+    committed: dict[int, float]
+    seen: dict[int, list[float]]  # probe -> the time each lean client first had it
+    reference_seen: dict[int, float]
+    received: int
+    elapsed: float
+    idle: float
+    busy: float
+
+
+def first_arrivals(lean: list[Any], probes: list[str]) -> dict[int, list[float]]:
+    """Per probe reading, when each lean client first received it (stamped as its bytes came in)."""
+    seen: dict[int, list[float]] = {}
+    for client in lean:
+        first: dict[int, float] = {}
+        for at, text in client.kept:
+            for value in probe_values(text, probes):
+                first.setdefault(value, at)
+        for value, at in first.items():
+            seen.setdefault(value, []).append(at)
+    return seen
+
+
+async def report(base: str, label: str, clients: int, run: Run) -> dict[str, float]:
+    """Print part 1's figures for one run (with the server's own from /metrics) and return the headline ones."""
+    sent, committed, seen, reference_seen = run.sent, run.committed, run.seen, run.reference_seen
+    received, elapsed, idle, busy = run.received, run.elapsed, run.idle, run.busy
+    out: list[str] = []
+    latencies = [t - sent[seq] for seq, times in seen.items() if seq in sent for t in times]
+    first_client = [min(times) - sent[seq] for seq, times in seen.items() if seq in sent]
+    delivered = sum(len(t) for s, t in seen.items() if s in sent)
+    out.append(
+        f"[1] {label}{clients} clients on summary + zone:q1 under load, {len(sent)} probes: "
+        f"{delivered}/{len(sent) * clients} probe deliveries; {received / elapsed:.0f} msgs/s received"
+    )
+    if latencies:
+        out.append(f"    publish -> websocket (all clients): {ms(latencies)}")
+        out.append(f"    publish -> websocket (first client): {ms(first_client)}")
+        out.append(f"    of which publish -> committed (ingest): {ms([committed[q] - sent[q] for q in committed])}")
+        out.append(
+            "    and committed -> websocket (live server, first client): "
+            f"{ms([min(seen[q]) - committed[q] for q in committed if q in seen])}"
+        )
+    text = await asyncio.to_thread(scrape_url, f"{base}/metrics")
+    out.append(
+        "    server's own figures: live refresh (database read + diff) "
+        f"p50 {histogram_quantile(text, 'ioc_live_refresh_seconds', 0.5) * 1000:.1f} ms, "
+        f"p95 {histogram_quantile(text, 'ioc_live_refresh_seconds', 0.95) * 1000:.1f} ms"
+    )
+    out.append(
+        f"    server CPU: {idle:.2f} cores with no client, {busy:.2f} with them: "
+        f"{(busy - idle) / clients * 1000:.2f} ms CPU per client-second, "
+        f"{(busy - idle) * elapsed / max(received, 1) * 1e6:.0f} µs per message sent; {load()}"
+    )
+    reference_lat = [t - sent[q] for q, t in reference_seen.items() if q in sent]
+    if reference_lat:
+        out.append(f"    cross-check, one websockets-library client beside them: {ms(reference_lat)}")
+    print("\n".join(out), flush=True)
+    return {
+        "p50 ms": pct(latencies, 50) * 1000,
+        "p99 ms": pct(latencies, 99) * 1000,
+        "lost": len(sent) * clients - delivered,
+        "CPU ms per client-s": (busy - idle) / clients * 1000,
+        "server cores": busy,
+    }
+
+
 async def latency_under_load(
     base: str,
     token: str,
@@ -129,7 +201,6 @@ async def latency_under_load(
     the figures are the server's and not this process's backlog; one websockets-library client runs
     beside them as a cross-check. The figures are printed together at the end (two may run at once).
     """
-    out: list[str] = []
     url = base.replace("http://", "ws://") + "/ws/v1/live"
     headers = {"Origin": http_origin(url), **session_headers(token)}
     subscribe = json.dumps({"op": "subscribe", "channels": ["summary", "zone:q1"]}).encode()
@@ -168,51 +239,9 @@ async def latency_under_load(
         client.close()
     await asyncio.gather(reference, return_exceptions=True)
     await listener.close()
-    seen: dict[int, list[float]] = {}
-    for client in lean:
-        first: dict[int, float] = {}
-        for at, text in client.kept:
-            for value in probe_values(text, probes):
-                first.setdefault(value, at)
-        for value, at in first.items():
-            seen.setdefault(value, []).append(at)
-    latencies = [t - sent[seq] for seq, times in seen.items() if seq in sent for t in times]
-    first_client = [min(times) - sent[seq] for seq, times in seen.items() if seq in sent]
-    delivered = sum(len(t) for s, t in seen.items() if s in sent)
-    out.append(
-        f"[1] {label}{clients} clients on summary + zone:q1 under load, {len(sent)} probes: "
-        f"{delivered}/{len(sent) * clients} probe deliveries; {received / elapsed:.0f} msgs/s received"
-    )
-    if latencies:
-        out.append(f"    publish -> websocket (all clients): {ms(latencies)}")
-        out.append(f"    publish -> websocket (first client): {ms(first_client)}")
-        out.append(f"    of which publish -> committed (ingest): {ms([committed[q] - sent[q] for q in committed])}")
-        out.append(
-            "    and committed -> websocket (live server, first client): "
-            f"{ms([min(seen[q]) - committed[q] for q in committed if q in seen])}"
-        )
-    text = await asyncio.to_thread(scrape_url, f"{base}/metrics")
-    out.append(
-        "    server's own figures: live refresh (database read + diff) "
-        f"p50 {histogram_quantile(text, 'ioc_live_refresh_seconds', 0.5) * 1000:.1f} ms, "
-        f"p95 {histogram_quantile(text, 'ioc_live_refresh_seconds', 0.95) * 1000:.1f} ms"
-    )
-    out.append(
-        f"    server CPU: {idle:.2f} cores with no client, {busy:.2f} with them: "
-        f"{(busy - idle) / clients * 1000:.2f} ms CPU per client-second, "
-        f"{(busy - idle) * elapsed / max(received, 1) * 1e6:.0f} µs per message sent; {load()}"
-    )
-    reference_lat = [t - sent[q] for q, t in reference_seen.items() if q in sent]
-    if reference_lat:
-        out.append(f"    cross-check, one websockets-library client beside them: {ms(reference_lat)}")
-    print("\n".join(out), flush=True)
-    return {
-        "p50 ms": pct(latencies, 50) * 1000,
-        "p99 ms": pct(latencies, 99) * 1000,
-        "lost": len(sent) * clients - delivered,
-        "CPU ms per client-s": (busy - idle) / clients * 1000,
-        "server cores": busy,
-    }
+    seen = first_arrivals(lean, probes)
+    run = Run(sent, committed, seen, reference_seen, received, elapsed, idle, busy)
+    return await report(base, label, clients, run)
 
 
 async def live_rounds(stack: Stack, base: str, token: str, args: argparse.Namespace) -> None:

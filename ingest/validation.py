@@ -28,15 +28,8 @@ class DeviceInfo:
     hardware_id: str | None = None  # ``metadata.hardware_id``: the board a payload must claim (Sensor.Community)
 
 
-def validate(
-    route: Route,
-    records: list[Record],
-    device: DeviceInfo | None,
-    kinds: dict[str, KindSpec],
-    settings: Settings,
-    now: datetime,
-) -> list[Record]:
-    """The records to store (``records`` without hardware claims) when all are acceptable; else PayloadError."""
+def _registered(route: Route, device: DeviceInfo | None, kinds: dict[str, KindSpec]) -> tuple[DeviceInfo, KindSpec]:
+    """The topic's device and its kind when it is registered, enabled and of the topic's kind; else PayloadError."""
     if device is None:
         raise PayloadError(Reason.UNKNOWN_DEVICE, f"device {route.device_id!r} is not registered")
     if not device.enabled:
@@ -48,6 +41,19 @@ def validate(
     spec = kinds.get(device.kind)
     if spec is None:
         raise PayloadError(Reason.KIND_MISMATCH, f"device kind {device.kind!r} is not defined in the kinds")
+    return device, spec
+
+
+def validate(
+    route: Route,
+    records: list[Record],
+    device: DeviceInfo | None,
+    kinds: dict[str, KindSpec],
+    settings: Settings,
+    now: datetime,
+) -> list[Record]:
+    """The records to store (``records`` without hardware claims) when all are acceptable; else PayloadError."""
+    device, spec = _registered(route, device, kinds)
     if not records:
         raise PayloadError(Reason.EMPTY, "no records")
     earliest = now - timedelta(seconds=settings.ingest_past_window_s)

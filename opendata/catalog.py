@@ -74,6 +74,163 @@ def _union(boxes: list[tuple[float, float, float, float]]) -> tuple[float, float
     return min(b[0] for b in boxes), min(b[1] for b in boxes), max(b[2] for b in boxes), max(b[3] for b in boxes)
 
 
+@dataclass(frozen=True)
+class _Parts:
+    """What every section of the catalogue refers to: the graph, the shared nodes and the dates."""
+
+    g: Graph
+    base: str
+    config: OpenDataConfig
+    coverage: Coverage
+    modified: datetime
+    catalog: URIRef
+    publisher: URIRef
+    licence: URIRef
+    contact: URIRef
+    service: URIRef
+    issued: Literal
+    now: Literal
+
+
+def _agents(p: _Parts) -> None:
+    """The publisher, the licence document and the contact point."""
+    g, info = p.g, p.config.catalogue
+    g.add((p.publisher, RDF.type, FOAF.Agent))
+    _text(g, p.publisher, FOAF.name, info.publisher.name)
+    g.add((p.publisher, DCTERMS.type, URIRef("http://purl.org/adms/publishertype/LocalAuthority")))
+    g.add((p.publisher, FOAF.homepage, URIRef(info.publisher.homepage)))
+
+    g.add((p.licence, RDF.type, DCTERMS.LicenseDocument))
+    g.add((p.licence, DCTERMS.type, URIRef("http://purl.org/adms/licencetype/Attribution")))
+    g.add((p.licence, DCTERMS.identifier, Literal(p.config.licence)))
+
+    g.add((p.contact, RDF.type, VCARD.Organization))
+    g.add((p.contact, VCARD.fn, Literal(info.publisher.name.get("en") or next(iter(info.publisher.name.values())))))
+    g.add((p.contact, VCARD.hasEmail, URIRef(f"mailto:{info.publisher.email}")))
+
+
+def _catalog(p: _Parts) -> None:
+    """The ``dcat:Catalog`` node, its whole area included."""
+    g, info, catalog = p.g, p.config.catalogue, p.catalog
+    g.add((catalog, RDF.type, DCAT.Catalog))
+    _text(g, catalog, DCTERMS.title, info.title)
+    _text(g, catalog, DCTERMS.description, info.description)
+    g.add((catalog, DCTERMS.publisher, p.publisher))
+    g.add((catalog, FOAF.homepage, URIRef(f"{p.base}/open")))
+    g.add((catalog, DCTERMS.license, p.licence))
+    g.add((catalog, DCTERMS.issued, p.issued))
+    g.add((catalog, DCTERMS.modified, p.now))
+    g.add((catalog, DCAT.themeTaxonomy, URIRef(f"{EU}data-theme")))
+    g.add((catalog, DCTERMS.conformsTo, DCAT_AP))
+    for code in ("VIE", "ENG"):
+        g.add((catalog, DCTERMS.language, URIRef(f"{EU}language/{code}")))
+    area = _union(list(p.coverage.boxes.values()))
+    if area:
+        g.add((catalog, DCTERMS.spatial, _location(g, URIRef(f"{p.base}/open/catalog#area"), area, info.place)))
+
+
+def _service(p: _Parts) -> None:
+    """The SensorThings API as the catalogue's ``dcat:DataService``."""
+    g, service = p.g, p.service
+    g.add((p.catalog, DCAT.service, service))
+    g.add((service, RDF.type, DCAT.DataService))
+    _text(g, service, DCTERMS.title, {"vi": "API SensorThings 1.1 (chỉ đọc)", "en": "SensorThings API 1.1 (read-only)"})
+    _text(g, service, DCTERMS.description, {
+        "vi": "Giao diện OGC SensorThings 1.1 chỉ đọc, công khai, không cần đăng nhập.",
+        "en": "Public, read-only OGC SensorThings API 1.1; no login.",
+    })  # fmt: skip
+    g.add((service, DCAT.endpointURL, service))
+    g.add((service, DCAT.endpointDescription, URIRef(f"{p.base}/open#api")))
+    g.add((service, DCTERMS.conformsTo, STA_SPEC))
+    g.add((service, DCTERMS.license, p.licence))
+    g.add((service, DCTERMS.publisher, p.publisher))
+
+
+def _dataset_text(p: _Parts, dataset: URIRef, kind: str, spec: KindSpec) -> None:
+    """A dataset's title and description in both languages."""
+    policy = p.config.kinds[kind]
+    hourly = policy.resolution == "hour"
+    label = spec.label or {"en": kind}
+    what = (
+        {"vi": STATISTIC_VI[policy.statistic] + " theo giờ", "en": f"hourly {policy.statistic}"}
+        if hourly
+        else {"vi": "số đo", "en": "readings"}
+    )
+    titles = {lang: f"{name}: {what[lang]}" for lang, name in label.items() if lang in what}
+    _text(p.g, dataset, DCTERMS.title, titles)
+    metrics = ", ".join(f"{m} ({spec.metrics[m].unit})" for m in policy.metrics)
+    _text(p.g, dataset, DCTERMS.description, {
+        "vi": f"{label.get('vi', kind)}: {metrics}; "
+              + ("mỗi giờ một giá trị" if hourly else "mọi số đo, khoảng một phút một lần")
+              + ", không gồm thiết bị được giữ kín.",
+        "en": f"{label.get('en', kind)}: {metrics}; "
+              + (f"one hourly {policy.statistic} per hour" if hourly else "every reading, about one a minute")
+              + ", withheld devices excluded.",
+    })  # fmt: skip
+
+
+def _dataset_coverage(p: _Parts, dataset: URIRef, kind: str) -> None:
+    """A dataset's area and time span, where the public views have any."""
+    g, coverage = p.g, p.coverage
+    if kind in coverage.boxes:
+        node = URIRef(f"{p.base}/open/catalog#area-{kind}")
+        g.add((dataset, DCTERMS.spatial, _location(g, node, coverage.boxes[kind], p.config.catalogue.place)))
+    if kind in coverage.start:
+        period = BNode(f"period-{kind}")
+        g.add((dataset, DCTERMS.temporal, period))
+        g.add((period, RDF.type, DCTERMS.PeriodOfTime))
+        g.add((period, DCAT.startDate, Literal(_iso(coverage.start[kind]), datatype=XSD.dateTime)))
+        g.add((period, DCAT.endDate, Literal(_iso(coverage.end.get(kind, p.modified)), datatype=XSD.dateTime)))
+
+
+def _dataset_distributions(p: _Parts, dataset: URIRef, kind: str, files: dict[str, list[str]]) -> None:
+    """A dataset's distributions: the API and each bulk format (``files``: format -> file URLs)."""
+    g, base = p.g, p.base
+    api = URIRef(f"{base}/open/catalog#api-{kind}")
+    _distribution(g, dataset, api, p.licence, "JSON", "application/json", {
+        "vi": "API SensorThings: Datastreams có properties/kind bằng " + kind,
+        "en": f"SensorThings API: the Datastreams whose properties/kind is {kind}",
+    })  # fmt: skip
+    g.add((api, DCAT.accessURL, p.service))
+    g.add((api, DCAT.accessService, p.service))
+    g.add((api, DCTERMS.conformsTo, STA_SPEC))
+    for fmt, (code, media, compress, title) in BULK.items():
+        dist = URIRef(f"{base}/open/catalog#{fmt}-{kind}")
+        _distribution(g, dataset, dist, p.licence, code, media, title)
+        g.add((dist, DCAT.accessURL, URIRef(f"{base}/open/bulk/manifest.json")))
+        if compress:
+            g.add((dist, DCAT.compressFormat, URIRef(IANA + compress)))
+        for url in files.get(fmt, []):
+            g.add((dist, DCAT.downloadURL, URIRef(url)))
+
+
+def _dataset(p: _Parts, kind: str, spec: KindSpec, files: dict[str, list[str]]) -> None:
+    """The ``dcat:Dataset`` of one public kind."""
+    g, policy = p.g, p.config.kinds[kind]
+    dataset = URIRef(f"{p.base}/open/catalog#dataset-{kind}")
+    g.add((p.catalog, DCAT.dataset, dataset))
+    g.add((p.service, DCAT.servesDataset, dataset))
+    g.add((dataset, RDF.type, DCAT.Dataset))
+    hourly = policy.resolution == "hour"
+    _dataset_text(p, dataset, kind, spec)
+    g.add((dataset, DCTERMS.identifier, Literal(f"ioc-open-{kind}")))
+    for keyword in (kind, *policy.metrics):
+        g.add((dataset, DCAT.keyword, Literal(keyword)))
+    g.add((dataset, DCAT.theme, URIRef(f"{EU}data-theme/{policy.theme}")))
+    g.add((dataset, DCTERMS.publisher, p.publisher))
+    g.add((dataset, DCAT.contactPoint, p.contact))
+    g.add((dataset, DCTERMS.license, p.licence))
+    g.add((dataset, DCTERMS.issued, p.issued))
+    g.add((dataset, DCTERMS.modified, p.now))
+    g.add((dataset, DCAT.landingPage, URIRef(f"{p.base}/open#dataset-{kind}")))
+    frequency = "HOURLY" if hourly else "UPDATE_CONT"
+    g.add((dataset, DCTERMS.accrualPeriodicity, URIRef(f"{EU}frequency/{frequency}")))
+    resolution = "PT1H" if hourly else f"PT{spec.interval_s}S"
+    g.add((dataset, DCAT.temporalResolution, Literal(resolution, datatype=XSD.duration)))
+    _dataset_coverage(p, dataset, kind)
+    _dataset_distributions(p, dataset, kind, files)
+
+
 def build_catalog(
     config: OpenDataConfig,
     kinds: dict[str, KindSpec],
@@ -83,126 +240,30 @@ def build_catalog(
     modified: datetime | None = None,
 ) -> Graph:
     """The catalogue graph; ``base`` is the server's public URL, ``bulk_files`` kind -> format -> file URLs."""
-    info = config.catalogue
     g = Graph()
     for prefix, ns in (("dcat", DCAT), ("dct", DCTERMS), ("foaf", FOAF), ("vcard", VCARD), ("dcatap", DCATAP),
                        ("gsp", GSP), ("skos", SKOS)):  # fmt: skip
         g.bind(prefix, ns)
     modified = modified or datetime.now(UTC)
-    issued = Literal(info.issued.isoformat(), datatype=XSD.date)
-    now = Literal(modified.replace(microsecond=0).isoformat(), datatype=XSD.dateTime)
-
-    catalog = URIRef(f"{base}/open/catalog")
-    publisher = URIRef(f"{base}/open/catalog#publisher")
-    g.add((publisher, RDF.type, FOAF.Agent))
-    _text(g, publisher, FOAF.name, info.publisher.name)
-    g.add((publisher, DCTERMS.type, URIRef("http://purl.org/adms/publishertype/LocalAuthority")))
-    g.add((publisher, FOAF.homepage, URIRef(info.publisher.homepage)))
-
-    licence = URIRef(LICENCES[config.licence])
-    g.add((licence, RDF.type, DCTERMS.LicenseDocument))
-    g.add((licence, DCTERMS.type, URIRef("http://purl.org/adms/licencetype/Attribution")))
-    g.add((licence, DCTERMS.identifier, Literal(config.licence)))
-
-    contact = URIRef(f"{base}/open/catalog#contact")
-    g.add((contact, RDF.type, VCARD.Organization))
-    g.add((contact, VCARD.fn, Literal(info.publisher.name.get("en") or next(iter(info.publisher.name.values())))))
-    g.add((contact, VCARD.hasEmail, URIRef(f"mailto:{info.publisher.email}")))
-
-    g.add((catalog, RDF.type, DCAT.Catalog))
-    _text(g, catalog, DCTERMS.title, info.title)
-    _text(g, catalog, DCTERMS.description, info.description)
-    g.add((catalog, DCTERMS.publisher, publisher))
-    g.add((catalog, FOAF.homepage, URIRef(f"{base}/open")))
-    g.add((catalog, DCTERMS.license, licence))
-    g.add((catalog, DCTERMS.issued, issued))
-    g.add((catalog, DCTERMS.modified, now))
-    g.add((catalog, DCAT.themeTaxonomy, URIRef(f"{EU}data-theme")))
-    g.add((catalog, DCTERMS.conformsTo, DCAT_AP))
-    for code in ("VIE", "ENG"):
-        g.add((catalog, DCTERMS.language, URIRef(f"{EU}language/{code}")))
-    area = _union(list(coverage.boxes.values()))
-    if area:
-        g.add((catalog, DCTERMS.spatial, _location(g, URIRef(f"{base}/open/catalog#area"), area, info.place)))
-
-    service = URIRef(f"{base}/sta/v1.1")
-    g.add((catalog, DCAT.service, service))
-    g.add((service, RDF.type, DCAT.DataService))
-    _text(g, service, DCTERMS.title, {"vi": "API SensorThings 1.1 (chỉ đọc)", "en": "SensorThings API 1.1 (read-only)"})
-    _text(g, service, DCTERMS.description, {
-        "vi": "Giao diện OGC SensorThings 1.1 chỉ đọc, công khai, không cần đăng nhập.",
-        "en": "Public, read-only OGC SensorThings API 1.1; no login.",
-    })  # fmt: skip
-    g.add((service, DCAT.endpointURL, service))
-    g.add((service, DCAT.endpointDescription, URIRef(f"{base}/open#api")))
-    g.add((service, DCTERMS.conformsTo, STA_SPEC))
-    g.add((service, DCTERMS.license, licence))
-    g.add((service, DCTERMS.publisher, publisher))
-
-    for kind, policy in config.kinds.items():
-        spec = kinds[kind]
-        dataset = URIRef(f"{base}/open/catalog#dataset-{kind}")
-        g.add((catalog, DCAT.dataset, dataset))
-        g.add((service, DCAT.servesDataset, dataset))
-        g.add((dataset, RDF.type, DCAT.Dataset))
-        hourly = policy.resolution == "hour"
-        label = spec.label or {"en": kind}
-        what = (
-            {"vi": STATISTIC_VI[policy.statistic] + " theo giờ", "en": f"hourly {policy.statistic}"}
-            if hourly
-            else {"vi": "số đo", "en": "readings"}
-        )
-        titles = {lang: f"{name}: {what[lang]}" for lang, name in label.items() if lang in what}
-        _text(g, dataset, DCTERMS.title, titles)
-        metrics = ", ".join(f"{m} ({spec.metrics[m].unit})" for m in policy.metrics)
-        _text(g, dataset, DCTERMS.description, {
-            "vi": f"{label.get('vi', kind)}: {metrics}; "
-                  + ("mỗi giờ một giá trị" if hourly else "mọi số đo, khoảng một phút một lần")
-                  + ", không gồm thiết bị được giữ kín.",
-            "en": f"{label.get('en', kind)}: {metrics}; "
-                  + (f"one hourly {policy.statistic} per hour" if hourly else "every reading, about one a minute")
-                  + ", withheld devices excluded.",
-        })  # fmt: skip
-        g.add((dataset, DCTERMS.identifier, Literal(f"ioc-open-{kind}")))
-        for keyword in (kind, *policy.metrics):
-            g.add((dataset, DCAT.keyword, Literal(keyword)))
-        g.add((dataset, DCAT.theme, URIRef(f"{EU}data-theme/{policy.theme}")))
-        g.add((dataset, DCTERMS.publisher, publisher))
-        g.add((dataset, DCAT.contactPoint, contact))
-        g.add((dataset, DCTERMS.license, licence))
-        g.add((dataset, DCTERMS.issued, issued))
-        g.add((dataset, DCTERMS.modified, now))
-        g.add((dataset, DCAT.landingPage, URIRef(f"{base}/open#dataset-{kind}")))
-        frequency = "HOURLY" if hourly else "UPDATE_CONT"
-        g.add((dataset, DCTERMS.accrualPeriodicity, URIRef(f"{EU}frequency/{frequency}")))
-        resolution = "PT1H" if hourly else f"PT{spec.interval_s}S"
-        g.add((dataset, DCAT.temporalResolution, Literal(resolution, datatype=XSD.duration)))
-        if kind in coverage.boxes:
-            node = URIRef(f"{base}/open/catalog#area-{kind}")
-            g.add((dataset, DCTERMS.spatial, _location(g, node, coverage.boxes[kind], info.place)))
-        if kind in coverage.start:
-            period = BNode(f"period-{kind}")
-            g.add((dataset, DCTERMS.temporal, period))
-            g.add((period, RDF.type, DCTERMS.PeriodOfTime))
-            g.add((period, DCAT.startDate, Literal(_iso(coverage.start[kind]), datatype=XSD.dateTime)))
-            g.add((period, DCAT.endDate, Literal(_iso(coverage.end.get(kind, modified)), datatype=XSD.dateTime)))
-
-        api = URIRef(f"{base}/open/catalog#api-{kind}")
-        _distribution(g, dataset, api, licence, "JSON", "application/json", {
-            "vi": "API SensorThings: Datastreams có properties/kind bằng " + kind,
-            "en": f"SensorThings API: the Datastreams whose properties/kind is {kind}",
-        })  # fmt: skip
-        g.add((api, DCAT.accessURL, service))
-        g.add((api, DCAT.accessService, service))
-        g.add((api, DCTERMS.conformsTo, STA_SPEC))
-        for fmt, (code, media, compress, title) in BULK.items():
-            dist = URIRef(f"{base}/open/catalog#{fmt}-{kind}")
-            _distribution(g, dataset, dist, licence, code, media, title)
-            g.add((dist, DCAT.accessURL, URIRef(f"{base}/open/bulk/manifest.json")))
-            if compress:
-                g.add((dist, DCAT.compressFormat, URIRef(IANA + compress)))
-            for url in bulk_files.get(kind, {}).get(fmt, []):
-                g.add((dist, DCAT.downloadURL, URIRef(url)))
+    parts = _Parts(
+        g=g,
+        base=base,
+        config=config,
+        coverage=coverage,
+        modified=modified,
+        catalog=URIRef(f"{base}/open/catalog"),
+        publisher=URIRef(f"{base}/open/catalog#publisher"),
+        licence=URIRef(LICENCES[config.licence]),
+        contact=URIRef(f"{base}/open/catalog#contact"),
+        service=URIRef(f"{base}/sta/v1.1"),
+        issued=Literal(config.catalogue.issued.isoformat(), datatype=XSD.date),
+        now=Literal(modified.replace(microsecond=0).isoformat(), datatype=XSD.dateTime),
+    )
+    _agents(parts)
+    _catalog(parts)
+    _service(parts)
+    for kind in config.kinds:
+        _dataset(parts, kind, kinds[kind], bulk_files.get(kind, {}))
     return g
 
 

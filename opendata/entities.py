@@ -120,22 +120,35 @@ def public_streams(config: OpenDataConfig, kinds: dict[str, KindSpec]) -> Any:
     return constants("open_streams", dict.fromkeys(names, String), rows or [("", "", "", "raw", "mean", "")])
 
 
-def build(config: OpenDataConfig, kinds: dict[str, KindSpec], timescale: bool = False) -> dict[str, EntitySet]:
-    """All eight entity sets for ``config`` (``timescale``: the database has TimescaleDB, see ``_observations``)."""
-    dev = public_devices(config)
-    met = public_streams(config, kinds)
-    located = dev.c.lat.is_not(None)
-    labels = {k: kinds[k].label.get("en", k) for k in kinds}
-    kind_label = func.coalesce(case_of(dev.c.kind, labels), dev.c.kind)
+def _vendor(dev: Any) -> ColumnElement[Any]:
+    """A device's vendor, ``generic`` when it has none."""
+    return func.coalesce(func.nullif(dev.c.vendor, ""), "generic")
 
-    things = select(
+
+def _things(dev: Any, kind_label: ColumnElement[Any]) -> EntitySet:
+    """Things: one per public device."""
+    view = select(
         dev.c.device_id.label("id"),
         dev.c.name.label("name"),
         (kind_label + literal(" ") + dev.c.device_id).label("description"),
         func.jsonb_build_object("kind", dev.c.kind, "zone", dev.c.zone, "status", dev.c.status).label("properties"),
     ).subquery("Things")
+    return EntitySet(
+        "Things",
+        view,
+        ("id", "name", "description", "properties"),
+        {
+            "Locations": Relation("Locations", True, (("_thing", "id"),)),
+            "HistoricalLocations": Relation("HistoricalLocations", True, (("_thing", "id"),)),
+            "Datastreams": Relation("Datastreams", True, (("_device", "id"),)),
+        },
+        json_properties=frozenset({"properties"}),
+    )
 
-    locations = (
+
+def _locations(dev: Any) -> EntitySet:
+    """Locations: the (rounded) position of each located device."""
+    view = (
         select(
             dev.c.device_id.label("id"),
             dev.c.name.label("name"),
@@ -146,18 +159,44 @@ def build(config: OpenDataConfig, kinds: dict[str, KindSpec], timescale: bool = 
             dev.c.lon.label("_lon"),
             dev.c.lat.label("_lat"),
         )
-        .where(located)
+        .where(dev.c.lat.is_not(None))
         .subquery("Locations")
     )
-
-    historical = (
-        select(dev.c.device_id.label("id"), dev.c.created_at.label("time"), dev.c.device_id.label("_thing"))
-        .where(located)
-        .subquery("HistoricalLocations")
+    return EntitySet(
+        "Locations",
+        view,
+        ("id", "name", "description", "encodingType", "location"),
+        {
+            "Things": Relation("Things", True, (("id", "_thing"),)),
+            "HistoricalLocations": Relation("HistoricalLocations", True, (("_thing", "_thing"),)),
+        },
+        geometry={"location": ("_lon", "_lat")},
+        json_properties=frozenset({"location"}),
     )
 
-    vendor = func.coalesce(func.nullif(dev.c.vendor, ""), "generic")
-    sensors = (
+
+def _historical_locations(dev: Any) -> EntitySet:
+    """HistoricalLocations: one per located device, at its registration time."""
+    view = (
+        select(dev.c.device_id.label("id"), dev.c.created_at.label("time"), dev.c.device_id.label("_thing"))
+        .where(dev.c.lat.is_not(None))
+        .subquery("HistoricalLocations")
+    )
+    return EntitySet(
+        "HistoricalLocations",
+        view,
+        ("id", "time"),
+        {
+            "Thing": Relation("Things", False, (("id", "_thing"),)),
+            "Locations": Relation("Locations", True, (("_thing", "_thing"),)),
+        },
+    )
+
+
+def _sensors(dev: Any, kind_label: ColumnElement[Any]) -> EntitySet:
+    """Sensors: one per (kind, vendor) pair among the public devices."""
+    vendor = _vendor(dev)
+    view = (
         select(
             (dev.c.kind + literal(".") + vendor).label("id"),
             (kind_label + literal(" (") + vendor + literal(")")).label("name"),
@@ -168,8 +207,17 @@ def build(config: OpenDataConfig, kinds: dict[str, KindSpec], timescale: bool = 
         .distinct()
         .subquery("Sensors")
     )
+    return EntitySet(
+        "Sensors",
+        view,
+        ("id", "name", "description", "encodingType", "metadata"),
+        {"Datastreams": Relation("Datastreams", True, (("_sensor", "id"),))},
+    )
 
-    observed = (
+
+def _observed_properties(met: Any) -> EntitySet:
+    """ObservedProperties: one per public metric."""
+    view = (
         select(
             met.c.metric.label("id"),
             met.c.metric.label("name"),
@@ -179,10 +227,19 @@ def build(config: OpenDataConfig, kinds: dict[str, KindSpec], timescale: bool = 
         .distinct()
         .subquery("ObservedProperties")
     )
+    return EntitySet(
+        "ObservedProperties",
+        view,
+        ("id", "name", "definition", "description"),
+        {"Datastreams": Relation("Datastreams", True, (("_metric", "id"),))},
+    )
 
+
+def _datastreams_view(dev: Any, met: Any, kinds: dict[str, KindSpec]) -> Subquery:
+    """The Datastreams view: one row per (public device, public stream of its kind)."""
     units = {u: UNIT_NAMES.get(u, u) for u in {m.unit for k in kinds.values() for m in k.metrics.values()}}
     hourly = met.c.resolution == "hour"
-    datastreams = (
+    return (
         select(
             (dev.c.device_id + literal(":") + met.c.stream).label("id"),
             (dev.c.name + literal(" ") + met.c.stream).label("name"),
@@ -215,15 +272,48 @@ def build(config: OpenDataConfig, kinds: dict[str, KindSpec], timescale: bool = 
             met.c.stream.label("_stream"),
             met.c.resolution.label("_resolution"),
             met.c.statistic.label("_statistic"),
-            (dev.c.kind + literal(".") + vendor).label("_sensor"),
+            (dev.c.kind + literal(".") + _vendor(dev)).label("_sensor"),
         )
         .select_from(dev.join(met, met.c.kind == dev.c.kind))
         .subquery("Datastreams")
     )
 
-    observations = observations_view(dev, met, timescale)
 
-    features = (
+_DATASTREAM_PAIRS = (("_device", "_device"), ("_metric", "_metric"), ("_stream", "_stream"))
+
+
+def _datastreams(dev: Any, met: Any, kinds: dict[str, KindSpec]) -> EntitySet:
+    """Datastreams: each public device's public streams."""
+    return EntitySet(
+        "Datastreams",
+        _datastreams_view(dev, met, kinds),
+        ("id", "name", "description", "observationType", "unitOfMeasurement", "properties"),
+        {
+            "Thing": Relation("Things", False, (("id", "_device"),)),
+            "Sensor": Relation("Sensors", False, (("id", "_sensor"),)),
+            "ObservedProperty": Relation("ObservedProperties", False, (("id", "_metric"),)),
+            "Observations": Relation("Observations", True, _DATASTREAM_PAIRS),
+        },
+        json_properties=frozenset({"unitOfMeasurement", "properties"}),
+    )
+
+
+def _observations(dev: Any, met: Any, timescale: bool) -> EntitySet:
+    """Observations: the readings (or hourly aggregates) of the public streams."""
+    return EntitySet(
+        "Observations",
+        observations_view(dev, met, timescale),
+        ("id", "phenomenonTime", "resultTime", "result"),
+        {
+            "Datastream": Relation("Datastreams", False, _DATASTREAM_PAIRS),
+            "FeatureOfInterest": Relation("FeaturesOfInterest", False, (("id", "_device"),)),
+        },
+    )
+
+
+def _features_of_interest(dev: Any) -> EntitySet:
+    """FeaturesOfInterest: where each located device observes."""
+    view = (
         select(
             dev.c.device_id.label("id"),
             dev.c.name.label("name"),
@@ -233,89 +323,33 @@ def build(config: OpenDataConfig, kinds: dict[str, KindSpec], timescale: bool = 
             dev.c.lon.label("_lon"),
             dev.c.lat.label("_lat"),
         )
-        .where(located)
+        .where(dev.c.lat.is_not(None))
         .subquery("FeaturesOfInterest")
     )
+    return EntitySet(
+        "FeaturesOfInterest",
+        view,
+        ("id", "name", "description", "encodingType", "feature"),
+        {"Observations": Relation("Observations", True, (("_device", "id"),))},
+        geometry={"feature": ("_lon", "_lat")},
+        json_properties=frozenset({"feature"}),
+    )
 
-    ds_pairs = (("_device", "_device"), ("_metric", "_metric"), ("_stream", "_stream"))
+
+def build(config: OpenDataConfig, kinds: dict[str, KindSpec], timescale: bool = False) -> dict[str, EntitySet]:
+    """All eight entity sets for ``config`` (``timescale``: the database has TimescaleDB, see ``observations_view``)."""
+    dev = public_devices(config)
+    met = public_streams(config, kinds)
+    labels = {k: kinds[k].label.get("en", k) for k in kinds}
+    kind_label = func.coalesce(case_of(dev.c.kind, labels), dev.c.kind)
     sets = [
-        EntitySet(
-            "Things",
-            things,
-            ("id", "name", "description", "properties"),
-            {
-                "Locations": Relation("Locations", True, (("_thing", "id"),)),
-                "HistoricalLocations": Relation("HistoricalLocations", True, (("_thing", "id"),)),
-                "Datastreams": Relation("Datastreams", True, (("_device", "id"),)),
-            },
-            json_properties=frozenset({"properties"}),
-        ),
-        EntitySet(
-            "Locations",
-            locations,
-            ("id", "name", "description", "encodingType", "location"),
-            {
-                "Things": Relation("Things", True, (("id", "_thing"),)),
-                "HistoricalLocations": Relation("HistoricalLocations", True, (("_thing", "_thing"),)),
-            },
-            geometry={"location": ("_lon", "_lat")},
-            json_properties=frozenset({"location"}),
-        ),
-        EntitySet(
-            "HistoricalLocations",
-            historical,
-            ("id", "time"),
-            {
-                "Thing": Relation("Things", False, (("id", "_thing"),)),
-                "Locations": Relation("Locations", True, (("_thing", "_thing"),)),
-            },
-        ),
-        EntitySet(
-            "Sensors",
-            sensors,
-            ("id", "name", "description", "encodingType", "metadata"),
-            {
-                "Datastreams": Relation("Datastreams", True, (("_sensor", "id"),)),
-            },
-        ),
-        EntitySet(
-            "ObservedProperties",
-            observed,
-            ("id", "name", "definition", "description"),
-            {
-                "Datastreams": Relation("Datastreams", True, (("_metric", "id"),)),
-            },
-        ),
-        EntitySet(
-            "Datastreams",
-            datastreams,
-            ("id", "name", "description", "observationType", "unitOfMeasurement", "properties"),
-            {
-                "Thing": Relation("Things", False, (("id", "_device"),)),
-                "Sensor": Relation("Sensors", False, (("id", "_sensor"),)),
-                "ObservedProperty": Relation("ObservedProperties", False, (("id", "_metric"),)),
-                "Observations": Relation("Observations", True, ds_pairs),
-            },
-            json_properties=frozenset({"unitOfMeasurement", "properties"}),
-        ),
-        EntitySet(
-            "Observations",
-            observations,
-            ("id", "phenomenonTime", "resultTime", "result"),
-            {
-                "Datastream": Relation("Datastreams", False, ds_pairs),
-                "FeatureOfInterest": Relation("FeaturesOfInterest", False, (("id", "_device"),)),
-            },
-        ),
-        EntitySet(
-            "FeaturesOfInterest",
-            features,
-            ("id", "name", "description", "encodingType", "feature"),
-            {
-                "Observations": Relation("Observations", True, (("_device", "id"),)),
-            },
-            geometry={"feature": ("_lon", "_lat")},
-            json_properties=frozenset({"feature"}),
-        ),
+        _things(dev, kind_label),
+        _locations(dev),
+        _historical_locations(dev),
+        _sensors(dev, kind_label),
+        _observed_properties(met),
+        _datastreams(dev, met, kinds),
+        _observations(dev, met, timescale),
+        _features_of_interest(dev),
     ]
     return {s.name: s for s in sets}

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import Float, String, and_, case, cast, func, literal, literal_column, select, union_all
-from sqlalchemy.sql import ColumnElement, Subquery
+from sqlalchemy.sql import ColumnElement, Select, Subquery
 
 from ioc.tables import measurements, rollups_1m
 
@@ -17,8 +17,13 @@ def observations_view(dev: Any, met: Any, timescale: bool) -> Subquery:
     With TimescaleDB the hour is ``time_bucket``, whose comparisons TimescaleDB turns into ranges of ``bucket``:
     ``phenomenonTime ge X`` then reads the week asked for by index, not every retained minute of the stream
     (``date_trunc``, on plain PostgreSQL)."""
+    return union_all(_raw(dev, met), _hourly(dev, met, timescale)).subquery("Observations")
+
+
+def _raw(dev: Any, met: Any) -> Select[Any]:
+    """The readings of the raw-resolution streams, as they were stored."""
     epoch_ms = func.floor(func.extract("epoch", measurements.c.time) * 1000).cast(String)
-    raw = (
+    return (
         select(
             (measurements.c.device_id + literal(":") + measurements.c.metric + literal(":") + epoch_ms).label("id"),
             measurements.c.time.label("phenomenonTime"),
@@ -36,6 +41,10 @@ def observations_view(dev: Any, met: Any, timescale: bool) -> Subquery:
         )
         .where(measurements.c.part == "")
     )
+
+
+def _hourly(dev: Any, met: Any, timescale: bool) -> Select[Any]:
+    """Each complete hour of the hourly streams: its statistic over the hour's 1-minute rollups."""
     hour = (
         func.time_bucket(literal_column("interval '1 hour'"), rollups_1m.c.bucket)
         if timescale
@@ -64,7 +73,7 @@ def observations_view(dev: Any, met: Any, timescale: bool) -> Subquery:
     )
     statistic = hour_statistic(per_hour.c.statistic, per_hour.c)
     hour_ms = func.floor(func.extract("epoch", per_hour.c.hour) * 1000).cast(String)
-    hourly = select(
+    return select(
         (per_hour.c.device_id + literal(":") + per_hour.c.stream + literal(":") + hour_ms).label("id"),
         per_hour.c.hour.label("phenomenonTime"),
         (per_hour.c.hour + literal_column("interval '1 hour'")).label("_phenomenon_end"),
@@ -74,7 +83,6 @@ def observations_view(dev: Any, met: Any, timescale: bool) -> Subquery:
         per_hour.c.metric.label("_metric"),
         per_hour.c.stream.label("_stream"),
     )
-    return union_all(raw, hourly).subquery("Observations")
 
 
 def hour_statistic(name: ColumnElement[Any], cols: Any) -> ColumnElement[Any]:

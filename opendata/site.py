@@ -91,32 +91,34 @@ def summary(state: OpenData, kinds: dict[str, KindSpec], base: str, manifest: di
     }
 
 
-def create_site(state: OpenData, kinds: dict[str, KindSpec]) -> APIRouter:
-    """The ``/open/...`` routes (public, rate-limited like the API)."""
-    router = APIRouter(prefix="/open", tags=["open data (catalogue and bulk files)"])
+def _base_url(request: Request) -> str:
+    return str(request.base_url).rstrip("/")
+
+
+def _current_manifest(state: OpenData) -> dict[str, Any]:
+    """The manifest, or an empty one while the files on disk were written under another policy."""
+    manifest = read_manifest(state.settings.bulk_dir)
+    if manifest.get("policy") != fingerprint(state.config):
+        return {"files": []}
+    return manifest
+
+
+def _file_urls(base: str, manifest: dict[str, Any]) -> dict[str, dict[str, list[str]]]:
+    """The manifest's file URLs by kind and format."""
+    urls: dict[str, dict[str, list[str]]] = {}
+    for f in manifest.get("files", []):
+        urls.setdefault(f["kind"], {}).setdefault(f["format"], []).append(f"{base}/open/bulk/{f['path']}")
+    return urls
+
+
+def _catalogue_routes(router: APIRouter, state: OpenData, kinds: dict[str, KindSpec]) -> None:
+    """``/open/catalog`` (by Accept or suffix, cached per format and base URL) and ``/open/datasets.json``."""
     cache: dict[tuple[str, str], tuple[float, bytes]] = {}
-    folder: Path = state.settings.bulk_dir
-
-    def base_url(request: Request) -> str:
-        return str(request.base_url).rstrip("/")
-
-    def current_manifest() -> dict[str, Any]:
-        """The manifest, or an empty one while the files on disk were written under another policy."""
-        manifest = read_manifest(folder)
-        if manifest.get("policy") != fingerprint(state.config):
-            return {"files": []}
-        return manifest
-
-    def file_urls(base: str, manifest: dict[str, Any]) -> dict[str, dict[str, list[str]]]:
-        urls: dict[str, dict[str, list[str]]] = {}
-        for f in manifest.get("files", []):
-            urls.setdefault(f["kind"], {}).setdefault(f["format"], []).append(f"{base}/open/bulk/{f['path']}")
-        return urls
 
     async def catalog(request: Request, fmt: str) -> Response:
         if refused := await state.admit(request):
             return refused
-        base = base_url(request)
+        base = _base_url(request)
         key = (fmt, base)
         hit = cache.get(key)
         if hit is None or time.monotonic() - hit[0] > CATALOG_TTL_S:
@@ -126,7 +128,7 @@ def create_site(state: OpenData, kinds: dict[str, KindSpec]) -> APIRouter:
                 logger.warning("open data catalogue: %s", exc)
                 return JSONResponse({"code": 503, "type": "error", "message": "the catalogue's database is away"},
                                     status_code=503)  # fmt: skip
-            graph = build_catalog(state.config, kinds, base, cover, file_urls(base, current_manifest()))
+            graph = build_catalog(state.config, kinds, base, cover, _file_urls(base, _current_manifest(state)))
             hit = cache[key] = (time.monotonic(), serialise(graph, fmt))
         return Response(hit[1], media_type=MEDIA_TYPES[fmt], headers={"Cache-Control": "public, max-age=300"})
 
@@ -152,15 +154,20 @@ def create_site(state: OpenData, kinds: dict[str, KindSpec]) -> APIRouter:
         """The /open page's content as JSON."""
         if refused := await state.admit(request):
             return refused
-        return JSONResponse(summary(state, kinds, base_url(request), current_manifest()))
+        return JSONResponse(summary(state, kinds, _base_url(request), _current_manifest(state)))
+
+
+def _bulk_routes(router: APIRouter, state: OpenData) -> None:
+    """``/open/bulk/manifest.json`` and the daily files it lists."""
+    folder: Path = state.settings.bulk_dir
 
     @router.get("/bulk/manifest.json", summary="The bulk files: path, size, rows and SHA-256 of each")
     async def manifest(request: Request) -> Response:
         """The manifest of the daily files (files written under another policy are not listed)."""
         if refused := await state.admit(request):
             return refused
-        doc = current_manifest()
-        base = base_url(request)
+        doc = _current_manifest(state)
+        base = _base_url(request)
         for f in doc.get("files", []):
             f["url"] = f"{base}/open/bulk/{f['path']}"
         return JSONResponse(doc, headers={"Cache-Control": "no-cache"})
@@ -170,7 +177,7 @@ def create_site(state: OpenData, kinds: dict[str, KindSpec]) -> APIRouter:
         """A file the manifest lists; its ETag is its SHA-256."""
         if refused := await state.admit(request):
             return refused
-        listed = {f["path"]: f for f in current_manifest().get("files", [])} if _BULK_NAME.match(name) else {}
+        listed = {f["path"]: f for f in _current_manifest(state).get("files", [])} if _BULK_NAME.match(name) else {}
         entry = listed.get(f"{kind}/{name}")
         path = folder / kind / name
         if entry is None or not path.is_file():
@@ -183,6 +190,12 @@ def create_site(state: OpenData, kinds: dict[str, KindSpec]) -> APIRouter:
             return Response(status_code=304, headers={**headers, "Last-Modified": modified})
         return FileResponse(path, media_type=entry["media_type"], headers=headers, filename=name)
 
+
+def create_site(state: OpenData, kinds: dict[str, KindSpec]) -> APIRouter:
+    """The ``/open/...`` routes (public, rate-limited like the API)."""
+    router = APIRouter(prefix="/open", tags=["open data (catalogue and bulk files)"])
+    _catalogue_routes(router, state, kinds)
+    _bulk_routes(router, state)
     return router
 
 

@@ -10,7 +10,7 @@ import asyncpg
 import pytest
 
 from dashboards.alerts.engine import AlertEngine
-from incidents import store
+from incidents import queries, store
 from incidents.procedures import parse
 from ioc.settings import Settings
 from tests.support.incidents import FLOOD_A, FLOOD_B, FLOOD_FAR, LAT, LON, ZONE, publish_level
@@ -182,9 +182,9 @@ async def test_time_limits_escalate_once_each(
     async with pool.acquire() as conn:
         listed = {
             i["id"]: i
-            for i in await store.list_incidents(conn, states=store.OPEN_STATES, incident_type="t_slow", limit=10)
+            for i in await queries.list_incidents(conn, states=store.OPEN_STATES, incident_type="t_slow", limit=10)
         }
-        detail = await store.get(conn, late)
+        detail = await queries.get(conn, late)
     assert sorted(listed[late]["escalations"]) == ["acknowledge", "resolve"] and listed[prompt]["escalations"] == [
         "resolve"
     ]

@@ -36,7 +36,7 @@ def _compare(conn: Connection) -> list[Any]:
 
 async def test_autogenerate_finds_no_difference(conn: AsyncConnection) -> None:
     diff = await conn.run_sync(_compare)
-    assert diff == [], f"ioc/tables.py and the migrations disagree:\n{pformat(diff)}"
+    assert diff == [], f"ioc/tables and the migrations disagree:\n{pformat(diff)}"
 
 
 # Autogenerate does not compare check constraints, primary keys or partial-index predicates. So build the metadata
@@ -75,7 +75,7 @@ async def test_constraints_and_indexes_match_the_migrated_database(conn: AsyncCo
     migrated, described = await conn.run_sync(_both_definitions)
     assert migrated, "no constraints found in the migrated database"
     assert described == migrated, (
-        f"only in ioc/tables.py:\n{pformat(sorted(described - migrated))}\n"
+        f"only in ioc/tables:\n{pformat(sorted(described - migrated))}\n"
         f"only in the migrated database:\n{pformat(sorted(migrated - described))}"
     )
 

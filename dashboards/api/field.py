@@ -18,7 +18,7 @@ from pydantic import BaseModel, Field
 
 from dashboards.api.deps import ConnDep, OperatorDep, SourceDep, get_settings
 from dashboards.api.errors import ApiError, error_body, not_found
-from incidents import field, media, photos, store
+from incidents import field, media, photos, queries, store
 from ioc import audit
 from opendata.ratelimit import RateLimiter
 
@@ -159,7 +159,7 @@ async def pin(incident_id: IncidentId, body: PinIn, conn: ConnDep, by: OperatorD
     await audit.record(
         conn, by.name, "incident.pin", str(incident_id), "success", source, {**detail, "media_id": media_id}
     )
-    return await store.get(conn, incident_id)
+    return await queries.get(conn, incident_id)
 
 
 @operator_router.get(

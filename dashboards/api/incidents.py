@@ -22,7 +22,7 @@ from dashboards.api.errors import ApiError, not_found
 from dashboards.api.field import link_maker
 from dashboards.api.procedures import synced
 from dashboards.encoding import as_utc
-from incidents import handover, nearby, notify, store
+from incidents import handover, nearby, notify, queries, store
 from incidents.procedures import Procedure
 from ioc import audit
 from ioc.accounts import User
@@ -150,7 +150,7 @@ class Acting:
             await audit.record(self.conn, self.user.name, action, target, "failure", self.source, failure)
             raise _refusal(exc, self.incident_id) from exc
         await audit.record(self.conn, self.user.name, action, target, "success", self.source, detail)
-        return await store.get(self.conn, self.incident_id)
+        return await queries.get(self.conn, self.incident_id)
 
 
 def acting(incident_id: IncidentId, conn: ConnDep, by: OperatorDep, source: SourceDep) -> Acting:
@@ -170,7 +170,7 @@ async def list_incidents(
 ) -> Json:
     """Incidents, most severe then newest first; ``state=open`` (default) is new, assigned and in progress."""
     states = store.OPEN_STATES if state == "open" else store.STATES if state == "all" else (state,)
-    return {"items": await store.list_incidents(conn, states=states, incident_type=type, limit=limit)}
+    return {"items": await queries.list_incidents(conn, states=states, incident_type=type, limit=limit)}
 
 
 @router.post("/incidents", status_code=201)
@@ -195,14 +195,14 @@ async def create_incident(body: CreateIn, request: Request, conn: ConnDep, by: O
         note=body.note,
     )
     await audit.record(conn, by.name, "incident.create", str(incident_id), "success", source, body.model_dump())
-    return await store.get(conn, incident_id)
+    return await queries.get(conn, incident_id)
 
 
 @router.get("/incidents/{incident_id}")
 async def get_incident(incident_id: IncidentId, conn: ConnDep) -> Json:
     """One incident: its alerts, checklist (with who ticked what, when) and timeline."""
     try:
-        return await store.get(conn, incident_id)
+        return await queries.get(conn, incident_id)
     except store.IncidentNotFound as exc:
         raise not_found(f"incident {incident_id}") from exc
 
