@@ -3,6 +3,7 @@ cameras with their snapshots, a colleague's change shown as a conflict, both lan
 
 from __future__ import annotations
 
+import asyncio
 import io
 import uuid
 from collections.abc import AsyncIterator
@@ -107,7 +108,16 @@ async def test_console_keyboard_workflow(
         await page.keyboard.press("Enter")
         await page.wait_for_selector(f"#d-title:has-text('#{first['id']}')")
 
-        # a: take it. The state and the timeline follow.
+        # a: take it. The state and the timeline follow. The list's refresh after the action is held
+        # back until the operator has typed a note: finishing the action must not wipe what they typed.
+        released, held = asyncio.Event(), asyncio.Event()
+
+        async def hold(route: Any) -> None:
+            held.set()
+            await released.wait()
+            await route.continue_()
+
+        await page.route("**/api/v1/incidents?state=open", hold)
         await page.keyboard.press("a")
         await page.wait_for_selector("#d-state[data-state='assigned']")
         assert people["operator"] in (await page.text_content("#d-assignee") or "")
@@ -117,7 +127,13 @@ async def test_console_keyboard_workflow(
         steps = await page.locator(".c-step-text").all_text_contents()
         assert any("Notify the district people's committee" in s for s in steps)
         assert any("Start the pump station" in s for s in steps)
+        await asyncio.wait_for(held.wait(), 10)
         await page.fill("#note", "pump station 3 running")
+        await page.eval_on_selector("#refreshed", "node => { node.textContent = ''; }")
+        released.set()
+        await page.wait_for_selector("#refreshed:not(:empty)")
+        await page.unroute("**/api/v1/incidents?state=open", hold)
+        assert await page.input_value("#note") == "pump station 3 running"
         await page.click(".c-step[data-key='start_pumps'] .c-tick")
         await page.wait_for_selector(".c-step[data-key='start_pumps'][data-done='true']")
         done = await page.text_content(".c-step[data-key='start_pumps'] .c-step-done") or ""

@@ -229,13 +229,19 @@ async function act(action) {
     delete body.version;
     body.text = note;
   }
-  if (await send(`${base}/${path}`, body)) { $("note").value = ""; $("reason").value = ""; }
+  if (await send(`${base}/${path}`, body)) { clearIfSent("note", note); clearIfSent("reason", reason); }
+}
+
+/** Empties a field after its text was sent, unless the operator already typed something new meanwhile. */
+function clearIfSent(id, sent) {
+  const field = $(id);
+  if (field.value.trim() === (sent ?? "")) field.value = "";
 }
 
 async function tick(step) {
   if (!opened) return;
   const note = $("note").value.trim() || null;
-  if (await send(`/api/v1/incidents/${enc(opened.id)}/steps/${enc(step)}`, { note })) $("note").value = "";
+  if (await send(`/api/v1/incidents/${enc(opened.id)}/steps/${enc(step)}`, { note })) clearIfSent("note", note);
 }
 
 /** ``a`` on the list: take the highlighted incident (at the version the list shows), then open it. */
