@@ -229,8 +229,9 @@ def _guessing(request: Request) -> dict[str, Any]:
 
 
 def _signed_out(request: Request) -> Response:
-    """204, clearing the session cookie."""
-    response = Response(status_code=204)
+    """204 (a page's form navigation, which asks for HTML: 303 to the login page), clearing the session cookie."""
+    wants_page = "text/html" in request.headers.get("accept", "")
+    response = RedirectResponse("/login", status_code=303) if wants_page else Response(status_code=204)
     response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="strict", secure=is_https(request))
     return response
 

@@ -124,6 +124,16 @@ async def test_login_sets_a_strict_httponly_cookie(app: FastAPI, people: dict[st
         assert (await c.get("/api/v1/me")).status_code == 401
 
 
+async def test_a_pages_logout_form_lands_on_the_login_page(app: FastAPI, people: dict[str, str]) -> None:
+    """The pages log out with a form navigation: 303 to /login with the cookie cleared and the session ended."""
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver") as c:
+        assert (await c.post("/api/v1/auth/login", json={"name": people["viewer"], "password": PASSWORD})).is_success
+        r = await c.post("/api/v1/auth/logout", headers={"Origin": ORIGIN, "Accept": "text/html,*/*;q=0.8"})
+        assert r.status_code == 303 and r.headers["location"] == "/login"
+        assert "max-age=0" in r.headers["set-cookie"].lower()
+        assert (await c.get("/api/v1/me")).status_code == 401
+
+
 async def test_secure_cookie_over_https(app: FastAPI, people: dict[str, str]) -> None:
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="https://testserver") as c:
         r = await c.post("/api/v1/auth/login", json={"name": people["viewer"], "password": PASSWORD})

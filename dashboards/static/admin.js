@@ -143,9 +143,13 @@ async function main() {
   if (me.status !== 200) return fail(me);
   document.getElementById("who").textContent =
     t("security.signed_in_as", { name: visible(me.body.name), role: t(`security.role.${me.body.role}`) });
-  document.getElementById("logout").addEventListener("click", async () => {
-    await call("POST", "/api/v1/auth/logout");
-    location.assign("/login");
+  document.getElementById("logout").addEventListener("click", () => {
+    // A form navigation: the server's 303 to the login page is the only navigation (see common.js bindSession).
+    const form = document.createElement("form");
+    form.method = "post";
+    form.action = "/api/v1/auth/logout";
+    document.body.append(form);
+    form.submit();
   });
   document.getElementById("add-form").addEventListener("submit", async (event) => {
     event.preventDefault();

@@ -1,7 +1,7 @@
 // What every page shares: configuration, the clock, the connection indicator, small DOM helpers.
 import { t, lang } from "./i18n.js";
 import * as fmt from "./format.js";
-import { postJSON, startLogout } from "./api.js";
+import { startLogout } from "./api.js";
 import { serverLabel } from "./contract.js";
 
 /** The page's configuration embedded by dashboards/pages.py. */
@@ -86,10 +86,15 @@ export function bindSession(button, user) {
   const label = t("session.logout", { name: user.name, role: t(`role.${user.role}`) });
   button.title = label;
   button.setAttribute("aria-label", label);
-  button.addEventListener("click", async () => {
+  // A form navigation, not fetch-then-navigate: the server's 303 to the login page is the one navigation, so no
+  // request of ours is cut off by it (a 204 seen by fetch can still be "pending" when the page leaves).
+  button.addEventListener("click", () => {
     startLogout();
-    try { await postJSON("/api/v1/auth/logout"); } catch { /* gone already */ }
-    location.assign("/login");
+    const form = document.createElement("form");
+    form.method = "post";
+    form.action = "/api/v1/auth/logout";
+    document.body.append(form);
+    form.submit();
   });
 }
 
