@@ -230,10 +230,18 @@ async def take(body: Versioned, act: Act) -> Json:
     return await act("incident.take", body.model_dump(), store.assign, body.version, by, by, supervisor)
 
 
+@router.get("/assignees")
+async def list_assignees(conn: ConnDep, by: OperatorDep) -> Json:
+    """Who an incident can be given to (active operators, supervisors, admins), and whether you may give it to
+    someone else (supervisors and admins; operators only take)."""
+    return {"items": await store.assignees(conn), "can_assign": by.can("supervisor")}
+
+
 @router.post("/incidents/{incident_id}/assign")
 async def assign(body: AssignIn, act: Act, request: Request) -> Json:
-    """Assign (or reassign) the incident to an operator, or hand it to a field team (which is notified, with a
-    field link)."""
+    """Assign (or reassign) the incident to an operator (supervisors and admins; 403 for an operator naming
+    anyone but themself), or hand it to a field team (which is notified, with a field link; the links of teams
+    that held it before are revoked)."""
     by, detail = act.user.name, body.model_dump()
     if body.team is not None:
         link = link_maker(request, by)
