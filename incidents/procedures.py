@@ -19,8 +19,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 import asyncpg
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from ioc.documents import parse_yaml
 
 logger = logging.getLogger(__name__)
 
@@ -103,14 +104,7 @@ class Procedure(BaseModel):
 
 def parse(text: str, source: str = "<text>") -> Procedure:
     """Validate one procedure file's text; raises ValueError naming ``source`` and the problem."""
-    try:
-        doc = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ValueError(f"{source}: not valid YAML: {exc}") from exc
-    try:
-        return Procedure.model_validate(doc)
-    except ValidationError as exc:
-        raise ValueError(f"{source}: {exc}") from exc
+    return parse_yaml(Procedure, text, source)
 
 
 def applicable_steps(procedure: dict[str, Any], severity: str) -> list[dict[str, Any]]:

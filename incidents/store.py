@@ -30,6 +30,8 @@ from ioc.db import INCIDENTS_CHANNEL
 
 logger = logging.getLogger(__name__)
 
+HOLDER_ROLES = ROLES[ROLES.index("operator") :]  # who may hold an incident
+
 OPEN_STATES = ("new", "assigned", "in_progress")
 STATES = (*OPEN_STATES, "resolved", "closed")
 ENGINE = "engine"
@@ -132,18 +134,29 @@ async def create(
     return incident_id
 
 
+async def assignees(conn: asyncpg.Connection) -> list[dict[str, Any]]:
+    """The active users an incident can be given to (operator and above), by name."""
+    rows = await conn.fetch(
+        "SELECT name, display, role FROM users WHERE NOT disabled AND role = ANY($1::text[]) ORDER BY name",
+        list(HOLDER_ROLES),
+    )
+    return [dict(r) for r in rows]
+
+
 async def assign(
     conn: asyncpg.Connection, incident_id: int, version: int, actor: str, assignee: str, supervisor: bool = False
 ) -> None:
-    """Give the incident to ``assignee`` (an operator or above); ``take`` is assigning to oneself. Taking an
-    incident someone else holds is reassigning it: only a ``supervisor`` (or admin) may."""
+    """Give the incident to ``assignee`` (an operator or above); ``take`` is assigning to oneself. Only a
+    ``supervisor`` (or admin) gives it to someone else or takes it from whoever holds it."""
     async with conn.transaction():
         row = await _locked(conn, incident_id, version)
         _check(row, "assign")
+        if assignee != actor and not supervisor:
+            raise NotAllowed(f"only a supervisor assigns incident {incident_id} to someone else: take it yourself")
         if row["assignee"] not in (None, actor) and not supervisor:
             raise NotAllowed(f"incident {incident_id} is held by {row['assignee']}: only a supervisor reassigns it")
         role = await conn.fetchval("SELECT role FROM users WHERE name = $1 AND NOT disabled", assignee)
-        if role not in ROLES or ROLES.index(role) < ROLES.index("operator"):
+        if role not in HOLDER_ROLES:
             raise InvalidInput(f"{assignee!r} is not an active operator")
         if row["assignee"] == assignee and row["state"] != "new":
             raise IncidentConflict(f"incident {incident_id} is already assigned to {assignee}")
@@ -154,6 +167,25 @@ async def assign(
         await event(conn, incident_id, "assign", actor, {"from": row["assignee"], "to": assignee})
         if row["state"] != "assigned":
             await event(conn, incident_id, "state", actor, {"from": row["state"], "to": "assigned"})
+
+
+async def end_field_links(conn: asyncpg.Connection, incident_id: int, actor: str, reason: str, keep: str | None) -> int:
+    """Revoke the incident's live field links (inside the caller's change), each with a timeline entry; with
+    ``keep``, only other teams' links (a team that no longer holds the incident cannot post to it); ``reason`` is
+    ``handover`` or ``closed``. Returns how many."""
+    rows = await conn.fetch(
+        "UPDATE field_links SET revoked_at = now(), revoked_by = $2 WHERE incident_id = $1 AND revoked_at IS NULL "
+        "AND expires_at > now() AND ($3::text IS NULL OR (team IS NOT NULL AND team <> $3)) RETURNING id, team",
+        incident_id,
+        actor,
+        keep,
+    )
+    for r in rows:
+        detail = {"action": "revoked", "link_id": r["id"], "team": r["team"], "reason": reason}
+        await event(conn, incident_id, "field_link", actor, detail)
+    if rows:
+        logger.info("incident %s: %d field link(s) revoked (%s)", incident_id, len(rows), reason)
+    return len(rows)
 
 
 # Makes the team's field link inside assign_team; returns the fields it adds to the notification.
@@ -178,6 +210,7 @@ async def assign_team(
             values["acknowledged_at"] = NOW
         await _update(conn, incident_id, actor, **values)
         await event(conn, incident_id, "assign", actor, {"team_from": row["team"], "team": team})
+        await end_field_links(conn, incident_id, actor, "handover", keep=team)
         if row["state"] == "new":
             await event(conn, incident_id, "state", actor, {"from": "new", "to": "assigned"})
         extra = await link(conn, incident_id, team) if link else None
@@ -238,6 +271,7 @@ async def close(conn: asyncpg.Connection, incident_id: int, version: int, actor:
         _check(row, "close")
         await _update(conn, incident_id, actor, state="closed", closed_at=NOW)
         await event(conn, incident_id, "state", actor, {"from": row["state"], "to": "closed", "note": note})
+        await end_field_links(conn, incident_id, actor, "closed", keep=None)
 
 
 async def reopen(conn: asyncpg.Connection, incident_id: int, version: int, actor: str, reason: str) -> str:

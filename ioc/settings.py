@@ -10,10 +10,17 @@ from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import quote, urlsplit
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+# The URL settings and the schemes each takes (with how its error message names them).
+URL_SCHEMES: dict[str, tuple[frozenset[str], str]] = {
+    "database_url": (frozenset({"postgresql", "postgres", "postgresql+asyncpg"}), "postgresql://"),
+    "open_database_url": (frozenset({"postgresql", "postgres"}), "postgresql://"),
+    "mqtt_url": (frozenset({"mqtt", "mqtts", "tcp"}), "mqtt:// or mqtts://"),
+    "open_mqtt_url": (frozenset({"mqtt", "tcp"}), "mqtt://"),
+}
 
 
 class Settings(BaseSettings):
@@ -190,32 +197,12 @@ class Settings(BaseSettings):
                 raise ValueError(f"IOC_TRUSTED_PROXIES takes addresses or networks (got {proxy!r})") from exc
         return value
 
-    @field_validator("database_url")
+    @field_validator(*URL_SCHEMES)
     @classmethod
-    def _database_url(cls, value: str) -> str:
-        if value and urlsplit(value).scheme not in {"postgresql", "postgres", "postgresql+asyncpg"}:
-            raise ValueError(f"IOC_DATABASE_URL must start with postgresql:// (got {value!r})")
-        return value
-
-    @field_validator("open_database_url")
-    @classmethod
-    def _open_database_url(cls, value: str) -> str:
-        if value and urlsplit(value).scheme not in {"postgresql", "postgres"}:
-            raise ValueError(f"IOC_OPEN_DATABASE_URL must start with postgresql:// (got {value!r})")
-        return value
-
-    @field_validator("mqtt_url")
-    @classmethod
-    def _mqtt_url(cls, value: str) -> str:
-        if value and urlsplit(value).scheme not in {"mqtt", "mqtts", "tcp"}:
-            raise ValueError(f"IOC_MQTT_URL must start with mqtt:// or mqtts:// (got {value!r})")
-        return value
-
-    @field_validator("open_mqtt_url")
-    @classmethod
-    def _open_mqtt_url(cls, value: str) -> str:
-        if value and urlsplit(value).scheme not in {"mqtt", "tcp"}:
-            raise ValueError(f"IOC_OPEN_MQTT_URL must start with mqtt:// (got {value!r})")
+    def _url_scheme(cls, value: str, info: ValidationInfo) -> str:
+        schemes, shown = URL_SCHEMES[info.field_name or ""]
+        if value and urlsplit(value).scheme not in schemes:
+            raise ValueError(f"IOC_{(info.field_name or '').upper()} must start with {shown} (got {value!r})")
         return value
 
     @model_validator(mode="after")

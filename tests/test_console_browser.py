@@ -224,3 +224,39 @@ async def test_console_keyboard_workflow(
         await shift.page.wait_for_selector("#shift:has-text('01/01, 07:00')")  # read back as the city's time
         assert await shift.page.locator("#worked tr.empty").count() == 1
         shift.assert_clean()
+
+
+async def test_a_supervisor_assigns_an_incident_to_a_named_operator(
+    live_server: LiveServer,  # noqa: F811
+    open_page: Any,  # noqa: F811
+    people: dict[str, str],  # noqa: F811
+) -> None:
+    base, op, sup = live_server.url, people["operator"], people["supervisor"]
+    async with api(base, op) as client:
+        incident = await report(client, f"Cây đổ / Fallen tree {uuid.uuid4().hex[:4]}", "report")
+
+    # An operator only takes: no operator picker, no assign button.
+    mine = await open_page(f"{base}/console?lang=en&incident={incident['id']}")
+    await mine.page.wait_for_selector(f"#d-title:has-text('#{incident['id']}')")
+    assert await mine.page.locator("#operator-pick").is_hidden()
+    assert await mine.page.locator("[data-action='assign']").is_hidden()
+    mine.assert_clean()
+
+    # A supervisor picks the operator from the server's list (viewers are not offered) and assigns.
+    watched = await open_page(f"{base}/console?lang=en&incident={incident['id']}", role="supervisor")
+    page = watched.page
+    await page.wait_for_selector("body[data-ready='true']")
+    await page.wait_for_selector(f"#d-title:has-text('#{incident['id']}')")
+    offered = await page.eval_on_selector_all("#operator-pick option", "nodes => nodes.map((n) => n.value)")
+    assert op in offered and sup in offered and people["viewer"] not in offered
+    await page.select_option("#operator-pick", op)
+    await page.click("[data-action='assign']")
+    await page.wait_for_selector("#d-state[data-state='assigned']")
+    assert op in (await page.text_content("#d-assignee") or "")
+    await page.wait_for_selector(f".c-tl-what:has-text('Assigned to {op} by {sup}')")
+    watched.assert_clean()
+
+    vi = await open_page(f"{base}/console?lang=vi&incident={incident['id']}", role="supervisor")
+    await vi.page.wait_for_selector(f".c-tl-what:has-text('Giao cho {op} bởi {sup}')")
+    assert await vi.page.locator("[data-action='assign']").text_content() == "Giao cho điều hành viên"
+    vi.assert_clean()

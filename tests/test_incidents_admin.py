@@ -112,6 +112,47 @@ async def test_only_a_supervisor_reassigns_and_overrides_for_others(
         assert resolved.json()["timeline"][-1]["skipped"] == ["look"]
 
 
+async def test_a_supervisor_assigns_to_a_named_operator_an_operator_only_takes(
+    server: str, people: dict[str, str], second_operator: str, pool: asyncpg.Pool
+) -> None:
+    op, sup = people["operator"], people["supervisor"]
+    async with (
+        signed_in(server, op) as first,
+        signed_in(server, sup) as supervisor,
+        signed_in(server, people["viewer"]) as viewer,
+    ):
+        offered = (await first.get("/api/v1/assignees")).json()
+        names = {u["name"]: u["role"] for u in offered["items"]}
+        assert names[op] == "operator" and names[second_operator] == "operator" and names[sup] == "supervisor"
+        assert people["viewer"] not in names and offered["can_assign"] is False
+        assert (await supervisor.get("/api/v1/assignees")).json()["can_assign"] is True
+        assert (await viewer.get("/api/v1/assignees")).status_code == 403
+
+        incident = await _create(first, "t_hold")
+        iid = incident["id"]
+        given = await first.post(
+            f"/api/v1/incidents/{iid}/assign", json={"version": incident["version"], "assignee": second_operator}
+        )
+        assert given.status_code == 403, given.text
+        assert "only a supervisor assigns" in given.json()["error"]["message"]
+        assigned = await supervisor.post(
+            f"/api/v1/incidents/{iid}/assign", json={"version": incident["version"], "assignee": second_operator}
+        )
+        assert assigned.status_code == 200, assigned.text
+        body = assigned.json()
+        assert body["assignee"] == second_operator and body["state"] == "assigned"
+        entry = next(e for e in body["timeline"] if e["kind"] == "assign")
+        assert (entry["actor"], entry["to"], entry["from"]) == (sup, second_operator, None)
+    audited = await pool.fetch(
+        "SELECT actor, outcome, detail FROM audit_log WHERE target = $1 AND action = 'incident.assign' ORDER BY id",
+        str(iid),
+    )
+    assert [(a["actor"], a["outcome"], a["detail"]["assignee"]) for a in audited] == [
+        (op, "failure", second_operator),
+        (sup, "success", second_operator),
+    ]
+
+
 async def test_an_escalation_reaches_the_wall_addressed_to_supervisors(
     server: str, people: dict[str, str], pool: asyncpg.Pool
 ) -> None:

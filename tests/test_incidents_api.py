@@ -210,14 +210,14 @@ async def test_nearby_sensors_carry_their_current_forecast(places: Any, pool: as
 
 
 async def test_bad_input_is_refused_with_a_reason(server: str, people: dict[str, str]) -> None:
-    async with signed_in(server, people["operator"]) as op:
+    async with signed_in(server, people["operator"]) as op, signed_in(server, people["supervisor"]) as sup:
         unknown = await op.post("/api/v1/incidents", json={"type": "meteor", "title": "x", "lat": LAT, "lon": LON})
         assert unknown.status_code == 422 and "unknown incident type 'meteor'" in unknown.json()["error"]["message"]
         off_earth = await op.post("/api/v1/incidents", json={"type": "report", "title": "x", "lat": 91, "lon": LON})
         assert off_earth.status_code == 422
         assert (await op.get("/api/v1/incidents/999999999")).status_code == 404
         incident = await _report(op)
-        nobody = await op.post(
+        nobody = await sup.post(
             f"/api/v1/incidents/{incident['id']}/assign",
             json={"version": incident["version"], "assignee": "nobody-here"},
         )

@@ -298,11 +298,10 @@ async def test_from_storm_to_closed_incident_with_a_field_team(
             assert await shift.page.locator(f"#open tr[data-key='{incident_id}']").count() == 0
             shift.assert_clean()
 
-            # Closed, and the team's link revoked: the phone is told so, and sees nothing of the incident.
+            # Closing revoked the team's links: the phone is told so, and sees nothing of the incident.
             links = (await op.get(f"/api/v1/incidents/{incident_id}/field-links")).json()["items"]
-            assert [li["team"] for li in links] == [team, team] and all(li["live"] for li in links)
-            for li in links:
-                await op.post(f"/api/v1/incidents/{incident_id}/field-links/{li['id']}/revoke")
+            assert [li["team"] for li in links] == [team, team] and not any(li["live"] for li in links)
+            assert {li["revoked_by"] for li in links} == {people["operator"]}
             await mobile.goto(f"{found.group(0)}?lang=en")
             await mobile.wait_for_selector("body[data-ready='true'][data-link='gone']")
             assert await mobile.text_content("#f-gone-title") == "This link has ended"

@@ -221,3 +221,57 @@ async def test_a_pinned_snapshot_outlives_the_cameras_own(
             await viewer.post(f"/api/v1/incidents/{mine['id']}/pins", json={"device_id": camera})
         ).status_code == 403
         assert (await viewer.post(f"/api/v1/incidents/{mine['id']}/field-links", json={})).status_code == 403
+
+
+async def test_a_team_that_no_longer_holds_the_incident_cannot_post_to_it(
+    server: str, people: dict[str, str], pool: asyncpg.Pool
+) -> None:
+    tag = uuid.uuid4().hex[:6]
+    first, second = f"crew-a-{tag}", f"crew-b-{tag}"
+    async with (
+        signed_in(server, people["admin"]) as admin,
+        signed_in(server, people["operator"]) as op,
+        httpx.AsyncClient(base_url=server, timeout=10) as phone,
+    ):
+        for team in (first, second):  # e-mail only: the notification keeps the link the team was sent
+            made = await admin.post("/api/v1/teams", json={"team_id": team, "name": team, "email": f"{team}@x.test"})
+            assert made.status_code == 201, made.text
+        mine = await incident(op, "Ngập cầu Sài Gòn")
+        own = (await op.post(f"/api/v1/incidents/{mine['id']}/field-links", json={})).json()["token"]  # no team
+
+        async def handed(team: str, version: int) -> tuple[dict[str, Any], str]:
+            answer = await op.post(f"/api/v1/incidents/{mine['id']}/assign", json={"version": version, "team": team})
+            assert answer.status_code == 200, answer.text
+            url = await pool.fetchval(
+                "SELECT payload ->> 'field_link' FROM notifications WHERE incident_id = $1 AND team_id = $2",
+                mine["id"],
+                team,
+            )
+            return answer.json(), url.rsplit("/", 1)[1]
+
+        held, token_a = await handed(first, mine["version"])
+        assert (await phone.post(f"/api/v1/field/{token_a}/notes", json={"text": "on our way"})).status_code == 201
+        held, token_b = await handed(second, held["version"])
+
+        late = await phone.post(f"/api/v1/field/{token_a}/notes", json={"text": "still here"})
+        assert late.status_code == 410 and "revoked" in late.json()["error"]["message"]
+        page = await phone.get(f"/field/{token_a}")
+        assert page.status_code == 410 and "Ngập cầu Sài Gòn" not in page.text
+        assert (await phone.post(f"/api/v1/field/{token_b}/notes", json={"text": "pumping"})).status_code == 201
+        assert (await phone.get(f"/api/v1/field/{own}")).status_code == 200  # a link of no team stays
+        ended = [e for e in held["timeline"] if e["kind"] == "field_link" and e["action"] == "revoked"]
+        assert [(e["team"], e["reason"], e["actor"]) for e in ended] == [(first, "handover", people["operator"])]
+
+        taken = (await op.post(f"/api/v1/incidents/{mine['id']}/take", json={"version": held["version"]})).json()
+        resolved = await op.post(
+            f"/api/v1/incidents/{mine['id']}/resolve", json={"version": taken["version"], "override_reason": "drill"}
+        )
+        assert resolved.status_code == 200, resolved.text
+        assert (await phone.post(f"/api/v1/field/{token_b}/notes", json={"text": "done"})).status_code == 201
+        closed = await op.post(f"/api/v1/incidents/{mine['id']}/close", json={"version": resolved.json()["version"]})
+        assert closed.status_code == 200, closed.text
+        for token in (token_b, own):
+            gone = await phone.post(f"/api/v1/field/{token}/notes", json={"text": "after the end"})
+            assert gone.status_code == 410 and "revoked" in gone.json()["error"]["message"]
+        notes = [e["text"] for e in closed.json()["timeline"] if e["kind"] == "note"]
+        assert notes == ["on our way", "pumping", "done"]

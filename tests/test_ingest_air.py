@@ -9,12 +9,13 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 import pytest
 
+from tests.support.decoding import BOARD
 from tests.support.stack import Broker, mosquitto_pub, register_devices, wait_rows
+from tests.support.vendor_cases import SC_REPORT
 
 pytestmark = pytest.mark.usefixtures("ingest")
 
 NOW = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=5)
-BOARD = "13463510"
 
 
 async def register_board(pool: asyncpg.Pool, device_id: str, board: str) -> None:
@@ -37,20 +38,8 @@ async def stored(pool: asyncpg.Pool, device_id: str, count: int) -> dict[str, tu
 
 async def test_sensor_community_report_is_stored_at_receipt(broker: Broker, pool: asyncpg.Pool) -> None:
     await register_board(pool, "T-SC-1", BOARD)
-    report = {
-        "esp8266id": BOARD,
-        "software_version": "NRZ-2020-133",
-        "sensordatavalues": [
-            {"value_type": "SDS_P1", "value": "12.80"},
-            {"value_type": "SDS_P2", "value": "7.30"},
-            {"value_type": "BME280_temperature", "value": "31.2"},
-            {"value_type": "BME280_humidity", "value": "78.1"},
-            {"value_type": "BME280_pressure", "value": "100720.5"},
-            {"value_type": "samples", "value": "880142"},
-        ],
-    }
     before = datetime.now(UTC)
-    mosquitto_pub(broker, "vendor/sensorcommunity/T-SC-1", json.dumps(report).encode())
+    mosquitto_pub(broker, "vendor/sensorcommunity/T-SC-1", json.dumps(SC_REPORT).encode())  # 4 readings
     got = await stored(pool, "T-SC-1", 4)
     assert {m: v for m, (_, v) in got.items()} == {
         "pm10_ugm3": 12.8,

@@ -3,14 +3,12 @@ shown once), see the day's use, revoke it; both audited; Vietnamese and English.
 
 from __future__ import annotations
 
-import asyncio
 import re
 import uuid
 from collections.abc import AsyncIterator
 
 import asyncpg
 import pytest
-import uvicorn
 from fastapi import FastAPI
 from playwright.async_api import async_playwright
 
@@ -23,6 +21,7 @@ from ioc.settings import Settings
 from ioc.up import Stack
 from opendata.keys import digest
 from tests.support.chromium import CHROMIUM, CHROMIUM_ARGS
+from tests.support.uvicorn_app import serving_app
 
 pytestmark = pytest.mark.browser
 PASSWORD = "the keys admin's password"
@@ -40,17 +39,10 @@ async def site(stack: Stack, settings: Settings) -> AsyncIterator[str]:
     app.include_router(security.router)
     app.include_router(pages.router)
     app.include_router(apikeys.router, prefix="/api/v1")
-    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="off", log_level="warning"))
-    task = asyncio.create_task(srv.serve())
-    for _ in range(500):
-        if srv.started:
-            break
-        await asyncio.sleep(0.02)
     try:
-        yield f"http://127.0.0.1:{port}"
+        async with serving_app(app, port) as base:
+            yield base
     finally:
-        srv.should_exit = True
-        await task
         await pool.close()
 
 

@@ -11,7 +11,6 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
-import uvicorn
 from fastapi import FastAPI, WebSocket
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
@@ -24,6 +23,7 @@ from ioc.processes import free_port
 from ioc.settings import Settings
 from ioc.throttle import ThrottlePolicy
 from tests.support.auth import PASSWORD, create_people
+from tests.support.uvicorn_app import serving_app
 
 ORIGIN = "http://testserver"
 
@@ -256,18 +256,8 @@ async def server(app: FastAPI) -> AsyncIterator[str]:
     """The app under a real uvicorn on a free port, in this event loop; yields its http origin."""
     port = free_port()
     app.state.settings = app.state.settings.model_copy(update={"http_port": port})  # as `ioc serve --port` does
-    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="off", log_level="warning"))
-    task = asyncio.create_task(srv.serve())
-    for _ in range(500):  # up to 10 s
-        if srv.started:
-            break
-        await asyncio.sleep(0.02)
-    assert srv.started, "uvicorn did not start"
-    try:
-        yield f"127.0.0.1:{port}"
-    finally:
-        srv.should_exit = True
-        await task
+    async with serving_app(app, port) as base:
+        yield base.removeprefix("http://")
 
 
 async def _ws(host: str, origin: str | None, cookie: str | None) -> tuple[int | None, list[str]]:
@@ -293,4 +283,3 @@ async def test_websocket_needs_session_and_allowed_origin(server: str, app: Fast
     assert await _ws(server, None, token) == (1008, [])
     assert await _ws(server, "https://wall.example.vn", token) == (1000, [f"hello {people['viewer']}"])
     assert await _ws(server, own, token) == (1000, [f"hello {people['viewer']}"])
-

@@ -8,7 +8,6 @@ from collections.abc import AsyncIterator
 
 import asyncpg
 import pytest
-import uvicorn
 from fastapi import FastAPI
 from playwright.async_api import Route, async_playwright
 
@@ -18,6 +17,7 @@ from ioc import accounts, audit
 from ioc.processes import free_port
 from ioc.settings import Settings
 from tests.support.chromium import CHROMIUM, CHROMIUM_ARGS
+from tests.support.uvicorn_app import serving_app
 
 pytestmark = pytest.mark.browser
 
@@ -33,19 +33,8 @@ async def site(pool: asyncpg.Pool, settings: Settings) -> AsyncIterator[str]:
     app.include_router(security.router)
     app.include_router(pages.router)
     app.include_router(apidocs.router)
-    srv = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="off", log_level="warning")
-    )
-    task = asyncio.create_task(srv.serve())
-    for _ in range(500):
-        if srv.started:
-            break
-        await asyncio.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        srv.should_exit = True
-        await task
+    async with serving_app(app, port) as base:
+        yield base
 
 
 async def test_first_login_then_admin_page_shows_audit_as_text(site: str, pool: asyncpg.Pool) -> None:
@@ -82,9 +71,7 @@ async def test_first_login_then_admin_page_shows_audit_as_text(site: str, pool: 
             await page.click("#login-form button")
             await page.wait_for_url(f"{site}/admin")
             await page.wait_for_selector(f"#audit td:has-text('{marker}')")
-            assert (
-                await page.locator("#audit img").count() == 0 and await page.locator("#audit b").count() == 0
-            )
+            assert await page.locator("#audit img").count() == 0 and await page.locator("#audit b").count() == 0
             text = await page.locator("#audit").inner_text()
             assert f"<b>{marker}</b>\\u000aforged" in text
             assert name in await page.locator("#users").inner_text()

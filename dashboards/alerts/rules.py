@@ -9,8 +9,9 @@ import logging
 from pathlib import Path
 from typing import Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from ioc.documents import parse_yaml
 
 logger = logging.getLogger(__name__)
 
@@ -84,14 +85,7 @@ class RuleFile(BaseModel):
 
 def parse(text: str) -> RuleFile:
     """Validate the text of a rules file; raises ValueError with a readable message."""
-    try:
-        doc = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ValueError(f"not valid YAML: {exc}") from exc
-    try:
-        return RuleFile.model_validate(doc)
-    except ValidationError as exc:
-        raise ValueError(str(exc)) from exc
+    return parse_yaml(RuleFile, text)
 
 
 class RuleBook:

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import logging
 from datetime import timedelta
+from functools import partial
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
+from dashboards.api.acting import Act, IncidentId
 from dashboards.api.deps import ConnDep, OperatorDep, SourceDep, get_settings
 from dashboards.api.errors import ApiError, error_body, not_found
 from incidents import field, media, photos, queries, store
@@ -28,7 +30,6 @@ operator_router = APIRouter(tags=["incidents"])
 public_router = APIRouter(tags=["field"])
 
 Json = dict[str, Any]
-IncidentId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 ItemId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 Token = Annotated[str, Path(pattern=field.TOKEN_RE)]
 DeviceId = Annotated[str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")]
@@ -73,41 +74,22 @@ def link_maker(request: Request, actor: str) -> store.LinkMaker:
     return make
 
 
-def _refusal(exc: store.IncidentError, incident_id: int) -> ApiError:
-    if isinstance(exc, store.IncidentNotFound):
-        return not_found(f"incident {incident_id}")
-    if isinstance(exc, store.IncidentConflict):
-        return ApiError(409, "conflict", str(exc))
-    return ApiError(422, "invalid", str(exc))
-
-
 def _image(row: Any) -> Response:
     return Response(bytes(row["data"]), media_type=row["content_type"], headers=IMAGE_HEADERS)
 
 
 @operator_router.post("/incidents/{incident_id}/field-links", status_code=201)
-async def create_link(
-    incident_id: IncidentId, body: LinkIn, request: Request, conn: ConnDep, by: OperatorDep, source: SourceDep
-) -> Json:
+async def create_link(body: LinkIn, request: Request, act: Act) -> Json:
     """A field link to the incident (operator); the token is in this answer only."""
     hours = body.hours or get_settings(request).field_link_hours
-    detail = {"team": body.team, "hours": hours}
-    try:
-        token, link_id, expires = await field.create(
-            conn, incident_id, by.name, ttl=timedelta(hours=hours), team=body.team
-        )
-    except store.IncidentError as exc:
-        await audit.record(
-            conn, by.name, "incident.field_link", str(incident_id), "failure", source, {**detail, "reason": str(exc)}
-        )
-        raise _refusal(exc, incident_id) from exc
-    await audit.record(
-        conn, by.name, "incident.field_link", str(incident_id), "success", source, {**detail, "link_id": link_id}
+    made = partial(field.create, actor=act.user.name, ttl=timedelta(hours=hours), team=body.team)
+    token, link_id, expires = await act.run(
+        "incident.field_link", {"team": body.team, "hours": hours}, made, noted=lambda r: {"link_id": r[1]}
     )
     url = public_base(request) + field.path(token)
     return {
         "id": link_id,
-        "incident_id": incident_id,
+        "incident_id": act.incident_id,
         "team": body.team,
         "expires_at": expires,
         "token": token,
@@ -122,44 +104,22 @@ async def list_links(incident_id: IncidentId, conn: ConnDep, by: OperatorDep) ->
 
 
 @operator_router.post("/incidents/{incident_id}/field-links/{link_id}/revoke")
-async def revoke_link(
-    incident_id: IncidentId, link_id: ItemId, conn: ConnDep, by: OperatorDep, source: SourceDep
-) -> Json:
+async def revoke_link(link_id: ItemId, act: Act) -> Json:
     """End a field link now (operator); its page then says it was revoked."""
-    try:
-        await field.revoke(conn, incident_id, link_id, by.name)
-    except store.IncidentError as exc:
-        await audit.record(
-            conn,
-            by.name,
-            "incident.field_revoke",
-            str(incident_id),
-            "failure",
-            source,
-            {"link_id": link_id, "reason": str(exc)},
-        )
-        raise _refusal(exc, incident_id) from exc
-    await audit.record(
-        conn, by.name, "incident.field_revoke", str(incident_id), "success", source, {"link_id": link_id}
-    )
-    return {"items": await field.links(conn, incident_id)}
+    await act.run("incident.field_revoke", {"link_id": link_id}, field.revoke, link_id, act.user.name)
+    return {"items": await field.links(act.conn, act.incident_id)}
 
 
 @operator_router.post("/incidents/{incident_id}/pins", status_code=201)
-async def pin(incident_id: IncidentId, body: PinIn, conn: ConnDep, by: OperatorDep, source: SourceDep) -> Json:
+async def pin(body: PinIn, act: Act) -> Json:
     """Keep a copy of a camera's latest snapshot with the incident (operator); answers with the incident."""
     detail = body.model_dump()
-    try:
-        media_id = await media.pin_snapshot(conn, incident_id, by.name, body.device_id)
-    except store.IncidentError as exc:
-        await audit.record(
-            conn, by.name, "incident.pin", str(incident_id), "failure", source, {**detail, "reason": str(exc)}
-        )
-        raise _refusal(exc, incident_id) from exc
-    await audit.record(
-        conn, by.name, "incident.pin", str(incident_id), "success", source, {**detail, "media_id": media_id}
-    )
-    return await queries.get(conn, incident_id)
+    await act.run("incident.pin", detail, media.pin_snapshot, act.user.name, body.device_id, noted=_media_id)
+    return await queries.get(act.conn, act.incident_id)
+
+
+def _media_id(media_id: int) -> Json:
+    return {"media_id": media_id}
 
 
 @operator_router.get(

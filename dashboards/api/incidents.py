@@ -8,15 +8,13 @@ whatever its outcome, is audited (``incident.<action>``).
 from __future__ import annotations
 
 import secrets
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
-import asyncpg
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from pydantic import AnyHttpUrl, BaseModel, Field, model_validator
 
+from dashboards.api.acting import Act, IncidentId
 from dashboards.api.deps import AdminDep, ConnDep, OperatorDep, SourceDep
 from dashboards.api.errors import ApiError, not_found
 from dashboards.api.field import link_maker
@@ -25,12 +23,10 @@ from dashboards.encoding import as_utc
 from incidents import handover, nearby, notify, queries, store
 from incidents.procedures import Procedure
 from ioc import audit
-from ioc.accounts import User
 
 router = APIRouter(tags=["incidents"])
 
 Json = dict[str, Any]
-IncidentId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 StepId = Annotated[str, Path(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
 Severity = Literal["warning", "critical"]
 Listed = Literal["open", "new", "assigned", "in_progress", "resolved", "closed", "all"]
@@ -117,50 +113,6 @@ class NoteIn(BaseModel):
     text: str = Field(min_length=1, max_length=4000)
 
 
-def _refusal(exc: store.IncidentError, incident_id: int) -> ApiError:
-    """The API's answer to a change the store refused."""
-    if isinstance(exc, store.IncidentNotFound):
-        return not_found(f"incident {incident_id}")
-    if isinstance(exc, store.NotAllowed):
-        return ApiError(403, "forbidden", str(exc))
-    if isinstance(exc, store.VersionConflict):
-        return ApiError(409, "version_conflict", str(exc))
-    if isinstance(exc, store.IncidentConflict):
-        return ApiError(409, "conflict", str(exc))
-    return ApiError(422, "invalid", str(exc))
-
-
-@dataclass(frozen=True, slots=True)
-class Acting:
-    """An operator acting on one incident, from one address."""
-
-    conn: asyncpg.Connection
-    user: User
-    source: str
-    incident_id: int
-
-    async def __call__(self, action: str, detail: Json, operation: Callable[..., Awaitable[Any]], *args: Any) -> Json:
-        """Run ``operation(conn, incident_id, *args)``, audit it (success or why not), answer with the incident."""
-        target = str(self.incident_id)
-        try:
-            await operation(self.conn, self.incident_id, *args)
-        except store.IncidentError as exc:
-            reason = "not found" if isinstance(exc, store.IncidentNotFound) else str(exc)
-            failure = {**detail, "reason": reason}
-            await audit.record(self.conn, self.user.name, action, target, "failure", self.source, failure)
-            raise _refusal(exc, self.incident_id) from exc
-        await audit.record(self.conn, self.user.name, action, target, "success", self.source, detail)
-        return await queries.get(self.conn, self.incident_id)
-
-
-def acting(incident_id: IncidentId, conn: ConnDep, by: OperatorDep, source: SourceDep) -> Acting:
-    """Dependency of the incident actions (operator)."""
-    return Acting(conn, by, source, incident_id)
-
-
-Act = Annotated[Acting, Depends(acting)]
-
-
 @router.get("/incidents")
 async def list_incidents(
     conn: ConnDep,
@@ -230,10 +182,18 @@ async def take(body: Versioned, act: Act) -> Json:
     return await act("incident.take", body.model_dump(), store.assign, body.version, by, by, supervisor)
 
 
+@router.get("/assignees")
+async def list_assignees(conn: ConnDep, by: OperatorDep) -> Json:
+    """Who an incident can be given to (active operators, supervisors, admins), and whether you may give it to
+    someone else (supervisors and admins; operators only take)."""
+    return {"items": await store.assignees(conn), "can_assign": by.can("supervisor")}
+
+
 @router.post("/incidents/{incident_id}/assign")
 async def assign(body: AssignIn, act: Act, request: Request) -> Json:
-    """Assign (or reassign) the incident to an operator, or hand it to a field team (which is notified, with a
-    field link)."""
+    """Assign (or reassign) the incident to an operator (supervisors and admins; 403 for an operator naming
+    anyone but themself), or hand it to a field team (which is notified, with a field link; the links of teams
+    that held it before are revoked)."""
     by, detail = act.user.name, body.model_dump()
     if body.team is not None:
         link = link_maker(request, by)

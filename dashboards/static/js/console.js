@@ -13,6 +13,7 @@ import { loadNearby } from "./console-nearby.js";
 
 const config = pageConfig();
 const canAct = Boolean(config.user?.canAct);
+let canAssign = false; // may give an incident to someone else (the server says: supervisors and admins)
 const REFRESH_MS = 5000;
 let items = [];
 let selected = null; // id of the highlighted list row
@@ -122,14 +123,16 @@ function renderDetail() {
     severity: d.state !== "closed",
     note: true,
     team: open && $("team-pick").options.length > 0,
+    assign: open && $("operator-pick").options.length > 0,
     field_link: open,
   };
   for (const button of document.querySelectorAll("[data-action]")) {
-    button.hidden = !canAct;
+    button.hidden = !canAct || (button.dataset.action === "assign" && !canAssign);
     button.disabled = !enabled[button.dataset.action];
   }
   $("severity-pick").hidden = !canAct;
   $("team-pick").hidden = !canAct || !$("team-pick").options.length;
+  $("operator-pick").hidden = !canAssign;
   document.querySelector(".c-inputs").hidden = !canAct;
   renderSteps(d, open);
   renderTimeline(d);
@@ -221,6 +224,8 @@ async function act(action) {
   } else if (action === "team") {
     path = "assign";
     body.team = $("team-pick").value;
+  } else if (action === "assign") {
+    body.assignee = $("operator-pick").value;
   } else if (action === "field_link") {
     return fieldLink(opened.id, $("team-pick").value).then((m) => say(m), (err) => say(t("console.refused", { message: err.message }), true));
   } else if (action === "note") {
@@ -343,6 +348,19 @@ async function loadTeams() {
   }));
 }
 
+/** Who an incident can be given to, from the server, and whether this user may (operators only take). */
+async function loadAssignees() {
+  if (!canAct) return;
+  const answer = await getJSON("/api/v1/assignees");
+  canAssign = Boolean(answer.can_assign);
+  $("operator-pick").replaceChildren(...answer.items.map((user) => {
+    const option = document.createElement("option");
+    option.value = user.name;
+    option.textContent = user.display && user.display !== user.name ? `${user.display} (${user.name})` : user.name;
+    return option;
+  }));
+}
+
 async function main() {
   await initI18n();
   bindLangToggle($("lang-toggle"));
@@ -354,7 +372,7 @@ async function main() {
   $("new-cancel").addEventListener("click", () => { $("new-form").hidden = true; });
   $("new-form").addEventListener("submit", createIncident);
   document.addEventListener("keydown", onKey);
-  await Promise.all([loadList(), loadTeams(), loadTypes()]);
+  await Promise.all([loadList(), loadTeams(), loadTypes(), loadAssignees()]);
   const asked = Number(new URLSearchParams(location.search).get("incident"));
   if (asked) { select(asked); await openIncident(asked); }
   setInterval(refresh, REFRESH_MS);

@@ -21,14 +21,26 @@ export function describe(e) {
     case "alert": return t("tl.alert", { title: e.title || "" });
     case "state": return t("tl.state", { from: stateLabel(e.from), to: stateLabel(e.to) });
     case "severity": return t("tl.severity", { from: severityLabel(e.from), to: severityLabel(e.to) });
-    case "assign": return e.team ? t("tl.assign_team", { team: e.team }) : t("tl.assign", { who: e.to });
+    case "assign": return assigned(e);
     case "step": return t("tl.step", { step: txt(e.text) });
     case "note": return e.via === "field" ? t("tl.field_note", { text: e.text || "" }) : e.text || "";
     case "photo": return t("tl.photo");
     case "pin": return t("tl.pin", { camera: e.device_name || e.device_id || "" });
-    case "field_link": return e.action === "revoked" ? t("tl.field_link_revoked", { id: e.link_id }) : t("tl.field_link_created", { team: e.team ? ` (${e.team})` : "" });
+    case "field_link": return fieldLinkChange(e);
     case "escalation": return t("tl.escalation", { limit: t(`limit.${e.limit}`), minutes: fmt.num(e.minutes, e.minutes < 1 ? 2 : 0) });
     case "alert_history": return t("tl.alert_history", { title: e.title || "", state: t(`alert_state.${e.to}`) });
     default: return e.kind;
   }
+}
+
+/** An assignment: to a field team, taken by oneself, or given by someone else ("Assigned to X by Y"). */
+function assigned(e) {
+  if (e.team) return t("tl.assign_team", { team: e.team });
+  return e.actor && e.actor !== e.to ? t("tl.assign_by", { who: e.to, by: e.actor }) : t("tl.assign", { who: e.to });
+}
+
+/** A field link made or revoked (by an operator, or because the incident moved on: handed over, closed). */
+function fieldLinkChange(e) {
+  if (e.action !== "revoked") return t("tl.field_link_created", { team: e.team ? ` (${e.team})` : "" });
+  return e.reason ? t(`tl.field_link_ended.${e.reason}`, { id: e.link_id, team: e.team || "" }) : t("tl.field_link_revoked", { id: e.link_id });
 }
