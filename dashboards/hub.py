@@ -41,8 +41,9 @@ from dashboards.availability import Availability, is_unavailable
 from dashboards.changes import Pending
 from dashboards.delta import NOTHING, diff
 from dashboards.encoding import iso
+from dashboards.frames import Write
 from dashboards.live_state import LiveState
-from dashboards.subscriber import Message, Subscriber
+from dashboards.subscriber import Message, Outgoing, Subscriber, deliver
 from ioc.backoff import Backoff
 from ioc.db import ALERTS_CHANNEL, FORECASTS_CHANNEL, INCIDENTS_CHANNEL, NOTIFY_CHANNEL, REGISTRY_CHANNEL
 
@@ -151,9 +152,10 @@ class Hub:
     # ------------------------------------------------------------ subscribers
 
     @asynccontextmanager
-    async def connect(self) -> AsyncIterator[Subscriber]:
-        """A subscriber for one client; all its subscriptions end when the block exits."""
-        sub = Subscriber()
+    async def connect(self, write: Write | None = None) -> AsyncIterator[Subscriber]:
+        """A subscriber for one client (``write``: its frame writer, if any); all its subscriptions end when the
+        block exits."""
+        sub = Subscriber(write)
         metrics.WS_CLIENTS.inc()
         self._clients.add(sub)
         if self.availability.down:
@@ -275,6 +277,8 @@ class Hub:
         while True:
             await self._wake.wait()
             self._wake.clear()
+            if not self._flush_due.is_set() and self._wait_for_beat():
+                continue
             self._flush_due.clear()
             started = time.monotonic()
             pending, self._pending = self._pending, Pending()
@@ -344,6 +348,7 @@ class Hub:
         loop = asyncio.get_running_loop()
         now = loop.time()
         earliest: float | None = None
+        out: Outgoing = {}
         for channel in (changed | self._held) & self._subscribers.keys():
             last = self._last_sent.get(channel)
             due = now
@@ -371,13 +376,53 @@ class Hub:
             self._last_sent[channel] = due if held and now - due < self.interval / 2 else now
             metrics.LIVE_UPDATES.labels(channel.partition(":")[0]).inc()
             message = Message(channel, "delta", self.live.show_resolved(channel, delta))
-            for sub in list(self._subscribers[channel]):
-                sub.offer(message, new)
+            for sub in self._subscribers[channel]:
+                if (waiting := out.get(sub)) is None:
+                    out[sub] = ([message], [new])
+                else:
+                    waiting[0].append(message)
+                    waiting[1].append(new)
+        deliver(out)
         self._held &= self._subscribers.keys()
-        if earliest is not None and (self._flush_at is None or self._flush_at.when() > earliest):
+        self._flush_by(earliest)
+
+    def _wait_for_beat(self) -> bool:
+        """True (and the channels held) when only devices changed and every watched channel they touch is busy.
+
+        Those channels could not send before their next beat anyway, so the refresh waits for it: one
+        database read per beat instead of one per commit, and the newest state when they go. A change
+        that a quiet channel would send at once (or any other kind of change) is refreshed now.
+        """
+        p = self._pending
+        if p.full or p.windows or p.all_devices or p.alerts or p.events or p.forecasts or p.incidents or not p.devices:
+            return False
+        watched: set[str] = set()
+        for device_id in p.devices:
+            device = self.live.devices.get(device_id)
+            if device is None:  # new to this server: loaded now
+                return False
+            for channel in (f"device:{device_id}", f"kind:{device['kind']}", f"zone:{device['zone']}", "summary"):
+                if channel in self._subscribers:
+                    watched.add(channel)
+        now = asyncio.get_running_loop().time()
+        beats = []
+        for channel in watched:
+            last = self._last_sent.get(channel)
+            if last is None or (channel not in self._held and now >= last + self.interval - TIMER_SLACK_S):
+                return False  # quiet: its leading edge goes now
+            beats.append(self._beat(last + self.interval))
+        if not beats:  # nobody watches them: refreshed at the usual pace (the REST views read this state too)
+            return False
+        self._held |= watched
+        self._flush_by(min(beats))
+        return True
+
+    def _flush_by(self, at: float | None) -> None:
+        """Make sure the held channels are flushed at ``at`` at the latest (loop time; None: no change)."""
+        if at is not None and (self._flush_at is None or self._flush_at.when() > at):
             if self._flush_at is not None:
                 self._flush_at.cancel()
-            self._flush_at = loop.call_at(earliest, self._flush_held)
+            self._flush_at = asyncio.get_running_loop().call_at(at, self._flush_held)
 
     def _beat(self, at: float) -> float:
         """The first beat of the shared coalescing clock (multiples of the interval) at or after ``at``."""
