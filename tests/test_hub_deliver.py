@@ -37,7 +37,7 @@ class Socket:
         """Every message written so far, parsed as a websocket client would."""
         client = ClientProtocol(parse_uri("ws://ioc.invalid/"), state=State.OPEN, max_size=None)
         client.receive_data(b"".join(self.writes))
-        return [json.loads(e.data) for e in client.events_received() if isinstance(e, Frame)]
+        return [json.loads(bytes(e.data)) for e in client.events_received() if isinstance(e, Frame)]
 
 
 def device(device_id: str, level: float, zone: str = "q1") -> dict[str, object]:
@@ -61,7 +61,7 @@ async def hub_with(*devices: str) -> Hub:
     """A hub whose live state holds flood devices at level 1.0 (publish() needs no database)."""
     hub = Hub(None, "", {"flood"}, INTERVAL_MS)  # type: ignore[arg-type]
     hub.live.devices = {d: device(d, 1.0) for d in devices}
-    hub.live.zones = {z: {"zone_id": z, "name": z, "lat": 10.8, "lon": 106.7, "priority": 1, "metadata": {}} for z in ZONES}
+    hub.live.zones = {z: {"zone_id": z, "name": z, "lat": 10.8, "lon": 106.7, "priority": 1} for z in ZONES}
     hub._ready.set()
     return hub
 
@@ -180,4 +180,3 @@ async def test_a_refresh_waits_for_the_beat_only_when_every_watched_channel_is_b
     hub._pending = Pending(devices={"B"})  # watched by nobody: refreshed at the usual pace
     assert not hub._wait_for_beat()
     await hub.__aexit__()
-
