@@ -10,9 +10,7 @@ channel that has been quiet for that long goes out at once (leading edge); one t
 held and sent, merged with whatever else changed, on the first beat of a clock shared by all channels
 (multiples of the interval) at least an interval after its last delta (trailing edge). So a quiet
 channel is fast, a busy one is capped, one busy channel never delays another, and the busy channels a
-client watches reach it together, in one write. While every watched channel that the changed devices
-touch is held anyway, the database read waits for their beat: one refresh per beat under load (the
-freshest state when they go), not one per commit.
+client watches reach it together, in one write.
 
 An outbox holds at most one message per channel: a slow client's undelivered delta is merged with
 the next one, so it always receives the newest state and never an unbounded queue.
@@ -250,8 +248,6 @@ class Hub:
         while True:
             await self._wake.wait()
             self._wake.clear()
-            if not self._flush_due.is_set() and self._wait_for_beat():
-                continue
             self._flush_due.clear()
             started = time.monotonic()
             pending, self._pending = self._pending, Pending()
@@ -358,37 +354,6 @@ class Hub:
         deliver(out)
         self._held &= self._subscribers.keys()
         self._flush_by(earliest)
-
-    def _wait_for_beat(self) -> bool:
-        """True (and the channels held) when only devices changed and every watched channel they touch is busy.
-
-        Those channels could not send before their next beat anyway, so the refresh waits for it: one
-        database read per beat instead of one per commit, and the newest state when they go. A change
-        that a quiet channel would send at once (or any other kind of change) is refreshed now.
-        """
-        p = self._pending
-        if p.full or p.windows or p.all_devices or p.alerts or p.events or p.forecasts or p.incidents or not p.devices:
-            return False
-        watched: set[str] = set()
-        for device_id in p.devices:
-            device = self.live.devices.get(device_id)
-            if device is None:  # new to this server: loaded now
-                return False
-            for channel in (f"device:{device_id}", f"kind:{device['kind']}", f"zone:{device['zone']}", "summary"):
-                if channel in self._subscribers:
-                    watched.add(channel)
-        now = asyncio.get_running_loop().time()
-        beats = []
-        for channel in watched:
-            last = self._last_sent.get(channel)
-            if last is None or (channel not in self._held and now >= last + self.interval - TIMER_SLACK_S):
-                return False  # quiet: its leading edge goes now
-            beats.append(self._beat(last + self.interval))
-        if not beats:  # nobody watches them: refreshed at the usual pace (the REST views read this state too)
-            return False
-        self._held |= watched
-        self._flush_by(min(beats))
-        return True
 
     def _flush_by(self, at: float | None) -> None:
         """Make sure the held channels are flushed at ``at`` at the latest (loop time; None: no change)."""

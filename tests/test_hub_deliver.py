@@ -1,5 +1,5 @@
-"""hub and subscriber: deltas written to clients in the publish itself, and refreshes that wait for the beat
-(no database: ``publish`` and the beat work on the in-memory state)."""
+"""hub and subscriber: deltas written to clients in the publish itself, leading edge and beat (no database:
+``publish`` works on the in-memory state)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ from websockets.frames import Frame
 from websockets.protocol import State
 from websockets.uri import parse_uri
 
-from dashboards.changes import Pending
 from dashboards.hub import Hub
 from dashboards.subscriber import Subscriber
 
@@ -157,26 +156,3 @@ async def test_a_quiet_channel_sends_at_once_a_busy_one_waits_for_its_beat() -> 
     assert loop.time() - first >= INTERVAL_MS / 1000 - 0.01
     last = socket.messages()[-1]
     assert last["data"]["device"]["latest"]["water_level_cm"]["value"] == 4.0  # type: ignore[index]
-
-
-async def test_a_refresh_waits_for_the_beat_only_when_every_watched_channel_is_busy() -> None:
-    """Device changes that touch only busy channels wait for the next beat (and hold those channels); a change
-    that a quiet channel would send, a device new to the server, or an alert is refreshed at once."""
-    hub = await hub_with("A", "B")
-    hub.live.devices["B"] = device("B", 1.0, zone="q2")
-    await subscribed(hub, Socket(), "zone:q1", "zone:q2")
-    hub.publish(change(hub, "A", 2.0))  # zone:q1 sent just now: busy for an interval
-    hub._pending = Pending(devices={"A"})
-    assert hub._wait_for_beat()
-    assert "zone:q1" in hub._held and hub._flush_at is not None
-    for pending in (
-        Pending(devices={"A", "B"}),  # zone:q2 has been quiet: its leading edge must not wait
-        Pending(devices={"A", "NEW"}),
-        Pending(devices={"A"}, alerts=True),
-    ):
-        hub._pending = pending
-        assert not hub._wait_for_beat(), pending
-    hub.unsubscribe(next(iter(hub._subscribers["zone:q2"])), ["zone:q2"])
-    hub._pending = Pending(devices={"B"})  # watched by nobody: refreshed at the usual pace
-    assert not hub._wait_for_beat()
-    await hub.__aexit__()
