@@ -1,10 +1,9 @@
 """The live hub: database notifications in, one coalesced delta per channel out to every subscriber.
 
-``NOTIFY ioc_ingest`` / ``ioc_alerts`` / ``ioc_registry`` / ``ioc_forecasts`` -> ``changes.Pending`` ->
-``LiveState.refresh``
-(only what changed, at most every REFRESH_MIN_S, and at once when a held channel is due) -> recompute
-each affected channel that has subscribers, once -> diff against the channel's last state -> offer the
-delta to each subscriber's outbox (``subscriber.Subscriber``).
+``NOTIFY`` (``dashboards.listener``) -> ``changes.Pending`` -> ``LiveState.refresh`` (only what changed) ->
+recompute each affected channel that has subscribers, once -> diff against the channel's last state ->
+deliver the deltas (``subscriber.deliver``: written to each client's socket in the same pass, one write
+per client, or queued in its outbox when the client is backed up).
 
 Coalescing is per channel: a channel sends at most one delta per ``ws_coalesce_ms``. A change to a
 channel that has been quiet for that long goes out at once (leading edge); one that comes sooner is
@@ -25,7 +24,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import logging
 import math
 import time
@@ -41,10 +39,10 @@ from dashboards.availability import Availability, is_unavailable
 from dashboards.changes import Pending
 from dashboards.delta import NOTHING, diff
 from dashboards.encoding import iso
+from dashboards.frames import Write
+from dashboards.listener import listen
 from dashboards.live_state import LiveState
-from dashboards.subscriber import Message, Subscriber
-from ioc.backoff import Backoff
-from ioc.db import ALERTS_CHANNEL, FORECASTS_CHANNEL, INCIDENTS_CHANNEL, NOTIFY_CHANNEL, REGISTRY_CHANNEL
+from dashboards.subscriber import Message, Outgoing, Subscriber, deliver
 
 logger = logging.getLogger(__name__)
 
@@ -55,7 +53,6 @@ SLOW_REFRESH_S = 1.0
 TIMER_SLACK_S = 0.002
 REFRESH_MIN_S = 0.02  # at most 50 database refreshes a second, however often the ingest commits
 RETRY_S = 1.0  # after a failed refresh
-LISTEN_BACKOFF_MAX_S = 2.0  # the LISTEN connection retries at least this often, so an outage ends within seconds
 
 # What a refresh may meet when the database goes away under it. InternalClientError is asyncpg's protocol
 # state after the server dropped a connection mid-query ("cannot switch to state ...; another operation is
@@ -63,10 +60,6 @@ LISTEN_BACKOFF_MAX_S = 2.0  # the LISTEN connection retries at least this often,
 REFRESH_ERRORS = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, asyncpg.InternalClientError, TimeoutError)
 
 Notice = Callable[[str, dict[str, Any]], None]
-
-
-def _set_event(event: asyncio.Event, *_: object) -> None:
-    event.set()
 
 
 def _error(channel: str, code: str, message: str) -> Message:
@@ -106,7 +99,7 @@ class Hub:
 
     async def __aenter__(self) -> Hub:
         self._tasks = [
-            asyncio.create_task(self._listen(), name="hub-listen"),
+            asyncio.create_task(listen(self.database_url, self._notified, self._gap), name="hub-listen"),
             asyncio.create_task(self._update_loop(), name="hub-update"),
             asyncio.create_task(self._clock(), name="hub-clock"),
         ]
@@ -151,9 +144,10 @@ class Hub:
     # ------------------------------------------------------------ subscribers
 
     @asynccontextmanager
-    async def connect(self) -> AsyncIterator[Subscriber]:
-        """A subscriber for one client; all its subscriptions end when the block exits."""
-        sub = Subscriber()
+    async def connect(self, write: Write | None = None) -> AsyncIterator[Subscriber]:
+        """A subscriber for one client (``write``: its frame writer, if any); all its subscriptions end when the
+        block exits."""
+        sub = Subscriber(write)
         metrics.WS_CLIENTS.inc()
         self._clients.add(sub)
         if self.availability.down:
@@ -221,37 +215,16 @@ class Hub:
             except Exception:  # one bad listener must not stop the hub
                 logger.exception("notification listener failed")
 
-    async def _listen(self) -> None:
-        """Hold a LISTEN connection, reconnecting with backoff; after a gap, reload everything."""
-        retry = Backoff(first=0.5, ceiling=LISTEN_BACKOFF_MAX_S)
-        while True:
-            conn: asyncpg.Connection | None = None
-            try:
-                conn = await asyncpg.connect(self.database_url, timeout=10)
-                lost = asyncio.Event()
-                conn.add_termination_listener(functools.partial(_set_event, lost))
-                for channel in (NOTIFY_CHANNEL, ALERTS_CHANNEL, REGISTRY_CHANNEL, FORECASTS_CHANNEL, INCIDENTS_CHANNEL):
-                    await conn.add_listener(channel, self._notified)
-                self._pending.full = True  # notifications may have been missed while disconnected
-                self._wake.set()
-                logger.info("live hub listening on %s and %s", NOTIFY_CHANNEL, ALERTS_CHANNEL)
-                retry.succeeded()
-                while not lost.is_set():
-                    try:
-                        await asyncio.wait_for(lost.wait(), 5.0)
-                    except TimeoutError:
-                        await conn.fetchval("SELECT 1", timeout=5)
-                raise ConnectionError("listener connection closed")
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as exc:
-                # A refresh now finds out whether the database itself is away (and says so to every client).
-                self._pending.full = True
-                self._wake.set()
-                log = logger.debug if self.availability.down else logger.warning
-                log("live hub lost its LISTEN connection (%s); reconnecting in %.1f s", exc, retry.upcoming)
-            finally:
-                if conn is not None and not conn.is_closed():
-                    conn.terminate()
-            await asyncio.sleep(retry.failed())
+    def _gap(self, exc: Exception | None, retry_s: float) -> None:
+        """The LISTEN connection is new or lost: notifications may have been missed, so reload everything.
+
+        When it was lost, a refresh now finds out whether the database itself is away (and says so to every client).
+        """
+        self._pending.full = True
+        self._wake.set()
+        if exc is not None:
+            log = logger.debug if self.availability.down else logger.warning
+            log("live hub lost its LISTEN connection (%s); reconnecting in %.1f s", exc, retry_s)
 
     async def _clock(self) -> None:
         """Mark clock-driven figures stale every few seconds, and everything once a minute."""
@@ -344,6 +317,7 @@ class Hub:
         loop = asyncio.get_running_loop()
         now = loop.time()
         earliest: float | None = None
+        out: Outgoing = {}
         for channel in (changed | self._held) & self._subscribers.keys():
             last = self._last_sent.get(channel)
             due = now
@@ -371,13 +345,22 @@ class Hub:
             self._last_sent[channel] = due if held and now - due < self.interval / 2 else now
             metrics.LIVE_UPDATES.labels(channel.partition(":")[0]).inc()
             message = Message(channel, "delta", self.live.show_resolved(channel, delta))
-            for sub in list(self._subscribers[channel]):
-                sub.offer(message, new)
+            for sub in self._subscribers[channel]:
+                if (waiting := out.get(sub)) is None:
+                    out[sub] = ([message], [new])
+                else:
+                    waiting[0].append(message)
+                    waiting[1].append(new)
+        deliver(out)
         self._held &= self._subscribers.keys()
-        if earliest is not None and (self._flush_at is None or self._flush_at.when() > earliest):
+        self._flush_by(earliest)
+
+    def _flush_by(self, at: float | None) -> None:
+        """Make sure the held channels are flushed at ``at`` at the latest (loop time; None: no change)."""
+        if at is not None and (self._flush_at is None or self._flush_at.when() > at):
             if self._flush_at is not None:
                 self._flush_at.cancel()
-            self._flush_at = loop.call_at(earliest, self._flush_held)
+            self._flush_at = asyncio.get_running_loop().call_at(at, self._flush_held)
 
     def _beat(self, at: float) -> float:
         """The first beat of the shared coalescing clock (multiples of the interval) at or after ``at``."""

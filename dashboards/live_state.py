@@ -51,14 +51,29 @@ META: Row = {
 }
 
 
-def _without_clock(device: Row) -> Row:
-    """A device object without what changes with every message even when nothing else does."""
-    latest = device.get("latest") or {}
-    return {
-        **device,
-        "last_seen": None,
-        "latest": {k: v.get("value") if isinstance(v, dict) else v for k, v in latest.items()},
-    }
+def _clock_only(old: Row, new: Row) -> bool:
+    """True when two versions of a device differ at most in what changes with every message even when nothing
+    else does (``last_seen``, the times of the latest values): compared in place, this runs for every device
+    the ingest touched."""
+    if old.keys() != new.keys():
+        return False
+    for key, value in new.items():
+        if key == "last_seen":
+            continue
+        if key != "latest":
+            if old[key] != value:
+                return False
+            continue
+        before = old["latest"] or {}
+        if (value or {}).keys() != before.keys():
+            return False
+        for metric, entry in (value or {}).items():
+            was = before[metric]
+            if (entry.get("value") if isinstance(entry, dict) else entry) != (
+                was.get("value") if isinstance(was, dict) else was
+            ):
+                return False
+    return True
 
 
 class LiveState:
@@ -153,7 +168,7 @@ class LiveState:
                 continue
             self.devices[device_id] = new
             channels = {f"device:{device_id}", f"kind:{new['kind']}", f"zone:{new['zone']}", "summary"}
-            if old is not None and _without_clock(old) == _without_clock(new):
+            if old is not None and _clock_only(old, new):
                 self.clock_only |= channels
                 continue
             changed |= channels

@@ -85,10 +85,11 @@ async def _receive(websocket: WebSocket, hub: Hub, sub: Subscriber) -> None:
 async def _send(websocket: WebSocket, sub: Subscriber, heartbeat_s: float) -> None:
     """Drain the outbox; at each heartbeat re-check the session, closing with 1008 once it has ended.
 
-    What waits goes out in one write of shared frames when the server offers it (``dashboards.frames``),
-    else message by message through the ASGI send.
+    The hub writes most deltas itself (``Subscriber.deliver``); what waits here (snapshots, control
+    messages, a backed-up client's merged deltas) goes out in one write of shared frames when the server
+    offers it (``dashboards.frames``), else message by message through the ASGI send.
     """
-    write = frame_writer(websocket.scope)
+    write = sub.write
     next_beat = time.monotonic() + heartbeat_s
     while True:
         await sub.wait(next_beat - time.monotonic())
@@ -109,8 +110,12 @@ async def _send(websocket: WebSocket, sub: Subscriber, heartbeat_s: float) -> No
         if write is not None and write(b"".join(m.frame() for m in messages)):
             metrics.WS_WRITES.labels("frames").inc()
         else:
-            for message in messages:
-                await websocket.send_text(message.text())
+            sub.sending = True  # the hub queues what comes meanwhile, so it cannot overtake these
+            try:
+                for message in messages:
+                    await websocket.send_text(message.text())
+            finally:
+                sub.sending = False
             metrics.WS_WRITES.labels("asgi").inc(len(messages))
         for message in messages:
             metrics.WS_MESSAGES.labels(message.type).inc()
@@ -130,7 +135,7 @@ async def live(websocket: WebSocket) -> None:
     hub: Hub = websocket.app.state.hub
     heartbeat_s: float = websocket.app.state.settings.ws_heartbeat_s
     await websocket.accept()
-    async with hub.connect() as sub:
+    async with hub.connect(frame_writer(websocket.scope)) as sub:
         tasks = {
             asyncio.create_task(_receive(websocket, hub, sub), name="ws-receive"),
             asyncio.create_task(_send(websocket, sub, heartbeat_s), name="ws-send"),

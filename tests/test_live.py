@@ -165,19 +165,26 @@ def writes(metrics: str, path: str) -> float:
     return sum(float(line.split()[-1]) for line in metrics.splitlines() if line.startswith(prefix))
 
 
-async def test_frames_are_written_whole_unless_compressed(servers: list[str], token: str) -> None:
-    """The plain server writes each client's waiting frames in one call (dashboards.frames), never per
-    message through ASGI; the compressing one (frames differ per client) uses the ASGI send."""
+async def test_frames_are_written_whole_unless_compressed(servers: list[str], broker: Broker, token: str) -> None:
+    """The plain server writes a reading's deltas to the client in the hub's publish (``direct``) and its
+    snapshots in one call per wake (``frames``), never per message through ASGI; the compressing one (frames
+    differ per client) uses the ASGI send for everything."""
+    channels = ["summary", "alerts", f"zone:{ZONE}", f"device:{FLOOD}"]
     for base, fast in zip(servers, (True, False), strict=True):
         async with LiveClient(ws_url(base), token) as client:
-            await client.subscribe("summary", "alerts", f"zone:{ZONE}")
-            await client.wait_for(lambda c: {"summary", "alerts", f"zone:{ZONE}"} <= c.states.keys(), what="snapshots")
+            await client.subscribe(*channels)
+            await client.wait_for(lambda c: set(channels) <= c.states.keys(), what="snapshots")
+            level = 70.0 + fast
+            publish_level(broker, FLOOD, level)
+            await client.wait_for(lambda c, level=level: level_of(c, FLOOD) == level, what="the reading's delta")
         async with httpx.AsyncClient(base_url=base, headers=session_headers(token)) as http:
             metrics = (await http.get("/metrics")).text
         if fast:
-            assert writes(metrics, "frames") > 0 and writes(metrics, "asgi") == 0, base
+            assert writes(metrics, "direct") > 0 and writes(metrics, "frames") > 0, base
+            assert writes(metrics, "asgi") == 0, base
         else:
-            assert writes(metrics, "frames") == 0 and writes(metrics, "asgi") >= 3, base
+            assert writes(metrics, "direct") == writes(metrics, "frames") == 0, base
+            assert writes(metrics, "asgi") >= 5, base
 
 
 async def test_heartbeats_on_an_idle_connection(servers: list[str], token: str) -> None:
