@@ -213,8 +213,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--coalesce-ms", type=int, default=50, help="the wall's IOC_WS_COALESCE_MS")
     p.add_argument("--probe-interval", type=float, default=0.15, help="mean seconds between probe readings")
-    p.add_argument("--variants", type=lambda v: [x for x in v.split(",") if x], default=[],
-                   help="A/B variants beside alone and public: no-cache, open-nice0, open-nice19, clients-nice0")  # fmt: skip
+    p.add_argument(
+        "--variants",
+        type=lambda v: [x for x in v.split(",") if x],
+        default=[],
+        help="A/B variants beside alone and public: no-cache, open-nice0, open-nice19, clients-nice0",
+    )
     return p.parse_args(argv)
 
 
