@@ -92,11 +92,11 @@ def start_open(stack: Stack, name: str) -> str:
     return f"{base}/sta/v1.1"
 
 
-async def public_clients(base: str, clients: int, devices: int, nice: int) -> asyncio.subprocess.Process:
-    """The public clients (benchmarks/open_load.py) in a process of their own, until SIGTERM."""
+async def public_clients(base: str, args: argparse.Namespace, nice: int) -> asyncio.subprocess.Process:
+    """The public clients (benchmarks/open_load.py) in a process of their own, until SIGTERM (at most 10 min)."""
     return await asyncio.create_subprocess_exec(
-        sys.executable, str(Path(__file__).with_name("open_load.py")), "--base", base, "--clients", str(clients),
-        "--seconds", "3600", "--devices", str(devices), "--nice", str(nice), "--json",
+        sys.executable, str(Path(__file__).with_name("open_load.py")), "--base", base, "--clients",
+        str(args.open_clients), "--seconds", "600", "--devices", str(args.load_devices), "--nice", str(nice), "--json",
         stdout=asyncio.subprocess.PIPE,
     )  # fmt: skip
 
@@ -107,15 +107,22 @@ async def one_run(stack: Stack, base: str, token: str, args: argparse.Namespace,
     print(f"[run] {variant.name} ({load()})", flush=True)
     clients = None
     if variant.server is not None:
-        clients = await public_clients(opens[variant.server], args.open_clients, args.load_devices, variant.client_nice)
-        await asyncio.sleep(args.warm_up)
-    wall = await latency_under_load(
-        base, token, stack.service_mqtt_url("simulate"), stack.database_url, args.clients, args.seconds,
-        args.probe_interval, stack.children["serve"].proc.pid, PROBE_DEVICES, shift, f"{variant.name}: ",
-    )  # fmt: skip
+        clients = await public_clients(opens[variant.server], args, variant.client_nice)
+    try:
+        if clients is not None:
+            await asyncio.sleep(args.warm_up)
+        wall = await latency_under_load(
+            base, token, stack.service_mqtt_url("simulate"), stack.database_url, args.clients, args.seconds,
+            args.probe_interval, stack.children["serve"].proc.pid, PROBE_DEVICES, shift, f"{variant.name}: ",
+        )  # fmt: skip
+    except ValueError as exc:  # no probe reading reached a client (or was committed) in the run: no figures
+        print(f"[run] {variant.name}: no figures ({exc}); the machine is too busy for this run", flush=True)
+        wall = {}
+    finally:
+        if clients is not None and clients.returncode is None:
+            clients.send_signal(signal.SIGTERM)
     public: dict[str, Any] = {}
     if clients is not None:
-        clients.send_signal(signal.SIGTERM)
         out, _ = await clients.communicate()
         text = out.decode()
         print("\n".join(line for line in text.splitlines() if not line.startswith("[open] json ")), flush=True)
@@ -130,8 +137,13 @@ def med(values: list[float]) -> str:
 
 def report(results: dict[str, list[dict[str, Any]]]) -> None:
     """Medians per variant, the p99's rise over ``alone`` and the public side."""
+    results = {name: [r for r in runs if r["wall"]] for name, runs in results.items()}
+    if not all(results.values()):
+        print(f"\n== no figures for {[n for n, runs in results.items() if not runs]}: the machine was too busy")
+        return
     alone = statistics.median(r["wall"]["p99 ms"] for r in results["alone"])
-    print(f"\n== medians of {len(results['alone'])} runs per variant (interleaved); {load()}")
+    counts = sorted({len(runs) for runs in results.values()})
+    print(f"\n== medians of {'/'.join(map(str, counts))} runs per variant (interleaved); {load()}")
     for name, runs in results.items():
         p50 = [r["wall"]["p50 ms"] for r in runs]
         p99 = [r["wall"]["p99 ms"] for r in runs]

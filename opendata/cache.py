@@ -18,6 +18,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
+from ioc.db import NOTIFY_CHANNEL, REGISTRY_CHANNEL
 from opendata.notices import listen
 
 MAX_ENTRIES = 256
@@ -73,7 +74,7 @@ class ResponseCache:
         return self.max_age > 0 and self.listening
 
     def notice(self, _payload: str = "") -> None:
-        """A commit: every reply computed so far may be missing its rows."""
+        """A commit of the ingest or a change of the registry: every reply computed so far may be out of date."""
         self.generation += 1
         self._entries.clear()
 
@@ -125,11 +126,12 @@ class ResponseCache:
 
     @asynccontextmanager
     async def listening_on(self, url: str) -> AsyncIterator[None]:
-        """While open: hear the ingest's commit notices on ``url`` (nothing to hear with no max age)."""
+        """While open: hear the ingest's commit notices and the registry's on ``url`` (none with no max age)."""
         if self.max_age <= 0:
             yield
             return
-        task = asyncio.create_task(listen(url, "ioc-open-cache", self.notice, self.set_listening), name="open-cache")
+        heard = listen(url, "ioc-open-cache", self.notice, self.set_listening, (NOTIFY_CHANNEL, REGISTRY_CHANNEL))
+        task = asyncio.create_task(heard, name="open-cache")
         try:
             yield
         finally:
