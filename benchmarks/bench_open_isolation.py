@@ -30,11 +30,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import asyncpg
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(1, str(Path(__file__).resolve().parents[1]))  # the repository: tests.support
 from bench_live import BENCH_PASSWORD, register  # noqa: E402
 from cpu import load  # noqa: E402
-from live_latency import PROBE_DEVICES, latency_under_load, serve_with  # noqa: E402
+from live_latency import PROBE, latency_under_load, serve_with  # noqa: E402
 
 from ioc import accounts  # noqa: E402
 from ioc.cluster import remove_linked_clusters  # noqa: E402
@@ -45,6 +47,22 @@ from ioc.up import Stack, wait_http  # noqa: E402
 from tests.support.live import login  # noqa: E402
 
 BAR = 0.20  # the issue's bar: the wall's p99 rises by less than 20 %
+PROBES_PER_RUN = 10
+
+
+def run_probes(run: int) -> list[str]:
+    """The probe devices of one run: its own, since the wall keeps showing the last value of earlier runs' probes
+    (sequence numbers from 1 again) and a client would take those for this run's readings."""
+    return [f"{PROBE}-R{run:02d}-{i}" for i in range(PROBES_PER_RUN)]
+
+
+async def register_probes(pool: asyncpg.Pool, runs: int) -> None:
+    """Every run's probe devices, in zone q1 with the others; then tell the ingest and the wall."""
+    rows = [(d, "q1") for run in range(runs) for d in run_probes(run)]
+    await pool.executemany(
+        "INSERT INTO devices (device_id, kind, name, zone) VALUES ($1, 'flood', $1, $2) ON CONFLICT DO NOTHING", rows
+    )
+    await pool.execute("SELECT pg_notify('ioc_registry', 'bench')")
 
 
 @dataclass(frozen=True)
@@ -102,7 +120,7 @@ async def public_clients(base: str, args: argparse.Namespace, nice: int) -> asyn
 
 
 async def one_run(stack: Stack, base: str, token: str, args: argparse.Namespace, variant: Variant,
-                  opens: dict[str, str], shift: int) -> dict[str, Any]:  # fmt: skip
+                  opens: dict[str, str], run: int) -> dict[str, Any]:  # fmt: skip
     """Part 1 of bench-live once, beside the variant's public clients; the wall's and the public's figures."""
     print(f"[run] {variant.name} ({load()})", flush=True)
     clients = None
@@ -113,7 +131,7 @@ async def one_run(stack: Stack, base: str, token: str, args: argparse.Namespace,
             await asyncio.sleep(args.warm_up)
         wall = await latency_under_load(
             base, token, stack.service_mqtt_url("simulate"), stack.database_url, args.clients, args.seconds,
-            args.probe_interval, stack.children["serve"].proc.pid, PROBE_DEVICES, shift, f"{variant.name}: ",
+            args.probe_interval, stack.children["serve"].proc.pid, run_probes(run), 0, f"{variant.name}: ",
         )  # fmt: skip
     except ValueError as exc:  # no probe reading reached a client (or was committed) in the run: no figures
         print(f"[run] {variant.name}: no figures ({exc}); the machine is too busy for this run", flush=True)
@@ -198,6 +216,7 @@ async def main(args: argparse.Namespace) -> None:
         await asyncio.to_thread(stack.load_data, fleet)
         pool = await create_pool(stack.database_url, max_size=4)
         await register(pool, args.load_devices)
+        await register_probes(pool, args.rounds * (2 + len(args.variants)))
         stack.start_app("ingest", ["ingest", "--client-id", "bench-ingest", "--metrics-port", "0"])
         base = f"http://127.0.0.1:{settings.http_port}"
         serve_with(stack, base, args.coalesce_ms)  # also lifts the per-address rate: every client is on 127.0.0.1
