@@ -4,7 +4,7 @@ VENV := .venv
 IOC := $(VENV)/bin/ioc
 PY := $(VENV)/bin/python
 
-.PHONY: setup system venv demo test test-fast lint bench bench-ingest bench-live bench-sim bench-wall bench-broker-restart bench-nearby clean bench-open test-random bench-forecast bench-backfill
+.PHONY: setup system venv demo test test-fast lint bench bench-ingest bench-live bench-sim bench-wall bench-broker-restart bench-nearby clean bench-open bench-open-isolation test-random bench-forecast bench-backfill
 
 setup: system venv  ## install system services and the virtualenv (idempotent)
 
@@ -46,6 +46,9 @@ bench-nearby: setup
 
 bench-open: setup  ## issue 14: the open data API's bar queries on 10 M observations (median and p95)
 	$(PY) benchmarks/bench_open.py
+
+bench-open-isolation: setup  ## issue 14: the wall's publish-to-screen latency alone and beside 200 public clients (medians of 3 interleaved)
+	$(PY) benchmarks/bench_open_isolation.py --variants no-cache
 
 bench-broker-restart: setup  ## issue 11: a broker restart at 2,000 msg/s, three runs, 0 lost and 0 doubled
 	$(PY) benchmarks/bench_broker_restart.py

@@ -150,6 +150,9 @@ class Settings(BaseSettings):
     # beyond that a 503 with Retry-After (public load is shed, not queued without end).
     open_max_concurrent: int = Field(4, ge=1, le=256)
     open_max_waiting: int = Field(16, ge=0, le=10_000)
+    # The same public request is answered from memory (opendata/cache.py) for up to open_cache_ms, and never after
+    # the ingest's next commit notice (0: no cache); Cache-Control max-age is its whole seconds.
+    open_cache_ms: int = Field(1000, ge=0, le=60_000)
     # The MQTT read side (opendata/mqtt.py): the public broker with the publisher's account (empty: no MQTT push)
     # and the open API's public root for the messages' links (empty: public_url, else http://localhost:8001).
     open_mqtt_url: str = ""

@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 import asyncpg
 import orjson
 from fastapi import APIRouter, FastAPI, Request
-from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from fastapi.responses import JSONResponse, Response
 from sqlalchemy import event
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
@@ -29,6 +29,7 @@ from ioc.grants import ROLES
 from ioc.kinds import KindSpec, load_kinds
 from ioc.settings import Settings
 from opendata.bulk_job import BulkJob
+from opendata.cache import Reply, ResponseCache
 from opendata.config import OpenDataConfig, load_config
 from opendata.entities import build
 from opendata.errors import QueryError
@@ -108,6 +109,7 @@ class OpenData:
         self.sets = build(config, kinds)
         self.limiter = RateLimiter(settings.open_rate_per_minute, settings.open_rate_burst)
         self.gate = Gate(settings.open_max_concurrent, settings.open_max_waiting)
+        self.cache = ResponseCache(settings.open_cache_ms)
         self.keys = KeyStore()
         self.engine: AsyncEngine | None = None
         self.bulk_job: BulkJob | None = None
@@ -125,7 +127,7 @@ class OpenData:
         await self.keys.refresh(pool)
         sync = asyncio.create_task(self._sync_keys(pool), name="open-data-keys")
         try:
-            async with BulkJob(self.settings, url) as self.bulk_job:
+            async with self.cache.listening_on(url), BulkJob(self.settings, url) as self.bulk_job:
                 yield
         finally:
             sync.cancel()
@@ -169,14 +171,6 @@ class OpenData:
             self.keys.meter(key, rows)
 
 
-class FastJSONResponse(JSONResponse):
-    """JSON by orjson: large pages (1,440 Observations, 500 Datastreams) encode ~10x faster than with json."""
-
-    def render(self, content: Any) -> bytes:
-        """The body."""
-        return orjson.dumps(content, default=_number)
-
-
 def _number(value: Any) -> float:
     if isinstance(value, Decimal):
         return float(value)
@@ -187,11 +181,27 @@ def _error(status: int, message: str, **headers: str) -> JSONResponse:
     return JSONResponse({"code": status, "type": "error", "message": message}, status_code=status, headers=headers)
 
 
+def _reply(status: int, message: str, **headers: str) -> Reply:
+    """An error as a reply of the cache (shared with the requests that waited for it, never kept)."""
+    return Reply(status, orjson.dumps({"code": status, "type": "error", "message": message}), headers=headers)
+
+
+def _matches(if_none_match: str | None, etag: str) -> bool:
+    """True when an If-None-Match header names ``etag`` (or ``*``); weak tags compare equal to strong ones."""
+    if not if_none_match:
+        return False
+    tags = {t.strip().removeprefix("W/") for t in if_none_match.split(",")}
+    return "*" in tags or etag in tags
+
+
 def create_router(settings: Settings) -> tuple[APIRouter, OpenData]:
     """The router and its state; the policy file is read and checked here, so a bad one stops the start."""
     kinds = load_kinds(settings.kinds_file)
     config = load_config(settings.open_data_file, kinds)
     state = OpenData(settings, config, kinds)
+    cache_control = (
+        f"public, max-age={settings.open_cache_ms // 1000}" if settings.open_cache_ms >= 1000 else "no-cache"
+    )
     router = APIRouter(prefix=PREFIX, tags=["open data (SensorThings 1.1)"])
 
     def base_url(request: Request) -> str:
@@ -212,11 +222,25 @@ def create_router(settings: Settings) -> tuple[APIRouter, OpenData]:
 
     @router.get("/{path:path}", summary="Entities, navigation and properties, with the STA query options")
     async def read(path: str, request: Request) -> Response:
-        """Any SensorThings read below the service root (public, read-only)."""
+        """Any SensorThings read below the service root (public, read-only); the same request again is answered
+        from the response cache until the next commit (opendata/cache.py)."""
         if refused := await state.admit(request):
             return refused
         if state.engine is None:
             return _error(503, "open data is starting")
+        key = (base_url(request), path, request.url.query)
+        reply = await state.cache.answer(key, lambda: compute(path, request))
+        if reply.status != 200:
+            return Response(reply.body, reply.status, reply.headers, reply.media_type)
+        state.meter(request, reply.rows)
+        headers = {"ETag": reply.etag, "Cache-Control": cache_control}
+        if _matches(request.headers.get("if-none-match"), headers["ETag"]):
+            return Response(status_code=304, headers=headers)
+        return Response(reply.body, 200, headers, reply.media_type)
+
+    async def compute(path: str, request: Request) -> Reply:
+        """The reply of a read: the page, or the error it met."""
+        assert state.engine is not None
         query = dict(request.query_params)
         try:
             if any("\x00" in text for text in (path, *query.values())):
@@ -224,25 +248,23 @@ def create_router(settings: Settings) -> tuple[APIRouter, OpenData]:
             opts = parse_options(query)
             async with state.gate.turn() as admitted:
                 if not admitted:
-                    return _error(503, "the open data service is busy: try again shortly", **{"Retry-After": "1"})
+                    return _reply(503, "the open data service is busy: try again shortly", **{"Retry-After": "1"})
                 async with state.engine.connect() as conn:
                     reader = Reader(state.sets, conn, base_url(request), settings.open_count_exact_ms)
                     body = await reader.read(path, opts, str(request.url).split("?")[0], query)
         except QueryError as exc:
-            return _error(400, str(exc))
+            return _reply(400, str(exc))
         except NotFound as exc:
-            return _error(404, str(exc))
+            return _reply(404, str(exc))
         except DBAPIError as exc:
             return _database_error(exc, settings)
         except PoolTimeout:
             # Every connection of the open data pool stayed busy for a whole time-out: more public demand than
             # IOC_OPEN_POOL_SIZE connections serve. Refused, so the wall's own pool is never asked.
-            return _error(503, "the open data service is busy: try again shortly", **{"Retry-After": "1"})
+            return _reply(503, "the open data service is busy: try again shortly", **{"Retry-After": "1"})
         if isinstance(body, str):
-            state.meter(request, 1)
-            return PlainTextResponse(body)
-        state.meter(request, _rows(body))
-        return FastJSONResponse(body)
+            return Reply(200, body.encode(), "text/plain; charset=utf-8", rows=1)
+        return Reply(200, orjson.dumps(body, default=_number), rows=_rows(body))
 
     return router, state
 
@@ -260,16 +282,16 @@ def _client(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
-def _database_error(exc: DBAPIError, settings: Settings) -> JSONResponse:
+def _database_error(exc: DBAPIError, settings: Settings) -> Reply:
     code = sqlstate(exc)
     if code == QUERY_CANCELED:
         limit = settings.open_statement_timeout_ms / 1000
-        return _error(503, f"the query ran longer than {limit:g} s: narrow it with $filter or a smaller $top")
+        return _reply(503, f"the query ran longer than {limit:g} s: narrow it with $filter or a smaller $top")
     if code.startswith(_DATA):
         first = str(getattr(exc, "orig", exc)).strip().splitlines()[0]
-        return _error(400, f"the query does not fit the data: {first}")
+        return _reply(400, f"the query does not fit the data: {first}")
     logger.warning("open data query failed: %s", exc)
-    return _error(503, "the open data service cannot reach its database; try again shortly")
+    return _reply(503, "the open data service cannot reach its database; try again shortly")
 
 
 def mount(app: FastAPI, settings: Settings) -> OpenData:

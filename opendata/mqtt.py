@@ -20,16 +20,15 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-import asyncpg
 import orjson
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from ioc.db import NOTIFY_CHANNEL
 from ioc.provisioning import mosquitto_hash, write_private
 from opendata.entities import EntitySet
+from opendata.notices import listen
 from opendata.query import renderer
 
 logger = logging.getLogger(__name__)
@@ -39,7 +38,6 @@ PUBLISHER = "ioc.open"  # the one account that may publish on the public broker
 TOPIC_ROOT = "v1.1"
 HOUR_GRACE_S = 120  # the rollups of an hour's last minute are written well within this after the hour
 BATCH_S = 0.2  # at most five reads a second, however often the ingest commits
-RETRY_S = 5.0
 # A reading is pushed when it is newer than its Datastream's last pushed one and at most SAME_INSTANT older than its
 # device's newest pushed one (a device's first since the start: than the time of the read). Every read is so bounded:
 # a reading committed later than that (a backlog, the spool after an outage) is the API's, not pushed.
@@ -128,7 +126,9 @@ class ObservationPublisher:
         self._loop = asyncio.get_running_loop()
         self._client.loop_start()
         tasks = [
-            asyncio.create_task(self._listen(listen_url), name="open-mqtt-listen"),
+            asyncio.create_task(
+                listen(listen_url, "ioc-open-mqtt", self._notified, self._listening), name="open-mqtt-listen"
+            ),
             asyncio.create_task(self._push_new(engine), name="open-mqtt-raw"),
             asyncio.create_task(self._push_hours(engine), name="open-mqtt-hours"),
         ]
@@ -144,7 +144,7 @@ class ObservationPublisher:
             self._client.disconnect()
             self._client.loop_stop()
 
-    def _notified(self, conn: object, pid: int, channel: str, payload: str) -> None:
+    def _notified(self, payload: str) -> None:
         """A commit notice: remember its devices (a notice without a list means all of them)."""
         try:
             devices = orjson.loads(payload).get("devices")
@@ -156,25 +156,11 @@ class ObservationPublisher:
             self._pending.update(d for d in devices if isinstance(d, str))
         self._wake.set()
 
-    async def _listen(self, url: str) -> None:
-        """LISTEN for commit notices; after a lost connection, look at every device once (notices were missed)."""
-        while True:
-            try:
-                conn = await asyncpg.connect(url, server_settings={"application_name": "ioc-open-mqtt"})
-            except (OSError, asyncpg.PostgresError) as exc:
-                logger.warning("open data MQTT: cannot LISTEN (%s); retrying in %.0f s", exc, RETRY_S)
-                await asyncio.sleep(RETRY_S)
-                continue
-            lost = asyncio.Event()
-            conn.add_termination_listener(lambda _conn, lost=lost: lost.set())
-            try:
-                await conn.add_listener(NOTIFY_CHANNEL, self._notified)
-                self._pending = None
-                self._wake.set()
-                await lost.wait()
-                logger.warning("open data MQTT: lost the LISTEN connection; reconnecting")
-            finally:
-                await conn.close()
+    def _listening(self, up: bool) -> None:
+        """Connected again after a gap: look at every device once (notices were missed)."""
+        if up:
+            self._pending = None
+            self._wake.set()
 
     async def _push_new(self, engine: AsyncEngine) -> None:
         """Push the raw readings newer than each Datastream's last pushed one, for the devices notified."""

@@ -59,7 +59,7 @@ def create_open_app(settings: Settings, port: int = DEFAULT_PORT) -> FastAPI:
     async def health() -> dict[str, Any]:
         """200 while serving; ``mqtt`` says whether the publisher is connected and how much it pushed."""
         mqtt = {"connected": publisher.connected, "published": publisher.published} if publisher else None
-        return {"status": "ok", "nice": os.nice(0), "mqtt": mqtt, **state.gate.status()}
+        return {"status": "ok", "nice": os.nice(0), "mqtt": mqtt, **state.gate.status(), "cache": state.cache.status()}
 
     return app
 

@@ -108,11 +108,12 @@ def tiny(run_ioc, module_scratch_dir, open_data) -> Iterator[str]:  # type: igno
 
 async def test_a_full_pool_answers_busy_not_an_error(tiny: str, pool: asyncpg.Pool) -> None:
     """More waiting requests than connections: the ones that wait longer than the time-out get 503 with
-    Retry-After (each request here holds the one connection for its whole 0.3 s time-out)."""
+    Retry-After (each request here holds the one connection for its whole 0.3 s time-out). Four different
+    requests: the same one four times would be computed once (opendata/cache.py)."""
     async with pool.acquire() as conn, conn.transaction():
         await conn.execute("LOCK TABLE devices IN ACCESS EXCLUSIVE MODE")
         async with httpx.AsyncClient(timeout=30) as http:
-            answers = await asyncio.gather(*(http.get(f"{tiny}/Things") for _ in range(4)))
+            answers = await asyncio.gather(*(http.get(f"{tiny}/Things?$top={n}") for n in range(1, 5)))
     codes = [a.status_code for a in answers]
     busy = [a for a in answers if a.json().get("message", "").startswith("the open data service is busy")]
     assert set(codes) == {503} and busy, [a.text for a in answers]
@@ -139,7 +140,7 @@ async def test_ioc_open_serves_the_open_data_alone_at_a_lower_priority(separate:
         wall = await http.get("/api/v1/health")
     assert thing.status_code == 200 and thing.json()["@iot.id"] == THING
     assert catalog.status_code == 200 and wall.status_code == 404  # nothing of the wall in it
-    assert psutil.Process(pid).nice() == psutil.Process().nice() + 10
+    assert psutil.Process(pid).nice() == min(19, psutil.Process().nice() + 10)  # IOC_OPEN_NICE, by default
 
 
 async def test_the_gate_lets_some_work_some_wait_and_sheds_the_rest() -> None:
