@@ -12,7 +12,9 @@ each run ``--runs`` times (medians printed, with the spread and the machine's lo
    generator at ``--rate`` for ``--compare-seconds`` (both subscribers get the same messages, and the
    naive one, acknowledging on arrival, stores them after the load ends). Prints msg/s and the ratio.
 ``--serve`` also runs `ioc serve` (no client connected) during part 1 and reports its CPU: the
-server's idle cost under ingest load (mostly the alert engine).
+server's idle cost under ingest load (the alert engine, the live state). ``--serve-rules FILE``: with
+other alert rules, e.g. the shipped ones with ``evaluate_every_s: 0.01`` (every round full, as the engine
+evaluated before its notified rounds) for an A/B.
 """
 
 from __future__ import annotations
@@ -81,7 +83,10 @@ def sustained(stack: Stack, args: argparse.Namespace, run: int) -> Figures:
     serve = None
     if args.serve:
         http = free_port()
-        serve = ioc(stack, "serve", "serve", "--port", str(http), env={"IOC_OPEN_IN_SERVE": "false"})
+        env = {"IOC_OPEN_IN_SERVE": "false"}
+        if args.serve_rules:
+            env["IOC_ALERT_RULES_FILE"] = str(args.serve_rules)
+        serve = ioc(stack, "serve", "serve", "--port", str(http), env=env)
         wait_http(f"http://127.0.0.1:{http}/api/v1/health", 120, serve)
     progress(f"[1/{run}] ioc: raw generator at {args.rate:,} msg/s for {args.seconds} s ({load()})")
     figures = raw_load(stack, split_for(stack, worker, serve), args.rate, args.seconds, args.devices, f"ioc-{run}")
@@ -169,6 +174,7 @@ def main() -> None:
     ap.add_argument("--publishers", type=int, default=4, help="part 2: paho publisher processes")
     ap.add_argument("--compare-seconds", type=int, default=5, help="part 2: raw generator time")
     ap.add_argument("--serve", action="store_true", help="part 1 with `ioc serve` running (no client)")
+    ap.add_argument("--serve-rules", type=Path, help="the alert rules `ioc serve` runs (default: the shipped ones)")
     ap.add_argument("--only", choices=["sustained", "compare"], help="run one part")
     args = ap.parse_args()
 
