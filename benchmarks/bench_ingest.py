@@ -1,175 +1,200 @@
-"""`make bench-ingest`: ioc's ingest against the load generator at QoS 1, then the naive baseline.
+"""`make bench-ingest`: ioc's ingest at QoS 1 (acknowledge after commit), then beside the naive baseline.
 
-Everything runs on this machine: broker, database (fsync on), ingest and the load generator.
-Prints offered and stored rates, loss and duplicates against the load manifest, publish-to-commit
-latency p50/p99, the worker's CPU and RSS, and the ratio to one INSERT per message.
+Everything runs on this machine: broker, database (fsync on), the subscriber and the load. Three parts,
+each run ``--runs`` times (medians printed, with the spread and the machine's load average):
+
+1. Sustained: the raw-socket generator (`ioc simulate --load`) at ``--rate`` msg/s for ``--seconds``
+   into ioc: stored rate, loss, duplicates, publish-to-commit p50/p99, and the CPU split (cores and
+   microseconds per message of ingest, broker, database and load: which one is the limit).
+2. Same load, two publishers, ioc and the naive baseline (benchmarks/naive_ingest.py: paho, an asyncpg
+   pool of 10, one INSERT per message) in turn on emptied tables: ``--messages`` pre-generated readings
+   from ``--publishers`` plain paho QoS 1 clients as fast as the broker takes them, and the raw
+   generator at ``--rate`` for ``--compare-seconds`` (both subscribers get the same messages, and the
+   naive one, acknowledging on arrival, stores them after the load ends). Prints msg/s and the ratio.
+``--serve`` also runs `ioc serve` (no client connected) during part 1 and reports its CPU: the
+server's idle cost under ingest load (the alert engine, the live state). ``--serve-rules FILE``: with
+other alert rules, e.g. the shipped ones with ``evaluate_every_s: 0.01`` (every round full, as the engine
+evaluated before its notified rounds) for an A/B.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
+import statistics
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-
-import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import histogram_quantile, ioc, median, private_stack, progress, scrape  # noqa: E402
+from cpu import load  # noqa: E402
+from ingest_runs import CpuSplit, duplicates, paho_load, raw_load  # noqa: E402
 
 from ioc.cluster import remove_linked_clusters  # noqa: E402
 from ioc.processes import Child, free_port, spawn  # noqa: E402
+from ioc.up import Stack, wait_http  # noqa: E402
+
+Figures = dict[str, float]
+INGEST_ENV = {"IOC_INGEST_RATE_LIMIT_PER_S": "1000", "IOC_INGEST_BATCH_MAX": "5000"}
 
 
-def count_rows(stack) -> int:  # type: ignore[no-untyped-def]
-    """Measurement rows stored so far."""
-    return int(stack.postgres.psql("SELECT count(*) FROM measurements"))
+def empty(stack: Stack) -> None:
+    """Empty the tables a run fills, so each run starts alike."""
+    assert stack.postgres is not None
+    stack.postgres.psql("TRUNCATE measurements, latest_values, rollup_dirty, alerts, alert_history CASCADE")
 
 
-def drive(stack, worker: Child, rate: int, seconds: int, devices: int) -> dict[str, float]:  # type: ignore[no-untyped-def]
-    """Run the load generator while sampling stored rows and the worker's CPU/RSS; return figures."""
-    manifest = stack.state_dir / f"manifest-{worker.name}.json"
-    proc = psutil.Process(worker.proc.pid)
-    proc.cpu_percent()
-    load = ioc(
-        stack,
-        f"load-{worker.name}",
-        "simulate",
-        "--load",
-        str(rate),
-        "--devices",
-        str(devices),
-        "--duration",
-        str(seconds),
-        "--manifest",
-        str(manifest),
-    )
-    started = time.monotonic()
-    samples: list[tuple[float, int]] = [(started, count_rows(stack))]
-    cpu: list[float] = []
-    rss: list[int] = []
-    while load.proc.poll() is None:
-        time.sleep(1.0)
-        samples.append((time.monotonic(), count_rows(stack)))
-        cpu.append(proc.cpu_percent())
-        rss.append(proc.memory_info().rss)
-        if len(samples) % 10 == 0:
-            progress(f"{worker.name}: {samples[-1][1] / 3:,.0f} messages stored after {samples[-1][0] - started:.0f} s")
-    sent = json.loads(manifest.read_text())
-    expected_rows = 3 * sent["acked"]
-    drain_deadline = time.monotonic() + 120
-    last_change = time.monotonic()
-    while time.monotonic() < drain_deadline:
-        n = count_rows(stack)
-        if n != samples[-1][1]:
-            last_change = time.monotonic()
-        samples.append((time.monotonic(), n))
-        if n >= expected_rows or time.monotonic() - last_change > 15:
-            break
-        time.sleep(0.5)
-    stored_rows = samples[-1][1]
-    done_at = next(t for t, n in samples if n == stored_rows)
-    per_second = [
-        (b[1] - a[1]) / 3 / (b[0] - a[0])
-        for a, b in zip(samples, samples[1:], strict=False)
-        if b[0] - a[0] > 0.5 and a[0] - started > 2 and b[0] < started + seconds
-    ]
-    return {
-        "offered_msg_s": sent["rate_achieved"],
-        "acked": sent["acked"],
-        "stored_msgs": stored_rows / 3,
-        "lost": sent["acked"] - stored_rows / 3,
-        "elapsed_s": done_at - started,
-        "stored_msg_s": stored_rows / 3 / max(done_at - started, 1e-9),
-        "median_msg_s_per_second": median(per_second),
-        "drain_after_load_s": max(0.0, done_at - started - seconds),
-        "cpu_pct_median": median(cpu),
-        "rss_mb_max": max(rss, default=0) / 2**20,
-    }
+def start_ioc(stack: Stack) -> tuple[Child, int]:
+    """An ioc ingest worker, healthy; returns it and its metrics port."""
+    port = free_port()
+    worker = ioc(stack, "ingest", "ingest", "--client-id", "bench", "--metrics-port", str(port), env=INGEST_ENV)
+    wait_http(f"http://127.0.0.1:{port}/healthz", 120, worker)
+    return worker, port
 
 
-def run_ours(stack, args: argparse.Namespace) -> dict[str, float]:  # type: ignore[no-untyped-def]
-    """ioc ingest under the load, with its lag quantiles and the duplicate rows it stored."""
-    metrics_port = free_port()
-    worker = ioc(
-        stack,
-        "ingest",
-        "ingest",
-        "--client-id",
-        "bench",
-        "--metrics-port",
-        str(metrics_port),
-        env={"IOC_INGEST_RATE_LIMIT_PER_S": "1000", "IOC_INGEST_BATCH_MAX": "5000"},
-    )
-    time.sleep(3)
-    progress(f"ioc ingest: {args.rate:,} msg/s offered for {args.seconds} s at QoS 1 ({args.devices} devices)")
-    ours = drive(stack, worker, args.rate, args.seconds, args.devices)
-    text = scrape(metrics_port)
-    ours["lag_p50_ms"] = 1000 * histogram_quantile(text, "ioc_ingest_lag_seconds", 0.50)
-    ours["lag_p99_ms"] = 1000 * histogram_quantile(text, "ioc_ingest_lag_seconds", 0.99)
-    rows = int(stack.postgres.psql("SELECT count(*) FROM measurements"))
-    distinct = int(
-        stack.postgres.psql("SELECT count(*) FROM (SELECT DISTINCT device_id, metric, time FROM measurements) d")
-    )
-    ours["duplicates"] = rows - distinct
-    worker.stop()
-    return ours
-
-
-def run_naive(stack, args: argparse.Namespace) -> dict[str, float]:  # type: ignore[no-untyped-def]
-    """The naive baseline (one INSERT per message) under the same load, on emptied tables."""
-    stack.postgres.psql("TRUNCATE measurements, latest_values, rollup_dirty")
-    progress(f"naive baseline: {args.rate:,} msg/s offered for {args.naive_seconds} s")
-    naive_proc = spawn(
-        "naive",
-        [
-            sys.executable,
-            str(Path(__file__).with_name("naive_ingest.py")),
-            stack.service_mqtt_url("ingest"),
-            stack.database_url,
-        ],
-        stack.state_dir / "logs" / "naive.log",
-    )
-    time.sleep(2)
-    naive = drive(stack, naive_proc, args.rate, args.naive_seconds, args.devices)
-    naive_proc.stop()
+def start_naive(stack: Stack) -> Child:
+    """The naive baseline, subscribed."""
+    script = str(Path(__file__).with_name("naive_ingest.py"))
+    naive = spawn("naive", [sys.executable, script, stack.service_mqtt_url("ingest"), stack.database_url],
+                  stack.state_dir / "logs" / "naive.log")  # fmt: skip
+    time.sleep(3)  # paho has no readiness signal; the broker keeps nothing for a subscriber not yet there
     return naive
 
 
-def report(ours: dict[str, float], naive: dict[str, float]) -> None:
-    """Print both sets of figures and their ratio."""
-    print("\n== ingest benchmark (broker, database with fsync, ingest and load generator on this machine) ==")
-    for name, figures in (("ioc ingest", ours), ("naive INSERT per message", naive)):
-        print(f"-- {name}")
-        for key, value in figures.items():
-            print(f"   {key:26s} {value:,.1f}")
-    print(
-        f"ratio (ioc / naive, stored msg/s over the load window): "
-        f"{ours['stored_msg_s'] / max(naive['stored_msg_s'], 1e-9):.1f}x"
-    )
-    print(f"rows per second stored by ioc: {3 * ours['stored_msg_s']:,.0f} (3 metrics per message)")
+def split_for(stack: Stack, subscriber: Child, serve: Child | None = None) -> CpuSplit:
+    """The roles whose CPU a run reports."""
+    assert stack.postgres is not None and stack.postgres.child and stack.mosquitto and stack.mosquitto.child
+    pids = {
+        "ingest": [subscriber.proc.pid],
+        "broker": [stack.mosquitto.child.proc.pid],
+        "database": [stack.postgres.child.proc.pid],
+    }
+    if serve is not None:
+        pids["serve"] = [serve.proc.pid]
+    return CpuSplit(pids)
+
+
+def sustained(stack: Stack, args: argparse.Namespace, run: int) -> Figures:
+    """Part 1: the raw generator into ioc at ``--rate``, with lag quantiles and duplicates."""
+    empty(stack)
+    worker, port = start_ioc(stack)
+    serve = None
+    if args.serve:
+        http = free_port()
+        env = {"IOC_OPEN_IN_SERVE": "false"}
+        if args.serve_rules:
+            env["IOC_ALERT_RULES_FILE"] = str(args.serve_rules)
+        serve = ioc(stack, "serve", "serve", "--port", str(http), env=env)
+        wait_http(f"http://127.0.0.1:{http}/api/v1/health", 120, serve)
+    progress(f"[1/{run}] ioc: raw generator at {args.rate:,} msg/s for {args.seconds} s ({load()})")
+    figures = raw_load(stack, split_for(stack, worker, serve), args.rate, args.seconds, args.devices, f"ioc-{run}")
+    text = scrape(port)
+    figures["lag_p50_ms"] = 1000 * histogram_quantile(text, "ioc_ingest_lag_seconds", 0.50)
+    figures["lag_p99_ms"] = 1000 * histogram_quantile(text, "ioc_ingest_lag_seconds", 0.99)
+    figures["duplicates"] = duplicates(stack)
+    if stack.postgres is not None:
+        figures["alerts_opened"] = int(stack.postgres.psql("SELECT count(*) FROM alerts"))
+    for child in (serve, worker):
+        if child is not None:
+            child.stop()
+    return figures
+
+
+def compared(stack: Stack, args: argparse.Namespace, run: int) -> dict[str, Figures]:
+    """Part 2: ioc and the naive baseline under the paho publishers, then under the raw generator."""
+    out: dict[str, Figures] = {}
+    for name, start in (("ioc", lambda: start_ioc(stack)[0]), ("naive", lambda: start_naive(stack))):
+        for publisher in ("paho", "raw"):
+            empty(stack)
+            subscriber = start()
+            progress(f"[2/{run}] {name} under the {publisher} publisher ({load()})")
+            split = split_for(stack, subscriber)
+            if publisher == "paho":
+                figures = paho_load(stack, split, args.messages, args.publishers, args.devices, f"{name}-{run}")
+            else:
+                figures = raw_load(stack, split, args.rate, args.compare_seconds, args.devices, f"{name}-raw-{run}")
+            figures["duplicates"] = duplicates(stack)
+            subscriber.stop()
+            out[f"{name} ({publisher})"] = figures
+    return out
+
+
+def medians(runs: list[Figures]) -> dict[str, tuple[float, float, float]]:
+    """Per figure: median, lowest, highest over the runs."""
+    keys = dict.fromkeys(k for r in runs for k in r)
+    return {k: (median([r[k] for r in runs if k in r]), min(r.get(k, 0) for r in runs), max(r.get(k, 0) for r in runs))
+            for k in keys}  # fmt: skip
+
+
+def show(title: str, runs: list[Figures]) -> None:
+    """Print one set of figures: median [min..max] over the runs."""
+    print(f"-- {title} (median [min..max] of {len(runs)})")
+    for key, (mid, low, high) in medians(runs).items():
+        print(f"   {key:26s} {mid:12,.1f}   [{low:,.1f}..{high:,.1f}]")
+
+
+def serving(figures: Figures) -> float:
+    """CPU microseconds per message of everything but the load: subscriber, broker, database."""
+    return sum(figures.get(f"us_per_msg_{role}", 0.0) for role in ("ingest", "broker", "database"))
+
+
+def report(ours: list[Figures], pairs: list[dict[str, Figures]], args: argparse.Namespace) -> None:
+    """Print every part, the ratios and the CPU split's verdict."""
+    print("\n== ingest benchmark (broker, database with fsync, subscriber and load on this machine) ==")
+    print(f"{load()}; raw generator {args.rate:,} msg/s x {args.seconds} s, {args.devices} devices, 3 metrics each")
+    if ours:
+        show("1. ioc ingest, raw generator", ours)
+        cores = {k[6:]: v[0] for k, v in medians(ours).items() if k.startswith("cores_")}
+        limit = max(cores, key=lambda role: cores[role])
+        print(f"   CPU split (cores): {', '.join(f'{r} {c:.2f}' for r, c in cores.items())}; busiest: {limit}")
+    names = sorted({k for p in pairs for k in p})
+    for name in names:
+        show(f"2. {name}", [p[name] for p in pairs if name in p])
+    for publisher in ("paho", "raw") if pairs else ():
+        ratios = [p[f"ioc ({publisher})"]["stored_msg_s"] / max(p[f"naive ({publisher})"]["stored_msg_s"], 1e-9)
+                  for p in pairs]  # fmt: skip
+        spread = f" [{min(ratios):.1f}..{max(ratios):.1f}]" if len(ratios) > 1 else ""
+        print(f"ratio ioc / naive, {publisher} publisher: {statistics.median(ratios):.1f}x{spread} (stored msg/s)")
+        # On a shared machine the rates move with the neighbours; CPU per message does not (much): the ratio
+        # of subscriber + broker + database microseconds per message is what the two cost on any machine.
+        cost = [serving(p[f"naive ({publisher})"]) / max(serving(p[f"ioc ({publisher})"]), 1e-9) for p in pairs]
+        print(f"   CPU per message, naive / ioc (subscriber + broker + database): {statistics.median(cost):.1f}x")
 
 
 def main() -> None:
-    """Run both and print the figures."""
-    ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--rate", type=int, default=10_000)
-    ap.add_argument("--seconds", type=int, default=60)
+    """Run the parts and print the figures."""
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--rate", type=int, default=20_000, help="raw generator msg/s (part 1 and 2)")
+    ap.add_argument("--seconds", type=int, default=60, help="part 1's load time")
     ap.add_argument("--devices", type=int, default=1000)
-    ap.add_argument("--naive-seconds", type=int, default=20)
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--messages", type=int, default=100_000, help="part 2: pre-generated messages per run")
+    ap.add_argument("--publishers", type=int, default=4, help="part 2: paho publisher processes")
+    ap.add_argument("--compare-seconds", type=int, default=5, help="part 2: raw generator time")
+    ap.add_argument("--serve", action="store_true", help="part 1 with `ioc serve` running (no client)")
+    ap.add_argument("--serve-rules", type=Path, help="the alert rules `ioc serve` runs (default: the shipped ones)")
+    ap.add_argument("--only", choices=["sustained", "compare"], help="run one part")
     args = ap.parse_args()
 
     stack = private_stack("bench-ingest", devices=args.devices)
+    ours: list[Figures] = []
+    pairs: list[dict[str, Figures]] = []
+    parts: list[tuple[str, Callable[[int], None]]] = [
+        ("sustained", lambda run: ours.append(sustained(stack, args, run))),
+        ("compare", lambda run: pairs.append(compared(stack, args, run))),
+    ]
     try:
-        ours = run_ours(stack, args)
-        naive = run_naive(stack, args)
+        for run in range(1, args.runs + 1):
+            for name, part in parts:
+                if args.only in (None, name):
+                    part(run)
     finally:
         stack.stop()
         remove_linked_clusters(stack.state_dir)  # root's cluster lives under /var/lib/ioc
         shutil.rmtree(stack.state_dir, ignore_errors=True)  # a few GB of database per run
-    report(ours, naive)
+    report(ours, pairs, args)
 
 
 if __name__ == "__main__":

@@ -132,13 +132,15 @@ class Bridge:
     def _on_message(self, client: mqtt.Client, userdata: object, msg: mqtt.MQTTMessage) -> None:
         self._on_publish(msg.topic, bytes(msg.payload), msg.mid, msg.qos)
 
-    def _on_publish(self, topic: str, payload: bytes, mid: int, qos: int) -> None:
+    def _on_publish(self, topic: str, payload: bytes, mid: int, qos: int) -> bool:
+        """Buffer a message; False once the receive window is full (stop reading)."""
         self.buffer.append(RawMessage(topic, payload, time.time(), mid, qos))
         self.ready.set()
         if qos:
             self.unacked += 1
             if self.unacked >= self.receive_maximum and not self._paused:
                 self._pause()
+        return not self._paused
 
     # --- flow control -----------------------------------------------------------------------------
     # Mosquitto 2.0 honours the client's Receive Maximum only for the first window: measured here,
@@ -195,14 +197,23 @@ class Bridge:
 
     # --- socket events ----------------------------------------------------------------------------
     def _readable(self) -> None:
-        """Handle every complete packet already received (a bounded number per turn of the loop)."""
+        """Handle every complete packet already received (a bounded number per turn of the loop): PUBLISH
+        packets in bulk (``read_publishes``), any other packet through paho's ``loop_read``."""
         client = self.client
-        for _ in range(PACKETS_PER_TURN):
+        budget = PACKETS_PER_TURN
+        while budget > 0:
             if self._paused or self._sock is None:
                 return
-            if client.loop_read() != MQTTErrorCode.MQTT_ERR_SUCCESS or not self._has_more():
-                return
-        self.loop.call_soon(self._readable)  # buffered bytes do not wake the selector: come back for them
+            handed, paho_next = client.read_publishes(budget)
+            budget -= handed
+            if paho_next:
+                if client.loop_read() != MQTTErrorCode.MQTT_ERR_SUCCESS:
+                    return
+                budget -= 1
+            elif budget > 0:
+                return  # nothing more on the socket, or the receive window is full
+        if self._has_more():
+            self.loop.call_soon(self._readable)  # buffered bytes do not wake the selector: come back for them
 
     def _has_more(self) -> bool:
         if self.client.read_buffer:

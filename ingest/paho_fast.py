@@ -1,12 +1,16 @@
 """Every use of paho-mqtt's private members, in one module, checked against the pinned paho version.
 
-The ingest takes two measured shortcuts through paho's receive path and one through its send path:
+The ingest takes three measured shortcuts through paho's receive path and one through its send path:
 
 - Socket reads go through a buffer (``_sock_recv``): paho reads a packet as several small ``recv`` calls
   (command byte, each length byte, the rest); one 64 KiB read here serves hundreds of packets.
-- An MQTT 5 PUBLISH at QoS 0/1 is parsed by ``parse_publish`` and handed to ``publish_sink`` directly
-  (``_handle_publish``, reading ``_in_packet``), without paho's message object, property parsing and
-  callback matching: a third of the ingest's CPU at 10,000 msg/s.
+- ``read_publishes``: the QoS 0/1 PUBLISH packets at the head of that buffer are cut out and parsed in
+  one loop, never entering paho's per-packet state machine (``_packet_read``: a dict reset, a lock and
+  three to five buffer reads per packet); anything else (CONNACK, SUBACK, PINGRESP, a QoS 2 PUBLISH)
+  is left for paho's ``loop_read``. It marks the bytes received (``_last_bytes_received``) as paho does.
+- A PUBLISH that does reach paho (after another packet in the same read) is still parsed by
+  ``parse_publish`` and handed to ``publish_sink`` directly (``_handle_publish``, reading ``_in_packet``),
+  without paho's message object, property parsing and callback matching.
 - A batch's PUBACKs go out as one write through ``_packet_queue`` (paho's ``ack()`` sends one packet each).
 
 Private names can change in any paho release, so pyproject pins paho to ``TESTED_MINOR`` and the client
@@ -42,8 +46,11 @@ PRIVATES: dict[str, tuple[str, ...]] = {
     "_packet_queue": ("self", "command", "packet", "mid", "qos", "info"),
 }
 IN_PACKET_KEYS = ("command", "packet")  # what the PUBLISH override reads from ``_in_packet``
+ATTRIBUTES = ("_last_bytes_received",)  # instance privates ``read_publishes`` sets, and paho's module clock
+MODULE_NAMES = ("time_func",)
 
-PublishSink = Callable[[str, bytes, int, int], None]
+# (topic, packet id, QoS, payload) -> False to stop reading (the receive window is full).
+PublishSink = Callable[[str, bytes, int, int], bool]
 
 
 class PahoIncompatible(ConfigError):
@@ -58,6 +65,9 @@ def check_paho(client_class: type = mqtt.Client, version: str | None = None) -> 
             f"paho-mqtt {version} is installed; the ingest's fast path (ingest/paho_fast.py) is tested with "
             f"{TESTED_MINOR}.x only: install the version in constraints.txt"
         )
+    missing = [name for name in MODULE_NAMES if not hasattr(mqtt, name)]
+    if missing:
+        raise PahoIncompatible(f"paho-mqtt {version}: paho.mqtt.client has no {', '.join(missing)}")
     for name, expected in PRIVATES.items():
         member = getattr(client_class, name, None)
         params = tuple(inspect.signature(member).parameters) if callable(member) else None
@@ -103,6 +113,23 @@ def parse_publish(command: int, packet: bytes | bytearray) -> tuple[str, int, in
     return topic, mid, qos, bytes(packet[end:])
 
 
+def fixed_header(buf: bytearray, at: int) -> tuple[int, int]:
+    """(body start, packet end) of the packet at ``buf[at]``; (0, 0) while incomplete, (-1, -1) when its
+    remaining length runs past the 4 bytes MQTT allows."""
+    length, shift, pos, size = 0, 0, at + 1, len(buf)
+    while pos < size:
+        byte = buf[pos]
+        pos += 1
+        length |= (byte & 0x7F) << shift
+        if not byte & 0x80:
+            end = pos + length
+            return (pos, end) if end <= size else (0, 0)
+        shift += 7
+        if shift > 21:
+            return -1, -1
+    return 0, 0
+
+
 class FastClient(mqtt.Client):
     """A paho client with the buffered read, the direct PUBLISH sink and batched PUBACKs.
 
@@ -113,11 +140,13 @@ class FastClient(mqtt.Client):
         super().__init__(*args, **kwargs)
         check_paho()  # a paho that renamed a private fails here, loudly, never silently slower
         missing = [key for key in IN_PACKET_KEYS if key not in self._in_packet]
+        missing += [name for name in ATTRIBUTES if not hasattr(self, name)]
         if missing:
-            raise PahoIncompatible(f"paho-mqtt's _in_packet has no {', '.join(missing)}: see ingest/paho_fast.py")
+            raise PahoIncompatible(f"paho-mqtt's client has no {', '.join(missing)}: see ingest/paho_fast.py")
         self.read_buffer = bytearray()
         self.publish_sink: PublishSink | None = None
         self.fast_publishes = 0
+        self.bulk_publishes = 0  # of which read by ``read_publishes``
 
     def _handle_publish(self) -> MQTTErrorCode:
         sink = self.publish_sink
@@ -132,6 +161,61 @@ class FastClient(mqtt.Client):
         self.fast_publishes += 1
         sink(topic, payload, mid, qos)
         return MQTTErrorCode.MQTT_ERR_SUCCESS
+
+    def read_publishes(self, limit: int) -> tuple[int, bool]:
+        """Hand up to ``limit`` QoS 0/1 PUBLISH packets from the socket to ``publish_sink``, reading until it
+        would block; returns (handed, paho_next). ``paho_next``: the next packet is for paho's ``loop_read``
+        (another kind, paho is inside one, or the connection is closing). Stops early when the sink says so.
+        """
+        sink = self.publish_sink
+        if sink is None or self.protocol != mqtt.MQTTv5 or self._in_packet["command"]:
+            return 0, True
+        buf = self.read_buffer
+        at = handed = 0
+        paho_next = False
+        try:
+            while handed < limit:
+                body = end = 0
+                if len(buf) - at >= 2:
+                    command = buf[at]
+                    if command & 0xF0 != 0x30 or command & 0x06 > 0x02:
+                        paho_next = True
+                        break
+                    body, end = fixed_header(buf, at)
+                    if body < 0:
+                        paho_next = True  # paho's path refuses it and disconnects
+                        break
+                if not end:
+                    try:
+                        data = super()._sock_recv(READ_CHUNK)
+                    except BlockingIOError:
+                        break
+                    except OSError:
+                        paho_next = True  # paho's read meets the error and disconnects
+                        break
+                    if not data:
+                        paho_next = True  # closed: paho's read sees it
+                        break
+                    del buf[:at]
+                    at = 0
+                    buf += data
+                    continue
+                try:
+                    topic, mid, qos, payload = parse_publish(buf[at], buf[body:end])
+                except ValueError:
+                    paho_next = True  # paho's path (``_handle_publish``) logs it and disconnects
+                    break
+                at = end
+                handed += 1
+                if not sink(topic, payload, mid, qos):
+                    break
+        finally:
+            del buf[:at]
+            if handed:
+                self.fast_publishes += handed
+                self.bulk_publishes += handed
+                self._last_bytes_received = mqtt.time_func()
+        return handed, paho_next
 
     def _sock_recv(self, bufsize: int) -> bytes:
         buf = self.read_buffer

@@ -15,7 +15,7 @@ from paho.mqtt import _packet as paho_packet
 from paho.mqtt.enums import CallbackAPIVersion
 
 from ingest.bridge import Bridge
-from ingest.paho_fast import TESTED_MINOR, FastClient, PahoIncompatible, check_paho, parse_publish
+from ingest.paho_fast import TESTED_MINOR, FastClient, PahoIncompatible, check_paho, fixed_header, parse_publish
 from tests.support.stack import Broker
 
 
@@ -85,21 +85,71 @@ async def test_unacknowledged_messages_never_exceed_the_receive_window(broker: B
         assert bodies == [f'{{"n": {i}}}'.encode() for i in range(1000)]  # all, once each, in order
 
 
+class FakeSock:
+    """A non-blocking socket that returns the given chunks, then would block."""
+
+    def __init__(self, chunks: list[bytes]) -> None:
+        self.chunks = chunks
+
+    def recv(self, n: int) -> bytes:
+        if not self.chunks:
+            raise BlockingIOError
+        return self.chunks.pop(0)[:n]
+
+    def close(self) -> None:
+        self.chunks = []
+
+
+def publish_packet(topic: str, mid: int, payload: bytes) -> bytes:
+    """An MQTT 5 QoS 1 PUBLISH without properties."""
+    body = len(topic).to_bytes(2, "big") + topic.encode() + mid.to_bytes(2, "big") + b"\x00" + payload
+    length, varint = len(body), b""
+    while True:
+        byte, length = length & 0x7F, length >> 7
+        varint += bytes([byte | (0x80 if length else 0)])
+        if not length:
+            return b"\x32" + varint + body
+
+
+def test_read_publishes_cuts_packets_across_reads_and_leaves_others_to_paho() -> None:
+    """PUBLISH packets split anywhere across socket reads come out whole, in order; a SUBACK stops the bulk
+    read for paho; a full receive window (the sink says False) stops it with the rest kept buffered."""
+    packets = [publish_packet(f"ioc/v1/flood/D{i}/telemetry", i + 1, b"x" * (i * 40)) for i in range(6)]
+    stream = b"".join(packets[:3]) + b"\x90\x03\x00\x01\x01" + b"".join(packets[3:])  # SUBACK in between
+    chunks = [stream[i : i + 7] for i in range(0, len(stream), 7)]
+    client = FastClient(CallbackAPIVersion.VERSION2, client_id="bulk-test", protocol=mqtt.MQTTv5)
+    client._sock = FakeSock(chunks)  # type: ignore[assignment]
+    got: list[tuple[str, int]] = []
+    room = [5]
+
+    def sink(topic: str, payload: bytes, mid: int, qos: int) -> bool:
+        got.append((topic, mid))
+        assert payload == b"x" * ((mid - 1) * 40) and qos == 1
+        room[0] -= 1
+        return room[0] > 0
+
+    client.publish_sink = sink
+    assert client.read_publishes(100) == (3, True)  # the SUBACK is paho's
+    assert bytes(client.read_buffer[:1]) == b"\x90"
+    del client.read_buffer[:5]  # paho's loop_read would take it
+    assert client.read_publishes(100) == (2, False)  # the window is full after 5
+    assert client.read_publishes(100) == (1, False)  # and resumed: the last one, then the socket would block
+    assert got == [(f"ioc/v1/flood/D{i}/telemetry", i + 1) for i in range(6)]
+    assert client.bulk_publishes == 6 and not client.read_buffer
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [(b"\x32", (0, 0)), (b"\x32\x02ab", (2, 4)), (b"\x32\x03ab", (0, 0)), (b"\x32\x80\x01" + b"a" * 128, (3, 131)),
+     (b"\x32\xff\xff\xff\xff\x01", (-1, -1)), (b"\x32\x80", (0, 0))],
+)  # fmt: skip
+def test_fixed_header(data: bytes, expected: tuple[int, int]) -> None:
+    """Body start and end of the first packet; incomplete and over-long lengths say so."""
+    assert fixed_header(bytearray(data), 0) == expected
+
+
 def test_buffered_reads_split_packets_exactly() -> None:
     """The buffered socket read serves paho's small reads from one large read, byte for byte."""
-
-    class FakeSock:
-        def __init__(self, chunks: list[bytes]) -> None:
-            self.chunks = chunks
-
-        def recv(self, n: int) -> bytes:
-            if not self.chunks:
-                raise BlockingIOError
-            return self.chunks.pop(0)[:n]
-
-        def close(self) -> None:
-            self.chunks = []
-
     client = FastClient(CallbackAPIVersion.VERSION2, client_id="buffer-test", protocol=mqtt.MQTTv5)
     client._sock = FakeSock([b"abcdefgh", b"ij"])  # type: ignore[assignment]
     assert client._sock_recv(1) == b"a"
@@ -162,6 +212,7 @@ async def test_the_fast_paths_are_taken(broker: Broker) -> None:
         await loop.run_in_executor(None, publish, broker, topic, 50)
         await wait_until(lambda: len(bridge.buffer) >= 50)
         assert client.fast_publishes == 50  # every PUBLISH parsed by parse_publish, none by paho's path
+        assert client.bulk_publishes == 50  # and read in bulk by read_publishes, outside paho's packet reader
         received = bridge.take(100)
         bridge.ack(received)
         assert queued == [[m.mid for m in received]]  # one queued write for the batch

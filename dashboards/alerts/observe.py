@@ -19,11 +19,12 @@ from ioc import aqi
 logger = logging.getLogger(__name__)
 
 DEVICE = "d.device_id, d.name, d.zone, d.kind, d.metadata"
+# Every query takes the devices to look at as its last parameter: NULL for all of them.
 
 THRESHOLD_SQL = f"""
 SELECT {DEVICE}, lv.value
 FROM devices d LEFT JOIN latest_values lv ON lv.device_id = d.device_id AND lv.metric = $2 AND lv.part = ''
-WHERE d.enabled AND ($1::text IS NULL OR d.kind = $1)
+WHERE d.enabled AND ($1::text IS NULL OR d.kind = $1) AND ($3::text[] IS NULL OR d.device_id = ANY($3))
 """
 # Latest value minus the lowest in the window before it: per-device index range scans, no fleet-wide scan.
 RISE_SQL = f"""
@@ -35,14 +36,14 @@ CROSS JOIN LATERAL (
   WHERE m.device_id = d.device_id AND m.metric = $2 AND m.part = ''
     AND m.time >= lv.time - make_interval(secs => $3::float8) AND m.time <= lv.time
 ) w
-WHERE d.enabled AND ($1::text IS NULL OR d.kind = $1)
+WHERE d.enabled AND ($1::text IS NULL OR d.kind = $1) AND ($4::text[] IS NULL OR d.device_id = ANY($4))
 """
 EVENT_SQL = f"""
 SELECT {DEVICE}, max(e.confidence) AS value, array_agg(DISTINCT e.severity) AS severities,
        array_agg(DISTINCT e.type) AS types, count(*) AS n
 FROM events e JOIN devices d ON d.device_id = e.device_id
 WHERE e.time > now() - make_interval(secs => $2::float8) AND e.type = ANY($3::text[]) AND e.confidence >= $4
-  AND d.enabled AND ($1::text IS NULL OR d.kind = $1)
+  AND d.enabled AND ($1::text IS NULL OR d.kind = $1) AND ($5::text[] IS NULL OR d.device_id = ANY($5))
 GROUP BY d.device_id
 """
 STATUS_SQL = f"""
@@ -50,6 +51,7 @@ SELECT {DEVICE}, d.status,
        extract(epoch FROM now() - coalesce(d.last_seen, d.status_since, d.created_at)) AS value
 FROM devices d
 WHERE d.enabled AND d.status = ANY($2::text[]) AND ($1::text IS NULL OR d.kind = $1)
+  AND ($3::text[] IS NULL OR d.device_id = ANY($3))
 """
 # The newest forecasts per device, the level now, and the active alert of the rule that watches the readings.
 FORECAST_SQL = f"""
@@ -61,6 +63,7 @@ SELECT {DEVICE}, lv.value AS now,
 FROM forecasts f JOIN devices d ON d.device_id = f.device_id
 LEFT JOIN latest_values lv ON lv.device_id = d.device_id AND lv.metric = $2 AND lv.part = ''
 WHERE f.metric = $2 AND d.enabled AND ($1::text IS NULL OR d.kind = $1)
+  AND ($4::text[] IS NULL OR d.device_id = ANY($4))
 GROUP BY d.device_id, lv.value
 """
 
@@ -109,14 +112,18 @@ def _compare(rule: Rule, value: float, limit: float | None) -> str:
     return f"{rule.metric} {value:.1f} {op} {limit:g}" if limit is not None else f"{rule.metric} {value:.1f}"
 
 
-async def observe(conn: asyncpg.Connection, rule: Rule, active: dict[str, str]) -> dict[str, Observation]:
-    """Observations of ``rule`` per device; ``active`` maps device -> severity of its active alert."""
+async def observe(
+    conn: asyncpg.Connection, rule: Rule, active: dict[str, str], only: list[str] | None = None
+) -> dict[str, Observation]:
+    """Observations of ``rule`` per device; ``active`` maps device -> severity of its active alert.
+
+    ``only``: look at these devices alone (the air rules, which judge zones, always look at all)."""
     out: dict[str, Observation] = {}
     if rule.type in ("threshold", "rate_of_rise"):
         if rule.type == "threshold":
-            rows = await conn.fetch(THRESHOLD_SQL, rule.kind, rule.metric)
+            rows = await conn.fetch(THRESHOLD_SQL, rule.kind, rule.metric, only)
         else:
-            rows = await conn.fetch(RISE_SQL, rule.kind, rule.metric, rule.window_s)
+            rows = await conn.fetch(RISE_SQL, rule.kind, rule.metric, rule.window_s, only)
         for r in rows:
             warning, critical = (
                 _limit(rule, r["metadata"], "warning"),
@@ -135,7 +142,7 @@ async def observe(conn: asyncpg.Connection, rule: Rule, active: dict[str, str]) 
                 message = _compare(rule, value, limit)
             out[r["device_id"]] = Observation(level, value, message, _device(r))
     elif rule.type == "event":
-        rows = await conn.fetch(EVENT_SQL, rule.kind, rule.window_s, list(rule.event_types), rule.min_confidence)
+        rows = await conn.fetch(EVENT_SQL, rule.kind, rule.window_s, list(rule.event_types), rule.min_confidence, only)
         for r in rows:
             critical = any(s in rule.critical_severities for s in r["severities"])
             level = "critical" if critical else rule.severity
@@ -144,12 +151,12 @@ async def observe(conn: asyncpg.Connection, rule: Rule, active: dict[str, str]) 
     elif rule.type in ("air_quality", "air_suspect"):
         out = await observe_air(conn, rule, active)
     elif rule.type == "forecast":
-        for r in await conn.fetch(FORECAST_SQL, rule.kind, rule.metric, rule.observed_rule or ""):
+        for r in await conn.fetch(FORECAST_SQL, rule.kind, rule.metric, rule.observed_rule or "", only):
             obs = _predicted(rule, r)
             if obs.level is not None or r["device_id"] in active:
                 out[r["device_id"]] = obs
     elif rule.type == "device_status":
-        rows = await conn.fetch(STATUS_SQL, rule.kind, list(rule.statuses))
+        rows = await conn.fetch(STATUS_SQL, rule.kind, list(rule.statuses), only)
         for r in rows:
             message = f"device {r['status']} for {r['value'] or 0:.0f} s"
             out[r["device_id"]] = Observation(rule.severity, r["value"], message, _device(r))

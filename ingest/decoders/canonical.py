@@ -61,7 +61,7 @@ def decode(route: Route, payload: bytes, received_at: datetime, limits: Limits) 
     """Decode one canonical message according to the topic's channel."""
     channel = route.channel
     if channel == "telemetry":
-        doc = load_json(payload, limits)
+        doc = load_json(payload, limits, floats=True)  # seq, the one integer, is in range only below 2**63
         if type(doc) is list:
             return senml.decode_pack(doc, route.device_id, received_at, _kind(route))
         return _telemetry(doc, route.device_id)
