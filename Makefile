@@ -38,8 +38,8 @@ bench-sim: setup
 bench-live: setup
 	$(PY) benchmarks/bench_live.py
 
-bench-wall: setup
-	$(PY) benchmarks/bench_wall_soak.py
+bench-wall: setup  
+	$(PY) benchmarks/bench_wall_trace.py --minutes 30
 
 bench-nearby: setup
 	$(PY) benchmarks/bench_nearby.py
