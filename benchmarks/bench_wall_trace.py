@@ -36,6 +36,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from playwright.sync_api import Browser, BrowserContext, Page, Route, sync_playwright
 
@@ -227,12 +228,12 @@ def trace_run(
     return analyse(trace, frames, received)
 
 
-def print_profile(profile: dict[str, object]) -> None:
+def print_profile(profile: dict[str, Any]) -> None:
     """The JavaScript functions with the most self time in a CDP CPU profile (url:line function)."""
-    nodes = {n["id"]: n for n in profile["nodes"]}  # type: ignore[attr-defined]
-    deltas = profile.get("timeDeltas") or []  # type: ignore[attr-defined]
+    nodes = {n["id"]: n for n in profile["nodes"]}
+    deltas = profile.get("timeDeltas") or []
     self_us: dict[str, float] = {}
-    for node_id, delta in zip(profile.get("samples") or [], deltas, strict=False):  # type: ignore[attr-defined]
+    for node_id, delta in zip(profile.get("samples") or [], deltas, strict=False):
         frame = nodes[node_id]["callFrame"]
         key = f"{frame['url'].rsplit('/', 1)[-1]}:{frame['lineNumber'] + 1} {frame['functionName'] or '(anonymous)'}"
         self_us[key] = self_us.get(key, 0.0) + delta

@@ -22,7 +22,10 @@ async () => {
   svg.setAttribute("height", "400");
   document.body.appendChild(svg);
   const map = new CityMap(svg);
-  map.setZones([{ zone_id: "z1", name: "One", lat: 10.77, lon: 106.70 }, { zone_id: "z2", name: "Two", lat: 10.80, lon: 106.73 }]);
+  map.setZones([
+    { zone_id: "z1", name: "One", lat: 10.77, lon: 106.70 },
+    { zone_id: "z2", name: "Two", lat: 10.80, lon: 106.73 },
+  ]);
   const colours = { good: "rgb(0, 128, 0)", bad: "rgb(255, 0, 0)" };
   const paint = (node, key) => { node.style.fill = colours[key] || ""; node.style.color = key ? "rgb(1, 2, 3)" : ""; };
   const at = { device_id: "A1", lat: 10.78, lon: 106.71 };
