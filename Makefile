@@ -38,8 +38,8 @@ bench-sim: setup
 bench-live: setup
 	$(PY) benchmarks/bench_live.py
 
-bench-wall: setup
-	$(PY) benchmarks/bench_wall_soak.py
+bench-wall: setup  ## issue 18 bar 6: the wall at 4K under the storm traced 3 times (main-thread time per update, long frames), then a 30-minute heap soak
+	$(PY) benchmarks/bench_wall_trace.py --minutes 30
 
 bench-nearby: setup
 	$(PY) benchmarks/bench_nearby.py

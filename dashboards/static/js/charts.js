@@ -22,8 +22,14 @@ export function plotText(value) {
   return String(value ?? "").replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
 }
 
+// The root font size follows the window's size (4K walls): read once per size, since a computed style read
+// after DOM writes forces a style pass on every chart redraw.
+let remPx = 0;
+window.addEventListener("resize", () => { remPx = 0; });
+
 export function rem() {
-  return parseFloat(getComputedStyle(document.documentElement).fontSize) || 16;
+  if (!remPx) remPx = parseFloat(getComputedStyle(document.documentElement).fontSize) || 16;
+  return remPx;
 }
 
 /** A base layout: transparent, dark grid, font sized in rem. */

@@ -20,6 +20,12 @@ function el(name, attrs = {}, parent = null) {
   return node;
 }
 
+/** Set an attribute only when its value changes: an unchanged write still re-styles the node. */
+function setChanged(node, name, value) {
+  const text = String(value);
+  if (node.getAttribute(name) !== text) node.setAttribute(name, text);
+}
+
 /** The visual state of a device: a CSS class that sets colour and a shape chosen by kind and state. */
 export function markerState(d) {
   if (OFFLINE.has(d.status) || !d.status) return d.status === "unknown" ? "unknown" : "offline";
@@ -252,7 +258,7 @@ export class CityMap {
         const [x, y] = this.project(this.devices.get(id).data.lat, this.devices.get(id).data.lon);
         node = el("circle", { cx: x, cy: y, r: this.unit * 3, "data-device": id, "stroke-width": this.unit * 0.45 }, layer);
       }
-      node.setAttribute("class", `ring ${severity}`);
+      setChanged(node, "class", `ring ${severity}`);
     }
   }
 
@@ -274,14 +280,20 @@ export class CityMap {
         el("circle", { r: r.toFixed(2), class: "air-disc", "stroke-width": (this.unit * 0.3).toFixed(2) }, g);
         el("text", { class: "air-num", "text-anchor": "middle", dy: "0.35em", "font-size": (r * 0.95).toFixed(2) }, g);
       }
+      // Only what changed is written: each write re-styles the node, and the air channel redraws often.
       const [x, y] = this.project(p.lat, p.lon);
-      g.setAttribute("transform", `translate(${x.toFixed(2)},${y.toFixed(2)})`);
-      g.dataset.suspect = p.suspect ? "1" : "0";
-      g.dataset.status = p.status || "unknown";
-      const disc = g.firstElementChild;
-      paint(disc, p.suspect ? null : p.band);
-      g.lastElementChild.textContent = Number.isFinite(p.aqi) ? String(p.aqi) : "–";
-      g.lastElementChild.style.fill = disc.style.color;
+      setChanged(g, "transform", `translate(${x.toFixed(2)},${y.toFixed(2)})`);
+      setChanged(g, "data-suspect", p.suspect ? "1" : "0");
+      setChanged(g, "data-status", p.status || "unknown");
+      const band = p.suspect ? "" : p.band || "";
+      if (g.dataset.band !== band || !g.hasAttribute("data-band")) {
+        const disc = g.firstElementChild;
+        paint(disc, band || null);
+        g.lastElementChild.style.fill = disc.style.color;
+        g.dataset.band = band;
+      }
+      const text = Number.isFinite(p.aqi) ? String(p.aqi) : "–";
+      if (g.lastElementChild.textContent !== text) g.lastElementChild.textContent = text;
     }
     for (const [id, node] of existing) if (!wanted.has(id)) node.remove();
   }
@@ -307,13 +319,14 @@ export class CityMap {
         el("title", {}, g);
       }
       const [x, y] = this.project(i.lat, i.lon);
-      g.setAttribute("transform", `translate(${x.toFixed(2)},${y.toFixed(2)})`);
-      g.firstElementChild.setAttribute("d", shapeOf(i.type, r));
-      g.dataset.type = i.type;
-      g.dataset.severity = i.severity;
-      g.dataset.escalated = i.escalated ? "1" : "0";
-      g.children[1].textContent = id;
-      g.lastElementChild.textContent = label(i);
+      setChanged(g, "transform", `translate(${x.toFixed(2)},${y.toFixed(2)})`);
+      setChanged(g.firstElementChild, "d", shapeOf(i.type, r));
+      setChanged(g, "data-type", i.type);
+      setChanged(g, "data-severity", i.severity);
+      setChanged(g, "data-escalated", i.escalated ? "1" : "0");
+      if (g.children[1].textContent !== id) g.children[1].textContent = id;
+      const title = label(i);
+      if (g.lastElementChild.textContent !== title) g.lastElementChild.textContent = title;
     }
     for (const [id, node] of existing) if (!wanted.has(id)) node.remove();
   }

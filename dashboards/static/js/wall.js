@@ -150,7 +150,11 @@ async function main() {
     // Ages on the alert cards move on even when nothing else does.
     if (Date.now() % 30000 < 1000) later("alerts", showAlerts, 10);
   });
-  new ResizeObserver(() => { mapPanel.updateScale(); later("resize", () => cameras.render(state), 300); }).observe($("panel-map"));
+  new ResizeObserver(() => {
+    mapPanel.updateScale(true);
+    cameras.resized();
+    later("resize", () => cameras.render(state), 300);
+  }).observe($("panel-map"));
   await loadZones();
   health.render(state);
   health.watchProcesses();

@@ -32,10 +32,16 @@ export function markIncidents(state) {
   for (const cam of state.devices.camera || []) cam.incident = isIncident(recentEvent(state, cam.device_id));
 }
 
+// The tiles per row (CSS --cams), read once per size: a computed style on every redraw forces a style pass.
+let perRow = 0;
+
 function cameraCount() {
-  const per = getComputedStyle($("camera-grid")).getPropertyValue("--cams").trim();
-  return Number(per) || 6;
+  if (!perRow) perRow = Number(getComputedStyle($("camera-grid")).getPropertyValue("--cams").trim()) || 6;
+  return perRow;
 }
+
+/** The page changed size: read the tiles per row again at the next redraw. */
+export function resized() { perRow = 0; }
 
 function ranked(state, n) {
   const alertPlaces = state.alerts.map((a) => state.byId.get(a.device_id)).filter((d) => d && fmt.isNum(d.lat));

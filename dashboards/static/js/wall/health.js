@@ -53,7 +53,8 @@ function renderTable(counts) {
 function renderChips(zones, zoneCounts) {
   const chips = $("zone-chips");
   // Three rows at most, however many zones the city has: more zones, more (narrower) columns.
-  chips.style.setProperty("--zone-cols", String(Math.max(5, Math.ceil(zones.length / 3))));
+  const cols = String(Math.max(5, Math.ceil(zones.length / 3)));
+  if (chips.style.getPropertyValue("--zone-cols") !== cols) chips.style.setProperty("--zone-cols", cols);
   for (const z of zones) {
     let chip = chips.querySelector(`[data-zone="${z.zone_id}"]`);
     if (!chip) {

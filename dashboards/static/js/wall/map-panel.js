@@ -12,6 +12,7 @@ import { shapeOf, label } from "./incidents.js";
 
 const SCALE_KM = 2;
 let map = null;
+let scaleDrawnFor = ""; // the viewBox the scale bar was last measured for
 
 function cardRows(state, d) {
   const rows = [
@@ -80,11 +81,17 @@ function showCard(state, d, pinned) {
   placeCard(card, d.device_id);
 }
 
-/** Draw the scale bar for the map's current size. */
-export function updateScale() {
+/**
+ * Draw the scale bar for the map's current size: measured (a forced layout) only when the map was ``resized``
+ * or its viewBox changed, never on the many updates that only move markers.
+ */
+export function updateScale(resized = false) {
   const svg = $("city-map");
   const vb = svg.viewBox.baseVal;
   if (!vb || !vb.width) return;
+  const viewBox = `${vb.x} ${vb.y} ${vb.width} ${vb.height}`;
+  if (!resized && viewBox === scaleDrawnFor) return;
+  scaleDrawnFor = viewBox;
   const box = svg.getBoundingClientRect();
   const pxPerUnit = Math.min(box.width / vb.width, box.height / vb.height);
   const px = SCALE_KM * (1000 / 110.57) * pxPerUnit; // map units: 1000 per degree of latitude (110.57 km)
@@ -102,7 +109,7 @@ export function init(state, tileUrl) {
 }
 
 /** The zones (names and centres): they fix the map's projection. */
-export function setZones(zones) { map.setZones(zones); updateScale(); }
+export function setZones(zones) { map.setZones(zones); updateScale(true); }
 
 /** Add or update devices of one kind. */
 export function setDevices(devices) { map.setDevices(devices); }
