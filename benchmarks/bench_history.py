@@ -14,9 +14,11 @@ the device check and dashboards.readings) on a pool the size of the server's:
   water level and every traffic device's speed at the default bucket, 1 minute, all requests at once), for
   the zone with the most such devices.
 
-Each of ``--runs`` rounds prints the median and p95 of each query with the load average; then the median
-of the rounds. Last, the storage: each table's and index's bytes, per million raw rows. ``--keep DIR``
-keeps the stack's state in DIR (and reuses a history already loaded there) instead of deleting it.
+Each of ``--runs`` rounds prints the median and p95 of each query with the load average, and its CPU time per
+request (this process and the pool's database backends: what a quiet machine's latency cannot go below, and
+what a busy one inflates least); then the medians of the rounds. Last, the storage: each table's and index's
+bytes, per million raw rows. ``--keep DIR`` keeps the stack's state in DIR (and reuses a history already loaded
+there) instead of deleting it.
 """
 
 from __future__ import annotations
@@ -89,10 +91,31 @@ async def _timed(n: int, request: Callable[[int], Awaitable[Any]]) -> list[float
     return times
 
 
+def process_cpu(pid: int) -> float:
+    """CPU seconds of a local process so far (a database backend serving the pool)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def _backends(pool: asyncpg.Pool) -> list[int]:
+    """The process ids of the pool's database backends (all its connections held at once)."""
+    held = [await pool.acquire() for _ in range(POOL_SIZE)]
+    try:
+        return [await conn.fetchval("SELECT pg_backend_pid()") for conn in held]
+    finally:
+        for conn in held:
+            await pool.release(conn)
+
+
 async def measure(url: str, runs: int, requests: int) -> None:
     """Time the three history queries ``runs`` times and print medians and p95."""
-    pool = await create_pool(url, min_size=POOL_SIZE, max_size=POOL_SIZE)
+    pool = await create_pool(url, min_size=POOL_SIZE, max_size=POOL_SIZE, max_inactive_connection_lifetime=0)
     try:
+        backends = await _backends(pool)
+
+        def cpu() -> float:
+            return time.process_time() + sum(process_cpu(pid) for pid in backends)
+
         async with pool.acquire() as conn:
             devices = await queries.load_devices(conn)
             end = await conn.fetchval("SELECT max(time) FROM measurements")
@@ -126,21 +149,24 @@ async def measure(url: str, runs: int, requests: int) -> None:
         points = [await last_24h(0), await last_30d(0), sum(await zone_24h(0))]
         answers = ", ".join(f"{name}: {p:,}" for (name, _, _), p in zip(cases, points, strict=True))
         print(f"points per answer: {answers}")
-        rounds: dict[str, list[tuple[float, float]]] = {name: [] for name, _, _ in cases}
+        rounds: dict[str, list[tuple[float, float, float]]] = {name: [] for name, _, _ in cases}
         for r in range(runs):
             for name, request, n in cases:
                 await _timed(3, request)  # warm the plan cache of the pool's connections a little
+                used = cpu()
                 med, p95 = quantiles(await _timed(n, request))
-                rounds[name].append((med, p95))
+                used = (cpu() - used) / n * 1000
+                rounds[name].append((med, p95, used))
                 print(
-                    f"run {r + 1}: {name}: median {med:.1f} ms, p95 {p95:.1f} ms ({n} requests, "
+                    f"run {r + 1}: {name}: median {med:.1f} ms, p95 {p95:.1f} ms, CPU {used:.1f} ms ({n} requests, "
                     f"load average {os.getloadavg()[0]:.1f})",
                     flush=True,
                 )
         for name, figures in rounds.items():
             print(
                 f"median of {runs} runs: {name}: median {statistics.median(f[0] for f in figures):.1f} ms, "
-                f"p95 {statistics.median(f[1] for f in figures):.1f} ms"
+                f"p95 {statistics.median(f[1] for f in figures):.1f} ms, "
+                f"CPU {statistics.median(f[2] for f in figures):.1f} ms (this process and the database)"
             )
         async with pool.acquire() as conn:
             await storage(conn)
