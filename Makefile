@@ -4,7 +4,7 @@ VENV := .venv
 IOC := $(VENV)/bin/ioc
 PY := $(VENV)/bin/python
 
-.PHONY: setup system venv demo test test-fast lint bench bench-ingest bench-live bench-sim bench-wall bench-broker-restart bench-nearby clean bench-open bench-open-isolation test-random bench-forecast bench-backfill
+.PHONY: setup system venv demo test test-fast lint bench bench-ingest bench-live bench-sim bench-wall bench-broker-restart bench-nearby clean bench-open bench-open-isolation test-random bench-forecast bench-backfill bench-history
 
 setup: system venv  ## install system services and the virtualenv (idempotent)
 
@@ -55,6 +55,9 @@ bench-broker-restart: setup  ## issue 11: a broker restart at 2,000 msg/s, three
 
 bench-backfill: setup  ## issue 12: the first ioc up's 14 days of history on a fresh stack (median of 3, rows/s, wall, CPU)
 	$(PY) benchmarks/bench_backfill.py
+
+bench-history: setup  ## issue 18 bar 5: the history API's queries over 50 M raw readings of the demo city (median, p95), storage per million rows
+	$(PY) benchmarks/bench_history.py
 
 bench-forecast: setup  ## issue 13: training and inference times, then the 7-day rolling backtest (needs history)
 	$(PY) benchmarks/bench_forecast.py

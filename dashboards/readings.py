@@ -57,6 +57,19 @@ WHERE device_id = $1 AND metric = $2 AND part = $3 AND time >= $4 AND time < $5
 ORDER BY time LIMIT $6
 """
 
+# Buckets as the API sends them, made by PostgreSQL: a bucket starts on a whole second, so its ISO time has no
+# fraction (what dashboards.encoding.iso prints for it), and NaN or an infinity becomes NULL (encoding.number).
+# Python then only pairs names with values: a zone page asks for tens of thousands of points at once.
+POINTS_SQL = """
+SELECT to_char(t AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'), {finite}, count
+FROM ({{buckets}}) AS buckets ORDER BY buckets.t
+""".format(
+    finite=", ".join(
+        f"CASE WHEN {c} IN ('NaN', 'Infinity', '-Infinity') THEN NULL ELSE {c} END" for c in ("avg", "min", "max")
+    )
+)
+POINT_KEYS = ("t", "avg", "min", "max", "count")
+
 
 class ReadingsError(ValueError):
     """A readings query the API refuses; ``code`` is the error code clients see."""
@@ -131,18 +144,12 @@ async def fetch(conn: asyncpg.Connection, q: Query, *, timescale: bool) -> list[
         rows = await conn.fetch(RAW_SQL, q.device_id, q.metric, q.part, q.start, q.end, MAX_POINTS + 1)
         if len(rows) > MAX_POINTS:
             raise ReadingsError("range_too_large", f"more than {MAX_POINTS} raw readings; use a bucket")
-    else:
-        template = ROLLUP_SQL if q.source == "rollup_1m" else RAW_BUCKET_SQL
-        column = "bucket" if q.source == "rollup_1m" else "time"
-        sql = template.format(bucket=_bucket_expr(column, timescale))
-        rows = await conn.fetch(sql, timedelta(seconds=q.seconds), q.device_id, q.metric, q.part, q.start, q.end)
-    return [
-        {
-            "t": iso(r["t"]),
-            "avg": number(r["avg"]),
-            "min": number(r["min"]),
-            "max": number(r["max"]),
-            "count": int(r["count"]),
-        }
-        for r in rows
-    ]
+        return [
+            {"t": iso(r["t"]), "avg": number(r["avg"]), "min": number(r["min"]), "max": number(r["max"]), "count": 1}
+            for r in rows
+        ]
+    template = ROLLUP_SQL if q.source == "rollup_1m" else RAW_BUCKET_SQL
+    column = "bucket" if q.source == "rollup_1m" else "time"
+    sql = POINTS_SQL.format(buckets=template.format(bucket=_bucket_expr(column, timescale)))
+    rows = await conn.fetch(sql, timedelta(seconds=q.seconds), q.device_id, q.metric, q.part, q.start, q.end)
+    return [dict(zip(POINT_KEYS, r, strict=True)) for r in rows]
