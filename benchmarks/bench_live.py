@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -28,11 +27,11 @@ import asyncpg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(1, str(Path(__file__).resolve().parents[1]))  # the repository: tests.support
+from common import discard_stack  # noqa: E402
 from live_history import bulk_rows, readings_latency  # noqa: E402
 from live_latency import BASELINE_PROBES, PROBE_DEVICES, live_rounds, many_clients, probe_publisher, serve_with  # noqa: E402
 
 from ioc import accounts  # noqa: E402
-from ioc.cluster import remove_linked_clusters  # noqa: E402
 from ioc.db import create_pool  # noqa: E402
 from ioc.processes import free_port  # noqa: E402
 from ioc.settings import Settings  # noqa: E402
@@ -133,9 +132,7 @@ async def main(args: argparse.Namespace) -> None:
             await readings_latency(base, token, args.history_devices, args.requests)
         await pool.close()
     finally:
-        stack.stop()
-        remove_linked_clusters(root)  # root's cluster lives under /var/lib/ioc
-        shutil.rmtree(root, ignore_errors=True)  # a few GB of database per run
+        discard_stack(stack, root)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

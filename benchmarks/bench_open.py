@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import shutil
 import statistics
 import sys
 import tempfile
@@ -28,7 +27,8 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from ioc.cluster import remove_linked_clusters
+from common import discard_stack  # noqa: E402
+
 from ioc.db import create_pool
 from ioc.processes import free_port
 from ioc.settings import Settings
@@ -173,9 +173,7 @@ async def main(args: argparse.Namespace) -> None:
             ]
             measure(http, "3. hourly means over a week (168)", hourly, args.requests, server)
     finally:
-        stack.stop()
-        remove_linked_clusters(root)
-        shutil.rmtree(root, ignore_errors=True)
+        discard_stack(stack, root)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

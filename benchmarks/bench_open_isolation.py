@@ -22,7 +22,6 @@ import asyncio
 import json
 import math
 import os
-import shutil
 import signal
 import statistics
 import sys
@@ -36,11 +35,11 @@ import asyncpg
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(1, str(Path(__file__).resolve().parents[1]))  # the repository: tests.support
 from bench_live import BENCH_PASSWORD, register  # noqa: E402
+from common import discard_stack  # noqa: E402
 from cpu import load  # noqa: E402
 from live_latency import PROBE, latency_under_load, serve_with  # noqa: E402
 
 from ioc import accounts  # noqa: E402
-from ioc.cluster import remove_linked_clusters  # noqa: E402
 from ioc.db import create_pool  # noqa: E402
 from ioc.processes import free_port  # noqa: E402
 from ioc.settings import Settings  # noqa: E402
@@ -232,9 +231,7 @@ async def main(args: argparse.Namespace) -> None:
         token = await login(base, "bench-viewer", BENCH_PASSWORD)
         await measure(stack, base, token, args)
     finally:
-        stack.stop()
-        remove_linked_clusters(root)
-        shutil.rmtree(root, ignore_errors=True)
+        discard_stack(stack, root)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

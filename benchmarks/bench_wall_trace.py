@@ -27,7 +27,6 @@ import argparse
 import asyncio
 import json
 import os
-import shutil
 import statistics
 import subprocess
 import sys
@@ -42,11 +41,10 @@ from playwright.sync_api import Browser, BrowserContext, Page, Route, sync_playw
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(1, str(Path(__file__).resolve().parents[1]))  # the repository: tests.support
-from common import median, progress  # noqa: E402
+from common import discard_stack, median, progress  # noqa: E402
 from wall_trace import TraceFigures, analyse, heap_slope  # noqa: E402
 
 from ioc import accounts  # noqa: E402
-from ioc.cluster import remove_linked_clusters  # noqa: E402
 from ioc.db import create_pool  # noqa: E402
 from ioc.processes import free_port  # noqa: E402
 from ioc.settings import Settings  # noqa: E402
@@ -141,9 +139,7 @@ def wall_stack(speed: float, scenario: str) -> Iterator[str]:
         progress(f"stack up in {root}; wall at {base}/wall ({scenario}, speed {speed:g})")
         yield f"{base}/wall"
     finally:
-        stack.stop()
-        remove_linked_clusters(root)  # root's cluster lives under /var/lib/ioc
-        shutil.rmtree(root, ignore_errors=True)
+        discard_stack(stack, root)
 
 
 async def add_viewer(database_url: str) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -10,6 +11,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+from ioc.cluster import remove_linked_clusters
 from ioc.processes import Child, free_port, spawn
 from ioc.settings import Settings
 from ioc.up import Stack
@@ -32,6 +34,13 @@ def private_stack(name: str, *, devices: int = 0, fast_db: bool = False) -> Stac
             f"'flood', 'load' FROM generate_series(1, {devices}) i"
         )
     return stack
+
+
+def discard_stack(stack: Stack, root: Path) -> None:
+    """Stop a private stack and delete it with its cluster (which lives under /var/lib/ioc, linked from root)."""
+    stack.stop()
+    remove_linked_clusters(root)
+    shutil.rmtree(root, ignore_errors=True)  # a few GB of database per run
 
 
 def ioc(stack: Stack, name: str, *args: str, env: dict[str, str] | None = None) -> Child:
